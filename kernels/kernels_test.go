@@ -472,7 +472,7 @@ func BenchmarkApplySignStep(b *testing.B) {
 func TestVotePortableMatchesAsm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, m := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 65, 255, 256, 300} {
-		for _, n := range []int{0, 1, 64, 255, 256, 257, 64*voteBlock + 64*5 + 3} {
+		for _, n := range []int{0, 1, 64, 255, 256, 257, 64*256 + 64*5 + 3} {
 			voters := make([]Signs, m)
 			for i := range voters {
 				voters[i] = randomSigns(rng, n, rng.Float64()*0.5)

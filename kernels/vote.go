@@ -102,7 +102,7 @@ func Vote(dst Signs, voters []Signs, opt VoteOptions) {
 
 // useAsm lets tests switch the assembly kernels off to compare them with
 // the portable Go.
-var useAsm = true
+var useAsm = true // read by vote_amd64.go
 
 // applyTies resolves the ties eq[i] of word w+i by opt.Tie (not TieZero).
 func applyTies(dst Signs, eq []uint64, opt VoteOptions, w int) {
