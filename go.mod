@@ -3,6 +3,6 @@ module signsgd
 go 1.26.0
 
 require (
-	github.com/btracey/mpi v0.0.0-20180226170127-03df54ac074b // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/btracey/mpi v0.0.0-20180226170127-03df54ac074b
+	golang.org/x/sys v0.50.0
 )

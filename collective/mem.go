@@ -1,0 +1,108 @@
+package collective
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// memComm is one rank of an in-memory world: frames are encoded exactly as
+// on TCP (so traffic counts agree) and handed over through inboxes.
+type memComm struct {
+	rank    int
+	world   []*memComm
+	in      []*inbox // in[peer]: frames from peer
+	sendSeq []uint32
+	seqMu   sync.Mutex
+	cnt     counters
+	timeout time.Duration
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewMemWorld returns the communicators of an in-memory world of n ranks
+// (goroutines in one process). Recv waits at most timeout (0: forever).
+func NewMemWorld(n int, timeout time.Duration) []Comm {
+	world := make([]*memComm, n)
+	for r := range world {
+		c := &memComm{rank: r, world: world, in: make([]*inbox, n), sendSeq: make([]uint32, n), timeout: timeout, done: make(chan struct{})}
+		for p := range c.in {
+			c.in[p] = newInbox()
+		}
+		world[r] = c
+	}
+	out := make([]Comm, n)
+	for r, c := range world {
+		out[r] = c
+	}
+	return out
+}
+
+func (c *memComm) Rank() int { return c.rank }
+func (c *memComm) Size() int { return len(c.world) }
+
+func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
+	op := "send " + tag.String()
+	if err := checkPeer(c, peer, op); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: ErrClosed}
+	default:
+	}
+	if len(payload) > DefaultMaxFrame {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), DefaultMaxFrame)}
+	}
+	// Encode and decode the header as TCP would, so both transports
+	// exercise the same checks.
+	var hdr [HeaderSize]byte
+	c.seqMu.Lock()
+	seq := c.sendSeq[peer]
+	c.sendSeq[peer]++
+	c.seqMu.Unlock()
+	putHeader(hdr[:], tag, seq, len(payload))
+	if _, err := parseHeader(hdr[:], DefaultMaxFrame); err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+	}
+	p := append([]byte(nil), payload...)
+	dst := c.world[peer]
+	if err := dst.in[c.rank].push(frame{tag: tag, payload: p}); err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+	}
+	if peer != c.rank {
+		c.cnt.add(true, tag, HeaderSize+len(payload))
+	}
+	return nil
+}
+
+func (c *memComm) Recv(peer int, tag Tag) ([]byte, error) {
+	op := "recv " + tag.String()
+	if err := checkPeer(c, peer, op); err != nil {
+		return nil, err
+	}
+	p, err := c.in[peer].pop(tag, c.timeout, c.done)
+	if err != nil {
+		return nil, &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+	}
+	if peer != c.rank {
+		c.cnt.add(false, tag, HeaderSize+len(p))
+	}
+	return p, nil
+}
+
+func (c *memComm) Traffic() Traffic { return c.cnt.snapshot() }
+
+// Close ends this rank: its peers' pending and later receives from it fail
+// with ErrPeerLost, as they would over TCP.
+func (c *memComm) Close() error {
+	c.once.Do(func() {
+		close(c.done)
+		for _, other := range c.world {
+			if other != c {
+				other.in[c.rank].fail(fmt.Errorf("%w: rank %d closed", ErrPeerLost, c.rank))
+			}
+		}
+	})
+	return nil
+}

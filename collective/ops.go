@@ -1,0 +1,203 @@
+package collective
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"signsgd/kernels"
+)
+
+// The collectives below use the server topology: rank 0 gathers, computes
+// and sends the result back. Every rank must call them in the same order.
+
+// opError names the collective around a transport error.
+func opError(op string, err error) error {
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Barrier returns once every rank has entered it.
+func Barrier(c Comm) error {
+	if c.Rank() != 0 {
+		if err := c.Send(0, TagBarrier, nil); err != nil {
+			return opError("barrier", err)
+		}
+		_, err := c.Recv(0, TagBarrier)
+		if err != nil {
+			return opError("barrier", err)
+		}
+		return nil
+	}
+	for r := 1; r < c.Size(); r++ {
+		if _, err := c.Recv(r, TagBarrier); err != nil {
+			return opError("barrier", err)
+		}
+	}
+	for r := 1; r < c.Size(); r++ {
+		if err := c.Send(r, TagBarrier, nil); err != nil {
+			return opError("barrier", err)
+		}
+	}
+	return nil
+}
+
+// Broadcast returns root's data on every rank (data is ignored elsewhere).
+func Broadcast(c Comm, root int, data []byte) ([]byte, error) {
+	if err := checkPeer(c, root, "broadcast"); err != nil {
+		return nil, err
+	}
+	if c.Rank() != root {
+		p, err := c.Recv(root, TagBroadcast)
+		if err != nil {
+			return nil, opError("broadcast", err)
+		}
+		return p, nil
+	}
+	for r := 0; r < c.Size(); r++ {
+		if r != root {
+			if err := c.Send(r, TagBroadcast, data); err != nil {
+				return nil, opError("broadcast", err)
+			}
+		}
+	}
+	return data, nil
+}
+
+// Gather returns, on root, every rank's data indexed by rank; other ranks
+// get nil.
+func Gather(c Comm, root int, data []byte) ([][]byte, error) {
+	if err := checkPeer(c, root, "gather"); err != nil {
+		return nil, err
+	}
+	if c.Rank() != root {
+		if err := c.Send(root, TagGather, data); err != nil {
+			return nil, opError("gather", err)
+		}
+		return nil, nil
+	}
+	out := make([][]byte, c.Size())
+	for r := range out {
+		if r == root {
+			out[r] = data
+			continue
+		}
+		p, err := c.Recv(r, TagGather)
+		if err != nil {
+			return nil, opError("gather", err)
+		}
+		out[r] = p
+	}
+	return out, nil
+}
+
+// EncodeFloat32s appends x as little-endian float32s.
+func EncodeFloat32s(b []byte, x []float32) []byte {
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
+}
+
+// DecodeFloat32s reads len(x) little-endian float32s from b.
+func DecodeFloat32s(x []float32, b []byte) error {
+	if len(b) != 4*len(x) {
+		return fmt.Errorf("%w: %d bytes for %d float32s", ErrBadFrame, len(b), len(x))
+	}
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return nil
+}
+
+// MeanFloat32 replaces x on every rank by the mean over ranks (rank 0 sums
+// in rank order, so the result is the same on every run).
+func MeanFloat32(c Comm, x []float32) error {
+	m := c.Size()
+	if c.Rank() != 0 {
+		if err := c.Send(0, TagMean, EncodeFloat32s(nil, x)); err != nil {
+			return opError("mean", err)
+		}
+		p, err := c.Recv(0, TagMeanResult)
+		if err != nil {
+			return opError("mean", err)
+		}
+		if err := DecodeFloat32s(x, p); err != nil {
+			return opError("mean", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode mean-result", Err: err})
+		}
+		return nil
+	}
+	vecs := make([][]float32, m)
+	vecs[0] = x
+	for r := 1; r < m; r++ {
+		p, err := c.Recv(r, TagMean)
+		if err != nil {
+			return opError("mean", err)
+		}
+		v := make([]float32, len(x))
+		if err := DecodeFloat32s(v, p); err != nil {
+			return opError("mean", &PeerError{Rank: 0, Peer: r, Op: "decode mean", Err: err})
+		}
+		vecs[r] = v
+	}
+	sum := make([]float32, len(x))
+	kernels.SumFloat32(sum, vecs)
+	kernels.Scale(sum, 1/float32(m))
+	copy(x, sum)
+	out := EncodeFloat32s(nil, x)
+	for r := 1; r < m; r++ {
+		if err := c.Send(r, TagMeanResult, out); err != nil {
+			return opError("mean", err)
+		}
+	}
+	return nil
+}
+
+// VoteServer runs the paper's majority vote: every rank sends its packed
+// signs to rank 0, which decodes them (canonicalizing untrusted bits),
+// counts the vote with kernels.Vote and sends the ternary result back.
+// result receives sign(sum of votes) on every rank.
+func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	if c.Rank() != 0 {
+		if err := c.Send(0, TagVote, local.Encode(nil)); err != nil {
+			return opError("vote", err)
+		}
+		p, err := c.Recv(0, TagVoteResult)
+		if err != nil {
+			return opError("vote", err)
+		}
+		if err := result.Decode(p); err != nil {
+			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
+		}
+		return nil
+	}
+	m := c.Size()
+	voters := make([]kernels.Signs, m)
+	voters[0] = local
+	for r := 1; r < m; r++ {
+		p, err := c.Recv(r, TagVote)
+		if err != nil {
+			return opError("vote", err)
+		}
+		v := kernels.NewSigns(local.N)
+		if err := v.Decode(p); err != nil {
+			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
+		}
+		voters[r] = v
+	}
+	kernels.Vote(result, voters, opt)
+	out := result.Encode(nil)
+	for r := 1; r < m; r++ {
+		if err := c.Send(r, TagVoteResult, out); err != nil {
+			return opError("vote", err)
+		}
+	}
+	return nil
+}
+
+// VoteBytesPerWorker is what one worker (rank != 0) sends, and receives, per
+// server vote of d coordinates: one frame of two bit planes each way.
+func VoteBytesPerWorker(d int) int { return HeaderSize + kernels.EncodedLen(d) }
+
+// MeanBytesPerWorker is what one worker sends, and receives, per server mean
+// of d float32s.
+func MeanBytesPerWorker(d int) int { return HeaderSize + 4*d }
