@@ -1,0 +1,185 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Dataset is n rows of Features float32 features and one target each.
+type Dataset struct {
+	Features int
+	Classes  int       // number of classes; 0 for regression
+	X        []float32 // (n, Features) row-major
+	Y        []float32 // (n): class index for classification, target for regression
+}
+
+// Len returns the number of rows.
+func (d Dataset) Len() int { return len(d.Y) }
+
+// Row returns row i's features.
+func (d Dataset) Row(i int) []float32 { return d.X[i*d.Features : (i+1)*d.Features] }
+
+// Kind names a synthetic task.
+type Kind string
+
+const (
+	Logistic Kind = "logreg" // labels in {0, 1}
+	Linear   Kind = "linreg" // real targets
+)
+
+// The synthetic problem's shape, as in the paper's code.
+const (
+	SyntheticSamples   = 10000
+	SyntheticFeatures  = 20
+	TrainFraction      = 0.8
+	FeatureCorrelation = 0.3 // Cov(x_i, x_j) = 0.3^|i-j|
+	NoiseStd           = 1.0 // of the linear targets, before standardising
+)
+
+// Synthetic makes the paper's regression data from seed: features
+// x ~ N(0, S) with S_ij = 0.3^|i-j| (drawn as L z, L the Cholesky factor of
+// S), true weights w ~ N(2, 1); logistic labels y ~ Bernoulli(sigmoid(x.w))
+// in {0, 1}; linear targets y = x.w + N(0, 1). The first 80% of the rows
+// are the training set. Features are standardised with the training set's
+// mean and standard deviation (both sets); linear targets likewise, so
+// losses are O(1) whatever the seed.
+func Synthetic(kind Kind, seed uint64) (train, test Dataset, err error) {
+	if kind != Logistic && kind != Linear {
+		return train, test, fmt.Errorf("unknown synthetic dataset %q (want logreg or linreg)", kind)
+	}
+	const n, f = SyntheticSamples, SyntheticFeatures
+	rng := rand.New(rand.NewPCG(seed, 0x5167))
+	l := cholesky(toeplitz(f, FeatureCorrelation))
+	w := make([]float64, f)
+	for i := range w {
+		w[i] = 2 + rng.NormFloat64()
+	}
+	x := make([]float64, n*f)
+	y := make([]float64, n)
+	z := make([]float64, f)
+	for r := 0; r < n; r++ {
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		row := x[r*f : (r+1)*f]
+		dot := 0.0
+		for i := range row {
+			s := 0.0
+			for j := 0; j <= i; j++ {
+				s += l[i*f+j] * z[j]
+			}
+			row[i] = s
+			dot += s * w[i]
+		}
+		if kind == Logistic {
+			if rng.Float64() < 1/(1+math.Exp(-dot)) {
+				y[r] = 1
+			}
+		} else {
+			y[r] = dot + NoiseStd*rng.NormFloat64()
+		}
+	}
+	nTrain := int(TrainFraction * n)
+	standardise(x, f, nTrain)
+	if kind == Linear {
+		standardise(y, 1, nTrain)
+	}
+	classes := 0
+	if kind == Logistic {
+		classes = 2
+	}
+	mk := func(lo, hi int) Dataset {
+		d := Dataset{Features: f, Classes: classes, X: make([]float32, (hi-lo)*f), Y: make([]float32, hi-lo)}
+		for i, v := range x[lo*f : hi*f] {
+			d.X[i] = float32(v)
+		}
+		for i, v := range y[lo:hi] {
+			d.Y[i] = float32(v)
+		}
+		return d
+	}
+	return mk(0, nTrain), mk(nTrain, n), nil
+}
+
+func toeplitz(n int, rho float64) []float64 {
+	s := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			s[i*n+j] = math.Pow(rho, math.Abs(float64(i-j)))
+		}
+	}
+	return s
+}
+
+// cholesky returns the lower factor L of a symmetric positive definite
+// matrix s (n by n, row-major), s = L L^T.
+func cholesky(s []float64) []float64 {
+	n := int(math.Sqrt(float64(len(s))))
+	l := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j <= i; j++ {
+			v := s[i*n+j]
+			for k := 0; k < j; k++ {
+				v -= l[i*n+k] * l[j*n+k]
+			}
+			if i == j {
+				l[i*n+i] = math.Sqrt(v)
+			} else {
+				l[i*n+j] = v / l[j*n+j]
+			}
+		}
+	}
+	return l
+}
+
+// standardise centres and scales each of the f columns of x by the mean
+// and standard deviation of its first nFit rows.
+func standardise(x []float64, f, nFit int) {
+	for c := 0; c < f; c++ {
+		mean, sq := 0.0, 0.0
+		for r := 0; r < nFit; r++ {
+			mean += x[r*f+c]
+		}
+		mean /= float64(nFit)
+		for r := 0; r < nFit; r++ {
+			d := x[r*f+c] - mean
+			sq += d * d
+		}
+		std := math.Sqrt(sq / float64(nFit))
+		if std == 0 {
+			std = 1
+		}
+		for r := 0; r < len(x)/f; r++ {
+			x[r*f+c] = (x[r*f+c] - mean) / std
+		}
+	}
+}
+
+// Shard returns rank's slice of d when it is split into size disjoint,
+// equal, contiguous slices (the remainder rows are left out).
+func (d Dataset) Shard(rank, size int) Dataset {
+	per := d.Len() / size
+	lo, hi := rank*per, (rank+1)*per
+	return Dataset{Features: d.Features, Classes: d.Classes, X: d.X[lo*d.Features : hi*d.Features], Y: d.Y[lo:hi]}
+}
+
+// PerWorkerBatch is the paper code's per-worker batch: the total batch
+// divided by the number of workers, at least 1.
+func PerWorkerBatch(total, workers int) int { return max(1, total/workers) }
+
+// Batches returns the row indices of each mini-batch of one epoch over n
+// rows: a permutation drawn from (seed, rank, epoch), cut into batches of
+// size batch (the last one may be smaller).
+func Batches(n, batch int, seed uint64, rank, epoch int) [][]int {
+	rng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(rank)<<32|uint64(epoch)))
+	perm := rng.Perm(n)
+	var out [][]int
+	for lo := 0; lo < n; lo += batch {
+		out = append(out, perm[lo:min(lo+batch, n)])
+	}
+	return out
+}
+
+// StepsPerEpoch is len(Batches(n, batch, ...)).
+func StepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }

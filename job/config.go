@@ -1,0 +1,201 @@
+package job
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"signsgd/kernels"
+)
+
+// Config is one training run. It is written to DIR/config.json.
+type Config struct {
+	Dataset      string  `json:"dataset"`
+	Model        string  `json:"model"`
+	Hidden       int     `json:"hidden"`
+	Opt          string  `json:"opt"`
+	Topology     string  `json:"topology"`
+	Tie          string  `json:"tie"`
+	Workers      int     `json:"workers"`
+	Blind        int     `json:"blind"`
+	Byzantine    int     `json:"byzantine"`
+	Attack       string  `json:"attack"`
+	Epochs       int     `json:"epochs"`
+	Batch        int     `json:"batch"`
+	LR           float64 `json:"lr"`
+	Momentum     float64 `json:"momentum"`
+	WeightDecay  float64 `json:"weight_decay"`
+	LRDecay      float64 `json:"lr_decay"`
+	LRDecayEvery int     `json:"lr_decay_every"`
+	Seed         uint64  `json:"seed"`
+	Out          string  `json:"out"`
+	Timeout      string  `json:"timeout"`
+
+	// How this process takes part (not part of the experiment).
+	Rank        int           `json:"-"`
+	Coordinator string        `json:"-"`
+	ListenFD    int           `json:"-"`
+	JobID       string        `json:"-"`
+	Quiet       bool          `json:"-"`
+	timeout     time.Duration // parsed Timeout
+}
+
+// Names accepted by the flags.
+var (
+	datasets   = []string{"logreg", "linreg"}
+	models     = []string{"mlp"}
+	optimizers = []string{"sgd", "signsgd", "signum"}
+	topologies = []string{"server"}
+	attacks    = []string{"paper", "oppose"}
+	ties       = []string{"zero", "plus", "random"}
+)
+
+// defaultLR is the paper's learning rate per optimizer.
+var defaultLR = map[string]float64{"sgd": 1e-3, "signsgd": 1e-4, "signum": 1e-4}
+
+// errUsage marks a bad command line (exit status 2).
+var errUsage = errors.New("usage")
+
+// usageError is a bad flag value: one line naming the flag.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
+
+func badFlag(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// runFlags declares the flags of `signsgd run` on cfg.
+func runFlags(cfg *Config) *flag.FlagSet {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Dataset, "dataset", "logreg", "dataset: "+strings.Join(datasets, ", "))
+	fs.StringVar(&cfg.Model, "model", "mlp", "model: "+strings.Join(models, ", "))
+	fs.IntVar(&cfg.Hidden, "hidden", 40, "hidden units of the synthetic tasks' MLP")
+	fs.StringVar(&cfg.Opt, "opt", "signum", "optimizer: "+strings.Join(optimizers, ", "))
+	fs.StringVar(&cfg.Topology, "topology", "server", "vote and mean topology: "+strings.Join(topologies, ", "))
+	fs.StringVar(&cfg.Tie, "tie", "zero", "what a tied vote gives: "+strings.Join(ties, ", "))
+	fs.IntVar(&cfg.Workers, "workers", 9, "number of ranks (workers), rank 0 included")
+	fs.IntVar(&cfg.Blind, "blind", 0, "blind adversaries (ranks 1..N invert their gradient or sign)")
+	fs.IntVar(&cfg.Byzantine, "byzantine", 0, "Byzantine adversaries (the highest N ranks, colluding and omniscient)")
+	fs.StringVar(&cfg.Attack, "attack", "paper", "Byzantine strategy for signs: "+strings.Join(attacks, ", "))
+	fs.IntVar(&cfg.Epochs, "epochs", 30, "epochs")
+	fs.IntVar(&cfg.Batch, "batch", 128, "total batch per step; each worker takes batch/workers")
+	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4)")
+	fs.Float64Var(&cfg.Momentum, "momentum", 0, "SIGNUM's beta (default 0.9 for signum; signsgd and sgd take none)")
+	fs.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay lambda")
+	fs.Float64Var(&cfg.LRDecay, "lr-decay", 0.1, "learning rate factor applied every --lr-decay-every epochs")
+	fs.IntVar(&cfg.LRDecayEvery, "lr-decay-every", 30, "epochs between learning rate decays")
+	fs.Uint64Var(&cfg.Seed, "seed", 8005, "random seed (data, initialisation, batches)")
+	fs.StringVar(&cfg.Out, "out", "results/run", "output folder for config.json, metrics.jsonl and summary.json")
+	fs.StringVar(&cfg.Timeout, "timeout", "2m", "how long a rank waits for a peer before it fails the job")
+	fs.BoolVar(&cfg.Quiet, "quiet", false, "no per-epoch progress line")
+	fs.IntVar(&cfg.Rank, "rank", -1, "run as this one rank (a launcher started it); default: launch all ranks locally")
+	fs.StringVar(&cfg.Coordinator, "coordinator", "", "host:port where rank 0 listens (with --rank)")
+	fs.IntVar(&cfg.ListenFD, "listen-fd", 0, "rank 0: inherited listening socket (set by the local launcher)")
+	fs.StringVar(&cfg.JobID, "job-id", "signsgd", "job identifier every rank must share (with --rank)")
+	return fs
+}
+
+// ParseRun reads `signsgd run` flags into a validated Config.
+func ParseRun(args []string) (*Config, error) {
+	cfg := &Config{}
+	fs := runFlags(cfg)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, badFlag("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, badFlag("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := cfg.finish(set); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func oneOf(flagName, v string, allowed []string) error {
+	if !slices.Contains(allowed, v) {
+		return badFlag("--%s: unknown value %q (want %s)", flagName, v, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// finish fills per-optimizer defaults and checks every value.
+func (c *Config) finish(set map[string]bool) error {
+	for _, chk := range []struct {
+		name, v string
+		allowed []string
+	}{
+		{"dataset", c.Dataset, datasets}, {"model", c.Model, models}, {"opt", c.Opt, optimizers},
+		{"topology", c.Topology, topologies}, {"attack", c.Attack, attacks}, {"tie", c.Tie, ties},
+	} {
+		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
+			return err
+		}
+	}
+	if !set["lr"] {
+		c.LR = defaultLR[c.Opt]
+	}
+	if !set["momentum"] && c.Opt == "signum" {
+		c.Momentum = 0.9
+	}
+	switch {
+	case c.Workers < 1:
+		return badFlag("--workers: %d; need at least 1", c.Workers)
+	case c.Workers > 4096:
+		return badFlag("--workers: %d; at most 4096", c.Workers)
+	case c.Blind < 0:
+		return badFlag("--blind: %d is negative", c.Blind)
+	case c.Byzantine < 0:
+		return badFlag("--byzantine: %d is negative", c.Byzantine)
+	case c.Blind+c.Byzantine >= c.Workers:
+		return badFlag("--blind %d + --byzantine %d must be fewer than --workers %d (rank 0 is never an adversary)", c.Blind, c.Byzantine, c.Workers)
+	case c.Epochs < 1:
+		return badFlag("--epochs: %d; need at least 1", c.Epochs)
+	case c.Batch < 1:
+		return badFlag("--batch: %d; need at least 1", c.Batch)
+	case c.Hidden < 1:
+		return badFlag("--hidden: %d; need at least 1", c.Hidden)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return badFlag("--lr: %v; need a positive finite rate", c.LR)
+	case !(c.Momentum >= 0 && c.Momentum < 1):
+		return badFlag("--momentum: %v; need 0 <= beta < 1", c.Momentum)
+	case c.Momentum != 0 && c.Opt != "signum":
+		return badFlag("--momentum: %v; only signum takes momentum (signsgd is signum with beta 0)", c.Momentum)
+	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
+		return badFlag("--weight-decay: %v; need a finite lambda >= 0", c.WeightDecay)
+	case !(c.LRDecay > 0 && c.LRDecay <= 1):
+		return badFlag("--lr-decay: %v; need 0 < factor <= 1", c.LRDecay)
+	case c.LRDecayEvery < 1:
+		return badFlag("--lr-decay-every: %d; need at least 1", c.LRDecayEvery)
+	case c.Out == "":
+		return badFlag("--out: empty path")
+	case c.Rank >= c.Workers:
+		return badFlag("--rank: %d; the job has ranks 0..%d", c.Rank, c.Workers-1)
+	case c.Rank >= 0 && c.Coordinator == "" && c.ListenFD == 0 && c.Workers > 1:
+		return badFlag("--rank needs --coordinator host:port (where rank 0 listens)")
+	}
+	d, err := time.ParseDuration(c.Timeout)
+	if err != nil || d <= 0 {
+		return badFlag("--timeout: %q is not a positive duration (like 90s or 2m)", c.Timeout)
+	}
+	c.timeout = d
+	if _, err := kernels.ParseTieRule(c.Tie); err != nil {
+		return badFlag("--tie: %v", err)
+	}
+	return nil
+}
+
+// lrAt is the learning rate of an epoch (counted from 0).
+func (c *Config) lrAt(epoch int) float64 {
+	return c.LR * math.Pow(c.LRDecay, float64(epoch/c.LRDecayEvery))
+}

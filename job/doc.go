@@ -1,0 +1,25 @@
+// Package job is the signsgd batch job: its configuration and command line,
+// the models, the training loop with the three optimizers (SGD, SIGNSGD,
+// SIGNUM), the adversaries, the metrics, and the local launcher.
+//
+// One step of SIGNUM on rank r (SIGNSGD is beta = 0):
+//
+//	shard batch -> model forward/backward -> gradient g (float32, d values)
+//	  -> v = (1-beta) g + beta v             (kernels.Momentum)
+//	  -> blind: flip signs; byzantine: attack round (TagAttack, counted apart)
+//	  -> pack sign(v) into 2 bit planes      (kernels.PackSigns)
+//	  -> server majority vote                (collective.VoteServer)
+//	  -> x <- x - lr (sign(V) + lambda x)    (kernels.ApplySignStep)
+//
+// Plain SGD averages the float32 gradients (collective.MeanFloat32) and
+// takes x <- x - lr (mean + lambda x).
+//
+// Adversaries are never rank 0: blind ranks are 1..B, Byzantine ranks the
+// highest F. The Byzantines' omniscience is a real extra round in which the
+// other ranks send their signs (or gradients) to the lowest Byzantine rank.
+//
+// Output (rank 0): DIR/config.json before the ranks start, DIR/metrics.jsonl
+// with one Record per epoch, DIR/summary.json (final record and the model's
+// SHA-256, checked equal on every rank) at the end. Files are written whole
+// (temporary file, fsync, rename; metrics lines one write each).
+package job

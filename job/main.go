@@ -1,0 +1,64 @@
+package job
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const usage = `signsgd: training with one-bit gradients and majority vote under blind and Byzantine workers
+
+usage:
+  signsgd run [flags]     train (launches all ranks on loopback, or runs one rank with --rank)
+  signsgd help [command]  this text, or a command's flags
+
+Run 'signsgd help run' for the flags of run.
+`
+
+// Main is the program: it returns the process's exit status (0 ok, 1 the
+// run failed, 2 bad command line) after writing at most one error line.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = Run(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			printFlags(stdout, runFlags(&Config{}))
+		} else {
+			fmt.Fprint(stdout, usage)
+		}
+		return 0
+	default:
+		err = badFlag("unknown command %q (want run or help)", args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		printFlags(stdout, runFlags(&Config{}))
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "signsgd: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "signsgd: %v\n", err)
+	return 1
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: signsgd %s [flags]\n\nflags:\n", fs.Name())
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%-16s %s%s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", " "), def)
+	})
+}

@@ -1,0 +1,133 @@
+package job
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// Record is one epoch's line in DIR/metrics.jsonl.
+type Record struct {
+	Epoch     int      `json:"epoch"` // 1-based, the epoch just finished
+	LR        float64  `json:"lr"`
+	TrainLoss Float    `json:"train_loss"`         // mean over the honest ranks' batches
+	TestLoss  Float    `json:"test_loss"`          // full test set, after the epoch
+	TestAcc   *float64 `json:"test_acc,omitempty"` // classification only, in [0, 1]
+	// Bytes per step of the algorithm's own traffic (vote or mean), frame
+	// headers included: per worker (the mean over ranks 1..M-1), rank 0's,
+	// and what the encoding's formula says a worker moves each way.
+	BytesSentPerStep       float64 `json:"bytes_sent_per_step"`
+	BytesRecvPerStep       float64 `json:"bytes_recv_per_step"`
+	ServerBytesSentPerStep float64 `json:"server_bytes_sent_per_step"`
+	ServerBytesRecvPerStep float64 `json:"server_bytes_recv_per_step"`
+	FormulaBytesPerStep    int     `json:"formula_bytes_per_step"`
+	// Bytes per step of the Byzantines' extra round, summed over all ranks.
+	AttackBytesPerStep float64 `json:"attack_bytes_per_step"`
+	StepSeconds        float64 `json:"step_seconds"` // rank 0's wall time per step
+	Steps              int     `json:"steps"`
+}
+
+// Summary is DIR/summary.json, written once the run has finished.
+type Summary struct {
+	Final         Record  `json:"final"`
+	ModelSHA256   string  `json:"model_sha256"` // the same on every rank (checked)
+	Parameters    int     `json:"parameters"`
+	Ranks         int     `json:"ranks"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	TrainRowsUsed int     `json:"train_rows_per_rank"`
+}
+
+// writeJSONAtomic writes v to path through a temporary file, fsync and
+// rename, so readers never see half a file.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// metricsWriter appends one whole JSON line per epoch and syncs it, so a
+// run that dies keeps every finished epoch.
+type metricsWriter struct {
+	f *os.File
+}
+
+func createMetrics(path string) (*metricsWriter, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &metricsWriter{f: f}, nil
+}
+
+func (w *metricsWriter) write(r Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := w.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("write %s: %w", w.f.Name(), err)
+	}
+	return w.f.Sync()
+}
+
+func (w *metricsWriter) close() error { return w.f.Close() }
+
+// progressLine is the terminal line of one epoch.
+func progressLine(cfg *Config, r Record) string {
+	acc := ""
+	if r.TestAcc != nil {
+		acc = fmt.Sprintf("  test_acc %.4f", *r.TestAcc)
+	}
+	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s",
+		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds))
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s < 1e-3:
+		return fmt.Sprintf("%.0fµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.2fms", s*1e3)
+	}
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// Float is a float64 that marshals NaN and infinities (a diverged run) as
+// JSON null instead of failing.
+type Float float64
+
+func (f Float) MarshalJSON() ([]byte, error) {
+	x := float64(f)
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(x)
+}
+
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = Float(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(b, (*float64)(f))
+}

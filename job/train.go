@@ -1,0 +1,241 @@
+package job
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"signsgd/collective"
+	"signsgd/data"
+	"signsgd/kernels"
+)
+
+// epochStats is what every rank reports to rank 0 after an epoch.
+type epochStats struct {
+	lossSum              float64 // over this rank's batches (0 for Byzantines)
+	batches              float64
+	algoSent, algoRecv   float64 // bytes of the vote or mean
+	attackSent           float64 // bytes of the attack round
+	stepSeconds, stepsDn float64
+}
+
+func (s epochStats) encode() []byte {
+	var b []byte
+	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds, s.stepsDn} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return b
+}
+
+func decodeStats(b []byte) (epochStats, error) {
+	if len(b) != 7*8 {
+		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want 56", len(b))
+	}
+	v := make([]float64, 7)
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5], v[6]}, nil
+}
+
+// algoTags are the tags of the optimizers' own traffic.
+var algoTags = []collective.Tag{collective.TagVote, collective.TagVoteResult, collective.TagMean, collective.TagMeanResult}
+
+// Train runs one rank of the job described by cfg over c until the last
+// epoch, then checks every rank ends with the same model. Rank 0 writes
+// DIR/metrics.jsonl (a line per epoch) and DIR/summary.json, and prints a
+// progress line per epoch to out.
+func Train(cfg *Config, c collective.Comm, out io.Writer) error {
+	start := time.Now()
+	rank, m := c.Rank(), c.Size()
+	if m != cfg.Workers {
+		return fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", rank, m, cfg.Workers)
+	}
+	train, test, err := data.Synthetic(data.Kind(cfg.Dataset), cfg.Seed)
+	if err != nil {
+		return err
+	}
+	model, err := newModel(cfg, train)
+	if err != nil {
+		return err
+	}
+	shard := train.Shard(rank, m)
+	batch := data.PerWorkerBatch(cfg.Batch, m)
+	steps := data.StepsPerEpoch(shard.Len(), batch)
+	params := model.Params()
+	d := len(params)
+	rl := roles(m, cfg.Blind, cfg.Byzantine)
+	tie, _ := kernels.ParseTieRule(cfg.Tie)
+
+	var mw *metricsWriter
+	if rank == 0 {
+		if mw, err = createMetrics(filepath.Join(cfg.Out, "metrics.jsonl")); err != nil {
+			return err
+		}
+		defer mw.close()
+	}
+
+	signs, result := kernels.NewSigns(d), kernels.NewSigns(d)
+	var momentum []float32
+	if cfg.Opt != "sgd" {
+		momentum = make([]float32, d)
+	}
+	var last Record
+	step := 0
+	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		lr := float32(cfg.lrAt(epoch))
+		wd := float32(cfg.WeightDecay)
+		var st epochStats
+		before := c.Traffic()
+		t0 := time.Now()
+		for _, idx := range data.Batches(shard.Len(), batch, cfg.Seed, rank, epoch) {
+			loss := model.LossGrad(shard, idx)
+			if rl[rank] != Byzantine {
+				st.lossSum += loss
+				st.batches++
+			}
+			g := model.Grads()
+			if cfg.Opt == "sgd" {
+				if rl[rank] == Blind {
+					kernels.Scale(g, -1)
+				}
+				if err := sgdAttack(c, rl, g); err != nil {
+					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
+				}
+				if err := collective.MeanFloat32(c, g); err != nil {
+					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
+				}
+				kernels.ApplyGradStep(params, g, lr, wd)
+			} else {
+				kernels.Momentum(momentum, g, float32(cfg.Momentum))
+				kernels.PackSigns(signs, momentum)
+				if rl[rank] == Blind {
+					signs.Negate()
+				}
+				if err := signAttack(c, rl, cfg.Attack, signs); err != nil {
+					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
+				}
+				opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
+				if err := collective.VoteServer(c, signs, result, opt); err != nil {
+					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
+				}
+				kernels.ApplySignStep(params, result, lr, wd)
+			}
+			step++
+		}
+		st.stepSeconds = time.Since(t0).Seconds()
+		st.stepsDn = float64(steps)
+		after := c.Traffic()
+		s1, r1 := after.Of(algoTags...)
+		s0, r0 := before.Of(algoTags...)
+		st.algoSent, st.algoRecv = float64(s1-s0), float64(r1-r0)
+		a1, _ := after.Of(collective.TagAttack)
+		a0, _ := before.Of(collective.TagAttack)
+		st.attackSent = float64(a1 - a0)
+
+		all, err := collective.Gather(c, 0, st.encode())
+		if err != nil {
+			return fmt.Errorf("epoch %d statistics: %w", epoch+1, err)
+		}
+		if rank != 0 {
+			continue
+		}
+		rec, err := epochRecord(cfg, all, steps, d)
+		if err != nil {
+			return err
+		}
+		rec.Epoch, rec.LR = epoch+1, float64(lr)
+		loss, acc := model.Evaluate(test)
+		rec.TestLoss = Float(loss)
+		if !math.IsNaN(acc) {
+			rec.TestAcc = &acc
+		}
+		if err := mw.write(rec); err != nil {
+			return err
+		}
+		if !cfg.Quiet {
+			fmt.Fprintln(out, progressLine(cfg, rec))
+		}
+		last = rec
+	}
+
+	// Every rank must hold the same model: compare checksums at rank 0.
+	sum := ModelChecksum(params)
+	all, err := collective.Gather(c, 0, []byte(sum))
+	if err != nil {
+		return fmt.Errorf("final checksum: %w", err)
+	}
+	if rank == 0 {
+		for r, s := range all {
+			if string(s) != sum {
+				return fmt.Errorf("rank %d ended with model %s, rank 0 with %s", r, s, sum)
+			}
+		}
+		if err := writeJSONAtomic(filepath.Join(cfg.Out, "summary.json"), Summary{
+			Final: last, ModelSHA256: sum, Parameters: d, Ranks: m,
+			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: shard.Len(),
+		}); err != nil {
+			return err
+		}
+		if !cfg.Quiet {
+			fmt.Fprintf(out, "done: %d epochs, %d parameters, model sha256 %s, results in %s\n", cfg.Epochs, d, sum[:16], cfg.Out)
+		}
+	}
+	// Leave together, so no rank closes a connection a peer still reads.
+	return collective.Barrier(c)
+}
+
+// epochRecord combines the ranks' statistics into rank 0's record.
+func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
+	var rec Record
+	var lossSum, batches, attack float64
+	m := len(all)
+	for r, b := range all {
+		st, err := decodeStats(b)
+		if err != nil {
+			return rec, fmt.Errorf("statistics from rank %d: %w", r, err)
+		}
+		lossSum += st.lossSum
+		batches += st.batches
+		attack += st.attackSent
+		perStep := func(x float64) float64 { return x / float64(steps) }
+		if r == 0 {
+			rec.ServerBytesSentPerStep = perStep(st.algoSent)
+			rec.ServerBytesRecvPerStep = perStep(st.algoRecv)
+			rec.StepSeconds = st.stepSeconds / float64(steps)
+		} else {
+			rec.BytesSentPerStep += perStep(st.algoSent) / float64(m-1)
+			rec.BytesRecvPerStep += perStep(st.algoRecv) / float64(m-1)
+		}
+	}
+	rec.TrainLoss = Float(lossSum / batches)
+	rec.AttackBytesPerStep = attack / float64(steps)
+	rec.Steps = steps
+	if cfg.Opt == "sgd" {
+		rec.FormulaBytesPerStep = collective.MeanBytesPerWorker(d)
+	} else {
+		rec.FormulaBytesPerStep = collective.VoteBytesPerWorker(d)
+	}
+	if m == 1 {
+		rec.FormulaBytesPerStep = 0
+	}
+	return rec, nil
+}
+
+// prepareOut creates the output folder and proves it writable, before any
+// rank starts, so a bad --out fails at once and writes nothing.
+func prepareOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("--out %s: not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}

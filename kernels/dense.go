@@ -1,0 +1,127 @@
+package kernels
+
+import "math"
+
+// Layers as forward/backward pairs over flat row-major buffers (llm.c
+// style). Backward passes accumulate into parameter gradients (callers zero
+// them once per step) and overwrite input gradients.
+
+// DenseForward computes out = in W^T + b.
+//
+//	in  (B, I)   w (O, I)   b (O)   out (B, O)
+func DenseForward(out, in, w, b []float32, batch, nin, nout int) {
+	for n := 0; n < batch; n++ {
+		x := in[n*nin : (n+1)*nin]
+		y := out[n*nout : (n+1)*nout]
+		for o := range y {
+			row := w[o*nin : (o+1)*nin]
+			s := b[o]
+			for i, v := range x {
+				s += row[i] * v
+			}
+			y[o] = s
+		}
+	}
+}
+
+// DenseBackward accumulates dW += dOut^T in and dB += sum over the batch of
+// dOut, and writes dIn = dOut W (dIn may be nil for the first layer).
+//
+//	dOut (B, O)   in (B, I)   w, dW (O, I)   dB (O)   dIn (B, I)
+func DenseBackward(dIn, dW, dB, dOut, in, w []float32, batch, nin, nout int) {
+	for n := 0; n < batch; n++ {
+		x := in[n*nin : (n+1)*nin]
+		g := dOut[n*nout : (n+1)*nout]
+		var dx []float32
+		if dIn != nil {
+			dx = dIn[n*nin : (n+1)*nin]
+			clear(dx)
+		}
+		for o, go_ := range g {
+			dB[o] += go_
+			row := w[o*nin : (o+1)*nin]
+			drow := dW[o*nin : (o+1)*nin]
+			for i, v := range x {
+				drow[i] += go_ * v
+			}
+			if dx != nil {
+				for i, wv := range row {
+					dx[i] += go_ * wv
+				}
+			}
+		}
+	}
+}
+
+// ReluForward computes out = max(in, 0); out may alias in.
+func ReluForward(out, in []float32) {
+	for i, v := range in {
+		out[i] = max(v, 0)
+	}
+}
+
+// ReluBackward computes dIn = dOut where the ReLU's output was positive,
+// else 0; dIn may alias dOut.
+func ReluBackward(dIn, dOut, out []float32) {
+	for i, y := range out {
+		if y > 0 {
+			dIn[i] = dOut[i]
+		} else {
+			dIn[i] = 0
+		}
+	}
+}
+
+// SoftmaxCrossEntropy returns the mean cross-entropy of logits against
+// integer labels and writes its gradient with respect to the logits into
+// dLogits (may be nil), and the number of rows whose arg-max is the label.
+//
+//	logits, dLogits (B, C)   labels (B)
+func SoftmaxCrossEntropy(dLogits, logits, labels []float32, batch, classes int) (loss float64, correct int) {
+	for n := 0; n < batch; n++ {
+		z := logits[n*classes : (n+1)*classes]
+		label := int(labels[n])
+		mx, arg := z[0], 0
+		for c, v := range z {
+			if v > mx {
+				mx, arg = v, c
+			}
+		}
+		if arg == label {
+			correct++
+		}
+		sum := 0.0
+		for _, v := range z {
+			sum += math.Exp(float64(v - mx))
+		}
+		loss += math.Log(sum) - float64(z[label]-mx)
+		if dLogits != nil {
+			d := dLogits[n*classes : (n+1)*classes]
+			for c, v := range z {
+				p := math.Exp(float64(v-mx)) / sum
+				if c == label {
+					p--
+				}
+				d[c] = float32(p / float64(batch))
+			}
+		}
+	}
+	return loss / float64(batch), correct
+}
+
+// MeanSquaredError returns mean over the batch of (pred - target)^2 and
+// writes its gradient with respect to pred into dPred (may be nil).
+//
+//	pred, dPred, target (B)
+func MeanSquaredError(dPred, pred, target []float32) float64 {
+	loss := 0.0
+	n := float64(len(pred))
+	for i, p := range pred {
+		d := float64(p - target[i])
+		loss += d * d
+		if dPred != nil {
+			dPred[i] = float32(2 * d / n)
+		}
+	}
+	return loss / n
+}
