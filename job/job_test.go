@@ -1,0 +1,295 @@
+package job
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"signsgd/collective"
+)
+
+var signsgdBin string // bin/signsgd built for these tests
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "signsgd-bin")
+	if err != nil {
+		panic(err)
+	}
+	signsgdBin = filepath.Join(dir, "signsgd")
+	if out, err := exec.Command("go", "build", "-o", signsgdBin, "../cmd/signsgd").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func readMetrics(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func readSummary(t *testing.T, dir string) Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRunProcesses launches real rank processes over loopback TCP and
+// checks the files, the fields and the bytes per step against the formula.
+func TestRunProcesses(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(signsgdBin, "run", "--workers", "4", "--byzantine", "1", "--blind", "1", "--epochs", "2", "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "test_acc"); n != 2 {
+		t.Fatalf("want 2 progress lines, got:\n%s", stdout.String())
+	}
+	recs := readMetrics(t, out)
+	if len(recs) != 2 {
+		t.Fatalf("%d metrics lines, want 2", len(recs))
+	}
+	for _, k := range []string{"epoch", "lr", "train_loss", "test_loss", "test_acc", "bytes_sent_per_step", "bytes_recv_per_step", "attack_bytes_per_step", "step_seconds"} {
+		if _, ok := recs[1][k]; !ok {
+			t.Fatalf("metrics lack %q: %v", k, recs[1])
+		}
+	}
+	d := 20*40 + 40 + 40*2 + 2
+	want := float64(collective.VoteBytesPerWorker(d))
+	if recs[1]["bytes_sent_per_step"] != want || recs[1]["bytes_recv_per_step"] != want || recs[1]["formula_bytes_per_step"] != want {
+		t.Fatalf("bytes per step %v/%v, formula %v, want %v", recs[1]["bytes_sent_per_step"], recs[1]["bytes_recv_per_step"], recs[1]["formula_bytes_per_step"], want)
+	}
+	if recs[1]["attack_bytes_per_step"] != 3*want { // 3 non-Byzantine ranks send their signs to the Byzantine
+		t.Fatalf("attack bytes %v, want %v", recs[1]["attack_bytes_per_step"], 3*want)
+	}
+	if acc := recs[1]["test_acc"].(float64); acc < 0 || acc > 1 {
+		t.Fatalf("accuracy %v", acc)
+	}
+	if _, err := os.Stat(filepath.Join(out, "config.json")); err != nil {
+		t.Fatal(err)
+	}
+	s := readSummary(t, out)
+	if len(s.ModelSHA256) != 64 || s.Parameters != d || s.Ranks != 4 {
+		t.Fatalf("summary %+v", s)
+	}
+
+	// Same configuration in one process over the in-memory transport: the
+	// transport must not change a bit of the model.
+	memOut := t.TempDir()
+	cfg, err := ParseRun([]string{"--workers", "4", "--byzantine", "1", "--blind", "1", "--epochs", "2", "--out", memOut, "--quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comms := collective.NewMemWorld(4, 30*time.Second)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = Train(cfg, c, &bytes.Buffer{})
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("in-memory rank %d: %v", r, err)
+		}
+	}
+	if m := readSummary(t, memOut); m.ModelSHA256 != s.ModelSHA256 {
+		t.Fatalf("processes over TCP ended with %s, goroutines in memory with %s", s.ModelSHA256, m.ModelSHA256)
+	}
+}
+
+// TestSGDByzantineFreezesModel: one Byzantine makes SGD's mean exactly zero,
+// so the model never moves from its initialisation.
+func TestSGDByzantineFreezesModel(t *testing.T) {
+	out := t.TempDir()
+	if b, err := exec.Command(signsgdBin, "run", "--opt", "sgd", "--workers", "3", "--byzantine", "1", "--epochs", "2", "--out", out, "--quiet").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	init := NewMLP([]int{20, 40, 2}, 2, 8005)
+	if s := readSummary(t, out); s.ModelSHA256 != ModelChecksum(init.Params()) {
+		t.Fatal("SGD with a Byzantine rank moved the model")
+	}
+	recs := readMetrics(t, out)
+	if recs[0]["test_acc"] != recs[1]["test_acc"] {
+		t.Fatalf("accuracy changed: %v then %v", recs[0]["test_acc"], recs[1]["test_acc"])
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notDir, []byte("x"), 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--opt", "adam"}, "--opt"},
+		{[]string{"--dataset", "cifar"}, "--dataset"},
+		{[]string{"--attack", "alie"}, "--attack"},
+		{[]string{"--tie", "coin"}, "--tie"},
+		{[]string{"--topology", "ring"}, "--topology"},
+		{[]string{"--workers", "0"}, "--workers"},
+		{[]string{"--workers", "9", "--blind", "4", "--byzantine", "5"}, "--blind 4 + --byzantine 5"},
+		{[]string{"--workers", "3", "--byzantine", "3"}, "--byzantine"},
+		{[]string{"--lr", "0"}, "--lr"},
+		{[]string{"--lr", "-1e-3"}, "--lr"},
+		{[]string{"--epochs", "-2"}, "--epochs"},
+		{[]string{"--batch", "0"}, "--batch"},
+		{[]string{"--momentum", "1.5"}, "--momentum"},
+		{[]string{"--opt", "signsgd", "--momentum", "0.9"}, "--momentum"},
+		{[]string{"--weight-decay", "-1"}, "--weight-decay"},
+		{[]string{"--timeout", "soon"}, "--timeout"},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--workers", "many"}, "workers"},
+		{[]string{"--out", filepath.Join(notDir, "sub")}, "--out"},
+	}
+	for _, c := range cases {
+		out := t.TempDir()
+		args := append([]string{"run", "--out", out}, c.args...)
+		cmd := exec.Command(signsgdBin, args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%v: exit %v, want status 2", c.args, err)
+			continue
+		}
+		msg := stderr.String()
+		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, c.want) || strings.Contains(msg, "goroutine") {
+			t.Errorf("%v: stderr %q, want one line naming %q", c.args, msg, c.want)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%v: wrote %d files into --out", c.args, len(entries))
+		}
+	}
+	if b, err := exec.Command(signsgdBin, "bogus").CombinedOutput(); err == nil || !strings.Contains(string(b), "unknown command") {
+		t.Errorf("unknown command: %v %s", err, b)
+	}
+}
+
+// startRanks starts n rank processes by hand, as an external launcher
+// would, with rank 0 on a listener opened here.
+func startRanks(t *testing.T, n int, out string, extra ...string) ([]*exec.Cmd, []*bytes.Buffer) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, _ := l.(*net.TCPListener).File()
+	l.Close()
+	defer lf.Close()
+	cmds := make([]*exec.Cmd, n)
+	errs := make([]*bytes.Buffer, n)
+	for r := range cmds {
+		args := append([]string{"run", "--workers", strconv.Itoa(n), "--rank", strconv.Itoa(r), "--coordinator", l.Addr().String(), "--out", out, "--quiet", "--timeout", "20s"}, extra...)
+		cmd := exec.Command(signsgdBin, args...)
+		if r == 0 {
+			cmd.ExtraFiles = []*os.File{lf}
+			cmd.Args = append(cmd.Args, "--listen-fd", "3")
+		}
+		errs[r] = &bytes.Buffer{}
+		cmd.Stderr = errs[r]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[r] = cmd
+	}
+	t.Cleanup(func() {
+		for _, c := range cmds {
+			if c.ProcessState == nil {
+				c.Process.Kill()
+				c.Wait()
+			}
+		}
+	})
+	return cmds, errs
+}
+
+// TestLostRank kills a rank mid-run: every other rank exits non-zero,
+// quickly, with an error that names the lost rank, and nothing hangs.
+func TestLostRank(t *testing.T) {
+	out := t.TempDir()
+	cmds, errs := startRanks(t, 4, out, "--epochs", "100000")
+	// wait for the first epoch's line, then kill rank 2
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no epoch finished")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmds[2].Process.Kill()
+	cmds[2].Wait()
+	start := time.Now()
+	for r, c := range cmds {
+		if r == 2 {
+			continue
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("rank %d exited 0 after losing rank 2", r)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("rank %d still running 30s after rank 2 died", r)
+		}
+	}
+	if !strings.Contains(errs[0].String(), "rank 2") {
+		t.Errorf("rank 0's error does not name rank 2: %q", errs[0].String())
+	}
+	for r, b := range errs {
+		if strings.Contains(b.String(), "goroutine ") || strings.Contains(b.String(), "panic") {
+			t.Errorf("rank %d panicked: %s", r, b)
+		}
+	}
+	t.Logf("ranks ended %v after the kill; rank 0 said %q", time.Since(start), strings.TrimSpace(errs[0].String()))
+	// metrics written so far are whole lines
+	recs := readMetrics(t, out)
+	if len(recs) == 0 {
+		t.Fatal("finished epochs were lost")
+	}
+}
