@@ -1,0 +1,72 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Tolerance of Sgemm against the float64-accumulating reference, relative
+// to the magnitude sum_p |a||b| of each entry.
+const gemmTol = 1e-5
+
+func TestSgemmMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				lda, ldb, ldc := k+2, n+1, n+3
+				if tA {
+					lda = m + 2
+				}
+				if tB {
+					ldb = k + 1
+				}
+				rowsA, rowsB := m, k
+				if tA {
+					rowsA = k
+				}
+				if tB {
+					rowsB = n
+				}
+				a := randSlice(rng, max(rowsA*lda, 1))
+				b := randSlice(rng, max(rowsB*ldb, 1))
+				c := randSlice(rng, m*ldc)
+				want := append([]float32(nil), c...)
+				Sgemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, c, ldc)
+				SgemmNaive(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, want, ldc)
+				for i := range c {
+					if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
+						t.Fatalf("%s m=%d n=%d k=%d tA=%v tB=%v: c[%d] = %v, want %v", BLASName(), m, n, k, tA, tB, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+// BenchmarkSgemm reports GFLOP/s-worthy shapes (bytes = 2mnk flops / 1e0).
+func BenchmarkSgemm(b *testing.B) {
+	for _, s := range [][3]int{{64, 3136, 576}, {512, 49, 4608}, {1024, 1024, 1024}} {
+		m, n, k := s[0], s[1], s[2]
+		b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d", BLASName(), m, n, k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
+			b.ResetTimer()
+			for range b.N {
+				Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
