@@ -10,14 +10,42 @@ FUZZTIME ?= 3s
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps bench fuzz clean
+.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build bench fuzz clean
 
 all: build
+
+# Debian packages: OpenBLAS to build; Slurm, munge, OpenMPI and iproute2
+# for the launcher tests. Installed with apt-get when missing and root
+# (without letting the packages start daemons); otherwise named.
+BUILD_PACKAGES := libopenblas-dev
+TEST_PACKAGES := $(BUILD_PACKAGES) slurmctld slurmd slurm-client munge openmpi-bin iproute2
+
+define install_packages
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "signsgd needs these Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	fi; \
+	echo "installing Debian packages:$$missing"; \
+	guard=0; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; guard=1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get -o DPkg::Lock::Timeout=600 -y -q --no-install-recommends install $$missing \
+	  || { apt-get -o DPkg::Lock::Timeout=600 -q update && apt-get -o DPkg::Lock::Timeout=600 -y -q --no-install-recommends install $$missing; }; \
+	rc=$$?; [ $$guard = 1 ] && rm -f /usr/sbin/policy-rc.d; exit $$rc
+endef
+
+sysdeps-build:
+	$(call install_packages,$(BUILD_PACKAGES))
+
+sysdeps:
+	$(call install_packages,$(TEST_PACKAGES))
 
 deps:
 	$(GO) mod download
 
-build: deps
+build: sysdeps-build deps
 	$(GO) build -o $(BIN) ./cmd/signsgd
 
 run: build
@@ -29,10 +57,12 @@ fmt-check:
 vet: deps
 	$(GO) vet ./...
 	$(GO) vet -tags noasm ./kernels
+	$(GO) vet -tags purego ./kernels
 
-test: deps fmt-check vet build
+test: sysdeps deps fmt-check vet build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags noasm ./kernels
+	$(GO) test -count=1 -tags purego ./kernels
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 # Every fuzz target for FUZZTIME each (longer: make fuzz FUZZTIME=60s).
@@ -42,6 +72,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSigns$$' -fuzztime $(FUZZTIME) ./kernels
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameHeader$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzHello$$' -fuzztime $(FUZZTIME) ./collective
+	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./data
+	$(GO) test -run '^$$' -fuzz '^FuzzExpandHostlist$$' -fuzztime $(FUZZTIME) ./slurm
 
 # Kernel speed: the vote against the float32 sum SGD's server does, at the
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).

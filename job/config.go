@@ -38,11 +38,17 @@ type Config struct {
 
 	// How this process takes part (not part of the experiment).
 	Rank        int           `json:"-"`
+	Launcher    string        `json:"-"`
 	Coordinator string        `json:"-"`
+	Port        int           `json:"-"`
 	ListenFD    int           `json:"-"`
 	JobID       string        `json:"-"`
 	Quiet       bool          `json:"-"`
+	FaultRank   int           `json:"-"`
+	FaultStep   int           `json:"-"`
 	timeout     time.Duration // parsed Timeout
+	set         map[string]bool
+	listenAll   string // rank 0 under Slurm or mpirun: ":port"
 }
 
 // Names accepted by the flags.
@@ -53,6 +59,7 @@ var (
 	topologies = []string{"server"}
 	attacks    = []string{"paper", "oppose"}
 	ties       = []string{"zero", "plus", "random"}
+	launchers  = []string{"auto", "local", "slurm", "mpi"}
 )
 
 // defaultLR is the paper's learning rate per optimizer.
@@ -94,8 +101,12 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Out, "out", "results/run", "output folder for config.json, metrics.jsonl and summary.json")
 	fs.StringVar(&cfg.Timeout, "timeout", "2m", "how long a rank waits for a peer before it fails the job")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no per-epoch progress line")
+	fs.StringVar(&cfg.Launcher, "launcher", "auto", "who starts the ranks: "+strings.Join(launchers, ", ")+" (auto: --rank, else OpenMPI's or Slurm's environment, else local)")
 	fs.IntVar(&cfg.Rank, "rank", -1, "run as this one rank (a launcher started it); default: launch all ranks locally")
-	fs.StringVar(&cfg.Coordinator, "coordinator", "", "host:port where rank 0 listens (with --rank)")
+	fs.StringVar(&cfg.Coordinator, "coordinator", "", "host:port where rank 0 listens (with --rank; under Slurm: the first node and --port)")
+	fs.IntVar(&cfg.Port, "port", 0, "rank 0's port under Slurm or mpirun (default: derived from the job id)")
+	fs.IntVar(&cfg.FaultRank, "fault-rank", -1, "testing: this rank fails on purpose at --fault-step")
+	fs.IntVar(&cfg.FaultStep, "fault-step", 0, "testing: the step at which --fault-rank fails")
 	fs.IntVar(&cfg.ListenFD, "listen-fd", 0, "rank 0: inherited listening socket (set by the local launcher)")
 	fs.StringVar(&cfg.JobID, "job-id", "signsgd", "job identifier every rank must share (with --rank)")
 	return fs
@@ -137,11 +148,13 @@ func (c *Config) finish(set map[string]bool) error {
 	}{
 		{"dataset", c.Dataset, datasets}, {"model", c.Model, models}, {"opt", c.Opt, optimizers},
 		{"topology", c.Topology, topologies}, {"attack", c.Attack, attacks}, {"tie", c.Tie, ties},
+		{"launcher", c.Launcher, launchers},
 	} {
 		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
 			return err
 		}
 	}
+	c.set = set
 	if !set["lr"] {
 		c.LR = defaultLR[c.Opt]
 	}
@@ -183,6 +196,8 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--rank: %d; the job has ranks 0..%d", c.Rank, c.Workers-1)
 	case c.Rank >= 0 && c.Coordinator == "" && c.ListenFD == 0 && c.Workers > 1:
 		return badFlag("--rank needs --coordinator host:port (where rank 0 listens)")
+	case c.Port < 0 || c.Port > 65535:
+		return badFlag("--port: %d is not a TCP port", c.Port)
 	}
 	d, err := time.ParseDuration(c.Timeout)
 	if err != nil || d <= 0 {

@@ -20,14 +20,29 @@ import (
 
 	"signsgd/collective"
 	"signsgd/kernels"
+	"signsgd/slurm"
 )
 
-// runRank is one rank's process: connect, train, leave.
-func runRank(cfg *Config, stdout io.Writer) error {
+// rankRun is one rank's process: connect, train, leave.
+func rankRun(cfg *Config, stdout io.Writer) error {
+	if cfg.Workers == 1 {
+		c := collective.NewMemWorld(1, 0)[0]
+		defer c.Close()
+		return Train(cfg, c, stdout)
+	}
 	opt := collective.TCPOptions{
 		Rank: cfg.Rank, Size: cfg.Workers, Coordinator: cfg.Coordinator, JobID: cfg.JobID,
 		Timeout: cfg.timeout, SetupTimeout: max(cfg.timeout, 60*time.Second),
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
+	}
+	if cfg.Rank == 0 && cfg.listenAll != "" {
+		// Under Slurm or mpirun rank 0 listens on every interface at the
+		// job's port; the others reach it at the first node's name.
+		l, err := net.Listen("tcp", cfg.listenAll)
+		if err != nil {
+			return fmt.Errorf("listen on port %s (derived from job %s; choose another with --port): %w", cfg.listenAll[1:], cfg.JobID, err)
+		}
+		opt.Listener = l
 	}
 	if cfg.ListenFD > 0 {
 		f := os.NewFile(uintptr(cfg.ListenFD), "listener")
@@ -187,27 +202,27 @@ func (p *linePrefixer) flush() {
 	}
 }
 
-// Run is `signsgd run`: with --rank it is one rank of a job; without, it
-// launches every rank on this machine.
+// Run is `signsgd run`: with --rank, or under Slurm's srun or OpenMPI's
+// mpirun, it is one rank of a job; otherwise it launches every rank on this
+// machine.
 func Run(args []string, stdout, stderr io.Writer) error {
 	cfg, err := ParseRun(args)
 	if err != nil {
 		return err
 	}
-	kernels.SetThreads(threadsPerRank(cfg.Workers))
-	if cfg.Rank >= 0 {
-		if cfg.Workers == 1 {
-			c := collective.NewMemWorld(1, 0)[0]
-			defer c.Close()
-			return Train(cfg, c, stdout)
-		}
-		return runRank(cfg, stdout)
+	launcher, err := resolveLauncher(cfg, os.Getenv)
+	if err != nil {
+		return err
 	}
+	if launcher != "local" {
+		if err := rankRun(cfg, stdout); err != nil {
+			return fmt.Errorf("rank %d of %d: %w", cfg.Rank, cfg.Workers, err)
+		}
+		return nil
+	}
+	kernels.SetThreads(threadsPerRank(cfg.Workers))
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}
-	}
-	if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
-		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
 	// Old results of another run in the same folder would be misleading.
 	for _, f := range []string{"metrics.jsonl", "summary.json"} {
@@ -220,4 +235,83 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, cfg.Epochs, cfg.Out)
 	}
 	return launchLocal(cfg, args, stdout, stderr)
+}
+
+// resolveLauncher decides who started this process and, for a rank, fills
+// cfg.Rank, cfg.Workers, cfg.Coordinator, cfg.JobID and the thread count.
+// Order: explicit --rank; OpenMPI (its variables win, since under sbatch
+// mpirun's ranks all see SLURM_PROCID=0); Slurm inside an srun step
+// (SLURM_STEP_ID set: the batch script itself is not a rank); else local.
+func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
+	if cfg.Rank >= 0 {
+		if cfg.Launcher != "auto" && cfg.Launcher != "local" {
+			return "", badFlag("--rank with --launcher %s: give one or the other", cfg.Launcher)
+		}
+		kernels.SetThreads(0) // GOMAXPROCS, which a launcher may set
+		return "flags", nil
+	}
+	which := cfg.Launcher
+	if which == "auto" {
+		switch {
+		case getenv("OMPI_COMM_WORLD_SIZE") != "":
+			which = "mpi"
+		case getenv("SLURM_STEP_ID") != "" && getenv("SLURM_PROCID") != "":
+			which = "slurm"
+		default:
+			which = "local"
+		}
+	}
+	if which == "local" {
+		return which, nil
+	}
+	l, err := slurm.FromEnv(getenv)
+	if err != nil {
+		return "", err
+	}
+	want := map[string]string{"mpi": "openmpi", "slurm": "slurm"}[which]
+	if l.Source != want {
+		found := l.Source
+		if found == "" {
+			found = "neither"
+		}
+		return "", badFlag("--launcher %s: no %s environment here (found %s); start the ranks with srun or mpirun, or drop --launcher", which, want, found)
+	}
+	if which == "slurm" && getenv("SLURM_STEP_ID") == "" {
+		return "", badFlag("--launcher slurm outside an srun step (in the batch script itself?): run it as `srun bin/signsgd run ...`")
+	}
+	if cfg.set["workers"] && cfg.Workers != l.Size {
+		return "", badFlag("--workers %d, but the launcher started %d ranks", cfg.Workers, l.Size)
+	}
+	if cfg.Blind+cfg.Byzantine >= l.Size {
+		return "", badFlag("--blind %d + --byzantine %d must be fewer than the %d ranks", cfg.Blind, cfg.Byzantine, l.Size)
+	}
+	cfg.Rank, cfg.Workers = l.Rank, l.Size
+	switch {
+	case l.JobID != "":
+		cfg.JobID = l.JobID
+	case getenv("OMPI_MCA_ess_base_jobid") != "":
+		cfg.JobID = "ompi-" + getenv("OMPI_MCA_ess_base_jobid")
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = slurm.DerivePort(cfg.JobID)
+	}
+	if cfg.Coordinator == "" {
+		host := "127.0.0.1"
+		if len(l.Nodes) > 0 {
+			host = l.Nodes[0]
+		}
+		cfg.Coordinator = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	cfg.listenAll = ":" + strconv.Itoa(port)
+	cpus := runtime.NumCPU()
+	if l.CPUsOnNode > 0 {
+		cpus = min(cpus, l.CPUsOnNode)
+	}
+	ranks := l.LocalSize
+	if ranks <= 0 {
+		ranks = 1
+	}
+	kernels.SetThreads(slurm.ThreadsPerRank(cpus, ranks))
+	return which, nil
 }

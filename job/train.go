@@ -73,6 +73,12 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 
 	var mw *metricsWriter
 	if rank == 0 {
+		if err := prepareOut(cfg.Out); err != nil {
+			return err
+		}
+		if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
+			return fmt.Errorf("--out %s: %w", cfg.Out, err)
+		}
 		if mw, err = createMetrics(filepath.Join(cfg.Out, "metrics.jsonl")); err != nil {
 			return err
 		}
@@ -93,6 +99,9 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		before := c.Traffic()
 		t0 := time.Now()
 		for _, idx := range data.Batches(shard.Len(), batch, cfg.Seed, rank, epoch) {
+			if rank == cfg.FaultRank && step == cfg.FaultStep {
+				return fmt.Errorf("injected fault at step %d (--fault-rank %d --fault-step %d)", step, rank, step)
+			}
 			loss := model.LossGrad(shard, idx)
 			if rl[rank] != Byzantine {
 				st.lossSum += loss
