@@ -99,7 +99,7 @@ func loadMNISTSplit(dir, prefix string) (Dataset, error) {
 	for i, p := range pixels {
 		x[i] = lut[p]
 	}
-	return Dataset{Features: MNISTFeatures, Classes: MNISTClasses, X: x, Y: y}, nil
+	return Dataset{Features: MNISTFeatures, Classes: MNISTClasses, Image: []int{1, MNISTSide, MNISTSide}, X: x, Y: y}, nil
 }
 
 // findMNISTFile returns dir/base if it exists, else dir/base.gz.

@@ -10,6 +10,7 @@ import (
 type Dataset struct {
 	Features int
 	Classes  int       // number of classes; 0 for regression
+	Image    []int     // (C, H, W) when rows are images (Features = C*H*W), else nil
 	X        []float32 // (n, Features) row-major
 	Y        []float32 // (n): class index for classification, target for regression
 }
@@ -161,7 +162,7 @@ func standardise(x []float64, f, nFit int) {
 func (d Dataset) Shard(rank, size int) Dataset {
 	per := d.Len() / size
 	lo, hi := rank*per, (rank+1)*per
-	return Dataset{Features: d.Features, Classes: d.Classes, X: d.X[lo*d.Features : hi*d.Features], Y: d.Y[lo:hi]}
+	return Dataset{Features: d.Features, Classes: d.Classes, Image: d.Image, X: d.X[lo*d.Features : hi*d.Features], Y: d.Y[lo:hi]}
 }
 
 // PerWorkerBatch is the paper code's per-worker batch: the total batch
