@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"signsgd/collective"
+	"signsgd/job/nn"
 )
 
 var signsgdBin string // bin/signsgd built for these tests
@@ -144,7 +145,10 @@ func TestSGDByzantineFreezesModel(t *testing.T) {
 	if b, err := exec.Command(signsgdBin, "run", "--opt", "sgd", "--workers", "3", "--byzantine", "1", "--epochs", "2", "--out", out, "--quiet").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
-	init := NewMLP([]int{20, 40, 2}, 2, 8005)
+	init, err := nn.Build("mlp", []int{20}, 2, 40, 8005)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s := readSummary(t, out); s.ModelSHA256 != ModelChecksum(init.Params()) {
 		t.Fatal("SGD with a Byzantine rank moved the model")
 	}
@@ -291,5 +295,33 @@ func TestLostRank(t *testing.T) {
 	recs := readMetrics(t, out)
 	if len(recs) == 0 {
 		t.Fatal("finished epochs were lost")
+	}
+}
+
+// TestNetworksRun trains the image networks for one short epoch across
+// real rank processes: MNIST's cnn on real MNIST files and ResNet-18 on
+// synthetic ImageNet-shaped data (top-5 reported).
+func TestNetworksRun(t *testing.T) {
+	cases := [][]string{
+		{"--dataset", "mnist", "--model", "cnn", "--workers", "3", "--train-limit", "1500", "--eval-limit", "1000", "--lr", "1e-3"},
+		{"--dataset", "imagenet-synthetic", "--model", "resnet18", "--workers", "2", "--synthetic-samples", "8", "--batch", "4", "--eval-limit", "4"},
+	}
+	for _, args := range cases {
+		out := t.TempDir()
+		cmd := exec.Command(signsgdBin, append([]string{"run", "--epochs", "1", "--out", out, "--quiet"}, args...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, b)
+		}
+		recs := readMetrics(t, out)
+		acc := recs[0]["test_acc"].(float64)
+		if args[1] == "mnist" && acc < 0.5 {
+			t.Errorf("cnn on 1500 MNIST samples: test accuracy %v after one epoch", acc)
+		}
+		if args[1] == "imagenet-synthetic" {
+			if _, ok := recs[0]["test_acc5"]; !ok {
+				t.Errorf("no top-5 accuracy for ImageNet-shaped data: %v", recs[0])
+			}
+		}
+		t.Logf("%v: test_acc %.4f, epoch %.1fs", args[:4], acc, recs[0]["epoch_seconds"])
 	}
 }

@@ -110,7 +110,8 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		p := &linePrefixer{mu: &outMu, w: stderr}
 		cmd.Stderr = p
 		flushers = append(flushers, p)
-		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(threadsPerRank(cfg.Workers)))
+		t := strconv.Itoa(threadsPerRank(cfg.Workers))
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+t, "OPENBLAS_NUM_THREADS="+t)
 		cmds[r] = cmd
 	}
 	for r, cmd := range cmds {
@@ -168,6 +169,14 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	return firstErr
 }
 
+// setThreads gives this rank n threads for the vote, BLAS and image
+// decoding.
+func setThreads(cfg *Config, n int) {
+	kernels.SetThreads(n)
+	kernels.SetBLASThreads(n)
+	cfg.loaderThreads = n
+}
+
 // threadsPerRank shares the cores among the ranks of one node: at least 1.
 func threadsPerRank(ranks int) int { return max(1, runtime.NumCPU()/ranks) }
 
@@ -220,7 +229,6 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	kernels.SetThreads(threadsPerRank(cfg.Workers))
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}
 	}
@@ -247,7 +255,7 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 		if cfg.Launcher != "auto" && cfg.Launcher != "local" {
 			return "", badFlag("--rank with --launcher %s: give one or the other", cfg.Launcher)
 		}
-		kernels.SetThreads(0) // GOMAXPROCS, which a launcher may set
+		setThreads(cfg, runtime.GOMAXPROCS(0)) // which a launcher may set
 		return "flags", nil
 	}
 	which := cfg.Launcher
@@ -312,6 +320,6 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 	if ranks <= 0 {
 		ranks = 1
 	}
-	kernels.SetThreads(slurm.ThreadsPerRank(cpus, ranks))
+	setThreads(cfg, slurm.ThreadsPerRank(cpus, ranks))
 	return which, nil
 }

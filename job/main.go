@@ -5,21 +5,43 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 )
 
 const usage = `signsgd: training with one-bit gradients and majority vote under blind and Byzantine workers
 
 usage:
-  signsgd run [flags]     train (launches all ranks on loopback, or runs one rank with --rank)
-  signsgd help [command]  this text, or a command's flags
+  signsgd run [flags]      train (launches all ranks on loopback, or runs one rank with --rank)
+  signsgd figures [flags]  the paper's experiments and figures (--spec FILE, --quick)
+  signsgd theory [flags]   Monte Carlo check of the paper's bounds
+  signsgd help [command]   this text, or a command's flags
 
-Run 'signsgd help run' for the flags of run.
+Run 'signsgd help run' for the flags of run; 'signsgd figures -h' and 'signsgd theory -h' for theirs.
 `
+
+// Command is a subcommand: its arguments after the name, and where to
+// write. A *usage* error (see UsageError) exits 2, any other 1.
+type Command func(args []string, stdout, stderr io.Writer) error
+
+// UsageError marks a bad command line: one line, exit status 2.
+func UsageError(format string, args ...any) error { return badFlag(format, args...) }
 
 // Main is the program: it returns the process's exit status (0 ok, 1 the
 // run failed, 2 bad command line) after writing at most one error line.
-func Main(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) (code int) {
+	// A bug must still end as one line and a non-zero status, not a trace
+	// (SIGNSGD_TRACE=1 shows it).
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "signsgd: internal error: %v\n", r)
+			if os.Getenv("SIGNSGD_TRACE") != "" {
+				stderr.Write(debug.Stack())
+			}
+			code = 1
+		}
+	}()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -36,7 +58,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	default:
-		err = badFlag("unknown command %q (want run or help)", args[0])
+		if cmd, ok := commands[args[0]]; ok {
+			err = cmd(args[1:], stdout, stderr)
+		} else {
+			err = badFlag("unknown command %q (want run, figures, theory or help)", args[0])
+		}
 	}
 	switch {
 	case err == nil:

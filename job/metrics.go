@@ -12,9 +12,10 @@ import (
 type Record struct {
 	Epoch     int      `json:"epoch"` // 1-based, the epoch just finished
 	LR        float64  `json:"lr"`
-	TrainLoss Float    `json:"train_loss"`         // mean over the honest ranks' batches
-	TestLoss  Float    `json:"test_loss"`          // full test set, after the epoch
-	TestAcc   *float64 `json:"test_acc,omitempty"` // classification only, in [0, 1]
+	TrainLoss Float    `json:"train_loss"`          // mean over the honest ranks' batches
+	TestLoss  Float    `json:"test_loss"`           // full test set, after the epoch
+	TestAcc   *float64 `json:"test_acc,omitempty"`  // classification only, in [0, 1]
+	TestAcc5  *float64 `json:"test_acc5,omitempty"` // top-5, for more than 10 classes
 	// Bytes per step of the algorithm's own traffic (vote or mean), frame
 	// headers included: per worker (the mean over ranks 1..M-1), rank 0's,
 	// and what the encoding's formula says a worker moves each way.
@@ -25,7 +26,9 @@ type Record struct {
 	FormulaBytesPerStep    int     `json:"formula_bytes_per_step"`
 	// Bytes per step of the Byzantines' extra round, summed over all ranks.
 	AttackBytesPerStep float64 `json:"attack_bytes_per_step"`
-	StepSeconds        float64 `json:"step_seconds"` // rank 0's wall time per step
+	StepSeconds        float64 `json:"step_seconds"`  // rank 0's wall time per step
+	EpochSeconds       float64 `json:"epoch_seconds"` // rank 0's training time this epoch
+	EvalSeconds        float64 `json:"eval_seconds"`  // rank 0's test-set evaluation
 	Steps              int     `json:"steps"`
 }
 
@@ -98,8 +101,11 @@ func progressLine(cfg *Config, r Record) string {
 	if r.TestAcc != nil {
 		acc = fmt.Sprintf("  test_acc %.4f", *r.TestAcc)
 	}
-	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s",
-		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds))
+	if r.TestAcc5 != nil {
+		acc += fmt.Sprintf("  top5 %.4f", *r.TestAcc5)
+	}
+	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s  epoch %s",
+		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds), fmtSeconds(r.EpochSeconds))
 }
 
 func fmtSeconds(s float64) string {

@@ -14,6 +14,16 @@ import (
 	"signsgd/kernels"
 )
 
+// Model is what the training loop needs of a network (nn.Net): flat
+// parameters and gradient, a training step's loss and gradient, and an
+// evaluation pass.
+type Model interface {
+	Params() []float32
+	Grads() []float32
+	LossGrad(x, y []float32, b int, seed uint64) float64
+	Eval(x, y []float32, b int) (lossSum float64, top1, top5 int)
+}
+
 // epochStats is what every rank reports to rank 0 after an epoch.
 type epochStats struct {
 	lossSum              float64 // over this rank's batches (0 for Byzantines)
@@ -45,17 +55,59 @@ func decodeStats(b []byte) (epochStats, error) {
 // algoTags are the tags of the optimizers' own traffic.
 var algoTags = []collective.Tag{collective.TagVote, collective.TagVoteResult, collective.TagMean, collective.TagMeanResult}
 
+// evalBatch is the batch size of evaluation passes.
+func evalBatch(cfg *Config) int {
+	if cfg.Dataset == "imagenet" || cfg.Dataset == "imagenet-synthetic" {
+		return 16
+	}
+	return 500
+}
+
+// evaluate runs the model over (up to limit samples of) src and returns
+// the mean loss, top-1 and top-5 accuracy (NaN for regression).
+func evaluate(model Model, src data.Source, batch, limit int) (loss, acc1, acc5 float64, err error) {
+	n := src.Len()
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	size := data.SampleSize(src)
+	x := make([]float32, batch*size)
+	y := make([]float32, batch)
+	idx := make([]int, 0, batch)
+	var lossSum float64
+	var top1, top5 int
+	for lo := 0; lo < n; lo += batch {
+		idx = idx[:0]
+		for i := lo; i < min(lo+batch, n); i++ {
+			idx = append(idx, i)
+		}
+		if err := src.Batch(x, y, idx, 0); err != nil {
+			return 0, 0, 0, err
+		}
+		l, t1, t5 := model.Eval(x[:len(idx)*size], y[:len(idx)], len(idx))
+		lossSum += l
+		top1 += t1
+		top5 += t5
+	}
+	loss = lossSum / float64(n)
+	if src.NumClasses() == 0 {
+		return loss, math.NaN(), math.NaN(), nil
+	}
+	return loss, float64(top1) / float64(n), float64(top5) / float64(n), nil
+}
+
 // Train runs one rank of the job described by cfg over c until the last
 // epoch, then checks every rank ends with the same model. Rank 0 writes
 // DIR/metrics.jsonl (a line per epoch) and DIR/summary.json, and prints a
-// progress line per epoch to out.
+// progress line per epoch to out (and, in long epochs, every
+// progressEvery while it runs).
 func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	start := time.Now()
 	rank, m := c.Rank(), c.Size()
 	if m != cfg.Workers {
 		return fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", rank, m, cfg.Workers)
 	}
-	train, test, err := data.Synthetic(data.Kind(cfg.Dataset), cfg.Seed)
+	train, test, err := loadData(cfg)
 	if err != nil {
 		return err
 	}
@@ -63,11 +115,19 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	shard := train.Shard(rank, m)
+	n := train.Len()
+	if cfg.TrainLimit > 0 {
+		n = min(n, cfg.TrainLimit)
+	}
+	if n < m {
+		return fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, m)
+	}
+	shard := shardIndices(n, rank, m, cfg.Seed)
 	batch := data.PerWorkerBatch(cfg.Batch, m)
-	steps := data.StepsPerEpoch(shard.Len(), batch)
+	steps := data.StepsPerEpoch(len(shard), batch)
 	params := model.Params()
 	d := len(params)
+	sample := data.SampleSize(train)
 	rl := roles(m, cfg.Blind, cfg.Byzantine)
 	tie, _ := kernels.ParseTieRule(cfg.Tie)
 
@@ -83,6 +143,10 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 			return err
 		}
 		defer mw.close()
+		if !cfg.Quiet && cfg.ListenFD == 0 {
+			fmt.Fprintf(out, "signsgd: %s on %s/%s (%d parameters), %d ranks, batch %d per rank, %d steps per epoch\n",
+				cfg.Opt, cfg.Dataset, cfg.Model, d, m, batch, steps)
+		}
 	}
 
 	signs, result := kernels.NewSigns(d), kernels.NewSigns(d)
@@ -98,44 +162,47 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		var st epochStats
 		before := c.Traffic()
 		t0 := time.Now()
-		for _, idx := range data.Batches(shard.Len(), batch, cfg.Seed, rank, epoch) {
+		lastProgress := t0
+		batches := data.Batches(len(shard), batch, cfg.Seed, rank, epoch)
+		for i, b := range batches {
+			for j, p := range b {
+				b[j] = shard[p]
+			}
+			batches[i] = b
+		}
+		pf := data.NewPrefetcher(train, batches, batch, epoch, 2)
+		for bi := range batches {
 			if rank == cfg.FaultRank && step == cfg.FaultStep {
+				pf.Close()
 				return fmt.Errorf("injected fault at step %d (--fault-rank %d --fault-step %d)", step, rank, step)
 			}
-			loss := model.LossGrad(shard, idx)
+			x, y, err := pf.Next()
+			if err != nil {
+				pf.Close()
+				return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, step, err)
+			}
+			nb := len(batches[bi])
+			x, y = x[:nb*sample], y[:nb]
+			loss := model.LossGrad(x, y, nb, cfg.Seed^uint64(rank)<<40^uint64(step))
 			if rl[rank] != Byzantine {
 				st.lossSum += loss
 				st.batches++
 			}
-			g := model.Grads()
-			if cfg.Opt == "sgd" {
-				if rl[rank] == Blind {
-					kernels.Scale(g, -1)
-				}
-				if err := sgdAttack(c, rl, g); err != nil {
-					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
-				}
-				if err := collective.MeanFloat32(c, g); err != nil {
-					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
-				}
-				kernels.ApplyGradStep(params, g, lr, wd)
-			} else {
-				kernels.Momentum(momentum, g, float32(cfg.Momentum))
-				kernels.PackSigns(signs, momentum)
-				if rl[rank] == Blind {
-					signs.Negate()
-				}
-				if err := signAttack(c, rl, cfg.Attack, signs); err != nil {
-					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
-				}
-				opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
-				if err := collective.VoteServer(c, signs, result, opt); err != nil {
-					return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
-				}
-				kernels.ApplySignStep(params, result, lr, wd)
+			if err := optimizerStep(cfg, c, rl, tie, model, momentum, signs, result, lr, wd, step); err != nil {
+				pf.Close()
+				return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
 			}
 			step++
+			if rank == 0 && !cfg.Quiet && time.Since(lastProgress) >= progressEvery {
+				lastProgress = time.Now()
+				done := bi + 1
+				el := time.Since(t0).Seconds()
+				rate := float64(done*batch*m) / el
+				left := time.Duration(el / float64(done) * float64(steps-done) * float64(time.Second))
+				fmt.Fprintf(out, "  epoch %d: step %d/%d, %.1f samples/s, %s left in the epoch\n", epoch+1, done, steps, rate, left.Round(time.Second))
+			}
 		}
+		pf.Close()
 		st.stepSeconds = time.Since(t0).Seconds()
 		st.stepsDn = float64(steps)
 		after := c.Traffic()
@@ -158,10 +225,19 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 			return err
 		}
 		rec.Epoch, rec.LR = epoch+1, float64(lr)
-		loss, acc := model.Evaluate(test)
+		rec.EpochSeconds = st.stepSeconds
+		evalStart := time.Now()
+		loss, acc, acc5, err := evaluate(model, test, evalBatch(cfg), cfg.EvalLimit)
+		if err != nil {
+			return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
+		}
+		rec.EvalSeconds = time.Since(evalStart).Seconds()
 		rec.TestLoss = Float(loss)
 		if !math.IsNaN(acc) {
 			rec.TestAcc = &acc
+			if train.NumClasses() > 10 {
+				rec.TestAcc5 = &acc5
+			}
 		}
 		if err := mw.write(rec); err != nil {
 			return err
@@ -186,7 +262,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		}
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, "summary.json"), Summary{
 			Final: last, ModelSHA256: sum, Parameters: d, Ranks: m,
-			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: shard.Len(),
+			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: len(shard),
 		}); err != nil {
 			return err
 		}
@@ -196,6 +272,44 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	}
 	// Leave together, so no rank closes a connection a peer still reads.
 	return collective.Barrier(c)
+}
+
+// progressEvery is how often rank 0 reports progress inside an epoch.
+const progressEvery = 15 * time.Second
+
+// optimizerStep turns this rank's gradient into the common update and
+// applies it: SGD's mean, or SIGNSGD/SIGNUM's momentum, packed signs and
+// majority vote, with this rank's adversarial behaviour.
+func optimizerStep(cfg *Config, c collective.Comm, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int) error {
+	rank := c.Rank()
+	params, g := model.Params(), model.Grads()
+	if cfg.Opt == "sgd" {
+		if rl[rank] == Blind {
+			kernels.Scale(g, -1)
+		}
+		if err := sgdAttack(c, rl, g); err != nil {
+			return err
+		}
+		if err := collective.MeanFloat32(c, g); err != nil {
+			return err
+		}
+		kernels.ApplyGradStep(params, g, lr, wd)
+		return nil
+	}
+	kernels.Momentum(momentum, g, float32(cfg.Momentum))
+	kernels.PackSigns(signs, momentum)
+	if rl[rank] == Blind {
+		signs.Negate()
+	}
+	if err := signAttack(c, rl, cfg.Attack, signs); err != nil {
+		return err
+	}
+	opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
+	if err := collective.VoteServer(c, signs, result, opt); err != nil {
+		return err
+	}
+	kernels.ApplySignStep(params, result, lr, wd)
+	return nil
 }
 
 // epochRecord combines the ranks' statistics into rank 0's record.

@@ -6,10 +6,35 @@ import "math"
 // style). Backward passes accumulate into parameter gradients (callers zero
 // them once per step) and overwrite input gradients.
 
-// DenseForward computes out = in W^T + b.
+// DenseForward computes out = in W^T + b with one SGEMM.
 //
 //	in  (B, I)   w (O, I)   b (O)   out (B, O)
 func DenseForward(out, in, w, b []float32, batch, nin, nout int) {
+	for n := 0; n < batch; n++ {
+		copy(out[n*nout:(n+1)*nout], b)
+	}
+	Sgemm(false, true, batch, nout, nin, 1, in, nin, w, nin, 1, out, nout)
+}
+
+// DenseBackward accumulates dW += dOut^T in and dB += sum over the batch of
+// dOut, and writes dIn = dOut W (dIn may be nil for the first layer), with
+// SGEMM.
+//
+//	dOut (B, O)   in (B, I)   w, dW (O, I)   dB (O)   dIn (B, I)
+func DenseBackward(dIn, dW, dB, dOut, in, w []float32, batch, nin, nout int) {
+	Sgemm(true, false, nout, nin, batch, 1, dOut, nout, in, nin, 1, dW, nin)
+	for n := 0; n < batch; n++ {
+		for o, g := range dOut[n*nout : (n+1)*nout] {
+			dB[o] += g
+		}
+	}
+	if dIn != nil {
+		Sgemm(false, false, batch, nin, nout, 1, dOut, nout, w, nin, 0, dIn, nin)
+	}
+}
+
+// DenseForwardNaive is the reference for DenseForward.
+func DenseForwardNaive(out, in, w, b []float32, batch, nin, nout int) {
 	for n := 0; n < batch; n++ {
 		x := in[n*nin : (n+1)*nin]
 		y := out[n*nout : (n+1)*nout]
@@ -24,11 +49,8 @@ func DenseForward(out, in, w, b []float32, batch, nin, nout int) {
 	}
 }
 
-// DenseBackward accumulates dW += dOut^T in and dB += sum over the batch of
-// dOut, and writes dIn = dOut W (dIn may be nil for the first layer).
-//
-//	dOut (B, O)   in (B, I)   w, dW (O, I)   dB (O)   dIn (B, I)
-func DenseBackward(dIn, dW, dB, dOut, in, w []float32, batch, nin, nout int) {
+// DenseBackwardNaive is the reference for DenseBackward.
+func DenseBackwardNaive(dIn, dW, dB, dOut, in, w []float32, batch, nin, nout int) {
 	for n := 0; n < batch; n++ {
 		x := in[n*nin : (n+1)*nin]
 		g := dOut[n*nout : (n+1)*nout]

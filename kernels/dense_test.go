@@ -91,6 +91,30 @@ func TestDenseGradientsFiniteDifferences(t *testing.T) {
 	}
 }
 
+func TestDenseMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, sh := range [][3]int{{1, 1, 1}, {5, 7, 3}, {14, 784, 128}, {3, 40, 2}} {
+		b, in, out := sh[0], sh[1], sh[2]
+		x, w, bias, dOut := randSlice(rng, b*in), randSlice(rng, out*in), randSlice(rng, out), randSlice(rng, b*out)
+		y1, y2 := make([]float32, b*out), make([]float32, b*out)
+		DenseForward(y1, x, w, bias, b, in, out)
+		DenseForwardNaive(y2, x, w, bias, b, in, out)
+		dw1, dw2 := randSlice(rng, out*in), make([]float32, out*in)
+		copy(dw2, dw1)
+		db1, db2 := make([]float32, out), make([]float32, out)
+		dx1, dx2 := make([]float32, b*in), make([]float32, b*in)
+		DenseBackward(dx1, dw1, db1, dOut, x, w, b, in, out)
+		DenseBackwardNaive(dx2, dw2, db2, dOut, x, w, b, in, out)
+		for _, p := range [][2][]float32{{y1, y2}, {dw1, dw2}, {db1, db2}, {dx1, dx2}} {
+			for i := range p[0] {
+				if d := math.Abs(float64(p[0][i] - p[1][i])); d > 1e-4*(1+math.Abs(float64(p[1][i]))) {
+					t.Fatalf("shape %v: SGEMM dense %v, naive %v at %d", sh, p[0][i], p[1][i], i)
+				}
+			}
+		}
+	}
+}
+
 func TestSoftmaxCrossEntropyValues(t *testing.T) {
 	// equal logits: loss log(C), gradient (1/C - onehot)/B
 	logits := []float32{0, 0, 0, 0}

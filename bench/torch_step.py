@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Forward+backward time of PyTorch's models on the shapes of signsgd's
+BenchmarkStep (job/nn/bench_test.go), so the two are compared in one run.
+
+Needs Debian's python3-torch and python3-torchvision (CPU). Prints one line
+per model: name, batch, threads, median seconds per step, samples/s.
+"""
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TorchNet(nn.Module):
+    """The paper code's MNIST cnn."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(self.dropout1(x), 1)
+        x = self.dropout2(F.relu(self.fc1(x)))
+        return self.fc2(x)
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def bench(name, model, shape, classes, threads, reps):
+    torch.set_num_threads(threads)
+    x = torch.randn(*shape)
+    y = torch.randint(0, classes, (shape[0],))
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    times = []
+    for i in range(reps + 2):
+        t0 = time.perf_counter()
+        model.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    print(f"{name} batch={shape[0]} threads={threads} seconds_per_step={med:.6f} samples_per_s={shape[0] / med:.2f}", flush=True)
+
+
+def main():
+    import torchvision.models as tvm
+
+    which = sys.argv[1:] or ["mlp", "cnn", "resnet18", "resnet50"]
+    if "mlp" in which:
+        bench("mlp", mlp(), (128, 1, 28, 28), 10, 1, 200)
+    if "cnn" in which:
+        bench("cnn", TorchNet(), (14, 1, 28, 28), 10, 1, 50)
+    if "resnet18" in which:
+        bench("resnet18", tvm.resnet18(), (8, 3, 224, 224), 1000, 2, 5)
+    if "resnet50" in which:
+        bench("resnet50", tvm.resnet50(), (8, 3, 224, 224), 1000, 2, 3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+// Package nn assembles the kernels' layers into networks: the synthetic
+// tasks' MLP, the paper's MNIST networks (cnn, mnistnet) and ResNet-18/50.
+//
+// Every network keeps all its parameters in one flat float32 vector and
+// their gradients in another of the same length (what the optimizers and
+// the vote see); each layer's weights are views into them, allocated by an
+// Arena once the network is built. Activations are NCHW, flat.
+//
+//	x (B, C, H, W) -> layer -> ... -> logits (B, classes)
+//	dLogits -> ... -> Backward of each layer in reverse, accumulating
+//	into the gradient views (Net.LossGrad zeroes them first)
+package nn

@@ -1,0 +1,227 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// PyTorch's BatchNorm defaults.
+const (
+	BatchNormMomentum = 0.1  // weight of the new batch in the running statistics
+	BatchNormEps      = 1e-5 // added to the variance before the square root
+)
+
+// BatchNormState holds a batch norm's running statistics, one entry per
+// channel, with PyTorch's semantics: after each training step
+//
+//	Mean = (1 - momentum) Mean + momentum batchMean
+//	Var  = (1 - momentum) Var  + momentum batchVar * n/(n-1)   (unbiased)
+//
+// where n = batch*hw values per channel. They start at Mean 0, Var 1
+// (NewBatchNormState). A zero BatchNormState (nil slices) tracks nothing.
+type BatchNormState struct{ Mean, Var []float32 }
+
+// NewBatchNormState returns running statistics for c channels at their
+// initial values (mean 0, variance 1).
+func NewBatchNormState(c int) BatchNormState {
+	s := BatchNormState{Mean: make([]float32, c), Var: make([]float32, c)}
+	for i := range s.Var {
+		s.Var[i] = 1
+	}
+	return s
+}
+
+// BatchNormForward normalises each channel of in and applies the affine
+// map gamma, beta:
+//
+//	in, out (B, C, HW)   gamma, beta (C) (nil: 1 and 0)
+//	saveMean, saveInvStd (C)   run: BatchNormState of C (or zero)
+//
+// for (B, C, H, W) activations with hw = H*W, or (B, C) with hw = 1. In
+// training mode (train) it uses the batch statistics (biased variance,
+// accumulated in float64), writes the batch mean and 1/sqrt(var + eps) into
+// saveMean and saveInvStd for BatchNormBackward, and updates run (see
+// BatchNormState) unless it is zero; a channel must then have more than one
+// value. In evaluation mode it uses run and leaves saveMean and saveInvStd
+// alone (they may be nil). out may alias in.
+func BatchNormForward(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32) {
+	n := batch * c * hw
+	checkBN("BatchNormForward", batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n},
+		bnBuf{"gamma", gamma, c}, bnBuf{"beta", beta, c}, bnBuf{"run.Mean", run.Mean, c}, bnBuf{"run.Var", run.Var, c})
+	if (run.Mean == nil) != (run.Var == nil) {
+		panic("kernels: BatchNormForward: run has only one of Mean and Var")
+	}
+	if train {
+		checkBN("BatchNormForward", batch, c, hw, bnBuf{"saveMean", saveMean, c}, bnBuf{"saveInvStd", saveInvStd, c})
+		if saveMean == nil || saveInvStd == nil {
+			panic("kernels: BatchNormForward: training needs saveMean and saveInvStd")
+		}
+		if batch*hw < 2 {
+			panic(fmt.Sprintf("kernels: BatchNormForward: training needs more than one value per channel, have batch %d x hw %d", batch, hw))
+		}
+	} else if run.Mean == nil {
+		panic("kernels: BatchNormForward: evaluation needs running statistics")
+	}
+	cnt := float64(batch * hw)
+	m := float64(momentum)
+	for ch := 0; ch < c; ch++ {
+		var mean, invstd float64
+		if train {
+			// Shifted sums: subtracting the channel's first value keeps
+			// sum(d^2) - sum(d)^2/n from cancelling when |mean| >> std.
+			k := float64(in[ch*hw])
+			var s, ss float64
+			for b := 0; b < batch; b++ {
+				o := (b*c + ch) * hw
+				s1, ss1 := shiftedSums(in[o:o+hw], k)
+				s += s1
+				ss += ss1
+			}
+			mean = k + s/cnt
+			v := max((ss-s*s/cnt)/cnt, 0)
+			invstd = 1 / math.Sqrt(v+float64(eps))
+			saveMean[ch], saveInvStd[ch] = float32(mean), float32(invstd)
+			if run.Mean != nil {
+				run.Mean[ch] = float32((1-m)*float64(run.Mean[ch]) + m*mean)
+				run.Var[ch] = float32((1-m)*float64(run.Var[ch]) + m*v*cnt/(cnt-1))
+			}
+		} else {
+			mean = float64(run.Mean[ch])
+			invstd = 1 / math.Sqrt(float64(run.Var[ch])+float64(eps))
+		}
+		g, bt := 1.0, 0.0
+		if gamma != nil {
+			g = float64(gamma[ch])
+		}
+		if beta != nil {
+			bt = float64(beta[ch])
+		}
+		// out = (x - mu) * scale + shift with mu = float32(mean) and shift
+		// correcting for mean - mu: centring first keeps the float32
+		// rounding relative to the spread, not to |mean|.
+		mu := float32(mean)
+		scale, shift := float32(g*invstd), float32(bt-(mean-float64(mu))*g*invstd)
+		for b := 0; b < batch; b++ {
+			o := (b*c + ch) * hw
+			x := in[o : o+hw]
+			y := out[o : o+hw]
+			y = y[:len(x)]
+			for i, v := range x {
+				y[i] = (v-mu)*scale + shift
+			}
+		}
+	}
+}
+
+// shiftedSums returns sum(x - k) and sum((x - k)^2) in float64.
+func shiftedSums(x []float32, k float64) (s, ss float64) {
+	var s0, s1, q0, q1 float64
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		d0, d1 := float64(x[i])-k, float64(x[i+1])-k
+		s0 += d0
+		s1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	if i < len(x) {
+		d := float64(x[i]) - k
+		s0 += d
+		q0 += d * d
+	}
+	return s0 + s1, q0 + q1
+}
+
+// BatchNormBackward is the training-mode gradient of BatchNormForward,
+// through the batch statistics. With xhat = (x - mean) invstd and N =
+// batch*hw values per channel:
+//
+//	dGamma += sum dOut*xhat   dBeta += sum dOut   (each may be nil)
+//	dIn     = gamma invstd / N * (N dOut - sum dOut - xhat sum dOut*xhat)   (overwritten)
+//	dOut, in, dIn (B, C, HW)   gamma, dGamma, dBeta, saveMean, saveInvStd (C)
+//
+// saveMean and saveInvStd are what the forward pass saved; gamma nil means
+// 1. dIn may alias dOut. Sums are accumulated in float64.
+func BatchNormBackward(dIn, dGamma, dBeta, dOut, in, gamma, saveMean, saveInvStd []float32, batch, c, hw int) {
+	n := batch * c * hw
+	checkBN("BatchNormBackward", batch, c, hw, bnBuf{"dIn", dIn, n}, bnBuf{"dOut", dOut, n}, bnBuf{"in", in, n},
+		bnBuf{"gamma", gamma, c}, bnBuf{"dGamma", dGamma, c}, bnBuf{"dBeta", dBeta, c},
+		bnBuf{"saveMean", saveMean, c}, bnBuf{"saveInvStd", saveInvStd, c})
+	if dIn == nil || saveMean == nil || saveInvStd == nil {
+		panic("kernels: BatchNormBackward: dIn, saveMean and saveInvStd are required")
+	}
+	cnt := float64(batch * hw)
+	for ch := 0; ch < c; ch++ {
+		mu, inv := saveMean[ch], float64(saveInvStd[ch])
+		var sdy, sdyx float64 // sum dOut, sum dOut*(x - mean)
+		for b := 0; b < batch; b++ {
+			o := (b*c + ch) * hw
+			s1, s2 := dotCentered(dOut[o:o+hw], in[o:o+hw], mu)
+			sdy += s1
+			sdyx += s2
+		}
+		if dBeta != nil {
+			dBeta[ch] += float32(sdy)
+		}
+		if dGamma != nil {
+			dGamma[ch] += float32(sdyx * inv)
+		}
+		g := 1.0
+		if gamma != nil {
+			g = float64(gamma[ch])
+		}
+		// dIn = a dOut - k (x - mean) - b0
+		a := g * inv
+		k := float32(a * inv * inv * sdyx / cnt)
+		b0 := float32(a * sdy / cnt)
+		a32 := float32(a)
+		for b := 0; b < batch; b++ {
+			o := (b*c + ch) * hw
+			x := in[o : o+hw]
+			dy := dOut[o : o+hw]
+			dx := dIn[o : o+hw]
+			dy = dy[:len(x)]
+			dx = dx[:len(x)]
+			for i, v := range x {
+				dx[i] = a32*dy[i] - k*(v-mu) - b0
+			}
+		}
+	}
+}
+
+// dotCentered returns sum(g) and sum(g*(x - mu)) in float64.
+func dotCentered(g, x []float32, mu float32) (s, sx float64) {
+	x = x[:len(g)]
+	var s0, s1, t0, t1 float64
+	i := 0
+	for ; i+2 <= len(g); i += 2 {
+		g0, g1 := float64(g[i]), float64(g[i+1])
+		s0 += g0
+		s1 += g1
+		t0 += g0 * float64(x[i]-mu)
+		t1 += g1 * float64(x[i+1]-mu)
+	}
+	if i < len(g) {
+		s0 += float64(g[i])
+		t0 += float64(g[i]) * float64(x[i]-mu)
+	}
+	return s0 + s1, t0 + t1
+}
+
+type bnBuf struct {
+	name string
+	buf  []float32
+	want int
+}
+
+// checkBN panics on bad sizes or a non-nil buffer of the wrong length.
+func checkBN(op string, batch, c, hw int, bufs ...bnBuf) {
+	if batch < 1 || c < 1 || hw < 1 {
+		panic(fmt.Sprintf("kernels: %s: batch %d, c %d, hw %d must be positive", op, batch, c, hw))
+	}
+	for _, b := range bufs {
+		if b.buf != nil && len(b.buf) != b.want {
+			panic(fmt.Sprintf("kernels: %s: %s has length %d, want %d (batch %d, c %d, hw %d)", op, b.name, len(b.buf), b.want, batch, c, hw))
+		}
+	}
+}

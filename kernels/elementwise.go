@@ -1,0 +1,82 @@
+package kernels
+
+import "fmt"
+
+// AddInPlace computes dst += src, a residual connection's join. Its
+// backward pass needs no kernel: the output gradient goes unchanged to both
+// branches.
+func AddInPlace(dst, src []float32) {
+	if len(dst) != len(src) {
+		panic(fmt.Sprintf("kernels: AddInPlace: dst has length %d, src %d", len(dst), len(src)))
+	}
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// DropoutForward is inverted dropout: out = in * mask with mask[i] = 0
+// with probability p and 1/(1-p) otherwise, so the expected output is the
+// input. The draw for element i is a counter-based hash of (seed, i)
+// (splitmix64), so a mask is reproducible from its seed and needs no RNG
+// state. p = 0 copies in (mask all 1); p = 1 zeroes everything. out may
+// alias in.
+//
+//	in, out, mask (N)
+func DropoutForward(out, in []float32, mask []float32, p float32, seed uint64) {
+	if len(out) != len(in) || len(mask) != len(in) {
+		panic(fmt.Sprintf("kernels: DropoutForward: lengths out %d, in %d, mask %d differ", len(out), len(in), len(mask)))
+	}
+	if !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("kernels: DropoutForward: p = %v outside [0, 1]", p))
+	}
+	out = out[:len(in)]
+	mask = mask[:len(in)]
+	if p == 0 {
+		copy(out, in)
+		for i := range mask {
+			mask[i] = 1
+		}
+		return
+	}
+	if p == 1 {
+		clear(out)
+		clear(mask)
+		return
+	}
+	// Keep element i when its 53-bit uniform draw u = h>>11 is at least
+	// p * 2^53 (an exact threshold: P(keep) = 1 - p up to 2^-53).
+	thresh := uint64(float64(p) * (1 << 53))
+	scale := 1 / (1 - p)
+	for i, v := range in {
+		var m float32
+		if dropoutHash(seed, uint64(i))>>11 >= thresh {
+			m = scale
+		}
+		mask[i] = m
+		out[i] = v * m
+	}
+}
+
+// dropoutHash is splitmix64's output for counter i of the stream seed.
+func dropoutHash(seed, i uint64) uint64 {
+	z := seed + (i+1)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// DropoutBackward computes dIn = dOut * mask with the mask DropoutForward
+// wrote; dIn may alias dOut.
+//
+//	dIn, dOut, mask (N)
+func DropoutBackward(dIn, dOut, mask []float32) {
+	if len(dIn) != len(dOut) || len(mask) != len(dOut) {
+		panic(fmt.Sprintf("kernels: DropoutBackward: lengths dIn %d, dOut %d, mask %d differ", len(dIn), len(dOut), len(mask)))
+	}
+	dIn = dIn[:len(dOut)]
+	mask = mask[:len(dOut)]
+	for i, g := range dOut {
+		dIn[i] = g * mask[i]
+	}
+}
