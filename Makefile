@@ -10,7 +10,7 @@ FUZZTIME ?= 3s
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build bench fuzz clean
+.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step figures fuzz clean
 
 all: build
 
@@ -79,6 +79,24 @@ fuzz:
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).
 bench: deps
 	$(GO) test -run '^$$' -bench 'Vote/voters=16/d=25600000|SumFloat32/voters=16/d=25600000$$|PackSigns|ApplySignStep' -benchtime 10x -count 3 ./kernels
+
+# The paper's experiments from scratch: every run of Figures 2-5 (and the
+# oppose attack) into bench/results/figures (runs/ is kept out of git), and
+# the Monte Carlo check of the bounds into bench/results/theory. An
+# interrupted `make figures` resumes: finished runs are reused.
+FIGURES_OUT ?= bench/results/figures
+figures: build
+	./$(BIN) figures --out $(FIGURES_OUT)
+	./$(BIN) theory --out bench/results/theory
+
+# Forward+backward speed of the networks against PyTorch (Debian
+# python3-torch and python3-torchvision) on the same shapes, in one run.
+sysdeps-torch:
+	$(call install_packages,python3-torch python3-torchvision)
+
+bench-step: build sysdeps-torch
+	$(GO) test -run '^$$' -bench 'Step/model=' -benchtime 5x ./job/nn
+	python3 bench/torch_step.py
 
 clean:
 	rm -rf bin results

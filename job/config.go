@@ -48,6 +48,7 @@ type Config struct {
 	ListenFD      int           `json:"-"`
 	JobID         string        `json:"-"`
 	Quiet         bool          `json:"-"`
+	DryRun        bool          `json:"-"`
 	FaultRank     int           `json:"-"`
 	FaultStep     int           `json:"-"`
 	timeout       time.Duration // parsed Timeout
@@ -122,6 +123,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Out, "out", "results/run", "output folder for config.json, metrics.jsonl and summary.json")
 	fs.StringVar(&cfg.Timeout, "timeout", "2m", "how long a rank waits for a peer before it fails the job")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no per-epoch progress line")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "print the resolved configuration (defaults filled in) as JSON and exit")
 	fs.StringVar(&cfg.Launcher, "launcher", "auto", "who starts the ranks: "+strings.Join(launchers, ", ")+" (auto: --rank, else OpenMPI's or Slurm's environment, else local)")
 	fs.IntVar(&cfg.Rank, "rank", -1, "run as this one rank (a launcher started it); default: launch all ranks locally")
 	fs.StringVar(&cfg.Coordinator, "coordinator", "", "host:port where rank 0 listens (with --rank; under Slurm: the first node and --port)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -217,6 +218,14 @@ func (p *linePrefixer) flush() {
 func Run(args []string, stdout, stderr io.Writer) error {
 	cfg, err := ParseRun(args)
 	if err != nil {
+		return err
+	}
+	if cfg.DryRun {
+		b, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
 	launcher, err := resolveLauncher(cfg, os.Getenv)

@@ -129,10 +129,16 @@ func Run(spec Spec, opt Options) (Result, error) {
 // run of the same flags.
 func runOne(e Experiment, o string, c int, opt Options) (Series, error) {
 	args := runArgs(e, o, c, opt.Quick)
-	key := runKey(args)
+	// The key is the configuration the binary resolves (defaults filled
+	// in), so a run made under other defaults is not reused.
+	resolved, err := exec.Command(opt.Bin, append(append([]string{"run"}, args...), "--dry-run", "--out", "x")...).Output()
+	if err != nil {
+		return Series{}, fmt.Errorf("run %v --dry-run: %w", args, err)
+	}
+	key := runKey([]string{string(resolved)})
 	dir := filepath.Join(opt.Out, "runs", key)
 	s := Series{Optimizer: o, Count: c, Dir: dir}
-	want, _ := json.Marshal(args)
+	want, _ := json.Marshal(map[string]any{"args": args, "config": json.RawMessage(resolved)})
 	if got, err := os.ReadFile(filepath.Join(dir, "args.json")); err == nil && bytes.Equal(bytes.TrimSpace(got), want) {
 		if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
 			pts, err := readMetrics(dir)
