@@ -74,7 +74,7 @@ var (
 var defaultLR = map[string]float64{"sgd": 1e-3, "signsgd": 1e-4, "signum": 1e-4}
 
 // MNISTSignLR is SIGNSGD's and SIGNUM's default learning rate on MNIST.
-const MNISTSignLR = 1e-4
+const MNISTSignLR = 1.5e-4
 
 func (c *Config) defaultLearningRate() float64 {
 	if c.Dataset == "mnist" && c.Opt != "sgd" {
