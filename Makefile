@@ -62,7 +62,7 @@ vet: deps
 test: sysdeps deps fmt-check vet build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags noasm ./kernels
-	$(GO) test -count=1 -tags purego ./kernels
+	$(GO) test -count=1 -tags purego ./kernels ./job/nn
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 # Every fuzz target for FUZZTIME each (longer: make fuzz FUZZTIME=60s).
