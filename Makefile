@@ -96,7 +96,7 @@ sysdeps-torch:
 
 bench-step: build sysdeps-torch
 	$(GO) test -run '^$$' -bench 'Step/model=' -benchtime 5x ./job/nn
-	python3 bench/torch_step.py
+	/usr/bin/python3 bench/torch_step.py
 
 clean:
 	rm -rf bin results

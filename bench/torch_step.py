@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Forward+backward time of PyTorch's models on the shapes of signsgd's
 BenchmarkStep (job/nn/bench_test.go), so the two are compared in one run.
 

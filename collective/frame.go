@@ -199,3 +199,21 @@ func (c *counters) snapshot() Traffic {
 	}
 	return t
 }
+
+// receive is Recv for both transports: the first frame from peer with tag
+// out of its inbox, counted as received traffic unless it came from c
+// itself.
+func receive(c Comm, in []*inbox, cnt *counters, timeout time.Duration, done <-chan struct{}, peer int, tag Tag) ([]byte, error) {
+	op := "recv " + tag.String()
+	if err := checkPeer(c, peer, op); err != nil {
+		return nil, err
+	}
+	p, err := in[peer].pop(tag, timeout, done)
+	if err != nil {
+		return nil, &PeerError{Rank: c.Rank(), Peer: peer, Op: op, Err: err}
+	}
+	if peer != c.Rank() {
+		cnt.add(false, tag, HeaderSize+len(p))
+	}
+	return p, nil
+}

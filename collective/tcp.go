@@ -446,18 +446,7 @@ func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 }
 
 func (c *tcpComm) Recv(peer int, tag Tag) ([]byte, error) {
-	op := "recv " + tag.String()
-	if err := checkPeer(c, peer, op); err != nil {
-		return nil, err
-	}
-	p, err := c.in[peer].pop(tag, c.timeout, c.done)
-	if err != nil {
-		return nil, &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
-	}
-	if peer != c.rank {
-		c.cnt.add(false, tag, HeaderSize+len(p))
-	}
-	return p, nil
+	return receive(c, c.in, &c.cnt, c.timeout, c.done, peer, tag)
 }
 
 func (c *tcpComm) Traffic() Traffic { return c.cnt.snapshot() }

@@ -31,6 +31,18 @@ func roles(workers, blind, byz int) []Role {
 	return out
 }
 
+// splitRoles returns the Byzantine ranks and the others, in rank order.
+func splitRoles(rl []Role) (byz, others []int) {
+	for r, x := range rl {
+		if x == Byzantine {
+			byz = append(byz, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	return byz, others
+}
+
 // byzantineVotes returns how many of f colluding Byzantines vote +1 at a
 // coordinate whose non-Byzantine votes sum to a (the others vote -1), so
 // that together they add v:
@@ -71,14 +83,7 @@ func byzantineVotes(attack string, a, f int) (plus int, abstain bool) {
 // and sends each its vector. On return, a Byzantine's mine holds what it
 // will vote. The round's bytes are tagged TagAttack, apart from the vote's.
 func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs) error {
-	var byz, honest []int
-	for r, x := range rl {
-		if x == Byzantine {
-			byz = append(byz, r)
-		} else {
-			honest = append(honest, r)
-		}
-	}
+	byz, honest := splitRoles(rl)
 	if len(byz) == 0 {
 		return nil
 	}
@@ -155,14 +160,7 @@ func planAttack(honest []kernels.Signs, attack string, f int) []kernels.Signs {
 // of all gradients is zero; the other Byzantines send zeros. g is replaced
 // on Byzantine ranks.
 func sgdAttack(c collective.Comm, rl []Role, g []float32) error {
-	var byz, honest []int
-	for r, x := range rl {
-		if x == Byzantine {
-			byz = append(byz, r)
-		} else {
-			honest = append(honest, r)
-		}
-	}
+	byz, honest := splitRoles(rl)
 	if len(byz) == 0 {
 		return nil
 	}
