@@ -138,8 +138,10 @@ func runOne(e Experiment, o string, c int, opt Options) (Series, error) {
 	key := runKey([]string{string(resolved)})
 	dir := filepath.Join(opt.Out, "runs", key)
 	s := Series{Optimizer: o, Count: c, Dir: dir}
-	want, _ := json.Marshal(map[string]any{"args": args, "config": json.RawMessage(resolved)})
-	if got, err := os.ReadFile(filepath.Join(dir, "args.json")); err == nil && bytes.Equal(bytes.TrimSpace(got), want) {
+	// Runs whose resolved configurations agree are the same run, whatever
+	// flags spelled them (--blind 0 and --byzantine 0, say).
+	want, _ := json.Marshal(map[string]any{"config": json.RawMessage(resolved)})
+	if got, err := os.ReadFile(filepath.Join(dir, "config-key.json")); err == nil && bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
 		if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
 			pts, err := readMetrics(dir)
 			if err == nil {
@@ -155,7 +157,11 @@ func runOne(e Experiment, o string, c int, opt Options) (Series, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return s, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "args.json"), append(want, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config-key.json"), append(want, '\n'), 0o644); err != nil {
+		return s, err
+	}
+	flags, _ := json.Marshal(args)
+	if err := os.WriteFile(filepath.Join(dir, "args.json"), append(flags, '\n'), 0o644); err != nil {
 		return s, err
 	}
 	t0 := time.Now()

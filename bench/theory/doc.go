@@ -1,5 +1,5 @@
 // Package theory checks the sign-error and majority-vote bounds of the
-// SIGNSGD fault-tolerance report (/work/shared/paper.md, sections 2-3)
+// SIGNSGD fault-tolerance report (Akoun & Meyer, sections 2-3)
 // by Monte Carlo simulation, backed by exact values.
 //
 // Two experiments are run:
