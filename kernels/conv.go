@@ -218,11 +218,26 @@ func convSpan(k, pad, stride, size, out int) (lo, hi int) {
 // ow*Stride-Pad+kw], or 0 in the padding. Each output row is a zeroed head,
 // a copied (or, strided, gathered) run and a zeroed tail.
 func im2col(cols, img []float32, s ConvShape) {
+	if g := channelGrain(s); Threads() > 1 && s.InC >= 2*g {
+		parallelFor(s.InC, g, func(c0, c1 int) { im2colChannels(cols, img, s, c0, c1) })
+		return
+	}
+	im2colChannels(cols, img, s, 0, s.InC) // no goroutines, no allocation
+}
+
+// channelGrain is the fewest input channels one goroutine of im2col or
+// col2im takes: enough for about 64K values of cols.
+func channelGrain(s ConvShape) int {
+	return max(1, (1<<16)/max(1, s.KH*s.KW*s.OutH()*s.OutW()))
+}
+
+// im2colChannels is im2col for input channels c0..c1-1 (their rows of cols).
+func im2colChannels(cols, img []float32, s ConvShape, c0, c1 int) {
 	oh, ow := s.OutH(), s.OutW()
 	p := oh * ow
 	h, w, st := s.InH, s.InW, s.Stride
-	r := 0
-	for c := 0; c < s.InC; c++ {
+	r := c0 * s.KH * s.KW
+	for c := c0; c < c1; c++ {
 		plane := img[c*h*w : (c+1)*h*w]
 		for kh := 0; kh < s.KH; kh++ {
 			y0, y1 := convSpan(kh, s.Pad, st, h, oh)
@@ -268,13 +283,22 @@ func im2col(cols, img []float32, s ConvShape) {
 // the sum over the rows of cols of each entry scattered back to its input
 // pixel (padding entries are dropped).
 func col2im(img, cols []float32, s ConvShape) {
-	clear(img)
+	if g := channelGrain(s); Threads() > 1 && s.InC >= 2*g {
+		parallelFor(s.InC, g, func(c0, c1 int) { col2imChannels(img, cols, s, c0, c1) })
+		return
+	}
+	col2imChannels(img, cols, s, 0, s.InC)
+}
+
+// col2imChannels is col2im for input channels c0..c1-1 (their planes).
+func col2imChannels(img, cols []float32, s ConvShape, c0, c1 int) {
 	oh, ow := s.OutH(), s.OutW()
 	p := oh * ow
 	h, w, st := s.InH, s.InW, s.Stride
-	r := 0
-	for c := 0; c < s.InC; c++ {
+	r := c0 * s.KH * s.KW
+	for c := c0; c < c1; c++ {
 		plane := img[c*h*w : (c+1)*h*w]
+		clear(plane)
 		for kh := 0; kh < s.KH; kh++ {
 			y0, y1 := convSpan(kh, s.Pad, st, h, oh)
 			for kw := 0; kw < s.KW; kw++ {

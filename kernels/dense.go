@@ -75,16 +75,51 @@ func DenseBackwardNaive(dIn, dW, dB, dOut, in, w []float32, batch, nin, nout int
 	}
 }
 
-// ReluForward computes out = max(in, 0); out may alias in.
+// reluGrain is the fewest values a goroutine of the ReLU passes takes.
+const reluGrain = 1 << 15
+
+// ReluForward computes out = max(in, 0); out may alias in. Large inputs
+// are split across Threads() goroutines.
 func ReluForward(out, in []float32) {
+	out = out[:len(in)]
+	if Threads() > 1 && len(in) >= 2*reluGrain {
+		parallelFor(len(in), reluGrain, func(lo, hi int) { reluForward(out[lo:hi], in[lo:hi]) })
+		return
+	}
+	reluForward(out, in)
+}
+
+func reluForward(out, in []float32) {
+	out = out[:len(in)]
 	for i, v := range in {
 		out[i] = max(v, 0)
 	}
 }
 
 // ReluBackward computes dIn = dOut where the ReLU's output was positive,
-// else 0; dIn may alias dOut.
+// else 0; dIn may alias dOut. The test is on the bits, without a branch:
+// a float32 is > 0 exactly when its bits, read as an int32, are positive
+// (an output of max(x, 0) is never NaN unless x was).
 func ReluBackward(dIn, dOut, out []float32) {
+	dIn, dOut = dIn[:len(out)], dOut[:len(out)]
+	if Threads() > 1 && len(out) >= 2*reluGrain {
+		parallelFor(len(out), reluGrain, func(lo, hi int) { reluBackward(dIn[lo:hi], dOut[lo:hi], out[lo:hi]) })
+		return
+	}
+	reluBackward(dIn, dOut, out)
+}
+
+func reluBackward(dIn, dOut, out []float32) {
+	dIn, dOut = dIn[:len(out)], dOut[:len(out)]
+	for i, y := range out {
+		b := int64(int32(math.Float32bits(y)))
+		mask := uint32(-b >> 63) // all ones when b > 0, else 0
+		dIn[i] = math.Float32frombits(math.Float32bits(dOut[i]) & mask)
+	}
+}
+
+// ReluBackwardNaive is the reference for ReluBackward.
+func ReluBackwardNaive(dIn, dOut, out []float32) {
 	for i, y := range out {
 		if y > 0 {
 			dIn[i] = dOut[i]

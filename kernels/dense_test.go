@@ -129,3 +129,30 @@ func TestSoftmaxCrossEntropyValues(t *testing.T) {
 		t.Fatalf("loss %v correct %d", loss, correct)
 	}
 }
+
+func TestReluBackwardMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, n := range []int{0, 1, 7, 1000, reluGrain*3 + 5} {
+		out, dOut := randSlice(rng, n), randSlice(rng, n)
+		for i := range out {
+			switch rng.IntN(6) {
+			case 0:
+				out[i] = 0
+			case 1:
+				out[i] = float32(math.Copysign(0, -1))
+			case 2:
+				out[i] = math.SmallestNonzeroFloat32
+			case 3:
+				out[i] = float32(math.Inf(1))
+			}
+		}
+		a, b := make([]float32, n), make([]float32, n)
+		ReluBackward(a, dOut, out)
+		ReluBackwardNaive(b, dOut, out)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] == 0 && b[i] == 0) {
+				t.Fatalf("n=%d at %d (out %v): fast %v naive %v", n, i, out[i], a[i], b[i])
+			}
+		}
+	}
+}

@@ -10,8 +10,8 @@ import (
 
 // BenchmarkStep is one training step's forward and backward pass (no
 // optimizer): images or samples per second on this machine. ResNets run
-// with 2 BLAS threads, the MLP with 1, as the PyTorch reference timings
-// (bench/torch_step.py) do.
+// with 2 threads (BLAS and the Go loops), the MNIST networks with 1, as the
+// PyTorch timings of bench/torch_step.py do.
 func BenchmarkStep(b *testing.B) {
 	cases := []struct {
 		model   string
@@ -30,7 +30,9 @@ func BenchmarkStep(b *testing.B) {
 	for _, c := range cases {
 		b.Run(fmt.Sprintf("model=%s/batch=%d", c.model, c.batch), func(b *testing.B) {
 			kernels.SetBLASThreads(c.threads)
+			kernels.SetThreads(c.threads)
 			defer kernels.SetBLASThreads(2)
+			defer kernels.SetThreads(0)
 			n, err := Build(c.model, c.in, c.classes, c.hidden, 1)
 			if err != nil {
 				b.Fatal(err)
