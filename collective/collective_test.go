@@ -3,6 +3,7 @@ package collective
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -362,5 +363,26 @@ func FuzzHello(f *testing.F) {
 		if got := encodeHello(h); string(got) != string(b) {
 			t.Fatalf("round trip changed %x to %x", b, got)
 		}
+	})
+}
+
+// TestMeanNeutralisesNonFinite: a peer sending NaN and infinities cannot
+// make the mean non-finite; its bad coordinates count as 0.
+func TestMeanNeutralisesNonFinite(t *testing.T) {
+	comms := NewMemWorld(3, 10*time.Second)
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	inputs := [][]float32{{1, 2, 3, 4}, {3, 4, 5, 6}, {nan, inf, -inf, 2}}
+	want := []float32{4 * (1 / float32(3)), 6 * (1 / float32(3)), 8 * (1 / float32(3)), 12 * (1 / float32(3))}
+	runAll(t, comms, func(c Comm) error {
+		x := append([]float32(nil), inputs[c.Rank()]...)
+		if err := MeanFloat32(c, x); err != nil {
+			return err
+		}
+		for i := range x {
+			if x[i] != want[i] {
+				return fmt.Errorf("mean[%d] = %v, want %v", i, x[i], want[i])
+			}
+		}
+		return nil
 	})
 }

@@ -110,7 +110,10 @@ func DecodeFloat32s(x []float32, b []byte) error {
 }
 
 // MeanFloat32 replaces x on every rank by the mean over ranks (rank 0 sums
-// in rank order, so the result is the same on every run).
+// in rank order, so the result is the same on every run). A NaN or an
+// infinity in a peer's vector (a Byzantine worker can send them) is
+// neutralised: that coordinate counts as 0 from that peer, so one worker
+// can never make the mean non-finite.
 func MeanFloat32(c Comm, x []float32) error {
 	m := c.Size()
 	if c.Rank() != 0 {
@@ -137,6 +140,7 @@ func MeanFloat32(c Comm, x []float32) error {
 		if err := DecodeFloat32s(v, p); err != nil {
 			return opError("mean", &PeerError{Rank: 0, Peer: r, Op: "decode mean", Err: err})
 		}
+		zeroNonFinite(v)
 		vecs[r] = v
 	}
 	sum := make([]float32, len(x))
@@ -150,6 +154,18 @@ func MeanFloat32(c Comm, x []float32) error {
 		}
 	}
 	return nil
+}
+
+// zeroNonFinite replaces NaN and infinite values by 0 and returns how many.
+func zeroNonFinite(v []float32) int {
+	n := 0
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			v[i] = 0
+			n++
+		}
+	}
+	return n
 }
 
 // VoteServer runs the paper's majority vote: every rank sends its packed
