@@ -1,7 +1,3 @@
-// Package openblas links OpenBLAS into the program (so the netlib cgo BLAS
-// binding finds its cblas symbols without CGO_LDFLAGS) and exposes its
-// thread count. It is separate from package kernels because a package with
-// cgo cannot also hold Go assembly.
 package openblas
 
 // #cgo LDFLAGS: -lopenblas
