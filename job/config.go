@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -236,6 +237,14 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--rank needs --coordinator host:port (where rank 0 listens)")
 	case c.Port < 0 || c.Port > 65535:
 		return badFlag("--port: %d is not a TCP port", c.Port)
+	}
+	if c.Dataset == "imagenet" && c.DataDir == "" {
+		return badFlag("--dataset imagenet needs --data-dir (a folder with train/<class>/*.JPEG and val/<class>/*.JPEG)")
+	}
+	if c.DataDir != "" {
+		if st, err := os.Stat(c.DataDir); err != nil || !st.IsDir() {
+			return badFlag("--data-dir %s: not a folder", c.DataDir)
+		}
 	}
 	d, err := time.ParseDuration(c.Timeout)
 	if err != nil || d <= 0 {

@@ -184,6 +184,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{"--workers", "many"}, "workers"},
 		{[]string{"--out", filepath.Join(notDir, "sub")}, "--out"},
+		{[]string{"--dataset", "imagenet", "--model", "resnet18"}, "--data-dir"},
+		{[]string{"--dataset", "mnist", "--data-dir", filepath.Join(notDir, "none")}, "--data-dir"},
+		{[]string{"--dataset", "mnist", "--model", "resnet50"}, "--model"},
+		{[]string{"--train-limit", "-1"}, "--train-limit"},
 	}
 	for _, c := range cases {
 		out := t.TempDir()
