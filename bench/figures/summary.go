@@ -2,10 +2,12 @@ package figures
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"signsgd/job"
 )
 
 // writeSummary writes summary.md: per experiment, the final test accuracy
@@ -43,13 +45,11 @@ func writeSummary(spec Spec, res Result, opt Options) error {
 		}
 		b.WriteString("\n")
 	}
-	keys := make([]string, 0, len(res.Series))
-	for k := range res.Series {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	fmt.Fprintf(&b, "%d runs (%d reused from earlier).\n", res.Runs, res.Reused)
-	return writeAtomic(filepath.Join(opt.Out, "summary.md"), []byte(b.String()))
+	return job.WriteFileAtomic(filepath.Join(opt.Out, "summary.md"), func(w io.Writer) error {
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
 }
 
 // Lookup returns the series of an experiment for an optimizer and count.

@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"signsgd/job"
 )
 
 // Line styles shared by both figures.
@@ -263,7 +265,7 @@ func renderTiles(path string, plots []*plot.Plot, cols int, w, h vg.Length) (err
 			}
 		}
 	}
-	return writeAtomic(path, func(wr io.Writer) error {
+	return job.WriteFileAtomic(path, func(wr io.Writer) error {
 		_, err := canvas.WriteTo(wr)
 		return err
 	})

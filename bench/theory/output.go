@@ -1,50 +1,13 @@
 package theory
 
 import (
-	"bufio"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
-)
 
-// writeAtomic writes path through a temporary file in the same folder that
-// is renamed over path only once complete, so an interrupted run leaves
-// either the old file or none, never half a file. Errors name path.
-func writeAtomic(path string, write func(w io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("theory: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("theory: write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+	"signsgd/job"
+)
 
 // num formats a float for CSV; NaN (no applicable bound) is empty.
 func num(x float64) string {
@@ -55,7 +18,7 @@ func num(x float64) string {
 }
 
 func writeCSV(path string, header []string, rows [][]string) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return job.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(header); err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+
+	"signsgd/job"
 )
 
 // g4 formats a number for the report.
@@ -210,7 +212,7 @@ func writeReport(path string, rep *Report, lemma []lemmaPoint, vote []votePoint,
 	for _, f := range rep.Files {
 		w("- %s\n", filepath.Base(f))
 	}
-	return writeAtomic(path, func(wr io.Writer) error {
+	return job.WriteFileAtomic(path, func(wr io.Writer) error {
 		_, err := io.WriteString(wr, b.String())
 		return err
 	})
