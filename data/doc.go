@@ -4,7 +4,8 @@
 // with the networks.
 //
 // A Dataset is a flat row-major feature matrix and one target per row.
-// Shard gives rank r of M the r-th of M disjoint, equal, contiguous slices;
+// ShardIndices gives rank r of M its part of a seeded permutation (M
+// disjoint, equal parts);
 // Batches cuts a shard into the epoch's shuffled mini-batches from a seed,
 // so a run's data order depends only on (seed, rank, epoch).
 package data

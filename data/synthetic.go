@@ -157,12 +157,14 @@ func standardise(x []float64, f, nFit int) {
 	}
 }
 
-// Shard returns rank's slice of d when it is split into size disjoint,
-// equal, contiguous slices (the remainder rows are left out).
-func (d Dataset) Shard(rank, size int) Dataset {
-	per := d.Len() / size
-	lo, hi := rank*per, (rank+1)*per
-	return Dataset{Features: d.Features, Classes: d.Classes, Image: d.Image, X: d.X[lo*d.Features : hi*d.Features], Y: d.Y[lo:hi]}
+// ShardIndices is rank's share of n samples: a permutation drawn from seed
+// (the same on every rank) cut into size equal, disjoint parts, the
+// remainder left out. Every rank sees every class, even in folders sorted
+// by class.
+func ShardIndices(n, rank, size int, seed uint64) []int {
+	perm := rand.New(rand.NewPCG(seed, 0x5ba4d)).Perm(n)
+	per := n / size
+	return perm[rank*per : (rank+1)*per]
 }
 
 // PerWorkerBatch is the paper code's per-worker batch: the total batch

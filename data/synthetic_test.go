@@ -97,18 +97,24 @@ func TestShardsAndBatches(t *testing.T) {
 	train, _, _ := Synthetic(Logistic, 8005)
 	for _, m := range []int{1, 3, 9, 16} {
 		per := train.Len() / m
-		seen := map[*float32]bool{}
+		seen := map[int]bool{}
 		for r := 0; r < m; r++ {
-			s := train.Shard(r, m)
-			if s.Len() != per {
-				t.Fatalf("M=%d rank %d: %d rows, want %d", m, r, s.Len(), per)
+			shard := ShardIndices(train.Len(), r, m, 8005)
+			if len(shard) != per {
+				t.Fatalf("M=%d rank %d: %d rows, want %d", m, r, len(shard), per)
 			}
-			for i := 0; i < s.Len(); i++ {
-				p := &s.Row(i)[0]
-				if seen[p] {
-					t.Fatalf("M=%d: row shared between shards", m)
+			if again := ShardIndices(train.Len(), r, m, 8005); again[0] != shard[0] || again[per-1] != shard[per-1] {
+				t.Fatalf("M=%d rank %d: the same seed gave another shard", m, r)
+			}
+			for _, i := range shard {
+				if i < 0 || i >= train.Len() || seen[i] {
+					t.Fatalf("M=%d: row %d out of range or in two shards", m, i)
 				}
-				seen[p] = true
+				seen[i] = true
+			}
+			s := Dataset{Features: train.Features, Classes: train.Classes, X: make([]float32, per*train.Features), Y: make([]float32, per)}
+			if err := train.Batch(s.X, s.Y, shard, 0); err != nil {
+				t.Fatal(err)
 			}
 			b := PerWorkerBatch(128, m)
 			batches := Batches(s.Len(), b, 8005, r, 0)

@@ -203,8 +203,6 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--blind: %d is negative", c.Blind)
 	case c.Byzantine < 0:
 		return badFlag("--byzantine: %d is negative", c.Byzantine)
-	case c.Blind+c.Byzantine >= c.Workers:
-		return badFlag("--blind %d + --byzantine %d must be fewer than --workers %d (rank 0 is never an adversary)", c.Blind, c.Byzantine, c.Workers)
 	case c.Epochs < 1:
 		return badFlag("--epochs: %d; need at least 1", c.Epochs)
 	case c.Batch < 1:
@@ -246,6 +244,9 @@ func (c *Config) finish(set map[string]bool) error {
 			return badFlag("--data-dir %s: not a folder", c.DataDir)
 		}
 	}
+	if err := checkAdversaries(c.Blind, c.Byzantine, c.Workers); err != nil {
+		return err
+	}
 	d, err := time.ParseDuration(c.Timeout)
 	if err != nil || d <= 0 {
 		return badFlag("--timeout: %q is not a positive duration (like 90s or 2m)", c.Timeout)
@@ -253,6 +254,16 @@ func (c *Config) finish(set map[string]bool) error {
 	c.timeout = d
 	if _, err := kernels.ParseTieRule(c.Tie); err != nil {
 		return badFlag("--tie: %v", err)
+	}
+	return nil
+}
+
+// checkAdversaries checks the adversary counts against the number of ranks
+// (from --workers, or from the launcher that started them): rank 0 is
+// never an adversary, so there must be fewer adversaries than ranks.
+func checkAdversaries(blind, byz, ranks int) error {
+	if blind+byz >= ranks {
+		return badFlag("--blind %d + --byzantine %d must be fewer than the %d ranks (--workers; rank 0 is never an adversary)", blind, byz, ranks)
 	}
 	return nil
 }

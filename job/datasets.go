@@ -2,7 +2,6 @@ package job
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"signsgd/data"
 	"signsgd/job/nn"
@@ -56,13 +55,4 @@ func loadData(cfg *Config) (train, test data.Source, err error) {
 // newModel builds the configured network for the training set's shape.
 func newModel(cfg *Config, train data.Source) (*nn.Net, error) {
 	return nn.Build(cfg.Model, train.Shape(), train.NumClasses(), cfg.Hidden, cfg.Seed)
-}
-
-// shardIndices is rank's share of n samples: a permutation drawn from the
-// seed (the same on every rank), cut into size equal, disjoint parts (the
-// remainder is left out), so every rank sees every class.
-func shardIndices(n, rank, size int, seed uint64) []int {
-	perm := rand.New(rand.NewPCG(seed, 0x5ba4d)).Perm(n)
-	per := n / size
-	return perm[rank*per : (rank+1)*per]
 }

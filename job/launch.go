@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -111,7 +109,7 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		p := &linePrefixer{mu: &outMu, w: stderr}
 		cmd.Stderr = p
 		flushers = append(flushers, p)
-		t := strconv.Itoa(threadsPerRank(cfg.Workers))
+		t := strconv.Itoa(slurm.ThreadsPerRank(runtime.NumCPU(), cfg.Workers))
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+t, "OPENBLAS_NUM_THREADS="+t)
 		cmds[r] = cmd
 	}
@@ -178,9 +176,6 @@ func setThreads(cfg *Config, n int) {
 	cfg.loaderThreads = n
 }
 
-// threadsPerRank shares the cores among the ranks of one node: at least 1.
-func threadsPerRank(ranks int) int { return max(1, runtime.NumCPU()/ranks) }
-
 // linePrefixer copies whole lines to w, each with a prefix, under a mutex
 // shared by all ranks so lines never interleave.
 type linePrefixer struct {
@@ -241,12 +236,6 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}
 	}
-	// Old results of another run in the same folder would be misleading.
-	for _, f := range []string{"metrics.jsonl", "summary.json"} {
-		if err := os.Remove(filepath.Join(cfg.Out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
 	if !cfg.Quiet {
 		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g, %d epochs, results in %s\n",
 			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, cfg.Epochs, cfg.Out)
@@ -299,8 +288,8 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 	if cfg.set["workers"] && cfg.Workers != l.Size {
 		return "", badFlag("--workers %d, but the launcher started %d ranks", cfg.Workers, l.Size)
 	}
-	if cfg.Blind+cfg.Byzantine >= l.Size {
-		return "", badFlag("--blind %d + --byzantine %d must be fewer than the %d ranks", cfg.Blind, cfg.Byzantine, l.Size)
+	if err := checkAdversaries(cfg.Blind, cfg.Byzantine, l.Size); err != nil {
+		return "", err
 	}
 	cfg.Rank, cfg.Workers = l.Rank, l.Size
 	switch {

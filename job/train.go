@@ -2,6 +2,7 @@ package job
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -26,30 +27,30 @@ type Model interface {
 
 // epochStats is what every rank reports to rank 0 after an epoch.
 type epochStats struct {
-	lossSum              float64 // over this rank's batches (0 for Byzantines)
-	batches              float64
-	algoSent, algoRecv   float64 // bytes of the vote or mean
-	attackSent           float64 // bytes of the attack round
-	stepSeconds, stepsDn float64
+	lossSum            float64 // over this rank's batches (0 for Byzantines)
+	batches            float64
+	algoSent, algoRecv float64 // bytes of the vote or mean
+	attackSent         float64 // bytes of the attack round
+	stepSeconds        float64
 }
 
 func (s epochStats) encode() []byte {
 	var b []byte
-	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds, s.stepsDn} {
+	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds} {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
 	return b
 }
 
 func decodeStats(b []byte) (epochStats, error) {
-	if len(b) != 7*8 {
-		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want 56", len(b))
+	if len(b) != 6*8 {
+		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want 48", len(b))
 	}
-	v := make([]float64, 7)
+	v := make([]float64, 6)
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5], v[6]}, nil
+	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5]}, nil
 }
 
 // algoTags are the tags of the optimizers' own traffic.
@@ -122,7 +123,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	if n < m {
 		return fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, m)
 	}
-	shard := shardIndices(n, rank, m, cfg.Seed)
+	shard := data.ShardIndices(n, rank, m, cfg.Seed)
 	batch := data.PerWorkerBatch(cfg.Batch, m)
 	steps := data.StepsPerEpoch(len(shard), batch)
 	params := model.Params()
@@ -134,6 +135,10 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	var mw *metricsWriter
 	if rank == 0 {
 		if err := prepareOut(cfg.Out); err != nil {
+			return err
+		}
+		// Results of an earlier run in the same folder would be misleading.
+		if err := os.Remove(filepath.Join(cfg.Out, "summary.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
@@ -204,7 +209,6 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		}
 		pf.Close()
 		st.stepSeconds = time.Since(t0).Seconds()
-		st.stepsDn = float64(steps)
 		after := c.Traffic()
 		s1, r1 := after.Of(algoTags...)
 		s0, r0 := before.Of(algoTags...)
