@@ -188,7 +188,7 @@ func resNet(bd *builder, bottleneck bool, outs int) []Layer {
 }
 
 // ParamCount is the number of parameters of the named model for the given
-// input and classes, without allocating it twice.
+// input and classes (it builds the model once to count them).
 func ParamCount(name string, in []int, classes, hidden int) (int, error) {
 	n, err := Build(name, in, classes, hidden, 0)
 	if err != nil {
