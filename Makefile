@@ -4,13 +4,17 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/signsgd
-FUZZTIME ?= 20000x
+# Fuzzing: FUZZTIME per target in `make fuzz`; TEST_FUZZTIME, a count of
+# executions, in `make test` (a time there can end in a spurious "context
+# deadline exceeded" from go test on a loaded machine).
+FUZZTIME ?= 60s
+TEST_FUZZTIME ?= 20000x
 
 # The main job on the embedded default: 9 ranks on loopback, logistic
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step figures fuzz clean
+.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures fuzz clean
 
 all: build
 
@@ -63,19 +67,22 @@ test: sysdeps deps fmt-check vet build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags noasm ./kernels
 	$(GO) test -count=1 -tags purego ./kernels ./job/nn
-	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
-# Every fuzz target for FUZZTIME each: a count of executions in make test (a
-# time there can end in a spurious "context deadline exceeded" from go test on
-# a loaded machine); longer: make fuzz FUZZTIME=60s.
-fuzz:
+# Every fuzz target, FUZZTIME each: everything that reads bytes from a peer,
+# a file or a command line.
+fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzVote$$' -fuzztime $(FUZZTIME) ./kernels
 	$(GO) test -run '^$$' -fuzz '^FuzzPackSigns$$' -fuzztime $(FUZZTIME) ./kernels
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSigns$$' -fuzztime $(FUZZTIME) ./kernels
 	$(GO) test -run '^$$' -fuzz '^FuzzFrameHeader$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzHello$$' -fuzztime $(FUZZTIME) ./collective
+	$(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./collective
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignsWire$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./data
 	$(GO) test -run '^$$' -fuzz '^FuzzExpandHostlist$$' -fuzztime $(FUZZTIME) ./slurm
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./job
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./job
 
 # Kernel speed: the vote against the float32 sum SGD's server does, at the
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).
@@ -99,6 +106,17 @@ sysdeps-torch:
 bench-step: build sysdeps-torch
 	$(GO) test -run '^$$' -bench 'Step/model=' -benchtime 5x ./job/nn
 	/usr/bin/python3 bench/torch_step.py
+
+# Communication at its limit, with real ranks (processes over TCP): bytes and
+# seconds of one exchange per optimizer, topology, M and d beside gloo's fp32
+# allreduce (bench comm), time per step against M on loopback and, as root, in
+# bandwidth-limited network namespaces with a fitted model projected to 1024
+# workers (bench scale), and a whole ResNet-18 step split into its phases
+# (bench step). Each writes its command line into its .md. About 30 minutes.
+bench-comm: build sysdeps-torch
+	./$(BIN) bench comm --out bench/results/comm
+	./$(BIN) bench scale --out bench/results/scale
+	./$(BIN) bench step --out bench/results/step
 
 clean:
 	rm -rf bin results

@@ -43,6 +43,9 @@ func tcpWorldOpts(t *testing.T, n int, base TCPOptions) []Comm {
 			defer wg.Done()
 			opt := base
 			opt.Rank, opt.Size, opt.Coordinator, opt.JobID = r, n, l.Addr().String(), "test"
+			if opt.Secret == nil {
+				opt.Secret = testSecret
+			}
 			opt.SetupTimeout = 20 * time.Second
 			if opt.Timeout == 0 {
 				opt.Timeout = 20 * time.Second
@@ -66,6 +69,9 @@ func tcpWorldOpts(t *testing.T, n int, base TCPOptions) []Comm {
 	})
 	return comms
 }
+
+// testSecret is the tests' job secret.
+var testSecret = []byte("0123456789abcdef-test-secret")
 
 // runAll runs f on every rank concurrently and fails the test on any error.
 func runAll(t *testing.T, comms []Comm, f func(c Comm) error) {
@@ -196,7 +202,7 @@ func TestCollectives(t *testing.T) {
 									return fmt.Errorf("d=%d tie=%v: vote[%d] = %d, want %d", d, tie, i, result.At(i), want.At(i))
 								}
 							}
-							return checkTraffic(c, before, VoteBytesPerWorker(d))
+							return checkTrafficAtMost(c, before, VoteBytesPerWorker(d))
 						})
 					}
 				}
@@ -271,7 +277,7 @@ func TestCorruptFrameFailsLink(t *testing.T) {
 	comms := tcpWorldOpts(t, 2, TCPOptions{MaxFrame: 1000})
 	tc := comms[1].(*tcpComm)
 	var hdr [HeaderSize]byte
-	putHeader(hdr[:], TagVote, 0, 1<<30)
+	putHeader(hdr[:], header{tag: TagVote, length: 1 << 30, job: JobHash("test")})
 	tc.conns[0].Write(hdr[:])
 	_, err := comms[0].Recv(1, TagVote)
 	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "rank 0: recv vote from rank 1") {
@@ -279,40 +285,78 @@ func TestCorruptFrameFailsLink(t *testing.T) {
 	}
 }
 
+// TestSetupRefusesStrangers: connections to rank 0's port that send
+// garbage, a hello with a wrong secret, an oversized frame, a hello for
+// another job, or nothing at all are each refused and logged with their
+// address, and the job's real ranks still meet.
 func TestSetupRefusesStrangers(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	var logged atomic.Int32
+	var logMu sync.Mutex
+	var logged []string
 	done := make(chan error, 1)
 	var c0 Comm
 	go func() {
 		var err error
-		c0, err = DialTCP(TCPOptions{Rank: 0, Size: 2, Listener: l, JobID: "job", SetupTimeout: 10 * time.Second,
-			Logf: func(string, ...any) { logged.Add(1) }})
+		c0, err = DialTCP(TCPOptions{Rank: 0, Size: 2, Listener: l, JobID: "job", Secret: testSecret, SetupTimeout: 20 * time.Second,
+			Logf: func(f string, a ...any) { logMu.Lock(); logged = append(logged, fmt.Sprintf(f, a...)); logMu.Unlock() }})
 		done <- err
 	}()
-	// garbage, then a hello for another job: both refused
-	for _, payload := range [][]byte{[]byte("GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxxxx"), nil} {
+	// A silent connection first: it must not hold the others up.
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	stranger := &tcpComm{job: JobHash("job")}
+	forged := hello{rank: 1, size: 2, job: "job", addr: "127.0.0.1:1"}
+	attempts := []func(conn net.Conn){
+		func(conn net.Conn) { conn.Write([]byte("GET / HTTP/1.0\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxx")) },
+		func(conn net.Conn) { // a well-formed hello under a wrong secret
+			ch, err := stranger.readChallenge(conn)
+			if err == nil {
+				stranger.sendHello(conn, TCPOptions{Secret: []byte("not-the-secret-at-all")}, forged, ch)
+			}
+		},
+		func(conn net.Conn) { // a frame header announcing 1 GiB
+			var hdr [HeaderSize]byte
+			putHeader(hdr[:], header{tag: TagHello, length: 1 << 30, job: JobHash("job")})
+			conn.Write(hdr[:])
+		},
+		func(conn net.Conn) { // the right secret, another job
+			other := &tcpComm{job: JobHash("job")}
+			ch, err := other.readChallenge(conn)
+			if err == nil {
+				h := forged
+				h.job = "other"
+				other.sendHello(conn, TCPOptions{Secret: testSecret}, h, ch)
+			}
+		},
+	}
+	for i, attempt := range attempts {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if payload == nil {
-			writeSetupFrame(conn, TagHello, encodeHello(hello{rank: 1, size: 2, job: "other", addr: "x:1"}))
-		} else {
-			conn.Write(payload)
-		}
-		buf := make([]byte, 1)
+		attempt(conn)
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Read(buf); err == nil {
-			t.Fatal("stranger got an answer")
+		// The stranger gets at most the challenge, never a table.
+		var hdr [HeaderSize]byte
+		for {
+			h, _, err := readFrame(conn, hdr[:], JobHash("job"), 0, 1<<20)
+			if err != nil {
+				break
+			}
+			if h.tag != TagChallenge {
+				t.Fatalf("stranger %d got a %s frame", i, h.tag)
+			}
 		}
 		conn.Close()
 	}
-	c1, err := DialTCP(TCPOptions{Rank: 1, Size: 2, Coordinator: addr, JobID: "job", SetupTimeout: 10 * time.Second})
+	c1, err := DialTCP(TCPOptions{Rank: 1, Size: 2, Coordinator: addr, JobID: "job", Secret: testSecret, SetupTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +365,78 @@ func TestSetupRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c0.Close()
-	if logged.Load() != 2 {
-		t.Fatalf("%d refusals logged, want 2", logged.Load())
+	logMu.Lock()
+	defer logMu.Unlock()
+	if len(logged) != len(attempts) {
+		t.Fatalf("%d refusals logged, want %d: %q", len(logged), len(attempts), logged)
+	}
+	for _, want := range []string{"bad frame: magic", "wrong secret", "exceeds the bound", `job "other"`} {
+		found := false
+		for _, line := range logged {
+			found = found || (strings.Contains(line, want) && strings.Contains(line, "refused connection from 127.0.0.1:"))
+		}
+		if !found {
+			t.Errorf("no refusal logged with %q and the address: %q", want, logged)
+		}
+	}
+	// The real pair works.
+	if err := c1.Send(0, TagGather, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c0.Recv(1, TagGather); err != nil || string(p) != "hi" {
+		t.Fatalf("recv %q, %v", p, err)
+	}
+}
+
+// TestWorkerRefusesFakeCoordinator: a rank registering with something that
+// does not know the secret fails, naming why.
+func TestWorkerRefusesFakeCoordinator(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go DialTCP(TCPOptions{Rank: 0, Size: 2, Listener: l, JobID: "job", Secret: []byte("an-impostor-secret!!"), SetupTimeout: 5 * time.Second})
+	_, err = DialTCP(TCPOptions{Rank: 1, Size: 2, Coordinator: l.Addr().String(), JobID: "job", Secret: testSecret, SetupTimeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "rank 1: recv table from rank 0") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestSecretRequired(t *testing.T) {
+	_, err := DialTCP(TCPOptions{Rank: 1, Size: 2, Coordinator: "127.0.0.1:1", Secret: []byte("short")})
+	if err == nil || !strings.Contains(err.Error(), "secret has 5 bytes") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestStepMismatch: a frame sent at another step is refused by name; with
+// DropStale a frame of a past step is skipped and counted.
+func TestStepMismatch(t *testing.T) {
+	comms := tcpWorld(t, 2)
+	comms[1].SetStep(4)
+	comms[1].Send(0, TagVote, []byte("late"))
+	comms[0].SetStep(5)
+	_, err := comms[0].Recv(1, TagVote)
+	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "frame for step 4, this rank is at step 5") {
+		t.Fatalf("stale frame: %v", err)
+	}
+
+	comms = tcpWorldOpts(t, 2, TCPOptions{DropStale: true})
+	comms[1].SetStep(4)
+	comms[1].Send(0, TagVote, []byte("late"))
+	comms[1].SetStep(5)
+	comms[1].Send(0, TagVote, []byte("on time"))
+	comms[0].SetStep(5)
+	p, err := comms[0].Recv(1, TagVote)
+	if err != nil || string(p) != "on time" {
+		t.Fatalf("got %q, %v", p, err)
+	}
+	if n := comms[0].Traffic().StaleFrames; n != 1 {
+		t.Fatalf("%d stale frames counted, want 1", n)
+	}
+	start := time.Now()
+	if _, err := comms[0].RecvBy(1, TagVote, start.Add(50*time.Millisecond)); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("RecvBy past its deadline: %v", err)
 	}
 }
 
@@ -330,7 +444,7 @@ func TestNoCoordinator(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	_, err := DialTCP(TCPOptions{Rank: 3, Size: 4, Coordinator: addr, SetupTimeout: 300 * time.Millisecond})
+	_, err := DialTCP(TCPOptions{Rank: 3, Size: 4, Coordinator: addr, Secret: testSecret, SetupTimeout: 300 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "rank 3: no answer from rank 0 at "+addr) {
 		t.Fatalf("got %v", err)
 	}
@@ -338,23 +452,23 @@ func TestNoCoordinator(t *testing.T) {
 
 func FuzzFrameHeader(f *testing.F) {
 	var ok [HeaderSize]byte
-	putHeader(ok[:], TagVote, 3, 10)
-	f.Add(ok[:])
-	f.Add([]byte("SG\x01\x00garbage-garbage"))
+	putHeader(ok[:], header{tag: TagVote, seq: 3, length: 10, job: 7, step: 9})
+	f.Add(append(ok[:], "0123456789"...))
+	f.Add([]byte("SG\x02\x00garbage-garbage-garbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var hdr [HeaderSize]byte
-		tag, p, err := readFrame(strings.NewReader(string(b)), hdr[:], 3, 1<<16)
+		h, p, err := readFrame(strings.NewReader(string(b)), hdr[:], 7, 3, 1<<16)
 		if err != nil {
 			return
 		}
-		if len(p) > 1<<16 || len(b) < HeaderSize+len(p) {
-			t.Fatalf("accepted %s frame of %d bytes from %d input bytes", tag, len(p), len(b))
+		if len(p) > 1<<16 || len(b) < HeaderSize+len(p) || h.job != 7 || h.seq != 3 || h.length != len(p) {
+			t.Fatalf("accepted %+v with %d payload bytes from %d input bytes", h, len(p), len(b))
 		}
 	})
 }
 
 func FuzzHello(f *testing.F) {
-	f.Add(encodeHello(hello{rank: 1, size: 4, job: "j", addr: "127.0.0.1:5"}))
+	f.Add(encodeHello(hello{rank: 1, size: 4, job: "j", addr: "127.0.0.1:5", nonce: newNonce(), mac: newNonce()}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := decodeHello(b)
 		if err != nil {
@@ -384,5 +498,32 @@ func TestMeanNeutralisesNonFinite(t *testing.T) {
 			}
 		}
 		return nil
+	})
+}
+
+// FuzzHandshake feeds rank 0's side of the handshake arbitrary bytes after
+// its challenge: it never panics and never accepts a stranger.
+func FuzzHandshake(f *testing.F) {
+	h := encodeHello(hello{rank: 1, size: 2, job: "job", addr: "x:1"})
+	framed := make([]byte, HeaderSize)
+	putHeader(framed, header{tag: TagHello, length: len(h), job: JobHash("job")})
+	f.Add(append(framed, h...))
+	f.Add([]byte("SG\x02\x00\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, z := net.Pipe()
+		defer a.Close()
+		defer z.Close()
+		go func() {
+			var hdr [HeaderSize]byte
+			readFrame(z, hdr[:], JobHash("job"), 0, 1<<10)
+			z.Write(b)
+			z.Close()
+		}()
+		c := &tcpComm{job: JobHash("job")}
+		c.init(0, 2, time.Second)
+		pc := c.answerHandshake(a, TCPOptions{JobID: "job", Secret: testSecret}, time.Now().Add(2*time.Second), true)
+		if pc.err == nil {
+			t.Fatalf("accepted %x as rank %d", b, pc.h.rank)
+		}
 	})
 }

@@ -23,6 +23,10 @@ const (
 	TagVoteResult
 	TagAttack
 	TagControl
+	TagChallenge
+	TagWelcome
+	TagDigest
+	TagVoteDigest // allgather vote: digests of the votes each rank received
 	numTags
 
 	TagUser Tag = 1 << 31
@@ -32,6 +36,8 @@ var tagNames = [...]string{
 	TagHello: "hello", TagTable: "table", TagBarrier: "barrier", TagBroadcast: "broadcast",
 	TagGather: "gather", TagMean: "mean", TagMeanResult: "mean-result", TagVote: "vote",
 	TagVoteResult: "vote-result", TagAttack: "attack", TagControl: "control",
+	TagChallenge: "challenge", TagWelcome: "welcome", TagDigest: "digest",
+	TagVoteDigest: "vote-digest",
 }
 
 func (t Tag) String() string {
@@ -53,8 +59,16 @@ type Comm interface {
 	// reused once Send returns. Sending to oneself is allowed.
 	Send(peer int, tag Tag, payload []byte) error
 	// Recv returns the first frame from peer with tag, waiting up to the
-	// Comm's timeout. The returned buffer belongs to the caller.
+	// Comm's timeout. The returned buffer belongs to the caller. A frame
+	// sent at another step than the receiver's current one is an error.
 	Recv(peer int, tag Tag) ([]byte, error)
+	// RecvBy is Recv waiting until deadline instead (zero: forever); it
+	// fails with ErrTimeout after it.
+	RecvBy(peer int, tag Tag, deadline time.Time) ([]byte, error)
+	// SetStep sets the training step this rank is at: every frame it sends
+	// carries it, and every frame it receives must carry it too. Every rank
+	// calls it with the same values in the same order (0 until then).
+	SetStep(step uint32)
 	// Traffic returns the bytes sent and received so far, frame headers
 	// included, in total and per tag.
 	Traffic() Traffic
@@ -73,6 +87,9 @@ type Traffic struct {
 	Sent, Recv Counts
 	SentByTag  map[Tag]Counts
 	RecvByTag  map[Tag]Counts
+	// StaleFrames counts frames of a past step that were dropped unread
+	// (votes that missed their deadline; see TCPOptions.DropStale).
+	StaleFrames int64
 }
 
 // Of returns the bytes sent and received under the given tags.
@@ -84,8 +101,8 @@ func (t Traffic) Of(tags ...Tag) (sent, recv int64) {
 	return sent, recv
 }
 
-// HeaderSize is the size of a frame header in bytes.
-const HeaderSize = 16
+// HeaderSize is the size of a frame header in bytes (see header).
+const HeaderSize = 24
 
 // DefaultMaxFrame bounds a frame's payload unless a Comm is told otherwise:
 // 1 GiB, room for the float32 gradient of a 250M-parameter model.

@@ -31,12 +31,35 @@
 // caller receives, header included, in total and per tag, so a job can
 // report the bytes each step puts on the wire next to the formula.
 //
-// # Server vote (the paper's Algorithm 1)
+// # Signs on the wire
 //
-//	rank r != 0:  signs (2 bit planes, 16*ceil(d/64) bytes) --> rank 0
-//	rank 0:       decode (canonicalize) M vectors, kernels.Vote
-//	rank 0:       ternary result (same encoding) --> every rank r != 0
+// Every vote payload, a voter's signs or a result, is EncodeSignsWire's
+// form (see wire.go): a 7-byte header, the non-zero mask (ceil(d/8) bytes)
+// and one sign bit per non-zero coordinate (ceil(nnz/8) bytes), each of the
+// two planes stored as one zstd frame where that is shorter. A dense float
+// gradient costs about d/8 bytes, a ReLU network's less; never more than
+// MaxSignsWireLen(d) = 7 + 2 ceil(d/8). DecodeSignsWire treats the bytes
+// as untrusted: each plane must decode to exactly its known size.
 //
-// Per worker and step: one frame up and one down of 16 + 16*ceil(d/64)
-// bytes each.
+// # Topologies (Vote, Mean; bytes per rank and step: VoteBytes, MeanBytes)
+//
+//	vote server     rank r != 0: signs --> rank 0; rank 0 counts (kernels.Vote)
+//	                and sends the result --> every rank. Rank 0 is trusted.
+//	vote allgather  every rank: signs --> every rank; SHA-256 digests of what it
+//	                received --> every rank; all compare (equivocation fails the
+//	                step, naming the rank) and count locally. Nobody is trusted.
+//	vote shard      rank r: shard j of its signs --> rank j; rank j counts shard j
+//	                and sends that part of the result --> every rank. About
+//	                2 x 2d/8 bytes per rank whatever M; shard owners are trusted.
+//	mean server     rank r != 0: 4d bytes --> rank 0 --> 4d bytes back.
+//	mean ring       reduce-scatter then allgather along the ring: 2(M-1)/M x 4d
+//	                bytes per rank, the same bits on every rank.
+//
+// Per step, with H the frame header and W(n) = MaxSignsWireLen(n):
+//
+//	vote server     worker H + W(d) each way; rank 0 M-1 times that
+//	vote allgather  (M-1)(H + W(d)) + (M-1)(H + 32M) each way
+//	vote shard      sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
+//	mean server     worker H + 4d each way; rank 0 M-1 times that
+//	mean ring       2(M-1)H + 4(2d - c_{r+1} - c_{r+2}) sent, 2(M-1)H + 4(2d - c_r - c_{r+1}) received
 package collective

@@ -9,14 +9,10 @@ import (
 // memComm is one rank of an in-memory world: frames are encoded exactly as
 // on TCP (so traffic counts agree) and handed over through inboxes.
 type memComm struct {
-	rank    int
+	core
 	world   []*memComm
-	in      []*inbox // in[peer]: frames from peer
 	sendSeq []uint32
 	seqMu   sync.Mutex
-	cnt     counters
-	timeout time.Duration
-	done    chan struct{}
 	once    sync.Once
 }
 
@@ -25,11 +21,8 @@ type memComm struct {
 func NewMemWorld(n int, timeout time.Duration) []Comm {
 	world := make([]*memComm, n)
 	for r := range world {
-		c := &memComm{rank: r, world: world, in: make([]*inbox, n), sendSeq: make([]uint32, n), timeout: timeout, done: make(chan struct{})}
-		for p := range c.in {
-			c.in[p] = newInbox()
-		}
-		world[r] = c
+		world[r] = &memComm{world: world, sendSeq: make([]uint32, n)}
+		world[r].init(r, n, timeout)
 	}
 	out := make([]Comm, n)
 	for r, c := range world {
@@ -38,12 +31,9 @@ func NewMemWorld(n int, timeout time.Duration) []Comm {
 	return out
 }
 
-func (c *memComm) Rank() int { return c.rank }
-func (c *memComm) Size() int { return len(c.world) }
-
 func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
 	op := "send " + tag.String()
-	if err := checkPeer(c, peer, op); err != nil {
+	if err := c.checkPeer(peer, op); err != nil {
 		return err
 	}
 	select {
@@ -61,13 +51,14 @@ func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
 	seq := c.sendSeq[peer]
 	c.sendSeq[peer]++
 	c.seqMu.Unlock()
-	putHeader(hdr[:], tag, seq, len(payload))
-	if _, err := parseHeader(hdr[:], DefaultMaxFrame); err != nil {
+	putHeader(hdr[:], header{tag: tag, seq: seq, length: len(payload), step: c.step.Load()})
+	h, err := parseHeader(hdr[:], DefaultMaxFrame)
+	if err != nil {
 		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
 	}
 	p := append([]byte(nil), payload...)
 	dst := c.world[peer]
-	if err := dst.in[c.rank].push(frame{tag: tag, payload: p}); err != nil {
+	if err := dst.in[c.rank].push(c.rank, frame{tag: tag, step: h.step, payload: p}); err != nil {
 		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
 	}
 	if peer != c.rank {
@@ -75,12 +66,6 @@ func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
 	}
 	return nil
 }
-
-func (c *memComm) Recv(peer int, tag Tag) ([]byte, error) {
-	return receive(c, c.in, &c.cnt, c.timeout, c.done, peer, tag)
-}
-
-func (c *memComm) Traffic() Traffic { return c.cnt.snapshot() }
 
 // Close ends this rank: its peers' pending and later receives from it fail
 // with ErrPeerLost, as they would over TCP.

@@ -174,14 +174,14 @@ func zeroNonFinite(v []float32) int {
 // result receives sign(sum of votes) on every rank.
 func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	if c.Rank() != 0 {
-		if err := c.Send(0, TagVote, local.Encode(nil)); err != nil {
+		if err := c.Send(0, TagVote, EncodeSignsWire(nil, local, voteCompression)); err != nil {
 			return opError("vote", err)
 		}
 		p, err := c.Recv(0, TagVoteResult)
 		if err != nil {
 			return opError("vote", err)
 		}
-		if err := result.Decode(p); err != nil {
+		if err := DecodeSignsWire(result, p); err != nil {
 			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
 		}
 		return nil
@@ -195,13 +195,13 @@ func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) er
 			return opError("vote", err)
 		}
 		v := kernels.NewSigns(local.N)
-		if err := v.Decode(p); err != nil {
+		if err := DecodeSignsWire(v, p); err != nil {
 			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
 		}
 		voters[r] = v
 	}
 	kernels.Vote(result, voters, opt)
-	out := result.Encode(nil)
+	out := EncodeSignsWire(nil, result, voteCompression)
 	for r := 1; r < m; r++ {
 		if err := c.Send(r, TagVoteResult, out); err != nil {
 			return opError("vote", err)
@@ -210,9 +210,10 @@ func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) er
 	return nil
 }
 
-// VoteBytesPerWorker is what one worker (rank != 0) sends, and receives, per
-// server vote of d coordinates: one frame of two bit planes each way.
-func VoteBytesPerWorker(d int) int { return HeaderSize + kernels.EncodedLen(d) }
+// VoteBytesPerWorker is at most what one worker (rank != 0) sends, and
+// receives, per server vote of d coordinates: one frame of signs in their
+// wire form each way (exact when raw and dense; see VoteBytes).
+func VoteBytesPerWorker(d int) int { return HeaderSize + MaxSignsWireLen(d) }
 
 // MeanBytesPerWorker is what one worker sends, and receives, per server mean
 // of d float32s.

@@ -2,6 +2,9 @@ package collective
 
 import (
 	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,8 +29,12 @@ type TCPOptions struct {
 	// default: their own address on the connection to rank 0.
 	AdvertiseHost string
 	// JobID must be the same on every rank; a registration for another job
-	// is refused.
+	// is refused, and every frame carries JobHash(JobID).
 	JobID string
+	// Secret is the job's shared secret: every connection starts with a
+	// challenge-response (HMAC-SHA256 over fresh nonces) proving both ends
+	// know it. Required; at least 16 bytes.
+	Secret []byte
 	// SetupTimeout bounds the rendezvous (default 60 s).
 	SetupTimeout time.Duration
 	// Timeout bounds every Recv and Send (default DefaultTimeout; negative:
@@ -35,9 +42,17 @@ type TCPOptions struct {
 	Timeout time.Duration
 	// MaxFrame bounds a frame's payload (default DefaultMaxFrame).
 	MaxFrame int
-	// Logf, if set, reports connections that were refused during setup.
+	// DropStale makes a receive skip frames of an earlier step (a vote that
+	// arrived after its deadline) instead of failing on them; they are
+	// counted in Traffic.StaleFrames.
+	DropStale bool
+	// Logf, if set, reports connections that were refused, with their
+	// address and why.
 	Logf func(format string, args ...any)
 }
+
+// MinSecret is the shortest secret DialTCP accepts, in bytes.
+const MinSecret = 16
 
 func (o *TCPOptions) defaults() {
 	if o.SetupTimeout <= 0 {
@@ -57,19 +72,23 @@ func (o *TCPOptions) defaults() {
 	}
 }
 
+// handshakeTimeout bounds one connection's handshake, so a silent or slow
+// stranger holds nothing up for long.
+const handshakeTimeout = 10 * time.Second
+
+// setupMaxFrame bounds handshake frames (the table of addresses included).
+const setupMaxFrame = 1 << 20
+
 // tcpComm is one rank of a job whose ranks are connected pairwise by TCP.
 type tcpComm struct {
-	rank, size int
-	conns      []net.Conn // conns[peer]; nil for ourselves
-	wmu        []sync.Mutex
-	sendSeq    []uint32
-	in         []*inbox
-	cnt        counters
-	timeout    time.Duration
-	maxFrame   int
-	done       chan struct{}
-	closed     atomic.Bool
-	wg         sync.WaitGroup
+	core
+	job      uint32
+	conns    []net.Conn // conns[peer]; nil for ourselves
+	wmu      []sync.Mutex
+	sendSeq  []uint32
+	maxFrame int
+	closed   atomic.Bool
+	wg       sync.WaitGroup
 }
 
 // DialTCP runs the rendezvous for one rank and returns its Comm once every
@@ -77,21 +96,23 @@ type tcpComm struct {
 // waits for the others to register their own listening address; it sends
 // back the table of all of them; then every rank r connects to the ranks
 // 1..r-1 and accepts connections from r+1..size-1, so each pair shares one
-// connection and no two ranks need a fixed port besides rank 0.
+// connection and no two ranks need a fixed port besides rank 0. Every
+// connection is authenticated with the job's secret first; one that fails
+// is logged with its address and closed, and the rendezvous goes on.
 func DialTCP(opt TCPOptions) (Comm, error) {
 	opt.defaults()
 	if opt.Size < 1 || opt.Rank < 0 || opt.Rank >= opt.Size {
 		return nil, fmt.Errorf("rank %d of %d: no such rank", opt.Rank, opt.Size)
 	}
+	if len(opt.Secret) < MinSecret {
+		return nil, fmt.Errorf("rank %d: the job's secret has %d bytes, want at least %d", opt.Rank, len(opt.Secret), MinSecret)
+	}
 	c := &tcpComm{
-		rank: opt.Rank, size: opt.Size,
-		conns: make([]net.Conn, opt.Size), wmu: make([]sync.Mutex, opt.Size),
-		sendSeq: make([]uint32, opt.Size), in: make([]*inbox, opt.Size),
-		timeout: opt.Timeout, maxFrame: opt.MaxFrame, done: make(chan struct{}),
+		job: JobHash(opt.JobID), conns: make([]net.Conn, opt.Size), wmu: make([]sync.Mutex, opt.Size),
+		sendSeq: make([]uint32, opt.Size), maxFrame: opt.MaxFrame,
 	}
-	for i := range c.in {
-		c.in[i] = newInbox()
-	}
+	c.init(opt.Rank, opt.Size, opt.Timeout)
+	c.dropStale = opt.DropStale
 	deadline := time.Now().Add(opt.SetupTimeout)
 	var err error
 	if opt.Rank == 0 {
@@ -121,18 +142,28 @@ func DialTCP(opt TCPOptions) (Comm, error) {
 	return c, nil
 }
 
-// hello is a rank's registration: who it is and where it listens.
+// nonceSize is the size of a handshake nonce and of a MAC.
+const nonceSize = 32
+
+// hello is a rank's registration: who it is, where it listens, its nonce
+// and the MAC proving it knows the secret.
 type hello struct {
 	rank, size int
 	job, addr  string
+	nonce      [nonceSize]byte
+	mac        [nonceSize]byte
 }
 
-func encodeHello(h hello) []byte {
+// helloBody is everything in a hello the MAC covers.
+func helloBody(h hello) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, uint32(h.rank))
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.size))
 	b = appendString(b, h.job)
-	return appendString(b, h.addr)
+	b = appendString(b, h.addr)
+	return append(b, h.nonce[:]...)
 }
+
+func encodeHello(h hello) []byte { return append(helloBody(h), h.mac[:]...) }
 
 func decodeHello(b []byte) (hello, error) {
 	if len(b) < 8 {
@@ -147,10 +178,31 @@ func decodeHello(b []byte) (hello, error) {
 	if h.addr, rest, err = readString(rest); err != nil {
 		return hello{}, fmt.Errorf("hello address: %w", err)
 	}
-	if len(rest) != 0 {
-		return hello{}, fmt.Errorf("hello has %d trailing bytes", len(rest))
+	if len(rest) != 2*nonceSize {
+		return hello{}, fmt.Errorf("hello ends with %d bytes, want a nonce and a MAC (%d)", len(rest), 2*nonceSize)
 	}
+	copy(h.nonce[:], rest)
+	copy(h.mac[:], rest[nonceSize:])
 	return h, nil
+}
+
+// mac is HMAC-SHA256 under the secret of a purpose label and the parts.
+func mac(secret []byte, label string, parts ...[]byte) [nonceSize]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	for _, p := range parts {
+		m.Write(p)
+	}
+	var out [nonceSize]byte
+	copy(out[:], m.Sum(nil))
+	return out
+}
+
+func newNonce() [nonceSize]byte {
+	var n [nonceSize]byte
+	rand.Read(n[:])
+	return n
 }
 
 func appendString(b []byte, s string) []byte {
@@ -169,26 +221,139 @@ func readString(b []byte) (string, []byte, error) {
 	return string(b[2 : 2+n]), b[2+n:], nil
 }
 
-// writeSetupFrame and readSetupFrame carry the handshake (sequence 0; not
-// counted as traffic).
-func writeSetupFrame(conn net.Conn, tag Tag, p []byte) error {
+// writeSetupFrame and readSetupFrame carry the handshake (sequence 0, step
+// 0; not counted as traffic).
+func (c *tcpComm) writeSetupFrame(conn net.Conn, tag Tag, p []byte) error {
 	var hdr [HeaderSize]byte
-	putHeader(hdr[:], tag, 0, len(p))
+	putHeader(hdr[:], header{tag: tag, length: len(p), job: c.job})
 	bufs := net.Buffers{hdr[:], p}
 	_, err := bufs.WriteTo(conn)
 	return err
 }
 
-func readSetupFrame(conn net.Conn, want Tag) ([]byte, error) {
+func (c *tcpComm) readSetupFrame(conn net.Conn, want Tag) ([]byte, error) {
 	var hdr [HeaderSize]byte
-	tag, p, err := readFrame(conn, hdr[:], 0, 1<<20)
+	h, p, err := readFrame(conn, hdr[:], c.job, 0, setupMaxFrame)
 	if err != nil {
 		return nil, err
 	}
-	if tag != want {
-		return nil, fmt.Errorf("%w: %s frame, want %s", ErrBadFrame, tag, want)
+	if h.tag != want {
+		return nil, fmt.Errorf("%w: %s frame, want %s", ErrBadFrame, h.tag, want)
 	}
 	return p, nil
+}
+
+// peerConn is a connection whose handshake ended, well or not.
+type peerConn struct {
+	conn net.Conn
+	h    hello
+	err  error
+}
+
+// acceptPeers accepts connections on l until every rank in want has
+// registered, running each handshake in its own goroutine so a stranger
+// cannot hold up the others. A connection that fails its handshake, or
+// registers a rank not wanted or already registered, is logged and closed.
+// welcome says whether to answer a good hello with a welcome (the mesh;
+// rank 0 answers with the table later instead).
+func (c *tcpComm) acceptPeers(l net.Listener, opt TCPOptions, deadline time.Time, want map[int]bool, welcome bool) (map[int]peerConn, error) {
+	got := map[int]peerConn{}
+	if len(want) == 0 {
+		return got, nil
+	}
+	results := make(chan peerConn)
+	stop := make(chan struct{})
+	defer close(stop)
+	if tl, ok := l.(*net.TCPListener); ok {
+		tl.SetDeadline(deadline)
+	}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				select {
+				case results <- peerConn{err: err}:
+				case <-stop:
+				}
+				return
+			}
+			go func() {
+				pc := c.answerHandshake(conn, opt, deadline, welcome)
+				select {
+				case results <- pc:
+				case <-stop:
+					conn.Close()
+				}
+			}()
+		}
+	}()
+	for len(got) < len(want) {
+		pc := <-results
+		if pc.conn == nil {
+			var waiting []int
+			for r := range c.size {
+				if want[r] {
+					if _, ok := got[r]; !ok {
+						waiting = append(waiting, r)
+					}
+				}
+			}
+			return got, fmt.Errorf("rank %d: ranks %v did not connect to %s within %v: %w", c.rank, waiting, l.Addr(), opt.SetupTimeout, pc.err)
+		}
+		if pc.err == nil {
+			if !want[pc.h.rank] {
+				pc.err = fmt.Errorf("rank %d may not connect here", pc.h.rank)
+			} else if _, dup := got[pc.h.rank]; dup {
+				pc.err = fmt.Errorf("rank %d registered twice", pc.h.rank)
+			}
+		}
+		if pc.err != nil {
+			opt.Logf("rank %d: refused connection from %s: %v", c.rank, pc.conn.RemoteAddr(), pc.err)
+			pc.conn.Close()
+			continue
+		}
+		got[pc.h.rank] = pc
+	}
+	return got, nil
+}
+
+// answerHandshake is the accepting side: send a challenge, read and check
+// the hello, and in the mesh answer with a welcome.
+func (c *tcpComm) answerHandshake(conn net.Conn, opt TCPOptions, deadline time.Time, welcome bool) peerConn {
+	conn.SetDeadline(minTime(deadline, time.Now().Add(handshakeTimeout)))
+	challenge := newNonce()
+	if err := c.writeSetupFrame(conn, TagChallenge, challenge[:]); err != nil {
+		return peerConn{conn: conn, err: fmt.Errorf("send challenge: %w", err)}
+	}
+	p, err := c.readSetupFrame(conn, TagHello)
+	if err != nil {
+		return peerConn{conn: conn, err: err}
+	}
+	h, err := decodeHello(p)
+	if err != nil {
+		return peerConn{conn: conn, err: err}
+	}
+	want := mac(opt.Secret, "signsgd hello", challenge[:], helloBody(h))
+	switch {
+	case !hmac.Equal(h.mac[:], want[:]):
+		err = errors.New("authentication failed (wrong secret)")
+	case h.job != opt.JobID:
+		err = fmt.Errorf("job %q, want %q", h.job, opt.JobID)
+	case h.size != c.size:
+		err = fmt.Errorf("rank %d says the job has %d ranks, we have %d", h.rank, h.size, c.size)
+	case h.rank <= 0 || h.rank >= c.size:
+		err = fmt.Errorf("rank %d is out of range", h.rank)
+	}
+	if err != nil {
+		return peerConn{conn: conn, err: err}
+	}
+	if welcome {
+		w := mac(opt.Secret, "signsgd welcome", h.nonce[:], challenge[:])
+		if err := c.writeSetupFrame(conn, TagWelcome, w[:]); err != nil {
+			return peerConn{conn: conn, err: fmt.Errorf("send welcome: %w", err)}
+		}
+	}
+	return peerConn{conn: conn, h: h}
 }
 
 func (c *tcpComm) setupCoordinator(opt TCPOptions, deadline time.Time) error {
@@ -200,69 +365,37 @@ func (c *tcpComm) setupCoordinator(opt TCPOptions, deadline time.Time) error {
 		}
 	}
 	defer l.Close()
+	want := map[int]bool{}
+	for r := 1; r < c.size; r++ {
+		want[r] = true
+	}
+	got, err := c.acceptPeers(l, opt, deadline, want, false)
+	for r, pc := range got {
+		c.conns[r] = pc.conn
+	}
+	if err != nil {
+		return err
+	}
 	addrs := make([]string, c.size)
 	addrs[0] = l.Addr().String()
-	missing := c.size - 1
-	for missing > 0 {
-		if tl, ok := l.(*net.TCPListener); ok {
-			tl.SetDeadline(deadline)
-		}
-		conn, err := l.Accept()
-		if err != nil {
-			var waiting []int
-			for r := 1; r < c.size; r++ {
-				if c.conns[r] == nil {
-					waiting = append(waiting, r)
-				}
-			}
-			return fmt.Errorf("rank 0: ranks %v did not register at %s within %v: %w", waiting, l.Addr(), opt.SetupTimeout, err)
-		}
-		conn.SetDeadline(minTime(deadline, time.Now().Add(10*time.Second)))
-		h, err := c.readHello(conn, opt)
-		if err == nil && c.conns[h.rank] != nil {
-			err = fmt.Errorf("rank %d registered twice", h.rank)
-		}
-		if err != nil {
-			opt.Logf("rank 0: refused connection from %s: %v", conn.RemoteAddr(), err)
-			conn.Close()
-			continue
-		}
-		c.conns[h.rank] = conn
-		addrs[h.rank] = h.addr
-		missing--
+	for r, pc := range got {
+		addrs[r] = pc.h.addr
 	}
 	table := binary.LittleEndian.AppendUint32(nil, uint32(c.size))
 	for _, a := range addrs {
 		table = appendString(table, a)
 	}
 	for r := 1; r < c.size; r++ {
+		// The table's MAC, over the rank's own nonce, proves to it that
+		// rank 0 knows the secret too.
+		nonce := got[r].h.nonce
+		m := mac(opt.Secret, "signsgd table", nonce[:], table)
 		c.conns[r].SetDeadline(deadline)
-		if err := writeSetupFrame(c.conns[r], TagTable, table); err != nil {
+		if err := c.writeSetupFrame(c.conns[r], TagTable, append(slices.Clip(table), m[:]...)); err != nil {
 			return &PeerError{Rank: 0, Peer: r, Op: "send table", Err: err}
 		}
 	}
 	return nil
-}
-
-// readHello reads and checks a registration.
-func (c *tcpComm) readHello(conn net.Conn, opt TCPOptions) (hello, error) {
-	p, err := readSetupFrame(conn, TagHello)
-	if err != nil {
-		return hello{}, err
-	}
-	h, err := decodeHello(p)
-	if err != nil {
-		return hello{}, err
-	}
-	switch {
-	case h.job != opt.JobID:
-		return hello{}, fmt.Errorf("job %q, want %q", h.job, opt.JobID)
-	case h.size != c.size:
-		return hello{}, fmt.Errorf("rank %d says the job has %d ranks, we have %d", h.rank, h.size, c.size)
-	case h.rank <= 0 || h.rank >= c.size:
-		return hello{}, fmt.Errorf("rank %d is out of range", h.rank)
-	}
-	return h, nil
 }
 
 func (c *tcpComm) setupWorker(opt TCPOptions, deadline time.Time) error {
@@ -297,73 +430,118 @@ func (c *tcpComm) setupWorker(opt TCPOptions, deadline time.Time) error {
 	}
 	defer l.Close()
 	me := hello{rank: c.rank, size: c.size, job: opt.JobID, addr: l.Addr().String()}
-	if err := writeSetupFrame(conn, TagHello, encodeHello(me)); err != nil {
-		return &PeerError{Rank: c.rank, Peer: 0, Op: "send hello", Err: err}
+	ch, err := c.readChallenge(conn)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: 0, Op: "register", Err: err}
 	}
-	p, err := readSetupFrame(conn, TagTable)
+	sent, err := c.sendHello(conn, opt, me, ch)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: 0, Op: "register", Err: err}
+	}
+	p, err := c.readSetupFrame(conn, TagTable)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("rank 0 closed the connection (refused the registration?): %w", err)
+			err = fmt.Errorf("rank 0 closed the connection (refused the registration: wrong secret or job?): %w", err)
 		}
 		return &PeerError{Rank: c.rank, Peer: 0, Op: "recv table", Err: err}
 	}
-	if len(p) < 4 || int(binary.LittleEndian.Uint32(p)) != c.size {
+	if len(p) < 4+nonceSize {
+		return &PeerError{Rank: c.rank, Peer: 0, Op: "recv table", Err: fmt.Errorf("%w: table of %d bytes", ErrBadFrame, len(p))}
+	}
+	table, tmac := p[:len(p)-nonceSize], p[len(p)-nonceSize:]
+	if want := mac(opt.Secret, "signsgd table", sent.nonce[:], table); !hmac.Equal(tmac, want[:]) {
+		return &PeerError{Rank: c.rank, Peer: 0, Op: "recv table", Err: errors.New("authentication failed: rank 0 does not know the job's secret")}
+	}
+	if int(binary.LittleEndian.Uint32(table)) != c.size {
 		return &PeerError{Rank: c.rank, Peer: 0, Op: "recv table", Err: fmt.Errorf("%w: table for another job size", ErrBadFrame)}
 	}
 	addrs := make([]string, c.size)
-	rest := p[4:]
+	rest := table[4:]
 	for i := range addrs {
 		if addrs[i], rest, err = readString(rest); err != nil {
 			return &PeerError{Rank: c.rank, Peer: 0, Op: "recv table", Err: err}
 		}
 	}
 	// Accept the higher ranks while dialing the lower ones.
-	acceptErr := make(chan error, 1)
+	type accepted struct {
+		got map[int]peerConn
+		err error
+	}
+	acceptDone := make(chan accepted, 1)
 	go func() {
-		for missing := c.size - 1 - c.rank; missing > 0; {
-			if tl, ok := l.(*net.TCPListener); ok {
-				tl.SetDeadline(deadline)
-			}
-			in, err := l.Accept()
-			if err != nil {
-				acceptErr <- fmt.Errorf("rank %d: waiting for ranks above it at %s: %w", c.rank, l.Addr(), err)
-				return
-			}
-			in.SetDeadline(deadline)
-			h, err := c.readHello(in, opt)
-			if err == nil && (h.rank <= c.rank || c.conns[h.rank] != nil) {
-				err = fmt.Errorf("unexpected connection from rank %d", h.rank)
-			}
-			if err != nil {
-				opt.Logf("rank %d: refused connection from %s: %v", c.rank, in.RemoteAddr(), err)
-				in.Close()
-				continue
-			}
-			c.conns[h.rank] = in
-			missing--
+		want := map[int]bool{}
+		for r := c.rank + 1; r < c.size; r++ {
+			want[r] = true
 		}
-		acceptErr <- nil
+		got, err := c.acceptPeers(l, opt, deadline, want, true)
+		acceptDone <- accepted{got, err}
 	}()
 	var dialErr error
 	for r := 1; r < c.rank && dialErr == nil; r++ {
-		d := net.Dialer{Deadline: deadline}
-		out, err := d.Dial("tcp", addrs[r])
-		if err != nil {
-			dialErr = &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: fmt.Errorf("%s: %w", addrs[r], err)}
-			break
-		}
-		c.conns[r] = out
-		out.SetDeadline(deadline)
-		if err := writeSetupFrame(out, TagHello, encodeHello(me)); err != nil {
-			dialErr = &PeerError{Rank: c.rank, Peer: r, Op: "send hello", Err: err}
-		}
+		dialErr = c.dialPeer(r, addrs[r], opt, me, deadline)
 	}
 	if dialErr != nil {
 		l.Close()
-		<-acceptErr
+	}
+	a := <-acceptDone
+	for r, pc := range a.got {
+		c.conns[r] = pc.conn
+	}
+	if dialErr != nil {
 		return dialErr
 	}
-	return <-acceptErr
+	return a.err
+}
+
+// dialPeer connects to a lower rank of the mesh and authenticates both
+// ways.
+func (c *tcpComm) dialPeer(r int, addr string, opt TCPOptions, me hello, deadline time.Time) error {
+	d := net.Dialer{Deadline: deadline}
+	out, err := d.Dial("tcp", addr)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: fmt.Errorf("%s: %w", addr, err)}
+	}
+	c.conns[r] = out
+	out.SetDeadline(deadline)
+	ch, err := c.readChallenge(out)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: err}
+	}
+	sent, err := c.sendHello(out, opt, me, ch)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: err}
+	}
+	w, err := c.readSetupFrame(out, TagWelcome)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: fmt.Errorf("recv welcome: %w", err)}
+	}
+	if want := mac(opt.Secret, "signsgd welcome", sent.nonce[:], ch); !hmac.Equal(w, want[:]) {
+		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: fmt.Errorf("authentication failed: %s does not know the job's secret", addr)}
+	}
+	return nil
+}
+
+// readChallenge reads the challenge an accepting peer opens with.
+func (c *tcpComm) readChallenge(conn net.Conn) ([]byte, error) {
+	ch, err := c.readSetupFrame(conn, TagChallenge)
+	if err != nil {
+		return nil, fmt.Errorf("recv challenge: %w", err)
+	}
+	if len(ch) != nonceSize {
+		return nil, fmt.Errorf("%w: challenge of %d bytes, want %d", ErrBadFrame, len(ch), nonceSize)
+	}
+	return ch, nil
+}
+
+// sendHello is the connecting side: answer challenge ch with our hello
+// and its MAC.
+func (c *tcpComm) sendHello(conn net.Conn, opt TCPOptions, me hello, ch []byte) (hello, error) {
+	me.nonce = newNonce()
+	me.mac = mac(opt.Secret, "signsgd hello", ch, helloBody(me))
+	if err := c.writeSetupFrame(conn, TagHello, encodeHello(me)); err != nil {
+		return me, fmt.Errorf("send hello: %w", err)
+	}
+	return me, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -380,7 +558,7 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 	br := bufio.NewReaderSize(conn, 1<<16)
 	var hdr [HeaderSize]byte
 	for seq := uint32(0); ; seq++ {
-		tag, p, err := readFrame(br, hdr[:], seq, c.maxFrame)
+		h, p, err := readFrame(br, hdr[:], c.job, seq, c.maxFrame)
 		if err != nil {
 			switch {
 			case c.closed.Load():
@@ -391,7 +569,7 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 			c.in[peer].fail(err)
 			return
 		}
-		if err := c.in[peer].push(frame{tag: tag, payload: p}); err != nil {
+		if err := c.in[peer].push(peer, frame{tag: h.tag, step: h.step, payload: p}); err != nil {
 			conn.Close()
 			return
 		}
@@ -403,12 +581,9 @@ func isReset(err error) bool {
 	return errors.As(err, &op) && !op.Timeout()
 }
 
-func (c *tcpComm) Rank() int { return c.rank }
-func (c *tcpComm) Size() int { return c.size }
-
 func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 	op := "send " + tag.String()
-	if err := checkPeer(c, peer, op); err != nil {
+	if err := c.checkPeer(peer, op); err != nil {
 		return err
 	}
 	if c.closed.Load() {
@@ -417,8 +592,9 @@ func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 	if len(payload) > c.maxFrame {
 		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), c.maxFrame)}
 	}
+	step := c.step.Load()
 	if peer == c.rank {
-		if err := c.in[peer].push(frame{tag: tag, payload: slices.Clone(payload)}); err != nil {
+		if err := c.in[peer].push(peer, frame{tag: tag, step: step, payload: slices.Clone(payload)}); err != nil {
 			return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
 		}
 		return nil
@@ -426,7 +602,7 @@ func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 	c.wmu[peer].Lock()
 	defer c.wmu[peer].Unlock()
 	var hdr [HeaderSize]byte
-	putHeader(hdr[:], tag, c.sendSeq[peer], len(payload))
+	putHeader(hdr[:], header{tag: tag, seq: c.sendSeq[peer], length: len(payload), job: c.job, step: step})
 	conn := c.conns[peer]
 	if c.timeout > 0 {
 		conn.SetWriteDeadline(time.Now().Add(c.timeout))
@@ -444,12 +620,6 @@ func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 	c.cnt.add(true, tag, HeaderSize+len(payload))
 	return nil
 }
-
-func (c *tcpComm) Recv(peer int, tag Tag) ([]byte, error) {
-	return receive(c, c.in, &c.cnt, c.timeout, c.done, peer, tag)
-}
-
-func (c *tcpComm) Traffic() Traffic { return c.cnt.snapshot() }
 
 func (c *tcpComm) Close() error {
 	if c.closed.Swap(true) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"signsgd/collective"
 	"signsgd/kernels"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	EvalLimit        int     `json:"eval_limit,omitempty"`
 	TrainLimit       int     `json:"train_limit,omitempty"`
 	SyntheticSamples int     `json:"synthetic_samples,omitempty"`
+	VoteDeadline     string  `json:"vote_deadline,omitempty"`
+	DropAfter        int     `json:"drop_after,omitempty"`
+	CheckpointEvery  int     `json:"checkpoint_every,omitempty"`
+	DigestEvery      int     `json:"digest_every,omitempty"`
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -52,6 +57,10 @@ type Config struct {
 	DryRun        bool          `json:"-"`
 	FaultRank     int           `json:"-"`
 	FaultStep     int           `json:"-"`
+	FaultKind     string        `json:"-"`
+	SecretFile    string        `json:"-"`
+	Resume        bool          `json:"-"`
+	voteDeadline  time.Duration // parsed VoteDeadline (0: none)
 	timeout       time.Duration // parsed Timeout
 	set           map[string]bool
 	listenAll     string // rank 0 under Slurm or mpirun: ":port"
@@ -63,11 +72,21 @@ var (
 	datasets   = []string{"logreg", "linreg", "mnist", "imagenet", "imagenet-synthetic"}
 	models     = []string{"mlp", "cnn", "mnistnet", "resnet18", "resnet50"}
 	optimizers = []string{"sgd", "signsgd", "signum"}
-	topologies = []string{"server"}
+	topologies = []string{"server", "allgather", "shard", "ring"} // per optimizer: optTopologies
 	attacks    = []string{"paper", "oppose"}
 	ties       = []string{"zero", "plus", "random"}
 	launchers  = []string{"auto", "local", "slurm", "mpi"}
+	faultKinds = []string{"error", "kill", "stall", "diverge"}
 )
+
+// optTopologies are the topologies optimizer opt can run over: the mean's
+// for SGD, the vote's for SIGNSGD and SIGNUM.
+func optTopologies(opt string) []string {
+	if opt == "sgd" {
+		return collective.MeanTopologies
+	}
+	return collective.VoteTopologies
+}
 
 // defaultLR is the learning rate per optimizer: the paper's (SGD 1e-3,
 // signs 1e-4) except on MNIST, where the signs take MNISTSignLR (the
@@ -107,7 +126,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Model, "model", "mlp", "model: "+strings.Join(models, ", "))
 	fs.IntVar(&cfg.Hidden, "hidden", 0, "hidden units of the mlp (default: 40 on logreg/linreg, 128 on mnist)")
 	fs.StringVar(&cfg.Opt, "opt", "signum", "optimizer: "+strings.Join(optimizers, ", "))
-	fs.StringVar(&cfg.Topology, "topology", "server", "vote and mean topology: "+strings.Join(topologies, ", "))
+	fs.StringVar(&cfg.Topology, "topology", "server", "how the vote or mean travels: sgd "+strings.Join(optTopologies("sgd"), " or ")+", signsgd and signum "+strings.Join(optTopologies("signum"), ", ")+" (see the README)")
 	fs.StringVar(&cfg.Tie, "tie", "zero", "what a tied vote gives: "+strings.Join(ties, ", "))
 	fs.IntVar(&cfg.Workers, "workers", 9, "number of ranks (workers), rank 0 included")
 	fs.IntVar(&cfg.Blind, "blind", 0, "blind adversaries (ranks 1..N invert their gradient or sign)")
@@ -131,8 +150,15 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.Port, "port", 0, "rank 0's port under Slurm or mpirun (default: derived from the job id)")
 	fs.IntVar(&cfg.FaultRank, "fault-rank", -1, "testing: this rank fails on purpose at --fault-step")
 	fs.IntVar(&cfg.FaultStep, "fault-step", 0, "testing: the step at which --fault-rank fails")
+	fs.StringVar(&cfg.FaultKind, "fault-kind", "error", "testing: how --fault-rank fails: "+strings.Join(faultKinds, ", ")+" (kill: SIGKILL itself; stall: stop answering; diverge: change its model)")
 	fs.IntVar(&cfg.ListenFD, "listen-fd", 0, "rank 0: inherited listening socket (set by the local launcher)")
 	fs.StringVar(&cfg.JobID, "job-id", "signsgd", "job identifier every rank must share (with --rank)")
+	fs.StringVar(&cfg.SecretFile, "secret-file", "", "file (mode 600) with the job's shared secret (default: $"+SecretEnv+", else made by the launcher or derived from the job id and ~/.config/signsgd/key)")
+	fs.StringVar(&cfg.VoteDeadline, "vote-deadline", "", "server vote: count the votes that arrive within this duration (like 2s), missing ones abstain")
+	fs.IntVar(&cfg.DropAfter, "drop-after", 3, "with --vote-deadline: drop a rank that missed this many deadlines in a row")
+	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "write a checkpoint every N epochs to OUT/checkpoints (0: never)")
+	fs.BoolVar(&cfg.Resume, "resume", false, "continue from the newest valid checkpoint in OUT/checkpoints (from scratch if there is none)")
+	fs.IntVar(&cfg.DigestEvery, "digest-every", 0, "every N steps the ranks compare a digest of their model (0: only at the end)")
 	return fs
 }
 
@@ -172,11 +198,14 @@ func (c *Config) finish(set map[string]bool) error {
 	}{
 		{"dataset", c.Dataset, datasets}, {"model", c.Model, models}, {"opt", c.Opt, optimizers},
 		{"topology", c.Topology, topologies}, {"attack", c.Attack, attacks}, {"tie", c.Tie, ties},
-		{"launcher", c.Launcher, launchers},
+		{"launcher", c.Launcher, launchers}, {"fault-kind", c.FaultKind, faultKinds},
 	} {
 		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
 			return err
 		}
+	}
+	if want := optTopologies(c.Opt); !slices.Contains(want, c.Topology) {
+		return badFlag("--topology %s does not fit --opt %s (want %s)", c.Topology, c.Opt, strings.Join(want, ", "))
 	}
 	c.set = set
 	if !set["lr"] {
@@ -252,6 +281,28 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--timeout: %q is not a positive duration (like 90s or 2m)", c.Timeout)
 	}
 	c.timeout = d
+	if c.VoteDeadline != "" {
+		d, err := time.ParseDuration(c.VoteDeadline)
+		switch {
+		case err != nil || d <= 0:
+			return badFlag("--vote-deadline: %q is not a positive duration (like 500ms or 2s)", c.VoteDeadline)
+		case c.Opt == "sgd":
+			return badFlag("--vote-deadline: sgd has no vote; use signsgd or signum")
+		case c.Topology != "server":
+			return badFlag("--vote-deadline works with --topology server only, not %s", c.Topology)
+		case d >= c.timeout:
+			return badFlag("--vote-deadline %v must be shorter than --timeout %v", d, c.timeout)
+		}
+		c.voteDeadline = d
+	}
+	switch {
+	case c.DropAfter < 1:
+		return badFlag("--drop-after: %d; need at least 1", c.DropAfter)
+	case c.CheckpointEvery < 0:
+		return badFlag("--checkpoint-every: %d is negative", c.CheckpointEvery)
+	case c.DigestEvery < 0:
+		return badFlag("--digest-every: %d is negative", c.DigestEvery)
+	}
 	if _, err := kernels.ParseTieRule(c.Tie); err != nil {
 		return badFlag("--tie: %v", err)
 	}

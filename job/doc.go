@@ -8,10 +8,10 @@
 //	  -> v = (1-beta) g + beta v             (kernels.Momentum)
 //	  -> blind: flip signs; byzantine: attack round (TagAttack, counted apart)
 //	  -> pack sign(v) into 2 bit planes      (kernels.PackSigns)
-//	  -> server majority vote                (collective.VoteServer)
+//	  -> majority vote over --topology       (collective.Vote: server, allgather, shard)
 //	  -> x <- x - lr (sign(V) + lambda x)    (kernels.ApplySignStep)
 //
-// Plain SGD averages the float32 gradients (collective.MeanFloat32) and
+// Plain SGD averages the float32 gradients (collective.Mean: server, ring) and
 // takes x <- x - lr (mean + lambda x).
 //
 // Adversaries are never rank 0: blind ranks are 1..B, Byzantine ranks the

@@ -29,9 +29,13 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 		defer c.Close()
 		return Train(cfg, c, stdout)
 	}
+	secret, err := jobSecret(cfg, os.Getenv)
+	if err != nil {
+		return err
+	}
 	opt := collective.TCPOptions{
-		Rank: cfg.Rank, Size: cfg.Workers, Coordinator: cfg.Coordinator, JobID: cfg.JobID,
-		Timeout: cfg.timeout, SetupTimeout: max(cfg.timeout, 60*time.Second),
+		Rank: cfg.Rank, Size: cfg.Workers, Coordinator: cfg.Coordinator, JobID: cfg.JobID, Secret: secret,
+		Timeout: cfg.timeout, SetupTimeout: max(cfg.timeout, 60*time.Second), DropStale: cfg.voteDeadline > 0,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 	}
 	if cfg.Rank == 0 && cfg.listenAll != "" {
@@ -57,12 +61,23 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	return Train(cfg, c, stdout)
+	err = Train(cfg, c, stdout)
+	if err != nil && (cfg.Rank == 0 || cfg.voteDeadline == 0) {
+		// Tell the others why, so each names the cause rather than only
+		// that this rank left. (Under --vote-deadline a worker that fails
+		// leaves quietly: the job goes on without it.)
+		collective.Abort(c, err)
+	}
+	return err
 }
 
 // killGrace is how long the launcher lets the other ranks end on their own
 // after one fails (they notice the lost peer within their timeout).
 const killGrace = 10 * time.Second
+
+// doneGrace is how long the launcher waits for the other ranks once rank 0
+// has finished well.
+const doneGrace = 3 * time.Second
 
 // launchLocal starts cfg.Workers ranks of this program on loopback, rank 0
 // on a listener opened here and handed down (no port race), and waits for
@@ -89,6 +104,8 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	rand.Read(idb[:])
 	jobID := hex.EncodeToString(idb[:])
 
+	secret := newSecret() // this job's, known only to its ranks
+
 	var outMu sync.Mutex
 	cmds := make([]*exec.Cmd, cfg.Workers)
 	var flushers []*linePrefixer
@@ -111,6 +128,9 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		flushers = append(flushers, p)
 		t := strconv.Itoa(slurm.ThreadsPerRank(runtime.NumCPU(), cfg.Workers))
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+t, "OPENBLAS_NUM_THREADS="+t)
+		if os.Getenv(SecretEnv) == "" && cfg.SecretFile == "" {
+			cmd.Env = append(cmd.Env, SecretEnv+"="+secret)
+		}
 		cmds[r] = cmd
 	}
 	for r, cmd := range cmds {
@@ -141,9 +161,21 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		select {
 		case e := <-exits:
 			left--
-			if e.err != nil && firstErr == nil {
+			switch {
+			case e.err != nil && e.rank != 0 && cfg.voteDeadline > 0:
+				// The job goes on without it; rank 0 records the
+				// abstentions.
+				outMu.Lock()
+				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v); the job goes on without it (--vote-deadline)\n", e.rank, e.err)
+				outMu.Unlock()
+			case e.err != nil && firstErr == nil:
 				firstErr = fmt.Errorf("rank %d failed (%v)", e.rank, e.err)
 				deadline = time.After(killGrace)
+			case e.rank == 0 && deadline == nil:
+				// Rank 0 is done and the others leave right after it: one
+				// still running after doneGrace is hung (a stalled rank
+				// dropped from the job).
+				deadline = time.After(doneGrace)
 			}
 		case s := <-sigs:
 			if firstErr == nil {

@@ -32,6 +32,11 @@ type Record struct {
 	EpochSeconds       float64 `json:"epoch_seconds"` // rank 0's training time this epoch
 	EvalSeconds        float64 `json:"eval_seconds"`  // rank 0's test-set evaluation
 	Steps              int     `json:"steps"`
+	// With --vote-deadline: how many votes each rank missed this epoch (by
+	// rank), the ranks dropped so far, and the late votes rank 0 skipped.
+	Abstentions  map[string]int `json:"abstentions,omitempty"`
+	DroppedRanks []int          `json:"dropped_ranks,omitempty"`
+	StaleVotes   int64          `json:"stale_votes,omitempty"`
 }
 
 // Summary is DIR/summary.json, written once the run has finished.
@@ -97,8 +102,24 @@ type metricsWriter struct {
 	f *os.File
 }
 
-func createMetrics(path string) (*metricsWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+// createMetrics starts path afresh with the records of the epochs already
+// done (a resumed run's), written atomically, and opens it to append.
+func createMetrics(path string, done []Record) (*metricsWriter, error) {
+	if err := WriteFileAtomic(path, func(w io.Writer) error {
+		for _, r := range done {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(append(b, '\n')); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +148,15 @@ func progressLine(cfg *Config, r Record) string {
 	if r.TestAcc5 != nil {
 		acc += fmt.Sprintf("  top5 %.4f", *r.TestAcc5)
 	}
-	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s  epoch %s",
-		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds), fmtSeconds(r.EpochSeconds))
+	faults := ""
+	if len(r.Abstentions) > 0 {
+		faults = fmt.Sprintf("  abstentions %v", r.Abstentions)
+	}
+	if len(r.DroppedRanks) > 0 {
+		faults += fmt.Sprintf("  dropped ranks %v", r.DroppedRanks)
+	}
+	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s  epoch %s%s",
+		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds), fmtSeconds(r.EpochSeconds), faults)
 }
 
 func fmtSeconds(s float64) string {

@@ -8,6 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"signsgd/collective"
@@ -54,7 +58,7 @@ func decodeStats(b []byte) (epochStats, error) {
 }
 
 // algoTags are the tags of the optimizers' own traffic.
-var algoTags = []collective.Tag{collective.TagVote, collective.TagVoteResult, collective.TagMean, collective.TagMeanResult}
+var algoTags = []collective.Tag{collective.TagVote, collective.TagVoteResult, collective.TagVoteDigest, collective.TagMean, collective.TagMeanResult}
 
 // evalBatch is the batch size of evaluation passes.
 func evalBatch(cfg *Config) int {
@@ -101,7 +105,9 @@ func evaluate(model Model, src data.Source, batch, limit int) (loss, acc1, acc5 
 // epoch, then checks every rank ends with the same model. Rank 0 writes
 // DIR/metrics.jsonl (a line per epoch) and DIR/summary.json, and prints a
 // progress line per epoch to out (and, in long epochs, every
-// progressEvery while it runs).
+// progressEvery while it runs). With --checkpoint-every every rank writes
+// its state after those epochs; with --resume it starts from the newest
+// checkpoint every rank holds intact.
 func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	start := time.Now()
 	rank, m := c.Rank(), c.Size()
@@ -131,6 +137,27 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	sample := data.SampleSize(train)
 	rl := roles(m, cfg.Blind, cfg.Byzantine)
 	tie, _ := kernels.ParseTieRule(cfg.Tie)
+	var q *collective.Quorum
+	if cfg.voteDeadline > 0 {
+		q = collective.NewQuorum(m, cfg.voteDeadline, cfg.DropAfter)
+	}
+
+	signs, result := kernels.NewSigns(d), kernels.NewSigns(d)
+	var momentum []float32
+	if cfg.Opt != "sgd" {
+		momentum = make([]float32, d)
+	}
+	var records []Record
+	firstEpoch, step := 0, 0
+	if cfg.Resume {
+		ck, err := resume(cfg, c, model, momentum, out)
+		if err != nil {
+			return err
+		}
+		if ck != nil {
+			firstEpoch, step, records = ck.Epoch, ck.Step, ck.records
+		}
+	}
 
 	var mw *metricsWriter
 	if rank == 0 {
@@ -144,7 +171,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
 			return fmt.Errorf("--out %s: %w", cfg.Out, err)
 		}
-		if mw, err = createMetrics(filepath.Join(cfg.Out, "metrics.jsonl")); err != nil {
+		if mw, err = createMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), records); err != nil {
 			return err
 		}
 		defer mw.close()
@@ -154,17 +181,16 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		}
 	}
 
-	signs, result := kernels.NewSigns(d), kernels.NewSigns(d)
-	var momentum []float32
-	if cfg.Opt != "sgd" {
-		momentum = make([]float32, d)
-	}
 	var last Record
-	step := 0
-	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+	if len(records) > 0 {
+		last = records[len(records)-1]
+	}
+	var dropped []int
+	for epoch := firstEpoch; epoch < cfg.Epochs; epoch++ {
 		lr := float32(cfg.lrAt(epoch))
 		wd := float32(cfg.WeightDecay)
 		var st epochStats
+		abstained := map[int]int{}
 		before := c.Traffic()
 		t0 := time.Now()
 		lastProgress := t0
@@ -177,9 +203,12 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		}
 		pf := data.NewPrefetcher(train, batches, batch, epoch, 2)
 		for bi := range batches {
+			c.SetStep(uint32(step))
 			if rank == cfg.FaultRank && step == cfg.FaultStep {
-				pf.Close()
-				return fmt.Errorf("injected fault at step %d (--fault-rank %d --fault-step %d)", step, rank, step)
+				if err := injectFault(cfg, params); err != nil {
+					pf.Close()
+					return err
+				}
 			}
 			x, y, err := pf.Next()
 			if err != nil {
@@ -193,11 +222,21 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 				st.lossSum += loss
 				st.batches++
 			}
-			if err := optimizerStep(cfg, c, rl, tie, model, momentum, signs, result, lr, wd, step); err != nil {
+			if err := optimizerStep(cfg, c, q, rl, tie, model, momentum, signs, result, lr, wd, step); err != nil {
 				pf.Close()
 				return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
 			}
+			for _, r := range q.Abstained() {
+				abstained[r]++
+			}
+			dropped = append(dropped, q.TakeDropped()...)
 			step++
+			if cfg.DigestEvery > 0 && step%cfg.DigestEvery == 0 {
+				if err := compareModels(c, q, params, fmt.Sprintf("after step %d", step)); err != nil {
+					pf.Close()
+					return err
+				}
+			}
 			if rank == 0 && !cfg.Quiet && time.Since(lastProgress) >= progressEvery {
 				lastProgress = time.Now()
 				done := bi + 1
@@ -217,53 +256,65 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		a0, _ := before.Of(collective.TagAttack)
 		st.attackSent = float64(a1 - a0)
 
-		all, err := collective.Gather(c, 0, st.encode())
+		all, err := q.Gather(c, st.encode())
 		if err != nil {
 			return fmt.Errorf("epoch %d statistics: %w", epoch+1, err)
 		}
-		if rank != 0 {
-			continue
+		dropped = append(dropped, q.TakeDropped()...)
+		if rank == 0 {
+			rec, err := epochRecord(cfg, all, steps, d)
+			if err != nil {
+				return err
+			}
+			rec.Epoch, rec.LR = epoch+1, float64(lr)
+			rec.EpochSeconds = st.stepSeconds
+			if len(abstained) > 0 {
+				rec.Abstentions = map[string]int{}
+				for r, k := range abstained {
+					rec.Abstentions[strconv.Itoa(r)] = k
+				}
+			}
+			rec.DroppedRanks = slices.Clone(dropped)
+			rec.StaleVotes = after.StaleFrames
+			evalStart := time.Now()
+			loss, acc, acc5, err := evaluate(model, test, evalBatch(cfg), cfg.EvalLimit)
+			if err != nil {
+				return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
+			}
+			rec.EvalSeconds = time.Since(evalStart).Seconds()
+			rec.TestLoss = Float(loss)
+			if !math.IsNaN(acc) {
+				rec.TestAcc = &acc
+				if train.NumClasses() > 10 {
+					rec.TestAcc5 = &acc5
+				}
+			}
+			if err := mw.write(rec); err != nil {
+				return err
+			}
+			if !cfg.Quiet {
+				fmt.Fprintln(out, progressLine(cfg, rec))
+			}
+			records = append(records, rec)
+			last = rec
 		}
-		rec, err := epochRecord(cfg, all, steps, d)
-		if err != nil {
-			return err
-		}
-		rec.Epoch, rec.LR = epoch+1, float64(lr)
-		rec.EpochSeconds = st.stepSeconds
-		evalStart := time.Now()
-		loss, acc, acc5, err := evaluate(model, test, evalBatch(cfg), cfg.EvalLimit)
-		if err != nil {
-			return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
-		}
-		rec.EvalSeconds = time.Since(evalStart).Seconds()
-		rec.TestLoss = Float(loss)
-		if !math.IsNaN(acc) {
-			rec.TestAcc = &acc
-			if train.NumClasses() > 10 {
-				rec.TestAcc5 = &acc5
+		if cfg.CheckpointEvery > 0 && (epoch+1)%cfg.CheckpointEvery == 0 {
+			ck := &checkpoint{
+				ckptHeader: ckptHeader{Epoch: epoch + 1, Step: step, Rank: rank, Workers: m, Fingerprint: fingerprint(cfg)},
+				params:     params, momentum: momentum, state: modelState(model), records: records,
+			}
+			if err := writeCheckpoint(cfg.Out, ck); err != nil {
+				return fmt.Errorf("rank %d, epoch %d: %w", rank, epoch+1, err)
 			}
 		}
-		if err := mw.write(rec); err != nil {
-			return err
-		}
-		if !cfg.Quiet {
-			fmt.Fprintln(out, progressLine(cfg, rec))
-		}
-		last = rec
 	}
 
-	// Every rank must hold the same model: compare checksums at rank 0.
-	sum := ModelChecksum(params)
-	all, err := collective.Gather(c, 0, []byte(sum))
-	if err != nil {
-		return fmt.Errorf("final checksum: %w", err)
+	// Every rank must hold the same model.
+	if err := compareModels(c, q, params, "at the end"); err != nil {
+		return err
 	}
 	if rank == 0 {
-		for r, s := range all {
-			if string(s) != sum {
-				return fmt.Errorf("rank %d ended with model %s, rank 0 with %s", r, s, sum)
-			}
-		}
+		sum := ModelChecksum(params)
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, "summary.json"), Summary{
 			Final: last, ModelSHA256: sum, Parameters: d, Ranks: m,
 			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: len(shard),
@@ -275,7 +326,135 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 		}
 	}
 	// Leave together, so no rank closes a connection a peer still reads.
-	return collective.Barrier(c)
+	return q.Barrier(c)
+}
+
+// compareModels gathers every rank's model checksum at rank 0 and fails,
+// naming the ranks that differ from the majority, if they are not all the
+// same.
+func compareModels(c collective.Comm, q *collective.Quorum, params []float32, when string) error {
+	sum := ModelChecksum(params)
+	all, err := q.Gather(c, []byte(sum))
+	if err != nil {
+		return fmt.Errorf("model checksums %s: %w", when, err)
+	}
+	if c.Rank() != 0 {
+		return nil
+	}
+	groups := map[string][]int{}
+	for r, s := range all {
+		if s != nil {
+			groups[string(s)] = append(groups[string(s)], r)
+		}
+	}
+	if len(groups) <= 1 {
+		return nil
+	}
+	var major string
+	for s, ranks := range groups {
+		if len(ranks) > len(groups[major]) || (len(ranks) == len(groups[major]) && ranks[0] < groups[major][0]) {
+			major = s
+		}
+	}
+	var odd []int
+	for s, ranks := range groups {
+		if s != major {
+			odd = append(odd, ranks...)
+		}
+	}
+	slices.Sort(odd)
+	return fmt.Errorf("models diverged %s: ranks %v differ from ranks %v (model %.16s)", when, odd, groups[major], major)
+}
+
+// injectFault is --fault-rank's failure at --fault-step: an error (the
+// default), a SIGKILL of this very process, a stall (the process stops
+// answering but stays alive, like a hung node), or a silent corruption of
+// its model (a bit flip in memory).
+func injectFault(cfg *Config, params []float32) error {
+	switch cfg.FaultKind {
+	case "kill":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	case "stall":
+		select {}
+	case "diverge":
+		params[0] += 1
+		return nil
+	}
+	return fmt.Errorf("injected fault at step %d (--fault-rank %d --fault-step %d)", cfg.FaultStep, cfg.FaultRank, cfg.FaultStep)
+}
+
+// modelState is the model's non-parameter state, if it has any.
+func modelState(m Model) [][]float32 {
+	if s, ok := m.(interface{ State() [][]float32 }); ok {
+		return s.State()
+	}
+	return nil
+}
+
+// resume finds the newest epoch whose checkpoint every rank holds intact,
+// loads this rank's into the model and momentum, and returns it (nil: no
+// usable checkpoint, start from scratch). Bad checkpoints are named on
+// stderr and skipped.
+func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out io.Writer) (*checkpoint, error) {
+	rank := c.Rank()
+	params, state := model.Params(), modelState(model)
+	warn := func(msg string) { fmt.Fprintf(os.Stderr, "rank %d: %s\n", rank, msg) }
+	valid := validCheckpoints(cfg, rank, len(params), len(momentum), state, warn)
+	var list []string
+	for _, e := range valid {
+		list = append(list, strconv.Itoa(e))
+	}
+	all, err := collective.Gather(c, 0, []byte(strings.Join(list, ",")))
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	var choice []byte
+	if rank == 0 {
+		count := map[int]int{}
+		for _, b := range all {
+			for _, f := range strings.Split(string(b), ",") {
+				if e, err := strconv.Atoi(f); err == nil {
+					count[e]++
+				}
+			}
+		}
+		best := 0
+		for e, k := range count {
+			if k == c.Size() && e > best {
+				best = e
+			}
+		}
+		choice = []byte(strconv.Itoa(best))
+	}
+	choice, err = collective.Broadcast(c, 0, choice)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	epoch, err := strconv.Atoi(string(choice))
+	if err != nil {
+		return nil, fmt.Errorf("resume: rank 0 chose epoch %q", choice)
+	}
+	if epoch == 0 {
+		if rank == 0 && !cfg.Quiet {
+			fmt.Fprintf(out, "resume: no checkpoint in %s that every rank holds intact; starting from scratch\n", ckptDir(cfg.Out))
+		}
+		return nil, nil
+	}
+	path := ckptPath(cfg.Out, epoch, rank)
+	ck, err := loadCheckpoint(path, cfg, rank, len(params), len(momentum), state)
+	if err != nil {
+		return nil, fmt.Errorf("resume: checkpoint %s: %w", path, err)
+	}
+	copy(params, ck.params)
+	copy(momentum, ck.momentum)
+	for i, s := range state {
+		copy(s, ck.state[i])
+	}
+	if rank == 0 && !cfg.Quiet {
+		fmt.Fprintf(out, "resume: from epoch %d (step %d), %s\n", ck.Epoch, ck.Step, filepath.Dir(path))
+	}
+	return ck, nil
 }
 
 // progressEvery is how often rank 0 reports progress inside an epoch.
@@ -284,7 +463,7 @@ const progressEvery = 15 * time.Second
 // optimizerStep turns this rank's gradient into the common update and
 // applies it: SGD's mean, or SIGNSGD/SIGNUM's momentum, packed signs and
 // majority vote, with this rank's adversarial behaviour.
-func optimizerStep(cfg *Config, c collective.Comm, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int) error {
+func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int) error {
 	rank := c.Rank()
 	params, g := model.Params(), model.Grads()
 	if cfg.Opt == "sgd" {
@@ -294,7 +473,7 @@ func optimizerStep(cfg *Config, c collective.Comm, rl []Role, tie kernels.TieRul
 		if err := sgdAttack(c, rl, g); err != nil {
 			return err
 		}
-		if err := collective.MeanFloat32(c, g); err != nil {
+		if err := collective.Mean(c, cfg.Topology, g); err != nil {
 			return err
 		}
 		kernels.ApplyGradStep(params, g, lr, wd)
@@ -309,7 +488,13 @@ func optimizerStep(cfg *Config, c collective.Comm, rl []Role, tie kernels.TieRul
 		return err
 	}
 	opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
-	if err := collective.VoteServer(c, signs, result, opt); err != nil {
+	var err error
+	if q != nil {
+		err = q.Vote(c, signs, result, opt) // server topology, with a deadline
+	} else {
+		err = collective.Vote(c, cfg.Topology, signs, result, opt)
+	}
+	if err != nil {
 		return err
 	}
 	kernels.ApplySignStep(params, result, lr, wd)
@@ -321,7 +506,16 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	var rec Record
 	var lossSum, batches, attack float64
 	m := len(all)
+	workers := 0
 	for r, b := range all {
+		if r > 0 && b != nil {
+			workers++
+		}
+	}
+	for r, b := range all {
+		if b == nil {
+			continue // a rank dropped under --vote-deadline
+		}
 		st, err := decodeStats(b)
 		if err != nil {
 			return rec, fmt.Errorf("statistics from rank %d: %w", r, err)
@@ -335,17 +529,25 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 			rec.ServerBytesRecvPerStep = perStep(st.algoRecv)
 			rec.StepSeconds = st.stepSeconds / float64(steps)
 		} else {
-			rec.BytesSentPerStep += perStep(st.algoSent) / float64(m-1)
-			rec.BytesRecvPerStep += perStep(st.algoRecv) / float64(m-1)
+			rec.BytesSentPerStep += perStep(st.algoSent) / float64(workers)
+			rec.BytesRecvPerStep += perStep(st.algoRecv) / float64(workers)
 		}
 	}
 	rec.TrainLoss = Float(lossSum / batches)
 	rec.AttackBytesPerStep = attack / float64(steps)
 	rec.Steps = steps
+	// The formula's bytes a worker sends per step (an upper bound for the
+	// compressed votes), averaged over ranks 1..M-1 as the measured bytes.
+	formula := collective.VoteBytes
 	if cfg.Opt == "sgd" {
-		rec.FormulaBytesPerStep = collective.MeanBytesPerWorker(d)
-	} else {
-		rec.FormulaBytesPerStep = collective.VoteBytesPerWorker(d)
+		formula = collective.MeanBytes
+	}
+	for r := 1; r < m; r++ {
+		sent, _ := formula(cfg.Topology, d, m, r)
+		rec.FormulaBytesPerStep += sent
+	}
+	if m > 1 {
+		rec.FormulaBytesPerStep /= m - 1
 	}
 	if m == 1 {
 		rec.FormulaBytesPerStep = 0

@@ -52,6 +52,15 @@ func tieWord(seed uint64, w int) uint64 {
 	return z ^ z>>31
 }
 
+// AtWord returns the options of a vote over the words from w on of a longer
+// vector (one shard of it): ties then break as they do at those words of
+// the whole vector's vote, since tieWord(Seed, w+v) = tieWord(Seed+w*C, v)
+// for C, the step tieWord adds per word.
+func (o VoteOptions) AtWord(w int) VoteOptions {
+	o.Seed += uint64(w) * 0x9e3779b97f4a7c15
+	return o
+}
+
 // maxPlanes bounds the counters' width: up to 2^30 voters.
 const maxPlanes = 32
 

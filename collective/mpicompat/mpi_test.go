@@ -27,7 +27,7 @@ func world(t *testing.T, n int) []mpi.Interface {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			opt := collective.TCPOptions{Rank: r, Size: n, Coordinator: l.Addr().String(), JobID: "mpi", Timeout: 20 * time.Second}
+			opt := collective.TCPOptions{Rank: r, Size: n, Coordinator: l.Addr().String(), JobID: "mpi", Secret: []byte("mpicompat-test-secret"), Timeout: 20 * time.Second}
 			if r == 0 {
 				opt.Listener = l
 			}

@@ -1,0 +1,136 @@
+package collective
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"signsgd/kernels"
+)
+
+// The allgather vote:
+//
+//	every rank:  signs (wire form) --> every other rank          (TagVote)
+//	every rank:  SHA-256 of the payload received from each rank,
+//	             its own included, M x 32 bytes --> every other rank (TagVoteDigest)
+//	every rank:  compare the digests; decode the M payloads in rank order
+//	             and count them with kernels.Vote
+//
+// Every rank counts the same bytes in the same order, so every rank gets the
+// same result without trusting any one rank to count. A rank could still
+// send different signs to different ranks (equivocate) so that they apply
+// different updates: the digest round catches that. If two ranks report
+// different digests for what rank p sent them, every rank that sees it
+// fails the step, naming p and the two ranks. (Without signatures a rank
+// that misreports what it received looks the same as p equivocating; either
+// way the job stops rather than let the models drift apart.) An honest rank
+// that passes the check has seen every honest rank receive exactly the bytes
+// it received, so the honest ranks that go on hold the same result.
+
+// ErrEquivocation is wrapped by the error of an allgather vote in which a
+// rank sent different votes to different ranks.
+var ErrEquivocation = errors.New("equivocation")
+
+// VoteAllgather runs the majority vote of local with every rank counting
+// every rank's signs; result receives the vote on every rank.
+func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	m, me := c.Size(), c.Rank()
+	payloads := make([][]byte, m)
+	payloads[me] = EncodeSignsWire(nil, local, voteCompression)
+	for p := 0; p < m; p++ {
+		if p != me {
+			if err := c.Send(p, TagVote, payloads[me]); err != nil {
+				return opError("vote", err)
+			}
+		}
+	}
+	for p := 0; p < m; p++ {
+		if p != me {
+			b, err := c.Recv(p, TagVote)
+			if err != nil {
+				return opError("vote", err)
+			}
+			payloads[p] = b
+		}
+	}
+	if m > 2 { // with two ranks every payload has a single receiver
+		if err := checkDigests(c, payloads); err != nil {
+			return opError("vote", err)
+		}
+	}
+	voters := make([]kernels.Signs, m)
+	for p, b := range payloads {
+		// Our own payload is decoded too, so every rank counts exactly
+		// the same canonical signs.
+		voters[p] = kernels.NewSigns(local.N)
+		if err := DecodeSignsWire(voters[p], b); err != nil {
+			return opError("vote", &PeerError{Rank: me, Peer: p, Op: "decode vote", Err: err})
+		}
+	}
+	kernels.Vote(result, voters, opt)
+	return nil
+}
+
+// checkDigests exchanges the digests of the payloads every rank received
+// (payloads[p] is what came from rank p) and fails if two ranks received
+// different bytes from the same rank.
+func checkDigests(c Comm, payloads [][]byte) error {
+	m, me := c.Size(), c.Rank()
+	mine := make([]byte, 0, digestVectorLen(m))
+	for _, b := range payloads {
+		d := sha256.Sum256(b)
+		mine = append(mine, d[:]...)
+	}
+	for p := 0; p < m; p++ {
+		if p != me {
+			if err := c.Send(p, TagVoteDigest, mine); err != nil {
+				return err
+			}
+		}
+	}
+	// reports[i] is rank i's digest vector: digest j is what it got from j.
+	reports := make([][]byte, m)
+	reports[me] = mine
+	for i := 0; i < m; i++ {
+		if i == me {
+			continue
+		}
+		b, err := c.Recv(i, TagVoteDigest)
+		if err != nil {
+			return err
+		}
+		if len(b) != digestVectorLen(m) {
+			return &PeerError{Rank: me, Peer: i, Op: "decode vote-digest",
+				Err: fmt.Errorf("%w: %d bytes, want %d (%d digests)", ErrBadFrame, len(b), digestVectorLen(m), m)}
+		}
+		reports[i] = b
+	}
+	return findEquivocation(me, reports)
+}
+
+// findEquivocation compares, for every sender p, the digests the other
+// ranks report for what p sent them (a sender's report of its own payload
+// is not compared: only what went over the wire is).
+func findEquivocation(me int, reports [][]byte) error {
+	m := len(reports)
+	for p := 0; p < m; p++ {
+		first := -1
+		for i := 0; i < m; i++ {
+			if i == p {
+				continue
+			}
+			if first < 0 {
+				first = i
+				continue
+			}
+			a := reports[first][32*p : 32*p+32]
+			b := reports[i][32*p : 32*p+32]
+			if !bytes.Equal(a, b) {
+				return &PeerError{Rank: me, Peer: p, Op: "check vote",
+					Err: fmt.Errorf("%w: rank %d sent different votes to ranks %d and %d", ErrEquivocation, p, first, i)}
+			}
+		}
+	}
+	return nil
+}

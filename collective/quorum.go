@@ -1,0 +1,191 @@
+package collective
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"signsgd/kernels"
+)
+
+// ErrDropped is returned on a rank that rank 0 dropped from the job.
+var ErrDropped = errors.New("rank 0 dropped this rank")
+
+// Quorum lets the server vote go on without ranks that crash or stall.
+// Rank 0 waits for the votes until Deadline after it starts counting; a
+// vote that is not there by then counts as an abstention (0) and the late
+// frame is skipped when it arrives (the Comm must have been made with
+// TCPOptions.DropStale). A rank that misses DropAfter deadlines in a row,
+// or whose connection ends, is dropped: rank 0 no longer waits for it in
+// the vote, the gathers or the barrier, and tells it so if it can. Rank 0
+// keeps the state; on other ranks a Quorum only changes what a drop
+// notice means. A nil *Quorum is the strict job: every rank in every
+// collective, a lost rank an error.
+type Quorum struct {
+	Deadline  time.Duration
+	DropAfter int
+
+	missed    []int  // consecutive missed deadlines, by rank
+	dropped   []bool // by rank
+	abstained []int  // ranks that abstained in the last vote
+	dropEvent []int  // ranks dropped since the last TakeDropped
+}
+
+// NewQuorum returns the quorum of a job of size ranks.
+func NewQuorum(size int, deadline time.Duration, dropAfter int) *Quorum {
+	return &Quorum{Deadline: deadline, DropAfter: max(dropAfter, 1), missed: make([]int, size), dropped: make([]bool, size)}
+}
+
+// Abstained returns the ranks whose vote was missing from the last vote.
+func (q *Quorum) Abstained() []int {
+	if q == nil {
+		return nil
+	}
+	return append([]int(nil), q.abstained...)
+}
+
+// TakeDropped returns the ranks dropped since the last call.
+func (q *Quorum) TakeDropped() []int {
+	if q == nil {
+		return nil
+	}
+	d := q.dropEvent
+	q.dropEvent = nil
+	return d
+}
+
+// Live says whether rank r still takes part.
+func (q *Quorum) Live(r int) bool { return q == nil || !q.dropped[r] }
+
+// drop removes rank r and tells it, if its connection still works (an
+// empty vote result is the notice).
+func (q *Quorum) drop(c Comm, r int) {
+	if q.dropped[r] {
+		return
+	}
+	q.dropped[r] = true
+	q.dropEvent = append(q.dropEvent, r)
+	c.Send(r, TagVoteResult, nil)
+}
+
+// lost says whether err means the peer is gone or silent for good.
+func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err, ErrTimeout) }
+
+// Vote is VoteServer under the quorum's deadline (VoteServer itself for a
+// nil quorum).
+func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	if q == nil {
+		return VoteServer(c, local, result, opt)
+	}
+	if c.Rank() != 0 {
+		if err := c.Send(0, TagVote, EncodeSignsWire(nil, local, voteCompression)); err != nil {
+			return opError("vote", err)
+		}
+		p, err := c.Recv(0, TagVoteResult)
+		if err != nil {
+			return opError("vote", err)
+		}
+		if len(p) == 0 {
+			return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
+		}
+		if err := DecodeSignsWire(result, p); err != nil {
+			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
+		}
+		return nil
+	}
+	m := c.Size()
+	voters := make([]kernels.Signs, 0, m)
+	voters = append(voters, local)
+	q.abstained = q.abstained[:0]
+	deadline := time.Now().Add(q.Deadline)
+	for r := 1; r < m; r++ {
+		if q.dropped[r] {
+			q.abstained = append(q.abstained, r)
+			continue
+		}
+		p, err := c.RecvBy(r, TagVote, deadline)
+		if err != nil {
+			if !lost(err) {
+				return opError("vote", err)
+			}
+			q.abstained = append(q.abstained, r)
+			q.missed[r]++
+			if errors.Is(err, ErrPeerLost) || q.missed[r] >= q.DropAfter {
+				q.drop(c, r)
+			}
+			continue
+		}
+		q.missed[r] = 0
+		v := kernels.NewSigns(local.N)
+		if err := DecodeSignsWire(v, p); err != nil {
+			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
+		}
+		voters = append(voters, v)
+	}
+	kernels.Vote(result, voters, opt)
+	out := EncodeSignsWire(nil, result, voteCompression)
+	for r := 1; r < m; r++ {
+		if q.dropped[r] {
+			continue
+		}
+		if err := c.Send(r, TagVoteResult, out); err != nil {
+			if !lost(err) {
+				return opError("vote", err)
+			}
+			q.drop(c, r)
+		}
+	}
+	return nil
+}
+
+// Gather is Gather to rank 0 without the dropped ranks (nil entries), a
+// rank lost on the way being dropped too. A nil quorum is Gather.
+func (q *Quorum) Gather(c Comm, data []byte) ([][]byte, error) {
+	if q == nil || c.Rank() != 0 {
+		return Gather(c, 0, data)
+	}
+	out := make([][]byte, c.Size())
+	out[0] = data
+	for r := 1; r < c.Size(); r++ {
+		if q.dropped[r] {
+			continue
+		}
+		p, err := c.Recv(r, TagGather)
+		if err != nil {
+			if !lost(err) {
+				return nil, opError("gather", err)
+			}
+			q.drop(c, r)
+			continue
+		}
+		out[r] = p
+	}
+	return out, nil
+}
+
+// Barrier is Barrier over the ranks still in the job. A nil quorum is
+// Barrier.
+func (q *Quorum) Barrier(c Comm) error {
+	if q == nil || c.Rank() != 0 {
+		return Barrier(c)
+	}
+	for r := 1; r < c.Size(); r++ {
+		if q.dropped[r] {
+			continue
+		}
+		if _, err := c.Recv(r, TagBarrier); err != nil {
+			if !lost(err) {
+				return opError("barrier", err)
+			}
+			q.drop(c, r)
+		}
+	}
+	for r := 1; r < c.Size(); r++ {
+		if !q.dropped[r] {
+			if err := c.Send(r, TagBarrier, nil); err != nil && !lost(err) {
+				return opError("barrier", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package collective
+
+import (
+	"testing"
+	"time"
+
+	"signsgd/kernels"
+)
+
+// TestQuorumDropsSilentRank: a rank that never votes abstains at each
+// deadline, is dropped after DropAfter misses and told so with an empty
+// result; the others' vote, gather and barrier go on without it.
+func TestQuorumDropsSilentRank(t *testing.T) {
+	comms := NewMemWorld(3, 5*time.Second)
+	comms[0].(*memComm).dropStale = true
+	const d = 130
+	signs := make([]kernels.Signs, 2)
+	for r := range signs {
+		signs[r] = kernels.NewSigns(d)
+		for i := 0; i < d; i++ {
+			signs[r].Set(i, rankSign(r, i))
+		}
+	}
+	want := kernels.NewSigns(d)
+	kernels.VoteNaive(want, signs, kernels.VoteOptions{})
+	q := NewQuorum(3, 30*time.Millisecond, 2)
+	for step := 0; step < 3; step++ {
+		comms[0].SetStep(uint32(step))
+		comms[1].SetStep(uint32(step))
+		got1 := kernels.NewSigns(d)
+		done := make(chan error, 1)
+		go func() { done <- NewQuorum(3, time.Second, 2).Vote(comms[1], signs[1], got1, kernels.VoteOptions{}) }()
+		got0 := kernels.NewSigns(d)
+		if err := q.Vote(comms[0], signs[0], got0, kernels.VoteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < d; i++ {
+			if got0.At(i) != want.At(i) || got1.At(i) != want.At(i) {
+				t.Fatalf("step %d coordinate %d: %d and %d, want %d", step, i, got0.At(i), got1.At(i), want.At(i))
+			}
+		}
+		if ab := q.Abstained(); len(ab) != 1 || ab[0] != 2 {
+			t.Fatalf("step %d: abstained %v", step, ab)
+		}
+		if dropped := q.TakeDropped(); (step == 1) != (len(dropped) == 1) {
+			t.Fatalf("step %d: dropped %v", step, dropped)
+		}
+	}
+	if q.Live(2) || !q.Live(1) {
+		t.Fatal("rank 2 should be dropped, rank 1 live")
+	}
+	// Rank 2 got the step-0 result, then the drop notice at step 1.
+	comms[2].SetStep(0)
+	if p, err := comms[2].Recv(0, TagVoteResult); err != nil || len(p) == 0 {
+		t.Fatalf("step 0 result: %d bytes, %v", len(p), err)
+	}
+	comms[2].SetStep(1)
+	if p, err := comms[2].Recv(0, TagVoteResult); err != nil || len(p) != 0 {
+		t.Fatalf("drop notice: %d bytes, %v", len(p), err)
+	}
+	// Gather and barrier skip the dropped rank.
+	done := make(chan error, 1)
+	go func() {
+		if _, err := q.Gather(comms[1], []byte("one")); err != nil {
+			done <- err
+			return
+		}
+		done <- q.Barrier(comms[1])
+	}()
+	all, err := q.Gather(comms[0], []byte("zero"))
+	if err != nil || string(all[1]) != "one" || all[2] != nil {
+		t.Fatalf("gather %q, %v", all, err)
+	}
+	if err := q.Barrier(comms[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,97 @@
+package collective
+
+import (
+	"fmt"
+
+	"signsgd/kernels"
+)
+
+// The shard vote: a reduce-scatter of votes, then an allgather of results.
+// The W = ceil(d/64) words of the sign planes are split into M contiguous
+// shards, shard j holding words [jW/M, (j+1)W/M) (some are empty when
+// W < M):
+//
+//	rank r:  shard j of its signs (wire form) --> rank j, every j != r   (TagVote)
+//	rank j:  decode the M signs of shard j, kernels.Vote (ties broken as
+//	         in the whole vote: VoteOptions.AtWord)
+//	rank j:  shard j of the result (wire form) --> every rank != j       (TagVoteResult)
+//
+// Each rank sends (M-1)/M of its signs and receives (M-1)/M of the result:
+// about 2 x 2d/8 x (M-1)/M bytes each way, whatever M. Every rank trusts the
+// owner of each shard to count it honestly.
+
+// shardWords returns the words [lo, hi) of shard j of w words among m ranks.
+func shardWords(w, m, j int) (lo, hi int) { return j * w / m, (j + 1) * w / m }
+
+// shardLen is the number of coordinates of shard j of d coordinates.
+func shardLen(d, w, m, j int) int {
+	lo, hi := shardWords(w, m, j)
+	if lo == hi {
+		return 0
+	}
+	return min(64*hi, d) - 64*lo
+}
+
+// shardOf returns shard j of s among m ranks, sharing s's words.
+func shardOf(s kernels.Signs, m, j int) kernels.Signs {
+	w := len(s.NZ)
+	lo, hi := shardWords(w, m, j)
+	return kernels.Signs{N: shardLen(s.N, w, m, j), NZ: s.NZ[lo:hi:hi], Neg: s.Neg[lo:hi:hi]}
+}
+
+// VoteShard runs the majority vote of local with rank j counting shard j;
+// result receives the whole vote on every rank.
+func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	m, me := c.Size(), c.Rank()
+	if local.N != result.N {
+		panic(fmt.Sprintf("collective: VoteShard: %d signs into a result of %d", local.N, result.N))
+	}
+	for j := 0; j < m; j++ {
+		if j != me {
+			if err := c.Send(j, TagVote, EncodeSignsWire(nil, shardOf(local, m, j), voteCompression)); err != nil {
+				return opError("vote", err)
+			}
+		}
+	}
+	mine := shardOf(local, m, me)
+	voters := make([]kernels.Signs, m)
+	for r := 0; r < m; r++ {
+		voters[r] = kernels.NewSigns(mine.N)
+		if r == me {
+			voters[r].CopyFrom(mine)
+			voters[r].Canonicalize()
+			continue
+		}
+		b, err := c.Recv(r, TagVote)
+		if err != nil {
+			return opError("vote", err)
+		}
+		if err := DecodeSignsWire(voters[r], b); err != nil {
+			return opError("vote", &PeerError{Rank: me, Peer: r, Op: "decode vote", Err: err})
+		}
+	}
+	lo, _ := shardWords(len(local.NZ), m, me)
+	res := shardOf(result, m, me)
+	kernels.Vote(res, voters, opt.AtWord(lo))
+	out := EncodeSignsWire(nil, res, voteCompression)
+	for j := 0; j < m; j++ {
+		if j != me {
+			if err := c.Send(j, TagVoteResult, out); err != nil {
+				return opError("vote", err)
+			}
+		}
+	}
+	for j := 0; j < m; j++ {
+		if j == me {
+			continue
+		}
+		b, err := c.Recv(j, TagVoteResult)
+		if err != nil {
+			return opError("vote", err)
+		}
+		if err := DecodeSignsWire(shardOf(result, m, j), b); err != nil {
+			return opError("vote", &PeerError{Rank: me, Peer: j, Op: "decode vote-result", Err: err})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package collective
+
+import (
+	"fmt"
+	"strings"
+
+	"signsgd/kernels"
+)
+
+// A topology is the pattern of messages a collective uses (see doc.go for
+// the table of bytes per rank):
+//
+//   - vote "server" (VoteServer, the paper's Algorithm 1): rank 0 gathers
+//     the signs, counts and sends the result back; rank 0 is trusted.
+//   - vote "allgather" (VoteAllgather): every rank sends its signs to every
+//     other rank and counts locally; the ranks then compare digests of what
+//     they received, so a rank that sent different votes to different ranks
+//     is named and the step fails.
+//   - vote "shard" (VoteShard): rank j counts the vote of the j-th slice of
+//     the coordinates and sends that slice of the result to everyone; shard
+//     owners are trusted.
+//   - mean "server" (MeanFloat32): rank 0 sums and sends the mean back.
+//   - mean "ring" (MeanRing): reduce-scatter then allgather along the ring
+//     0 -> 1 -> ... -> M-1 -> 0.
+
+// VoteTopologies are the topologies Vote accepts; the first is the default.
+var VoteTopologies = []string{"server", "allgather", "shard"}
+
+// MeanTopologies are the topologies Mean accepts; the first is the default.
+var MeanTopologies = []string{"server", "ring"}
+
+// Vote runs the majority vote of local over topology: result receives
+// sign(sum of every rank's signs) on every rank, the same on all of them.
+func Vote(c Comm, topology string, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	switch topology {
+	case "server":
+		return VoteServer(c, local, result, opt)
+	case "allgather":
+		return VoteAllgather(c, local, result, opt)
+	case "shard":
+		return VoteShard(c, local, result, opt)
+	}
+	return fmt.Errorf("rank %d: vote: unknown topology %q (want %s)", c.Rank(), topology, strings.Join(VoteTopologies, ", "))
+}
+
+// Mean replaces x on every rank by the mean over ranks, over topology.
+func Mean(c Comm, topology string, x []float32) error {
+	switch topology {
+	case "server":
+		return MeanFloat32(c, x)
+	case "ring":
+		return MeanRing(c, x)
+	}
+	return fmt.Errorf("rank %d: mean: unknown topology %q (want %s)", c.Rank(), topology, strings.Join(MeanTopologies, ", "))
+}
+
+// digestVectorLen is the payload of an allgather vote's digest vector:
+// one SHA-256 digest per rank.
+func digestVectorLen(m int) int { return 32 * m }
+
+// VoteBytes is what rank sends and receives, frame headers included, in
+// one vote of d coordinates among m ranks over topology. It counts every
+// signs payload at MaxSignsWireLen, so it is exact when the payloads are
+// raw (CompressNone) and every sign is non-zero, and an upper bound
+// otherwise: compression is used only where it is shorter, and a zero sign
+// costs no sign bit. It panics on an unknown topology.
+//
+//	server, rank 0:    (M-1)(H + W(d)) each way
+//	server, rank r>0:  H + W(d) each way
+//	allgather:         (M-1)(H + W(d)) + (M-1)(H + 32M) each way (no digests for M <= 2)
+//	shard, rank r:     sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
+//
+// where H = HeaderSize, W(n) = MaxSignsWireLen(n) = 7 + 2 ceil(n/8), and n_j
+// is the number of coordinates of shard j (whole 64-coordinate words, the
+// words split as evenly as they go). Shard's total is about
+// 2 x 2(M-1)/M x d/8 bytes each way, whatever M.
+func VoteBytes(topology string, d, m, rank int) (sent, recv int) {
+	if m <= 1 {
+		return 0, 0
+	}
+	h := HeaderSize
+	switch topology {
+	case "server":
+		if rank == 0 {
+			n := (m - 1) * (h + MaxSignsWireLen(d))
+			return n, n
+		}
+		return h + MaxSignsWireLen(d), h + MaxSignsWireLen(d)
+	case "allgather":
+		n := (m - 1) * (h + MaxSignsWireLen(d))
+		if m > 2 {
+			n += (m - 1) * (h + digestVectorLen(m))
+		}
+		return n, n
+	case "shard":
+		w := kernels.Words(d)
+		n := 0
+		for j := 0; j < m; j++ {
+			if j != rank {
+				n += h + MaxSignsWireLen(shardLen(d, w, m, j))
+			}
+		}
+		n += (m - 1) * (h + MaxSignsWireLen(shardLen(d, w, m, rank)))
+		return n, n
+	}
+	panic(fmt.Sprintf("collective: VoteBytes: unknown topology %q", topology))
+}
+
+// MeanBytes is what rank sends and receives, frame headers included, in
+// one mean of d float32s among m ranks over topology (exact). It panics on
+// an unknown topology.
+//
+//	server, rank 0:    (M-1)(H + 4d) each way
+//	server, rank r>0:  H + 4d each way
+//	ring, rank r:      sent 2(M-1)H + 4(2d - c_{r+1} - c_{r+2}),
+//	                   received 2(M-1)H + 4(2d - c_r - c_{r+1})
+//
+// where c_k is the length of chunk k (indices mod M): about 2(M-1)/M x 4d
+// bytes each way.
+func MeanBytes(topology string, d, m, rank int) (sent, recv int) {
+	if m <= 1 {
+		return 0, 0
+	}
+	h := HeaderSize
+	switch topology {
+	case "server":
+		if rank == 0 {
+			n := (m - 1) * (h + 4*d)
+			return n, n
+		}
+		return h + 4*d, h + 4*d
+	case "ring":
+		c := func(k int) int {
+			lo, hi := ringChunk(d, m, k%m)
+			return hi - lo
+		}
+		sent = 2*(m-1)*h + 4*(2*d-c(rank+1)-c(rank+2))
+		recv = 2*(m-1)*h + 4*(2*d-c(rank)-c(rank+1))
+		return sent, recv
+	}
+	panic(fmt.Sprintf("collective: MeanBytes: unknown topology %q", topology))
+}
