@@ -199,6 +199,67 @@ func TestSbatchFailingRank(t *testing.T) {
 	t.Logf("job ended non-zero after %v with rank 2's error in its output", time.Since(start).Round(time.Millisecond))
 }
 
+// TestSbatchRequeue requeues a running job (as a node failure or a
+// preemption would): Slurm restarts the script, the ranks resume from the
+// newest checkpoint, and the job ends with the model of an uninterrupted
+// local run.
+func TestSbatchRequeue(t *testing.T) {
+	ok, why := bringUpSlurm()
+	need(t, ok, why)
+	flags := []string{"--workers", "4", "--epochs", "60", "--seed", "8005"}
+	out := t.TempDir()
+	logf := filepath.Join(t.TempDir(), "job.out")
+	cmd := exec.Command("sbatch", append([]string{"--parsable", "--ntasks-per-node=4", "--output=" + logf, filepath.Join(scriptDir, "signsgd.sbatch"), "--out", out}, flags...)...)
+	cmd.Env = append(os.Environ(), "SIGNSGD_BIN="+bin)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sbatch: %v\n%s", err, b)
+	}
+	job := strings.TrimSpace(strings.Split(string(b), ";")[0])
+	defer exec.Command("scancel", job).Run()
+	state := func() string {
+		b, _ := exec.Command("scontrol", "show", "job", job).Output()
+		for _, f := range strings.Fields(string(b)) {
+			if v, ok := strings.CutPrefix(f, "JobState="); ok {
+				return v
+			}
+		}
+		return "?"
+	}
+	// Requeue once three epochs are done.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); bytes.Count(b, []byte("\n")) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s (%s) finished no epoch in a minute", job, state())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b, err := exec.Command("scontrol", "requeue", job).CombinedOutput(); err != nil {
+		t.Fatalf("scontrol requeue %s: %v\n%s", job, err, b)
+	}
+	start := time.Now()
+	for st := state(); st != "COMPLETED"; st = state() {
+		if st == "FAILED" || st == "CANCELLED" || time.Since(start) > 2*time.Minute {
+			log, _ := os.ReadFile(logf)
+			t.Fatalf("job %s is %s %v after the requeue:\n%s", job, st, time.Since(start), log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logf)
+	if !bytes.Contains(log, []byte("(start 1)")) || !bytes.Contains(log, []byte("resume: from epoch")) {
+		t.Fatalf("the job did not restart and resume:\n%s", log)
+	}
+	ref := t.TempDir()
+	if b, err := exec.Command(bin, append([]string{"run", "--out", ref, "--quiet"}, flags...)...).CombinedOutput(); err != nil {
+		t.Fatalf("local run: %v\n%s", err, b)
+	}
+	sameRun(t, "requeued sbatch job", readSummary(t, out), readSummary(t, ref))
+	t.Logf("requeued after 3 epochs; finished %v later", time.Since(start).Round(time.Millisecond))
+}
+
 func TestMpirunMatchesLocal(t *testing.T) {
 	_, err := exec.LookPath("mpirun")
 	need(t, err == nil, "mpirun not installed (Debian openmpi-bin)")

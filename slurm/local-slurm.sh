@@ -139,6 +139,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=$auth
 CredType=$cred
+# A requeued job may start again once its old credentials expired: 10 s
+# here rather than the default 120 s, so the requeue test stays short.
+AuthInfo=cred_expire=10
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
