@@ -13,17 +13,43 @@
 //
 //	offset  size  field
 //	0       2     magic "SG"
-//	2       1     version (1)
+//	2       1     version (2)
 //	3       1     flags (0)
 //	4       4     tag, little-endian: which collective (or 1<<31 + user tag)
 //	8       4     sequence number of the frame on this link and direction
 //	12      4     payload length, at most the Comm's MaxFrame
-//	16      n     payload
+//	16      4     job: JobHash of the job id
+//	20      4     step the sender was at (Comm.SetStep)
+//	24      n     payload
 //
-// A receiver checks magic, version, sequence and length before it reads the
-// payload, and fails the link (naming the peer) on any mismatch. Frames from
-// one peer are delivered in order; Recv takes the first pending frame with
-// the tag asked for.
+// A receiver checks magic, version, job, sequence and length before it
+// reads the payload, and fails the link (naming the peer) on any mismatch.
+// Frames from one peer are delivered in order; Recv takes the first pending
+// frame with the tag asked for, and fails if it was sent at another step
+// than the receiver's (or, with TCPOptions.DropStale, skips one from an
+// earlier step: a vote that missed its deadline). A TagControl frame is an
+// abort notice (Abort): receives from that peer then fail with its reason.
+//
+// # Joining a job
+//
+// DialTCP's rendezvous authenticates every connection with the job's
+// secret before anything else: the accepting side sends a 32-byte nonce
+// (TagChallenge); the connecting rank answers with its registration, its
+// own nonce and HMAC-SHA256(secret, "signsgd hello", challenge,
+// registration) (TagHello); the answer, rank 0's table of addresses
+// (TagTable) or a peer's TagWelcome, carries a MAC over the connecting
+// rank's nonce, so both ends prove they know the secret and no message can
+// be replayed. Handshakes run concurrently, each bounded in time; a
+// connection that fails one is logged with its address and closed, and the
+// rendezvous goes on.
+//
+// # Faults
+//
+// Without a Quorum a lost or silent peer is an error naming it (ErrPeerLost,
+// ErrTimeout after the Comm's timeout). A Quorum (the job's --vote-deadline)
+// makes rank 0's server vote count only the votes that arrived in time,
+// the others abstaining, and drop a rank that misses too many or whose link
+// ends, from the vote, the gathers and the barrier.
 //
 // # Traffic
 //

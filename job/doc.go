@@ -21,5 +21,13 @@
 // Output (rank 0): DIR/config.json before the ranks start, DIR/metrics.jsonl
 // with one Record per epoch, DIR/summary.json (final record and the model's
 // SHA-256, checked equal on every rank) at the end. Files are written whole
-// (temporary file, fsync, rename; metrics lines one write each).
+// (temporary file, fsync, rename; metrics lines one write each). With
+// --checkpoint-every every rank writes DIR/checkpoints/epoch-N/rank-R.ckpt.zst
+// (checkpoint.go), which --resume reads back.
+//
+// Faults: the job's secret (secret.go) authenticates every connection; a
+// rank that fails tells the others why (collective.Abort) so each names
+// the lost rank; --vote-deadline hands rank 0 a collective.Quorum so the
+// vote goes on without crashed or stalled ranks; --digest-every compares
+// the ranks' models during the run.
 package job
