@@ -280,3 +280,23 @@ func TestDigestNamesDivergentRank(t *testing.T) {
 		t.Fatalf("got %s", b)
 	}
 }
+
+// TestStalledRankWithoutDeadline: a rank that stops answering, without
+// --vote-deadline, ends the job after --timeout with an error naming it,
+// and the launcher leaves no process behind.
+func TestStalledRankWithoutDeadline(t *testing.T) {
+	out := t.TempDir()
+	start := time.Now()
+	b, err := exec.Command(signsgdBin, "run", "--workers", "3", "--epochs", "5", "--timeout", "1s",
+		"--fault-rank", "2", "--fault-step", "70", "--fault-kind", "stall", "--out", out, "--quiet").CombinedOutput()
+	if err == nil {
+		t.Fatalf("a stalled rank went unnoticed:\n%s", b)
+	}
+	if !strings.Contains(string(b), "rank 0: recv vote from rank 2: timed out") {
+		t.Fatalf("the error does not name the stalled rank:\n%s", b)
+	}
+	if left := processesMentioning(out); len(left) > 0 {
+		t.Fatalf("processes left behind: %v", left)
+	}
+	t.Logf("job ended %v after it started: %s", time.Since(start).Round(time.Millisecond), strings.SplitN(string(b), "\n", 2)[0])
+}

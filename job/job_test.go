@@ -277,54 +277,39 @@ func startRanksAfter(t *testing.T, n int, out string, before func(addr string), 
 
 // TestLostRank kills a rank mid-run (SIGKILL): every other rank exits
 // non-zero, quickly, with an error that names the lost rank (rank 0 tells
-// the others why it ends the job), and nothing hangs.
+// the others why it ends the job), and nothing hangs. Losing rank 0 ends
+// every other rank the same way.
 func TestLostRank(t *testing.T) {
-	out := t.TempDir()
-	cmds, errs := startRanks(t, 4, out, "--epochs", "100000")
-	// wait for the first epoch's line, then kill rank 2
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); len(b) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no epoch finished")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cmds[2].Process.Kill()
-	cmds[2].Wait()
-	start := time.Now()
-	for r, c := range cmds {
-		if r == 2 {
-			continue
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Errorf("rank %d exited 0 after losing rank 2", r)
+	for _, lost := range []int{2, 0} {
+		t.Run(fmt.Sprintf("rank=%d", lost), func(t *testing.T) {
+			out := t.TempDir()
+			cmds, errs := startRanks(t, 4, out, "--epochs", "100000")
+			waitFirstEpoch(t, out)
+			cmds[lost].Process.Kill()
+			cmds[lost].Wait()
+			start := time.Now()
+			for r, err := range waitAll(t, cmds, lost, 30*time.Second) {
+				if r != lost && err == nil {
+					t.Errorf("rank %d exited 0 after losing rank %d", r, lost)
+				}
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("rank %d still running 30s after rank 2 died", r)
-		}
-	}
-	for r, b := range errs {
-		if r != 2 && !strings.Contains(b.String(), "rank 2 closed the connection") {
-			t.Errorf("rank %d's error does not name rank 2: %q", r, b.String())
-		}
-	}
-	for r, b := range errs {
-		if strings.Contains(b.String(), "goroutine ") || strings.Contains(b.String(), "panic") {
-			t.Errorf("rank %d panicked: %s", r, b)
-		}
-	}
-	t.Logf("ranks ended %v after the kill; rank 0 said %q", time.Since(start), strings.TrimSpace(errs[0].String()))
-	// metrics written so far are whole lines
-	recs := readMetrics(t, out)
-	if len(recs) == 0 {
-		t.Fatal("finished epochs were lost")
+			for r, b := range errs {
+				if r != lost && !strings.Contains(b.String(), fmt.Sprintf("rank %d closed the connection", lost)) {
+					t.Errorf("rank %d's error does not name rank %d: %q", r, lost, b.String())
+				}
+				if strings.Contains(b.String(), "goroutine ") || strings.Contains(b.String(), "panic") {
+					t.Errorf("rank %d panicked: %s", r, b)
+				}
+			}
+			if left := processesMentioning(out); len(left) > 0 {
+				t.Errorf("processes left behind: %v", left)
+			}
+			t.Logf("ranks ended %v after the kill; rank 1 said %q", time.Since(start), strings.TrimSpace(errs[1].String()))
+			// metrics written so far are whole lines
+			if recs := readMetrics(t, out); len(recs) == 0 {
+				t.Fatal("finished epochs were lost")
+			}
+		})
 	}
 }
 

@@ -72,8 +72,9 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 }
 
 // killGrace is how long the launcher lets the other ranks end on their own
-// after one fails (they notice the lost peer within their timeout).
-const killGrace = 10 * time.Second
+// after one fails (the failing rank's abort notice reaches them within
+// milliseconds; a rank still there after this is hung).
+const killGrace = 3 * time.Second
 
 // doneGrace is how long the launcher waits for the other ranks once rank 0
 // has finished well.
