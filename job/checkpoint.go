@@ -61,11 +61,12 @@ type checkpoint struct {
 }
 
 // fingerprint identifies the configuration a checkpoint belongs to: the
-// whole experiment except the number of epochs (a run may be extended)
-// and where its results go.
+// whole experiment except the number of epochs (a run may be extended),
+// where its results go, and how it checks and tolerates faults.
 func fingerprint(cfg *Config) string {
 	c := *cfg
 	c.Epochs, c.Out, c.CheckpointEvery, c.DigestEvery = 0, "", 0, 0
+	c.Timeout, c.VoteDeadline, c.DropAfter = "", "", 0
 	b, _ := json.Marshal(c)
 	h := sha256.Sum256(b)
 	return fmt.Sprintf("%x", h[:8])
