@@ -60,12 +60,12 @@ fmt-check:
 
 vet: deps
 	$(GO) vet ./...
-	$(GO) vet -tags noasm ./kernels
+	$(GO) vet -tags noasm ./kernels ./collective
 	$(GO) vet -tags purego ./kernels
 
 test: sysdeps deps fmt-check vet build
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags noasm ./kernels
+	$(GO) test -count=1 -tags noasm ./kernels ./collective
 	$(GO) test -count=1 -tags purego ./kernels ./job/nn
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 

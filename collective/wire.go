@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -16,7 +17,7 @@ import (
 //
 //	offset  size  field
 //	0       1     format (1)
-//	1       1     non-zero plane: 0 raw, 1 one zstd frame
+//	1       1     non-zero plane: 0 raw, 1 one zstd frame, 2 all ones (n = 0)
 //	2       1     sign plane: 0 raw, 1 one zstd frame
 //	3       4     n, the stored length of the non-zero plane, little-endian
 //	7       n     the non-zero plane
@@ -28,10 +29,13 @@ import (
 // coordinates (1 = negative): ceil(nnz/8) bytes for nnz non-zero signs. So a
 // dense float gradient costs d bits plus an all-ones mask that compresses to
 // almost nothing, and a ReLU network's gradient pays a sign bit only where
-// it is not zero. Each plane is stored compressed only when that is shorter
-// than raw, so the payload is never longer than MaxSignsWireLen(d).
+// it is not zero. An all-ones mask (no zero sign) is not stored at all; any
+// other mask is stored compressed only when that is shorter than raw. The
+// sign plane is stored raw: the signs of a gradient are as good as random
+// bits, and trying to compress 1 bit per coordinate only costs time. The
+// payload is never longer than MaxSignsWireLen(d).
 //
-// Why zstd (its fastest level) and not s2: on the sign planes of real
+// Why zstd (its fastest level) and not s2 for the mask: on the sign planes of real
 // gradients zstd's entropy coding wins where s2 only finds repeats (MNIST
 // mlp: 0.49 of d/8 against s2's 0.71; cnn: 0.88 against 1.06, where s2 is
 // worse than raw), at 250-550 MB/s to encode and 600-1100 MB/s to decode;
@@ -47,6 +51,7 @@ const SignsWireHeaderSize = 7
 const (
 	planeRaw  = 0
 	planeZstd = 1
+	planeOnes = 2 // every coordinate non-zero: nothing stored
 )
 
 // minCompress is the shortest plane worth handing to zstd: a zstd frame
@@ -92,34 +97,77 @@ var zstdCodec = sync.OnceValues(func() (*zstd.Encoder, *zstd.Decoder) {
 // EncodeSignsWire appends the wire form of s to b (see the layout above).
 // Bits past s.N and Neg bits without their NZ bit are not sent.
 func EncodeSignsWire(b []byte, s kernels.Signs, c Compression) []byte {
-	nzPlane, signPlane := signsPlanes(s)
-	start := len(b)
-	b = append(b, signsWireFormat, planeRaw, planeRaw, 0, 0, 0, 0)
-	b, nzHow, n := appendPlane(b, nzPlane, c)
-	b, signHow, _ := appendPlane(b, signPlane, c)
-	b[start+1], b[start+2] = nzHow, signHow
-	binary.LittleEndian.PutUint32(b[start+3:], uint32(n))
-	return b
-}
-
-// signsPlanes returns the raw non-zero plane and sign plane of s.
-func signsPlanes(s kernels.Signs) (nzPlane, signPlane []byte) {
-	nzPlane = make([]byte, 8*len(s.NZ))
 	nnz := 0
 	for w, x := range s.NZ {
-		if w == len(s.NZ)-1 && s.N%64 != 0 {
-			x &= 1<<uint(s.N%64) - 1
-		}
-		binary.LittleEndian.PutUint64(nzPlane[8*w:], x)
-		nnz += bits.OnesCount64(x)
+		nnz += bits.OnesCount64(x & tailMask(s, w))
+	}
+	b = slices.Grow(b, MaxSignsWireLen(s.N))
+	start := len(b)
+	b = append(b, signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
+	if c == CompressNone || nnz != s.N {
+		nzPlane := appendWords(make([]byte, 0, 8*len(s.NZ)), s.NZ, s.N)
+		var how byte
+		var n int
+		b, how, n = appendPlane(b, nzPlane, c)
+		b[start+1] = how
+		binary.LittleEndian.PutUint32(b[start+3:], uint32(n))
+	}
+	if nnz == s.N {
+		// Every coordinate non-zero: the sign plane is Neg itself.
+		return appendWords(b, s.Neg, s.N)
 	}
 	signWords := make([]uint64, kernels.Words(nnz))
 	gatherSignBits(signWords, s)
-	signPlane = make([]byte, 8*len(signWords))
-	for w, x := range signWords {
-		binary.LittleEndian.PutUint64(signPlane[8*w:], x)
+	return appendWords(b, signWords, nnz)
+}
+
+// tailMask is the mask of the bits of word w of s that are coordinates.
+func tailMask(s kernels.Signs, w int) uint64 {
+	if w == len(s.NZ)-1 && s.N%64 != 0 {
+		return 1<<uint(s.N%64) - 1
 	}
-	return nzPlane[:(s.N+7)/8], signPlane[:(nnz+7)/8]
+	return ^uint64(0)
+}
+
+// appendWords appends the first n bits of words, little-endian, as
+// ceil(n/8) bytes.
+func appendWords(b []byte, words []uint64, n int) []byte {
+	full := n / 64
+	for _, x := range words[:full] {
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
+	if rest := n % 64; rest != 0 {
+		x := words[full] & (1<<uint(rest) - 1)
+		for i := 0; i < (rest+7)/8; i++ {
+			b = append(b, byte(x>>(8*uint(i))))
+		}
+	}
+	return b
+}
+
+// wordsFrom fills words from the little-endian bytes of src (the rest
+// zero).
+func wordsFrom(words []uint64, src []byte) {
+	full := len(src) / 8
+	for i := range full {
+		words[i] = binary.LittleEndian.Uint64(src[8*i:])
+	}
+	clear(words[full:])
+	for i, c := range src[8*full:] {
+		words[full] |= uint64(c) << (8 * uint(i))
+	}
+}
+
+// signsPlanes returns the raw non-zero plane and sign plane of s, and its
+// number of non-zero signs (the planes EncodeSignsWire stores, before any
+// compression).
+func signsPlanes(s kernels.Signs) (nzPlane, signPlane []byte, nnz int) {
+	for w, x := range s.NZ {
+		nnz += bits.OnesCount64(x & tailMask(s, w))
+	}
+	signWords := make([]uint64, kernels.Words(nnz))
+	gatherSignBits(signWords, s)
+	return appendWords(nil, s.NZ, s.N), appendWords(nil, signWords, nnz), nnz
 }
 
 // appendPlane appends plane to b, as zstd when c allows and that is
@@ -154,27 +202,44 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 	if uint64(n) > uint64(len(rest)) {
 		return fmt.Errorf("%w: signs: non-zero plane of %d bytes in a payload of %d", ErrBadFrame, n, len(b))
 	}
-	nzPlane := make([]byte, 8*len(s.NZ))
-	if err := decodePlane(nzPlane[:(s.N+7)/8], b[1], rest[:n], "non-zero plane"); err != nil {
-		return err
-	}
 	nnz := 0
-	for w := range s.NZ {
-		x := binary.LittleEndian.Uint64(nzPlane[8*w:])
-		if w == len(s.NZ)-1 && s.N%64 != 0 {
-			x &= 1<<uint(s.N%64) - 1
+	if b[1] == planeOnes {
+		if n != 0 {
+			return fmt.Errorf("%w: signs: an all-ones non-zero plane with %d stored bytes", ErrBadFrame, n)
 		}
-		s.NZ[w] = x
-		nnz += bits.OnesCount64(x)
+		for w := range s.NZ {
+			s.NZ[w] = tailMask(s, w)
+		}
+		nnz = s.N
+	} else {
+		nzPlane := make([]byte, (s.N+7)/8)
+		if err := decodePlane(nzPlane, b[1], rest[:n], "non-zero plane"); err != nil {
+			return err
+		}
+		wordsFrom(s.NZ, nzPlane)
+		for w := range s.NZ {
+			s.NZ[w] &= tailMask(s, w)
+			nnz += bits.OnesCount64(s.NZ[w])
+		}
 	}
-	signPlane := make([]byte, 8*kernels.Words(nnz))
-	if err := decodePlane(signPlane[:(nnz+7)/8], b[2], rest[n:], "sign plane"); err != nil {
-		return err
+	signPlane := rest[n:]
+	if b[2] != planeRaw {
+		signPlane = make([]byte, (nnz+7)/8)
+		if err := decodePlane(signPlane, b[2], rest[n:], "sign plane"); err != nil {
+			return err
+		}
+	} else if len(signPlane) != (nnz+7)/8 {
+		return fmt.Errorf("%w: signs: raw sign plane of %d bytes, want %d", ErrBadFrame, len(signPlane), (nnz+7)/8)
+	}
+	if nnz == s.N {
+		wordsFrom(s.Neg, signPlane)
+		if len(s.Neg) > 0 {
+			s.Neg[len(s.Neg)-1] &= tailMask(s, len(s.Neg)-1)
+		}
+		return nil
 	}
 	signWords := make([]uint64, kernels.Words(nnz))
-	for w := range signWords {
-		signWords[w] = binary.LittleEndian.Uint64(signPlane[8*w:])
-	}
+	wordsFrom(signWords, signPlane)
 	scatterSignBits(s, signWords)
 	return nil
 }
@@ -267,9 +332,12 @@ func scatterSignBits(s kernels.Signs, in []uint64) {
 }
 
 // extractBits packs the bits of v selected by mask m into the low bits of
-// the result, in order (x86's PEXT), a byte at a time through a table.
-// Reference: extractBitsNaive.
+// the result, in order: x86's PEXT where the CPU has BMI2, else a byte at a
+// time through a table. Reference: extractBitsNaive.
 func extractBits(v, m uint64) uint64 {
+	if useBMI2 {
+		return pext64(v, m)
+	}
 	t := bitTables()
 	var r uint64
 	k := 0
@@ -285,9 +353,12 @@ func extractBits(v, m uint64) uint64 {
 }
 
 // depositBits spreads the low bits of v, in order, onto the set bits of
-// mask m (x86's PDEP), a byte at a time through a table. Reference:
-// depositBitsNaive.
+// mask m: x86's PDEP where the CPU has BMI2, else a byte at a time through
+// a table. Reference: depositBitsNaive.
 func depositBits(v, m uint64) uint64 {
+	if useBMI2 {
+		return pdep64(v, m)
+	}
 	t := bitTables()
 	var r uint64
 	for i := 0; i < 64; i += 8 {

@@ -172,7 +172,7 @@ func TestSignsWireRoundTrip(t *testing.T) {
 					if len(b) > MaxSignsWireLen(n) {
 						t.Fatalf("n=%d zero=%v: %d bytes, more than the bound %d", n, zero, len(b), MaxSignsWireLen(n))
 					}
-					nz, sg := signsPlanes(s)
+					nz, sg, _ := signsPlanes(s)
 					if raw := SignsWireHeaderSize + len(nz) + len(sg); c == CompressNone && len(b) != raw {
 						t.Fatalf("n=%d zero=%v raw: %d bytes, want %d", n, zero, len(b), raw)
 					}
@@ -190,13 +190,13 @@ func TestSignsWireRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	// The cases that must compress: an all-ones mask, and runs of zeros.
+	// The cases that must shrink: an all-ones mask (not stored), and runs of zeros.
 	for _, tc := range []struct {
 		zero     float64
 		runs     int
 		maxOfD8  float64 // of d/8
 		nzPlanes byte
-	}{{0, 0, 1.01, planeZstd}, {0.5, 1000, 0.65, planeZstd}} {
+	}{{0, 0, 1.001, planeOnes}, {0.5, 1000, 0.65, planeZstd}} {
 		n := 1 << 16
 		s := randomSigns(rng, n, tc.zero, tc.runs)
 		b := EncodeSignsWire(nil, s, CompressAuto)
@@ -424,7 +424,7 @@ func BenchmarkSignsWirePlanes(b *testing.B) {
 	for _, kind := range []string{"float", "relu"} {
 		for _, d := range []int{1 << 20, 25_600_000} {
 			s := benchSigns(kind, d)
-			nz, sg := signsPlanes(s)
+			nz, sg, _ := signsPlanes(s)
 			for _, cp := range compressors {
 				bufs := [2][]byte{make([]byte, 0, len(nz)+1024), make([]byte, 0, len(sg)+1024)}
 				outs := [2][]byte{make([]byte, 0, len(nz)), make([]byte, 0, len(sg))}
@@ -496,4 +496,34 @@ func BenchmarkSignsWire(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestPextPdep cross-checks the instructions (where the CPU has them) and
+// the table versions against the naive loops.
+func TestPextPdep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 100000; i++ {
+		v, m := rng.Uint64(), rng.Uint64()
+		switch i % 4 {
+		case 1:
+			m &= rng.Uint64()
+		case 2:
+			m = 0
+		case 3:
+			m = ^uint64(0)
+		}
+		if got, want := pext64(v, m), extractBitsNaive(v, m); got != want {
+			t.Fatalf("pext64(%#x, %#x) = %#x, want %#x", v, m, got, want)
+		}
+		if got, want := pdep64(v, m), depositBitsNaive(v, m); got != want {
+			t.Fatalf("pdep64(%#x, %#x) = %#x, want %#x", v, m, got, want)
+		}
+		if got, want := extractBits(v, m), extractBitsNaive(v, m); got != want {
+			t.Fatalf("extractBits(%#x, %#x) = %#x, want %#x", v, m, got, want)
+		}
+		if got, want := depositBits(v, m), depositBitsNaive(v, m); got != want {
+			t.Fatalf("depositBits(%#x, %#x) = %#x, want %#x", v, m, got, want)
+		}
+	}
+	t.Logf("BMI2 used: %v", useBMI2)
 }
