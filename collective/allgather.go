@@ -63,12 +63,13 @@ func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions)
 	for p, b := range payloads {
 		// Our own payload is decoded too, so every rank counts exactly
 		// the same canonical signs.
-		voters[p] = kernels.NewSigns(local.N)
+		voters[p] = getSigns(local.N)
 		if err := DecodeSignsWire(voters[p], b); err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: p, Op: "decode vote", Err: err})
 		}
 	}
 	kernels.Vote(result, voters, opt)
+	putSigns(voters)
 	return nil
 }
 

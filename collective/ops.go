@@ -194,13 +194,14 @@ func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) er
 		if err != nil {
 			return opError("vote", err)
 		}
-		v := kernels.NewSigns(local.N)
+		v := getSigns(local.N)
+		voters[r] = v
 		if err := DecodeSignsWire(v, p); err != nil {
 			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
 		}
-		voters[r] = v
 	}
 	kernels.Vote(result, voters, opt)
+	putSigns(voters[1:])
 	out := EncodeSignsWire(nil, result, voteCompression)
 	for r := 1; r < m; r++ {
 		if err := c.Send(r, TagVoteResult, out); err != nil {

@@ -116,13 +116,14 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			continue
 		}
 		q.missed[r] = 0
-		v := kernels.NewSigns(local.N)
+		v := getSigns(local.N)
 		if err := DecodeSignsWire(v, p); err != nil {
 			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
 		}
 		voters = append(voters, v)
 	}
 	kernels.Vote(result, voters, opt)
+	putSigns(voters[1:])
 	out := EncodeSignsWire(nil, result, voteCompression)
 	for r := 1; r < m; r++ {
 		if q.dropped[r] {

@@ -56,7 +56,7 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	mine := shardOf(local, m, me)
 	voters := make([]kernels.Signs, m)
 	for r := 0; r < m; r++ {
-		voters[r] = kernels.NewSigns(mine.N)
+		voters[r] = getSigns(mine.N)
 		if r == me {
 			voters[r].CopyFrom(mine)
 			voters[r].Canonicalize()
@@ -73,6 +73,7 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	lo, _ := shardWords(len(local.NZ), m, me)
 	res := shardOf(result, m, me)
 	kernels.Vote(res, voters, opt.AtWord(lo))
+	putSigns(voters)
 	out := EncodeSignsWire(nil, res, voteCompression)
 	for j := 0; j < m; j++ {
 		if j != me {
