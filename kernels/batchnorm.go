@@ -43,10 +43,34 @@ func NewBatchNormState(c int) BatchNormState {
 // saveMean and saveInvStd for BatchNormBackward, and updates run (see
 // BatchNormState) unless it is zero; a channel must then have more than one
 // value. In evaluation mode it uses run and leaves saveMean and saveInvStd
-// alone (they may be nil). out may alias in.
+// alone (they may be nil). out may alias in. Channels are split across
+// Threads() goroutines; each channel's sums run in one fixed order, so the
+// result does not depend on the threads.
 func BatchNormForward(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32) {
+	batchNormForward("BatchNormForward", out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, false)
+}
+
+// BatchNormReluForward is BatchNormForward followed by ReluForward, in one
+// pass: out = max(batchnorm(in), 0), bit for bit the two calls' result.
+func BatchNormReluForward(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32) {
+	batchNormForward("BatchNormReluForward", out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, true)
+}
+
+// bnGrain is the fewest values one goroutine of the batch norm passes takes.
+const bnGrain = 1 << 15
+
+// bnParallel splits channels 0..c-1 of n values across Threads()
+// goroutines when there is enough work, and reports whether it did.
+func bnParallel(n, c int) (grain int, ok bool) {
+	if Threads() <= 1 || n < 2*bnGrain || c < 2 {
+		return 0, false
+	}
+	return max(1, bnGrain/max(1, n/c)), true
+}
+
+func batchNormForward(op string, out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, relu bool) {
 	n := batch * c * hw
-	checkBN("BatchNormForward", batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n},
+	checkBN(op, batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n},
 		bnBuf{"gamma", gamma, c}, bnBuf{"beta", beta, c}, bnBuf{"run.Mean", run.Mean, c}, bnBuf{"run.Var", run.Var, c})
 	if (run.Mean == nil) != (run.Var == nil) {
 		panic("kernels: BatchNormForward: run has only one of Mean and Var")
@@ -62,9 +86,20 @@ func BatchNormForward(out, in, gamma, beta []float32, batch, c, hw int, train bo
 	} else if run.Mean == nil {
 		panic("kernels: BatchNormForward: evaluation needs running statistics")
 	}
+	if g, ok := bnParallel(n, c); ok {
+		parallelFor(c, g, func(c0, c1 int) {
+			bnForwardChannels(out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, relu, c0, c1)
+		})
+		return
+	}
+	bnForwardChannels(out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, relu, 0, c)
+}
+
+// bnForwardChannels is batchNormForward for channels c0..c1-1.
+func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, relu bool, c0, c1 int) {
 	cnt := float64(batch * hw)
 	m := float64(momentum)
-	for ch := 0; ch < c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		var mean, invstd float64
 		if train {
 			// Shifted sums: subtracting the channel's first value keeps
@@ -106,6 +141,12 @@ func BatchNormForward(out, in, gamma, beta []float32, batch, c, hw int, train bo
 			x := in[o : o+hw]
 			y := out[o : o+hw]
 			y = y[:len(x)]
+			if relu {
+				for i, v := range x {
+					y[i] = max((v-mu)*scale+shift, 0)
+				}
+				continue
+			}
 			for i, v := range x {
 				y[i] = (v-mu)*scale + shift
 			}
@@ -113,23 +154,29 @@ func BatchNormForward(out, in, gamma, beta []float32, batch, c, hw int, train bo
 	}
 }
 
-// shiftedSums returns sum(x - k) and sum((x - k)^2) in float64.
+// shiftedSums returns sum(x - k) and sum((x - k)^2) in float64 (four
+// partial sums each, for instruction-level parallelism).
 func shiftedSums(x []float32, k float64) (s, ss float64) {
-	var s0, s1, q0, q1 float64
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		d0, d1 := float64(x[i])-k, float64(x[i+1])-k
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-k, float64(v[1])-k, float64(v[2])-k, float64(v[3])-k
 		s0 += d0
 		s1 += d1
+		s2 += d2
+		s3 += d3
 		q0 += d0 * d0
 		q1 += d1 * d1
+		q2 += d2 * d2
+		q3 += d3 * d3
 	}
-	if i < len(x) {
+	for ; i < len(x); i++ {
 		d := float64(x[i]) - k
 		s0 += d
 		q0 += d * d
 	}
-	return s0 + s1, q0 + q1
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
 }
 
 // BatchNormBackward is the training-mode gradient of BatchNormForward,
@@ -141,22 +188,54 @@ func shiftedSums(x []float32, k float64) (s, ss float64) {
 //	dOut, in, dIn (B, C, HW)   gamma, dGamma, dBeta, saveMean, saveInvStd (C)
 //
 // saveMean and saveInvStd are what the forward pass saved; gamma nil means
-// 1. dIn may alias dOut. Sums are accumulated in float64.
+// 1. dIn may alias dOut. Sums are accumulated in float64. Channels are
+// split across Threads() goroutines as in BatchNormForward.
 func BatchNormBackward(dIn, dGamma, dBeta, dOut, in, gamma, saveMean, saveInvStd []float32, batch, c, hw int) {
+	batchNormBackward("BatchNormBackward", dIn, dGamma, dBeta, dOut, nil, in, gamma, saveMean, saveInvStd, batch, c, hw)
+}
+
+// BatchNormReluBackward is the gradient of BatchNormReluForward, whose
+// output was out: BatchNormBackward of ReluBackward(dOut, out) in one
+// pass, bit for bit the two calls' result. dIn may alias dOut.
+func BatchNormReluBackward(dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd []float32, batch, c, hw int) {
+	if out == nil {
+		panic("kernels: BatchNormReluBackward: out is required")
+	}
+	batchNormBackward("BatchNormReluBackward", dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd, batch, c, hw)
+}
+
+// batchNormBackward masks dOut where out <= 0 when out is not nil.
+func batchNormBackward(op string, dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd []float32, batch, c, hw int) {
 	n := batch * c * hw
-	checkBN("BatchNormBackward", batch, c, hw, bnBuf{"dIn", dIn, n}, bnBuf{"dOut", dOut, n}, bnBuf{"in", in, n},
+	checkBN(op, batch, c, hw, bnBuf{"dIn", dIn, n}, bnBuf{"dOut", dOut, n}, bnBuf{"in", in, n}, bnBuf{"out", out, n},
 		bnBuf{"gamma", gamma, c}, bnBuf{"dGamma", dGamma, c}, bnBuf{"dBeta", dBeta, c},
 		bnBuf{"saveMean", saveMean, c}, bnBuf{"saveInvStd", saveInvStd, c})
 	if dIn == nil || saveMean == nil || saveInvStd == nil {
-		panic("kernels: BatchNormBackward: dIn, saveMean and saveInvStd are required")
+		panic("kernels: " + op + ": dIn, saveMean and saveInvStd are required")
 	}
+	if g, ok := bnParallel(n, c); ok {
+		parallelFor(c, g, func(c0, c1 int) {
+			bnBackwardChannels(dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd, batch, c, hw, c0, c1)
+		})
+		return
+	}
+	bnBackwardChannels(dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd, batch, c, hw, 0, c)
+}
+
+// bnBackwardChannels is batchNormBackward for channels c0..c1-1.
+func bnBackwardChannels(dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, saveInvStd []float32, batch, c, hw, c0, c1 int) {
 	cnt := float64(batch * hw)
-	for ch := 0; ch < c; ch++ {
+	for ch := c0; ch < c1; ch++ {
 		mu, inv := saveMean[ch], float64(saveInvStd[ch])
 		var sdy, sdyx float64 // sum dOut, sum dOut*(x - mean)
 		for b := 0; b < batch; b++ {
 			o := (b*c + ch) * hw
-			s1, s2 := dotCentered(dOut[o:o+hw], in[o:o+hw], mu)
+			var s1, s2 float64
+			if out != nil {
+				s1, s2 = dotCenteredMasked(dOut[o:o+hw], out[o:o+hw], in[o:o+hw], mu)
+			} else {
+				s1, s2 = dotCentered(dOut[o:o+hw], in[o:o+hw], mu)
+			}
 			sdy += s1
 			sdyx += s2
 		}
@@ -182,6 +261,14 @@ func BatchNormBackward(dIn, dGamma, dBeta, dOut, in, gamma, saveMean, saveInvStd
 			dx := dIn[o : o+hw]
 			dy = dy[:len(x)]
 			dx = dx[:len(x)]
+			if out != nil {
+				y := out[o : o+hw]
+				y = y[:len(x)]
+				for i, v := range x {
+					dx[i] = a32*reluGrad(dy[i], y[i]) - k*(v-mu) - b0
+				}
+				continue
+			}
 			for i, v := range x {
 				dx[i] = a32*dy[i] - k*(v-mu) - b0
 			}
@@ -189,23 +276,65 @@ func BatchNormBackward(dIn, dGamma, dBeta, dOut, in, gamma, saveMean, saveInvStd
 	}
 }
 
-// dotCentered returns sum(g) and sum(g*(x - mu)) in float64.
-func dotCentered(g, x []float32, mu float32) (s, sx float64) {
+// reluGrad returns g where the ReLU output y is positive, else 0, without
+// a branch (as ReluBackward).
+func reluGrad(g, y float32) float32 {
+	b := int64(int32(math.Float32bits(y)))
+	mask := uint32(-b >> 63) // all ones when b > 0, else 0
+	return math.Float32frombits(math.Float32bits(g) & mask)
+}
+
+// dotCenteredMasked is dotCentered of reluGrad(g, y) (the same sums in the
+// same order).
+func dotCenteredMasked(g, y, x []float32, mu float32) (s, sx float64) {
 	x = x[:len(g)]
-	var s0, s1, t0, t1 float64
+	y = y[:len(g)]
+	var s0, s1, s2, s3, t0, t1, t2, t3 float64
 	i := 0
-	for ; i+2 <= len(g); i += 2 {
-		g0, g1 := float64(g[i]), float64(g[i+1])
+	for ; i+4 <= len(g); i += 4 {
+		gv, yv, xv := g[i:i+4:i+4], y[i:i+4:i+4], x[i:i+4:i+4]
+		g0, g1 := float64(reluGrad(gv[0], yv[0])), float64(reluGrad(gv[1], yv[1]))
+		g2, g3 := float64(reluGrad(gv[2], yv[2])), float64(reluGrad(gv[3], yv[3]))
 		s0 += g0
 		s1 += g1
-		t0 += g0 * float64(x[i]-mu)
-		t1 += g1 * float64(x[i+1]-mu)
+		s2 += g2
+		s3 += g3
+		t0 += g0 * float64(xv[0]-mu)
+		t1 += g1 * float64(xv[1]-mu)
+		t2 += g2 * float64(xv[2]-mu)
+		t3 += g3 * float64(xv[3]-mu)
 	}
-	if i < len(g) {
+	for ; i < len(g); i++ {
+		g0 := float64(reluGrad(g[i], y[i]))
+		s0 += g0
+		t0 += g0 * float64(x[i]-mu)
+	}
+	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
+}
+
+// dotCentered returns sum(g) and sum(g*(x - mu)) in float64 (four partial
+// sums each).
+func dotCentered(g, x []float32, mu float32) (s, sx float64) {
+	x = x[:len(g)]
+	var s0, s1, s2, s3, t0, t1, t2, t3 float64
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		gv, xv := g[i:i+4:i+4], x[i:i+4:i+4]
+		g0, g1, g2, g3 := float64(gv[0]), float64(gv[1]), float64(gv[2]), float64(gv[3])
+		s0 += g0
+		s1 += g1
+		s2 += g2
+		s3 += g3
+		t0 += g0 * float64(xv[0]-mu)
+		t1 += g1 * float64(xv[1]-mu)
+		t2 += g2 * float64(xv[2]-mu)
+		t3 += g3 * float64(xv[3]-mu)
+	}
+	for ; i < len(g); i++ {
 		s0 += float64(g[i])
 		t0 += float64(g[i]) * float64(x[i]-mu)
 	}
-	return s0 + s1, t0 + t1
+	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
 }
 
 type bnBuf struct {

@@ -1,6 +1,10 @@
 package kernels
 
-import "gonum.org/v1/gonum/blas"
+import (
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+)
 
 // gemm (declared per build) is the BLAS in use: OpenBLAS through
 // gonum.org/v1/netlib (cgo, the default) or gonum's pure-Go BLAS (build tag
@@ -14,6 +18,15 @@ func BLASName() string { return blasName }
 // op(X) = X or X^T:
 //
 //	op(A) (m, k)   op(B) (k, n)   C (m, n)   lda, ldb, ldc: row strides
+//
+// On amd64 CPUs with AVX-512 (and without the noasm tag) a product whose
+// rows and columns fill the kernel's 8 x 48 tiles goes to sgemmAVX512; a
+// small one that fills them only transposed is computed as C^T by it; any
+// other goes to the BLAS in one call. Large products for the AVX-512 kernel are
+// split into blocks of rows or columns across BLASThreads() goroutines;
+// its sum for an entry does not depend on the split, so there the result
+// does not depend on the threads. Without the kernel, large BLAS products
+// are split likewise (deterministic for a given thread count).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -28,6 +41,110 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 				Scale(row, beta)
 			}
 		}
+		return
+	}
+	fast := useFastGemm(m, n)
+	if !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
+		transposedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	t := gemmThreads()
+	if m*n*k < gemmSplitWork || !fast && haveFastGemm() {
+		// Next to the AVX-512 kernel the BLAS only gets the small or
+		// oddly shaped products: they stay whole, so that the result
+		// does not depend on the threads (the BLAS's rounding of an
+		// entry may depend on where its blocks split).
+		t = 1
+	}
+	if t <= 1 {
+		sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// Split C into t blocks of columns (or of rows when it is taller than
+	// wide), each computed by one call on its own goroutine. The split
+	// depends only on the shape and t, and each entry of C is computed by
+	// one call exactly as it would be unsplit, so results are
+	// deterministic.
+	splitN := n >= m
+	size, align := m, gemmSplitAlignM
+	if splitN {
+		size, align = n, gemmSplitAlignN
+	}
+	t = min(t, max(1, size/align))
+	if t <= 1 {
+		sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	chunk := (size + t - 1) / t
+	chunk = (chunk + align - 1) / align * align
+	part := func(lo, hi int) {
+		if splitN {
+			bo := lo // column lo of op(B)
+			if transB {
+				bo = lo * ldb
+			}
+			sgemm1(fast, transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
+			return
+		}
+		ao := lo * lda // row lo of op(A)
+		if transA {
+			ao = lo
+		}
+		sgemm1(fast, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+	}
+	var wg sync.WaitGroup
+	for lo := chunk; lo < size; lo += chunk {
+		wg.Add(1)
+		go func(lo int) {
+			defer wg.Done()
+			part(lo, min(lo+chunk, size))
+		}(lo)
+	}
+	part(0, min(chunk, size))
+	wg.Wait()
+}
+
+// Sgemm splits a product across gemmThreads() goroutines when it has at
+// least gemmSplitWork multiply-adds, into blocks of a multiple of
+// gemmSplitAlignM rows or gemmSplitAlignN columns (whole tiles of the
+// AVX-512 kernel).
+const (
+	gemmSplitWork   = 1 << 20
+	gemmSplitAlignM = 16
+	gemmSplitAlignN = 48
+)
+
+// transposedGemmMax is the largest C (entries) that Sgemm computes
+// transposed, when only C^T fills the AVX-512 kernel's tiles (a
+// convolution's dW with few inputs per filter, OutC x InC*KH*KW).
+const transposedGemmMax = 1 << 16
+
+var transposedPool = sync.Pool{New: func() any { return new([transposedGemmMax]float32) }}
+
+// transposedGemm computes T = alpha op(B)^T op(A)^T (n, m) with the
+// AVX-512 kernel into a pooled buffer, then C = T^T + beta C.
+func transposedGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	buf := transposedPool.Get().(*[transposedGemmMax]float32)
+	defer transposedPool.Put(buf)
+	t := buf[:n*m]
+	sgemmFast(!transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, t, m)
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = t[j*m+i]
+			} else {
+				row[j] = t[j*m+i] + beta*row[j]
+			}
+		}
+	}
+}
+
+// sgemm1 is one part of Sgemm: the AVX-512 kernel when fast, else one BLAS
+// call.
+func sgemm1(fast, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if fast {
+		sgemmFast(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	tA, tB := blas.NoTrans, blas.NoTrans

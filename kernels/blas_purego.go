@@ -16,3 +16,16 @@ func SetBLASThreads(n int) {}
 
 // BLASThreads returns 0: gonum's BLAS has no thread setting.
 func BLASThreads() int { return 0 }
+
+// gemmThreads is how many parts Sgemm may split a product into: Threads()
+// for the AVX-512 kernel, 1 when there is none (gonum's BLAS splits its own
+// work across goroutines).
+func gemmThreads() int {
+	if haveFastGemm() {
+		return Threads()
+	}
+	return 1
+}
+
+// BLASCore returns "go": gonum's BLAS is portable Go.
+func BLASCore() string { return "go" }

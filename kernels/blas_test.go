@@ -13,7 +13,12 @@ const gemmTol = 1e-5
 
 func TestSgemmMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
-	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0}} {
+	// The last shapes take the AVX-512 kernel where there is one: rows a
+	// multiple of 8 or nearly, columns of 48 or nearly, K across blocks of
+	// 256, several row and column blocks, and narrow last panels; and
+	// products only whose transpose fills the tiles.
+	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0},
+		{8, 48, 1}, {16, 96, 300}, {64, 400, 37}, {63, 530, 600}, {200, 1000, 70}, {40, 47 * 8, 257}, {272, 144, 520}, {64, 25, 700}, {96, 9, 40}} {
 		m, n, k := sh[0], sh[1], sh[2]
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
@@ -55,18 +60,27 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// BenchmarkSgemm reports GFLOP/s-worthy shapes (bytes = 2mnk flops / 1e0).
+// BenchmarkSgemm reports GFLOP/s on convolution-like shapes, for the BLAS
+// and (where the CPU has it) the AVX-512 kernel ("asm").
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range [][3]int{{64, 3136, 576}, {512, 49, 4608}, {1024, 1024, 1024}} {
+	defer func() { useAsm = true }()
+	for _, s := range [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600}, {64, 1600, 784}, {1024, 1024, 1024}} {
 		m, n, k := s[0], s[1], s[2]
-		b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d", BLASName(), m, n, k), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(1, 2))
-			a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
-			b.ResetTimer()
-			for range b.N {
-				Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+		for _, asm := range []bool{false, true} {
+			name := BLASName()
+			if asm {
+				name = "asm"
 			}
-			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+			b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d", name, m, n, k), func(b *testing.B) {
+				useAsm = asm
+				rng := rand.New(rand.NewPCG(1, 2))
+				a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
+				b.ResetTimer()
+				for range b.N {
+					Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

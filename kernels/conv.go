@@ -2,11 +2,15 @@ package kernels
 
 import "fmt"
 
-// ConvShape describes a 2-D convolution over a batch of NCHW images: Batch
+// ConvShape describes a 2-D convolution over a batch of images: Batch
 // images of InC channels of InH x InW pixels, OutC filters of InC x KH x KW
 // weights, one Stride and one zero padding Pad for both axes (PyTorch's
-// Conv2d with dilation 1 and groups 1).
-type ConvShape struct{ Batch, InC, InH, InW, OutC, KH, KW, Stride, Pad int }
+// Conv2d with dilation 1 and groups 1). Layout is that of the input and the
+// output (the zero value is NCHW).
+type ConvShape struct {
+	Batch, InC, InH, InW, OutC, KH, KW, Stride, Pad int
+	Layout                                          Layout
+}
 
 // OutH returns the output height, (InH + 2 Pad - KH) / Stride + 1.
 func (s ConvShape) OutH() int { return PoolOut(s.InH, s.KH, s.Stride, s.Pad) }
@@ -14,9 +18,77 @@ func (s ConvShape) OutH() int { return PoolOut(s.InH, s.KH, s.Stride, s.Pad) }
 // OutW returns the output width, (InW + 2 Pad - KW) / Stride + 1.
 func (s ConvShape) OutW() int { return PoolOut(s.InW, s.KW, s.Stride, s.Pad) }
 
-// ColsLen returns InC*KH*KW * OutH*OutW, the scratch one image's im2col
-// needs (unused, so may be short, for a pointwise convolution).
-func (s ConvShape) ColsLen() int { return s.InC * s.KH * s.KW * s.OutH() * s.OutW() }
+// ColsLen returns the scratch Conv2DForward and Conv2DBackward need: the
+// im2col of one block of images, InC*KH*KW * OutH*OutW per image (unused,
+// so may be short, for a pointwise convolution). A block is one image in
+// the NCHW layout, as many images as fit colsBudget values (at least one)
+// in the CNHW layout.
+//
+// When the input gradient is computed as a convolution (dInByConv), the
+// scratch also holds that convolution's im2col and the flipped weights.
+func (s ConvShape) ColsLen() int {
+	n := s.blockColsLen()
+	if s.dInByConv() {
+		n = max(n, s.transposed().blockColsLen()) + s.wLen()
+	}
+	return n
+}
+
+// blockColsLen is the im2col of one block of images.
+func (s ConvShape) blockColsLen() int {
+	return s.InC * s.KH * s.KW * s.OutH() * s.OutW() * s.blockImages()
+}
+
+// dInByConv reports a convolution whose input gradient Conv2DBackward
+// computes as the forward convolution of dOut with the flipped, transposed
+// filters (see transposed) rather than as col2im of w^T x dOut: a stride-1,
+// square, not pointwise convolution with Pad < KH. Its SGEMM has the long
+// inner dimension OutC*KH*KW instead of OutC, and im2col's copies replace
+// col2im's scattered additions.
+func (s ConvShape) dInByConv() bool {
+	return s.Stride == 1 && s.KH == s.KW && s.Pad < s.KH && !s.pointwise()
+}
+
+// transposed is the convolution that maps dOut to dIn when dInByConv: OutC
+// input channels of OutH x OutW, InC filters, padding KH-1-Pad, whose
+// output is InH x InW.
+func (s ConvShape) transposed() ConvShape {
+	return ConvShape{Batch: s.Batch, InC: s.OutC, InH: s.OutH(), InW: s.OutW(), OutC: s.InC,
+		KH: s.KH, KW: s.KW, Stride: 1, Pad: s.KH - 1 - s.Pad, Layout: s.Layout}
+}
+
+// flipFilters writes the filters of s.transposed() into wt (InC, OutC, KH,
+// KW): wt[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw].
+func flipFilters(wt, w []float32, s ConvShape) {
+	kk := s.KH * s.KW
+	for o := 0; o < s.OutC; o++ {
+		for c := 0; c < s.InC; c++ {
+			src := w[(o*s.InC+c)*kk : (o*s.InC+c+1)*kk]
+			dst := wt[(c*s.OutC+o)*kk : (c*s.OutC+o+1)*kk]
+			for i, v := range src {
+				dst[kk-1-i] = v
+			}
+		}
+	}
+}
+
+// colsBudget is how many values of cols a block of a channel-major
+// convolution aims at: about 8 MB, so that the block's im2col is still in
+// the caches when its SGEMM reads it. (A variable so that tests can make
+// every block one image.)
+var colsBudget = 1 << 21
+
+// blockImages is how many images one im2col and SGEMM block takes.
+func (s ConvShape) blockImages() int {
+	if s.Layout != CNHW {
+		return 1
+	}
+	if s.pointwise() {
+		return max(s.Batch, 1)
+	}
+	per := s.InC * s.KH * s.KW * s.OutH() * s.OutW()
+	return max(1, min(s.Batch, colsBudget/max(per, 1)))
+}
 
 // Check reports the first invalid field: every size and the stride must be
 // positive, the padding non-negative and the output at least 1x1.
@@ -31,6 +103,9 @@ func (s ConvShape) Check() error {
 	}
 	if s.Pad < 0 {
 		return fmt.Errorf("kernels: conv shape: Pad = %d, want >= 0", s.Pad)
+	}
+	if s.Layout != NCHW && s.Layout != CNHW {
+		return fmt.Errorf("kernels: conv shape: Layout = %d, want NCHW or CNHW", s.Layout)
 	}
 	if s.InH+2*s.Pad < s.KH {
 		return fmt.Errorf("kernels: conv shape: KH = %d is larger than InH + 2 Pad = %d: no output rows", s.KH, s.InH+2*s.Pad)
@@ -93,10 +168,15 @@ func (s ConvShape) colsBuf(cols []float32) convBuf {
 //	in (B, InC, InH, InW)   w (OutC, InC, KH, KW)   bias (OutC) or nil
 //	out (B, OutC, OutH, OutW)   cols: scratch of at least ColsLen
 //
-// Each image is unrolled by im2col into cols (InC*KH*KW, OutH*OutW) and
-// multiplied by one SGEMM, (OutC x InC*KH*KW) x (InC*KH*KW x OutH*OutW). A
-// 1x1, stride-1, unpadded convolution skips im2col (the image already is
-// the column matrix) and needs no cols. out must not overlap in or cols.
+// (in and out are (InC, B, InH, InW) and (OutC, B, OutH, OutW) in the CNHW
+// layout). A block of images is unrolled by im2col into cols (InC*KH*KW,
+// images*OutH*OutW) and multiplied by one SGEMM, (OutC x InC*KH*KW) x
+// (InC*KH*KW x images*OutH*OutW): one image at a time in the NCHW layout,
+// blocks of several (blockImages) in the CNHW layout, whose output columns
+// for a block are contiguous. A 1x1, stride-1, unpadded convolution skips
+// im2col (the input already is the column matrix; in the CNHW layout the
+// whole batch is one SGEMM) and needs no cols. out must not overlap in or
+// cols.
 //
 // Reference: Conv2DForwardNaive.
 func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
@@ -106,39 +186,81 @@ func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		convBuf{name: "w", buf: w, want: s.wLen()},
 		convBuf{name: "bias", buf: bias, want: s.OutC, optional: true},
 		s.colsBuf(cols))
+	convForward(out, in, w, bias, s, cols)
+}
+
+// convForward is Conv2DForward without the checks.
+func convForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	k := s.InC * s.KH * s.KW
-	p := s.OutH() * s.OutW()
-	inSize, outSize := s.InC*s.InH*s.InW, s.OutC*p
-	direct := s.pointwise()
-	for n := 0; n < s.Batch; n++ {
-		x := in[n*inSize : (n+1)*inSize]
-		y := out[n*outSize : (n+1)*outSize]
-		b := x
-		if !direct {
-			b = cols[:k*p]
-			im2col(b, x, s)
-		}
+	nc := s.blockImages()
+	for n0 := 0; n0 < s.Batch; n0 += nc {
+		bl := s.block(n0, min(n0+nc, s.Batch))
+		b, ldb := bl.columns(in, cols)
+		y := out[bl.outOff:]
 		var beta float32
 		if bias != nil {
 			for o, v := range bias {
-				row := y[o*p : (o+1)*p]
+				row := y[o*bl.ldo : o*bl.ldo+bl.n]
 				for i := range row {
 					row[i] = v
 				}
 			}
 			beta = 1
 		}
-		Sgemm(false, false, s.OutC, p, k, 1, w, k, b, p, beta, y, p)
+		Sgemm(false, false, s.OutC, bl.n, k, 1, w, k, b, ldb, beta, y, bl.ldo)
 	}
+}
+
+// convBlock is images n0..n1-1 of a convolution: their output (and output
+// gradient) columns start at outOff with row stride ldo and number n.
+type convBlock struct {
+	s           ConvShape
+	n0, n1      int
+	n           int // columns: images * OutH*OutW
+	outOff, ldo int
+}
+
+// block returns the block of images n0..n1-1 (one image in the NCHW layout).
+func (s ConvShape) block(n0, n1 int) convBlock {
+	p := s.OutH() * s.OutW()
+	bl := convBlock{s: s, n0: n0, n1: n1, n: (n1 - n0) * p}
+	if s.Layout == CNHW {
+		bl.outOff, bl.ldo = n0*p, s.Batch*p
+	} else {
+		bl.outOff, bl.ldo = n0*s.OutC*p, p
+	}
+	return bl
+}
+
+// columns returns the block's column matrix (InC*KH*KW, n) and its row
+// stride: the input itself for a pointwise convolution, else cols filled by
+// im2col.
+func (bl convBlock) columns(in, cols []float32) ([]float32, int) {
+	s := bl.s
+	if s.pointwise() {
+		if s.Layout == CNHW { // the whole batch is one block
+			return in, s.Batch * s.InH * s.InW
+		}
+		return in[bl.n0*s.InC*s.InH*s.InW:], s.InH * s.InW
+	}
+	b := cols[:s.InC*s.KH*s.KW*bl.n]
+	im2col(b, in, s, bl.n0, bl.n1)
+	return b, bl.n
 }
 
 // Conv2DBackward accumulates the parameter gradients of Conv2DForward and
 // writes its input gradient:
 //
-//	dW   += dOut x cols^T, per image        dW (OutC, InC, KH, KW)
+//	dW   += dOut x cols^T                   dW (OutC, InC, KH, KW)
 //	dBias += sum of dOut over B, H, W       dBias (OutC) or nil
 //	dIn   = col2im(w^T x dOut)              dIn (B, InC, InH, InW) or nil (first layer)
 //	dOut (B, OutC, OutH, OutW)   in, w: as in Conv2DForward   cols: scratch (ColsLen)
+//
+// block by block as in Conv2DForward (in the CNHW layout dIn and dOut are
+// channel-major too). dW accumulates the blocks in order, so the result
+// does not depend on the threads. For a stride-1 square convolution
+// (dInByConv), dIn is instead the convolution of dOut with the flipped,
+// transposed filters (padding KH-1-Pad), the same sum in another order.
 //
 // Reference: Conv2DBackwardNaive.
 func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []float32) {
@@ -152,32 +274,43 @@ func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []f
 		s.colsBuf(cols))
 	k := s.InC * s.KH * s.KW
 	p := s.OutH() * s.OutW()
-	inSize, outSize := s.InC*s.InH*s.InW, s.OutC*p
-	direct := s.pointwise()
-	for n := 0; n < s.Batch; n++ {
-		x := in[n*inSize : (n+1)*inSize]
-		g := dOut[n*outSize : (n+1)*outSize]
-		if dBias != nil {
+	if dBias != nil {
+		if s.Layout == CNHW {
 			for o := range dBias {
-				dBias[o] += float32(sum64(g[o*p : (o+1)*p]))
+				dBias[o] += float32(sum64(dOut[o*s.Batch*p : (o+1)*s.Batch*p]))
+			}
+		} else {
+			for n := 0; n < s.Batch; n++ {
+				g := dOut[n*s.OutC*p : (n+1)*s.OutC*p]
+				for o := range dBias {
+					dBias[o] += float32(sum64(g[o*p : (o+1)*p]))
+				}
 			}
 		}
-		b := x
-		if !direct {
-			b = cols[:k*p]
-			im2col(b, x, s)
-		}
-		Sgemm(false, true, s.OutC, k, p, 1, g, p, b, p, 1, dW, k)
-		if dIn == nil {
+	}
+	byConv := dIn != nil && s.dInByConv()
+	nc := s.blockImages()
+	for n0 := 0; n0 < s.Batch; n0 += nc {
+		bl := s.block(n0, min(n0+nc, s.Batch))
+		b, ldb := bl.columns(in, cols)
+		g := dOut[bl.outOff:]
+		Sgemm(false, true, s.OutC, k, bl.n, 1, g, bl.ldo, b, ldb, 1, dW, k)
+		if dIn == nil || byConv {
 			continue
 		}
-		dx := dIn[n*inSize : (n+1)*inSize]
-		if direct {
-			Sgemm(true, false, k, p, s.OutC, 1, w, k, g, p, 0, dx, p)
+		if s.pointwise() { // b is in from this block on: dIn likewise
+			Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, dIn[len(in)-len(b):], ldb)
 			continue
 		}
-		Sgemm(true, false, k, p, s.OutC, 1, w, k, g, p, 0, b, p)
-		col2im(dx, b, s)
+		Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, b, ldb)
+		col2im(dIn, b, s, bl.n0, bl.n1)
+	}
+	if byConv {
+		t := s.transposed()
+		n := max(s.blockColsLen(), t.blockColsLen())
+		wt := cols[n : n+s.wLen()]
+		flipFilters(wt, w, s)
+		convForward(dIn, dOut, wt, nil, t, cols[:n])
 	}
 }
 
@@ -213,42 +346,63 @@ func convSpan(k, pad, stride, size, out int) (lo, hi int) {
 	return lo, hi
 }
 
-// im2col unrolls one image (InC, InH, InW) into cols (InC*KH*KW, OutH*OutW):
-// row (c, kh, kw), column (oh, ow) holds img[c, oh*Stride-Pad+kh,
-// ow*Stride-Pad+kw], or 0 in the padding. Each output row is a zeroed head,
-// a copied (or, strided, gathered) run and a zeroed tail.
-func im2col(cols, img []float32, s ConvShape) {
-	if g := channelGrain(s); Threads() > 1 && s.InC >= 2*g {
-		parallelFor(s.InC, g, func(c0, c1 int) { im2colChannels(cols, img, s, c0, c1) })
+// im2col unrolls images n0..n1-1 of img (in s.Layout) into cols
+// (InC*KH*KW, (n1-n0)*OutH*OutW): row (c, kh, kw), column (n-n0, oh, ow)
+// holds image n's pixel (c, oh*Stride-Pad+kh, ow*Stride-Pad+kw), or 0 in
+// the padding. Each output row is a zeroed head, a copied (or, strided,
+// gathered) run and a zeroed tail. The planes are split across Threads()
+// goroutines; each writes its own rows of cols.
+func im2col(cols, img []float32, s ConvShape, n0, n1 int) {
+	planes := s.InC * (n1 - n0)
+	if g := planeGrain(s); Threads() > 1 && planes >= 2*g {
+		parallelFor(planes, g, func(u0, u1 int) { im2colPlanes(cols, img, s, n0, n1, u0, u1) })
 		return
 	}
-	im2colChannels(cols, img, s, 0, s.InC) // no goroutines, no allocation
+	im2colPlanes(cols, img, s, n0, n1, 0, planes) // no goroutines, no allocation
 }
 
-// channelGrain is the fewest input channels one goroutine of im2col or
-// col2im takes: enough for about 64K values of cols.
-func channelGrain(s ConvShape) int {
+// planeGrain is the fewest input planes one goroutine of im2col or col2im
+// takes: enough for about 64K values of cols.
+func planeGrain(s ConvShape) int {
 	return max(1, (1<<16)/max(1, s.KH*s.KW*s.OutH()*s.OutW()))
 }
 
-// im2colChannels is im2col for input channels c0..c1-1 (their rows of cols).
-func im2colChannels(cols, img []float32, s ConvShape, c0, c1 int) {
+// plane returns the offset of image n's channel c plane in s.Layout.
+func (s ConvShape) plane(n, c int) int {
+	if s.Layout == CNHW {
+		return (c*s.Batch + n) * s.InH * s.InW
+	}
+	return (n*s.InC + c) * s.InH * s.InW
+}
+
+// im2colPlanes is im2col for the block's planes u0..u1-1, plane u being
+// channel u/(n1-n0) of image n0 + u%(n1-n0).
+func im2colPlanes(cols, img []float32, s ConvShape, n0, n1, u0, u1 int) {
 	oh, ow := s.OutH(), s.OutW()
 	p := oh * ow
 	h, w, st := s.InH, s.InW, s.Stride
-	r := c0 * s.KH * s.KW
-	for c := c0; c < c1; c++ {
-		plane := img[c*h*w : (c+1)*h*w]
+	nb := n1 - n0
+	same := st == 1 && ow == w // output rows as wide as input rows
+	for u := u0; u < u1; u++ {
+		c, n := u/nb, u%nb
+		off := s.plane(n0+n, c)
+		plane := img[off : off+h*w]
+		r := c * s.KH * s.KW
 		for kh := 0; kh < s.KH; kh++ {
 			y0, y1 := convSpan(kh, s.Pad, st, h, oh)
 			for kw := 0; kw < s.KW; kw++ {
 				x0, x1 := convSpan(kw, s.Pad, st, w, ow)
-				dst := cols[r*p : (r+1)*p]
+				off := (r*nb + n) * p
+				dst := cols[off : off+p]
 				r++
 				clear(dst[:y0*ow])
 				clear(dst[y1*ow:])
 				if x0 == x1 {
 					clear(dst[y0*ow : y1*ow])
+					continue
+				}
+				if same {
+					im2colSame(dst[y0*ow:y1*ow], plane, (y0-s.Pad+kh)*w+kw-s.Pad, w, x0, x1)
 					continue
 				}
 				ix0 := x0*st - s.Pad + kw
@@ -279,31 +433,60 @@ func im2colChannels(cols, img []float32, s ConvShape, c0, c1 int) {
 	}
 }
 
-// col2im is the adjoint of im2col: it overwrites img (InC, InH, InW) with
-// the sum over the rows of cols of each entry scattered back to its input
-// pixel (padding entries are dropped).
-func col2im(img, cols []float32, s ConvShape) {
-	if g := channelGrain(s); Threads() > 1 && s.InC >= 2*g {
-		parallelFor(s.InC, g, func(c0, c1 int) { col2imChannels(img, cols, s, c0, c1) })
-		return
+// im2colSame fills rows of dst (each w wide) for a stride-1 convolution
+// whose output rows are as wide as its input rows: output (y, x) is input
+// offset start + y*w + x, so the rows are one shifted copy of the plane,
+// after which the columns outside [x0, x1), which the copy filled from the
+// neighbouring rows (or not at all), are zeroed.
+func im2colSame(dst, plane []float32, start, w, x0, x1 int) {
+	lo, hi := 0, len(dst)
+	if start < 0 {
+		lo = -start
 	}
-	col2imChannels(img, cols, s, 0, s.InC)
+	if e := start + len(dst); e > len(plane) {
+		hi -= e - len(plane)
+	}
+	if lo < hi {
+		copy(dst[lo:hi], plane[start+lo:start+hi])
+	}
+	for y := 0; y+w <= len(dst); y += w {
+		clear(dst[y : y+x0])
+		clear(dst[y+x1 : y+w])
+	}
 }
 
-// col2imChannels is col2im for input channels c0..c1-1 (their planes).
-func col2imChannels(img, cols []float32, s ConvShape, c0, c1 int) {
+// col2im is the adjoint of im2col: it overwrites the planes of images
+// n0..n1-1 of img with the sum over the rows of cols of each entry
+// scattered back to its input pixel (padding entries are dropped). Each
+// plane is summed by one goroutine in a fixed order, so the result does not
+// depend on the threads.
+func col2im(img, cols []float32, s ConvShape, n0, n1 int) {
+	planes := s.InC * (n1 - n0)
+	if g := planeGrain(s); Threads() > 1 && planes >= 2*g {
+		parallelFor(planes, g, func(u0, u1 int) { col2imPlanes(img, cols, s, n0, n1, u0, u1) })
+		return
+	}
+	col2imPlanes(img, cols, s, n0, n1, 0, planes)
+}
+
+// col2imPlanes is col2im for the block's planes u0..u1-1 (as im2colPlanes).
+func col2imPlanes(img, cols []float32, s ConvShape, n0, n1, u0, u1 int) {
 	oh, ow := s.OutH(), s.OutW()
 	p := oh * ow
 	h, w, st := s.InH, s.InW, s.Stride
-	r := c0 * s.KH * s.KW
-	for c := c0; c < c1; c++ {
-		plane := img[c*h*w : (c+1)*h*w]
+	nb := n1 - n0
+	for u := u0; u < u1; u++ {
+		c, n := u/nb, u%nb
+		off := s.plane(n0+n, c)
+		plane := img[off : off+h*w]
 		clear(plane)
+		r := c * s.KH * s.KW
 		for kh := 0; kh < s.KH; kh++ {
 			y0, y1 := convSpan(kh, s.Pad, st, h, oh)
 			for kw := 0; kw < s.KW; kw++ {
 				x0, x1 := convSpan(kw, s.Pad, st, w, ow)
-				src := cols[r*p : (r+1)*p]
+				off := (r*nb + n) * p
+				src := cols[off : off+p]
 				r++
 				if x0 == x1 {
 					continue
@@ -330,8 +513,25 @@ func col2imChannels(img, cols []float32, s ConvShape, c0, c1 int) {
 	}
 }
 
+// inAt returns the index of image n's input pixel (c, y, x) in s.Layout.
+func (s ConvShape) inAt(n, c, y, x int) int {
+	if s.Layout == CNHW {
+		return ((c*s.Batch+n)*s.InH+y)*s.InW + x
+	}
+	return ((n*s.InC+c)*s.InH+y)*s.InW + x
+}
+
+// outAt returns the index of image n's output pixel (o, y, x) in s.Layout.
+func (s ConvShape) outAt(n, o, y, x int) int {
+	if s.Layout == CNHW {
+		return ((o*s.Batch+n)*s.OutH()+y)*s.OutW() + x
+	}
+	return ((n*s.OutC+o)*s.OutH()+y)*s.OutW() + x
+}
+
 // Conv2DForwardNaive is the reference for Conv2DForward: the direct 7-loop
-// convolution with float64 accumulation, no BLAS and no scratch.
+// convolution with float64 accumulation, no BLAS and no scratch, in either
+// layout.
 func Conv2DForwardNaive(out, in, w, bias []float32, s ConvShape) {
 	s.mustCheck("Conv2DForwardNaive",
 		convBuf{name: "out", buf: out, want: s.outLen()},
@@ -358,11 +558,11 @@ func Conv2DForwardNaive(out, in, w, bias []float32, s ConvShape) {
 								if ix < 0 || ix >= s.InW {
 									continue
 								}
-								acc += float64(w[((o*s.InC+c)*s.KH+kh)*s.KW+kw]) * float64(in[((n*s.InC+c)*s.InH+iy)*s.InW+ix])
+								acc += float64(w[((o*s.InC+c)*s.KH+kh)*s.KW+kw]) * float64(in[s.inAt(n, c, iy, ix)])
 							}
 						}
 					}
-					out[((n*s.OutC+o)*oh+y)*ow+x] = float32(acc)
+					out[s.outAt(n, o, y, x)] = float32(acc)
 				}
 			}
 		}
@@ -387,7 +587,7 @@ func Conv2DBackwardNaive(dIn, dW, dBias, dOut, in, w []float32, s ConvShape) {
 		for o := 0; o < s.OutC; o++ {
 			for y := 0; y < oh; y++ {
 				for x := 0; x < ow; x++ {
-					g := float64(dOut[((n*s.OutC+o)*oh+y)*ow+x])
+					g := float64(dOut[s.outAt(n, o, y, x)])
 					gb[o] += g
 					for c := 0; c < s.InC; c++ {
 						for kh := 0; kh < s.KH; kh++ {
@@ -401,7 +601,7 @@ func Conv2DBackwardNaive(dIn, dW, dBias, dOut, in, w []float32, s ConvShape) {
 									continue
 								}
 								wi := ((o*s.InC+c)*s.KH+kh)*s.KW + kw
-								xi := ((n*s.InC+c)*s.InH+iy)*s.InW + ix
+								xi := s.inAt(n, c, iy, ix)
 								gw[wi] += g * float64(in[xi])
 								gx[xi] += g * float64(w[wi])
 							}

@@ -15,6 +15,52 @@ func AddInPlace(dst, src []float32) {
 	}
 }
 
+// AddRelu computes out = max(a + b, 0), a residual join and its ReLU in
+// one pass (bit for bit AddInPlace then ReluForward); out may alias a or
+// b. Large inputs are split across Threads() goroutines.
+//
+//	out, a, b (N)
+func AddRelu(out, a, b []float32) {
+	if len(a) != len(out) || len(b) != len(out) {
+		panic(fmt.Sprintf("kernels: AddRelu: lengths out %d, a %d, b %d differ", len(out), len(a), len(b)))
+	}
+	if Threads() > 1 && len(out) >= 2*reluGrain {
+		parallelFor(len(out), reluGrain, func(lo, hi int) { addRelu(out[lo:hi], a[lo:hi], b[lo:hi]) })
+		return
+	}
+	addRelu(out, a, b)
+}
+
+func addRelu(out, a, b []float32) {
+	a, b = a[:len(out)], b[:len(out)]
+	for i := range out {
+		out[i] = max(a[i]+b[i], 0)
+	}
+}
+
+// Add computes out = a + b (a residual join's input gradient: the sum of
+// both branches'); out may alias a or b. Large inputs are split across
+// Threads() goroutines.
+//
+//	out, a, b (N)
+func Add(out, a, b []float32) {
+	if len(a) != len(out) || len(b) != len(out) {
+		panic(fmt.Sprintf("kernels: Add: lengths out %d, a %d, b %d differ", len(out), len(a), len(b)))
+	}
+	if Threads() > 1 && len(out) >= 2*reluGrain {
+		parallelFor(len(out), reluGrain, func(lo, hi int) { add(out[lo:hi], a[lo:hi], b[lo:hi]) })
+		return
+	}
+	add(out, a, b)
+}
+
+func add(out, a, b []float32) {
+	a, b = a[:len(out)], b[:len(out)]
+	for i := range out {
+		out[i] = a[i] + b[i]
+	}
+}
+
 // DropoutForward is inverted dropout: out = in * mask with mask[i] = 0
 // with probability p and 1/(1-p) otherwise, so the expected output is the
 // input. The draw for element i is a counter-based hash of (seed, i)

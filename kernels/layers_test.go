@@ -148,8 +148,22 @@ func convShapes() []ConvShape {
 
 func TestConv2DMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
-	for si, s := range convShapes() {
-		name := fmt.Sprintf("%s %+v", BLASName(), s)
+	type convCase struct {
+		s      ConvShape
+		budget int // colsBudget: 1 makes every block of a CNHW batch one image
+	}
+	var cases []convCase
+	for _, c := range []convCase{{ConvShape{Layout: NCHW}, colsBudget}, {ConvShape{Layout: CNHW}, colsBudget}, {ConvShape{Layout: CNHW}, 1}} {
+		for _, s := range convShapes() {
+			s.Layout = c.s.Layout
+			cases = append(cases, convCase{s, c.budget})
+		}
+	}
+	defer func(b int) { colsBudget = b }(colsBudget)
+	for si, c := range cases {
+		s := c.s
+		colsBudget = c.budget
+		name := fmt.Sprintf("%s %+v blocks of %d", BLASName(), s, s.blockImages())
 		in := randSlice(rng, s.inLen())
 		w := randSlice(rng, s.wLen())
 		var bias []float32
@@ -202,6 +216,8 @@ func TestLayersDoNotAllocate(t *testing.T) {
 	for _, s := range []ConvShape{
 		{Batch: 2, InC: 3, InH: 9, InW: 9, OutC: 4, KH: 3, KW: 3, Stride: 2, Pad: 1},
 		{Batch: 2, InC: 3, InH: 9, InW: 9, OutC: 4, KH: 1, KW: 1, Stride: 1, Pad: 0},
+		{Batch: 2, InC: 3, InH: 9, InW: 9, OutC: 4, KH: 3, KW: 3, Stride: 2, Pad: 1, Layout: CNHW},
+		{Batch: 2, InC: 3, InH: 9, InW: 9, OutC: 4, KH: 1, KW: 1, Stride: 1, Pad: 0, Layout: CNHW},
 	} {
 		in, w, bias := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC)
 		out, cols := make([]float32, s.outLen()), make([]float32, s.ColsLen())
@@ -251,6 +267,7 @@ func TestConvShapeCheck(t *testing.T) {
 		"KW":     func(s *ConvShape) { s.KW = 0 },
 		"Stride": func(s *ConvShape) { s.Stride = 0 },
 		"Pad":    func(s *ConvShape) { s.Pad = -1 },
+		"Layout": func(s *ConvShape) { s.Layout = 7 },
 	} {
 		s := ok
 		mod(&s)
@@ -273,6 +290,8 @@ func TestConv2DGradientsFiniteDifferences(t *testing.T) {
 		{Batch: 2, InC: 3, InH: 5, InW: 5, OutC: 4, KH: 3, KW: 3, Stride: 2, Pad: 1},
 		{Batch: 2, InC: 3, InH: 5, InW: 5, OutC: 4, KH: 1, KW: 1, Stride: 1, Pad: 0},
 		{Batch: 1, InC: 2, InH: 6, InW: 5, OutC: 3, KH: 3, KW: 2, Stride: 1, Pad: 2},
+		{Batch: 2, InC: 3, InH: 5, InW: 5, OutC: 4, KH: 3, KW: 3, Stride: 2, Pad: 1, Layout: CNHW},
+		{Batch: 3, InC: 2, InH: 4, InW: 4, OutC: 3, KH: 1, KW: 1, Stride: 1, Pad: 0, Layout: CNHW},
 	} {
 		in, w, bias := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC)
 		out, r, cols := make([]float32, s.outLen()), randSlice(rng, s.outLen()), make([]float32, s.ColsLen())
@@ -643,35 +662,38 @@ func BenchmarkConv2DResNet18(b *testing.B) {
 		{conv(256, 14, 512, 3, 2, 1), 1}, {conv(512, 7, 512, 3, 1, 1), 3}, {conv(256, 14, 512, 1, 2, 0), 1},
 	}
 	type bufs struct{ in, w, out, cols, dOut, dW, dIn []float32 }
-	rng := rand.New(rand.NewPCG(5, 6))
-	var bs []bufs
-	flops := 0.0
-	for i, l := range layers {
-		s := l.s
-		x := bufs{in: randSlice(rng, s.inLen()), w: randSlice(rng, s.wLen()), out: make([]float32, s.outLen()),
-			cols: make([]float32, s.ColsLen()), dOut: randSlice(rng, s.outLen()), dW: make([]float32, s.wLen())}
-		f := 2 * float64(s.Batch*s.OutC*s.InC*s.KH*s.KW*s.OutH()*s.OutW())
-		flops += 2 * f * float64(l.count)
-		if i > 0 {
-			x.dIn = make([]float32, s.inLen())
-			flops += f * float64(l.count)
+	for _, layout := range []Layout{NCHW, CNHW} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		var bs []bufs
+		flops := 0.0
+		for i := range layers {
+			layers[i].s.Layout = layout
+			s := layers[i].s
+			x := bufs{in: randSlice(rng, s.inLen()), w: randSlice(rng, s.wLen()), out: make([]float32, s.outLen()),
+				cols: make([]float32, s.ColsLen()), dOut: randSlice(rng, s.outLen()), dW: make([]float32, s.wLen())}
+			f := 2 * float64(s.Batch*s.OutC*s.InC*s.KH*s.KW*s.OutH()*s.OutW())
+			flops += 2 * f * float64(layers[i].count)
+			if i > 0 {
+				x.dIn = make([]float32, s.inLen())
+				flops += f * float64(layers[i].count)
+			}
+			bs = append(bs, x)
 		}
-		bs = append(bs, x)
-	}
-	b.Run(BLASName(), func(b *testing.B) {
-		for range b.N {
-			for i, l := range layers {
-				x := bs[i]
-				for range l.count {
-					Conv2DForward(x.out, x.in, x.w, nil, l.s, x.cols)
-					Conv2DBackward(x.dIn, x.dW, nil, x.dOut, x.in, x.w, l.s, x.cols)
+		b.Run(BLASName()+"/"+layout.String(), func(b *testing.B) {
+			for range b.N {
+				for i, l := range layers {
+					x := bs[i]
+					for range l.count {
+						Conv2DForward(x.out, x.in, x.w, nil, l.s, x.cols)
+						Conv2DBackward(x.dIn, x.dW, nil, x.dOut, x.in, x.w, l.s, x.cols)
+					}
 				}
 			}
-		}
-		sec := b.Elapsed().Seconds()
-		b.ReportMetric(flops*float64(b.N)/sec/1e9, "GFLOP/s")
-		b.ReportMetric(8*float64(b.N)/sec, "img/s")
-	})
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(flops*float64(b.N)/sec/1e9, "GFLOP/s")
+			b.ReportMetric(8*float64(b.N)/sec, "img/s")
+		})
+	}
 }
 
 // BenchmarkLayers times the other layers on ResNet-18's largest
@@ -710,4 +732,135 @@ func BenchmarkLayers(b *testing.B) {
 			MaxPool2DBackward(dbig, y, arg, n, c, 112, 112, 3, 2, 1)
 		}
 	})
+}
+
+func TestTransposeBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(57, 58))
+	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 1}, {4, 3, 7}, {2, 1, 9}, {0, 3, 2}} {
+		rows, cols, block := sh[0], sh[1], sh[2]
+		src := randSlice(rng, rows*cols*block)
+		dst := filled(len(src), garbageInit)
+		TransposeBlocks(dst, src, rows, cols, block)
+		for i := 0; i < rows; i++ {
+			for j := 0; j < cols; j++ {
+				for k := 0; k < block; k++ {
+					if got, want := dst[(j*rows+i)*block+k], src[(i*cols+j)*block+k]; got != want {
+						t.Fatalf("%v: dst[%d][%d][%d] = %v, want %v", sh, j, i, k, got, want)
+					}
+				}
+			}
+		}
+		back := make([]float32, len(src))
+		TransposeBlocks(back, dst, cols, rows, block)
+		for i := range src {
+			if back[i] != src[i] {
+				t.Fatalf("%v: transposing back gives [%d] = %v, want %v", sh, i, back[i], src[i])
+			}
+		}
+	}
+}
+
+// TestFusedLayersMatchUnfused: batch norm with ReLU, and add with ReLU,
+// give bit for bit what the separate kernels give, at sizes that split
+// across goroutines and with one thread (the same bits either way).
+func TestFusedLayersMatchUnfused(t *testing.T) {
+	defer SetThreads(0)
+	rng := rand.New(rand.NewPCG(59, 60))
+	for _, sh := range [][3]int{{2, 3, 25}, {1, 16, 8 * 1000}, {3, 5, 7}} {
+		b, c, hw := sh[0], sh[1], sh[2]
+		n := b * c * hw
+		in, gamma, beta, dOut := randSlice(rng, n), randSlice(rng, c), randSlice(rng, c), randSlice(rng, n)
+		var ref [][]float32
+		for _, threads := range []int{1, 2} {
+			SetThreads(threads)
+			run := NewBatchNormState(c)
+			y, sm, si := make([]float32, n), make([]float32, c), make([]float32, c)
+			BatchNormForward(y, in, gamma, beta, b, c, hw, true, run, BatchNormMomentum, BatchNormEps, sm, si)
+			ReluForward(y, y)
+			dy, dx, dg, db := make([]float32, n), make([]float32, n), filled(c, gradInit), filled(c, gradInit)
+			ReluBackward(dy, dOut, y)
+			BatchNormBackward(dx, dg, db, dy, in, gamma, sm, si, b, c, hw)
+
+			run2 := NewBatchNormState(c)
+			y2, sm2, si2 := make([]float32, n), make([]float32, c), make([]float32, c)
+			BatchNormReluForward(y2, in, gamma, beta, b, c, hw, true, run2, BatchNormMomentum, BatchNormEps, sm2, si2)
+			dx2, dg2, db2 := make([]float32, n), filled(c, gradInit), filled(c, gradInit)
+			BatchNormReluBackward(dx2, dg2, db2, dOut, y2, in, gamma, sm2, si2, b, c, hw)
+			got := [][]float32{y2, sm2, si2, run2.Mean, run2.Var, dx2, dg2, db2}
+			want := [][]float32{y, sm, si, run.Mean, run.Var, dx, dg, db}
+			for i := range got {
+				for j := range got[i] {
+					if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+						t.Fatalf("%v threads %d: fused output %d [%d] = %v, unfused %v", sh, threads, i, j, got[i][j], want[i][j])
+					}
+				}
+			}
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for i := range got {
+				for j := range got[i] {
+					if math.Float32bits(got[i][j]) != math.Float32bits(ref[i][j]) {
+						t.Fatalf("%v: output %d [%d] = %v with %d threads, %v with 1", sh, i, j, got[i][j], threads, ref[i][j])
+					}
+				}
+			}
+		}
+
+		a, s2 := randSlice(rng, n), randSlice(rng, n)
+		for _, threads := range []int{1, 2} {
+			SetThreads(threads)
+			want := append([]float32(nil), a...)
+			AddInPlace(want, s2)
+			ReluForward(want, want)
+			got := make([]float32, n)
+			AddRelu(got, a, s2)
+			sum := make([]float32, n)
+			Add(sum, a, s2)
+			for i := range got {
+				if got[i] != want[i] || sum[i] != a[i]+s2[i] {
+					t.Fatalf("%v threads %d: AddRelu [%d] = %v, want %v; Add %v, want %v", sh, threads, i, got[i], want[i], sum[i], a[i]+s2[i])
+				}
+			}
+		}
+	}
+}
+
+// TestMaxPoolThreads: the planes split across goroutines give the same
+// result as one thread.
+func TestMaxPoolThreads(t *testing.T) {
+	defer SetThreads(0)
+	rng := rand.New(rand.NewPCG(61, 62))
+	const b, c, h, w, k, stride, pad = 4, 16, 30, 30, 3, 2, 1
+	in := randSlice(rng, b*c*h*w)
+	oh, ow := PoolOut(h, k, stride, pad), PoolOut(w, k, stride, pad)
+	dOut := randSlice(rng, b*c*oh*ow)
+	var refOut, refDIn []float32
+	for _, threads := range []int{1, 2} {
+		SetThreads(threads)
+		out, arg, dIn := make([]float32, len(dOut)), make([]int32, len(dOut)), filled(len(in), garbageInit)
+		MaxPool2DForward(out, in, arg, b, c, h, w, k, stride, pad)
+		MaxPool2DBackward(dIn, dOut, arg, b, c, h, w, k, stride, pad)
+		if refOut == nil {
+			refOut, refDIn = out, dIn
+			wantOut, _ := naiveMaxPool(in, b, c, h, w, k, stride, pad)
+			for i := range out {
+				if out[i] != wantOut[i] {
+					t.Fatalf("out[%d] = %v, want %v", i, out[i], wantOut[i])
+				}
+			}
+			continue
+		}
+		for i := range out {
+			if out[i] != refOut[i] {
+				t.Fatalf("%d threads: out[%d] = %v, one thread %v", threads, i, out[i], refOut[i])
+			}
+		}
+		for i := range dIn {
+			if dIn[i] != refDIn[i] {
+				t.Fatalf("%d threads: dIn[%d] = %v, one thread %v", threads, i, dIn[i], refDIn[i])
+			}
+		}
+	}
 }

@@ -44,11 +44,30 @@ func checkPool(op string, in, out int, argmax []int32, b, c, h, w, k, stride, pa
 // argmax holds the index ih*W + iw of the maximum within its input plane;
 // the first (row-major) of equal values wins, -0 ranks just below +0, and
 // a NaN wins (it propagates, as in PyTorch; the first NaN of the window).
-// out must not overlap in.
+// out must not overlap in. Planes are split across Threads() goroutines.
+// Planes are pooled alike in either layout (NCHW or CNHW).
 func MaxPool2DForward(out, in []float32, argmax []int32, b, c, h, w, k, stride, pad int) {
 	checkPool("MaxPool2DForward", len(in), len(out), argmax, b, c, h, w, k, stride, pad)
+	if g, ok := poolParallel(b*c, h*w); ok {
+		parallelFor(b*c, g, func(p0, p1 int) { maxPoolPlanes(out, in, argmax, h, w, k, stride, pad, p0, p1) })
+		return
+	}
+	maxPoolPlanes(out, in, argmax, h, w, k, stride, pad, 0, b*c)
+}
+
+// poolParallel returns the grain (planes per goroutine) for planes of hw
+// values, and whether they are worth splitting across Threads().
+func poolParallel(planes, hw int) (grain int, ok bool) {
+	if Threads() <= 1 || planes < 2 || planes*hw < 2*bnGrain {
+		return 0, false
+	}
+	return max(1, bnGrain/max(hw, 1)), true
+}
+
+// maxPoolPlanes is MaxPool2DForward for planes p0..p1-1.
+func maxPoolPlanes(out, in []float32, argmax []int32, h, w, k, stride, pad, p0, p1 int) {
 	oh, ow := PoolOut(h, k, stride, pad), PoolOut(w, k, stride, pad)
-	for pl := 0; pl < b*c; pl++ {
+	for pl := p0; pl < p1; pl++ {
 		maxPoolPlane(out[pl*oh*ow:(pl+1)*oh*ow], argmax[pl*oh*ow:(pl+1)*oh*ow], in[pl*h*w:(pl+1)*h*w], h, w, oh, ow, k, stride, pad)
 	}
 }
@@ -120,9 +139,18 @@ func maxKey(v float32) int32 {
 // The geometry arguments are those of MaxPool2DForward.
 func MaxPool2DBackward(dIn, dOut []float32, argmax []int32, b, c, h, w, k, stride, pad int) {
 	checkPool("MaxPool2DBackward", len(dIn), len(dOut), argmax, b, c, h, w, k, stride, pad)
+	if g, ok := poolParallel(b*c, h*w); ok {
+		parallelFor(b*c, g, func(p0, p1 int) { maxPoolBackwardPlanes(dIn, dOut, argmax, h, w, k, stride, pad, p0, p1) })
+		return
+	}
+	maxPoolBackwardPlanes(dIn, dOut, argmax, h, w, k, stride, pad, 0, b*c)
+}
+
+// maxPoolBackwardPlanes is MaxPool2DBackward for planes p0..p1-1.
+func maxPoolBackwardPlanes(dIn, dOut []float32, argmax []int32, h, w, k, stride, pad, p0, p1 int) {
 	oh, ow := PoolOut(h, k, stride, pad), PoolOut(w, k, stride, pad)
-	clear(dIn)
-	for pl := 0; pl < b*c; pl++ {
+	clear(dIn[p0*h*w : p1*h*w])
+	for pl := p0; pl < p1; pl++ {
 		dx := dIn[pl*h*w : (pl+1)*h*w]
 		g := dOut[pl*oh*ow : (pl+1)*oh*ow]
 		am := argmax[pl*oh*ow : (pl+1)*oh*ow]

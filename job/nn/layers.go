@@ -41,9 +41,28 @@ func prod(s []int) int {
 
 // builder tracks the running sample shape while a network is assembled.
 type builder struct {
-	arena *Arena
-	shape []int // one sample, without the batch
-	seq   int   // layer counter, for dropout seeds
+	arena  *Arena
+	shape  []int          // one sample, without the batch
+	layout kernels.Layout // of the activations at this point
+	seq    int            // layer counter, for dropout seeds
+	cols   *scratch       // the convolutions' shared im2col scratch
+}
+
+// scratch is a buffer that layers which need it only during one call share.
+type scratch struct{ buf []float32 }
+
+// get returns the buffer resized to n.
+func (s *scratch) get(n int) []float32 {
+	s.buf = grow(s.buf, n)
+	return s.buf
+}
+
+// colsScratch returns the scratch the builder's convolutions share.
+func (bd *builder) colsScratch() *scratch {
+	if bd.cols == nil {
+		bd.cols = &scratch{}
+	}
+	return bd.cols
 }
 
 // Dense is a fully connected layer: y = x W^T + b.
@@ -57,6 +76,9 @@ type Dense struct {
 }
 
 func (bd *builder) dense(out int) *Dense {
+	if bd.layout != kernels.NCHW {
+		panic(fmt.Sprintf("nn: dense layer on %v activations: add toBatchMajor first", bd.layout))
+	}
 	in := prod(bd.shape)
 	l := &Dense{in: in, out: out}
 	bound := 1 / math.Sqrt(float64(in))
@@ -83,13 +105,17 @@ func (l *Dense) Backward(_ *Ctx, dOut []float32, needDIn bool) []float32 {
 	return dx
 }
 
-// Conv is a 2-D convolution (im2col + SGEMM in the kernels).
+// Conv is a 2-D convolution (im2col + SGEMM in the kernels), in the
+// builder's layout at that point; in the channel-major layout it is one
+// SGEMM for the whole batch.
 //
 //	x (B, inC, H, W)   W (outC, inC, k, k)   bias (outC) or none   y (B, outC, OH, OW)
+//	(x (inC, B, H, W) and y (outC, B, OH, OW) when channel-major)
 type Conv struct {
 	s                  kernels.ConvShape
 	w, bias, dw, dbias []float32
-	x, y, dx, cols     []float32
+	x, y, dx           []float32
+	cols               *scratch // shared by the network's convolutions
 }
 
 // conv adds a convolution; init nil means PyTorch's default (uniform in
@@ -98,11 +124,11 @@ func (bd *builder) conv(outC, k, stride, pad int, bias bool, init Init) *Conv {
 	if len(bd.shape) != 3 {
 		panic(fmt.Sprintf("nn: convolution after a layer of shape %v", bd.shape))
 	}
-	s := kernels.ConvShape{InC: bd.shape[0], InH: bd.shape[1], InW: bd.shape[2], OutC: outC, KH: k, KW: k, Stride: stride, Pad: pad, Batch: 1}
+	s := kernels.ConvShape{InC: bd.shape[0], InH: bd.shape[1], InW: bd.shape[2], OutC: outC, KH: k, KW: k, Stride: stride, Pad: pad, Batch: 1, Layout: bd.layout}
 	if err := s.Check(); err != nil {
 		panic("nn: " + err.Error())
 	}
-	l := &Conv{s: s}
+	l := &Conv{s: s, cols: bd.colsScratch()}
 	fanIn := s.InC * k * k
 	bound := 1 / math.Sqrt(float64(fanIn))
 	if init == nil {
@@ -120,9 +146,17 @@ func (l *Conv) Forward(_ *Ctx, x []float32, b int) []float32 {
 	l.s.Batch = b
 	l.x = x
 	l.y = grow(l.y, b*l.s.OutC*l.s.OutH()*l.s.OutW())
-	l.cols = grow(l.cols, l.s.ColsLen())
-	kernels.Conv2DForward(l.y, x, l.w, l.bias, l.s, l.cols)
+	kernels.Conv2DForward(l.y, x, l.w, l.bias, l.s, l.colsBuf())
 	return l.y
+}
+
+// colsBuf returns the im2col scratch for the current batch (nil for a
+// pointwise convolution, which needs none).
+func (l *Conv) colsBuf() []float32 {
+	if l.s.KH == 1 && l.s.KW == 1 && l.s.Stride == 1 && l.s.Pad == 0 {
+		return nil
+	}
+	return l.cols.get(l.s.ColsLen())
 }
 
 func (l *Conv) Backward(_ *Ctx, dOut []float32, needDIn bool) []float32 {
@@ -131,16 +165,19 @@ func (l *Conv) Backward(_ *Ctx, dOut []float32, needDIn bool) []float32 {
 		l.dx = grow(l.dx, l.s.Batch*l.s.InC*l.s.InH*l.s.InW)
 		dx = l.dx
 	}
-	kernels.Conv2DBackward(dx, l.dw, l.dbias, dOut, l.x, l.w, l.s, l.cols)
+	kernels.Conv2DBackward(dx, l.dw, l.dbias, dOut, l.x, l.w, l.s, l.colsBuf())
 	return dx
 }
 
 // BatchNorm normalises each channel (PyTorch's BatchNorm2d: momentum 0.1,
-// eps 1e-5, running statistics used in evaluation).
+// eps 1e-5, running statistics used in evaluation), followed by a ReLU in
+// the same pass when relu is set.
 //
-//	x, y (B, C, H, W)   gamma, beta (C)
+//	x, y (B, C, H, W), or (C, B, H, W) when channel-major   gamma, beta (C)
 type BatchNorm struct {
 	c, hw                  int
+	layout                 kernels.Layout
+	relu                   bool
 	gamma, beta, dg, dbeta []float32
 	run                    kernels.BatchNormState
 	saveMean, saveInvStd   []float32
@@ -148,9 +185,16 @@ type BatchNorm struct {
 	batch                  int
 }
 
+// batchNormRelu adds a batch norm followed by a ReLU, fused.
+func (bd *builder) batchNormRelu() *BatchNorm {
+	l := bd.batchNorm()
+	l.relu = true
+	return l
+}
+
 func (bd *builder) batchNorm() *BatchNorm {
 	c := bd.shape[0]
-	l := &BatchNorm{c: c, hw: prod(bd.shape[1:])}
+	l := &BatchNorm{c: c, hw: prod(bd.shape[1:]), layout: bd.layout}
 	bd.arena.Add(c, &l.gamma, &l.dg, Const(1))
 	bd.arena.Add(c, &l.beta, &l.dbeta, Const(0))
 	l.run = kernels.BatchNormState{Mean: make([]float32, c), Var: make([]float32, c)}
@@ -164,13 +208,32 @@ func (bd *builder) batchNorm() *BatchNorm {
 func (l *BatchNorm) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	l.x, l.batch = x, b
 	l.y = grow(l.y, len(x))
-	kernels.BatchNormForward(l.y, x, l.gamma, l.beta, b, l.c, l.hw, ctx.Train, l.run, 0.1, 1e-5, l.saveMean, l.saveInvStd)
+	nb, hw := l.kernelShape()
+	if l.relu {
+		kernels.BatchNormReluForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, 0.1, 1e-5, l.saveMean, l.saveInvStd)
+		return l.y
+	}
+	kernels.BatchNormForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, 0.1, 1e-5, l.saveMean, l.saveInvStd)
 	return l.y
+}
+
+// kernelShape is the (batch, hw) the kernels see: channel-major
+// activations are one sample of C channels of B*H*W values.
+func (l *BatchNorm) kernelShape() (nb, hw int) {
+	if l.layout == kernels.CNHW {
+		return 1, l.batch * l.hw
+	}
+	return l.batch, l.hw
 }
 
 func (l *BatchNorm) Backward(_ *Ctx, dOut []float32, needDIn bool) []float32 {
 	l.dx = grow(l.dx, len(l.x))
-	kernels.BatchNormBackward(l.dx, l.dg, l.dbeta, dOut, l.x, l.gamma, l.saveMean, l.saveInvStd, l.batch, l.c, l.hw)
+	nb, hw := l.kernelShape()
+	if l.relu {
+		kernels.BatchNormReluBackward(l.dx, l.dg, l.dbeta, dOut, l.y, l.x, l.gamma, l.saveMean, l.saveInvStd, nb, l.c, hw)
+		return l.dx
+	}
+	kernels.BatchNormBackward(l.dx, l.dg, l.dbeta, dOut, l.x, l.gamma, l.saveMean, l.saveInvStd, nb, l.c, hw)
 	return l.dx
 }
 
@@ -189,9 +252,10 @@ func (l *ReLU) Backward(_ *Ctx, dOut []float32, _ bool) []float32 {
 	return l.dx
 }
 
-// MaxPool takes the maximum over k x k windows.
+// MaxPool takes the maximum over k x k windows of each plane (either
+// layout).
 //
-//	x (B, C, H, W)   y (B, C, OH, OW)
+//	x (B, C, H, W)   y (B, C, OH, OW)   ((C, B, ...) when channel-major)
 type MaxPool struct {
 	c, h, w, k, stride, pad int
 	argmax                  []int32
@@ -229,7 +293,7 @@ func (l *MaxPool) Backward(_ *Ctx, dOut []float32, _ bool) []float32 {
 
 // GlobalAvgPool averages each channel's plane.
 //
-//	x (B, C, H, W)   y (B, C)
+//	x (B, C, H, W)   y (B, C)   (x (C, B, H, W) and y (C, B) when channel-major)
 type GlobalAvgPool struct {
 	c, hw int
 	y, dx []float32
@@ -290,6 +354,62 @@ func (l *Dropout) Backward(_ *Ctx, dOut []float32, _ bool) []float32 {
 	return l.dx
 }
 
+// Relayout converts activations between the two layouts of a batch:
+// batch-major (B, C, H, W) to channel-major (C, B, H, W), in which a
+// convolution is one SGEMM for the whole batch, at the start of a
+// convolutional network, and back before its dense layers.
+type Relayout struct {
+	toCNHW bool
+	c, hw  int
+	batch  int
+	y, dx  []float32
+}
+
+// toChannelMajor adds the conversion to channel-major activations.
+func (bd *builder) toChannelMajor() *Relayout {
+	if bd.layout == kernels.CNHW {
+		panic("nn: toChannelMajor: the activations already are channel-major")
+	}
+	bd.layout = kernels.CNHW
+	return &Relayout{toCNHW: true, c: bd.shape[0], hw: prod(bd.shape[1:])}
+}
+
+// toBatchMajor adds the conversion back to batch-major activations.
+func (bd *builder) toBatchMajor() *Relayout {
+	if bd.layout != kernels.CNHW {
+		panic("nn: toBatchMajor: the activations already are batch-major")
+	}
+	bd.layout = kernels.NCHW
+	return &Relayout{c: bd.shape[0], hw: prod(bd.shape[1:])}
+}
+
+// swap returns src in the other layout (src itself when one channel or one
+// sample makes the two layouts the same).
+func (l *Relayout) swap(dst *[]float32, src []float32, toCNHW bool) []float32 {
+	if l.c == 1 || l.batch == 1 {
+		return src
+	}
+	*dst = grow(*dst, len(src))
+	rows, cols := l.batch, l.c
+	if !toCNHW {
+		rows, cols = cols, rows
+	}
+	kernels.TransposeBlocks(*dst, src, rows, cols, l.hw)
+	return *dst
+}
+
+func (l *Relayout) Forward(_ *Ctx, x []float32, b int) []float32 {
+	l.batch = b
+	return l.swap(&l.y, x, l.toCNHW)
+}
+
+func (l *Relayout) Backward(_ *Ctx, dOut []float32, needDIn bool) []float32 {
+	if !needDIn {
+		return nil
+	}
+	return l.swap(&l.dx, dOut, !l.toCNHW)
+}
+
 // Sequential runs layers in order.
 type Sequential struct{ Layers []Layer }
 
@@ -300,19 +420,35 @@ func (s *Sequential) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	return x
 }
 
+// Backward asks a layer for its input gradient only when the caller
+// needs it or a layer before it has parameters: a network's first
+// convolution, behind the conversion to channel-major, computes none.
 func (s *Sequential) Backward(ctx *Ctx, d []float32, needDIn bool) []float32 {
+	first := 0 // the first layer with parameters
+	for first < len(s.Layers) && !hasParams(s.Layers[first]) {
+		first++
+	}
 	for i := len(s.Layers) - 1; i >= 0; i-- {
-		d = s.Layers[i].Backward(ctx, d, needDIn || i > 0)
+		d = s.Layers[i].Backward(ctx, d, needDIn || i > first)
 	}
 	return d
 }
 
+// hasParams reports whether a layer may have parameters (the layers known
+// to have none: relayout, ReLU, pooling, dropout).
+func hasParams(l Layer) bool {
+	switch l.(type) {
+	case *Relayout, *ReLU, *MaxPool, *GlobalAvgPool, *Dropout:
+		return false
+	}
+	return true
+}
+
 // Residual is relu(main(x) + shortcut(x)), the shortcut being the identity
-// when it is nil (ResNet's blocks).
+// when it is nil (ResNet's blocks); the join and its ReLU are one pass.
 type Residual struct {
 	Main, Shortcut *Sequential
-	sum, dx        []float32
-	relu           ReLU
+	y, d, dx       []float32
 }
 
 func (r *Residual) Forward(ctx *Ctx, x []float32, b int) []float32 {
@@ -321,21 +457,20 @@ func (r *Residual) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	if r.Shortcut != nil {
 		s = r.Shortcut.Forward(ctx, x, b)
 	}
-	r.sum = grow(r.sum, len(a))
-	copy(r.sum, a)
-	kernels.AddInPlace(r.sum, s)
-	return r.relu.Forward(ctx, r.sum, b)
+	r.y = grow(r.y, len(a))
+	kernels.AddRelu(r.y, a, s)
+	return r.y
 }
 
 func (r *Residual) Backward(ctx *Ctx, dOut []float32, needDIn bool) []float32 {
-	d := r.relu.Backward(ctx, dOut, true)
-	dMain := r.Main.Backward(ctx, d, true)
-	r.dx = grow(r.dx, len(dMain))
-	copy(r.dx, dMain)
+	r.d = grow(r.d, len(dOut))
+	kernels.ReluBackward(r.d, dOut, r.y)
+	dMain := r.Main.Backward(ctx, r.d, true)
+	dShort := r.d
 	if r.Shortcut != nil {
-		kernels.AddInPlace(r.dx, r.Shortcut.Backward(ctx, d, true))
-	} else {
-		kernels.AddInPlace(r.dx, d)
+		dShort = r.Shortcut.Backward(ctx, r.d, true)
 	}
+	r.dx = grow(r.dx, len(dMain))
+	kernels.Add(r.dx, dMain, dShort)
 	return r.dx
 }

@@ -112,9 +112,11 @@ func Build(name string, in []int, classes, hidden int, seed uint64) (*Net, error
 // dense 10 (1,199,882 parameters).
 func cnn(bd *builder, outs int) []Layer {
 	return []Layer{
+		bd.toChannelMajor(),
 		bd.conv(32, 3, 1, 0, true, nil), &ReLU{},
 		bd.conv(64, 3, 1, 0, true, nil), &ReLU{},
 		bd.maxPool(2, 2, 0), bd.dropout(0.25),
+		bd.toBatchMajor(),
 		bd.dense(128), &ReLU{}, bd.dropout(0.5),
 		bd.dense(outs),
 	}
@@ -126,12 +128,14 @@ func cnn(bd *builder, outs int) []Layer {
 // 3136-128, ReLU, dropout 0.5, dense 10 (580,810 parameters).
 func mnistNet(bd *builder, outs int) []Layer {
 	return []Layer{
+		bd.toChannelMajor(),
 		bd.conv(64, 5, 1, 2, true, nil), &ReLU{},
 		bd.conv(64, 5, 1, 2, true, nil), &ReLU{},
 		bd.maxPool(2, 2, 0), bd.dropout(0.25),
 		bd.conv(64, 3, 1, 1, true, nil), &ReLU{},
 		bd.conv(64, 3, 1, 1, true, nil), &ReLU{},
 		bd.maxPool(2, 2, 0), bd.dropout(0.25),
+		bd.toBatchMajor(),
 		bd.dense(128), &ReLU{}, bd.dropout(0.5),
 		bd.dense(outs),
 	}
@@ -145,7 +149,13 @@ func resNet(bd *builder, bottleneck bool, outs int) []Layer {
 	convBN := func(out, k, stride, pad int) []Layer {
 		return []Layer{bd.conv(out, k, stride, pad, false, KaimingNormalFanOut(out*k*k)), bd.batchNorm()}
 	}
-	layers := append(convBN(64, 7, 2, 3), &ReLU{}, bd.maxPool(3, 2, 1))
+	// convBNReLU is convBN then a ReLU, fused into the batch norm.
+	convBNReLU := func(out, k, stride, pad int) []Layer {
+		return []Layer{bd.conv(out, k, stride, pad, false, KaimingNormalFanOut(out*k*k)), bd.batchNormRelu()}
+	}
+	layers := []Layer{bd.toChannelMajor()}
+	layers = append(layers, convBNReLU(64, 7, 2, 3)...)
+	layers = append(layers, bd.maxPool(3, 2, 1))
 	blocks := []int{2, 2, 2, 2}
 	expansion := 1
 	if bottleneck {
@@ -161,14 +171,11 @@ func resNet(bd *builder, bottleneck bool, outs int) []Layer {
 			inShape := append([]int(nil), bd.shape...)
 			var main []Layer
 			if bottleneck {
-				main = append(main, convBN(width, 1, 1, 0)...)
-				main = append(main, &ReLU{})
-				main = append(main, convBN(width, 3, stride, 1)...)
-				main = append(main, &ReLU{})
+				main = append(main, convBNReLU(width, 1, 1, 0)...)
+				main = append(main, convBNReLU(width, 3, stride, 1)...)
 				main = append(main, convBN(width*expansion, 1, 1, 0)...)
 			} else {
-				main = append(main, convBN(width, 3, stride, 1)...)
-				main = append(main, &ReLU{})
+				main = append(main, convBNReLU(width, 3, stride, 1)...)
 				main = append(main, convBN(width, 3, 1, 1)...)
 			}
 			outShape := bd.shape
@@ -183,7 +190,7 @@ func resNet(bd *builder, bottleneck bool, outs int) []Layer {
 			layers = append(layers, r)
 		}
 	}
-	layers = append(layers, bd.globalAvgPool(), bd.dense(outs))
+	layers = append(layers, bd.globalAvgPool(), bd.toBatchMajor(), bd.dense(outs))
 	return layers
 }
 

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"signsgd/kernels"
 )
 
 func TestParameterCounts(t *testing.T) {
@@ -58,13 +60,16 @@ func TestNetGradientFiniteDifferences(t *testing.T) {
 	// Small, so few activations sit near a kink.
 	n := &Net{Name: "tiny", In: []int{2, 4, 4}, Classes: 3}
 	bd := &builder{arena: &n.arena, shape: []int{2, 4, 4}}
+	toCNHW := bd.toChannelMajor()
 	c1 := bd.conv(3, 3, 1, 1, true, nil)
 	bn1 := bd.batchNorm()
 	mp := bd.maxPool(2, 2, 0)
-	main := &Sequential{Layers: []Layer{bd.conv(3, 3, 1, 1, false, nil), bd.batchNorm(), &ReLU{}, bd.conv(2, 3, 1, 1, false, nil)}}
+	main := &Sequential{Layers: []Layer{bd.conv(3, 3, 1, 1, false, nil), bd.batchNormRelu(), bd.conv(2, 3, 1, 1, false, nil)}}
 	bd.shape = []int{3, 2, 2}
 	short := &Sequential{Layers: []Layer{bd.conv(2, 1, 1, 0, false, nil)}}
-	n.body = &Sequential{Layers: []Layer{c1, bn1, &ReLU{}, mp, &Residual{Main: main, Shortcut: short}, bd.globalAvgPool(), bd.dense(3)}}
+	gap := bd.globalAvgPool()
+	toNCHW := bd.toBatchMajor()
+	n.body = &Sequential{Layers: []Layer{toCNHW, c1, bn1, &ReLU{}, mp, &Residual{Main: main, Shortcut: short}, gap, toNCHW, bd.dense(3)}}
 	n.arena.Alloc(5)
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := 3
@@ -145,5 +150,48 @@ func TestTopK(t *testing.T) {
 	}
 	if got := TopK(logits, []float32{0, 2}, 2, 3, 2); got != 0 {
 		t.Fatalf("top-2 hits %d, want 0", got)
+	}
+}
+
+// TestGradientsDeterministic: a training step gives the same gradient bit
+// for bit run after run, with one thread and with two (no reduction whose
+// order depends on the scheduling).
+func TestGradientsDeterministic(t *testing.T) {
+	defer kernels.SetThreads(0)
+	defer kernels.SetBLASThreads(kernels.BLASThreads())
+	for _, model := range []string{"cnn", "mnistnet"} {
+		rng := rand.New(rand.NewPCG(9, 10))
+		b := 6
+		x := make([]float32, b*784)
+		y := make([]float32, b)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		for i := range y {
+			y[i] = float32(i % 10)
+		}
+		var ref []float32
+		for i, threads := range []int{1, 1, 2, 2} {
+			if i%2 == 0 {
+				ref = nil
+			}
+			kernels.SetThreads(threads)
+			kernels.SetBLASThreads(threads)
+			n, err := Build(model, []int{1, 28, 28}, 10, 0, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.LossGrad(x, y, b, 3)
+			g := n.Grads()
+			if ref == nil {
+				ref = append([]float32(nil), g...)
+				continue
+			}
+			for i := range g {
+				if math.Float32bits(g[i]) != math.Float32bits(ref[i]) {
+					t.Fatalf("%s, %d threads: gradient [%d] = %v, first run %v", model, threads, i, g[i], ref[i])
+				}
+			}
+		}
 	}
 }
