@@ -1,5 +1,8 @@
 // Package bench holds signsgd's benchmarks and experiments beyond the
 // kernels' own: scripts that measure PyTorch on the same shapes so that
 // speed is compared within one run (torch_step.py against
-// job/nn.BenchmarkStep), and their recorded results.
+// job/nn.BenchmarkStep, gloo_allreduce.py against `signsgd bench comm`, which
+// embeds it), and their recorded results. The benchmarks themselves live in
+// the sub-packages: figures and theory (the paper's experiments), comm
+// (bytes and seconds of the exchange, scaling, a whole step).
 package bench

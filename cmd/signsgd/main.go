@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"signsgd/bench/comm"
 	"signsgd/bench/figures"
 	"signsgd/bench/theory"
 	"signsgd/job"
@@ -10,6 +11,7 @@ import (
 
 func main() {
 	commands := map[string]job.Command{
+		"bench":   comm.Command,
 		"figures": figures.Command,
 		"theory":  theory.Command,
 	}

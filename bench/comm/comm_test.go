@@ -1,0 +1,342 @@
+package comm
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"signsgd/job"
+)
+
+// TestMain lets the test binary be the program: the launcher starts
+// `<exe> bench rank ...` and os.Executable() is this binary in tests (and
+// TestScaleInterrupt starts `<exe> bench scale ...`).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, map[string]job.Command{"bench": Command}))
+	}
+	os.Exit(m.Run())
+}
+
+// runBench runs `signsgd bench args...` as the program does and returns its
+// exit status and output.
+func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = job.Main(append([]string{"bench"}, args...), &o, &e, map[string]job.Command{"bench": Command})
+	return code, o.String(), e.String()
+}
+
+// readCSV returns a CSV file's rows as maps from column to cell.
+func readCSV(t *testing.T, path string, want []string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, c := range want {
+		if !contains(recs[0], c) {
+			t.Errorf("%s: no column %q in %v", path, c, recs[0])
+		}
+	}
+	var rows []map[string]string
+	for _, r := range recs[1:] {
+		m := map[string]string{}
+		for i, c := range recs[0] {
+			m[c] = r[i]
+		}
+		rows = append(rows, m)
+	}
+	return rows
+}
+
+func num(t *testing.T, row map[string]string, col string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(row[col], 64)
+	if err != nil {
+		t.Fatalf("column %s: %q: %v", col, row[col], err)
+	}
+	return v
+}
+
+// TestCommBytes runs bench comm with real ranks for M = 2, 3 and checks
+// that the measured bytes equal the formula where it is exact (the fp32
+// mean), never exceed it, stay below it for a dense vote (its all-ones
+// mask is not sent), and that the CSV has a row per configuration with its
+// columns.
+func TestCommBytes(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "comm", "--workers", "2,3", "--dims", "200,3001", "--steps", "2", "--warmup", "1", "--gloo", "off", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"optimizer", "topology", "workers", "dim",
+		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "seconds_per_step",
+		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds"})
+	pairs := len(meanTopologies) + 2*len(signTopologies)
+	if want := pairs * 2 * 2; len(rows) != want {
+		t.Fatalf("%d rows, want %d (%d optimizer-topology pairs x 2 M x 2 d)", len(rows), want, pairs)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		key := fmt.Sprint(r["optimizer"], r["topology"], r["workers"], r["dim"])
+		if seen[key] {
+			t.Errorf("row %s twice", key)
+		}
+		seen[key] = true
+		exact := r["optimizer"] == "sgd"
+		sent, formula := num(t, r, "bytes_sent_per_step"), num(t, r, "formula_bytes_per_step")
+		if exact && (r["bytes_match"] != "true" || sent != formula) {
+			t.Errorf("%s: sent %v bytes/step, formula %v, match %s: want exactly the formula", key, sent, formula, r["bytes_match"])
+		}
+		// A dense vote (no zero sign in, none out for odd M) leaves its
+		// all-ones mask off the wire: below the formula, which counts it.
+		if r["optimizer"] != "sgd" && r["workers"] == "3" && sent >= formula {
+			t.Errorf("%s: sent %v bytes/step, formula %v: the all-ones mask was sent", key, sent, formula)
+		}
+		if sent <= 0 || sent > formula {
+			t.Errorf("%s: sent %v bytes/step, formula %v: want 0 < sent <= formula", key, sent, formula)
+		}
+		if num(t, r, "seconds_per_step") <= 0 || num(t, r, "exchange_vote_seconds") <= 0 {
+			t.Errorf("%s: no time measured", key)
+		}
+	}
+	for _, f := range []string{"comm.md", "comm-bytes.png", "comm-seconds.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: missing or empty (%v)", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
+	if !strings.Contains(string(md), "bin/signsgd bench comm --workers 2,3") || !strings.Contains(string(md), "oversubscribed") {
+		t.Errorf("comm.md lacks the command line or the note on shared cores:\n%s", md)
+	}
+}
+
+// TestUsage: bad command lines exit 2 with one line and write nothing.
+func TestUsage(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "never")
+	for _, args := range [][]string{
+		{},
+		{"nosuch"},
+		{"comm", "--opt", "adam", "--out", out},
+		{"comm", "--workers", "0", "--out", out},
+		{"comm", "--topology", "mesh", "--out", out},
+		{"comm", "--zeros", "1", "--out", out},
+		{"comm", "--bogus"},
+		{"scale", "--rates", "fast", "--out", out},
+		{"scale", "--netns", "maybe", "--out", out},
+		{"step", "--model", "vgg", "--out", out},
+		{"step", "--batch", "0", "--out", out},
+		{"comm", "extra"},
+	} {
+		code, _, stderr := runBench(t, args...)
+		if code != 2 || strings.Count(stderr, "signsgd:") != 1 {
+			t.Errorf("bench %v: exit %d, stderr %q: want 2 and one error line", args, code, stderr)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("a bad command line created %s", out)
+	}
+}
+
+// TestFitRecovers fits the exchange model to points made from known
+// parameters: exactly, then with 2% noise.
+func TestFitRecovers(t *testing.T) {
+	want := exchangeModel{A: 2e-3, B: 1.1, C: 0.4e-9}
+	var pts []fitPoint
+	for _, bw := range []float64{10e9 / 8, 1e9 / 8, 100e6 / 8} {
+		for _, m := range []int{2, 4, 8} {
+			for _, per := range []float64{5.8e6, 93e6} {
+				s := 2 * float64(m-1) * per
+				pts = append(pts, fitPoint{Bytes: s, Bandwidth: bw, Seconds: want.predict(s, bw)})
+			}
+		}
+	}
+	got, fe, err := fitExchange(pts, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Abs(b) }
+	if !close(got.A, want.A) || !close(got.B, want.B) || !close(got.C, want.C) || fe.MaxRel > 1e-9 {
+		t.Errorf("exact points: fitted %+v (max rel. error %g), want %+v", got, fe.MaxRel, want)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	noisy := make([]fitPoint, len(pts))
+	for i, p := range pts {
+		p.Seconds *= 1 + 0.02*(2*rng.Float64()-1)
+		noisy[i] = p
+	}
+	got, fe, err = fitExchange(noisy, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got.B-want.B) > 0.05*want.B || fe.MaxRel > 0.05 || fe.MedianRel > 0.02 || fe.N != len(pts) {
+		t.Errorf("2%% noise: fitted %+v, error %+v; want B within 5%% of %g and errors of about 2%%", got, fe, want.B)
+	}
+	// Loopback only: B fixed, A and C fitted.
+	var loop []fitPoint
+	for _, s := range []float64{1e6, 1e7, 1e8} {
+		loop = append(loop, fitPoint{Bytes: s, Bandwidth: math.Inf(1), Seconds: want.predict(s, math.Inf(1))})
+	}
+	got, _, err = fitExchange(loop, 1)
+	if err != nil || !close(got.A, want.A) || !close(got.C, want.C) || got.B != 1 {
+		t.Errorf("loopback points, B fixed at 1: fitted %+v (%v), want A %g C %g", got, err, want.A, want.C)
+	}
+	// A negative fitted term is dropped, not kept.
+	neg := []fitPoint{{Bytes: 1e6, Bandwidth: 1e8, Seconds: 0.01}, {Bytes: 2e6, Bandwidth: 1e8, Seconds: 0.019}, {Bytes: 4e6, Bandwidth: 1e8, Seconds: 0.037}}
+	if got, _, err := fitExchange(neg, 0); err != nil || got.A < 0 || got.B < 0 || got.C < 0 {
+		t.Errorf("fit with a negative intercept: %+v, %v; want every term >= 0", got, err)
+	}
+}
+
+// TestStep runs a whole step of the small MNIST network with two ranks.
+func TestStep(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "step", "--model", "cnn", "--batch", "2", "--steps", "1", "--warmup", "1", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "step.csv"), []string{"optimizer", "forward_backward_seconds", "pack_seconds",
+		"exchange_seconds", "vote_seconds", "update_seconds", "overhead_over_forward_backward"})
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3 (sgd, signsgd, signum)", len(rows))
+	}
+	for _, r := range rows {
+		if num(t, r, "forward_backward_seconds") <= 0 || num(t, r, "overhead_over_forward_backward") <= 0 {
+			t.Errorf("%s: forward/backward or overhead not measured: %v", r["optimizer"], r)
+		}
+		if r["dim"] != "1199882" {
+			t.Errorf("%s: d = %s, want cnn's 1199882", r["optimizer"], r["dim"])
+		}
+	}
+}
+
+// labNamespaces lists this package's namespaces that exist now.
+func labNamespaces(t *testing.T) []string {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatalf("ip netns list: %v", err)
+	}
+	var ns []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "sgb") {
+			ns = append(ns, f[0])
+		}
+	}
+	return ns
+}
+
+// TestScaleNetns runs bench scale with tiny d, in namespaces when this is
+// root with ip and tc (skipped otherwise), and checks the rows, the
+// projection and that every namespace it made is gone.
+func TestScaleNetns(t *testing.T) {
+	if why := netnsUsable(); why != "" {
+		t.Skipf("namespaces: %s", why)
+	}
+	before := labNamespaces(t)
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "scale", "--dim", "20000", "--workers", "1,2", "--steps", "2", "--warmup", "0",
+		"--netns-workers", "2,3", "--rates", "1gbit,100mbit", "--netns-steps", "1", "--project-workers", "64,1024", "--project-gbit", "10", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if after := labNamespaces(t); len(after) > len(before) {
+		t.Errorf("namespaces left behind: %v (before: %v)", after, before)
+	}
+	rows := readCSV(t, filepath.Join(out, "scale.csv"), []string{"part", "optimizer", "workers", "rate", "exchange_seconds", "fit_exchange_seconds"})
+	var netns int
+	for _, r := range rows {
+		if r["part"] == "netns" {
+			netns++
+			if num(t, r, "exchange_seconds") <= 0 || r["fit_exchange_seconds"] == "" {
+				t.Errorf("netns row without a time or a fit: %v", r)
+			}
+		}
+	}
+	if want := 2 * 2 * 2; netns != want || len(rows) != want+2*2 {
+		t.Errorf("%d rows, %d in namespaces; want %d and %d", len(rows), netns, want+4, want)
+	}
+	proj := readCSV(t, filepath.Join(out, "projection.csv"), []string{"workers", "gbit_per_second", "sgd_exchange_seconds", "signum_exchange_seconds"})
+	if len(proj) != 2 {
+		t.Errorf("projection: %d rows, want 2", len(proj))
+	}
+	// At 100 Mbit/s SGD's 80 kB per peer must take visibly longer than
+	// SIGNUM's ~2.5 kB.
+	for _, r := range rows {
+		if r["part"] == "netns" && r["rate"] == "100mbit" && r["workers"] == "3" && r["optimizer"] == "sgd" && num(t, r, "exchange_seconds") < 0.005 {
+			t.Errorf("SGD at 100 Mbit/s, M = 3: exchange %s s: the rate limit does not bite", r["exchange_seconds"])
+		}
+	}
+}
+
+// TestLabCleanupOnError: a lab that fails half-way deletes what it made.
+func TestLabCleanupOnError(t *testing.T) {
+	if why := netnsUsable(); why != "" {
+		t.Skipf("namespaces: %s", why)
+	}
+	before := labNamespaces(t)
+	if _, err := newNetLab(t.Context(), 300); err == nil {
+		t.Fatal("a lab of 300 ranks was built; want an error")
+	}
+	lab, err := newNetLab(t.Context(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.limit(t.Context(), "fast"); err == nil {
+		t.Error("rate \"fast\" accepted")
+	}
+	if err := lab.close(); err != nil {
+		t.Error(err)
+	}
+	if after := labNamespaces(t); len(after) != len(before) {
+		t.Errorf("namespaces left behind: %v (before: %v)", after, before)
+	}
+}
+
+// TestScaleInterrupt interrupts bench scale while its ranks run in
+// namespaces: the ranks must be killed, every namespace deleted, and the
+// exit status non-zero.
+func TestScaleInterrupt(t *testing.T) {
+	if why := netnsUsable(); why != "" {
+		t.Skipf("namespaces: %s", why)
+	}
+	before := labNamespaces(t)
+	// 1 Mbit/s and 2 MB per peer: minutes per step unless interrupted.
+	cmd := exec.Command(os.Args[0], "bench", "scale", "--dim", "500000", "--workers", "1", "--steps", "1", "--warmup", "0",
+		"--netns-workers", "2", "--rates", "1mbit", "--netns-steps", "1", "--out", t.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(labNamespaces(t)) < len(before)+3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the ranks are running
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if err == nil {
+		t.Errorf("interrupted bench scale exited 0")
+	}
+	if !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("stderr %q: want the interruption named", stderr.String())
+	}
+	if after := labNamespaces(t); len(after) > len(before) {
+		t.Errorf("namespaces left behind after an interrupt: %v (before: %v)", after, before)
+	}
+}

@@ -1,0 +1,377 @@
+package comm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot/plotter"
+
+	"signsgd/bench"
+	"signsgd/collective"
+	"signsgd/job"
+)
+
+// commOptions configure `signsgd bench comm`.
+type commOptions struct {
+	Pairs    [][2]string // (optimizer, topology)
+	Workers  []int
+	Dims     []int
+	Steps    int
+	Warmup   int
+	Zeros    float64
+	Seed     uint64
+	Gloo     bool   // run gloo_allreduce.py beside
+	Python   string // python3 with torch
+	GlooReps int
+	Limit    time.Duration // per configuration
+	Out      string
+	Command  string // the command line, for comm.md
+}
+
+// commRow is one measured configuration.
+type commRow struct {
+	Opt, Topology string
+	summary
+	Gloo float64 // gloo's fp32 allreduce, seconds (NaN: not measured)
+}
+
+// bytesOverFormula is a worker's measured bytes sent over the formula's.
+func (s summary) bytesOverFormula() float64 {
+	if s.FormulaSent == 0 {
+		return math.NaN()
+	}
+	return s.WorkerSent / s.FormulaSent
+}
+
+func commCommand(args []string, stdout io.Writer) error {
+	const cmd = "bench comm"
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	optS := fs.String("opt", "sgd,signsgd,signum", "optimizers (comma list of sgd, signsgd, signum)")
+	topo := fs.String("topology", "all", "topologies (comma list; all: every one collective offers for each optimizer)")
+	workersS := fs.String("workers", "2,4,8,16", "worker counts M (ranks, rank 0 included)")
+	dimsS := fs.String("dims", "11689512,25557032", "gradient sizes d (ResNet-18's and ResNet-50's parameter counts)")
+	steps := fs.Int("steps", 10, "timed steps per configuration")
+	warmup := fs.Int("warmup", 2, "untimed steps before them")
+	zeros := fs.Float64("zeros", 0, "fraction of exact zeros in the gradient (mimics ReLU gradients)")
+	seed := fs.Uint64("seed", 8005, "random seed of the gradients")
+	gloo := fs.String("gloo", "auto", "run bench/gloo_allreduce.py for the same d and M: auto (if python3 with torch is found), off")
+	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
+	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
+	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
+	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
+	if ok, err := parseFlags(fs, args, stdout); !ok {
+		return err
+	}
+	opts, err := optList(cmd, *optS)
+	if err != nil {
+		return err
+	}
+	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	if o.Pairs, err = pairs(cmd, opts, *topo); err != nil {
+		return err
+	}
+	if o.Workers, err = intList(cmd, "workers", *workersS); err != nil {
+		return err
+	}
+	if o.Dims, err = intList(cmd, "dims", *dimsS); err != nil {
+		return err
+	}
+	switch {
+	case o.Steps < 1:
+		return usageErr(cmd, "--steps %d: need at least 1", o.Steps)
+	case o.Warmup < 0:
+		return usageErr(cmd, "--warmup %d: need 0 or more", o.Warmup)
+	case o.Zeros < 0 || o.Zeros >= 1:
+		return usageErr(cmd, "--zeros %g: want a fraction in [0, 1)", o.Zeros)
+	case o.GlooReps < 1:
+		return usageErr(cmd, "--gloo-reps %d: need at least 1", o.GlooReps)
+	case o.Limit <= 0:
+		return usageErr(cmd, "--timeout %v: need a positive duration", o.Limit)
+	}
+	switch *gloo {
+	case "auto":
+		if o.Python = findPython(*python); o.Python == "" {
+			fmt.Fprintln(stdout, "bench comm: no python3 with torch (gloo) found: gloo's allreduce is not measured")
+		}
+		o.Gloo = o.Python != ""
+	case "off":
+	default:
+		return usageErr(cmd, "--gloo %q: want auto or off", *gloo)
+	}
+	if err := prepareOut(cmd, o.Out); err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	rows, err := runComm(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	if err := writeComm(o, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bench comm: %d configurations; %s, %s, comm-bytes.png, comm-seconds.png\n",
+		len(rows), filepath.Join(o.Out, "comm.csv"), filepath.Join(o.Out, "comm.md"))
+	return nil
+}
+
+// usageErr is a bad flag value of cmd.
+func usageErr(cmd, format string, args ...any) error {
+	return job.UsageError("%s: %s", cmd, fmt.Sprintf(format, args...))
+}
+
+// runComm measures every configuration; gloo's allreduce of each (d, M)
+// runs right after that (d, M)'s own, so that the two see the same load.
+func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, error) {
+	exe, err := ownExecutable()
+	if err != nil {
+		return nil, err
+	}
+	l := &launcher{exe: exe, limit: o.Limit}
+	var rows []commRow
+	for _, d := range o.Dims {
+		for _, m := range o.Workers {
+			first := len(rows)
+			for _, p := range o.Pairs {
+				spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
+					Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
+					Timeout: o.Limit.Seconds()}
+				all, err := l.run(ctx, spec, nil)
+				if err != nil {
+					return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+				}
+				r := commRow{Opt: p[0], Topology: p[1], summary: summarize(all, p[0], p[1]), Gloo: math.NaN()}
+				rows = append(rows, r)
+				fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
+					r.Opt, r.Topology, m, d, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
+			}
+			if !o.Gloo {
+				continue
+			}
+			g, err := runGloo(ctx, o.Python, d, m, o.Warmup, o.GlooReps, o.Limit)
+			if err != nil {
+				return nil, fmt.Errorf("bench comm: %w", err)
+			}
+			for i := first; i < len(rows); i++ {
+				rows[i].Gloo = g
+			}
+			fmt.Fprintf(log, "bench comm: gloo fp32 allreduce M=%-2d d=%-8d  %s ms\n", m, d, fmtMs(g))
+		}
+	}
+	return rows, nil
+}
+
+// runGloo runs the embedded gloo_allreduce.py for d floats and m
+// processes and returns its median seconds.
+func runGloo(ctx context.Context, python string, d, m, warmup, reps int, limit time.Duration) (float64, error) {
+	dir, err := os.MkdirTemp("", "signsgd-gloo-*")
+	if err != nil {
+		return 0, fmt.Errorf("gloo: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "gloo_allreduce.py")
+	if err := os.WriteFile(script, bench.GlooAllreduce, 0o644); err != nil {
+		return 0, fmt.Errorf("gloo: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, script, "--dims", itoa(d), "--workers", itoa(m),
+		"--warmup", fmt.Sprint(max(warmup, 1)), "--reps", fmt.Sprint(reps))
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "GLOO_SOCKET_IFNAME=lo")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	outp, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return 0, fmt.Errorf("gloo: %s gloo_allreduce.py d=%d M=%d: %v: %s", python, d, m, err, msg)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(outp))
+	for sc.Scan() {
+		var line struct {
+			Dim, Workers int
+			Seconds      float64 `json:"seconds_median"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return 0, fmt.Errorf("gloo: output line %q: %w", sc.Text(), err)
+		}
+		if line.Dim == d && line.Workers == m {
+			return line.Seconds, nil
+		}
+	}
+	return 0, fmt.Errorf("gloo: gloo_allreduce.py d=%d M=%d printed no result", d, m)
+}
+
+// commTable is comm.csv's content.
+func commTable(rows []commRow) *table {
+	t := &table{header: []string{"optimizer", "topology", "workers", "dim", "threads_per_rank", "steps",
+		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "formula_recv_bytes_per_step",
+		"rank0_bytes_sent_per_step", "rank0_bytes_recv_per_step", "rank0_formula_sent_per_step", "rank0_formula_recv_per_step", "bytes_match", "bytes_over_formula",
+		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
+		"gloo_allreduce_seconds", "gloo_over_exchange"}}
+	for _, r := range rows {
+		t.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
+			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
+			fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), itoa(r.FormulaRank0Sent), itoa(r.FormulaRank0Recv), fmt.Sprint(r.BytesMatch), fmtFloat(r.bytesOverFormula()),
+			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
+			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange))
+	}
+	return t
+}
+
+func voteCell(opt string, v float64, f func(float64) string) string {
+	if opt == "sgd" {
+		return f(math.NaN())
+	}
+	return f(v)
+}
+
+// writeComm writes comm.csv, comm.md and the figures.
+func writeComm(o commOptions, rows []commRow) error {
+	if err := commTable(rows).writeCSV(filepath.Join(o.Out, "comm.csv")); err != nil {
+		return err
+	}
+	md := &table{header: []string{"optimizer", "topology", "M", "d", "bytes/step sent (worker)", "formula", "measured / formula",
+		"rank 0 recv/step", "pack ms", "exchange+vote ms", "vote alone ms", "update ms", "step ms", "gloo allreduce ms", "gloo / exchange"}}
+	for _, r := range rows {
+		match := fmt.Sprintf("%.3f", r.bytesOverFormula())
+		if r.BytesMatch {
+			match = "1 (exact)"
+		}
+		md.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), match,
+			fmtBytes(r.Rank0Recv), fmtMs(r.Pack), fmtMs(r.Exchange), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), fmtMs(r.Step),
+			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# bench comm: bytes and seconds of one exchange\n\n")
+	fmt.Fprintf(&b, "Command: `%s`\n\nMachine: %s\n\n", o.Command, machine())
+	fmt.Fprintf(&b, "Every rank is a separate process; they join over loopback TCP (collective.DialTCP). Each rank holds a\n"+
+		"float32 gradient (a shared N(0, 0.25) signal plus its own N(0, 1) noise, %g zeros) and, per step:\n"+
+		"pack (SIGNUM: momentum + kernels.PackSigns; SIGNSGD: PackSigns; SGD: none), an untimed barrier, the\n"+
+		"collective (vote or fp32 mean; for the server topology rank 0 decodes, counts and sends back), and the update\n"+
+		"(kernels.ApplySignStep / ApplyGradStep). Times: per phase the slowest rank's, median over %d steps after %d\n"+
+		"warm-up steps. \"vote alone\" is kernels.Vote on M buffers timed apart on rank 0 (part of exchange+vote).\n"+
+		"Bytes: from Comm.Traffic around the collective, frame headers (%d bytes each) included, per step; the\n"+
+		"worker columns are the mean over ranks 1..M-1. The formula (collective.MeanBytes, collective.VoteBytes) is exact\n"+
+		"for the fp32 mean; for a vote it counts both sign planes raw (2 bits a coordinate), an upper bound: collective\n"+
+		"stores a plane zstd-compressed when that is shorter (a dense gradient's all-ones non-zero plane shrinks to almost\n"+
+		"nothing) and a zero sign costs no sign bit. \"exact\": every rank matched its formula every step. gloo: bench/gloo_allreduce.py, PyTorch gloo fp32 allreduce (+ divide by M) of d floats, M\n"+
+		"processes with one thread each, median of its repetitions, in this same run right after the same (d, M)'s\n"+
+		"own configurations (so both see the same load).\n\n",
+		o.Zeros, o.Steps, o.Warmup, collective.HeaderSize)
+	fmt.Fprintf(&b, "Cores: all ranks share this machine's %d cores. ", runtime.NumCPU())
+	for _, m := range o.Workers {
+		fmt.Fprintf(&b, "M=%d: %s. ", m, sharing(m))
+	}
+	fmt.Fprintf(&b, "Times with more ranks than cores include waiting for a core.\n\n")
+	b.WriteString(md.markdown())
+	b.WriteString("\n")
+	if s := commAcceptance(rows); s != "" {
+		b.WriteString(s)
+	}
+	if err := writeText(filepath.Join(o.Out, "comm.md"), b.String()); err != nil {
+		return err
+	}
+	return drawComm(o, rows)
+}
+
+// commAcceptance states the issue's loopback target: sign exchange + vote
+// at d = 11.7M, M = 4, server topology, against gloo.
+func commAcceptance(rows []commRow) string {
+	var b strings.Builder
+	for _, r := range rows {
+		if r.Opt == "sgd" || r.Topology != "server" || r.Workers != 4 || r.Dim != 11689512 || math.IsNaN(r.Gloo) {
+			continue
+		}
+		ratio := r.Gloo / r.Exchange
+		verdict := "meets"
+		if ratio < 20 {
+			verdict = "misses"
+		}
+		fmt.Fprintf(&b, "- %s, server, d = 11,689,512, M = 4: sign exchange + vote %s ms against gloo's fp32 allreduce %s ms: %.1fx faster (%s the 20x target).\n",
+			strings.ToUpper(r.Opt), fmtMs(r.Exchange), fmtMs(r.Gloo), ratio, verdict)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "## Target: sign exchange + vote at least 20x faster than gloo (loopback)\n\n" + b.String() + "\n"
+}
+
+// drawComm draws bytes and seconds per step against M, one panel per d.
+func drawComm(o commOptions, rows []commRow) error {
+	var bytesP, secP []panel
+	for _, d := range o.Dims {
+		bp := panel{title: fmt.Sprintf("d = %d", d), xLabel: "workers M", yLabel: "bytes per step", logX: true, logY: true, xTicks: floats(o.Workers)}
+		sp := panel{title: fmt.Sprintf("d = %d", d), xLabel: "workers M", yLabel: "seconds per exchange", logX: true, logY: true, xTicks: floats(o.Workers)}
+		for _, p := range o.Pairs {
+			var w, s0, ex plotter.XYs
+			for _, r := range rows {
+				if r.Dim == d && r.Opt == p[0] && r.Topology == p[1] {
+					w = append(w, plotter.XY{X: float64(r.Workers), Y: r.WorkerSent})
+					s0 = append(s0, plotter.XY{X: float64(r.Workers), Y: r.Rank0Recv})
+					ex = append(ex, plotter.XY{X: float64(r.Workers), Y: r.Exchange})
+				}
+			}
+			name := p[0] + " " + p[1]
+			sp.lines = append(sp.lines, series{name: name, xy: ex})
+			if p[0] == "signsgd" && hasPair(o.Pairs, "signum", p[1]) {
+				continue // the same bytes as SIGNUM's
+			}
+			if p[0] != "sgd" {
+				name = "signs " + p[1]
+			}
+			bp.lines = append(bp.lines, series{name: name + ": worker sent", xy: w})
+			if p[1] == "server" {
+				bp.lines = append(bp.lines, series{name: name + ": rank 0 recv", xy: s0, dashed: true})
+			}
+		}
+		var g plotter.XYs
+		for _, m := range o.Workers {
+			for _, r := range rows {
+				if r.Dim == d && r.Workers == m && !math.IsNaN(r.Gloo) {
+					g = append(g, plotter.XY{X: float64(m), Y: r.Gloo})
+					break
+				}
+			}
+		}
+		if len(g) > 0 {
+			sp.lines = append(sp.lines, series{name: "gloo fp32 allreduce", xy: g, dashed: true})
+		}
+		bytesP, secP = append(bytesP, bp), append(secP, sp)
+	}
+	if err := drawPNG(filepath.Join(o.Out, "comm-bytes.png"), "bytes per step per rank (measured, loopback)", bytesP); err != nil {
+		return err
+	}
+	return drawPNG(filepath.Join(o.Out, "comm-seconds.png"), "exchange (+ vote or sum) per step, slowest rank, median", secP)
+}
+
+func floats(xs []int) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+func hasPair(ps [][2]string, opt, topology string) bool {
+	for _, p := range ps {
+		if p[0] == opt && p[1] == topology {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,40 @@
+// Package comm measures what a step of distributed SIGNSGD, SIGNUM and
+// plain SGD costs in bytes and seconds, with real ranks: separate processes
+// of this program that join over TCP (collective.DialTCP) exactly as a
+// training job's ranks do. It is `signsgd bench`:
+//
+//	signsgd bench comm   bytes and seconds of one exchange per optimizer,
+//	                     topology, worker count M and gradient size d, on
+//	                     loopback, beside the byte formula and beside
+//	                     gloo's fp32 allreduce (bench/gloo_allreduce.py)
+//	signsgd bench scale  time per step against M: 1..32 ranks on loopback,
+//	                     then ranks in network namespaces behind veth pairs
+//	                     and a bridge with tc bandwidth limits (root only),
+//	                     a least-squares model of the exchange time and its
+//	                     projection to 64..1024 workers
+//	signsgd bench step   a whole training step (ResNet-18 by default) split
+//	                     into forward/backward, pack, exchange, vote, update
+//
+// # Data flow of one measured configuration
+//
+//	parent (bench comm|scale|step)
+//	  -- starts M processes: <this binary> bench rank --spec JSON --rank r
+//	     (rank 0 gets the parent's listening socket as fd 3 on loopback;
+//	     in a namespace it listens on its own 10.77.0.1)
+//	rank r: gradient g (synthetic, or a network's LossGrad)
+//	  pack:     momentum + kernels.PackSigns           (sgd: nothing)
+//	  barrier   (not timed: the exchange is measured without stragglers)
+//	  exchange: the collective (vote or mean)           bytes from Comm.Traffic
+//	  update:   kernels.ApplySignStep / ApplyGradStep
+//	  ... warm-up steps, then timed steps ...
+//	  collective.Gather of every rank's per-step times and bytes to rank 0
+//	rank 0: one JSON line on stdout --> parent: medians, CSV, Markdown, PNG
+//
+// Per phase the time of a step is the slowest rank's; a configuration's
+// figure is the median over its timed steps (warm-up steps excluded).
+//
+// All ranks share this machine's cores: a rank gets GOMAXPROCS and one
+// OpenBLAS thread each of cores/M (at least 1), so from M = 3 ranks on two
+// cores the ranks take turns; every output says how many ranks shared how
+// many cores.
+package comm

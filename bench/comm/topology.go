@@ -1,0 +1,61 @@
+package comm
+
+import (
+	"slices"
+
+	"signsgd/collective"
+	"signsgd/kernels"
+)
+
+// This file is the one place that knows which topologies package
+// collective offers and how many bytes each moves: the benchmarks call
+// the functions below only.
+
+// signTopologies are the vote's topologies; meanTopologies the fp32 mean's.
+var (
+	signTopologies = collective.VoteTopologies
+	meanTopologies = collective.MeanTopologies
+)
+
+// topologiesOf returns the topologies of optimizer opt.
+func topologiesOf(opt string) []string {
+	if opt == "sgd" {
+		return meanTopologies
+	}
+	return signTopologies
+}
+
+// hasTopology says whether opt can run over topology.
+func hasTopology(opt, topology string) bool {
+	return slices.Contains(topologiesOf(opt), topology)
+}
+
+// exchangeSigns runs the majority vote of local over topology; result gets
+// the ternary vote on every rank.
+func exchangeSigns(c collective.Comm, topology string, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	return collective.Vote(c, topology, local, result, opt)
+}
+
+// exchangeMean replaces x by the mean over ranks, over topology.
+func exchangeMean(c collective.Comm, topology string, x []float32) error {
+	return collective.Mean(c, topology, x)
+}
+
+// formulaBytes is what rank sends and receives, frame headers included, in
+// one exchange of optimizer opt over topology with d coordinates and m
+// ranks: exact for the fp32 mean; for a vote exact when the sign planes go
+// raw and every sign is non-zero, an upper bound otherwise (collective
+// compresses a plane when that is shorter, and a zero sign costs no sign
+// bit).
+func formulaBytes(opt, topology string, d, m, rank int) (sent, recv int) {
+	if !hasTopology(opt, topology) {
+		return 0, 0
+	}
+	if opt == "sgd" {
+		return collective.MeanBytes(topology, d, m, rank)
+	}
+	return collective.VoteBytes(topology, d, m, rank)
+}
+
+// headerSize is collective's frame header, for the outputs' prose.
+func headerSize() int { return collective.HeaderSize }
