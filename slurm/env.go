@@ -288,14 +288,16 @@ func digitsOnly(v string) bool {
 	return v != ""
 }
 
-// DerivePort returns a TCP port in [20000, 60000) derived deterministically
+// DerivePort returns a TCP port in [10000, 32000) derived deterministically
 // from jobID with FNV-1a, so that every rank of a job computes the same
 // port without talking, and concurrent jobs on one node likely differ.
-// Rank 0 listens there unless --port is given.
+// Rank 0 listens there unless --port is given. The range stays below
+// Linux's ephemeral ports (32768-60999 by default), which any outgoing
+// connection on the node may hold at any moment.
 func DerivePort(jobID string) int {
 	h := fnv.New32a()
 	h.Write([]byte(jobID))
-	return 20000 + int(h.Sum32()%40000)
+	return 10000 + int(h.Sum32()%22000)
 }
 
 // ThreadsPerRank returns how many compute (BLAS) threads each of

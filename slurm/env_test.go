@@ -193,8 +193,8 @@ func TestDerivePort(t *testing.T) {
 	seen := map[int]bool{}
 	for _, id := range []string{"", "1", "1234", "1234.0", "1234.1", "3735552001"} {
 		p := DerivePort(id)
-		if p < 20000 || p >= 60000 {
-			t.Errorf("DerivePort(%q) = %d, outside [20000, 60000)", id, p)
+		if p < 10000 || p >= 32000 {
+			t.Errorf("DerivePort(%q) = %d, outside [10000, 32000)", id, p)
 		}
 		if DerivePort(id) != p {
 			t.Errorf("DerivePort(%q) not deterministic", id)
