@@ -58,7 +58,7 @@ func waitAll(t *testing.T, cmds []*exec.Cmd, skip int, limit time.Duration) []er
 // same model.
 func TestVoteDeadlineSurvivesKill(t *testing.T) {
 	out := t.TempDir()
-	cmds, errs := startRanks(t, 4, out, "--epochs", "25", "--vote-deadline", "300ms", "--drop-after", "2")
+	cmds, errs := startRanks(t, 4, out, "--epochs", "25", "--vote-deadline", "2s", "--drop-after", "2")
 	waitFirstEpoch(t, out)
 	cmds[2].Process.Kill()
 	cmds[2].Wait()
@@ -92,7 +92,7 @@ func TestVoteDeadlineLauncher(t *testing.T) {
 	for _, kind := range []string{"kill", "stall"} {
 		t.Run(kind, func(t *testing.T) {
 			out := t.TempDir()
-			cmd := exec.Command(signsgdBin, "run", "--workers", "4", "--epochs", "3", "--vote-deadline", "200ms", "--drop-after", "2",
+			cmd := exec.Command(signsgdBin, "run", "--workers", "4", "--epochs", "3", "--vote-deadline", "1s", "--drop-after", "2",
 				"--fault-rank", "1", "--fault-step", "70", "--fault-kind", kind, "--out", out, "--quiet")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -282,12 +282,12 @@ func TestDigestNamesDivergentRank(t *testing.T) {
 }
 
 // TestStalledRankWithoutDeadline: a rank that stops answering, without
-// --vote-deadline, ends the job after --timeout with an error naming it,
+// --vote-deadline, ends the job after --timeout (3 s here) with an error naming it,
 // and the launcher leaves no process behind.
 func TestStalledRankWithoutDeadline(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
-	b, err := exec.Command(signsgdBin, "run", "--workers", "3", "--epochs", "5", "--timeout", "1s",
+	b, err := exec.Command(signsgdBin, "run", "--workers", "3", "--epochs", "5", "--timeout", "3s",
 		"--fault-rank", "2", "--fault-step", "70", "--fault-kind", "stall", "--out", out, "--quiet").CombinedOutput()
 	if err == nil {
 		t.Fatalf("a stalled rank went unnoticed:\n%s", b)
