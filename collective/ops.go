@@ -210,12 +210,3 @@ func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) er
 	}
 	return nil
 }
-
-// VoteBytesPerWorker is at most what one worker (rank != 0) sends, and
-// receives, per server vote of d coordinates: one frame of signs in their
-// wire form each way (exact when raw and dense; see VoteBytes).
-func VoteBytesPerWorker(d int) int { return HeaderSize + MaxSignsWireLen(d) }
-
-// MeanBytesPerWorker is what one worker sends, and receives, per server mean
-// of d float32s.
-func MeanBytesPerWorker(d int) int { return HeaderSize + 4*d }

@@ -98,7 +98,8 @@ func TestRunProcesses(t *testing.T) {
 		}
 	}
 	d := 20*40 + 40 + 40*2 + 2
-	want := float64(collective.VoteBytesPerWorker(d)) // compressed votes: at most the formula
+	vb, _ := collective.VoteBytes("server", d, 4, 1)
+	want := float64(vb) // compressed votes: at most the formula
 	if sent, recv := recs[1]["bytes_sent_per_step"].(float64), recs[1]["bytes_recv_per_step"].(float64); sent > want || recv > want || sent < want/4 || recs[1]["formula_bytes_per_step"] != want {
 		t.Fatalf("bytes per step %v/%v, formula %v, want at most %v", sent, recv, recs[1]["formula_bytes_per_step"], want)
 	}
