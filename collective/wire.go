@@ -158,18 +158,6 @@ func wordsFrom(words []uint64, src []byte) {
 	}
 }
 
-// signsPlanes returns the raw non-zero plane and sign plane of s, and its
-// number of non-zero signs (the planes EncodeSignsWire stores, before any
-// compression).
-func signsPlanes(s kernels.Signs) (nzPlane, signPlane []byte, nnz int) {
-	for w, x := range s.NZ {
-		nnz += bits.OnesCount64(x & tailMask(s, w))
-	}
-	signWords := make([]uint64, kernels.Words(nnz))
-	gatherSignBits(signWords, s)
-	return appendWords(nil, s.NZ, s.N), appendWords(nil, signWords, nnz), nnz
-}
-
 // appendPlane appends plane to b, as zstd when c allows and that is
 // shorter, and returns how it stored it and how many bytes.
 func appendPlane(b, plane []byte, c Compression) ([]byte, byte, int) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 
@@ -526,4 +527,16 @@ func TestPextPdep(t *testing.T) {
 		}
 	}
 	t.Logf("BMI2 used: %v", useBMI2)
+}
+
+// signsPlanes returns the raw non-zero plane and sign plane of s, and its
+// number of non-zero signs: the planes EncodeSignsWire stores, before any
+// compression, built the plain way for the tests and benchmarks.
+func signsPlanes(s kernels.Signs) (nzPlane, signPlane []byte, nnz int) {
+	for w, x := range s.NZ {
+		nnz += bits.OnesCount64(x & tailMask(s, w))
+	}
+	signWords := make([]uint64, kernels.Words(nnz))
+	gatherSignBits(signWords, s)
+	return appendWords(nil, s.NZ, s.N), appendWords(nil, signWords, nnz), nnz
 }
