@@ -232,7 +232,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 			dropped = append(dropped, q.TakeDropped()...)
 			step++
 			if cfg.DigestEvery > 0 && step%cfg.DigestEvery == 0 {
-				if err := compareModels(c, q, params, fmt.Sprintf("after step %d", step)); err != nil {
+				if _, err := compareModels(c, q, params, fmt.Sprintf("after step %d", step)); err != nil {
 					pf.Close()
 					return err
 				}
@@ -310,11 +310,11 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	}
 
 	// Every rank must hold the same model.
-	if err := compareModels(c, q, params, "at the end"); err != nil {
+	sum, err := compareModels(c, q, params, "at the end")
+	if err != nil {
 		return err
 	}
 	if rank == 0 {
-		sum := ModelChecksum(params)
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, "summary.json"), Summary{
 			Final: last, ModelSHA256: sum, Parameters: d, Ranks: m,
 			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: len(shard),
@@ -331,15 +331,15 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 
 // compareModels gathers every rank's model checksum at rank 0 and fails,
 // naming the ranks that differ from the majority, if they are not all the
-// same.
-func compareModels(c collective.Comm, q *collective.Quorum, params []float32, when string) error {
+// same. It returns this rank's checksum.
+func compareModels(c collective.Comm, q *collective.Quorum, params []float32, when string) (string, error) {
 	sum := ModelChecksum(params)
 	all, err := q.Gather(c, []byte(sum))
 	if err != nil {
-		return fmt.Errorf("model checksums %s: %w", when, err)
+		return "", fmt.Errorf("model checksums %s: %w", when, err)
 	}
 	if c.Rank() != 0 {
-		return nil
+		return sum, nil
 	}
 	groups := map[string][]int{}
 	for r, s := range all {
@@ -348,7 +348,7 @@ func compareModels(c collective.Comm, q *collective.Quorum, params []float32, wh
 		}
 	}
 	if len(groups) <= 1 {
-		return nil
+		return sum, nil
 	}
 	var major string
 	for s, ranks := range groups {
@@ -363,7 +363,7 @@ func compareModels(c collective.Comm, q *collective.Quorum, params []float32, wh
 		}
 	}
 	slices.Sort(odd)
-	return fmt.Errorf("models diverged %s: ranks %v differ from ranks %v (model %.16s)", when, odd, groups[major], major)
+	return "", fmt.Errorf("models diverged %s: ranks %v differ from ranks %v (model %.16s)", when, odd, groups[major], major)
 }
 
 // injectFault is --fault-rank's failure at --fault-step: an error (the
