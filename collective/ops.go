@@ -171,42 +171,9 @@ func zeroNonFinite(v []float32) int {
 // VoteServer runs the paper's majority vote: every rank sends its packed
 // signs to rank 0, which decodes them (canonicalizing untrusted bits),
 // counts the vote with kernels.Vote and sends the ternary result back.
-// result receives sign(sum of votes) on every rank.
+// result receives sign(sum of votes) on every rank. It is the strict form
+// of Quorum.Vote: every rank must vote.
 func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
-	if c.Rank() != 0 {
-		if err := c.Send(0, TagVote, EncodeSignsWire(nil, local, voteCompression)); err != nil {
-			return opError("vote", err)
-		}
-		p, err := c.Recv(0, TagVoteResult)
-		if err != nil {
-			return opError("vote", err)
-		}
-		if err := DecodeSignsWire(result, p); err != nil {
-			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
-		}
-		return nil
-	}
-	m := c.Size()
-	voters := make([]kernels.Signs, m)
-	voters[0] = local
-	for r := 1; r < m; r++ {
-		p, err := c.Recv(r, TagVote)
-		if err != nil {
-			return opError("vote", err)
-		}
-		v := getSigns(local.N)
-		voters[r] = v
-		if err := DecodeSignsWire(v, p); err != nil {
-			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
-		}
-	}
-	kernels.Vote(result, voters, opt)
-	putSigns(voters[1:])
-	out := EncodeSignsWire(nil, result, voteCompression)
-	for r := 1; r < m; r++ {
-		if err := c.Send(r, TagVoteResult, out); err != nil {
-			return opError("vote", err)
-		}
-	}
-	return nil
+	var strict *Quorum
+	return strict.Vote(c, local, result, opt)
 }

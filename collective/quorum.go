@@ -71,12 +71,10 @@ func (q *Quorum) drop(c Comm, r int) {
 // lost says whether err means the peer is gone or silent for good.
 func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err, ErrTimeout) }
 
-// Vote is VoteServer under the quorum's deadline (VoteServer itself for a
-// nil quorum).
+// Vote is the server vote (VoteServer) under the quorum's deadline; a nil
+// quorum is the strict vote, where every rank votes and a lost one is an
+// error.
 func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
-	if q == nil {
-		return VoteServer(c, local, result, opt)
-	}
 	if c.Rank() != 0 {
 		if err := c.Send(0, TagVote, EncodeSignsWire(nil, local, voteCompression)); err != nil {
 			return opError("vote", err)
@@ -85,7 +83,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		if err != nil {
 			return opError("vote", err)
 		}
-		if len(p) == 0 {
+		if len(p) == 0 && q != nil {
 			return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 		}
 		if err := DecodeSignsWire(result, p); err != nil {
@@ -96,16 +94,25 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	m := c.Size()
 	voters := make([]kernels.Signs, 0, m)
 	voters = append(voters, local)
-	q.abstained = q.abstained[:0]
-	deadline := time.Now().Add(q.Deadline)
+	var deadline time.Time
+	if q != nil {
+		q.abstained = q.abstained[:0]
+		deadline = time.Now().Add(q.Deadline)
+	}
 	for r := 1; r < m; r++ {
-		if q.dropped[r] {
+		if !q.Live(r) {
 			q.abstained = append(q.abstained, r)
 			continue
 		}
-		p, err := c.RecvBy(r, TagVote, deadline)
+		var p []byte
+		var err error
+		if q != nil {
+			p, err = c.RecvBy(r, TagVote, deadline)
+		} else {
+			p, err = c.Recv(r, TagVote)
+		}
 		if err != nil {
-			if !lost(err) {
+			if q == nil || !lost(err) {
 				return opError("vote", err)
 			}
 			q.abstained = append(q.abstained, r)
@@ -115,7 +122,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			continue
 		}
-		q.missed[r] = 0
+		if q != nil {
+			q.missed[r] = 0
+		}
 		v := getSigns(local.N)
 		if err := DecodeSignsWire(v, p); err != nil {
 			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
@@ -126,11 +135,11 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	putSigns(voters[1:])
 	out := EncodeSignsWire(nil, result, voteCompression)
 	for r := 1; r < m; r++ {
-		if q.dropped[r] {
+		if !q.Live(r) {
 			continue
 		}
 		if err := c.Send(r, TagVoteResult, out); err != nil {
-			if !lost(err) {
+			if q == nil || !lost(err) {
 				return opError("vote", err)
 			}
 			q.drop(c, r)
