@@ -291,24 +291,30 @@ func loadCheckpoint(path string, cfg *Config, rank int, params, momentum int, st
 }
 
 // validCheckpoints returns the epochs whose checkpoint of this rank loads
-// and checks, newest first, reporting every bad one to warn.
-func validCheckpoints(cfg *Config, rank int, params, momentum int, state [][]float32, warn func(string)) []int {
+// and checks, newest first, and the newest of them as loaded (so the usual
+// resume, from the newest, reads it once), reporting every bad one to warn.
+func validCheckpoints(cfg *Config, rank int, params, momentum int, state [][]float32, warn func(string)) ([]int, *checkpoint) {
 	epochs, err := checkpointEpochs(cfg.Out)
 	if err != nil {
 		warn(fmt.Sprintf("checkpoints in %s: %v", ckptDir(cfg.Out), err))
-		return nil
+		return nil, nil
 	}
 	var ok []int
+	var newest *checkpoint
 	for _, e := range slices.Backward(epochs) {
 		path := ckptPath(cfg.Out, e, rank)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if _, err := loadCheckpoint(path, cfg, rank, params, momentum, state); err != nil {
+		ck, err := loadCheckpoint(path, cfg, rank, params, momentum, state)
+		if err != nil {
 			warn(fmt.Sprintf("checkpoint %s: %v; not used", path, err))
 			continue
 		}
+		if newest == nil {
+			newest = ck
+		}
 		ok = append(ok, e)
 	}
-	return ok
+	return ok, newest
 }

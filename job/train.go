@@ -400,7 +400,7 @@ func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out
 	rank := c.Rank()
 	params, state := model.Params(), modelState(model)
 	warn := func(msg string) { fmt.Fprintf(os.Stderr, "rank %d: %s\n", rank, msg) }
-	valid := validCheckpoints(cfg, rank, len(params), len(momentum), state, warn)
+	valid, newest := validCheckpoints(cfg, rank, len(params), len(momentum), state, warn)
 	var list []string
 	for _, e := range valid {
 		list = append(list, strconv.Itoa(e))
@@ -442,9 +442,11 @@ func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out
 		return nil, nil
 	}
 	path := ckptPath(cfg.Out, epoch, rank)
-	ck, err := loadCheckpoint(path, cfg, rank, len(params), len(momentum), state)
-	if err != nil {
-		return nil, fmt.Errorf("resume: checkpoint %s: %w", path, err)
+	ck := newest
+	if ck == nil || ck.Epoch != epoch { // another rank lacks our newest
+		if ck, err = loadCheckpoint(path, cfg, rank, len(params), len(momentum), state); err != nil {
+			return nil, fmt.Errorf("resume: checkpoint %s: %w", path, err)
+		}
 	}
 	copy(params, ck.params)
 	copy(momentum, ck.momentum)
