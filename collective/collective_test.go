@@ -76,17 +76,7 @@ var testSecret = []byte("0123456789abcdef-test-secret")
 // runAll runs f on every rank concurrently and fails the test on any error.
 func runAll(t *testing.T, comms []Comm, f func(c Comm) error) {
 	t.Helper()
-	errs := make([]error, len(comms))
-	var wg sync.WaitGroup
-	for r, c := range comms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[r] = f(c)
-		}()
-	}
-	wg.Wait()
-	for r, err := range errs {
+	for r, err := range runAllErrs(comms, f) {
 		if err != nil {
 			t.Fatalf("rank %d: %v", r, err)
 		}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -120,28 +119,8 @@ func TestRunProcesses(t *testing.T) {
 
 	// Same configuration in one process over the in-memory transport: the
 	// transport must not change a bit of the model.
-	memOut := t.TempDir()
-	cfg, err := ParseRun([]string{"--workers", "4", "--byzantine", "1", "--blind", "1", "--epochs", "2", "--out", memOut, "--quiet"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	comms := collective.NewMemWorld(4, 30*time.Second)
-	errs := make([]error, 4)
-	var wg sync.WaitGroup
-	for r, c := range comms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[r] = Train(cfg, c, &bytes.Buffer{})
-		}()
-	}
-	wg.Wait()
-	for r, err := range errs {
-		if err != nil {
-			t.Fatalf("in-memory rank %d: %v", r, err)
-		}
-	}
-	if m := readSummary(t, memOut); m.ModelSHA256 != s.ModelSHA256 {
+	m, _ := trainInMemory(t, 4, "--byzantine", "1", "--blind", "1", "--epochs", "2")
+	if m.ModelSHA256 != s.ModelSHA256 {
 		t.Fatalf("processes over TCP ended with %s, goroutines in memory with %s", s.ModelSHA256, m.ModelSHA256)
 	}
 }
