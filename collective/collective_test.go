@@ -521,3 +521,18 @@ func FuzzHandshake(f *testing.F) {
 // workerBytes is the sent half of a formula (a worker sends and receives
 // the same).
 func workerBytes(sent, _ int) int { return sent }
+
+// TestOtherJobFrameFailsLink: a frame stamped with another job's hash is
+// refused by name.
+func TestOtherJobFrameFailsLink(t *testing.T) {
+	comms := tcpWorld(t, 2)
+	tc := comms[1].(*tcpComm)
+	var hdr [HeaderSize]byte
+	putHeader(hdr[:], header{tag: TagVote, job: JobHash("another job")})
+	tc.conns[0].Write(hdr[:])
+	_, err := comms[0].Recv(1, TagVote)
+	want := fmt.Sprintf("frame for job %08x, this job is %08x", JobHash("another job"), JobHash("test"))
+	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
