@@ -386,25 +386,37 @@ func benchVoters(m, n, zeros int) []Signs {
 
 // BenchmarkVote counts a majority vote; bytes are the packed input read.
 // voters=M/d=N is float-gradient signs; /zero=1in4 has a quarter of the
-// coordinates abstaining.
+// coordinates abstaining. /kernel=avx2 and /kernel=go time the AVX2 and
+// portable kernels on a CPU that would pick a faster one.
 func BenchmarkVote(b *testing.B) {
 	for _, m := range []int{4, 16, 64} {
 		for _, n := range []int{1 << 20, 25600000} {
 			for _, zeros := range []int{0, 4} {
-				name := fmt.Sprintf("voters=%d/d=%d", m, n)
-				if zeros > 0 {
-					name += fmt.Sprintf("/zero=1in%d", zeros)
-				}
-				b.Run(name, func(b *testing.B) {
-					voters := benchVoters(m, n, zeros)
-					dst := NewSigns(n)
-					b.SetBytes(int64(m * EncodedLen(n)))
-					b.ReportAllocs()
-					b.ResetTimer()
-					for range b.N {
-						Vote(dst, voters, VoteOptions{})
+				for _, kernel := range []string{"", "avx2", "go"} {
+					if kernel != "" && (m != 16 || n != 25600000) {
+						continue
 					}
-				})
+					name := fmt.Sprintf("voters=%d/d=%d", m, n)
+					if zeros > 0 {
+						name += fmt.Sprintf("/zero=1in%d", zeros)
+					}
+					if kernel != "" {
+						name += "/kernel=" + kernel
+					}
+					b.Run(name, func(b *testing.B) {
+						defer func() { useAsm, useAVX512 = true, true }()
+						useAVX512 = kernel == ""
+						useAsm = kernel != "go"
+						voters := benchVoters(m, n, zeros)
+						dst := NewSigns(n)
+						b.SetBytes(int64(m * EncodedLen(n)))
+						b.ReportAllocs()
+						b.ResetTimer()
+						for range b.N {
+							Vote(dst, voters, VoteOptions{})
+						}
+					})
+				}
 			}
 		}
 	}
@@ -474,18 +486,35 @@ func TestVotePortableMatchesAsm(t *testing.T) {
 	for _, m := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 65, 255, 256, 300} {
 		for _, n := range []int{0, 1, 64, 255, 256, 257, 64*256 + 64*5 + 3} {
 			voters := make([]Signs, m)
+			// Dense voters (no zero sign), as float gradients give, take
+			// the AVX-512 kernel's shortcut; sparse words in a few voters
+			// make some groups take it and others not.
+			dense := rng.IntN(2) == 0
 			for i := range voters {
-				voters[i] = randomSigns(rng, n, rng.Float64()*0.5)
+				zero := rng.Float64() * 0.5
+				if dense {
+					zero = 0
+				}
+				voters[i] = randomSigns(rng, n, zero)
+			}
+			if dense && n > 64*40 {
+				voters[m/2].Set(64*37+5, 0)
 			}
 			for _, tie := range []TieRule{TieZero, TiePlus, TieRandom} {
 				opt := VoteOptions{Tie: tie, Seed: uint64(m)}
-				fast, portable := NewSigns(n), NewSigns(n)
+				fast, avx2, portable := NewSigns(n), NewSigns(n), NewSigns(n)
 				Vote(fast, voters, opt)
+				useAVX512 = false
+				Vote(avx2, voters, opt)
+				useAVX512 = true
 				useAsm = false
 				Vote(portable, voters, opt)
 				useAsm = true
 				if i, ok := equalSigns(fast, portable); !ok {
-					t.Fatalf("M=%d n=%d tie=%v: asm and portable differ at %d", m, n, tie, i)
+					t.Fatalf("M=%d n=%d dense=%v tie=%v: asm and portable differ at %d", m, n, dense, tie, i)
+				}
+				if i, ok := equalSigns(avx2, portable); !ok {
+					t.Fatalf("M=%d n=%d dense=%v tie=%v: AVX2 kernel and portable differ at %d", m, n, dense, tie, i)
 				}
 				if m <= 65 || n < 300 {
 					naive := NewSigns(n)

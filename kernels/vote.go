@@ -113,6 +113,10 @@ func Vote(dst Signs, voters []Signs, opt VoteOptions) {
 // the portable Go.
 var useAsm = true // read by vote_amd64.go
 
+// useAVX512 lets tests switch the AVX-512 vote kernel off to check the AVX2
+// one on CPUs that have both.
+var useAVX512 = true // read by vote_amd64.go
+
 // applyTies resolves the ties eq[i] of word w+i by opt.Tie (not TieZero).
 func applyTies(dst Signs, eq []uint64, opt VoteOptions, w int) {
 	for i, e := range eq {

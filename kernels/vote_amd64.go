@@ -9,30 +9,58 @@ import (
 )
 
 //go:generate python3 asmgen/vote_avx2.py
+//go:generate python3 asmgen/vote_avx512.py
 
 // voteAVX2 is in vote_amd64.s.
 //
 //go:noescape
 func voteAVX2(nz, neg *unsafe.Pointer, m int, off uintptr, n int, scratch *[8][4]uint64, outNZ, outNeg, outEq *uint64)
 
-// haveAVX2 says whether the AVX2 vote kernel runs on this CPU (read once).
+// voteAVX512 is in vote_avx512_amd64.s.
+//
+//go:noescape
+func voteAVX512(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+// haveAVX2 says whether the AVX2 vote kernel runs on this CPU (read once);
+// haveAVX512 (sgemm_amd64.go) likewise for the AVX-512 one.
 var haveAVX2 = cpu.X86.HasAVX2
 
 // voteBlock is the number of words the AVX2 kernel does per call.
 const voteBlock = 256
 
-// voteWordsFast counts words lo..hi-1 of the vote with AVX2 when the CPU
-// has it and there are at most 255 voters (eight count planes), four words
-// at a time; the words left over go through the portable voteWords.
+// voteWordsFast counts words lo..hi-1 of the vote with AVX-512 (eight words
+// at a time) or AVX2 (four) when the CPU has them and there are at most 255
+// voters (eight count planes); the words left over go through the portable
+// voteWords.
 func voteWordsFast(dst Signs, nzs, negs []unsafe.Pointer, opt VoteOptions, lo, hi int) {
 	m := len(nzs)
 	if !haveAVX2 || !useAsm || m == 0 || m > 255 {
 		voteWords(dst, nzs, negs, opt, lo, hi)
 		return
 	}
-	var scratch [8][4]uint64
 	var eq [voteBlock]uint64
 	w := lo
+	if haveAVX512 && useAVX512 {
+		// count(NZ) = m, bit-sliced, for the groups where no voter abstains.
+		var mplanes [8][8]uint64
+		for j := range mplanes {
+			for i := range mplanes[j] {
+				mplanes[j][i] = -(uint64(m) >> uint(j) & 1)
+			}
+		}
+		for ; w+8 <= hi; w += voteBlock {
+			n := min(voteBlock, (hi-w)&^7)
+			voteAVX512(&nzs[0], &negs[0], m, uintptr(w)*8, n, &mplanes, &dst.NZ[w], &dst.Neg[w], &eq[0])
+			if opt.Tie != TieZero {
+				applyTies(dst, eq[:n], opt, w)
+			}
+			if n < voteBlock {
+				w += n
+				break
+			}
+		}
+	}
+	var scratch [8][4]uint64
 	for ; w+4 <= hi; w += voteBlock {
 		n := min(voteBlock, (hi-w)&^3)
 		voteAVX2(&nzs[0], &negs[0], m, uintptr(w)*8, n, &scratch, &dst.NZ[w], &dst.Neg[w], &eq[0])
