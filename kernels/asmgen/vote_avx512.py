@@ -12,6 +12,11 @@ Run: python3 asmgen/vote_avx512.py (from kernels/, or anywhere).
 """
 import os
 
+# Bytes ahead of the current group that every plane's stream is prefetched
+# (0: no software prefetch): on this Zen 5, 512 bytes took 64 voters from
+# about 20 ms to 16.5 ms (d = 25.6M) and left 16 voters where they were.
+PREFETCH = int(os.environ.get("VOTE_PREFETCH", "512"))
+
 
 def imm(f):
     """The VPTERNLOGQ immediate of f(a, b, c), a the destination operand."""
@@ -69,6 +74,8 @@ def count(base, tag):
     for k in range(8):
         e(f"MOVQ {8 * k}(R10), AX")
         e(f"VMOVDQU64 (AX)(DX*1), Z{8 + k}")
+        if PREFETCH and tag == "neg":
+            e(f"PREFETCHT0 {PREFETCH}(AX)(DX*1)")
     # ones (Z0), twos (Z1), fours (Z2) absorb eight voters; eights ripple.
     full_add("Z0", "Z8", "Z9", "Z24")
     full_add("Z0", "Z10", "Z11", "Z25")
@@ -129,6 +136,8 @@ e("MOVQ CX, R11")
 label("dense")
 e("MOVQ 0(R10), AX")
 e("VPANDQ (AX)(DX*1), Z24, Z24")
+if PREFETCH:
+    e(f"PREFETCHT0 {PREFETCH}(AX)(DX*1)")
 e("ADDQ $8, R10")
 e("DECQ R11")
 e("JNZ dense")
