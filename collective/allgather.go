@@ -37,7 +37,12 @@ var ErrEquivocation = errors.New("equivocation")
 func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	m, me := c.Size(), c.Rank()
 	payloads := make([][]byte, m)
-	payloads[me] = EncodeSignsWire(nil, local, voteCompression)
+	payloads[me] = EncodeSignsWire(getBytes(0), local, voteCompression)
+	defer func() {
+		for _, b := range payloads {
+			putBytes(b)
+		}
+	}()
 	for p := 0; p < m; p++ {
 		if p != me {
 			if err := c.Send(p, TagVote, payloads[me]); err != nil {

@@ -91,7 +91,7 @@ func readFrame(r io.Reader, hdr []byte, job, wantSeq uint32, maxFrame int) (head
 	if h.seq != wantSeq {
 		return header{}, nil, fmt.Errorf("%w: sequence %d, want %d (a frame was lost or repeated)", ErrBadFrame, h.seq, wantSeq)
 	}
-	p := make([]byte, h.length)
+	p := getBytes(h.length) // a vote's receiver hands it back (putBytes)
 	if _, err := io.ReadFull(r, p); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF

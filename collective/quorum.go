@@ -76,7 +76,10 @@ func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err,
 // error.
 func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	if c.Rank() != 0 {
-		if err := c.Send(0, TagVote, EncodeSignsWire(nil, local, voteCompression)); err != nil {
+		enc := EncodeSignsWire(getBytes(0), local, voteCompression)
+		err := c.Send(0, TagVote, enc)
+		putBytes(enc)
+		if err != nil {
 			return opError("vote", err)
 		}
 		p, err := c.Recv(0, TagVoteResult)
@@ -86,7 +89,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		if len(p) == 0 && q != nil {
 			return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 		}
-		if err := DecodeSignsWire(result, p); err != nil {
+		err = DecodeSignsWire(result, p)
+		putBytes(p)
+		if err != nil {
 			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
 		}
 		return nil
@@ -126,14 +131,17 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			q.missed[r] = 0
 		}
 		v := getSigns(local.N)
-		if err := DecodeSignsWire(v, p); err != nil {
+		err = DecodeSignsWire(v, p)
+		putBytes(p)
+		if err != nil {
 			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
 		}
 		voters = append(voters, v)
 	}
 	kernels.Vote(result, voters, opt)
 	putSigns(voters[1:])
-	out := EncodeSignsWire(nil, result, voteCompression)
+	out := EncodeSignsWire(getBytes(0), result, voteCompression)
+	defer putBytes(out)
 	for r := 1; r < m; r++ {
 		if !q.Live(r) {
 			continue

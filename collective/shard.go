@@ -48,7 +48,10 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	}
 	for j := 0; j < m; j++ {
 		if j != me {
-			if err := c.Send(j, TagVote, EncodeSignsWire(nil, shardOf(local, m, j), voteCompression)); err != nil {
+			enc := EncodeSignsWire(getBytes(0), shardOf(local, m, j), voteCompression)
+			err := c.Send(j, TagVote, enc)
+			putBytes(enc)
+			if err != nil {
 				return opError("vote", err)
 			}
 		}
@@ -66,7 +69,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		if err != nil {
 			return opError("vote", err)
 		}
-		if err := DecodeSignsWire(voters[r], b); err != nil {
+		err = DecodeSignsWire(voters[r], b)
+		putBytes(b)
+		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: r, Op: "decode vote", Err: err})
 		}
 	}
@@ -74,7 +79,8 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	res := shardOf(result, m, me)
 	kernels.Vote(res, voters, opt.AtWord(lo))
 	putSigns(voters)
-	out := EncodeSignsWire(nil, res, voteCompression)
+	out := EncodeSignsWire(getBytes(0), res, voteCompression)
+	defer putBytes(out)
 	for j := 0; j < m; j++ {
 		if j != me {
 			if err := c.Send(j, TagVoteResult, out); err != nil {
@@ -90,7 +96,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		if err != nil {
 			return opError("vote", err)
 		}
-		if err := DecodeSignsWire(shardOf(result, m, j), b); err != nil {
+		err = DecodeSignsWire(shardOf(result, m, j), b)
+		putBytes(b)
+		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: j, Op: "decode vote-result", Err: err})
 		}
 	}

@@ -105,10 +105,11 @@ func EncodeSignsWire(b []byte, s kernels.Signs, c Compression) []byte {
 	start := len(b)
 	b = append(b, signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
 	if c == CompressNone || nnz != s.N {
-		nzPlane := appendWords(make([]byte, 0, 8*len(s.NZ)), s.NZ, s.N)
+		nzPlane := appendWords(getBytes(8 * len(s.NZ))[:0], s.NZ, s.N)
 		var how byte
 		var n int
 		b, how, n = appendPlane(b, nzPlane, c)
+		putBytes(nzPlane)
 		b[start+1] = how
 		binary.LittleEndian.PutUint32(b[start+3:], uint32(n))
 	}
@@ -116,9 +117,12 @@ func EncodeSignsWire(b []byte, s kernels.Signs, c Compression) []byte {
 		// Every coordinate non-zero: the sign plane is Neg itself.
 		return appendWords(b, s.Neg, s.N)
 	}
-	signWords := make([]uint64, kernels.Words(nnz))
+	signWords := getWords(kernels.Words(nnz))
+	clear(signWords)
 	gatherSignBits(signWords, s)
-	return appendWords(b, signWords, nnz)
+	b = appendWords(b, signWords, nnz)
+	putWords(signWords)
+	return b
 }
 
 // tailMask is the mask of the bits of word w of s that are coordinates.
@@ -158,11 +162,31 @@ func wordsFrom(words []uint64, src []byte) {
 	}
 }
 
+// compressSample is how much of a large plane samplePays compresses.
+const compressSample = 16 << 10
+
+// samplePays says whether zstd is worth trying on plane: a plane larger than
+// a few samples is tried only if its first compressSample bytes shrink by at
+// least a tenth. A vote result with ties at random coordinates (even M) has
+// a non-zero plane that does not compress; trying it whole cost 5 ms a step
+// at d = 11.7M.
+func samplePays(plane []byte) bool {
+	if len(plane) < 4*compressSample {
+		return true
+	}
+	enc, _ := zstdCodec()
+	buf := getBytes(0)
+	out := enc.EncodeAll(plane[:compressSample], buf)
+	pays := len(out) < compressSample*9/10
+	putBytes(out)
+	return pays
+}
+
 // appendPlane appends plane to b, as zstd when c allows and that is
 // shorter, and returns how it stored it and how many bytes.
 func appendPlane(b, plane []byte, c Compression) ([]byte, byte, int) {
 	start := len(b)
-	if c == CompressAuto && len(plane) >= minCompress {
+	if c == CompressAuto && len(plane) >= minCompress && samplePays(plane) {
 		enc, _ := zstdCodec()
 		b = enc.EncodeAll(plane, b)
 		if len(b)-start < len(plane) {
@@ -200,7 +224,8 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		}
 		nnz = s.N
 	} else {
-		nzPlane := make([]byte, (s.N+7)/8)
+		nzPlane := getBytes((s.N + 7) / 8)
+		defer putBytes(nzPlane)
 		if err := decodePlane(nzPlane, b[1], rest[:n], "non-zero plane"); err != nil {
 			return err
 		}
@@ -212,7 +237,8 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 	}
 	signPlane := rest[n:]
 	if b[2] != planeRaw {
-		signPlane = make([]byte, (nnz+7)/8)
+		signPlane = getBytes((nnz + 7) / 8)
+		defer putBytes(signPlane)
 		if err := decodePlane(signPlane, b[2], rest[n:], "sign plane"); err != nil {
 			return err
 		}
@@ -226,9 +252,10 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		}
 		return nil
 	}
-	signWords := make([]uint64, kernels.Words(nnz))
+	signWords := getWords(kernels.Words(nnz))
 	wordsFrom(signWords, signPlane)
 	scatterSignBits(s, signWords)
+	putWords(signWords)
 	return nil
 }
 
