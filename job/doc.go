@@ -5,9 +5,9 @@
 // One step of SIGNUM on rank r (SIGNSGD is beta = 0):
 //
 //	shard batch -> model forward/backward -> gradient g (float32, d values)
-//	  -> v = (1-beta) g + beta v             (kernels.Momentum)
+//	  -> v = (1-beta) g + beta v, and sign(v) packed into 2 bit planes
+//	                                         (kernels.MomentumSigns, one pass)
 //	  -> blind: flip signs; byzantine: attack round (TagAttack, counted apart)
-//	  -> pack sign(v) into 2 bit planes      (kernels.PackSigns)
 //	  -> majority vote over --topology       (collective.Vote: server, allgather, shard)
 //	  -> x <- x - lr (sign(V) + lambda x)    (kernels.ApplySignStep)
 //

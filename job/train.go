@@ -481,8 +481,7 @@ func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Ro
 		kernels.ApplyGradStep(params, g, lr, wd)
 		return nil
 	}
-	kernels.Momentum(momentum, g, float32(cfg.Momentum))
-	kernels.PackSigns(signs, momentum)
+	kernels.MomentumSigns(signs, momentum, g, float32(cfg.Momentum))
 	if rl[rank] == Blind {
 		signs.Negate()
 	}

@@ -334,6 +334,21 @@ func FuzzPackSigns(f *testing.F) {
 		if i, ok := equalSigns(fast, naive); !ok {
 			t.Fatalf("differs at %d (%v)", i, g[min(i, len(g)-1)])
 		}
+		// The same bits as momenta, with the gradient the bytes reversed.
+		v, vRef := append([]float32(nil), g...), append([]float32(nil), g...)
+		gr := make([]float32, len(g))
+		for i := range gr {
+			gr[i] = g[len(g)-1-i]
+		}
+		MomentumSigns(fast, v, gr, 0.9)
+		Momentum(vRef, gr, 0.9)
+		PackSignsNaive(naive, vRef)
+		if i, ok := sameFloats(v, vRef); !ok {
+			t.Fatalf("momentum differs at %d: %v, want %v", i, v[i], vRef[i])
+		}
+		if i, ok := equalSigns(fast, naive); !ok {
+			t.Fatalf("momentum signs differ at %d (%v)", i, vRef[i])
+		}
 	})
 }
 
@@ -458,24 +473,68 @@ func BenchmarkSumFloat32(b *testing.B) {
 	}
 }
 
+// signBenchKernels are the kernel choices the pack and update benchmarks
+// time: the one Threads() and the CPU pick, and the portable Go.
+var signBenchKernels = []string{"best", "go"}
+
+func withKernel(kernel string) func() {
+	useAsm = kernel != "go"
+	return func() { useAsm = true }
+}
+
 func BenchmarkPackSigns(b *testing.B) {
 	n := 1 << 22
 	g := randomFloats(rand.New(rand.NewPCG(1, 1)), n)
 	s := NewSigns(n)
-	b.SetBytes(int64(4 * n))
-	for range b.N {
-		PackSigns(s, g)
+	for _, kernel := range signBenchKernels {
+		b.Run("kernel="+kernel, func(b *testing.B) {
+			defer withKernel(kernel)()
+			b.SetBytes(int64(4 * n))
+			for range b.N {
+				PackSigns(s, g)
+			}
+		})
 	}
 }
 
+// BenchmarkMomentumSigns is SIGNUM's worker step at ResNet-18's size, fused
+// (MomentumSigns) and as Momentum then PackSigns; bytes are the gradient's.
+func BenchmarkMomentumSigns(b *testing.B) {
+	n := 11689512
+	rng := rand.New(rand.NewPCG(1, 1))
+	g, v := randomFloats(rng, n), make([]float32, n)
+	s := NewSigns(n)
+	for _, kernel := range signBenchKernels {
+		b.Run("fused/kernel="+kernel, func(b *testing.B) {
+			defer withKernel(kernel)()
+			b.SetBytes(int64(4 * n))
+			for range b.N {
+				MomentumSigns(s, v, g, 0.9)
+			}
+		})
+	}
+	b.Run("momentum+pack", func(b *testing.B) {
+		b.SetBytes(int64(4 * n))
+		for range b.N {
+			Momentum(v, g, 0.9)
+			PackSigns(s, v)
+		}
+	})
+}
+
 func BenchmarkApplySignStep(b *testing.B) {
-	n := 1 << 22
+	n := 11689512
 	rng := rand.New(rand.NewPCG(1, 1))
 	s := randomSigns(rng, n, 0.1)
 	x := make([]float32, n)
-	b.SetBytes(int64(4 * n))
-	for range b.N {
-		ApplySignStep(x, s, 1e-4, 0)
+	for _, kernel := range signBenchKernels {
+		b.Run("kernel="+kernel, func(b *testing.B) {
+			defer withKernel(kernel)()
+			b.SetBytes(int64(4 * n))
+			for range b.N {
+				ApplySignStep(x, s, 1e-4, 0)
+			}
+		})
 	}
 }
 

@@ -94,36 +94,49 @@ func (s Signs) CopyFrom(src Signs) {
 }
 
 // PackSigns writes the ternary signs of g into dst (len(g) == dst.N).
-// sign(+-0) = 0 and NaN packs as 0 (abstain); +-Inf packs as +-1.
+// sign(+-0) = 0 and NaN packs as 0 (abstain); +-Inf packs as +-1. Whole
+// words go through AVX-512 where the CPU has it, split across Threads()
+// goroutines when large.
 func PackSigns(dst Signs, g []float32) {
 	dst.check("PackSigns")
 	if len(g) != dst.N {
 		panic(fmt.Sprintf("kernels: PackSigns: %d values into signs of length %d", len(g), dst.N))
 	}
 	full := len(g) / 64
-	for w := 0; w < full; w++ {
-		blk := g[w*64 : w*64+64 : w*64+64]
-		var nz, neg uint64
-		for j, v := range blk {
-			b := math.Float32bits(v)
-			// a-1 < 0x7f800000 exactly when 0 < a <= +Inf, a = |v| bits:
-			// zero wraps around and NaN lies above +Inf.
-			n := uint64(((b&0x7fffffff)-1)>>31^1) & uint64(((b&0x7fffffff)-1-0x7f800000)>>31)
-			nz |= n << uint(j)
-			neg |= (n & uint64(b>>31)) << uint(j)
+	parallelFor(full, signGrain, func(lo, hi int) {
+		if haveSignStepAsm() {
+			packSignsFast(dst, g, lo, hi)
+		} else {
+			packSignsWords(dst, g, lo, hi)
 		}
-		dst.NZ[w], dst.Neg[w] = nz, neg
-	}
+	})
 	if full < len(dst.NZ) {
-		var nz, neg uint64
-		for j, v := range g[full*64:] {
-			b := math.Float32bits(v)
-			n := uint64(((b&0x7fffffff)-1)>>31^1) & uint64(((b&0x7fffffff)-1-0x7f800000)>>31)
-			nz |= n << uint(j)
-			neg |= (n & uint64(b>>31)) << uint(j)
-		}
-		dst.NZ[full], dst.Neg[full] = nz, neg
+		dst.NZ[full], dst.Neg[full] = packWord(g[full*64:])
 	}
+}
+
+// signGrain is the fewest words a goroutine of PackSigns, MomentumSigns or
+// ApplySignStep is given.
+const signGrain = 1 << 14
+
+// packSignsWords packs whole words lo..hi-1 of g: the portable kernel.
+func packSignsWords(dst Signs, g []float32, lo, hi int) {
+	for w := lo; w < hi; w++ {
+		dst.NZ[w], dst.Neg[w] = packWord(g[w*64 : w*64+64 : w*64+64])
+	}
+}
+
+// packWord returns the NZ and Neg bits of up to 64 values.
+func packWord(blk []float32) (nz, neg uint64) {
+	for j, v := range blk {
+		b := math.Float32bits(v)
+		// a-1 < 0x7f800000 exactly when 0 < a <= +Inf, a = |v| bits:
+		// zero wraps around and NaN lies above +Inf.
+		n := uint64(((b&0x7fffffff)-1)>>31^1) & uint64(((b&0x7fffffff)-1-0x7f800000)>>31)
+		nz |= n << uint(j)
+		neg |= (n & uint64(b>>31)) << uint(j)
+	}
+	return nz, neg
 }
 
 // PackSignsNaive is the reference for PackSigns: one coordinate at a time.

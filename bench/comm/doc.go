@@ -22,7 +22,7 @@
 //	     (rank 0 gets the parent's listening socket as fd 3 on loopback;
 //	     in a namespace it listens on its own 10.77.0.1)
 //	rank r: gradient g (synthetic, or a network's LossGrad)
-//	  pack:     momentum + kernels.PackSigns           (sgd: nothing)
+//	  pack:     kernels.MomentumSigns (signsgd: PackSigns; sgd: nothing)
 //	  barrier   (not timed: the exchange is measured without stragglers)
 //	  exchange: the collective (vote or mean)           bytes from Comm.Traffic
 //	  update:   kernels.ApplySignStep / ApplyGradStep

@@ -285,8 +285,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		} else {
 			t := time.Now()
 			if spec.Opt == "signum" {
-				kernels.Momentum(momentum, g, benchBeta)
-				kernels.PackSigns(signs, momentum)
+				kernels.MomentumSigns(signs, momentum, g, benchBeta)
 			} else {
 				kernels.PackSigns(signs, g)
 			}
