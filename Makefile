@@ -87,7 +87,7 @@ fuzz: deps
 # Kernel speed: the vote against the float32 sum SGD's server does, at the
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).
 bench: deps
-	$(GO) test -run '^$$' -bench 'Vote/voters=16/d=25600000|SumFloat32/voters=16/d=25600000$$|PackSigns|ApplySignStep' -benchtime 10x -count 3 ./kernels
+	$(GO) test -run '^$$' -bench 'Vote/voters=16/d=25600000|Vote/voters=64/d=25600000$$|SumFloat32/voters=16/d=25600000$$|PackSigns|MomentumSigns|ApplySignStep' -benchtime 10x -count 3 ./kernels
 
 # The paper's experiments from scratch: every run of Figures 2-5 (and the
 # oppose attack) into bench/results/figures (runs/ is kept out of git), and

@@ -46,8 +46,22 @@
 // With canonical inputs, the vote sum at a coordinate is
 // V = count(NZ) - 2*count(Neg). Vote keeps both counts as bit-sliced
 // counters (plane j holds bit j of the 64 counts of one word) fed by
-// carry-save adders, four voters at a time, so the work per word is a few
-// logical operations per voter instead of a loop over 64 bits. The result
-// sign(V) is formed with a bit-sliced comparison of the two counters, and
-// ties (V = 0) follow a TieRule.
+// carry-save adders, so the work per word is a few logical operations per
+// voter instead of a loop over 64 bits. The result sign(V) is formed with a
+// bit-sliced comparison of the two counters, and ties (V = 0) follow a
+// TieRule. Three kernels, chosen at run time, all checked against the
+// portable Go and VoteNaive:
+//
+//	AVX-512 (vote_avx512_amd64.s, from asmgen/vote_avx512.py): eight words
+//	  (one cache line per plane) a group, eight voters at a time through
+//	  full adders of two VPTERNLOGQ each; a group where no voter abstains
+//	  (float gradients) skips counting NZ, whose count is then M
+//	AVX2 (vote_amd64.s, from asmgen/vote_avx2.py): four words, four voters
+//	portable Go: one word, eight voters (-tags noasm, other CPUs)
+//
+// # Packing and the update
+//
+// PackSigns, MomentumSigns (SIGNUM's momentum and packing in one pass) and
+// ApplySignStep have AVX-512 forms (signstep_amd64.s) that do the portable
+// Go's float operations in the same order, so the two agree bit for bit.
 package kernels
