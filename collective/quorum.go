@@ -76,7 +76,7 @@ func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err,
 // error.
 func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	if c.Rank() != 0 {
-		enc := EncodeSignsWire(getBytes(0), local, voteCompression)
+		enc := EncodeSignsWire(getBytes(MaxSignsWireLen(local.N))[:0], local, voteCompression)
 		err := c.Send(0, TagVote, enc)
 		putBytes(enc)
 		if err != nil {
@@ -140,18 +140,23 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	kernels.Vote(result, voters, opt)
 	putSigns(voters[1:])
-	out := EncodeSignsWire(getBytes(0), result, voteCompression)
+	out := EncodeSignsWire(getBytes(MaxSignsWireLen(result.N))[:0], result, voteCompression)
 	defer putBytes(out)
+	var live []int
 	for r := 1; r < m; r++ {
-		if !q.Live(r) {
+		if q.Live(r) {
+			live = append(live, r)
+		}
+	}
+	errs := sendEach(c, live, TagVoteResult, func(int) []byte { return out }, nil)
+	for i, err := range errs {
+		if err == nil {
 			continue
 		}
-		if err := c.Send(r, TagVoteResult, out); err != nil {
-			if q == nil || !lost(err) {
-				return opError("vote", err)
-			}
-			q.drop(c, r)
+		if q == nil || !lost(err) {
+			return opError("vote", err)
 		}
+		q.drop(c, live[i])
 	}
 	return nil
 }

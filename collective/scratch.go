@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"math/bits"
 	"sync"
 
 	"signsgd/kernels"
@@ -33,39 +34,46 @@ func putSigns(vs []kernels.Signs) {
 	}
 }
 
-// bytesPool and wordsPool recycle the buffers a vote encodes into, receives
-// into and decodes through. Fresh multi-megabyte buffers are not free: the
-// runtime zeroes them and the kernel faults their pages in, which measured
-// here at 10-40 ms a step for a ResNet-18 vote (d = 11.7M) against well
-// under a millisecond of real work.
-var bytesPool, wordsPool sync.Pool
+// bytesPools and wordsPools recycle the buffers a vote encodes into,
+// receives into and decodes through, one pool per power-of-two capacity so
+// that a buffer taken always fits. Fresh multi-megabyte buffers are not
+// free: the runtime zeroes them and the kernel faults their pages in, which
+// measured here at 10-40 ms a step for a ResNet-18 vote (d = 11.7M)
+// against well under a millisecond of real work.
+var bytesPools, wordsPools [64]sync.Pool
+
+// sizeClass is the pool of a request for n elements: capacity 1<<class.
+func sizeClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
 
 // getBytes returns a buffer of length n with undefined contents.
 func getBytes(n int) []byte {
-	if b, ok := bytesPool.Get().(*[]byte); ok && cap(*b) >= n {
+	c := sizeClass(n)
+	if b, ok := bytesPools[c].Get().(*[]byte); ok {
 		return (*b)[:n]
 	}
-	return make([]byte, n)
+	return make([]byte, n, 1<<c)
 }
 
-// putBytes hands a buffer back once nothing refers to it.
+// putBytes hands a buffer back once nothing refers to it. It goes to the
+// largest class its capacity covers.
 func putBytes(b []byte) {
 	if cap(b) > 0 {
-		bytesPool.Put(&b)
+		bytesPools[bits.Len(uint(cap(b)))-1].Put(&b)
 	}
 }
 
 // getWords returns n words with undefined contents.
 func getWords(n int) []uint64 {
-	if w, ok := wordsPool.Get().(*[]uint64); ok && cap(*w) >= n {
+	c := sizeClass(n)
+	if w, ok := wordsPools[c].Get().(*[]uint64); ok {
 		return (*w)[:n]
 	}
-	return make([]uint64, n)
+	return make([]uint64, n, 1<<c)
 }
 
 // putWords hands words back once nothing refers to them.
 func putWords(w []uint64) {
 	if cap(w) > 0 {
-		wordsPool.Put(&w)
+		wordsPools[bits.Len(uint(cap(w)))-1].Put(&w)
 	}
 }

@@ -46,15 +46,18 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	if local.N != result.N {
 		panic(fmt.Sprintf("collective: VoteShard: %d signs into a result of %d", local.N, result.N))
 	}
+	others := make([]int, 0, m-1)
 	for j := 0; j < m; j++ {
 		if j != me {
-			enc := EncodeSignsWire(getBytes(0), shardOf(local, m, j), voteCompression)
-			err := c.Send(j, TagVote, enc)
-			putBytes(enc)
-			if err != nil {
-				return opError("vote", err)
-			}
+			others = append(others, j)
 		}
+	}
+	encode := func(j int) []byte {
+		return EncodeSignsWire(getBytes(MaxSignsWireLen(shardLen(local.N, len(local.NZ), m, j)))[:0], shardOf(local, m, j), voteCompression)
+	}
+	release := func(_ int, b []byte) { putBytes(b) }
+	if err := firstError(sendEach(c, others, TagVote, encode, release)); err != nil {
+		return opError("vote", err)
 	}
 	mine := shardOf(local, m, me)
 	voters := make([]kernels.Signs, m)
@@ -79,14 +82,10 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	res := shardOf(result, m, me)
 	kernels.Vote(res, voters, opt.AtWord(lo))
 	putSigns(voters)
-	out := EncodeSignsWire(getBytes(0), res, voteCompression)
+	out := EncodeSignsWire(getBytes(MaxSignsWireLen(res.N))[:0], res, voteCompression)
 	defer putBytes(out)
-	for j := 0; j < m; j++ {
-		if j != me {
-			if err := c.Send(j, TagVoteResult, out); err != nil {
-				return opError("vote", err)
-			}
-		}
+	if err := firstError(sendEach(c, others, TagVoteResult, func(int) []byte { return out }, nil)); err != nil {
+		return opError("vote", err)
 	}
 	for j := 0; j < m; j++ {
 		if j == me {

@@ -175,8 +175,7 @@ func samplePays(plane []byte) bool {
 		return true
 	}
 	enc, _ := zstdCodec()
-	buf := getBytes(0)
-	out := enc.EncodeAll(plane[:compressSample], buf)
+	out := enc.EncodeAll(plane[:compressSample], getBytes(2 * compressSample)[:0])
 	pays := len(out) < compressSample*9/10
 	putBytes(out)
 	return pays
