@@ -56,7 +56,9 @@ type Comm interface {
 	Rank() int
 	Size() int
 	// Send delivers payload to rank peer under tag. The payload may be
-	// reused once Send returns. Sending to oneself is allowed.
+	// reused once Send returns. Sending to oneself is allowed, and so are
+	// concurrent Sends to different peers (the vote topologies send to
+	// all their peers at once).
 	Send(peer int, tag Tag, payload []byte) error
 	// Recv returns the first frame from peer with tag, waiting up to the
 	// Comm's timeout. The returned buffer belongs to the caller. A frame
