@@ -48,10 +48,16 @@ func netnsUsable() string {
 
 // ipRun runs one iproute2 command; its error names the command.
 func ipRun(ctx context.Context, name string, args ...string) error {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	if err != nil {
+		if parent.Err() != nil {
+			// Killed because the bench was interrupted (Ctrl-C), not a
+			// failure of the command: say so.
+			return fmt.Errorf("netns: interrupted during %s %s (%w)", name, strings.Join(args, " "), context.Cause(parent))
+		}
 		return fmt.Errorf("netns: %s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
