@@ -98,12 +98,16 @@ func MomentumSigns(dst Signs, v, g []float32, beta float32) {
 	}
 	full := dst.N / 64
 	parallelFor(full, signGrain, func(lo, hi int) {
-		if haveSignStepAsm() && beta != 0 {
+		switch {
+		case haveSignStepAsm() && beta != 0:
 			momentumSignsFast(dst, v, g, beta, lo, hi)
-			return
+		case haveSignStepAsm(): // SIGNSGD: v is a copy of g
+			copy(v[64*lo:64*hi], g[64*lo:64*hi])
+			packSignsFast(dst, v, lo, hi)
+		default:
+			momentumRange(v[64*lo:64*hi], g[64*lo:64*hi], beta)
+			packSignsWords(dst, v, lo, hi)
 		}
-		momentumRange(v[64*lo:64*hi], g[64*lo:64*hi], beta)
-		packSignsWords(dst, v, lo, hi)
 	})
 	if full < len(dst.NZ) {
 		momentumRange(v[64*full:], g[64*full:], beta)
