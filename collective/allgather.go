@@ -37,19 +37,13 @@ var ErrEquivocation = errors.New("equivocation")
 func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	m, me := c.Size(), c.Rank()
 	payloads := make([][]byte, m)
-	payloads[me] = EncodeSignsWire(getBytes(MaxSignsWireLen(local.N))[:0], local, voteCompression)
+	payloads[me] = encodeVote(local)
 	defer func() {
 		for _, b := range payloads {
 			putBytes(b)
 		}
 	}()
-	others := make([]int, 0, m-1)
-	for p := 0; p < m; p++ {
-		if p != me {
-			others = append(others, p)
-		}
-	}
-	if err := firstError(sendEach(c, others, TagVote, func(int) []byte { return payloads[me] }, nil)); err != nil {
+	if err := firstError(sendEach(c, others(c), TagVote, func(int) []byte { return payloads[me] }, nil)); err != nil {
 		return opError("vote", err)
 	}
 	for p := 0; p < m; p++ {

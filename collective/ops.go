@@ -206,6 +206,17 @@ func sendEach(c Comm, peers []int, tag Tag, payload func(p int) []byte, done fun
 	return errs
 }
 
+// others returns every rank of c but c's own, in order.
+func others(c Comm) []int {
+	out := make([]int, 0, c.Size()-1)
+	for r := range c.Size() {
+		if r != c.Rank() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // firstError returns the first non-nil error of errs.
 func firstError(errs []error) error {
 	for _, err := range errs {

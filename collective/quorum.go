@@ -76,7 +76,7 @@ func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err,
 // error.
 func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	if c.Rank() != 0 {
-		enc := EncodeSignsWire(getBytes(MaxSignsWireLen(local.N))[:0], local, voteCompression)
+		enc := encodeVote(local)
 		err := c.Send(0, TagVote, enc)
 		putBytes(enc)
 		if err != nil {
@@ -140,7 +140,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	kernels.Vote(result, voters, opt)
 	putSigns(voters[1:])
-	out := EncodeSignsWire(getBytes(MaxSignsWireLen(result.N))[:0], result, voteCompression)
+	out := encodeVote(result)
 	defer putBytes(out)
 	var live []int
 	for r := 1; r < m; r++ {

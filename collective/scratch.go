@@ -45,6 +45,12 @@ var bytesPools, wordsPools [64]sync.Pool
 // sizeClass is the pool of a request for n elements: capacity 1<<class.
 func sizeClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
 
+// encodeVote is EncodeSignsWire of s, with the vote's compression, into a
+// pooled buffer; hand it back with putBytes once sent.
+func encodeVote(s kernels.Signs) []byte {
+	return EncodeSignsWire(getBytes(MaxSignsWireLen(s.N))[:0], s, voteCompression)
+}
+
 // getBytes returns a buffer of length n with undefined contents.
 func getBytes(n int) []byte {
 	c := sizeClass(n)

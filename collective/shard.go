@@ -46,17 +46,10 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	if local.N != result.N {
 		panic(fmt.Sprintf("collective: VoteShard: %d signs into a result of %d", local.N, result.N))
 	}
-	others := make([]int, 0, m-1)
-	for j := 0; j < m; j++ {
-		if j != me {
-			others = append(others, j)
-		}
-	}
-	encode := func(j int) []byte {
-		return EncodeSignsWire(getBytes(MaxSignsWireLen(shardLen(local.N, len(local.NZ), m, j)))[:0], shardOf(local, m, j), voteCompression)
-	}
+	peers := others(c)
+	encode := func(j int) []byte { return encodeVote(shardOf(local, m, j)) }
 	release := func(_ int, b []byte) { putBytes(b) }
-	if err := firstError(sendEach(c, others, TagVote, encode, release)); err != nil {
+	if err := firstError(sendEach(c, peers, TagVote, encode, release)); err != nil {
 		return opError("vote", err)
 	}
 	mine := shardOf(local, m, me)
@@ -82,9 +75,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	res := shardOf(result, m, me)
 	kernels.Vote(res, voters, opt.AtWord(lo))
 	putSigns(voters)
-	out := EncodeSignsWire(getBytes(MaxSignsWireLen(res.N))[:0], res, voteCompression)
+	out := encodeVote(res)
 	defer putBytes(out)
-	if err := firstError(sendEach(c, others, TagVoteResult, func(int) []byte { return out }, nil)); err != nil {
+	if err := firstError(sendEach(c, peers, TagVoteResult, func(int) []byte { return out }, nil)); err != nil {
 		return opError("vote", err)
 	}
 	for j := 0; j < m; j++ {
