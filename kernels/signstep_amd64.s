@@ -10,6 +10,38 @@
 // Comparison predicates: NEQ_OQ (0x0c) is false for NaN and for +-0, so it
 // gives the NZ bit; LT_OQ (0x11) is false for NaN and -0, so it gives Neg.
 
+// SIGN_BITS puts the NZ bits of the 64 floats in Z0..Z3 into AX and their
+// Neg bits into BX; Z31 must be zero. Clobbers K1..K4, R9 and R10.
+#define SIGN_BITS \
+	VCMPPS $0x0c, Z31, Z0, K1; \
+	VCMPPS $0x0c, Z31, Z1, K2; \
+	VCMPPS $0x0c, Z31, Z2, K3; \
+	VCMPPS $0x0c, Z31, Z3, K4; \
+	KMOVW K1, AX; \
+	KMOVW K2, R9; \
+	SHLQ $16, R9; \
+	ORQ R9, AX; \
+	KMOVW K3, R9; \
+	SHLQ $32, R9; \
+	ORQ R9, AX; \
+	KMOVW K4, R9; \
+	SHLQ $48, R9; \
+	ORQ R9, AX; \
+	VCMPPS $0x11, Z31, Z0, K1; \
+	VCMPPS $0x11, Z31, Z1, K2; \
+	VCMPPS $0x11, Z31, Z2, K3; \
+	VCMPPS $0x11, Z31, Z3, K4; \
+	KMOVW K1, BX; \
+	KMOVW K2, R10; \
+	SHLQ $16, R10; \
+	ORQ R10, BX; \
+	KMOVW K3, R10; \
+	SHLQ $32, R10; \
+	ORQ R10, BX; \
+	KMOVW K4, R10; \
+	SHLQ $48, R10; \
+	ORQ R10, BX
+
 // func packSignsAVX512(grad *float32, words int, nz, neg *uint64)
 TEXT ·packSignsAVX512(SB), NOSPLIT, $0-32
 	MOVQ grad+0(FP), SI
@@ -25,35 +57,7 @@ packloop:
 	VMOVUPS 64(SI), Z1
 	VMOVUPS 128(SI), Z2
 	VMOVUPS 192(SI), Z3
-	// NZ bits of Z0..Z3 into AX, Neg bits into BX (Z31 is zero).
-	VCMPPS $0x0c, Z31, Z0, K1
-	VCMPPS $0x0c, Z31, Z1, K2
-	VCMPPS $0x0c, Z31, Z2, K3
-	VCMPPS $0x0c, Z31, Z3, K4
-	KMOVW K1, AX
-	KMOVW K2, R9
-	SHLQ $16, R9
-	ORQ R9, AX
-	KMOVW K3, R9
-	SHLQ $32, R9
-	ORQ R9, AX
-	KMOVW K4, R9
-	SHLQ $48, R9
-	ORQ R9, AX
-	VCMPPS $0x11, Z31, Z0, K1
-	VCMPPS $0x11, Z31, Z1, K2
-	VCMPPS $0x11, Z31, Z2, K3
-	VCMPPS $0x11, Z31, Z3, K4
-	KMOVW K1, BX
-	KMOVW K2, R10
-	SHLQ $16, R10
-	ORQ R10, BX
-	KMOVW K3, R10
-	SHLQ $32, R10
-	ORQ R10, BX
-	KMOVW K4, R10
-	SHLQ $48, R10
-	ORQ R10, BX
+	SIGN_BITS
 	MOVQ AX, (DI)
 	MOVQ BX, (R8)
 	ADDQ $256, SI
@@ -97,35 +101,7 @@ momloop:
 	VMOVUPS Z1, 64(DX)
 	VMOVUPS Z2, 128(DX)
 	VMOVUPS Z3, 192(DX)
-	// NZ bits of Z0..Z3 into AX, Neg bits into BX (Z31 is zero).
-	VCMPPS $0x0c, Z31, Z0, K1
-	VCMPPS $0x0c, Z31, Z1, K2
-	VCMPPS $0x0c, Z31, Z2, K3
-	VCMPPS $0x0c, Z31, Z3, K4
-	KMOVW K1, AX
-	KMOVW K2, R9
-	SHLQ $16, R9
-	ORQ R9, AX
-	KMOVW K3, R9
-	SHLQ $32, R9
-	ORQ R9, AX
-	KMOVW K4, R9
-	SHLQ $48, R9
-	ORQ R9, AX
-	VCMPPS $0x11, Z31, Z0, K1
-	VCMPPS $0x11, Z31, Z1, K2
-	VCMPPS $0x11, Z31, Z2, K3
-	VCMPPS $0x11, Z31, Z3, K4
-	KMOVW K1, BX
-	KMOVW K2, R10
-	SHLQ $16, R10
-	ORQ R10, BX
-	KMOVW K3, R10
-	SHLQ $32, R10
-	ORQ R10, BX
-	KMOVW K4, R10
-	SHLQ $48, R10
-	ORQ R10, BX
+	SIGN_BITS
 	MOVQ AX, (DI)
 	MOVQ BX, (R8)
 	ADDQ $256, SI
