@@ -282,6 +282,14 @@ func (c *tcpComm) acceptPeers(l net.Listener, opt TCPOptions, deadline time.Time
 				select {
 				case results <- pc:
 				case <-stop:
+					// The rendezvous ended while this handshake ran: a
+					// stranger's failure is still logged, as it would
+					// have been a moment earlier.
+					if pc.err != nil {
+						opt.Logf("rank %d: refused connection from %s: %v", c.rank, conn.RemoteAddr(), pc.err)
+					} else {
+						opt.Logf("rank %d: refused connection from %s: rank %d registered after the rendezvous ended", c.rank, conn.RemoteAddr(), pc.h.rank)
+					}
 					conn.Close()
 				}
 			}()
