@@ -44,10 +44,6 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	fast := useFastGemm(m, n)
-	if !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
-		transposedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
 	t := gemmThreads()
 	if m*n*k < gemmSplitWork || !fast && haveFastGemm() {
 		// Next to the AVX-512 kernel the BLAS only gets the small or
@@ -57,7 +53,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		t = 1
 	}
 	if t <= 1 {
-		sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	// Split C into t blocks of columns (or of rows when it is taller than
@@ -102,6 +98,17 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	part(0, min(chunk, size))
 	wg.Wait()
+}
+
+// sgemmSerial is Sgemm on the calling goroutine alone (m, n, k >= 1), for
+// callers that split their work across threads themselves.
+func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	fast := useFastGemm(m, n)
+	if !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
+		transposedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Sgemm splits a product across gemmThreads() goroutines when it has at

@@ -27,11 +27,27 @@ func (s ConvShape) OutW() int { return PoolOut(s.InW, s.KW, s.Stride, s.Pad) }
 // When the input gradient is computed as a convolution (dInByConv), the
 // scratch also holds that convolution's im2col and the flipped weights.
 func (s ConvShape) ColsLen() int {
-	n := s.blockColsLen()
+	n := max(s.blockColsLen(), s.forwardColsLen())
 	if s.dInByConv() {
-		n = max(n, s.transposed().blockColsLen()) + s.wLen()
+		n = max(n, s.dInConvColsLen()+s.wLen())
 	}
 	return n
+}
+
+// forwardColsLen is the scratch convForward uses: one block's im2col, or
+// the Winograd path's buffers (wgColsLen).
+func (s ConvShape) forwardColsLen() int {
+	if s.winograd() {
+		return s.wgColsLen()
+	}
+	return s.blockColsLen()
+}
+
+// dInConvColsLen is the scratch Conv2DBackward uses before the flipped
+// filters when dInByConv: the im2col for dW, then the forward
+// convolution of dOut.
+func (s ConvShape) dInConvColsLen() int {
+	return max(s.blockColsLen(), s.transposed().forwardColsLen())
 }
 
 // blockColsLen is the im2col of one block of images.
@@ -175,8 +191,11 @@ func (s ConvShape) colsBuf(cols []float32) convBuf {
 // blocks of several (blockImages) in the CNHW layout, whose output columns
 // for a block are contiguous. A 1x1, stride-1, unpadded convolution skips
 // im2col (the input already is the column matrix; in the CNHW layout the
-// whole batch is one SGEMM) and needs no cols. out must not overlap in or
-// cols.
+// whole batch is one SGEMM) and needs no cols. A channel-major 3x3,
+// stride-1 convolution with enough channels and tiles goes through
+// Winograd's F(2x2, 3x3) instead (winograd.go), and so does the input
+// gradient Conv2DBackward computes as such a convolution. out must not
+// overlap in or cols.
 //
 // Reference: Conv2DForwardNaive.
 func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
@@ -191,6 +210,10 @@ func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 
 // convForward is Conv2DForward without the checks.
 func convForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
+	if s.winograd() {
+		winogradForward(out, in, w, bias, s, cols)
+		return
+	}
 	k := s.InC * s.KH * s.KW
 	nc := s.blockImages()
 	for n0 := 0; n0 < s.Batch; n0 += nc {
@@ -307,7 +330,7 @@ func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []f
 	}
 	if byConv {
 		t := s.transposed()
-		n := max(s.blockColsLen(), t.blockColsLen())
+		n := s.dInConvColsLen()
 		wt := cols[n : n+s.wLen()]
 		flipFilters(wt, w, s)
 		convForward(dIn, dOut, wt, nil, t, cols[:n])

@@ -143,6 +143,13 @@ func convShapes() []ConvShape {
 		// ResNet's stem and a 3x3 stride-2 downsampling, small.
 		ConvShape{Batch: 2, InC: 3, InH: 23, InW: 21, OutC: 8, KH: 7, KW: 7, Stride: 2, Pad: 3},
 		ConvShape{Batch: 3, InC: 16, InH: 9, InW: 9, OutC: 32, KH: 3, KW: 3, Stride: 2, Pad: 1},
+		// 3x3 stride-1 convolutions with enough channels for the Winograd
+		// path (channel-major): odd and even sizes, every padding it takes,
+		// a 1x1 image, and their input gradients (padding 2 - Pad).
+		ConvShape{Batch: 3, InC: 16, InH: 7, InW: 9, OutC: 24, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		ConvShape{Batch: 2, InC: 20, InH: 6, InW: 5, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 0},
+		ConvShape{Batch: 2, InC: 16, InH: 5, InW: 8, OutC: 17, KH: 3, KW: 3, Stride: 1, Pad: 2},
+		ConvShape{Batch: 2, InC: 32, InH: 1, InW: 1, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
 	)
 }
 
@@ -159,7 +166,8 @@ func TestConv2DMatchesNaive(t *testing.T) {
 			cases = append(cases, convCase{s, c.budget})
 		}
 	}
-	defer func(b int) { colsBudget = b }(colsBudget)
+	defer func(b, w int) { colsBudget, wgMinTiles = b, w }(colsBudget, wgMinTiles)
+	wgMinTiles = 1 // the Winograd path on every shape it can take, however small
 	for si, c := range cases {
 		s := c.s
 		colsBudget = c.budget
@@ -612,8 +620,36 @@ func BenchmarkConv2D(b *testing.B) {
 		{"256c14x14k3", ConvShape{Batch: 8, InC: 256, InH: 14, InW: 14, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1}, false},
 		{"3to64c224k7s2", ConvShape{Batch: 8, InC: 3, InH: 224, InW: 224, OutC: 64, KH: 7, KW: 7, Stride: 2, Pad: 3}, true},
 		{"256to64c56k1", ConvShape{Batch: 8, InC: 256, InH: 56, InW: 56, OutC: 64, KH: 1, KW: 1, Stride: 1, Pad: 0}, false},
+		// ResNet-18's four 3x3 stages, channel-major: Winograd against im2col.
+		{"cnhw/64c56x56k3", ConvShape{Batch: 8, InC: 64, InH: 56, InW: 56, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
+		{"cnhw/128c28x28k3", ConvShape{Batch: 8, InC: 128, InH: 28, InW: 28, OutC: 128, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
+		{"cnhw/256c14x14k3", ConvShape{Batch: 8, InC: 256, InH: 14, InW: 14, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
+		{"cnhw/512c7x7k3", ConvShape{Batch: 8, InC: 512, InH: 7, InW: 7, OutC: 512, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 	} {
-		s := c.s
+		for _, wino := range []bool{true, false} {
+			if !wino && !c.s.winograd() {
+				continue
+			}
+			name := c.name
+			if c.s.winograd() {
+				name += map[bool]string{true: "/winograd", false: "/im2col"}[wino]
+			}
+			func() {
+				defer func(w bool) { useWinograd = w }(useWinograd)
+				useWinograd = wino
+				benchConv(b, name, c.s, c.first)
+			}()
+		}
+	}
+}
+
+// benchConv times one convolution's forward and backward passes.
+func benchConv(b *testing.B, name string, s ConvShape, first bool) {
+	{
+		c := struct {
+			name  string
+			first bool
+		}{name, first}
 		rng := rand.New(rand.NewPCG(1, 2))
 		in, w, bias := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC)
 		out, cols := make([]float32, s.outLen()), make([]float32, s.ColsLen())
@@ -642,34 +678,36 @@ func BenchmarkConv2D(b *testing.B) {
 	}
 }
 
+type convLayer struct {
+	s     ConvShape
+	count int
+}
+
+type convBufs struct{ in, w, out, cols, dOut, dW, dIn []float32 }
+
 // BenchmarkConv2DResNet18 runs the forward and backward passes of all 20
 // convolutions of ResNet-18 on 224x224 images at batch 8 (the stem without
 // an input gradient) and reports images per second: an upper bound on the
 // whole network's speed.
 func BenchmarkConv2DResNet18(b *testing.B) {
-	type layer struct {
-		s     ConvShape
-		count int
-	}
 	conv := func(inC, hw, outC, k, stride, pad int) ConvShape {
 		return ConvShape{Batch: 8, InC: inC, InH: hw, InW: hw, OutC: outC, KH: k, KW: k, Stride: stride, Pad: pad}
 	}
-	layers := []layer{
+	layers := []convLayer{
 		{conv(3, 224, 64, 7, 2, 3), 1},
 		{conv(64, 56, 64, 3, 1, 1), 4},
 		{conv(64, 56, 128, 3, 2, 1), 1}, {conv(128, 28, 128, 3, 1, 1), 3}, {conv(64, 56, 128, 1, 2, 0), 1},
 		{conv(128, 28, 256, 3, 2, 1), 1}, {conv(256, 14, 256, 3, 1, 1), 3}, {conv(128, 28, 256, 1, 2, 0), 1},
 		{conv(256, 14, 512, 3, 2, 1), 1}, {conv(512, 7, 512, 3, 1, 1), 3}, {conv(256, 14, 512, 1, 2, 0), 1},
 	}
-	type bufs struct{ in, w, out, cols, dOut, dW, dIn []float32 }
 	for _, layout := range []Layout{NCHW, CNHW} {
 		rng := rand.New(rand.NewPCG(5, 6))
-		var bs []bufs
+		var bs []convBufs
 		flops := 0.0
 		for i := range layers {
 			layers[i].s.Layout = layout
 			s := layers[i].s
-			x := bufs{in: randSlice(rng, s.inLen()), w: randSlice(rng, s.wLen()), out: make([]float32, s.outLen()),
+			x := convBufs{in: randSlice(rng, s.inLen()), w: randSlice(rng, s.wLen()), out: make([]float32, s.outLen()),
 				cols: make([]float32, s.ColsLen()), dOut: randSlice(rng, s.outLen()), dW: make([]float32, s.wLen())}
 			f := 2 * float64(s.Batch*s.OutC*s.InC*s.KH*s.KW*s.OutH()*s.OutW())
 			flops += 2 * f * float64(layers[i].count)
@@ -679,21 +717,37 @@ func BenchmarkConv2DResNet18(b *testing.B) {
 			}
 			bs = append(bs, x)
 		}
-		b.Run(BLASName()+"/"+layout.String(), func(b *testing.B) {
-			for range b.N {
-				for i, l := range layers {
-					x := bs[i]
-					for range l.count {
-						Conv2DForward(x.out, x.in, x.w, nil, l.s, x.cols)
-						Conv2DBackward(x.dIn, x.dW, nil, x.dOut, x.in, x.w, l.s, x.cols)
-					}
-				}
+		for _, wino := range []bool{true, false} {
+			name := layout.String()
+			if layout == CNHW && !wino {
+				name += "-im2col" // the Winograd path off: every 3x3 through im2col
+			} else if layout == NCHW && !wino {
+				continue // NCHW never takes it
 			}
-			sec := b.Elapsed().Seconds()
-			b.ReportMetric(flops*float64(b.N)/sec/1e9, "GFLOP/s")
-			b.ReportMetric(8*float64(b.N)/sec, "img/s")
-		})
+			b.Run(BLASName()+"/"+name, func(b *testing.B) {
+				defer func(w bool) { useWinograd = w }(useWinograd)
+				useWinograd = wino
+				benchConvLayers(b, layers, bs, flops)
+			})
+		}
 	}
+}
+
+// benchConvLayers runs every layer's forward and backward pass count
+// times per iteration.
+func benchConvLayers(b *testing.B, layers []convLayer, bs []convBufs, flops float64) {
+	for range b.N {
+		for i, l := range layers {
+			x := bs[i]
+			for range l.count {
+				Conv2DForward(x.out, x.in, x.w, nil, l.s, x.cols)
+				Conv2DBackward(x.dIn, x.dW, nil, x.dOut, x.in, x.w, l.s, x.cols)
+			}
+		}
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(flops*float64(b.N)/sec/1e9, "GFLOP/s")
+	b.ReportMetric(8*float64(b.N)/sec, "img/s")
 }
 
 // BenchmarkLayers times the other layers on ResNet-18's largest

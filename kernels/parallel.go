@@ -43,3 +43,20 @@ func parallelFor(n, grain int, body func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// parallelSlots runs body over [0, n) split into at most slots contiguous
+// ranges, each on its own goroutine with its own slot number in [0,
+// slots), so that each can use scratch of its own.
+func parallelSlots(n, slots int, body func(slot, lo, hi int)) {
+	t := min(slots, n)
+	if t <= 1 {
+		body(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + t - 1) / t
+	for i, lo := 0, 0; lo < n; i, lo = i+1, lo+chunk {
+		wg.Go(func() { body(i, lo, min(lo+chunk, n)) })
+	}
+	wg.Wait()
+}

@@ -77,37 +77,77 @@ func sgemmAVX512(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 		for pc := 0; pc < k; pc += gemmKC {
 			kb := min(gemmKC, k-pc)
 			packA(pk.a[:], a, lda, transA, ic, mb, pc, kb, alpha)
-			add := pc > 0 || beta != 0
-			for jr := 0; jr < n; jr += gemmNR {
-				cols := min(gemmNR, n-jr)
-				pb, pld := &pk.b[0], gemmNR
-				if !transB && cols == gemmNR { // B's rows in place
-					pb, pld = &b[pc*ldb+jr], ldb
+			sgemmBlock(pk, pk.a[:], ic, mb, pc, kb, pc > 0 || beta != 0, n, b, ldb, transB, c, ldc)
+		}
+	}
+}
+
+// sgemmBlock multiplies one packed MC x KC block of A, pa, by the matching
+// rows of op(B), into (add) or onto rows ic.. of C.
+func sgemmBlock(pk *gemmPacks, pa []float32, ic, mb, pc, kb int, add bool, n int, b []float32, ldb int, transB bool, c []float32, ldc int) {
+	for jr := 0; jr < n; jr += gemmNR {
+		cols := min(gemmNR, n-jr)
+		pb, pld := &pk.b[0], gemmNR
+		if !transB && cols == gemmNR { // B's rows in place
+			pb, pld = &b[pc*ldb+jr], ldb
+		} else {
+			packB(pk.b[:], b, ldb, transB, pc, kb, jr, cols)
+		}
+		for ir := 0; ir < mb; ir += gemmMR {
+			panel := &pa[ir*kb]
+			rows := min(gemmMR, mb-ir)
+			off := (ic+ir)*ldc + jr
+			if rows == gemmMR && cols == gemmNR {
+				sgemmKernel8x48(kb, panel, pb, &c[off], pld, ldc, add)
+				continue
+			}
+			sgemmKernel8x48(kb, panel, pb, &pk.tile[0], pld, gemmNR, false)
+			for i := 0; i < rows; i++ {
+				dst := c[off+i*ldc : off+i*ldc+cols]
+				src := pk.tile[i*gemmNR : i*gemmNR+cols]
+				if add {
+					for j, v := range src {
+						dst[j] += v
+					}
 				} else {
-					packB(pk.b[:], b, ldb, transB, pc, kb, jr, cols)
-				}
-				for ir := 0; ir < mb; ir += gemmMR {
-					pa := &pk.a[ir*kb]
-					rows := min(gemmMR, mb-ir)
-					off := (ic+ir)*ldc + jr
-					if rows == gemmMR && cols == gemmNR {
-						sgemmKernel8x48(kb, pa, pb, &c[off], pld, ldc, add)
-						continue
-					}
-					sgemmKernel8x48(kb, pa, pb, &pk.tile[0], pld, gemmNR, false)
-					for i := 0; i < rows; i++ {
-						dst := c[off+i*ldc : off+i*ldc+cols]
-						src := pk.tile[i*gemmNR : i*gemmNR+cols]
-						if add {
-							for j, v := range src {
-								dst[j] += v
-							}
-						} else {
-							copy(dst, src)
-						}
-					}
+					copy(dst, src)
 				}
 			}
+		}
+	}
+}
+
+// packedALen is the length of an m x k matrix packed by packAll.
+func packedALen(m, k int) int { return (m + gemmMR - 1) / gemmMR * gemmMR * k }
+
+// packAll packs all of the m x k row-major matrix a (not transposed) into
+// dst (packedALen) in the order sgemmPackedA reads it: for each MC block
+// of rows, for each KC block of columns, packA's panels.
+func packAll(dst, a []float32, lda, m, k int) {
+	off := 0
+	for ic := 0; ic < m; ic += gemmMC {
+		mb := min(gemmMC, m-ic)
+		for pc := 0; pc < k; pc += gemmKC {
+			kb := min(gemmKC, k-pc)
+			packA(dst[off:], a, lda, false, ic, mb, pc, kb, 1)
+			off += (mb + gemmMR - 1) / gemmMR * gemmMR * kb
+		}
+	}
+}
+
+// sgemmPackedA computes C = A B (m x n, B k x n not transposed) with A
+// already packed by packAll: the product sgemmAVX512 would compute, for a
+// matrix A used with many B.
+func sgemmPackedA(m, n, k int, packed, b []float32, ldb int, c []float32, ldc int) {
+	pk := gemmPackPool.Get().(*gemmPacks)
+	defer gemmPackPool.Put(pk)
+	off := 0
+	for ic := 0; ic < m; ic += gemmMC {
+		mb := min(gemmMC, m-ic)
+		for pc := 0; pc < k; pc += gemmKC {
+			kb := min(gemmKC, k-pc)
+			sgemmBlock(pk, packed[off:], ic, mb, pc, kb, pc > 0, n, b, ldb, false, c, ldc)
+			off += (mb + gemmMR - 1) / gemmMR * gemmMR * kb
 		}
 	}
 }
