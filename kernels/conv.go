@@ -283,7 +283,9 @@ func (bl convBlock) columns(in, cols []float32) ([]float32, int) {
 // channel-major too). dW accumulates the blocks in order, so the result
 // does not depend on the threads. For a stride-1 square convolution
 // (dInByConv), dIn is instead the convolution of dOut with the flipped,
-// transposed filters (padding KH-1-Pad), the same sum in another order.
+// transposed filters (padding KH-1-Pad), the same sum in another order,
+// which is a Winograd convolution when s.winograd() (dW stays an im2col
+// product there: its Winograd form, measured, was slower).
 //
 // Reference: Conv2DBackwardNaive.
 func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []float32) {

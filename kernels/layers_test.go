@@ -918,3 +918,39 @@ func TestMaxPoolThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradThreads: the Winograd path's forward and input gradient
+// (and the filter gradient beside them) are bit for bit the same whatever
+// the threads, over several chunks of tiles.
+func TestWinogradThreads(t *testing.T) {
+	defer SetThreads(0)
+	s := ConvShape{Batch: 8, InC: 16, InH: 28, InW: 27, OutC: 24, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	if !s.winograd() {
+		t.Fatalf("%+v does not take the Winograd path", s)
+	}
+	if th, tw := s.wgTiles(); s.Batch*th*tw < 3*s.wgChunk() {
+		t.Fatalf("%+v: fewer than 3 chunks of tiles", s)
+	}
+	rng := rand.New(rand.NewPCG(71, 72))
+	in, w, bias, dOut := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC), randSlice(rng, s.outLen())
+	var ref [][]float32
+	for _, threads := range []int{1, 2, 3} {
+		SetThreads(threads)
+		cols := filled(s.ColsLen(), garbageInit)
+		out, dIn, dW := make([]float32, s.outLen()), make([]float32, s.inLen()), make([]float32, s.wLen())
+		Conv2DForward(out, in, w, bias, s, cols)
+		Conv2DBackward(dIn, dW, nil, dOut, in, w, s, cols)
+		got := [][]float32{out, dIn, dW}
+		if ref == nil {
+			ref = got
+			continue
+		}
+		for k, name := range []string{"out", "dIn", "dW"} {
+			for i := range got[k] {
+				if math.Float32bits(got[k][i]) != math.Float32bits(ref[k][i]) {
+					t.Fatalf("%d threads: %s[%d] = %v, with 1 thread %v", threads, name, i, got[k][i], ref[k][i])
+				}
+			}
+		}
+	}
+}
