@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -125,6 +126,15 @@ func EncodeSignsWire(b []byte, s kernels.Signs, c Compression) []byte {
 	return b
 }
 
+// littleEndian says whether uint64s are stored least significant byte
+// first, as on the wire: then planes are copied to and from words whole.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// wordBytes is the memory of w as bytes.
+func wordBytes(w []uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), 8*len(w))
+}
+
 // tailMask is the mask of the bits of word w of s that are coordinates.
 func tailMask(s kernels.Signs, w int) uint64 {
 	if w == len(s.NZ)-1 && s.N%64 != 0 {
@@ -137,8 +147,15 @@ func tailMask(s kernels.Signs, w int) uint64 {
 // ceil(n/8) bytes.
 func appendWords(b []byte, words []uint64, n int) []byte {
 	full := n / 64
-	for _, x := range words[:full] {
-		b = binary.LittleEndian.AppendUint64(b, x)
+	start := len(b)
+	b = slices.Grow(b, 8*full+8)[:start+8*full]
+	dst := b[start:]
+	if littleEndian { // the words' memory already is the wire's bytes
+		copy(dst, wordBytes(words[:full]))
+	} else {
+		for i, x := range words[:full] {
+			binary.LittleEndian.PutUint64(dst[8*i:], x)
+		}
 	}
 	if rest := n % 64; rest != 0 {
 		x := words[full] & (1<<uint(rest) - 1)
@@ -153,8 +170,12 @@ func appendWords(b []byte, words []uint64, n int) []byte {
 // zero).
 func wordsFrom(words []uint64, src []byte) {
 	full := len(src) / 8
-	for i := range full {
-		words[i] = binary.LittleEndian.Uint64(src[8*i:])
+	if littleEndian {
+		copy(wordBytes(words[:full]), src[:8*full])
+	} else {
+		for i := range full {
+			words[i] = binary.LittleEndian.Uint64(src[8*i:])
+		}
 	}
 	clear(words[full:])
 	for i, c := range src[8*full:] {
@@ -223,10 +244,13 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		}
 		nnz = s.N
 	} else {
-		nzPlane := getBytes((s.N + 7) / 8)
-		defer putBytes(nzPlane)
-		if err := decodePlane(nzPlane, b[1], rest[:n], "non-zero plane"); err != nil {
-			return err
+		nzPlane := rest[:n]
+		if b[1] != planeRaw || int(n) != (s.N+7)/8 { // (a raw plane is read in place)
+			nzPlane = getBytes((s.N + 7) / 8)
+			defer putBytes(nzPlane)
+			if err := decodePlane(nzPlane, b[1], rest[:n], "non-zero plane"); err != nil {
+				return err
+			}
 		}
 		wordsFrom(s.NZ, nzPlane)
 		for w := range s.NZ {
@@ -297,6 +321,36 @@ func decodePlane(dst []byte, method byte, src []byte, what string) error {
 // every coordinate of s whose NZ bit is set, in order, ignoring bits past
 // s.N. Reference: gatherSignBitsNaive.
 func gatherSignBits(out []uint64, s kernels.Signs) {
+	if useBMI2 && len(s.NZ) > 0 {
+		// Every word but the last (whose bits past N are masked) in one
+		// assembly loop, then the last as below.
+		last := len(s.NZ) - 1
+		written, acc, o := gatherBMI2(out, s.NZ[:last], s.Neg[:last])
+		m := s.NZ[last] & tailMask(s, last)
+		if m != 0 {
+			v, n := pext64(s.Neg[last], m), bits.OnesCount64(m)
+			acc |= v << uint(o)
+			if o+n >= 64 {
+				out[written] = acc
+				written++
+				acc = 0
+				if o != 0 {
+					acc = v >> uint(64-o)
+				}
+			}
+			o = (o + n) % 64
+		}
+		if o > 0 {
+			out[written] = acc
+		}
+		return
+	}
+	gatherSignBitsGo(out, s)
+}
+
+// gatherSignBitsGo is gatherSignBits without BMI2's loop (a call per word
+// to extractBits); out must be zeroed.
+func gatherSignBitsGo(out []uint64, s kernels.Signs) {
 	k := 0
 	for w, m := range s.NZ {
 		if w == len(s.NZ)-1 && s.N%64 != 0 {
@@ -324,6 +378,15 @@ func gatherSignBits(out []uint64, s kernels.Signs) {
 // scatterSignBits sets s.Neg from in: the j-th bit of in is the sign of the
 // j-th coordinate whose NZ bit is set. Reference: scatterSignBitsNaive.
 func scatterSignBits(s kernels.Signs, in []uint64) {
+	if useBMI2 {
+		scatterBMI2(s.Neg, s.NZ, in)
+		return
+	}
+	scatterSignBitsGo(s, in)
+}
+
+// scatterSignBitsGo is scatterSignBits without BMI2's loop.
+func scatterSignBitsGo(s kernels.Signs, in []uint64) {
 	k := 0
 	for w, m := range s.NZ {
 		if m == 0 {

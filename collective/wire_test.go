@@ -131,24 +131,44 @@ func TestSignBitsAgainstNaive(t *testing.T) {
 						nnz++
 					}
 				}
-				got, want := make([]uint64, kernels.Words(nnz)), make([]uint64, kernels.Words(nnz))
-				gatherSignBits(got, s)
+				if n%64 != 0 { // bits past N that gather must ignore
+					s.NZ[len(s.NZ)-1] |= ^uint64(0) << uint(n%64)
+					s.Neg[len(s.Neg)-1] |= rng.Uint64() << uint(n%64)
+				}
+				want := make([]uint64, kernels.Words(nnz))
 				gatherSignBitsNaive(want, s)
-				for w := range got {
-					if got[w] != want[w] {
-						t.Fatalf("n=%d zero=%v: gather word %d = %x, want %x", n, zero, w, got[w], want[w])
-					}
-				}
-				a, b := kernels.NewSigns(n), kernels.NewSigns(n)
-				copy(a.NZ, s.NZ)
+				b := kernels.NewSigns(n)
 				copy(b.NZ, s.NZ)
-				for w := range a.Neg { // stale bits that scatter must overwrite
-					a.Neg[w] = rng.Uint64() & a.NZ[w]
+				scatterSignBitsNaive(b, want)
+				if n%64 != 0 { // scatter works on canonical (masked) NZ
+					s.NZ[len(s.NZ)-1] &= 1<<uint(n%64) - 1
+					s.Neg[len(s.Neg)-1] &= 1<<uint(n%64) - 1
+					b.NZ[len(b.NZ)-1] = s.NZ[len(s.NZ)-1]
 				}
-				scatterSignBits(a, got)
-				scatterSignBitsNaive(b, got)
-				if err := equalSigns(a, s); err != nil {
-					t.Fatalf("n=%d zero=%v: scatter: %v", n, zero, err)
+				for _, impl := range []struct {
+					name    string
+					gather  func([]uint64, kernels.Signs)
+					scatter func(kernels.Signs, []uint64)
+				}{{"best", gatherSignBits, scatterSignBits}, {"go", gatherSignBitsGo, scatterSignBitsGo}} {
+					got := make([]uint64, kernels.Words(nnz)+1)[:kernels.Words(nnz)]
+					impl.gather(got, s)
+					for w := range got {
+						if got[w] != want[w] {
+							t.Fatalf("%s: n=%d zero=%v: gather word %d = %x, want %x", impl.name, n, zero, w, got[w], want[w])
+						}
+					}
+					if extra := got[:len(got)+1][len(got)]; extra != 0 {
+						t.Fatalf("%s: n=%d zero=%v: gather wrote past its %d words", impl.name, n, zero, len(got))
+					}
+					a := kernels.NewSigns(n)
+					copy(a.NZ, s.NZ)
+					for w := range a.Neg { // stale bits that scatter must overwrite
+						a.Neg[w] = rng.Uint64()
+					}
+					impl.scatter(a, got)
+					if err := equalSigns(a, s); err != nil {
+						t.Fatalf("%s: n=%d zero=%v: scatter: %v", impl.name, n, zero, err)
+					}
 				}
 				if err := equalSigns(b, s); err != nil {
 					t.Fatalf("n=%d zero=%v: naive scatter: %v", n, zero, err)
@@ -354,10 +374,20 @@ func FuzzDecodeSignsWire(f *testing.F) {
 // batch of 8 of delta x^T, where a third of the output units are dead for
 // the whole batch, every unit is off for half the samples, and a fifth of the
 // inputs are zero everywhere (MNIST's border pixels): many zeros, in rows
-// and columns, and sign bits correlated along rows.
+// and columns, and sign bits correlated along rows; "tied", half the
+// coordinates zero at random (the result of an even vote, where ties give
+// 0): a mask that does not compress.
 func benchGradient(kind string, d int) []float32 {
 	rng := rand.New(rand.NewPCG(8005, uint64(d)))
 	g := make([]float32, d)
+	if kind == "tied" { // an even vote's result: half the coordinates tied at 0
+		for i := range g {
+			if rng.IntN(2) == 0 {
+				g[i] = float32(rng.NormFloat64())
+			}
+		}
+		return g
+	}
 	if kind == "float" {
 		for i := range g {
 			g[i] = float32(rng.NormFloat64())
@@ -471,7 +501,7 @@ func BenchmarkSignsWirePlanes(b *testing.B) {
 // BenchmarkSignsWire is the codec as the vote uses it: planes, compression,
 // raw fallback, and the untrusted decode with its checks.
 func BenchmarkSignsWire(b *testing.B) {
-	for _, kind := range []string{"float", "relu"} {
+	for _, kind := range []string{"float", "relu", "tied"} {
 		for _, d := range []int{1 << 20, 25_600_000} {
 			s := benchSigns(kind, d)
 			wire := EncodeSignsWire(nil, s, CompressAuto)
@@ -479,7 +509,7 @@ func BenchmarkSignsWire(b *testing.B) {
 			b.Run(name+"/op=encode", func(b *testing.B) {
 				b.SetBytes(int64(2 * ((d + 7) / 8)))
 				b.ReportAllocs()
-				buf := make([]byte, 0, len(wire)+1024)
+				buf := make([]byte, 0, MaxSignsWireLen(d)) // as encodeVote's pooled buffer
 				for b.Loop() {
 					EncodeSignsWire(buf[:0], s, CompressAuto)
 				}
