@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"gonum.org/v1/plot/plotter"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -134,6 +135,7 @@ func TestUsage(t *testing.T) {
 		{"nosuch"},
 		{"comm", "--opt", "adam", "--out", out},
 		{"comm", "--workers", "0", "--out", out},
+		{"comm", "--workers", "1,4", "--out", out},
 		{"comm", "--topology", "mesh", "--out", out},
 		{"comm", "--zeros", "1", "--out", out},
 		{"comm", "--bogus"},
@@ -150,6 +152,27 @@ func TestUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Errorf("a bad command line created %s", out)
+	}
+}
+
+// TestDrawSinglePoint: log axes with one value (one M, one line) or
+// none at all still draw (gonum widens a one-value range by +-1, which a
+// log scale refuses).
+func TestDrawSinglePoint(t *testing.T) {
+	dir := t.TempDir()
+	for i, lines := range [][]series{
+		{{name: "one", xy: plotter.XYs{{X: 4, Y: 0.0005}}}},
+		{{name: "two", xy: plotter.XYs{{X: 4, Y: 0.0005}}}, {name: "same", xy: plotter.XYs{{X: 4, Y: 0.0005}}}},
+		{{name: "x=1", xy: plotter.XYs{{X: 1, Y: 3}}}},
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("p%d.png", i))
+		pn := panel{title: "t", logX: true, logY: true, xTicks: []float64{lines[0].xy[0].X}, lines: lines}
+		if err := drawPNG(path, "title", []panel{pn}); err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+			t.Fatalf("case %d: no PNG (%v)", i, err)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +88,9 @@ func commCommand(args []string, stdout io.Writer) error {
 	}
 	if o.Dims, err = intList(cmd, "dims", *dimsS); err != nil {
 		return err
+	}
+	if m := slices.Min(o.Workers); m < 2 {
+		return usageErr(cmd, "--workers %d: a single rank exchanges nothing; need at least 2", m)
 	}
 	switch {
 	case o.Steps < 1:

@@ -195,6 +195,15 @@ func drawPNG(path, title string, panels []panel) error {
 			p.Legend.Add(s.name, l)
 		}
 		p.Add(plotter.NewGrid())
+		// A single value on a log axis (one M, or lines that meet in one
+		// point): widen it by a factor of two each way, as the plot's own
+		// widening by +-1 can reach zero or below.
+		if pn.logX && p.X.Min >= p.X.Max && p.X.Min > 0 {
+			p.X.Min, p.X.Max = p.X.Min/2, p.X.Max*2
+		}
+		if pn.logY && p.Y.Min >= p.Y.Max && p.Y.Min > 0 {
+			p.Y.Min, p.Y.Max = p.Y.Min/2, p.Y.Max*2
+		}
 		plots[0][i] = p
 	}
 	w := vg.Length(len(panels)) * 6 * vg.Inch
