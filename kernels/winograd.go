@@ -82,8 +82,9 @@ func (s ConvShape) wgSlots() int {
 }
 
 // wgColsLen is the scratch of the Winograd path: the transformed filters
-// (16 planes of OutC x InC), then per slot one chunk's transformed input
-// (16 planes of InC x chunk) and products (16 planes of OutC x chunk).
+// (16 planes of OutC x InC), the same packed for the micro-kernel (when
+// wgPacked), then per slot one chunk's transformed input (16 planes of InC
+// x chunk), products (16 planes of OutC x chunk) and row buffers.
 func (s ConvShape) wgColsLen() int {
 	return 16*wgPlane(s.OutC*s.InC) + 16*s.wgPackedPlane() + s.wgSlots()*s.wgSlotLen()
 }
@@ -134,7 +135,9 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	head := len(u) + len(packed)
 	chunk, slotLen := s.wgChunk(), s.wgSlotLen()
 	chunks := (tiles + chunk - 1) / chunk
-	slots := s.wgSlots()
+	// As many threads as Threads() says, or as cols has slots for (should
+	// the setting have changed since ColsLen).
+	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
 	parallelSlots(chunks, slots, func(slot, c0, c1 int) {
 		scratch := cols[head+slot*slotLen : head+(slot+1)*slotLen]
 		for ci := c0; ci < c1; ci++ {
