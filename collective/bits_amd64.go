@@ -18,13 +18,12 @@ func pext64(v, m uint64) uint64
 //go:noescape
 func pdep64(v, m uint64) uint64
 
-// gatherBMI2 appends PEXT(neg[w], nz[w]) for every word of nz to a bit
-// stream, stores its full words in out[:written] and returns the last,
-// partial word and how many of its bits are used (gatherSignBits with
-// PEXT in one loop, no call per word).
+// gatherBMI2 appends PEXT(neg[w], nz[w]) for every word of nz, the last
+// one masked by tail, to a bit stream written to out (its words, the last
+// one partial; gatherSignBits with PEXT in one loop, no call per word).
 //
 //go:noescape
-func gatherBMI2(out, nz, neg []uint64) (written int, acc uint64, bits int)
+func gatherBMI2(out, nz, neg []uint64, tail uint64)
 
 // scatterBMI2 sets neg[w] to the next popcount(nz[w]) bits of the stream
 // in, deposited onto nz[w] by PDEP (scatterSignBits in one loop). in must

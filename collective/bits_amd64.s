@@ -18,25 +18,32 @@ TEXT ·pdep64(SB), NOSPLIT, $0-24
 	MOVQ CX, ret+16(FP)
 	RET
 
-// func gatherBMI2(out, nz, neg []uint64) (written int, acc uint64, bits int)
+// func gatherBMI2(out, nz, neg []uint64, tail uint64)
 //
-// For each word w of nz: PEXT(neg[w], nz[w]) appended to a bit stream; full
-// words of the stream are stored to out, the last partial word (bits of
-// it used) returned.
-TEXT ·gatherBMI2(SB), NOSPLIT, $0-96
+// For each word w of nz (the last one ANDed with tail): PEXT(neg[w], nz[w])
+// appended to a bit stream whose words are stored to out, the last one
+// partial.
+TEXT ·gatherBMI2(SB), NOSPLIT, $0-80
 	MOVQ out_base+0(FP), DX
 	MOVQ nz_base+24(FP), SI
 	MOVQ nz_len+32(FP), CX
 	MOVQ neg_base+48(FP), DI
+	MOVQ tail+72(FP), R14
+	MOVQ CX, R15
+	DECQ R15      // the last word's index
 	XORQ R13, R13 // w
 	XORQ R8, R8   // bits in acc
 	XORQ R9, R9   // acc
-	MOVQ DX, R14  // out start
 	TESTQ CX, CX
 	JZ gdone
 
 gloop:
 	MOVQ (SI)(R13*8), BX
+	CMPQ R13, R15
+	JNE gmasked
+	ANDQ R14, BX
+
+gmasked:
 	TESTQ BX, BX
 	JZ gnext
 	MOVQ (DI)(R13*8), AX
@@ -65,11 +72,11 @@ gnext:
 	JB gloop
 
 gdone:
-	SUBQ R14, DX
-	SHRQ $3, DX
-	MOVQ DX, written+72(FP)
-	MOVQ R9, acc+80(FP)
-	MOVQ R8, bits+88(FP)
+	TESTQ R8, R8
+	JZ gret
+	MOVQ R9, (DX)
+
+gret:
 	RET
 
 // func scatterBMI2(neg, nz, in []uint64)

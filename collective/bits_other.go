@@ -8,5 +8,5 @@ const useBMI2 = false
 func pext64(v, m uint64) uint64 { return extractBitsNaive(v, m) }
 func pdep64(v, m uint64) uint64 { return depositBitsNaive(v, m) }
 
-func gatherBMI2(out, nz, neg []uint64) (int, uint64, int) { panic("collective: no BMI2 assembly") }
-func scatterBMI2(neg, nz, in []uint64)                    { panic("collective: no BMI2 assembly") }
+func gatherBMI2(out, nz, neg []uint64, tail uint64) { panic("collective: no BMI2 assembly") }
+func scatterBMI2(neg, nz, in []uint64)              { panic("collective: no BMI2 assembly") }

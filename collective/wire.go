@@ -322,27 +322,7 @@ func decodePlane(dst []byte, method byte, src []byte, what string) error {
 // s.N. Reference: gatherSignBitsNaive.
 func gatherSignBits(out []uint64, s kernels.Signs) {
 	if useBMI2 && len(s.NZ) > 0 {
-		// Every word but the last (whose bits past N are masked) in one
-		// assembly loop, then the last as below.
-		last := len(s.NZ) - 1
-		written, acc, o := gatherBMI2(out, s.NZ[:last], s.Neg[:last])
-		m := s.NZ[last] & tailMask(s, last)
-		if m != 0 {
-			v, n := pext64(s.Neg[last], m), bits.OnesCount64(m)
-			acc |= v << uint(o)
-			if o+n >= 64 {
-				out[written] = acc
-				written++
-				acc = 0
-				if o != 0 {
-					acc = v >> uint(64-o)
-				}
-			}
-			o = (o + n) % 64
-		}
-		if o > 0 {
-			out[written] = acc
-		}
+		gatherBMI2(out, s.NZ, s.Neg, tailMask(s, len(s.NZ)-1))
 		return
 	}
 	gatherSignBitsGo(out, s)
