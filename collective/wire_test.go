@@ -131,27 +131,27 @@ func TestSignBitsAgainstNaive(t *testing.T) {
 						nnz++
 					}
 				}
-				if n%64 != 0 { // bits past N that gather must ignore
-					s.NZ[len(s.NZ)-1] |= ^uint64(0) << uint(n%64)
-					s.Neg[len(s.Neg)-1] |= rng.Uint64() << uint(n%64)
+				// raw is s with garbage past N, which gather must ignore;
+				// scatter works on the canonical (masked) NZ of s.
+				raw := kernels.NewSigns(n)
+				copy(raw.NZ, s.NZ)
+				copy(raw.Neg, s.Neg)
+				if n%64 != 0 {
+					raw.NZ[len(raw.NZ)-1] |= ^uint64(0) << uint(n%64)
+					raw.Neg[len(raw.Neg)-1] |= rng.Uint64() << uint(n%64)
 				}
 				want := make([]uint64, kernels.Words(nnz))
-				gatherSignBitsNaive(want, s)
+				gatherSignBitsNaive(want, raw)
 				b := kernels.NewSigns(n)
 				copy(b.NZ, s.NZ)
 				scatterSignBitsNaive(b, want)
-				if n%64 != 0 { // scatter works on canonical (masked) NZ
-					s.NZ[len(s.NZ)-1] &= 1<<uint(n%64) - 1
-					s.Neg[len(s.Neg)-1] &= 1<<uint(n%64) - 1
-					b.NZ[len(b.NZ)-1] = s.NZ[len(s.NZ)-1]
-				}
 				for _, impl := range []struct {
 					name    string
 					gather  func([]uint64, kernels.Signs)
 					scatter func(kernels.Signs, []uint64)
 				}{{"best", gatherSignBits, scatterSignBits}, {"go", gatherSignBitsGo, scatterSignBitsGo}} {
 					got := make([]uint64, kernels.Words(nnz)+1)[:kernels.Words(nnz)]
-					impl.gather(got, s)
+					impl.gather(got, raw)
 					for w := range got {
 						if got[w] != want[w] {
 							t.Fatalf("%s: n=%d zero=%v: gather word %d = %x, want %x", impl.name, n, zero, w, got[w], want[w])
