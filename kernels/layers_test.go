@@ -237,6 +237,20 @@ func TestLayersDoNotAllocate(t *testing.T) {
 			t.Errorf("conv %+v: %v allocations", s, n)
 		}
 	}
+	// The Winograd path hands its closures to the threads (a few
+	// allocations a call, whatever the size), nothing per tile or channel.
+	s := ConvShape{Batch: 8, InC: 32, InH: 14, InW: 14, OutC: 32, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	if !s.winograd() {
+		t.Fatalf("%+v does not take the Winograd path", s)
+	}
+	in, w := randSlice(rng, s.inLen()), randSlice(rng, s.wLen())
+	out, dIn, dW, cols := make([]float32, s.outLen()), make([]float32, s.inLen()), make([]float32, s.wLen()), make([]float32, s.ColsLen())
+	if n := testing.AllocsPerRun(10, func() {
+		Conv2DForward(out, in, w, nil, s, cols)
+		Conv2DBackward(dIn, dW, nil, out, in, w, s, cols)
+	}); n > 32 {
+		t.Errorf("conv %+v: %v allocations", s, n)
+	}
 	const b, c, h = 2, 3, 8
 	x := randSlice(rng, b*c*h*h)
 	y, dx, mask := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))

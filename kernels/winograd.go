@@ -138,15 +138,15 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	// As many threads as Threads() says, or as cols has slots for (should
 	// the setting have changed since ColsLen).
 	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
+	vp, mp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
 	parallelSlots(chunks, slots, func(slot, c0, c1 int) {
 		scratch := cols[head+slot*slotLen : head+(slot+1)*slotLen]
+		v := scratch[:16*vp]
+		m := scratch[16*vp : 16*(vp+mp)]
+		aux := scratch[16*(vp+mp):]
 		for ci := c0; ci < c1; ci++ {
 			t0 := ci * chunk
 			nt := min(chunk, tiles-t0)
-			vp, mp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
-			v := scratch[:16*vp]
-			m := scratch[16*vp : 16*(vp+mp)]
-			aux := scratch[16*(vp+mp):]
 			winogradInput(v, vp, nt, in, s, t0, aux)
 			for xi := 0; xi < 16; xi++ {
 				if pp > 0 {
@@ -161,9 +161,9 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	})
 }
 
-// winogradFilters writes u (16 planes of OutC x InC, wgPlane apart) = G g G^T for every 3x3 filter
-// g of w (OutC, InC, 3, 3): u[xi, o, c] is entry xi (row-major 4x4) of
-// filter (o, c)'s transform.
+// winogradFilters writes u (16 planes of OutC x InC, wgPlane apart) =
+// G g G^T for every 3x3 filter g of w (OutC, InC, 3, 3): u[xi, o, c] is
+// entry xi (row-major 4x4) of filter (o, c)'s transform.
 func winogradFilters(u, w []float32, outC, inC int) {
 	plane := wgPlane(outC * inC)
 	parallelFor(outC, 4, func(o0, o1 int) {
@@ -189,12 +189,24 @@ func winogradFilters(u, w []float32, outC, inC int) {
 	})
 }
 
+// wgSegment is a run of tiles of one tile row: tiles tx0..tx0+k-1 of row
+// ty of image n, the first of them at index at of its chunk.
+type wgSegment struct{ n, ty, tx0, k, at int }
+
+// wgSegmentAt is the run that starts at tile t, within the nt tiles from
+// tile t0 on.
+func (s ConvShape) wgSegmentAt(t0, nt, t int) wgSegment {
+	th, tw := s.wgTiles()
+	r, tx0 := t/tw, t%tw
+	return wgSegment{n: r / th, ty: r % th, tx0: tx0, k: min(tw-tx0, t0+nt-t), at: t - t0}
+}
+
 // winogradInput writes v (16 planes of InC x nt, plane apart) = B^T d B
 // for the nt tiles from tile t0 on (channel-major input): tile t = (n th +
 // ty) tw + tx starts at row 2 ty - Pad, column 2 tx - Pad of image n, zeros
 // outside the image. rows is scratch of at least 4 (2 tw + 2).
 func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int, rows []float32) {
-	th, tw := s.wgTiles()
+	_, tw := s.wgTiles()
 	hw := s.InH * s.InW
 	rowLen := 2*tw + 2
 	var buf [4][]float32
@@ -203,26 +215,23 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 	}
 	for c := 0; c < s.InC; c++ {
 		for t := t0; t < t0+nt; {
-			// One segment: tiles tx0..tx1-1 of tile row r = (n, ty).
-			r, tx0 := t/tw, t%tw
-			tx1 := min(tw, tx0+t0+nt-t)
-			n, ty := r/th, r%th
-			img := in[(c*s.Batch+n)*hw : (c*s.Batch+n+1)*hw]
+			sg := s.wgSegmentAt(t0, nt, t)
+			t += sg.k
+			img := in[(c*s.Batch+sg.n)*hw : (c*s.Batch+sg.n+1)*hw]
 			// buf[i][j] is input row 2 ty - Pad + i, column 2 tx0 - Pad + j.
-			x0 := 2*tx0 - s.Pad
-			width := 2*(tx1-tx0) + 2
+			x0 := 2*sg.tx0 - s.Pad
+			width := 2*sg.k + 2
 			for i := range buf {
 				b := buf[i][:width]
 				clear(b)
-				if y := 2*ty - s.Pad + i; y >= 0 && y < s.InH {
+				if y := 2*sg.ty - s.Pad + i; y >= 0 && y < s.InH {
 					lo, hi := max(x0, 0), min(x0+width, s.InW)
 					if lo < hi {
 						copy(b[lo-x0:], img[y*s.InW+lo:y*s.InW+hi])
 					}
 				}
 			}
-			winogradInputRow(v[c*nt+t-t0:], plane, buf, tx1-tx0)
-			t += tx1 - tx0
+			winogradInputRow(v[c*nt+sg.at:], plane, buf, sg.k)
 		}
 	}
 }
@@ -257,7 +266,7 @@ func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
 // dropping the outputs of edge tiles that fall past the image. buf is
 // scratch of at least 4 tw.
 func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape, t0 int, buf []float32) {
-	th, tw := s.wgTiles()
+	_, tw := s.wgTiles()
 	oh, ow := s.OutH(), s.OutW()
 	var rows [2][]float32
 	rows[0], rows[1] = buf[:2*tw], buf[2*tw:4*tw]
@@ -267,19 +276,16 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 			b = bias[o]
 		}
 		for t := t0; t < t0+nt; {
-			r, tx0 := t/tw, t%tw
-			tx1 := min(tw, tx0+t0+nt-t)
-			n, ty := r/th, r%th
-			k := tx1 - tx0
-			winogradOutputRow(rows, m[o*nt+t-t0:], plane, k, b)
-			img := out[(o*s.Batch+n)*oh*ow : (o*s.Batch+n+1)*oh*ow]
-			x0, x1 := 2*tx0, min(2*tx1, ow)
+			sg := s.wgSegmentAt(t0, nt, t)
+			t += sg.k
+			winogradOutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
+			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
+			x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
 			for i := 0; i < 2; i++ {
-				if y := 2*ty + i; y < oh {
+				if y := 2*sg.ty + i; y < oh {
 					copy(img[y*ow+x0:y*ow+x1], rows[i][:x1-x0])
 				}
 			}
-			t += k
 		}
 	}
 }
