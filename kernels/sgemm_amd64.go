@@ -117,7 +117,8 @@ func sgemmBlock(pk *gemmPacks, pa []float32, ic, mb, pc, kb int, add bool, n int
 	}
 }
 
-// packedALen is the length of an m x k matrix packed by packAll.
+// packedALen is the length of an m x k matrix packed by packAll (or of one
+// block packed by packA): its rows rounded up to whole 8-row panels.
 func packedALen(m, k int) int { return (m + gemmMR - 1) / gemmMR * gemmMR * k }
 
 // packAll packs all of the m x k row-major matrix a (not transposed) into
@@ -130,7 +131,7 @@ func packAll(dst, a []float32, lda, m, k int) {
 		for pc := 0; pc < k; pc += gemmKC {
 			kb := min(gemmKC, k-pc)
 			packA(dst[off:], a, lda, false, ic, mb, pc, kb, 1)
-			off += (mb + gemmMR - 1) / gemmMR * gemmMR * kb
+			off += packedALen(mb, kb)
 		}
 	}
 }
@@ -147,7 +148,7 @@ func sgemmPackedA(m, n, k int, packed, b []float32, ldb int, c []float32, ldc in
 		for pc := 0; pc < k; pc += gemmKC {
 			kb := min(gemmKC, k-pc)
 			sgemmBlock(pk, packed[off:], ic, mb, pc, kb, pc > 0, n, b, ldb, false, c, ldc)
-			off += (mb + gemmMR - 1) / gemmMR * gemmMR * kb
+			off += packedALen(mb, kb)
 		}
 	}
 }
