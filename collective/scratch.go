@@ -34,52 +34,46 @@ func putSigns(vs []kernels.Signs) {
 	}
 }
 
-// bytesPools and wordsPools recycle the buffers a vote encodes into,
-// receives into and decodes through, one pool per power-of-two capacity so
-// that a buffer taken always fits. Fresh multi-megabyte buffers are not
-// free: the runtime zeroes them and the kernel faults their pages in, which
-// measured here at 10-40 ms a step for a ResNet-18 vote (d = 11.7M)
-// against well under a millisecond of real work.
-var bytesPools, wordsPools [64]sync.Pool
+// slicePools recycles slices of T, one pool per power-of-two capacity so
+// that a slice taken always fits. The vote encodes into, receives into and
+// decodes through such buffers (bytesPool, wordsPool): fresh multi-megabyte
+// buffers are not free, the runtime zeroes them and the kernel faults their
+// pages in, which measured here at 10-40 ms a step for a ResNet-18 vote
+// (d = 11.7M) against well under a millisecond of real work.
+type slicePools[T any] [64]sync.Pool
+
+var (
+	bytesPool slicePools[byte]
+	wordsPool slicePools[uint64]
+)
 
 // sizeClass is the pool of a request for n elements: capacity 1<<class.
 func sizeClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
+
+// get returns a slice of length n with undefined contents.
+func (p *slicePools[T]) get(n int) []T {
+	c := sizeClass(n)
+	if b, ok := p[c].Get().(*[]T); ok {
+		return (*b)[:n]
+	}
+	return make([]T, n, 1<<c)
+}
+
+// put hands a slice back once nothing refers to it. It goes to the largest
+// class its capacity covers.
+func (p *slicePools[T]) put(b []T) {
+	if cap(b) > 0 {
+		p[bits.Len(uint(cap(b)))-1].Put(&b)
+	}
+}
+
+func getBytes(n int) []byte   { return bytesPool.get(n) }
+func putBytes(b []byte)       { bytesPool.put(b) }
+func getWords(n int) []uint64 { return wordsPool.get(n) }
+func putWords(w []uint64)     { wordsPool.put(w) }
 
 // encodeVote is EncodeSignsWire of s, with the vote's compression, into a
 // pooled buffer; hand it back with putBytes once sent.
 func encodeVote(s kernels.Signs) []byte {
 	return EncodeSignsWire(getBytes(MaxSignsWireLen(s.N))[:0], s, voteCompression)
-}
-
-// getBytes returns a buffer of length n with undefined contents.
-func getBytes(n int) []byte {
-	c := sizeClass(n)
-	if b, ok := bytesPools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<c)
-}
-
-// putBytes hands a buffer back once nothing refers to it. It goes to the
-// largest class its capacity covers.
-func putBytes(b []byte) {
-	if cap(b) > 0 {
-		bytesPools[bits.Len(uint(cap(b)))-1].Put(&b)
-	}
-}
-
-// getWords returns n words with undefined contents.
-func getWords(n int) []uint64 {
-	c := sizeClass(n)
-	if w, ok := wordsPools[c].Get().(*[]uint64); ok {
-		return (*w)[:n]
-	}
-	return make([]uint64, n, 1<<c)
-}
-
-// putWords hands words back once nothing refers to them.
-func putWords(w []uint64) {
-	if cap(w) > 0 {
-		wordsPools[bits.Len(uint(cap(w)))-1].Put(&w)
-	}
 }
