@@ -570,3 +570,18 @@ func signsPlanes(s kernels.Signs) (nzPlane, signPlane []byte, nnz int) {
 	gatherSignBits(signWords, s)
 	return appendWords(nil, s.NZ, s.N), appendWords(nil, signWords, nnz), nnz
 }
+
+// TestSlicePools: a pooled slice has the length asked and a power-of-two
+// capacity that covers it, also after smaller and odd-capacity slices were
+// handed back.
+func TestSlicePools(t *testing.T) {
+	var p slicePools[uint64]
+	p.put(make([]uint64, 64))
+	p.put(make([]uint64, 10, 100)) // goes to the class it covers whole: 64
+	for _, n := range []int{0, 1, 2, 3, 63, 64, 65, 100, 120, 1000} {
+		b := p.get(n)
+		if len(b) != n || cap(b) < n || cap(b)&(cap(b)-1) != 0 && cap(b) != 100 {
+			t.Fatalf("get(%d): len %d cap %d", n, len(b), cap(b))
+		}
+	}
+}
