@@ -70,7 +70,10 @@
 // # Topologies (Vote, Mean; bytes per rank and step: VoteBytes, MeanBytes)
 //
 //	vote server     rank r != 0: signs --> rank 0; rank 0 counts (kernels.Vote)
-//	                and sends the result --> every rank. Rank 0 is trusted.
+//	                and sends the result --> every rank. Rank 0 is trusted. The
+//	                signs and the result travel in chunks of a million
+//	                coordinates, so rank 0 counts and returns chunk k while
+//	                chunk k+1 is on its way.
 //	vote allgather  every rank: signs --> every rank; SHA-256 digests of what it
 //	                received --> every rank; all compare (equivocation fails the
 //	                step, naming the rank) and count locally. Nobody is trusted.
@@ -83,7 +86,8 @@
 //
 // Per step, with H the frame header and W(n) = MaxSignsWireLen(n):
 //
-//	vote server     worker H + W(d) each way; rank 0 M-1 times that
+//	vote server     worker S(d) = sum over chunks of H + W(chunk) each way (H + W(d)
+//	                up to a million coordinates); rank 0 M-1 times that
 //	vote allgather  (M-1)(H + W(d)) + (M-1)(H + 32M) each way
 //	vote shard      sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
 //	mean server     worker H + 4d each way; rank 0 M-1 times that

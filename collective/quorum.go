@@ -74,81 +74,127 @@ func lost(err error) bool { return errors.Is(err, ErrPeerLost) || errors.Is(err,
 // Vote is the server vote (VoteServer) under the quorum's deadline; a nil
 // quorum is the strict vote, where every rank votes and a lost one is an
 // error.
+//
+// The vote travels in chunks (voteChunkWords words each, one frame per
+// chunk each way, see chunkOf): a worker sends the chunks of its signs one
+// after another, and rank 0 counts chunk k as soon as every voter's chunk
+// k is in and queues its result to every rank while the next chunks are
+// still arriving. So rank 0's decode, count and encode overlap the
+// workers' encode, the transfers and the workers' decode, rather than
+// waiting for them.
+//
+// A rank that misses the deadline or is lost partway abstains from the
+// rest of the vote (its earlier chunks were counted); a dropped rank gets
+// the result chunks queued to it before its drop, then the drop notice.
 func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
+	if local.N != result.N {
+		panic(fmt.Sprintf("collective: Vote: %d signs into a result of %d", local.N, result.N))
+	}
+	chunks := chunkCount(len(local.NZ))
 	if c.Rank() != 0 {
-		enc := encodeVote(local)
-		err := c.Send(0, TagVote, enc)
-		putBytes(enc)
-		if err != nil {
-			return opError("vote", err)
+		for k := range chunks {
+			enc := encodeVote(chunkOf(local, k))
+			err := c.Send(0, TagVote, enc)
+			putBytes(enc)
+			if err != nil {
+				return opError("vote", err)
+			}
 		}
-		p, err := c.Recv(0, TagVoteResult)
-		if err != nil {
-			return opError("vote", err)
-		}
-		if len(p) == 0 && q != nil {
-			return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
-		}
-		err = DecodeSignsWire(result, p)
-		putBytes(p)
-		if err != nil {
-			return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: "decode vote-result", Err: err})
+		for k := range chunks {
+			p, err := c.Recv(0, TagVoteResult)
+			if err != nil {
+				return opError("vote", err)
+			}
+			if len(p) == 0 && q != nil {
+				return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
+			}
+			err = DecodeSignsWire(chunkOf(result, k), p)
+			putBytes(p)
+			if err != nil {
+				return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: fmt.Sprintf("decode vote-result chunk %d", k), Err: err})
+			}
 		}
 		return nil
 	}
 	m := c.Size()
-	voters := make([]kernels.Signs, 0, m)
-	voters = append(voters, local)
 	var deadline time.Time
 	if q != nil {
 		q.abstained = q.abstained[:0]
 		deadline = time.Now().Add(q.Deadline)
 	}
-	for r := 1; r < m; r++ {
-		if !q.Live(r) {
-			q.abstained = append(q.abstained, r)
-			continue
-		}
-		var p []byte
-		var err error
-		if q != nil {
-			p, err = c.RecvBy(r, TagVote, deadline)
-		} else {
-			p, err = c.Recv(r, TagVote)
-		}
-		if err != nil {
-			if q == nil || !lost(err) {
-				return opError("vote", err)
-			}
-			q.abstained = append(q.abstained, r)
-			q.missed[r]++
-			if errors.Is(err, ErrPeerLost) || q.missed[r] >= q.DropAfter {
-				q.drop(c, r)
-			}
-			continue
-		}
-		if q != nil {
-			q.missed[r] = 0
-		}
-		v := getSigns(local.N)
-		err = DecodeSignsWire(v, p)
-		putBytes(p)
-		if err != nil {
-			return opError("vote", &PeerError{Rank: 0, Peer: r, Op: "decode vote", Err: err})
-		}
-		voters = append(voters, v)
-	}
-	kernels.Vote(result, voters, opt)
-	putSigns(voters[1:])
-	out := encodeVote(result)
-	defer putBytes(out)
-	var live []int
+	counted := make([]bool, m) // ranks whose chunks are still counted
+	var live []int             // ranks the result goes to
 	for r := 1; r < m; r++ {
 		if q.Live(r) {
+			counted[r] = true
 			live = append(live, r)
+		} else {
+			q.abstained = append(q.abstained, r)
 		}
 	}
-	errs := sendEach(c, live, TagVoteResult, func(int) []byte { return out }, nil)
+	out := newFanout(c, live, TagVoteResult, chunks)
+	defer out.wait() // on an early return; a second wait is harmless
+	var toDrop []int
+	// One chunk-sized buffer per voter, reused for every chunk.
+	cw := min(voteChunkWords, len(local.NZ))
+	bufs := make([]kernels.Signs, m)
+	for r := 1; r < m; r++ {
+		if counted[r] {
+			bufs[r] = getSigns(64 * cw)
+		}
+	}
+	defer putSigns(bufs[1:])
+	voters := make([]kernels.Signs, 0, m)
+	for k := range chunks {
+		mine := chunkOf(local, k)
+		voters = append(voters[:0], mine)
+		for r := 1; r < m; r++ {
+			if !counted[r] {
+				continue
+			}
+			var p []byte
+			var err error
+			if q != nil {
+				p, err = c.RecvBy(r, TagVote, deadline)
+			} else {
+				p, err = c.Recv(r, TagVote)
+			}
+			if err != nil {
+				if q == nil || !lost(err) {
+					return opError("vote", err)
+				}
+				counted[r] = false
+				q.abstained = append(q.abstained, r)
+				q.missed[r]++
+				if errors.Is(err, ErrPeerLost) || q.missed[r] >= q.DropAfter {
+					out.stop(r)
+					toDrop = append(toDrop, r)
+				}
+				continue
+			}
+			v := kernels.Signs{N: mine.N, NZ: bufs[r].NZ[:len(mine.NZ)], Neg: bufs[r].Neg[:len(mine.NZ)]}
+			err = DecodeSignsWire(v, p)
+			putBytes(p)
+			if err != nil {
+				return opError("vote", &PeerError{Rank: 0, Peer: r, Op: fmt.Sprintf("decode vote chunk %d", k), Err: err})
+			}
+			voters = append(voters, v)
+		}
+		res := chunkOf(result, k)
+		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
+		out.send(encodeVote(res))
+	}
+	if q != nil {
+		for r := 1; r < m; r++ {
+			if counted[r] {
+				q.missed[r] = 0
+			}
+		}
+	}
+	errs := out.wait()
+	for _, r := range toDrop {
+		q.drop(c, r)
+	}
 	for i, err := range errs {
 		if err == nil {
 			continue

@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -9,8 +10,15 @@ import (
 
 // TestQuorumDropsSilentRank: a rank that never votes abstains at each
 // deadline, is dropped after DropAfter misses and told so with an empty
-// result; the others' vote, gather and barrier go on without it.
+// result; the others' vote, gather and barrier go on without it. The vote
+// runs whole and in chunks of one word.
 func TestQuorumDropsSilentRank(t *testing.T) {
+	for _, cw := range []int{voteChunkWords, 1} {
+		withChunkWords(cw, func() { testQuorumDropsSilentRank(t) })
+	}
+}
+
+func testQuorumDropsSilentRank(t *testing.T) {
 	comms := NewMemWorld(3, 5*time.Second)
 	comms[0].(*memComm).dropStale = true
 	const d = 130
@@ -52,10 +60,13 @@ func TestQuorumDropsSilentRank(t *testing.T) {
 	if q.Live(2) || !q.Live(1) {
 		t.Fatal("rank 2 should be dropped, rank 1 live")
 	}
-	// Rank 2 got the step-0 result, then the drop notice at step 1.
+	// Rank 2 got the step-0 result (every chunk), then the drop notice at
+	// step 1.
 	comms[2].SetStep(0)
-	if p, err := comms[2].Recv(0, TagVoteResult); err != nil || len(p) == 0 {
-		t.Fatalf("step 0 result: %d bytes, %v", len(p), err)
+	for k := range chunkCount(kernels.Words(d)) {
+		if p, err := comms[2].Recv(0, TagVoteResult); err != nil || len(p) == 0 {
+			t.Fatalf("step 0 result chunk %d: %d bytes, %v", k, len(p), err)
+		}
 	}
 	comms[2].SetStep(1)
 	if p, err := comms[2].Recv(0, TagVoteResult); err != nil || len(p) != 0 {
@@ -80,4 +91,66 @@ func TestQuorumDropsSilentRank(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestQuorumRankStopsMidVote: a rank that sends the first chunk of its vote
+// and then goes silent is counted in that chunk and abstains from the
+// others; it still gets the whole result.
+func TestQuorumRankStopsMidVote(t *testing.T) {
+	withChunkWords(1, func() {
+		comms := NewMemWorld(3, 5*time.Second)
+		comms[0].(*memComm).dropStale = true
+		const d = 150 // three chunks, the last of 22 coordinates
+		signs := make([]kernels.Signs, 3)
+		for r := range signs {
+			signs[r] = kernels.NewSigns(d)
+			for i := 0; i < d; i++ {
+				signs[r].Set(i, rankSign(r, i))
+			}
+		}
+		want := kernels.NewSigns(d)
+		kernels.VoteNaive(want, signs[:2], kernels.VoteOptions{})
+		kernels.VoteNaive(chunkOf(want, 0), []kernels.Signs{chunkOf(signs[0], 0), chunkOf(signs[1], 0), chunkOf(signs[2], 0)}, kernels.VoteOptions{})
+		without := kernels.NewSigns(d)
+		kernels.VoteNaive(without, signs[:2], kernels.VoteOptions{})
+		if slices.Equal(chunkOf(without, 0).Neg, chunkOf(want, 0).Neg) && slices.Equal(chunkOf(without, 0).NZ, chunkOf(want, 0).NZ) {
+			t.Fatal("rank 2's chunk 0 does not change the vote: the test cannot tell whether it was counted")
+		}
+		// Rank 2's partial vote: chunk 0 only.
+		if err := comms[2].Send(0, TagVote, EncodeSignsWire(nil, chunkOf(signs[2], 0), CompressNone)); err != nil {
+			t.Fatal(err)
+		}
+		got1 := kernels.NewSigns(d)
+		done := make(chan error, 1)
+		go func() { done <- NewQuorum(3, time.Second, 2).Vote(comms[1], signs[1], got1, kernels.VoteOptions{}) }()
+		q := NewQuorum(3, 50*time.Millisecond, 2)
+		got0 := kernels.NewSigns(d)
+		if err := q.Vote(comms[0], signs[0], got0, kernels.VoteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		got2 := kernels.NewSigns(d)
+		for k := range 3 {
+			p, err := comms[2].Recv(0, TagVoteResult)
+			if err != nil {
+				t.Fatalf("rank 2, result chunk %d: %v", k, err)
+			}
+			if err := DecodeSignsWire(chunkOf(got2, k), p); err != nil {
+				t.Fatalf("rank 2, result chunk %d: %v", k, err)
+			}
+		}
+		for i := 0; i < d; i++ {
+			if got0.At(i) != want.At(i) || got1.At(i) != want.At(i) || got2.At(i) != want.At(i) {
+				t.Fatalf("coordinate %d: %d, %d and %d, want %d", i, got0.At(i), got1.At(i), got2.At(i), want.At(i))
+			}
+		}
+		if ab := q.Abstained(); len(ab) != 1 || ab[0] != 2 {
+			t.Fatalf("abstained %v, want [2]", ab)
+		}
+		if dropped := q.TakeDropped(); len(dropped) != 0 {
+			t.Fatalf("dropped %v after one miss of two", dropped)
+		}
+	})
 }

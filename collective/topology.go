@@ -65,12 +65,14 @@ func digestVectorLen(m int) int { return 32 * m }
 // otherwise: compression is used only where it is shorter, and a zero sign
 // costs no sign bit. It panics on an unknown topology.
 //
-//	server, rank 0:    (M-1)(H + W(d)) each way
-//	server, rank r>0:  H + W(d) each way
+//	server, rank 0:    (M-1) S(d) each way
+//	server, rank r>0:  S(d) each way
 //	allgather:         (M-1)(H + W(d)) + (M-1)(H + 32M) each way (no digests for M <= 2)
 //	shard, rank r:     sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
 //
-// where H = HeaderSize, W(n) = MaxSignsWireLen(n) = 7 + 2 ceil(n/8), and n_j
+// where H = HeaderSize, W(n) = MaxSignsWireLen(n) = 7 + 2 ceil(n/8),
+// S(d) = sum over the vote's chunks of H + W(chunk) (a frame per chunk of a
+// million coordinates: H + W(d) up to that size), and n_j
 // is the number of coordinates of shard j (whole 64-coordinate words, the
 // words split as evenly as they go). Shard's total is about
 // 2 x 2(M-1)/M x d/8 bytes each way, whatever M.
@@ -81,11 +83,11 @@ func VoteBytes(topology string, d, m, rank int) (sent, recv int) {
 	h := HeaderSize
 	switch topology {
 	case "server":
+		n := serverVoteLen(d)
 		if rank == 0 {
-			n := (m - 1) * (h + MaxSignsWireLen(d))
-			return n, n
+			return (m - 1) * n, (m - 1) * n
 		}
-		return h + MaxSignsWireLen(d), h + MaxSignsWireLen(d)
+		return n, n
 	case "allgather":
 		n := (m - 1) * (h + MaxSignsWireLen(d))
 		if m > 2 {

@@ -87,10 +87,26 @@ func voterSigns(r, d int, dense bool) kernels.Signs {
 	return s
 }
 
+// withChunkWords runs f with the server vote cut into chunks of n words.
+func withChunkWords(n int, f func()) {
+	saved := voteChunkWords
+	voteChunkWords = n
+	defer func() { voteChunkWords = saved }()
+	f()
+}
+
 // TestVoteTopologies: every topology gives every rank exactly the naive
 // vote, for any number of ranks and any size, and moves the bytes the
-// formula says (exactly when raw and dense, at most that otherwise).
+// formula says (exactly when raw and dense, at most that otherwise). The
+// server vote runs whole and cut into chunks of 1 and 3 words (the sizes
+// go up to 14 words), the last chunk shorter or not.
 func TestVoteTopologies(t *testing.T) {
+	for _, cw := range []int{voteChunkWords, 1, 3} {
+		withChunkWords(cw, func() { testVoteTopologies(t, cw) })
+	}
+}
+
+func testVoteTopologies(t *testing.T, chunkWords int) {
 	for _, topo := range VoteTopologies {
 		for _, m := range rankCounts {
 			comms := NewMemWorld(m, 20*time.Second)
@@ -106,7 +122,7 @@ func TestVoteTopologies(t *testing.T) {
 						kernels.VoteNaive(want, voters, opt)
 						for _, cp := range []Compression{CompressAuto, CompressNone} {
 							exact := cp == CompressNone && dense && tie != kernels.TieZero
-							name := fmt.Sprintf("%s ranks=%d d=%d dense=%v tie=%v compression=%d", topo, m, d, dense, tie, cp)
+							name := fmt.Sprintf("%s ranks=%d d=%d dense=%v tie=%v compression=%d chunk=%d words", topo, m, d, dense, tie, cp, chunkWords)
 							withCompression(cp, func() {
 								errs := runAllErrs(comms, func(c Comm) error {
 									result := kernels.NewSigns(d)
