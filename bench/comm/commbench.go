@@ -266,7 +266,9 @@ func writeComm(o commOptions, rows []commRow) error {
 	fmt.Fprintf(&b, "Every rank is a separate process; they join over loopback TCP (collective.DialTCP). Each rank holds a\n"+
 		"float32 gradient (a shared N(0, 0.25) signal plus its own N(0, 1) noise, %g zeros) and, per step:\n"+
 		"pack (SIGNUM: kernels.MomentumSigns; SIGNSGD: PackSigns; SGD: none), an untimed barrier, the\n"+
-		"collective (vote or fp32 mean; for the server topology rank 0 decodes, counts and sends back), and the update\n"+
+		"collective (vote or fp32 mean; for the server topology rank 0 decodes, counts and sends back), another untimed\n"+
+		"barrier (as the gloo script's max-reduction of its times: with more ranks than cores, a rank done with the\n"+
+		"exchange would otherwise take a core for its update while another still receives), and the update\n"+
 		"(kernels.ApplySignStep / ApplyGradStep). Times: per phase the slowest rank's, median over %d steps after %d\n"+
 		"warm-up steps. \"vote alone\" is kernels.Vote on M buffers timed apart on rank 0 (part of exchange+vote).\n"+
 		"Bytes: from Comm.Traffic around the collective, frame headers (%d bytes each) included, per step; the\n"+

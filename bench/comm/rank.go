@@ -308,6 +308,12 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			return rt, fmt.Errorf("step %d: %w", step, err)
 		}
 		after := c.Traffic()
+		// Untimed, like the gloo script's max-reduction of its times: no
+		// rank's update or next pack takes a core from a rank still in
+		// the exchange when the ranks outnumber the cores.
+		if err := collective.Barrier(c); err != nil {
+			return rt, fmt.Errorf("step %d: %w", step, err)
+		}
 		t = time.Now()
 		if spec.Opt == "sgd" {
 			kernels.ApplyGradStep(params, mean, benchLR, 0)

@@ -132,7 +132,7 @@ func writeStep(out, command string, threads int, rows []stepRow) error {
 			"batch %d per rank, M = %d ranks as separate processes over loopback TCP, %d Go and OpenBLAS thread(s) per rank (%s).\n"+
 			"Per phase the slowest rank's time, median over %d steps after the warm-up. forward/backward is nn.Net.LossGrad;\n"+
 			"pack is kernels.MomentumSigns (SIGNUM; SIGNSGD: PackSigns); an untimed barrier precedes the exchange so that it does not\n"+
-			"include waiting for a slower rank's forward/backward; exchange is the collective call less the vote, which is\n"+
+			"include waiting for a slower rank's forward/backward, and another follows it; exchange is the collective call less the vote, which is\n"+
 			"kernels.Vote on M buffers timed apart on rank 0 (for SGD exchange includes rank 0's fp32 sum); update is\n"+
 			"kernels.ApplySignStep / ApplyGradStep.\n\n", r.Model, r.Dim, c, h, w, classes, r.Batch, r.Workers, threads, sharing(r.Workers), r.Steps)
 	}
