@@ -8,6 +8,18 @@ import (
 	"signsgd/kernels"
 )
 
+// rankSignsOf returns the votes of ranks 0..n-1, d signs each (rankSign).
+func rankSignsOf(n, d int) []kernels.Signs {
+	signs := make([]kernels.Signs, n)
+	for r := range signs {
+		signs[r] = kernels.NewSigns(d)
+		for i := 0; i < d; i++ {
+			signs[r].Set(i, rankSign(r, i))
+		}
+	}
+	return signs
+}
+
 // TestQuorumDropsSilentRank: a rank that never votes abstains at each
 // deadline, is dropped after DropAfter misses and told so with an empty
 // result; the others' vote, gather and barrier go on without it. The vote
@@ -22,13 +34,7 @@ func testQuorumDropsSilentRank(t *testing.T) {
 	comms := NewMemWorld(3, 5*time.Second)
 	comms[0].(*memComm).dropStale = true
 	const d = 130
-	signs := make([]kernels.Signs, 2)
-	for r := range signs {
-		signs[r] = kernels.NewSigns(d)
-		for i := 0; i < d; i++ {
-			signs[r].Set(i, rankSign(r, i))
-		}
-	}
+	signs := rankSignsOf(2, d)
 	want := kernels.NewSigns(d)
 	kernels.VoteNaive(want, signs, kernels.VoteOptions{})
 	q := NewQuorum(3, 30*time.Millisecond, 2)
@@ -101,18 +107,12 @@ func TestQuorumRankStopsMidVote(t *testing.T) {
 		comms := NewMemWorld(3, 5*time.Second)
 		comms[0].(*memComm).dropStale = true
 		const d = 150 // three chunks, the last of 22 coordinates
-		signs := make([]kernels.Signs, 3)
-		for r := range signs {
-			signs[r] = kernels.NewSigns(d)
-			for i := 0; i < d; i++ {
-				signs[r].Set(i, rankSign(r, i))
-			}
-		}
-		want := kernels.NewSigns(d)
-		kernels.VoteNaive(want, signs[:2], kernels.VoteOptions{})
-		kernels.VoteNaive(chunkOf(want, 0), []kernels.Signs{chunkOf(signs[0], 0), chunkOf(signs[1], 0), chunkOf(signs[2], 0)}, kernels.VoteOptions{})
-		without := kernels.NewSigns(d)
+		signs := rankSignsOf(3, d)
+		without := kernels.NewSigns(d) // rank 2 abstaining throughout
 		kernels.VoteNaive(without, signs[:2], kernels.VoteOptions{})
+		want := kernels.NewSigns(d)
+		want.CopyFrom(without)
+		kernels.VoteNaive(chunkOf(want, 0), []kernels.Signs{chunkOf(signs[0], 0), chunkOf(signs[1], 0), chunkOf(signs[2], 0)}, kernels.VoteOptions{})
 		if slices.Equal(chunkOf(without, 0).Neg, chunkOf(want, 0).Neg) && slices.Equal(chunkOf(without, 0).NZ, chunkOf(want, 0).NZ) {
 			t.Fatal("rank 2's chunk 0 does not change the vote: the test cannot tell whether it was counted")
 		}
