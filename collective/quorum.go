@@ -138,12 +138,14 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	// One chunk-sized buffer per voter, reused for every chunk.
 	cw := min(voteChunkWords, len(local.NZ))
 	bufs := make([]kernels.Signs, m)
+	var taken []kernels.Signs
 	for r := 1; r < m; r++ {
 		if counted[r] {
 			bufs[r] = getSigns(64 * cw)
+			taken = append(taken, bufs[r])
 		}
 	}
-	defer putSigns(bufs[1:])
+	defer putSigns(taken)
 	voters := make([]kernels.Signs, 0, m)
 	for k := range chunks {
 		mine := chunkOf(local, k)
