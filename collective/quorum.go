@@ -3,6 +3,7 @@ package collective
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"signsgd/kernels"
@@ -133,8 +134,13 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		}
 	}
 	out := newFanout(c, live, TagVoteResult, chunks)
-	defer out.wait() // on an early return; a second wait is harmless
-	var toDrop []int
+	var toDrop []int // dropped once their queued results are out
+	defer func() {
+		out.wait() // a second wait is harmless
+		for _, r := range toDrop {
+			q.drop(c, r)
+		}
+	}()
 	// One chunk-sized buffer per voter, reused for every chunk.
 	cw := min(voteChunkWords, len(local.NZ))
 	bufs := make([]kernels.Signs, m)
@@ -193,10 +199,10 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 		}
 	}
-	errs := out.wait()
-	for _, r := range toDrop {
-		q.drop(c, r)
+	if q != nil {
+		slices.Sort(q.abstained)
 	}
+	errs := out.wait()
 	for i, err := range errs {
 		if err == nil {
 			continue
