@@ -150,7 +150,7 @@ func DefaultMNISTDir() (string, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", fmt.Errorf("locating %s with go list -m: %s (run `go mod download %s`)", MNISTModule, msg, MNISTModule)
+		return "", fmt.Errorf("locating %s with go list -m: %s (run from the signsgd checkout after `go mod download %s`, or pass --data-dir with MNIST's four IDX files)", MNISTModule, msg, MNISTModule)
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" {
