@@ -18,13 +18,17 @@ var voteChunkWords = 1 << 14
 // chunkCount is the number of chunks of a vote of w words (1 for w = 0).
 func chunkCount(w int) int { return max(1, (w+voteChunkWords-1)/voteChunkWords) }
 
-// chunkOf returns chunk k of s, sharing its words: words [k C, (k+1) C) for
-// C = voteChunkWords, the last one shorter.
+// chunkWords returns the words [lo, hi) of chunk k of a vote of w words:
+// [k C, (k+1) C) for C = voteChunkWords, the last one shorter.
+func chunkWords(w, k int) (lo, hi int) {
+	lo = min(k*voteChunkWords, w)
+	return lo, min(lo+voteChunkWords, w)
+}
+
+// chunkOf returns chunk k of s, sharing its words.
 func chunkOf(s kernels.Signs, k int) kernels.Signs {
-	w := len(s.NZ)
-	lo := min(k*voteChunkWords, w)
-	hi := min(lo+voteChunkWords, w)
-	return kernels.Signs{N: min(64*hi, s.N) - 64*lo, NZ: s.NZ[lo:hi:hi], Neg: s.Neg[lo:hi:hi]}
+	lo, hi := chunkWords(len(s.NZ), k)
+	return wordsOf(s, lo, hi)
 }
 
 // serverVoteLen is what a worker sends (and receives) in one server vote of
@@ -33,9 +37,8 @@ func serverVoteLen(d int) int {
 	w := kernels.Words(d)
 	n := 0
 	for k := range chunkCount(w) {
-		lo := k * voteChunkWords
-		hi := min(lo+voteChunkWords, w)
-		n += HeaderSize + MaxSignsWireLen(min(64*hi, d)-64*lo)
+		lo, hi := chunkWords(w, k)
+		n += HeaderSize + MaxSignsWireLen(wordsLen(d, lo, hi))
 	}
 	return n
 }

@@ -123,11 +123,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		q.abstained = q.abstained[:0]
 		deadline = time.Now().Add(q.Deadline)
 	}
-	counted := make([]bool, m) // ranks whose chunks are still counted
-	var live []int             // ranks the result goes to
+	var live []int // ranks the result goes to
 	for r := 1; r < m; r++ {
 		if q.Live(r) {
-			counted[r] = true
 			live = append(live, r)
 		} else {
 			q.abstained = append(q.abstained, r)
@@ -141,23 +139,21 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			q.drop(c, r)
 		}
 	}()
-	// One chunk-sized buffer per voter, reused for every chunk.
-	cw := min(voteChunkWords, len(local.NZ))
-	bufs := make([]kernels.Signs, m)
-	var taken []kernels.Signs
-	for r := 1; r < m; r++ {
-		if counted[r] {
-			bufs[r] = getSigns(64 * cw)
-			taken = append(taken, bufs[r])
-		}
+	// By index in live: whether its chunks are still counted, and one
+	// chunk-sized buffer, reused for every chunk.
+	counted := make([]bool, len(live))
+	bufs := make([]kernels.Signs, len(live))
+	for i := range live {
+		counted[i] = true
+		bufs[i] = getSigns(64 * min(voteChunkWords, len(local.NZ)))
 	}
-	defer putSigns(taken)
+	defer putSigns(bufs)
 	voters := make([]kernels.Signs, 0, m)
 	for k := range chunks {
 		mine := chunkOf(local, k)
 		voters = append(voters[:0], mine)
-		for r := 1; r < m; r++ {
-			if !counted[r] {
+		for i, r := range live {
+			if !counted[i] {
 				continue
 			}
 			var p []byte
@@ -171,7 +167,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				if q == nil || !lost(err) {
 					return opError("vote", err)
 				}
-				counted[r] = false
+				counted[i] = false
 				q.abstained = append(q.abstained, r)
 				q.missed[r]++
 				if errors.Is(err, ErrPeerLost) || q.missed[r] >= q.DropAfter {
@@ -180,7 +176,8 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				}
 				continue
 			}
-			v := kernels.Signs{N: mine.N, NZ: bufs[r].NZ[:len(mine.NZ)], Neg: bufs[r].Neg[:len(mine.NZ)]}
+			v := wordsOf(bufs[i], 0, len(mine.NZ))
+			v.N = mine.N
 			err = DecodeSignsWire(v, p)
 			putBytes(p)
 			if err != nil {
@@ -193,13 +190,11 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		out.send(encodeVote(res))
 	}
 	if q != nil {
-		for r := 1; r < m; r++ {
-			if counted[r] {
+		for i, r := range live {
+			if counted[i] {
 				q.missed[r] = 0
 			}
 		}
-	}
-	if q != nil {
 		slices.Sort(q.abstained)
 	}
 	errs := out.wait()

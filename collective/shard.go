@@ -26,17 +26,28 @@ func shardWords(w, m, j int) (lo, hi int) { return j * w / m, (j + 1) * w / m }
 // shardLen is the number of coordinates of shard j of d coordinates.
 func shardLen(d, w, m, j int) int {
 	lo, hi := shardWords(w, m, j)
+	return wordsLen(d, lo, hi)
+}
+
+// shardOf returns shard j of s among m ranks, sharing s's words.
+func shardOf(s kernels.Signs, m, j int) kernels.Signs {
+	lo, hi := shardWords(len(s.NZ), m, j)
+	return wordsOf(s, lo, hi)
+}
+
+// wordsLen is the number of coordinates in words [lo, hi) of a vector of d
+// coordinates (0 for an empty range, the tail for the last word).
+func wordsLen(d, lo, hi int) int {
 	if lo == hi {
 		return 0
 	}
 	return min(64*hi, d) - 64*lo
 }
 
-// shardOf returns shard j of s among m ranks, sharing s's words.
-func shardOf(s kernels.Signs, m, j int) kernels.Signs {
-	w := len(s.NZ)
-	lo, hi := shardWords(w, m, j)
-	return kernels.Signs{N: shardLen(s.N, w, m, j), NZ: s.NZ[lo:hi:hi], Neg: s.Neg[lo:hi:hi]}
+// wordsOf returns words [lo, hi) of s as signs of their own, sharing s's
+// words.
+func wordsOf(s kernels.Signs, lo, hi int) kernels.Signs {
+	return kernels.Signs{N: wordsLen(s.N, lo, hi), NZ: s.NZ[lo:hi:hi], Neg: s.Neg[lo:hi:hi]}
 }
 
 // VoteShard runs the majority vote of local with rank j counting shard j;
