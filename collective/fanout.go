@@ -31,6 +31,10 @@ func chunkOf(s kernels.Signs, k int) kernels.Signs {
 	return wordsOf(s, lo, hi)
 }
 
+// ServerVoteFrames is the number of frames a worker sends (and receives)
+// in one server vote of d coordinates: one per chunk.
+func ServerVoteFrames(d int) int { return chunkCount(kernels.Words(d)) }
+
 // serverVoteLen is what a worker sends (and receives) in one server vote of
 // d coordinates, headers included: a frame per chunk, raw planes.
 func serverVoteLen(d int) int {

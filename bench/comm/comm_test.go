@@ -87,7 +87,7 @@ func TestCommBytes(t *testing.T) {
 	}
 	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"optimizer", "topology", "workers", "dim",
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "seconds_per_step",
-		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds"})
+		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds", "wire_floor_seconds"})
 	pairs := len(meanTopologies) + 2*len(signTopologies)
 	if want := pairs * 2 * 2; len(rows) != want {
 		t.Fatalf("%d rows, want %d (%d optimizer-topology pairs x 2 M x 2 d)", len(rows), want, pairs)
@@ -114,6 +114,15 @@ func TestCommBytes(t *testing.T) {
 		}
 		if num(t, r, "seconds_per_step") <= 0 || num(t, r, "exchange_vote_seconds") <= 0 {
 			t.Errorf("%s: no time measured", key)
+		}
+		// The wire floor moved a server vote's bytes (runFloorOf checks
+		// the count); no other row has one.
+		if floor := r["wire_floor_seconds"]; r["optimizer"] != "sgd" && r["topology"] == "server" {
+			if num(t, r, "wire_floor_seconds") <= 0 {
+				t.Errorf("%s: wire floor %q", key, floor)
+			}
+		} else if floor != "" {
+			t.Errorf("%s: a wire floor (%s) for a row that is not a server vote", key, floor)
 		}
 	}
 	for _, f := range []string{"comm.md", "comm-bytes.png", "comm-seconds.png"} {
@@ -361,5 +370,23 @@ func TestScaleInterrupt(t *testing.T) {
 	}
 	if after := labNamespaces(t); len(after) > len(before) {
 		t.Errorf("namespaces left behind after an interrupt: %v (before: %v)", after, before)
+	}
+}
+
+// splitBytes keeps every byte and cuts frames at most one byte apart.
+func TestSplitBytes(t *testing.T) {
+	for _, c := range [][2]int{{12, 12}, {1461561, 12}, {5, 3}, {2494220, 12}, {100, 1}} {
+		parts := splitBytes(c[0], c[1])
+		sum := 0
+		for _, p := range parts {
+			sum += p
+			if p < parts[len(parts)-1] || p > parts[0] || parts[0]-parts[len(parts)-1] > 1 {
+				t.Errorf("splitBytes(%d, %d) = %v: not within one byte, largest first", c[0], c[1], parts)
+				break
+			}
+		}
+		if len(parts) != c[1] || sum != c[0] {
+			t.Errorf("splitBytes(%d, %d) = %d parts of %d bytes", c[0], c[1], len(parts), sum)
+		}
 	}
 }

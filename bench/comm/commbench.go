@@ -36,6 +36,7 @@ type commOptions struct {
 	Gloo     bool   // run gloo_allreduce.py beside
 	Python   string // python3 with torch
 	GlooReps int
+	Floor    bool          // time raw TCP moving each server vote's bytes
 	Limit    time.Duration // per configuration
 	Out      string
 	Command  string // the command line, for comm.md
@@ -46,6 +47,10 @@ type commRow struct {
 	Opt, Topology string
 	summary
 	Gloo float64 // gloo's fp32 allreduce, seconds (NaN: not measured)
+	// Floor is raw loopback TCP moving the same bytes in the same frames
+	// among the same processes, nothing else (floor.go), seconds (NaN:
+	// not measured; server votes only).
+	Floor float64
 }
 
 // bytesOverFormula is a worker's measured bytes sent over the formula's.
@@ -70,6 +75,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	gloo := fs.String("gloo", "auto", "run bench/gloo_allreduce.py for the same d and M: auto (if python3 with torch is found), off")
 	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
+	floor := fs.Bool("floor", true, "also time raw TCP moving each server vote's bytes, nothing else (the wire floor)")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
 	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
 	if ok, err := parseFlags(fs, args, stdout); !ok {
@@ -79,7 +85,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
 	if o.Pairs, err = pairs(cmd, opts, *topo); err != nil {
 		return err
 	}
@@ -156,10 +162,16 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 				if err != nil {
 					return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
 				}
-				r := commRow{Opt: p[0], Topology: p[1], summary: summarize(all, p[0], p[1]), Gloo: math.NaN()}
-				rows = append(rows, r)
+				r := commRow{Opt: p[0], Topology: p[1], summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
 				fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
 					r.Opt, r.Topology, m, d, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
+				if o.Floor && r.Opt != "sgd" && r.Topology == "server" {
+					if r.Floor, err = runFloorOf(ctx, l, r.summary, o); err != nil {
+						return nil, fmt.Errorf("bench comm: wire floor of %s server M=%d d=%d: %w", p[0], m, d, err)
+					}
+					fmt.Fprintf(log, "bench comm: %-7s wire floor M=%-2d d=%-8d  the same bytes over raw TCP %s ms\n", r.Opt, m, d, fmtMs(r.Floor))
+				}
+				rows = append(rows, r)
 			}
 			if !o.Gloo {
 				continue
@@ -175,6 +187,23 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 		}
 	}
 	return rows, nil
+}
+
+// runFloorOf times raw TCP moving what a worker of the measured server vote
+// s sent and received per step (the mean over workers), in as many frames.
+func runFloorOf(ctx context.Context, l *launcher, s summary, o commOptions) (float64, error) {
+	spec := rankSpec{Mode: "floor", Dim: s.Dim, UpBytes: int(math.Round(s.WorkerSent)), DownBytes: int(math.Round(s.WorkerRecv)),
+		Frames: collective.ServerVoteFrames(s.Dim), Steps: o.Steps, Warmup: o.Warmup, Threads: threadsPerRank(s.Workers),
+		Workers: s.Workers, Timeout: o.Limit.Seconds()}
+	all, err := l.run(ctx, spec, nil)
+	if err != nil {
+		return 0, err
+	}
+	f := summarize(all, "floor", "")
+	if f.WorkerSent != float64(spec.UpBytes) || f.WorkerRecv != float64(spec.DownBytes) {
+		return 0, fmt.Errorf("moved %v bytes up and %v down per worker, want %d and %d", f.WorkerSent, f.WorkerRecv, spec.UpBytes, spec.DownBytes)
+	}
+	return f.Exchange, nil
 }
 
 // runGloo runs the embedded gloo_allreduce.py for d floats and m
@@ -226,13 +255,13 @@ func commTable(rows []commRow) *table {
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "formula_recv_bytes_per_step",
 		"rank0_bytes_sent_per_step", "rank0_bytes_recv_per_step", "rank0_formula_sent_per_step", "rank0_formula_recv_per_step", "bytes_match", "bytes_over_formula",
 		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
-		"gloo_allreduce_seconds", "gloo_over_exchange"}}
+		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds"}}
 	for _, r := range rows {
 		t.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
 			fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), itoa(r.FormulaRank0Sent), itoa(r.FormulaRank0Recv), fmt.Sprint(r.BytesMatch), fmtFloat(r.bytesOverFormula()),
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
-			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange))
+			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor))
 	}
 	return t
 }
@@ -250,7 +279,7 @@ func writeComm(o commOptions, rows []commRow) error {
 		return err
 	}
 	md := &table{header: []string{"optimizer", "topology", "M", "d", "bytes/step sent (worker)", "formula", "measured / formula",
-		"rank 0 recv/step", "pack ms", "exchange+vote ms", "vote alone ms", "update ms", "step ms", "gloo allreduce ms", "gloo / exchange"}}
+		"rank 0 recv/step", "pack ms", "exchange+vote ms", "vote alone ms", "update ms", "step ms", "gloo allreduce ms", "gloo / exchange", "wire floor ms"}}
 	for _, r := range rows {
 		match := fmt.Sprintf("%.3f", r.bytesOverFormula())
 		if r.BytesMatch {
@@ -258,7 +287,7 @@ func writeComm(o commOptions, rows []commRow) error {
 		}
 		md.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), match,
 			fmtBytes(r.Rank0Recv), fmtMs(r.Pack), fmtMs(r.Exchange), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), fmtMs(r.Step),
-			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange))
+			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange), fmtMs(r.Floor))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# bench comm: bytes and seconds of one exchange\n\n")
@@ -277,7 +306,11 @@ func writeComm(o commOptions, rows []commRow) error {
 		"stores a plane zstd-compressed when that is shorter (a dense gradient's all-ones non-zero plane shrinks to almost\n"+
 		"nothing) and a zero sign costs no sign bit. \"exact\": every rank matched its formula every step. gloo: bench/gloo_allreduce.py, PyTorch gloo fp32 allreduce (+ divide by M) of d floats, M\n"+
 		"processes with one thread each, median of its repetitions, in this same run right after the same (d, M)'s\n"+
-		"own configurations (so both see the same load).\n\n",
+		"own configurations (so both see the same load). \"wire floor\" (server votes): the same M processes moving\n"+
+		"a worker's measured bytes each way in as many frames over raw loopback TCP, rank 0 reading frame k from\n"+
+		"every worker before writing frame k back, and nothing else: no framing, no vote, no encoding, no allocation;\n"+
+		"timed as the exchange, right after it. No implementation of the server vote moving these bytes on these\n"+
+		"cores can be faster.\n\n",
 		o.Zeros, o.Steps, o.Warmup, collective.HeaderSize)
 	fmt.Fprintf(&b, "Cores: all ranks share this machine's %d cores. ", runtime.NumCPU())
 	for _, m := range o.Workers {
@@ -308,8 +341,13 @@ func commAcceptance(rows []commRow) string {
 		if ratio < 20 {
 			verdict = "misses"
 		}
-		fmt.Fprintf(&b, "- %s, server, d = 11,689,512, M = 4: sign exchange + vote %s ms against gloo's fp32 allreduce %s ms: %.1fx faster (%s the 20x target).\n",
+		fmt.Fprintf(&b, "- %s, server, d = 11,689,512, M = 4: sign exchange + vote %s ms against gloo's fp32 allreduce %s ms: %.1fx faster (%s the 20x target).",
 			strings.ToUpper(r.Opt), fmtMs(r.Exchange), fmtMs(r.Gloo), ratio, verdict)
+		if !math.IsNaN(r.Floor) {
+			fmt.Fprintf(&b, " Raw TCP alone moving the same bytes: %s ms; gloo over that is %.1fx, the most any server vote of these bytes can reach here.",
+				fmtMs(r.Floor), r.Gloo/r.Floor)
+		}
+		b.WriteString("\n")
 	}
 	if b.Len() == 0 {
 		return ""

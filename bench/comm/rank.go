@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime"
 	"time"
@@ -23,11 +22,17 @@ import (
 // JSON in --spec); only the rank differs.
 type rankSpec struct {
 	// Mode "exchange": a synthetic gradient of Dim values; "step": the
-	// gradient of Model on a batch of Batch ImageNet-shaped samples.
+	// gradient of Model on a batch of Batch ImageNet-shaped samples;
+	// "floor": raw TCP moving a server vote's bytes (floor.go).
 	Mode     string  `json:"mode"`
 	Opt      string  `json:"opt"`      // sgd, signsgd, signum
 	Topology string  `json:"topology"` // see topology.go
 	Dim      int     `json:"dim,omitempty"`
+	// Mode "floor" (floor.go): bytes a worker sends and receives per step,
+	// in Frames frames each way.
+	UpBytes   int `json:"up_bytes,omitempty"`
+	DownBytes int `json:"down_bytes,omitempty"`
+	Frames    int `json:"frames,omitempty"`
 	Zeros    float64 `json:"zeros,omitempty"` // fraction of exact zeros in a synthetic gradient
 	Model    string  `json:"model,omitempty"`
 	Batch    int     `json:"batch,omitempty"`
@@ -107,18 +112,16 @@ func runRank(spec rankSpec, rank, listenFD int) ([]rankTimes, error) {
 	if err != nil || len(secret) < collective.MinSecret {
 		return nil, fmt.Errorf("%s: want at least %d hex-encoded bytes", secretEnv, collective.MinSecret)
 	}
+	listener, err := inheritedListener(listenFD)
+	if err != nil {
+		return nil, fmt.Errorf("inherited listener (fd %d): %w", listenFD, err)
+	}
+	if spec.Mode == "floor" {
+		return runFloor(spec, rank, listener, secret)
+	}
 	opt := collective.TCPOptions{
 		Rank: rank, Size: spec.Workers, Coordinator: spec.Coordinator, JobID: spec.JobID, Secret: secret,
-		Timeout: time.Duration(spec.Timeout * float64(time.Second)),
-	}
-	if listenFD > 0 {
-		f := os.NewFile(uintptr(listenFD), "listener")
-		l, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("inherited listener (fd %d): %w", listenFD, err)
-		}
-		opt.Listener = l
+		Timeout: time.Duration(spec.Timeout * float64(time.Second)), Listener: listener,
 	}
 	c, err := collective.DialTCP(opt)
 	if err != nil {

@@ -1,0 +1,284 @@
+package comm
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// The wire floor: the least time loopback TCP takes to move one server
+// vote's bytes among the same M processes, with nothing else done. Workers
+// write Frames frames (UpBytes in all) to rank 0, then read Frames frames
+// (DownBytes); rank 0 reads frame k from every worker, then hands frame k
+// of the result to one writer goroutine per worker, as the vote does. No
+// framing, no allocation per step, no vote, no encoding: whatever the vote
+// takes above this is ours; this much no implementation of the server
+// topology on these cores can avoid.
+//
+//	worker r                          rank 0
+//	  write 1 (barrier)   ------->     read 1 from each
+//	                      <-------     write 1 to each
+//	  t0                                t0
+//	  write frame 0..F-1  ------->     for k: read frame k from each,
+//	                      <-------            queue frame k to each writer
+//	  read frame 0..F-1                wait for the writers
+//	  t1                                t1
+//
+// The connection opens with the job id and the rank under an HMAC of the
+// bench's secret, so no stray process on the machine joins.
+
+// floorHello is what a worker sends first: its rank and an HMAC-SHA256 of
+// (job id, rank) under the configuration's secret.
+const floorHello = 4 + sha256.Size
+
+// floorMAC is the HMAC of (jobID, rank) under secret.
+func floorMAC(secret []byte, jobID string, rank int) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(jobID))
+	var r [4]byte
+	binary.LittleEndian.PutUint32(r[:], uint32(rank))
+	h.Write(r[:])
+	return h.Sum(nil)
+}
+
+// splitBytes cuts n bytes into frames parts, the first n%frames one byte
+// longer.
+func splitBytes(n, frames int) []int {
+	out := make([]int, frames)
+	for i := range out {
+		out[i] = n / frames
+		if i < n%frames {
+			out[i]++
+		}
+	}
+	return out
+}
+
+// runFloor is one rank of a floor configuration; rank 0 returns every
+// rank's times (Exchange: the pattern; Sent, Recv: bytes moved).
+func runFloor(spec rankSpec, rank int, listen net.Listener, secret []byte) ([]rankTimes, error) {
+	if spec.Frames < 1 || spec.UpBytes < spec.Frames || spec.DownBytes < spec.Frames {
+		return nil, fmt.Errorf("floor: %d frames for %d bytes up and %d down", spec.Frames, spec.UpBytes, spec.DownBytes)
+	}
+	timeout := time.Duration(spec.Timeout * float64(time.Second))
+	if rank != 0 {
+		conn, err := net.DialTimeout("tcp", spec.Coordinator, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("floor: dial rank 0 at %s: %w", spec.Coordinator, err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(timeout))
+		hello := binary.LittleEndian.AppendUint32(nil, uint32(rank))
+		if _, err := conn.Write(append(hello, floorMAC(secret, spec.JobID, rank)...)); err != nil {
+			return nil, fmt.Errorf("floor: hello to rank 0: %w", err)
+		}
+		mine, err := floorWorker(conn, spec, rank)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		b, err := json.Marshal(mine)
+		if err != nil {
+			return nil, err
+		}
+		_, err = conn.Write(append(binary.LittleEndian.AppendUint32(nil, uint32(len(b))), b...))
+		if err == nil {
+			// rank 0 closes once it has every report
+			_, err = conn.Read(make([]byte, 1))
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+		}
+		return nil, err
+	}
+	if listen == nil {
+		l, err := net.Listen("tcp", spec.Coordinator)
+		if err != nil {
+			return nil, fmt.Errorf("floor: listen on %s: %w", spec.Coordinator, err)
+		}
+		listen = l
+	}
+	defer listen.Close()
+	conns := make([]net.Conn, spec.Workers)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if tl, ok := listen.(*net.TCPListener); ok {
+		tl.SetDeadline(time.Now().Add(timeout))
+	}
+	for joined := 1; joined < spec.Workers; {
+		c, err := listen.Accept()
+		if err != nil {
+			return nil, fmt.Errorf("floor: %d of %d ranks joined: %w", joined, spec.Workers, err)
+		}
+		c.SetDeadline(time.Now().Add(timeout))
+		var hello [floorHello]byte
+		if _, err := io.ReadFull(c, hello[:]); err != nil {
+			c.Close()
+			continue
+		}
+		r := int(binary.LittleEndian.Uint32(hello[:4]))
+		if r < 1 || r >= spec.Workers || conns[r] != nil || !hmac.Equal(hello[4:], floorMAC(secret, spec.JobID, r)) {
+			c.Close() // not one of ours
+			continue
+		}
+		conns[r] = c
+		joined++
+	}
+	all := make([]rankTimes, spec.Workers)
+	var err error
+	if all[0], err = floorRoot(conns, spec); err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	for r := 1; r < spec.Workers; r++ {
+		var n [4]byte
+		if _, err := io.ReadFull(conns[r], n[:]); err != nil {
+			return nil, fmt.Errorf("floor: times of rank %d: %w", r, err)
+		}
+		size := binary.LittleEndian.Uint32(n[:])
+		if size > 1<<24 {
+			return nil, fmt.Errorf("floor: times of rank %d: %d bytes", r, size)
+		}
+		b := make([]byte, size)
+		if _, err := io.ReadFull(conns[r], b); err != nil {
+			return nil, fmt.Errorf("floor: times of rank %d: %w", r, err)
+		}
+		if err := json.Unmarshal(b, &all[r]); err != nil {
+			return nil, fmt.Errorf("floor: times of rank %d: %w", r, err)
+		}
+	}
+	return all, nil
+}
+
+// floorWorker runs a worker's steps over conn.
+func floorWorker(conn net.Conn, spec rankSpec, rank int) (rankTimes, error) {
+	up, down := splitBytes(spec.UpBytes, spec.Frames), splitBytes(spec.DownBytes, spec.Frames)
+	out, in := make([]byte, up[0]), make([]byte, down[0])
+	for i := range out {
+		out[i] = byte(i) // not a page of zeros
+	}
+	rt := rankTimes{Rank: rank, Dim: spec.Dim}
+	one := make([]byte, 1)
+	for step := range spec.Warmup + spec.Steps {
+		if _, err := conn.Write(one); err != nil {
+			return rt, fmt.Errorf("step %d: barrier: %w", step, err)
+		}
+		if _, err := io.ReadFull(conn, one); err != nil {
+			return rt, fmt.Errorf("step %d: barrier: %w", step, err)
+		}
+		t := time.Now()
+		for _, n := range up {
+			if _, err := conn.Write(out[:n]); err != nil {
+				return rt, fmt.Errorf("step %d: write: %w", step, err)
+			}
+		}
+		for _, n := range down {
+			if _, err := io.ReadFull(conn, in[:n]); err != nil {
+				return rt, fmt.Errorf("step %d: read: %w", step, err)
+			}
+		}
+		el := time.Since(t).Seconds()
+		if step >= spec.Warmup {
+			rt.add(el, int64(spec.UpBytes), int64(spec.DownBytes))
+		}
+	}
+	return rt, nil
+}
+
+// floorRoot runs rank 0's steps over conns (conns[0] unused).
+func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
+	m := len(conns)
+	up, down := splitBytes(spec.UpBytes, spec.Frames), splitBytes(spec.DownBytes, spec.Frames)
+	in, out := make([]byte, up[0]), make([]byte, down[0])
+	for i := range out {
+		out[i] = byte(i)
+	}
+	rt := rankTimes{Rank: 0, Dim: spec.Dim}
+	one := make([]byte, 1)
+	for step := range spec.Warmup + spec.Steps {
+		for r := 1; r < m; r++ {
+			if _, err := io.ReadFull(conns[r], one); err != nil {
+				return rt, fmt.Errorf("step %d: barrier from rank %d: %w", step, r, err)
+			}
+		}
+		for r := 1; r < m; r++ {
+			if _, err := conns[r].Write(one); err != nil {
+				return rt, fmt.Errorf("step %d: barrier to rank %d: %w", step, r, err)
+			}
+		}
+		t := time.Now()
+		queues := make([]chan int, m)
+		errs := make([]error, m)
+		var writers sync.WaitGroup
+		for r := 1; r < m; r++ {
+			queues[r] = make(chan int, spec.Frames)
+			writers.Go(func() {
+				for n := range queues[r] {
+					if errs[r] == nil {
+						_, errs[r] = conns[r].Write(out[:n])
+					}
+				}
+			})
+		}
+		var readErr error
+		for k := range spec.Frames {
+			for r := 1; r < m && readErr == nil; r++ {
+				if _, err := io.ReadFull(conns[r], in[:up[k]]); err != nil {
+					readErr = fmt.Errorf("step %d: frame %d from rank %d: %w", step, k, r, err)
+				}
+			}
+			for r := 1; r < m; r++ {
+				queues[r] <- down[k]
+			}
+		}
+		for r := 1; r < m; r++ {
+			close(queues[r])
+		}
+		writers.Wait()
+		if readErr != nil {
+			return rt, readErr
+		}
+		for r, err := range errs {
+			if err != nil {
+				return rt, fmt.Errorf("step %d: write to rank %d: %w", step, r, err)
+			}
+		}
+		el := time.Since(t).Seconds()
+		if step >= spec.Warmup {
+			rt.add(el, int64((m-1)*spec.DownBytes), int64((m-1)*spec.UpBytes))
+		}
+	}
+	return rt, nil
+}
+
+// add records a floor step: the pattern's seconds and the bytes moved (no
+// pack, no update).
+func (rt *rankTimes) add(seconds float64, sent, recv int64) {
+	rt.Pack = append(rt.Pack, 0)
+	rt.Exchange = append(rt.Exchange, seconds)
+	rt.Update = append(rt.Update, 0)
+	rt.Sent = append(rt.Sent, sent)
+	rt.Recv = append(rt.Recv, recv)
+}
+
+// inheritedListener is the listening socket rank 0 inherits as listenFD (nil
+// for none).
+func inheritedListener(listenFD int) (net.Listener, error) {
+	if listenFD <= 0 {
+		return nil, nil
+	}
+	f := os.NewFile(uintptr(listenFD), "listener")
+	defer f.Close()
+	return net.FileListener(f)
+}
