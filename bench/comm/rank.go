@@ -24,23 +24,23 @@ type rankSpec struct {
 	// Mode "exchange": a synthetic gradient of Dim values; "step": the
 	// gradient of Model on a batch of Batch ImageNet-shaped samples;
 	// "floor": raw TCP moving a server vote's bytes (floor.go).
-	Mode     string  `json:"mode"`
-	Opt      string  `json:"opt"`      // sgd, signsgd, signum
-	Topology string  `json:"topology"` // see topology.go
-	Dim      int     `json:"dim,omitempty"`
+	Mode     string `json:"mode"`
+	Opt      string `json:"opt"`      // sgd, signsgd, signum
+	Topology string `json:"topology"` // see topology.go
+	Dim      int    `json:"dim,omitempty"`
 	// Mode "floor" (floor.go): bytes a worker sends and receives per step,
 	// in Frames frames each way.
-	UpBytes   int `json:"up_bytes,omitempty"`
-	DownBytes int `json:"down_bytes,omitempty"`
-	Frames    int `json:"frames,omitempty"`
-	Zeros    float64 `json:"zeros,omitempty"` // fraction of exact zeros in a synthetic gradient
-	Model    string  `json:"model,omitempty"`
-	Batch    int     `json:"batch,omitempty"`
-	Steps    int     `json:"steps"`  // timed steps
-	Warmup   int     `json:"warmup"` // untimed steps before them
-	Seed     uint64  `json:"seed"`
-	Threads  int     `json:"threads"` // Go and BLAS threads of this rank
-	Workers  int     `json:"workers"`
+	UpBytes   int     `json:"up_bytes,omitempty"`
+	DownBytes int     `json:"down_bytes,omitempty"`
+	Frames    int     `json:"frames,omitempty"`
+	Zeros     float64 `json:"zeros,omitempty"` // fraction of exact zeros in a synthetic gradient
+	Model     string  `json:"model,omitempty"`
+	Batch     int     `json:"batch,omitempty"`
+	Steps     int     `json:"steps"`  // timed steps
+	Warmup    int     `json:"warmup"` // untimed steps before them
+	Seed      uint64  `json:"seed"`
+	Threads   int     `json:"threads"` // Go and BLAS threads of this rank
+	Workers   int     `json:"workers"`
 	// Coordinator is rank 0's host:port; JobID keeps configurations apart.
 	Coordinator string  `json:"coordinator"`
 	JobID       string  `json:"job_id"`
