@@ -96,6 +96,12 @@ var defaultLR = map[string]float64{"sgd": 1e-3, "signsgd": 1e-4, "signum": 1e-4}
 // MNISTSignLR is SIGNSGD's and SIGNUM's default learning rate on MNIST.
 const MNISTSignLR = 1.5e-4
 
+// MNISTBeta is SIGNUM's default momentum on MNIST: the paper's 0.9 elsewhere.
+// With 4 of 9 ranks Byzantine the cnn reaches 0.966 at 0.99 against 0.86 at
+// 0.9, and as well without (cnn 0.990 against 0.985, mlp 0.970 against 0.971;
+// see the README).
+const MNISTBeta = 0.99
+
 func (c *Config) defaultLearningRate() float64 {
 	if c.Dataset == "mnist" && c.Opt != "sgd" {
 		return MNISTSignLR
@@ -134,8 +140,8 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Attack, "attack", "paper", "Byzantine strategy for signs: "+strings.Join(attacks, ", "))
 	fs.IntVar(&cfg.Epochs, "epochs", 30, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "total batch per step; each worker takes batch/workers")
-	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4)")
-	fs.Float64Var(&cfg.Momentum, "momentum", 0, "SIGNUM's beta (default 0.9 for signum; signsgd and sgd take none)")
+	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4, 1.5e-4 on mnist)")
+	fs.Float64Var(&cfg.Momentum, "momentum", 0, "SIGNUM's beta (default 0.9 for signum, 0.99 on mnist; signsgd and sgd take none)")
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay lambda")
 	fs.Float64Var(&cfg.LRDecay, "lr-decay", 0.1, "learning rate factor applied every --lr-decay-every epochs")
 	fs.IntVar(&cfg.LRDecayEvery, "lr-decay-every", 30, "epochs between learning rate decays")
@@ -222,6 +228,9 @@ func (c *Config) finish(set map[string]bool) error {
 	}
 	if !set["momentum"] && c.Opt == "signum" {
 		c.Momentum = 0.9
+		if c.Dataset == "mnist" {
+			c.Momentum = MNISTBeta
+		}
 	}
 	switch {
 	case c.Workers < 1:

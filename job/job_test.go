@@ -320,3 +320,28 @@ func TestNetworksRun(t *testing.T) {
 		t.Logf("%v: test_acc %.4f, epoch %.1fs", args[:4], acc, recs[0]["epoch_seconds"])
 	}
 }
+
+// The defaults that depend on the dataset: MNIST's rate for the signs and
+// SIGNUM's momentum; an explicit flag always wins.
+func TestDatasetDefaults(t *testing.T) {
+	cases := []struct {
+		args     []string
+		lr, beta float64
+	}{
+		{[]string{"--dataset", "logreg", "--opt", "signum"}, 1e-4, 0.9},
+		{[]string{"--dataset", "mnist", "--opt", "signum"}, MNISTSignLR, MNISTBeta},
+		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, MNISTSignLR, 0},
+		{[]string{"--dataset", "mnist", "--opt", "sgd"}, 1e-3, 0},
+		{[]string{"--dataset", "mnist", "--opt", "signum", "--momentum", "0.9", "--lr", "1e-4"}, 1e-4, 0.9},
+		{[]string{"--dataset", "imagenet-synthetic", "--model", "resnet18", "--opt", "signum"}, 1e-4, 0.9},
+	}
+	for _, c := range cases {
+		cfg, err := ParseRun(append(c.args, "--out", t.TempDir()))
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if cfg.LR != c.lr || cfg.Momentum != c.beta {
+			t.Errorf("%v: lr %g, momentum %g; want %g, %g", c.args, cfg.LR, cfg.Momentum, c.lr, c.beta)
+		}
+	}
+}

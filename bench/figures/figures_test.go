@@ -95,6 +95,7 @@ func TestSpecChecks(t *testing.T) {
 		`{"experiments": [{"name": "a", "adversary": "blind", "counts": [0], "optimizers": ["adam"], "workers": 3, "epochs": 1}]}`,
 		`{"experiments": [{"name": "a", "adversary": "blind", "counts": [0], "optimizers": ["sgd"], "workers": 3, "epochs": 1, "typo": 1}]}`,
 		`{"experiments": [{"name": "a/b", "adversary": "blind", "counts": [0], "optimizers": ["sgd"], "workers": 3, "epochs": 1}]}`,
+		`{"experiments": [{"name": "a", "adversary": "blind", "counts": [0], "optimizers": ["sgd"], "workers": 3, "epochs": 1, "opt_flags": {"signum": ["--momentum", "0.9"]}}]}`,
 	}
 	for _, b := range bad {
 		path := filepath.Join(t.TempDir(), "spec.json")
@@ -102,5 +103,20 @@ func TestSpecChecks(t *testing.T) {
 		if _, err := LoadSpec(path); err == nil {
 			t.Errorf("accepted %s", b)
 		}
+	}
+}
+
+// An optimizer's own flags reach its runs only, after the shared ones.
+func TestRunArgsOptFlags(t *testing.T) {
+	e := Experiment{Name: "a", Dataset: "mnist", Model: "mlp", Adversary: "byzantine", Attack: "paper",
+		Counts: []int{0}, Optimizers: []string{"sgd", "signum"}, Workers: 9, Epochs: 5, Seed: 8005,
+		Flags: []string{"--batch", "128"}, OptFlags: map[string][]string{"signum": {"--momentum", "0.9"}}}
+	sgd := strings.Join(runArgs(e, "sgd", 2, false), " ")
+	signum := strings.Join(runArgs(e, "signum", 2, false), " ")
+	if strings.Contains(sgd, "--momentum") || !strings.HasSuffix(sgd, "--batch 128") {
+		t.Errorf("sgd args: %s", sgd)
+	}
+	if !strings.HasSuffix(signum, "--attack paper --batch 128 --momentum 0.9") {
+		t.Errorf("signum args: %s", signum)
 	}
 }

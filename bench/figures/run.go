@@ -67,7 +67,8 @@ func runArgs(e Experiment, opt string, count int, quick bool) []string {
 	if e.Adversary == "byzantine" && opt != "sgd" && count > 0 && e.Attack != "" {
 		args = append(args, "--attack", e.Attack)
 	}
-	return append(args, flags...)
+	args = append(args, flags...)
+	return append(args, e.OptFlags[opt]...)
 }
 
 // runKey names a run by its flags.

@@ -29,6 +29,9 @@ type Experiment struct {
 	Epochs     int      `json:"epochs"`
 	Seed       uint64   `json:"seed"`
 	Flags      []string `json:"flags,omitempty"` // more `signsgd run` flags
+	// OptFlags are more flags for one optimizer only (SIGNUM's --momentum,
+	// say, which the others refuse), after Flags.
+	OptFlags map[string][]string `json:"opt_flags,omitempty"`
 	// Quick overrides for --quick (tests): fewer epochs and counts.
 	QuickEpochs int      `json:"quick_epochs,omitempty"`
 	QuickCounts []int    `json:"quick_counts,omitempty"`
@@ -112,6 +115,11 @@ func (s Spec) Check() error {
 		for _, o := range e.Optimizers {
 			if !slices.Contains([]string{"sgd", "signsgd", "signum"}, o) {
 				return fmt.Errorf("%s: optimizer %q, want sgd, signsgd or signum", where, o)
+			}
+		}
+		for o := range e.OptFlags {
+			if !slices.Contains(e.Optimizers, o) && !slices.Contains(e.QuickOptimizers, o) {
+				return fmt.Errorf("%s: opt_flags for %q, which is not one of its optimizers", where, o)
 			}
 		}
 		for _, c := range e.Counts {
