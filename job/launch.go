@@ -270,8 +270,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return &usageError{err.Error()}
 	}
 	if !cfg.Quiet {
-		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g, %d epochs, results in %s\n",
-			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, cfg.Epochs, cfg.Out)
+		beta := ""
+		if cfg.Opt == "signum" {
+			beta = fmt.Sprintf(", beta %g", cfg.Momentum)
+		}
+		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g%s, %d epochs, results in %s\n",
+			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, beta, cfg.Epochs, cfg.Out)
 	}
 	return launchLocal(cfg, args, stdout, stderr)
 }
