@@ -122,12 +122,15 @@ func runFloor(spec rankSpec, rank int, listen net.Listener, secret []byte) ([]ra
 		if err != nil {
 			return nil, fmt.Errorf("floor: %d of %d ranks joined: %w", joined, spec.Workers, err)
 		}
-		c.SetDeadline(time.Now().Add(timeout))
+		// A stray connection that says nothing holds up the others for
+		// a few seconds at most.
+		c.SetDeadline(time.Now().Add(min(timeout, 5*time.Second)))
 		var hello [floorHello]byte
 		if _, err := io.ReadFull(c, hello[:]); err != nil {
 			c.Close()
 			continue
 		}
+		c.SetDeadline(time.Now().Add(timeout))
 		r := int(binary.LittleEndian.Uint32(hello[:4]))
 		if r < 1 || r >= spec.Workers || conns[r] != nil || !hmac.Equal(hello[4:], floorMAC(secret, spec.JobID, r)) {
 			c.Close() // not one of ours
