@@ -390,22 +390,3 @@ func TestSplitBytes(t *testing.T) {
 		}
 	}
 }
-
-// A worker mean of equal byte counts is not always exact in floating point
-// (M = 8, 16): sameBytes takes it, and still refuses a byte off.
-func TestSameBytes(t *testing.T) {
-	for _, m := range []int{2, 4, 8, 16, 32} {
-		for _, want := range []int{1461561, 2494220, 1} {
-			mean := 0.0
-			for range m - 1 {
-				mean += float64(want) / float64(m-1)
-			}
-			if !sameBytes(mean, want) {
-				t.Errorf("M=%d: mean %v of %d refused", m, mean, want)
-			}
-			if sameBytes(mean+1, want) || sameBytes(mean-1, want) {
-				t.Errorf("M=%d: %d +- 1 accepted as %d", m, want, want)
-			}
-		}
-	}
-}

@@ -192,24 +192,14 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 // runFloorOf times raw TCP moving what a worker of the measured server vote
 // s sent and received per step (the mean over workers), in as many frames.
 func runFloorOf(ctx context.Context, l *launcher, s summary, o commOptions) (float64, error) {
-	spec := rankSpec{Mode: "floor", Dim: s.Dim, UpBytes: int(math.Round(s.WorkerSent)), DownBytes: int(math.Round(s.WorkerRecv)),
+	spec := rankSpec{Mode: "floor", UpBytes: int(math.Round(s.WorkerSent)), DownBytes: int(math.Round(s.WorkerRecv)),
 		Frames: collective.ServerVoteFrames(s.Dim), Steps: o.Steps, Warmup: o.Warmup, Threads: threadsPerRank(s.Workers),
 		Workers: s.Workers, Timeout: o.Limit.Seconds()}
 	all, err := l.run(ctx, spec, nil)
 	if err != nil {
 		return 0, err
 	}
-	f := summarize(all, "floor", "")
-	if !sameBytes(f.WorkerSent, spec.UpBytes) || !sameBytes(f.WorkerRecv, spec.DownBytes) {
-		return 0, fmt.Errorf("moved %v bytes up and %v down per worker, want %d and %d", f.WorkerSent, f.WorkerRecv, spec.UpBytes, spec.DownBytes)
-	}
-	return f.Exchange, nil
-}
-
-// sameBytes says whether a mean over workers of byte counts is want: equal
-// up to the rounding of summing M-1 shares (M = 8 gives want + 2e-10).
-func sameBytes(mean float64, want int) bool {
-	return math.Abs(mean-float64(want)) < 0.01
+	return slowestMedian(all, exchangeTimes), nil
 }
 
 // runGloo runs the embedded gloo_allreduce.py for d floats and m

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"time"
 )
@@ -63,7 +62,8 @@ func splitBytes(n, frames int) []int {
 }
 
 // runFloor is one rank of a floor configuration; rank 0 returns every
-// rank's times (Exchange: the pattern; Sent, Recv: bytes moved).
+// rank's times (Exchange only: the pattern). Every read is io.ReadFull of
+// its frame's exact size, so a step either moves all the bytes or fails.
 func runFloor(spec rankSpec, rank int, listen net.Listener, secret []byte) ([]rankTimes, error) {
 	if spec.Frames < 1 || spec.UpBytes < spec.Frames || spec.DownBytes < spec.Frames {
 		return nil, fmt.Errorf("floor: %d frames for %d bytes up and %d down", spec.Frames, spec.UpBytes, spec.DownBytes)
@@ -171,7 +171,7 @@ func floorWorker(conn net.Conn, spec rankSpec, rank int) (rankTimes, error) {
 	for i := range out {
 		out[i] = byte(i) // not a page of zeros
 	}
-	rt := rankTimes{Rank: rank, Dim: spec.Dim}
+	rt := rankTimes{Rank: rank}
 	one := make([]byte, 1)
 	for step := range spec.Warmup + spec.Steps {
 		if _, err := conn.Write(one); err != nil {
@@ -193,7 +193,7 @@ func floorWorker(conn net.Conn, spec rankSpec, rank int) (rankTimes, error) {
 		}
 		el := time.Since(t).Seconds()
 		if step >= spec.Warmup {
-			rt.add(el, int64(spec.UpBytes), int64(spec.DownBytes))
+			rt.Exchange = append(rt.Exchange, el)
 		}
 	}
 	return rt, nil
@@ -207,7 +207,7 @@ func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 	for i := range out {
 		out[i] = byte(i)
 	}
-	rt := rankTimes{Rank: 0, Dim: spec.Dim}
+	rt := rankTimes{Rank: 0}
 	one := make([]byte, 1)
 	for step := range spec.Warmup + spec.Steps {
 		for r := 1; r < m; r++ {
@@ -259,29 +259,8 @@ func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 		}
 		el := time.Since(t).Seconds()
 		if step >= spec.Warmup {
-			rt.add(el, int64((m-1)*spec.DownBytes), int64((m-1)*spec.UpBytes))
+			rt.Exchange = append(rt.Exchange, el)
 		}
 	}
 	return rt, nil
-}
-
-// add records a floor step: the pattern's seconds and the bytes moved (no
-// pack, no update).
-func (rt *rankTimes) add(seconds float64, sent, recv int64) {
-	rt.Pack = append(rt.Pack, 0)
-	rt.Exchange = append(rt.Exchange, seconds)
-	rt.Update = append(rt.Update, 0)
-	rt.Sent = append(rt.Sent, sent)
-	rt.Recv = append(rt.Recv, recv)
-}
-
-// inheritedListener is the listening socket rank 0 inherits as listenFD (nil
-// for none).
-func inheritedListener(listenFD int) (net.Listener, error) {
-	if listenFD <= 0 {
-		return nil, nil
-	}
-	f := os.NewFile(uintptr(listenFD), "listener")
-	defer f.Close()
-	return net.FileListener(f)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"runtime"
 	"time"
@@ -349,4 +350,15 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		rt.Recv = append(rt.Recv, after.Recv.Bytes-before.Recv.Bytes)
 	}
 	return rt, nil
+}
+
+// inheritedListener is the listening socket rank 0 inherits as listenFD (nil
+// for none).
+func inheritedListener(listenFD int) (net.Listener, error) {
+	if listenFD <= 0 {
+		return nil, nil
+	}
+	f := os.NewFile(uintptr(listenFD), "listener")
+	defer f.Close()
+	return net.FileListener(f)
 }

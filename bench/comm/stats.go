@@ -41,28 +41,33 @@ type summary struct {
 	BytesMatch bool
 }
 
+// slowestMedian is a phase's figure: per timed step (as many as rank 0's
+// exchanges) the slowest rank's time, then the median over steps.
+func slowestMedian(all []rankTimes, get func(rankTimes) []float64) float64 {
+	out := make([]float64, len(all[0].Exchange))
+	for _, rt := range all {
+		for i, v := range get(rt) {
+			if i < len(out) {
+				out[i] = max(out[i], v)
+			}
+		}
+	}
+	return median(out)
+}
+
+func exchangeTimes(r rankTimes) []float64 { return r.Exchange }
+
 // summarize combines every rank's measurements of optimizer opt over
 // topology.
 func summarize(all []rankTimes, opt, topology string) summary {
 	m := len(all)
 	s := summary{Workers: m, Dim: all[0].Dim, Steps: len(all[0].Exchange), BytesMatch: true}
-	slowest := func(get func(rankTimes) []float64) []float64 {
-		out := make([]float64, s.Steps)
-		for _, rt := range all {
-			for i, v := range get(rt) {
-				if i < len(out) {
-					out[i] = max(out[i], v)
-				}
-			}
-		}
-		return out
-	}
-	s.Compute = median(slowest(func(r rankTimes) []float64 { return r.Compute }))
-	s.Pack = median(slowest(func(r rankTimes) []float64 { return r.Pack }))
-	s.Exchange = median(slowest(func(r rankTimes) []float64 { return r.Exchange }))
+	s.Compute = slowestMedian(all, func(r rankTimes) []float64 { return r.Compute })
+	s.Pack = slowestMedian(all, func(r rankTimes) []float64 { return r.Pack })
+	s.Exchange = slowestMedian(all, exchangeTimes)
 	s.Vote = median(all[0].Vote)
-	s.Update = median(slowest(func(r rankTimes) []float64 { return r.Update }))
-	s.Step = median(slowest(func(r rankTimes) []float64 {
+	s.Update = slowestMedian(all, func(r rankTimes) []float64 { return r.Update })
+	s.Step = slowestMedian(all, func(r rankTimes) []float64 {
 		t := make([]float64, len(r.Exchange))
 		for i := range t {
 			t[i] = r.Pack[i] + r.Exchange[i] + r.Update[i]
@@ -71,7 +76,7 @@ func summarize(all []rankTimes, opt, topology string) summary {
 			}
 		}
 		return t
-	}))
+	})
 	for _, rt := range all {
 		var sent, recv int64
 		fs, fr := formulaBytes(opt, topology, s.Dim, m, rt.Rank)
