@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -321,27 +322,40 @@ func TestNetworksRun(t *testing.T) {
 	}
 }
 
-// The defaults that depend on the dataset: MNIST's rate for the signs and
-// SIGNUM's momentum; an explicit flag always wins.
+// The defaults that depend on the dataset: MNIST's rate and schedule for the
+// signs and SIGNUM's momentum; an explicit flag always wins.
 func TestDatasetDefaults(t *testing.T) {
 	cases := []struct {
 		args     []string
 		lr, beta float64
+		every    int
 	}{
-		{[]string{"--dataset", "logreg", "--opt", "signum"}, 1e-4, 0.9},
-		{[]string{"--dataset", "mnist", "--opt", "signum"}, MNISTSignLR, MNISTBeta},
-		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, MNISTSignLR, 0},
-		{[]string{"--dataset", "mnist", "--opt", "sgd"}, 1e-3, 0},
-		{[]string{"--dataset", "mnist", "--opt", "signum", "--momentum", "0.9", "--lr", "1e-4"}, 1e-4, 0.9},
-		{[]string{"--dataset", "imagenet-synthetic", "--model", "resnet18", "--opt", "signum"}, 1e-4, 0.9},
+		{[]string{"--dataset", "logreg", "--opt", "signum"}, 1e-4, 0.9, 30},
+		{[]string{"--dataset", "mnist", "--opt", "signum"}, MNISTSignLR, MNISTBeta, MNISTDecayEvery},
+		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, MNISTSignLR, 0, MNISTDecayEvery},
+		{[]string{"--dataset", "mnist", "--opt", "sgd"}, 1e-3, 0, 30},
+		{[]string{"--dataset", "mnist", "--opt", "signum", "--momentum", "0.9", "--lr", "2e-4", "--lr-decay-every", "30"}, 2e-4, 0.9, 30},
+		{[]string{"--dataset", "mnist", "--opt", "sgd", "--lr-decay-every", "2"}, 1e-3, 0, 2},
+		{[]string{"--dataset", "imagenet-synthetic", "--model", "resnet18", "--opt", "signum"}, 1e-4, 0.9, 30},
 	}
 	for _, c := range cases {
 		cfg, err := ParseRun(append(c.args, "--out", t.TempDir()))
 		if err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
-		if cfg.LR != c.lr || cfg.Momentum != c.beta {
-			t.Errorf("%v: lr %g, momentum %g; want %g, %g", c.args, cfg.LR, cfg.Momentum, c.lr, c.beta)
+		if cfg.LR != c.lr || cfg.Momentum != c.beta || cfg.LRDecayEvery != c.every {
+			t.Errorf("%v: lr %g, momentum %g, lr-decay-every %d; want %g, %g, %d", c.args, cfg.LR, cfg.Momentum, cfg.LRDecayEvery, c.lr, c.beta, c.every)
+		}
+	}
+	// The schedule reaches the rate of each epoch: MNIST's fifth epoch is
+	// the first at a tenth.
+	cfg, err := ParseRun([]string{"--dataset", "mnist", "--out", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for epoch, want := range []float64{MNISTSignLR, MNISTSignLR, MNISTSignLR, MNISTSignLR, MNISTSignLR / 10} {
+		if got := cfg.lrAt(epoch); math.Abs(got-want) > 1e-12*want {
+			t.Errorf("mnist epoch %d: lr %g; want %g", epoch, got, want)
 		}
 	}
 }

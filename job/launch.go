@@ -274,8 +274,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		if cfg.Opt == "signum" {
 			beta = fmt.Sprintf(", beta %g", cfg.Momentum)
 		}
-		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g%s, %d epochs, results in %s\n",
-			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, beta, cfg.Epochs, cfg.Out)
+		decay := ""
+		if cfg.LRDecayEvery < cfg.Epochs && cfg.LRDecay != 1 {
+			decay = fmt.Sprintf(" (x%g every %d epochs)", cfg.LRDecay, cfg.LRDecayEvery)
+		}
+		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g%s%s, %d epochs, results in %s\n",
+			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, decay, beta, cfg.Epochs, cfg.Out)
 	}
 	return launchLocal(cfg, args, stdout, stderr)
 }
