@@ -322,8 +322,9 @@ func TestNetworksRun(t *testing.T) {
 	}
 }
 
-// The defaults that depend on the dataset: MNIST's rate and schedule for the
-// signs and SIGNUM's momentum; an explicit flag always wins.
+// The defaults that depend on the dataset (MNIST's schedule for the signs
+// and SIGNUM's momentum) and those that do not (the rate); an explicit flag
+// always wins.
 func TestDatasetDefaults(t *testing.T) {
 	cases := []struct {
 		args     []string
@@ -331,8 +332,8 @@ func TestDatasetDefaults(t *testing.T) {
 		every    int
 	}{
 		{[]string{"--dataset", "logreg", "--opt", "signum"}, 1e-4, 0.9, 30},
-		{[]string{"--dataset", "mnist", "--opt", "signum"}, MNISTSignLR, MNISTBeta, MNISTDecayEvery},
-		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, MNISTSignLR, 0, MNISTDecayEvery},
+		{[]string{"--dataset", "mnist", "--opt", "signum"}, 1e-4, MNISTBeta, MNISTDecayEvery},
+		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, 1e-4, 0, MNISTDecayEvery},
 		{[]string{"--dataset", "mnist", "--opt", "sgd"}, 1e-3, 0, 30},
 		{[]string{"--dataset", "mnist", "--opt", "signum", "--momentum", "0.9", "--lr", "2e-4", "--lr-decay-every", "30"}, 2e-4, 0.9, 30},
 		{[]string{"--dataset", "mnist", "--opt", "sgd", "--lr-decay-every", "2"}, 1e-3, 0, 2},
@@ -353,7 +354,7 @@ func TestDatasetDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for epoch, want := range []float64{MNISTSignLR, MNISTSignLR, MNISTSignLR, MNISTSignLR, MNISTSignLR / 10} {
+	for epoch, want := range []float64{1e-4, 1e-4, 1e-4, 1e-4, 1e-5} {
 		if got := cfg.lrAt(epoch); math.Abs(got-want) > 1e-12*want {
 			t.Errorf("mnist epoch %d: lr %g; want %g", epoch, got, want)
 		}
