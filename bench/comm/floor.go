@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -199,7 +198,9 @@ func floorWorker(conn net.Conn, spec rankSpec, rank int) (rankTimes, error) {
 	return rt, nil
 }
 
-// floorRoot runs rank 0's steps over conns (conns[0] unused).
+// floorRoot runs rank 0's steps over conns (conns[0] unused). One writer
+// goroutine per worker serves every step: a frame size in its queue writes
+// that many bytes, -1 ends the step and reports the step's first error.
 func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 	m := len(conns)
 	up, down := splitBytes(spec.UpBytes, spec.Frames), splitBytes(spec.DownBytes, spec.Frames)
@@ -207,6 +208,28 @@ func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 	for i := range out {
 		out[i] = byte(i)
 	}
+	queues := make([]chan int, m)
+	stepErrs := make([]chan error, m)
+	for r := 1; r < m; r++ {
+		queues[r], stepErrs[r] = make(chan int, spec.Frames+1), make(chan error, 1)
+		go func() {
+			var err error
+			for n := range queues[r] {
+				switch {
+				case n < 0:
+					stepErrs[r] <- err
+					err = nil
+				case err == nil:
+					_, err = conns[r].Write(out[:n])
+				}
+			}
+		}()
+	}
+	defer func() {
+		for r := 1; r < m; r++ {
+			close(queues[r])
+		}
+	}()
 	rt := rankTimes{Rank: 0}
 	one := make([]byte, 1)
 	for step := range spec.Warmup + spec.Steps {
@@ -221,19 +244,6 @@ func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 			}
 		}
 		t := time.Now()
-		queues := make([]chan int, m)
-		errs := make([]error, m)
-		var writers sync.WaitGroup
-		for r := 1; r < m; r++ {
-			queues[r] = make(chan int, spec.Frames)
-			writers.Go(func() {
-				for n := range queues[r] {
-					if errs[r] == nil {
-						_, errs[r] = conns[r].Write(out[:n])
-					}
-				}
-			})
-		}
 		var readErr error
 		for k := range spec.Frames {
 			for r := 1; r < m && readErr == nil; r++ {
@@ -245,17 +255,20 @@ func floorRoot(conns []net.Conn, spec rankSpec) (rankTimes, error) {
 				queues[r] <- down[k]
 			}
 		}
+		var writeErr error
 		for r := 1; r < m; r++ {
-			close(queues[r])
+			queues[r] <- -1
 		}
-		writers.Wait()
+		for r := 1; r < m; r++ {
+			if err := <-stepErrs[r]; err != nil && writeErr == nil {
+				writeErr = fmt.Errorf("step %d: write to rank %d: %w", step, r, err)
+			}
+		}
 		if readErr != nil {
 			return rt, readErr
 		}
-		for r, err := range errs {
-			if err != nil {
-				return rt, fmt.Errorf("step %d: write to rank %d: %w", step, r, err)
-			}
+		if writeErr != nil {
+			return rt, writeErr
 		}
 		el := time.Since(t).Seconds()
 		if step >= spec.Warmup {
