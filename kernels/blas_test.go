@@ -84,3 +84,48 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// sgemmNTAcc (the weight gradient's product) against the reference, in
+// both orientations of its partials, with and without segments, with a
+// short last segment; and, when segmented, bit for bit the same with 1, 2
+// and 3 threads (unsegmented it is Sgemm, which with OpenBLAS alone may
+// round differently when split).
+func TestSgemmNTAcc(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	defer SetThreads(0)
+	defer SetBLASThreads(BLASThreads())
+	for _, sh := range [][3]int{{64, 64, 4096}, {256, 64, 4096}, {64, 147, 2600}, {30, 100, 3000}, {9, 7, 2055}, {128, 256, 700}, {3, 5, 7}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		lda, ldb, ldc := k+3, k+1, n+2
+		a := randSlice(rng, m*lda)
+		b := randSlice(rng, n*ldb)
+		c0 := randSlice(rng, m*ldc)
+		want := append([]float32(nil), c0...)
+		SgemmNaive(false, true, m, n, k, 1, a, lda, b, ldb, 1, want, ldc)
+		var ref []float32
+		for _, threads := range []int{1, 2, 3} {
+			SetThreads(threads)
+			SetBLASThreads(threads)
+			c := append([]float32(nil), c0...)
+			sgemmNTAcc(m, n, k, a, lda, b, ldb, c, ldc)
+			for i := range c {
+				if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
+					t.Fatalf("m=%d n=%d k=%d (%d segments) threads %d: c[%d] = %v, want %v", m, n, k, ntSegments(m, n, k), threads, i, c[i], want[i])
+				}
+				if ref != nil && ntSegments(m, n, k) > 0 && c[i] != ref[i] {
+					t.Fatalf("m=%d n=%d k=%d threads %d: c[%d] = %v, with 1 thread %v", m, n, k, threads, i, c[i], ref[i])
+				}
+			}
+			if ref == nil {
+				ref = c
+			}
+		}
+	}
+	// The cases above cover what they claim.
+	if ntSegments(64, 64, 4096) == 0 || ntSegments(256, 64, 4096) == 0 || ntSegments(128, 256, 700) != 0 {
+		t.Fatalf("segments: %d %d %d", ntSegments(64, 64, 4096), ntSegments(256, 64, 4096), ntSegments(128, 256, 700))
+	}
+	if !(tileArea(64, 256) < tileArea(256, 64)) || tileArea(147, 64) < tileArea(64, 147) {
+		t.Fatal("orientation cases changed")
+	}
+}

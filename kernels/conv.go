@@ -319,7 +319,7 @@ func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []f
 		bl := s.block(n0, min(n0+nc, s.Batch))
 		b, ldb := bl.columns(in, cols)
 		g := dOut[bl.outOff:]
-		Sgemm(false, true, s.OutC, k, bl.n, 1, g, bl.ldo, b, ldb, 1, dW, k)
+		sgemmNTAcc(s.OutC, k, bl.n, g, bl.ldo, b, ldb, dW, k)
 		if dIn == nil || byConv {
 			continue
 		}
