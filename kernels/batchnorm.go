@@ -154,29 +154,47 @@ func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train b
 	}
 }
 
-// shiftedSums returns sum(x - k) and sum((x - k)^2) in float64 (four
-// partial sums each, for instruction-level parallelism).
+// shiftedSums returns sum(x - k) and sum((x - k)^2) in float64. Like
+// dotCentered and dotCenteredMasked it sums in 16 lanes (lane l takes the
+// values 16j + l, whole blocks of 16 through bnSums16, which is AVX-512
+// where the CPU has it) and adds the lanes pairwise at the end
+// (bnReduce16), so that every build gives bit for bit the same sums.
 func shiftedSums(x []float32, k float64) (s, ss float64) {
-	var s0, s1, s2, s3, q0, q1, q2, q3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		d0, d1, d2, d3 := float64(v[0])-k, float64(v[1])-k, float64(v[2])-k, float64(v[3])-k
-		s0 += d0
-		s1 += d1
-		s2 += d2
-		s3 += d3
-		q0 += d0 * d0
-		q1 += d1 * d1
-		q2 += d2 * d2
-		q3 += d3 * d3
-	}
-	for ; i < len(x); i++ {
+	var acc [32]float64
+	bnSums16(x, k, &acc)
+	for i := len(x) &^ 15; i < len(x); i++ {
 		d := float64(x[i]) - k
-		s0 += d
-		q0 += d * d
+		acc[i&15] += d
+		acc[16+i&15] += float64(d * d)
 	}
-	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+	return bnReduce16(acc[:16]), bnReduce16(acc[16:])
+}
+
+// bnReduce16 adds 16 lanes pairwise: l and l+8, then l and l+4, l and
+// l+2, and the last two (the AVX-512 kernels' order, were they to reduce).
+func bnReduce16(a []float64) float64 {
+	var b [8]float64
+	for l := range b {
+		b[l] = a[l] + a[l+8]
+	}
+	for l := range 4 {
+		b[l] += b[l+4]
+	}
+	b[0] += b[2]
+	b[1] += b[3]
+	return b[0] + b[1]
+}
+
+// bnSumsGo is bnSumsAVX512 in Go: the whole blocks of 16 of x into the
+// lanes of shiftedSums.
+func bnSumsGo(x []float32, k float64, acc *[32]float64) {
+	for i := 0; i+16 <= len(x); i += 16 {
+		for l, v := range x[i : i+16 : i+16] {
+			d := float64(v) - k
+			acc[l] += d
+			acc[16+l] += float64(d * d)
+		}
+	}
 }
 
 // BatchNormBackward is the training-mode gradient of BatchNormForward,
@@ -289,52 +307,52 @@ func reluGrad(g, y float32) float32 {
 func dotCenteredMasked(g, y, x []float32, mu float32) (s, sx float64) {
 	x = x[:len(g)]
 	y = y[:len(g)]
-	var s0, s1, s2, s3, t0, t1, t2, t3 float64
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		gv, yv, xv := g[i:i+4:i+4], y[i:i+4:i+4], x[i:i+4:i+4]
-		g0, g1 := float64(reluGrad(gv[0], yv[0])), float64(reluGrad(gv[1], yv[1]))
-		g2, g3 := float64(reluGrad(gv[2], yv[2])), float64(reluGrad(gv[3], yv[3]))
-		s0 += g0
-		s1 += g1
-		s2 += g2
-		s3 += g3
-		t0 += g0 * float64(xv[0]-mu)
-		t1 += g1 * float64(xv[1]-mu)
-		t2 += g2 * float64(xv[2]-mu)
-		t3 += g3 * float64(xv[3]-mu)
+	var acc [32]float64
+	bnDotsMasked16(g, y, x, mu, &acc)
+	for i := len(g) &^ 15; i < len(g); i++ {
+		gd := float64(reluGrad(g[i], y[i]))
+		acc[i&15] += gd
+		acc[16+i&15] += float64(gd * float64(x[i]-mu))
 	}
-	for ; i < len(g); i++ {
-		g0 := float64(reluGrad(g[i], y[i]))
-		s0 += g0
-		t0 += g0 * float64(x[i]-mu)
-	}
-	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
+	return bnReduce16(acc[:16]), bnReduce16(acc[16:])
 }
 
-// dotCentered returns sum(g) and sum(g*(x - mu)) in float64 (four partial
-// sums each).
+// dotCentered returns sum(g) and sum(g*(x - mu)) in float64, x - mu in
+// float32 (16 lanes, as shiftedSums).
 func dotCentered(g, x []float32, mu float32) (s, sx float64) {
 	x = x[:len(g)]
-	var s0, s1, s2, s3, t0, t1, t2, t3 float64
-	i := 0
-	for ; i+4 <= len(g); i += 4 {
-		gv, xv := g[i:i+4:i+4], x[i:i+4:i+4]
-		g0, g1, g2, g3 := float64(gv[0]), float64(gv[1]), float64(gv[2]), float64(gv[3])
-		s0 += g0
-		s1 += g1
-		s2 += g2
-		s3 += g3
-		t0 += g0 * float64(xv[0]-mu)
-		t1 += g1 * float64(xv[1]-mu)
-		t2 += g2 * float64(xv[2]-mu)
-		t3 += g3 * float64(xv[3]-mu)
+	var acc [32]float64
+	bnDots16(g, x, mu, &acc)
+	for i := len(g) &^ 15; i < len(g); i++ {
+		gd := float64(g[i])
+		acc[i&15] += gd
+		acc[16+i&15] += float64(gd * float64(x[i]-mu))
 	}
-	for ; i < len(g); i++ {
-		s0 += float64(g[i])
-		t0 += float64(g[i]) * float64(x[i]-mu)
+	return bnReduce16(acc[:16]), bnReduce16(acc[16:])
+}
+
+// bnDotsGo and bnDotsMaskedGo are the AVX-512 kernels in Go: the whole
+// blocks of 16 into the lanes of dotCentered and dotCenteredMasked.
+func bnDotsGo(g, x []float32, mu float32, acc *[32]float64) {
+	for i := 0; i+16 <= len(g); i += 16 {
+		xv := x[i : i+16 : i+16]
+		for l, v := range g[i : i+16 : i+16] {
+			gd := float64(v)
+			acc[l] += gd
+			acc[16+l] += float64(gd * float64(xv[l]-mu))
+		}
 	}
-	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
+}
+
+func bnDotsMaskedGo(g, y, x []float32, mu float32, acc *[32]float64) {
+	for i := 0; i+16 <= len(g); i += 16 {
+		xv, yv := x[i:i+16:i+16], y[i:i+16:i+16]
+		for l, v := range g[i : i+16 : i+16] {
+			gd := float64(reluGrad(v, yv[l]))
+			acc[l] += gd
+			acc[16+l] += float64(gd * float64(xv[l]-mu))
+		}
+	}
 }
 
 type bnBuf struct {
