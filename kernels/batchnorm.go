@@ -70,22 +70,8 @@ func bnParallel(n, c int) (grain int, ok bool) {
 
 func batchNormForward(op string, out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, relu bool) {
 	n := batch * c * hw
-	checkBN(op, batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n},
-		bnBuf{"gamma", gamma, c}, bnBuf{"beta", beta, c}, bnBuf{"run.Mean", run.Mean, c}, bnBuf{"run.Var", run.Var, c})
-	if (run.Mean == nil) != (run.Var == nil) {
-		panic("kernels: BatchNormForward: run has only one of Mean and Var")
-	}
-	if train {
-		checkBN("BatchNormForward", batch, c, hw, bnBuf{"saveMean", saveMean, c}, bnBuf{"saveInvStd", saveInvStd, c})
-		if saveMean == nil || saveInvStd == nil {
-			panic("kernels: BatchNormForward: training needs saveMean and saveInvStd")
-		}
-		if batch*hw < 2 {
-			panic(fmt.Sprintf("kernels: BatchNormForward: training needs more than one value per channel, have batch %d x hw %d", batch, hw))
-		}
-	} else if run.Mean == nil {
-		panic("kernels: BatchNormForward: evaluation needs running statistics")
-	}
+	checkBN(op, batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n})
+	checkBNParams(op, batch, c, hw, train, gamma, beta, run, saveMean, saveInvStd)
 	if g, ok := bnParallel(n, c); ok {
 		parallelFor(c, g, func(c0, c1 int) {
 			bnForwardChannels(out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, relu, c0, c1)
@@ -95,47 +81,90 @@ func batchNormForward(op string, out, in, gamma, beta []float32, batch, c, hw in
 	bnForwardChannels(out, in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, relu, 0, c)
 }
 
-// bnForwardChannels is batchNormForward for channels c0..c1-1.
-func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, relu bool, c0, c1 int) {
-	cnt := float64(batch * hw)
-	m := float64(momentum)
-	for ch := c0; ch < c1; ch++ {
-		var mean, invstd float64
-		if train {
-			// Shifted sums: subtracting the channel's first value keeps
-			// sum(d^2) - sum(d)^2/n from cancelling when |mean| >> std.
-			k := float64(in[ch*hw])
-			var s, ss float64
+// checkBNParams panics on parameters BatchNormForward cannot use.
+func checkBNParams(op string, batch, c, hw int, train bool, gamma, beta []float32, run BatchNormState, saveMean, saveInvStd []float32) {
+	checkBN(op, batch, c, hw, bnBuf{"gamma", gamma, c}, bnBuf{"beta", beta, c}, bnBuf{"run.Mean", run.Mean, c}, bnBuf{"run.Var", run.Var, c})
+	if (run.Mean == nil) != (run.Var == nil) {
+		panic("kernels: " + op + ": run has only one of Mean and Var")
+	}
+	if train {
+		checkBN(op, batch, c, hw, bnBuf{"saveMean", saveMean, c}, bnBuf{"saveInvStd", saveInvStd, c})
+		if saveMean == nil || saveInvStd == nil {
+			panic("kernels: " + op + ": training needs saveMean and saveInvStd")
+		}
+		if batch*hw < 2 {
+			panic(fmt.Sprintf("kernels: %s: training needs more than one value per channel, have batch %d x hw %d", op, batch, hw))
+		}
+	} else if run.Mean == nil {
+		panic("kernels: " + op + ": evaluation needs running statistics")
+	}
+}
+
+// BatchNormParams are one batch norm's arguments to BatchNormForward
+// besides the data and its shape.
+type BatchNormParams struct {
+	Gamma, Beta          []float32 // (C) or nil: 1 and 0
+	Run                  BatchNormState
+	Momentum, Eps        float32
+	SaveMean, SaveInvStd []float32 // (C), written in training
+}
+
+// BatchNormAddReluForward is a residual join in one pass:
+//
+//	out = max(batchnorm(in; p) + skip, 0)
+//	skip = skipIn (an identity shortcut) when sp is nil, else batchnorm(skipIn; sp)
+//	out, in, skipIn (B, C, HW)
+//
+// bit for bit what BatchNormForward on in (and on skipIn) and then AddRelu
+// give, with the same statistics saved and running statistics updated,
+// without writing the batch norms' outputs. out must not alias in or
+// skipIn. Channels are split across Threads() goroutines, each channel's
+// statistics computed just before its values are written, while they are
+// in cache.
+func BatchNormAddReluForward(out, in []float32, p BatchNormParams, skipIn []float32, sp *BatchNormParams, batch, c, hw int, train bool) {
+	const op = "BatchNormAddReluForward"
+	n := batch * c * hw
+	checkBN(op, batch, c, hw, bnBuf{"out", out, n}, bnBuf{"in", in, n}, bnBuf{"skipIn", skipIn, n})
+	checkBNParams(op, batch, c, hw, train, p.Gamma, p.Beta, p.Run, p.SaveMean, p.SaveInvStd)
+	if sp != nil {
+		checkBNParams(op, batch, c, hw, train, sp.Gamma, sp.Beta, sp.Run, sp.SaveMean, sp.SaveInvStd)
+	}
+	channels := func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			mu, scale, shift := bnChannelAffine(in, p.Gamma, p.Beta, batch, c, hw, train, p.Run, p.Momentum, p.Eps, p.SaveMean, p.SaveInvStd, ch)
+			var smu, sscale, sshift float32
+			if sp != nil {
+				smu, sscale, sshift = bnChannelAffine(skipIn, sp.Gamma, sp.Beta, batch, c, hw, train, sp.Run, sp.Momentum, sp.Eps, sp.SaveMean, sp.SaveInvStd, ch)
+			}
 			for b := 0; b < batch; b++ {
 				o := (b*c + ch) * hw
-				s1, ss1 := shiftedSums(in[o:o+hw], k)
-				s += s1
-				ss += ss1
+				x := in[o : o+hw]
+				y := out[o : o+hw]
+				s := skipIn[o : o+hw]
+				y, s = y[:len(x)], s[:len(x)]
+				if sp == nil {
+					for i, v := range x {
+						y[i] = max((v-mu)*scale+shift+s[i], 0)
+					}
+					continue
+				}
+				for i, v := range x {
+					y[i] = max((v-mu)*scale+shift+((s[i]-smu)*sscale+sshift), 0)
+				}
 			}
-			mean = k + s/cnt
-			v := max((ss-s*s/cnt)/cnt, 0)
-			invstd = 1 / math.Sqrt(v+float64(eps))
-			saveMean[ch], saveInvStd[ch] = float32(mean), float32(invstd)
-			if run.Mean != nil {
-				run.Mean[ch] = float32((1-m)*float64(run.Mean[ch]) + m*mean)
-				run.Var[ch] = float32((1-m)*float64(run.Var[ch]) + m*v*cnt/(cnt-1))
-			}
-		} else {
-			mean = float64(run.Mean[ch])
-			invstd = 1 / math.Sqrt(float64(run.Var[ch])+float64(eps))
 		}
-		g, bt := 1.0, 0.0
-		if gamma != nil {
-			g = float64(gamma[ch])
-		}
-		if beta != nil {
-			bt = float64(beta[ch])
-		}
-		// out = (x - mu) * scale + shift with mu = float32(mean) and shift
-		// correcting for mean - mu: centring first keeps the float32
-		// rounding relative to the spread, not to |mean|.
-		mu := float32(mean)
-		scale, shift := float32(g*invstd), float32(bt-(mean-float64(mu))*g*invstd)
+	}
+	if g, ok := bnParallel(n, c); ok {
+		parallelFor(c, g, channels)
+		return
+	}
+	channels(0, c)
+}
+
+// bnForwardChannels is batchNormForward for channels c0..c1-1.
+func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, relu bool, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
+		mu, scale, shift := bnChannelAffine(in, gamma, beta, batch, c, hw, train, run, momentum, eps, saveMean, saveInvStd, ch)
 		for b := 0; b < batch; b++ {
 			o := (b*c + ch) * hw
 			x := in[o : o+hw]
@@ -152,6 +181,50 @@ func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train b
 			}
 		}
 	}
+}
+
+// bnChannelAffine returns channel ch's map out = (x - mu) scale + shift:
+// in training from the batch statistics, which it saves and folds into the
+// running statistics, else from the running statistics.
+func bnChannelAffine(in, gamma, beta []float32, batch, c, hw int, train bool, run BatchNormState, momentum, eps float32, saveMean, saveInvStd []float32, ch int) (mu, scale, shift float32) {
+	cnt := float64(batch * hw)
+	m := float64(momentum)
+	var mean, invstd float64
+	if train {
+		// Shifted sums: subtracting the channel's first value keeps
+		// sum(d^2) - sum(d)^2/n from cancelling when |mean| >> std.
+		k := float64(in[ch*hw])
+		var s, ss float64
+		for b := 0; b < batch; b++ {
+			o := (b*c + ch) * hw
+			s1, ss1 := shiftedSums(in[o:o+hw], k)
+			s += s1
+			ss += ss1
+		}
+		mean = k + s/cnt
+		v := max((ss-s*s/cnt)/cnt, 0)
+		invstd = 1 / math.Sqrt(v+float64(eps))
+		saveMean[ch], saveInvStd[ch] = float32(mean), float32(invstd)
+		if run.Mean != nil {
+			run.Mean[ch] = float32((1-m)*float64(run.Mean[ch]) + m*mean)
+			run.Var[ch] = float32((1-m)*float64(run.Var[ch]) + m*v*cnt/(cnt-1))
+		}
+	} else {
+		mean = float64(run.Mean[ch])
+		invstd = 1 / math.Sqrt(float64(run.Var[ch])+float64(eps))
+	}
+	g, bt := 1.0, 0.0
+	if gamma != nil {
+		g = float64(gamma[ch])
+	}
+	if beta != nil {
+		bt = float64(beta[ch])
+	}
+	// out = (x - mu) * scale + shift with mu = float32(mean) and shift
+	// correcting for mean - mu: centring first keeps the float32 rounding
+	// relative to the spread, not to |mean|.
+	mu = float32(mean)
+	return mu, float32(g * invstd), float32(bt - (mean-float64(mu))*g*invstd)
 }
 
 // shiftedSums returns sum(x - k) and sum((x - k)^2) in float64. Like

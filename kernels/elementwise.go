@@ -54,6 +54,16 @@ func Add(out, a, b []float32) {
 	add(out, a, b)
 }
 
+// Zero sets x to zeros (a network's gradient before each step: 25.6M
+// values for ResNet-50), split across Threads() goroutines when large.
+func Zero(x []float32) {
+	if Threads() > 1 && len(x) >= 2*reluGrain {
+		parallelFor(len(x), reluGrain, func(lo, hi int) { clear(x[lo:hi]) })
+		return
+	}
+	clear(x)
+}
+
 func add(out, a, b []float32) {
 	a, b = a[:len(out)], b[:len(out)]
 	for i := range out {

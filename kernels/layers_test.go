@@ -968,3 +968,89 @@ func TestWinogradThreads(t *testing.T) {
 		}
 	}
 }
+
+// Zero clears every value, split across threads or not.
+func TestZero(t *testing.T) {
+	defer SetThreads(0)
+	for _, threads := range []int{1, 2, 3} {
+		SetThreads(threads)
+		for _, n := range []int{0, 1, 2*reluGrain - 1, 5*reluGrain + 7} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(i%5) + 1
+			}
+			Zero(x)
+			for i, v := range x {
+				if math.Float32bits(v) != 0 {
+					t.Fatalf("threads %d n %d: x[%d] = %v after Zero", threads, n, i, v)
+				}
+			}
+		}
+	}
+}
+
+// TestBatchNormAddReluMatchesUnfused: the residual join in one pass gives
+// bit for bit what the batch norms and AddRelu give (output, saved and
+// running statistics), with an identity and a batch-normed shortcut, in
+// training and in evaluation, with one thread and split.
+func TestBatchNormAddReluMatchesUnfused(t *testing.T) {
+	defer SetThreads(0)
+	rng := rand.New(rand.NewPCG(61, 62))
+	for _, sh := range [][3]int{{2, 3, 25}, {1, 16, 8 * 1000}, {3, 5, 7}} {
+		b, c, hw := sh[0], sh[1], sh[2]
+		n := b * c * hw
+		in, skip := randSlice(rng, n), randSlice(rng, n)
+		for i := range skip { // a shortcut with a mean far from 0
+			skip[i] += 20
+		}
+		params := func() BatchNormParams {
+			run := NewBatchNormState(c)
+			for i := range run.Mean {
+				run.Mean[i], run.Var[i] = float32(rng.NormFloat64()), 1+float32(rng.Float64())
+			}
+			return BatchNormParams{Gamma: randSlice(rng, c), Beta: randSlice(rng, c), Run: run,
+				Momentum: BatchNormMomentum, Eps: BatchNormEps, SaveMean: make([]float32, c), SaveInvStd: make([]float32, c)}
+		}
+		clone := func(p BatchNormParams) BatchNormParams {
+			q := p
+			q.Run = BatchNormState{Mean: append([]float32(nil), p.Run.Mean...), Var: append([]float32(nil), p.Run.Var...)}
+			q.SaveMean, q.SaveInvStd = make([]float32, c), make([]float32, c)
+			return q
+		}
+		for _, train := range []bool{true, false} {
+			for _, bnSkip := range []bool{false, true} {
+				p0, s0 := params(), params()
+				for _, threads := range []int{1, 2} {
+					SetThreads(threads)
+					p, sp := clone(p0), clone(s0)
+					y := make([]float32, n)
+					BatchNormForward(y, in, p.Gamma, p.Beta, b, c, hw, train, p.Run, p.Momentum, p.Eps, p.SaveMean, p.SaveInvStd)
+					s := skip
+					if bnSkip {
+						s = make([]float32, n)
+						BatchNormForward(s, skip, sp.Gamma, sp.Beta, b, c, hw, train, sp.Run, sp.Momentum, sp.Eps, sp.SaveMean, sp.SaveInvStd)
+					}
+					want := make([]float32, n)
+					AddRelu(want, y, s)
+
+					q, sq := clone(p0), clone(s0)
+					var sqp *BatchNormParams
+					if bnSkip {
+						sqp = &sq
+					}
+					got := make([]float32, n)
+					BatchNormAddReluForward(got, in, q, skip, sqp, b, c, hw, train)
+					pairs := [][2][]float32{{got, want}, {q.SaveMean, p.SaveMean}, {q.SaveInvStd, p.SaveInvStd}, {q.Run.Mean, p.Run.Mean}, {q.Run.Var, p.Run.Var},
+						{sq.SaveMean, sp.SaveMean}, {sq.Run.Mean, sp.Run.Mean}, {sq.Run.Var, sp.Run.Var}}
+					for k, pr := range pairs {
+						for j := range pr[0] {
+							if math.Float32bits(pr[0][j]) != math.Float32bits(pr[1][j]) {
+								t.Fatalf("%v train %v bn shortcut %v threads %d: fused output %d [%d] = %v, unfused %v", sh, train, bnSkip, threads, k, j, pr[0][j], pr[1][j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

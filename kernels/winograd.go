@@ -194,9 +194,8 @@ func winogradFilters(u, w []float32, outC, inC int) {
 type wgSegment struct{ n, ty, tx0, k, at int }
 
 // wgSegmentAt is the run that starts at tile t, within the nt tiles from
-// tile t0 on.
-func (s ConvShape) wgSegmentAt(t0, nt, t int) wgSegment {
-	th, tw := s.wgTiles()
+// tile t0 on, of a convolution with th x tw tiles per image (wgTiles).
+func wgSegmentAt(th, tw, t0, nt, t int) wgSegment {
 	r, tx0 := t/tw, t%tw
 	return wgSegment{n: r / th, ty: r % th, tx0: tx0, k: min(tw-tx0, t0+nt-t), at: t - t0}
 }
@@ -206,7 +205,7 @@ func (s ConvShape) wgSegmentAt(t0, nt, t int) wgSegment {
 // ty) tw + tx starts at row 2 ty - Pad, column 2 tx - Pad of image n, zeros
 // outside the image. rows is scratch of at least 4 (2 tw + 2).
 func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int, rows []float32) {
-	_, tw := s.wgTiles()
+	th, tw := s.wgTiles()
 	hw := s.InH * s.InW
 	rowLen := 2*tw + 2
 	var buf [4][]float32
@@ -215,7 +214,7 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 	}
 	for c := 0; c < s.InC; c++ {
 		for t := t0; t < t0+nt; {
-			sg := s.wgSegmentAt(t0, nt, t)
+			sg := wgSegmentAt(th, tw, t0, nt, t)
 			t += sg.k
 			img := in[(c*s.Batch+sg.n)*hw : (c*s.Batch+sg.n+1)*hw]
 			// buf[i][j] is input row 2 ty - Pad + i, column 2 tx0 - Pad + j.
@@ -266,7 +265,7 @@ func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
 // dropping the outputs of edge tiles that fall past the image. buf is
 // scratch of at least 4 tw.
 func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape, t0 int, buf []float32) {
-	_, tw := s.wgTiles()
+	th, tw := s.wgTiles()
 	oh, ow := s.OutH(), s.OutW()
 	var rows [2][]float32
 	rows[0], rows[1] = buf[:2*tw], buf[2*tw:4*tw]
@@ -276,7 +275,7 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 			b = bias[o]
 		}
 		for t := t0; t < t0+nt; {
-			sg := s.wgSegmentAt(t0, nt, t)
+			sg := wgSegmentAt(th, tw, t0, nt, t)
 			t += sg.k
 			winogradOutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
 			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]

@@ -217,6 +217,12 @@ func (l *BatchNorm) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	return l.y
 }
 
+// params are the layer's arguments to the batch norm kernels.
+func (l *BatchNorm) params() kernels.BatchNormParams {
+	return kernels.BatchNormParams{Gamma: l.gamma, Beta: l.beta, Run: l.run, Momentum: 0.1, Eps: 1e-5,
+		SaveMean: l.saveMean, SaveInvStd: l.saveInvStd}
+}
+
 // kernelShape is the (batch, hw) the kernels see: channel-major
 // activations are one sample of C channels of B*H*W values.
 func (l *BatchNorm) kernelShape() (nb, hw int) {
@@ -451,7 +457,13 @@ type Residual struct {
 	y, d, dx       []float32
 }
 
+// fuseJoins lets tests turn off Residual's fused join.
+var fuseJoins = true
+
 func (r *Residual) Forward(ctx *Ctx, x []float32, b int) []float32 {
+	if bn, sbn, ok := r.joinable(); ok && fuseJoins {
+		return r.forwardJoined(ctx, x, b, bn, sbn)
+	}
 	a := r.Main.Forward(ctx, x, b)
 	s := x
 	if r.Shortcut != nil {
@@ -459,6 +471,55 @@ func (r *Residual) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	}
 	r.y = grow(r.y, len(a))
 	kernels.AddRelu(r.y, a, s)
+	return r.y
+}
+
+// joinable reports whether the main branch ends in a batch norm without
+// ReLU, and the shortcut is the identity (sbn nil) or ends in one too: then
+// the two batch norms, the add and the ReLU are one pass.
+func (r *Residual) joinable() (bn, sbn *BatchNorm, ok bool) {
+	last := func(s *Sequential) *BatchNorm {
+		if s == nil || len(s.Layers) == 0 {
+			return nil
+		}
+		if l, isBN := s.Layers[len(s.Layers)-1].(*BatchNorm); isBN && !l.relu {
+			return l
+		}
+		return nil
+	}
+	if bn = last(r.Main); bn == nil {
+		return nil, nil, false
+	}
+	if r.Shortcut == nil {
+		return bn, nil, true
+	}
+	if sbn = last(r.Shortcut); sbn == nil {
+		return nil, nil, false
+	}
+	return bn, sbn, true
+}
+
+// forwardJoined is Forward with the join fused (bit for bit the same):
+// the batch norms keep what their Backward needs but write no output.
+func (r *Residual) forwardJoined(ctx *Ctx, x []float32, b int, bn, sbn *BatchNorm) []float32 {
+	a := x
+	for _, l := range r.Main.Layers[:len(r.Main.Layers)-1] {
+		a = l.Forward(ctx, a, b)
+	}
+	s := x
+	var sp *kernels.BatchNormParams
+	if sbn != nil {
+		for _, l := range r.Shortcut.Layers[:len(r.Shortcut.Layers)-1] {
+			s = l.Forward(ctx, s, b)
+		}
+		sbn.x, sbn.batch = s, b
+		p := sbn.params()
+		sp = &p
+	}
+	bn.x, bn.batch = a, b
+	nb, hw := bn.kernelShape()
+	r.y = grow(r.y, len(a))
+	kernels.BatchNormAddReluForward(r.y, a, bn.params(), s, sp, nb, bn.c, hw, ctx.Train)
 	return r.y
 }
 

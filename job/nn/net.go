@@ -34,7 +34,7 @@ func (n *Net) LossGrad(x, y []float32, b int, seed uint64) float64 {
 	} else {
 		loss = kernels.MeanSquaredError(n.dLogits, out, y[:b])
 	}
-	clear(n.arena.grad)
+	kernels.Zero(n.arena.grad)
 	n.body.Backward(ctx, n.dLogits, false)
 	return loss
 }

@@ -195,3 +195,62 @@ func TestGradientsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedJoinMatchesUnfused: residual blocks whose branches end in batch
+// norms (identity and convolutional shortcuts, as ResNet's) give bit for
+// bit the same loss, gradient, running statistics and evaluation outputs
+// with the join fused as with each layer on its own.
+func TestFusedJoinMatchesUnfused(t *testing.T) {
+	defer func() { fuseJoins = true }()
+	rng := rand.New(rand.NewPCG(11, 12))
+	b := 4
+	x := make([]float32, b*3*8*8)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := []float32{0, 2, 1, 3}
+	type result struct {
+		loss      float64
+		grad, out []float32
+		top1      int
+	}
+	run := func(fused bool) (result, *Net) {
+		fuseJoins = fused
+		n, err := Build("resnet18", []int{3, 8, 8}, 4, 0, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r result
+		for step := range 2 { // the second step sees updated running statistics
+			r.loss = n.LossGrad(x, y, b, uint64(step))
+		}
+		r.grad = append([]float32(nil), n.Grads()...)
+		_, r.top1, _ = n.Eval(x, y, b)
+		r.out = append([]float32(nil), n.body.Forward(&Ctx{}, x, b)...)
+		return r, n
+	}
+	want, nu := run(false)
+	got, nf := run(true)
+	if joined := 0; true {
+		for _, l := range nf.body.Layers {
+			if r, ok := l.(*Residual); ok {
+				if _, _, ok := r.joinable(); ok {
+					joined++
+				}
+			}
+		}
+		if joined != 8 {
+			t.Fatalf("%d of resnet18's 8 blocks joinable", joined)
+		}
+	}
+	if math.Float64bits(got.loss) != math.Float64bits(want.loss) || got.top1 != want.top1 {
+		t.Fatalf("fused: loss %v top-1 %d, unfused %v %d", got.loss, got.top1, want.loss, want.top1)
+	}
+	for _, pr := range [][2][]float32{{got.grad, want.grad}, {got.out, want.out}, {nf.Params(), nu.Params()}} {
+		for i := range pr[0] {
+			if math.Float32bits(pr[0][i]) != math.Float32bits(pr[1][i]) {
+				t.Fatalf("fused [%d] = %v, unfused %v", i, pr[0][i], pr[1][i])
+			}
+		}
+	}
+}
