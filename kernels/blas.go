@@ -88,16 +88,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		sgemm1(fast, transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
 	}
-	var wg sync.WaitGroup
-	for lo := chunk; lo < size; lo += chunk {
-		wg.Add(1)
-		go func(lo int) {
-			defer wg.Done()
-			part(lo, min(lo+chunk, size))
-		}(lo)
-	}
-	part(0, min(chunk, size))
-	wg.Wait()
+	runParallel((size+chunk-1)/chunk, func(i int) { part(i*chunk, min((i+1)*chunk, size)) })
 }
 
 // sgemmSerial is Sgemm on the calling goroutine alone (m, n, k >= 1), for

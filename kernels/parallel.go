@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
@@ -31,17 +30,8 @@ func parallelFor(n, grain int, body func(lo, hi int)) {
 		body(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + t - 1) / t
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body(lo, hi)
-		}()
-	}
-	wg.Wait()
+	runParallel((n+chunk-1)/chunk, func(i int) { body(i*chunk, min((i+1)*chunk, n)) })
 }
 
 // parallelSlots runs body over [0, n) split into at most slots contiguous
@@ -53,10 +43,6 @@ func parallelSlots(n, slots int, body func(slot, lo, hi int)) {
 		body(0, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + t - 1) / t
-	for i, lo := 0, 0; lo < n; i, lo = i+1, lo+chunk {
-		wg.Go(func() { body(i, lo, min(lo+chunk, n)) })
-	}
-	wg.Wait()
+	runParallel((n+chunk-1)/chunk, func(i int) { body(i, i*chunk, min((i+1)*chunk, n)) })
 }

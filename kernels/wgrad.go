@@ -103,13 +103,7 @@ func ntSegmented(m, n, k, segs int, a []float32, lda int, b []float32, ldb int, 
 			}
 		}
 	}
-	t := min(gemmThreads(), segs)
-	var wg sync.WaitGroup
-	for i := 1; i < t; i++ {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+	runParallel(min(gemmThreads(), segs), func(int) { work() })
 	// Sum the partials in segment order into the first.
 	sum := parts[:mn]
 	parallelFor(mn, 1<<14, func(lo, hi int) {
