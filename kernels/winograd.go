@@ -104,11 +104,12 @@ func (s ConvShape) wgPackedPlane() int {
 }
 
 // wgSlotLen is one slot: the chunk's two transformed buffers, then the
-// padded input rows and the output rows of one tile row.
+// padded input rows of one tile row, four of wgRowPad(tw), whose space the
+// two output rows (as long) use after them.
 func (s ConvShape) wgSlotLen() int {
 	c := s.wgChunk()
 	_, tw := s.wgTiles()
-	return 16*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + 4*(2*tw+2) + 4*tw
+	return 16*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + 4*wgRowPad(tw)
 }
 
 // winogradForward is convForward for a shape with s.winograd(): out =
@@ -203,11 +204,11 @@ func wgSegmentAt(th, tw, t0, nt, t int) wgSegment {
 // winogradInput writes v (16 planes of InC x nt, plane apart) = B^T d B
 // for the nt tiles from tile t0 on (channel-major input): tile t = (n th +
 // ty) tw + tx starts at row 2 ty - Pad, column 2 tx - Pad of image n, zeros
-// outside the image. rows is scratch of at least 4 (2 tw + 2).
+// outside the image. rows is scratch of at least 4 wgRowPad(tw).
 func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int, rows []float32) {
 	th, tw := s.wgTiles()
 	hw := s.InH * s.InW
-	rowLen := 2*tw + 2
+	rowLen := wgRowPad(tw)
 	var buf [4][]float32
 	for i := range buf {
 		buf[i] = rows[i*rowLen : (i+1)*rowLen]
@@ -239,6 +240,9 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 // input rows (tile k's columns 2k..2k+3); tile k's entry xi goes to
 // v[xi*plane + k].
 func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
+	if wgInputRowFast(v, plane, rows, n) {
+		return
+	}
 	r0, r1, r2, r3 := rows[0], rows[1], rows[2], rows[3]
 	var o [16][]float32
 	for xi := range o {
@@ -263,12 +267,13 @@ func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
 // winogradOutput writes out = A^T m A (+ bias) for the nt tiles from
 // tile t0 on, from their products m (16 planes of OutC x nt, plane apart),
 // dropping the outputs of edge tiles that fall past the image. buf is
-// scratch of at least 4 tw.
+// scratch of at least 2 wgRowPad(tw).
 func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape, t0 int, buf []float32) {
 	th, tw := s.wgTiles()
 	oh, ow := s.OutH(), s.OutW()
 	var rows [2][]float32
-	rows[0], rows[1] = buf[:2*tw], buf[2*tw:4*tw]
+	rowLen := wgRowPad(tw)
+	rows[0], rows[1] = buf[:rowLen], buf[rowLen:2*rowLen]
 	for o := 0; o < s.OutC; o++ {
 		var b float32
 		if bias != nil {
@@ -292,6 +297,9 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 // winogradOutputRow writes n tiles' two output rows (2n values each, bias
 // added) from the products: tile k's entry xi is m[xi*plane + k].
 func winogradOutputRow(rows [2][]float32, m []float32, plane, n int, bias float32) {
+	if wgOutputRowFast(rows, m, plane, n, bias) {
+		return
+	}
 	var in [16][]float32
 	for xi := range in {
 		in[xi] = m[xi*plane : xi*plane+n]

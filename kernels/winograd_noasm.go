@@ -1,0 +1,11 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+func wgRowPad(n int) int { return 2*n + 2 }
+
+func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool { return false }
+
+func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+	return false
+}
