@@ -142,14 +142,15 @@ func BatchNormAddReluForward(out, in []float32, p BatchNormParams, skipIn []floa
 				y := out[o : o+hw]
 				s := skipIn[o : o+hw]
 				y, s = y[:len(x)], s[:len(x)]
+				i0 := bnAddReluApply16(y, x, s, mu, scale, shift, smu, sscale, sshift, sp != nil)
 				if sp == nil {
-					for i, v := range x {
-						y[i] = max((v-mu)*scale+shift+s[i], 0)
+					for i := i0; i < len(x); i++ {
+						y[i] = max((x[i]-mu)*scale+shift+s[i], 0)
 					}
 					continue
 				}
-				for i, v := range x {
-					y[i] = max((v-mu)*scale+shift+((s[i]-smu)*sscale+sshift), 0)
+				for i := i0; i < len(x); i++ {
+					y[i] = max((x[i]-mu)*scale+shift+((s[i]-smu)*sscale+sshift), 0)
 				}
 			}
 		}
@@ -170,14 +171,15 @@ func bnForwardChannels(out, in, gamma, beta []float32, batch, c, hw int, train b
 			x := in[o : o+hw]
 			y := out[o : o+hw]
 			y = y[:len(x)]
+			i0 := bnFwdApply16(y, x, mu, scale, shift, relu)
 			if relu {
-				for i, v := range x {
-					y[i] = max((v-mu)*scale+shift, 0)
+				for i := i0; i < len(x); i++ {
+					y[i] = max((x[i]-mu)*scale+shift, 0)
 				}
 				continue
 			}
-			for i, v := range x {
-				y[i] = (v-mu)*scale + shift
+			for i := i0; i < len(x); i++ {
+				y[i] = (x[i]-mu)*scale + shift
 			}
 		}
 	}
@@ -355,13 +357,13 @@ func bnBackwardChannels(dIn, dGamma, dBeta, dOut, out, in, gamma, saveMean, save
 			if out != nil {
 				y := out[o : o+hw]
 				y = y[:len(x)]
-				for i, v := range x {
-					dx[i] = a32*reluGrad(dy[i], y[i]) - k*(v-mu) - b0
+				for i := bnBwdApply16(dx, dy, y, x, a32, k, mu, b0); i < len(x); i++ {
+					dx[i] = a32*reluGrad(dy[i], y[i]) - k*(x[i]-mu) - b0
 				}
 				continue
 			}
-			for i, v := range x {
-				dx[i] = a32*dy[i] - k*(v-mu) - b0
+			for i := bnBwdApply16(dx, dy, nil, x, a32, k, mu, b0); i < len(x); i++ {
+				dx[i] = a32*dy[i] - k*(x[i]-mu) - b0
 			}
 		}
 	}

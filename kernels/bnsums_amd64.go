@@ -40,3 +40,54 @@ func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) {
 	}
 	bnDotsMaskedGo(g, y, x, mu, acc)
 }
+
+//go:noescape
+func bnBwdApplyAVX512(dx, dy, y, x *float32, n int, a, k, mu, b0 float32)
+
+// bnBwdApply16 computes dx = a g - k (x - mu) - b0 over the whole blocks of
+// 16 of x (g = dy, or reluGrad(dy, y) when y is not nil) with the AVX-512
+// kernel where the CPU has it, and returns how many values it did.
+func bnBwdApply16(dx, dy, y, x []float32, a, k, mu, b0 float32) int {
+	n := len(x) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
+	}
+	_, _ = dx[n-1], dy[n-1]
+	var yp *float32
+	if y != nil {
+		_ = y[n-1]
+		yp = &y[0]
+	}
+	bnBwdApplyAVX512(&dx[0], &dy[0], yp, &x[0], n, a, k, mu, b0)
+	return n
+}
+
+//go:noescape
+func bnFwdApplyAVX512(y, x *float32, n int, mu, scale, shift float32, relu bool)
+
+//go:noescape
+func bnAddReluApplyAVX512(y, x, s *float32, n int, mu, scale, shift, smu, sscale, sshift float32, bnSkip bool)
+
+// bnFwdApply16 is bnForwardChannels' loop over the whole blocks of 16 of x
+// with the AVX-512 kernel where the CPU has it; it returns how many values
+// it did.
+func bnFwdApply16(y, x []float32, mu, scale, shift float32, relu bool) int {
+	n := len(x) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
+	}
+	_ = y[n-1]
+	bnFwdApplyAVX512(&y[0], &x[0], n, mu, scale, shift, relu)
+	return n
+}
+
+// bnAddReluApply16 is BatchNormAddReluForward's loop likewise.
+func bnAddReluApply16(y, x, s []float32, mu, scale, shift, smu, sscale, sshift float32, bnSkip bool) int {
+	n := len(x) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
+	}
+	_, _ = y[n-1], s[n-1]
+	bnAddReluApplyAVX512(&y[0], &x[0], &s[0], n, mu, scale, shift, smu, sscale, sshift, bnSkip)
+	return n
+}
