@@ -194,10 +194,10 @@ func packA(dst, a []float32, lda int, trans bool, ic, mb, pc, kb int, alpha floa
 				if p == kb {
 					continue
 				}
-				packA8(panel[p*gemmMR:], a, lda, r+pc+p, kb-p, alpha)
+				transpose8Rows(panel[p*gemmMR:], gemmMR, a, lda, r+pc+p, kb-p, alpha)
 				continue
 			}
-			packA8(panel, a, lda, r+pc, kb, alpha)
+			transpose8Rows(panel, gemmMR, a, lda, r+pc, kb, alpha)
 			continue
 		}
 		for i := 0; i < gemmMR; i++ {
@@ -215,41 +215,29 @@ func packA(dst, a []float32, lda int, trans bool, ic, mb, pc, kb int, alpha floa
 	}
 }
 
-// packA8 packs kb columns of eight rows of a, the first value at a[off],
-// times alpha, into an 8-row panel.
-func packA8(panel, a []float32, lda, off, kb int, alpha float32) {
-	s0 := a[off : off+kb]
-	s1 := a[off+lda : off+lda+kb]
-	s2 := a[off+2*lda : off+2*lda+kb]
-	s3 := a[off+3*lda : off+3*lda+kb]
-	s4 := a[off+4*lda : off+4*lda+kb]
-	s5 := a[off+5*lda : off+5*lda+kb]
-	s6 := a[off+6*lda : off+6*lda+kb]
-	s7 := a[off+7*lda : off+7*lda+kb]
+// transpose8Rows writes kb values of eight rows of src (row stride ld, the
+// first value at src[off]) as kb groups of eight, stride apart in dst,
+// times alpha (copied as they are when alpha is 1): an 8-row panel of
+// packA (stride 8) or eight columns of one of packB (stride 48).
+func transpose8Rows(dst []float32, stride int, src []float32, ld, off, kb int, alpha float32) {
+	s0 := src[off : off+kb]
+	s1 := src[off+ld : off+ld+kb]
+	s2 := src[off+2*ld : off+2*ld+kb]
+	s3 := src[off+3*ld : off+3*ld+kb]
+	s4 := src[off+4*ld : off+4*ld+kb]
+	s5 := src[off+5*ld : off+5*ld+kb]
+	s6 := src[off+6*ld : off+6*ld+kb]
+	s7 := src[off+7*ld : off+7*ld+kb]
 	s1, s2, s3, s4, s5, s6, s7 = s1[:len(s0)], s2[:len(s0)], s3[:len(s0)], s4[:len(s0)], s5[:len(s0)], s6[:len(s0)], s7[:len(s0)]
 	for p := range s0 {
-		d := panel[p*gemmMR : p*gemmMR+8 : p*gemmMR+8]
+		d := dst[p*stride : p*stride+8 : p*stride+8]
+		if alpha == 1 {
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+			d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
+			continue
+		}
 		d[0], d[1], d[2], d[3] = s0[p]*alpha, s1[p]*alpha, s2[p]*alpha, s3[p]*alpha
 		d[4], d[5], d[6], d[7] = s4[p]*alpha, s5[p]*alpha, s6[p]*alpha, s7[p]*alpha
-	}
-}
-
-// packBT8 transposes kb values of eight rows of b, the first at b[off],
-// into columns 0..7 of kb rows of a 48-column panel.
-func packBT8(panel, b []float32, ldb, off, kb int) {
-	s0 := b[off : off+kb]
-	s1 := b[off+ldb : off+ldb+kb]
-	s2 := b[off+2*ldb : off+2*ldb+kb]
-	s3 := b[off+3*ldb : off+3*ldb+kb]
-	s4 := b[off+4*ldb : off+4*ldb+kb]
-	s5 := b[off+5*ldb : off+5*ldb+kb]
-	s6 := b[off+6*ldb : off+6*ldb+kb]
-	s7 := b[off+7*ldb : off+7*ldb+kb]
-	s1, s2, s3, s4, s5, s6, s7 = s1[:len(s0)], s2[:len(s0)], s3[:len(s0)], s4[:len(s0)], s5[:len(s0)], s6[:len(s0)], s7[:len(s0)]
-	for p := range s0 {
-		d := panel[p*gemmNR : p*gemmNR+8 : p*gemmNR+8]
-		d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-		d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
 	}
 }
 
@@ -281,13 +269,13 @@ func packB(dst, b []float32, ldb int, trans bool, pc, kb, jc, nb int) {
 					transpose16x16(&b[r+pc+p], ldb, &panel[p*gemmNR+j], gemmNR)
 				}
 				if p < kb {
-					packBT8(panel[p*gemmNR+j:], b, ldb, r+pc+p, kb-p)
-					packBT8(panel[p*gemmNR+j+8:], b, ldb, r+8*ldb+pc+p, kb-p)
+					transpose8Rows(panel[p*gemmNR+j:], gemmNR, b, ldb, r+pc+p, kb-p, 1)
+					transpose8Rows(panel[p*gemmNR+j+8:], gemmNR, b, ldb, r+8*ldb+pc+p, kb-p, 1)
 				}
 			}
 		}
 		for ; j+8 <= cols; j += 8 {
-			packBT8(panel[j:], b, ldb, (jc+jr+j)*ldb+pc, kb)
+			transpose8Rows(panel[j:], gemmNR, b, ldb, (jc+jr+j)*ldb+pc, kb, 1)
 		}
 		for ; j < gemmNR; j++ {
 			if j >= cols {
