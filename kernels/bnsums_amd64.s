@@ -9,6 +9,22 @@
 // lanes of the first sum, then the 16 of the second; the kernels add to
 // them. n is a multiple of 16.
 
+// LOADACC loads the 32 lanes of acc (at DI) into Z0-Z3; STOREACC stores
+// them back and returns.
+#define LOADACC \
+	VMOVUPD (DI), Z0 \
+	VMOVUPD 64(DI), Z1 \
+	VMOVUPD 128(DI), Z2 \
+	VMOVUPD 192(DI), Z3
+
+#define STOREACC \
+	VMOVUPD Z0, (DI) \
+	VMOVUPD Z1, 64(DI) \
+	VMOVUPD Z2, 128(DI) \
+	VMOVUPD Z3, 192(DI) \
+	VZEROUPPER \
+	RET
+
 // func bnSumsAVX512(x *float32, n int, k float64, acc *[32]float64)
 //
 // acc[l] += x - k; acc[16+l] += (x - k)^2.
@@ -17,10 +33,7 @@ TEXT ·bnSumsAVX512(SB), NOSPLIT, $0-32
 	MOVQ n+8(FP), CX
 	VBROADCASTSD k+16(FP), Z31
 	MOVQ acc+24(FP), DI
-	VMOVUPD (DI), Z0
-	VMOVUPD 64(DI), Z1
-	VMOVUPD 128(DI), Z2
-	VMOVUPD 192(DI), Z3
+	LOADACC
 	SHRQ $4, CX
 	JZ sumsdone
 sumsloop:
@@ -38,12 +51,7 @@ sumsloop:
 	DECQ CX
 	JNZ sumsloop
 sumsdone:
-	VMOVUPD Z0, (DI)
-	VMOVUPD Z1, 64(DI)
-	VMOVUPD Z2, 128(DI)
-	VMOVUPD Z3, 192(DI)
-	VZEROUPPER
-	RET
+	STOREACC
 
 // func bnDotsAVX512(grad, x *float32, n int, mu float32, acc *[32]float64)
 //
@@ -54,10 +62,7 @@ TEXT ·bnDotsAVX512(SB), NOSPLIT, $0-40
 	MOVQ n+16(FP), CX
 	VBROADCASTSS mu+24(FP), Y15
 	MOVQ acc+32(FP), DI
-	VMOVUPD (DI), Z0
-	VMOVUPD 64(DI), Z1
-	VMOVUPD 128(DI), Z2
-	VMOVUPD 192(DI), Z3
+	LOADACC
 	SHRQ $4, CX
 	JZ dotsdone
 dotsloop:
@@ -80,12 +85,7 @@ dotsloop:
 	DECQ CX
 	JNZ dotsloop
 dotsdone:
-	VMOVUPD Z0, (DI)
-	VMOVUPD Z1, 64(DI)
-	VMOVUPD Z2, 128(DI)
-	VMOVUPD Z3, 192(DI)
-	VZEROUPPER
-	RET
+	STOREACC
 
 // func bnDotsMaskedAVX512(grad, y, x *float32, n int, mu float32, acc *[32]float64)
 //
@@ -98,10 +98,7 @@ TEXT ·bnDotsMaskedAVX512(SB), NOSPLIT, $0-48
 	MOVQ n+24(FP), CX
 	VBROADCASTSS mu+32(FP), Y15
 	MOVQ acc+40(FP), DI
-	VMOVUPD (DI), Z0
-	VMOVUPD 64(DI), Z1
-	VMOVUPD 128(DI), Z2
-	VMOVUPD 192(DI), Z3
+	LOADACC
 	VPXORD Z14, Z14, Z14
 	SHRQ $4, CX
 	JZ maskeddone
@@ -130,9 +127,4 @@ maskedloop:
 	DECQ CX
 	JNZ maskedloop
 maskeddone:
-	VMOVUPD Z0, (DI)
-	VMOVUPD Z1, 64(DI)
-	VMOVUPD Z2, 128(DI)
-	VMOVUPD Z3, 192(DI)
-	VZEROUPPER
-	RET
+	STOREACC
