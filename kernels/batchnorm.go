@@ -231,13 +231,12 @@ func bnChannelAffine(in, gamma, beta []float32, batch, c, hw int, train bool, ru
 
 // shiftedSums returns sum(x - k) and sum((x - k)^2) in float64. Like
 // dotCentered and dotCenteredMasked it sums in 16 lanes (lane l takes the
-// values 16j + l, whole blocks of 16 through bnSums16, which is AVX-512
-// where the CPU has it) and adds the lanes pairwise at the end
+// values 16j + l; the whole blocks of 16 through the AVX-512 kernel where
+// the CPU has it, bnSums16) and adds the lanes pairwise at the end
 // (bnReduce16), so that every build gives bit for bit the same sums.
 func shiftedSums(x []float32, k float64) (s, ss float64) {
 	var acc [32]float64
-	bnSums16(x, k, &acc)
-	for i := len(x) &^ 15; i < len(x); i++ {
+	for i := bnSums16(x, k, &acc); i < len(x); i++ {
 		d := float64(x[i]) - k
 		acc[i&15] += d
 		acc[16+i&15] += float64(d * d)
@@ -246,7 +245,7 @@ func shiftedSums(x []float32, k float64) (s, ss float64) {
 }
 
 // bnReduce16 adds 16 lanes pairwise: l and l+8, then l and l+4, l and
-// l+2, and the last two (the AVX-512 kernels' order, were they to reduce).
+// l+2, and the last two.
 func bnReduce16(a []float64) float64 {
 	var b [8]float64
 	for l := range b {
@@ -258,18 +257,6 @@ func bnReduce16(a []float64) float64 {
 	b[0] += b[2]
 	b[1] += b[3]
 	return b[0] + b[1]
-}
-
-// bnSumsGo is bnSumsAVX512 in Go: the whole blocks of 16 of x into the
-// lanes of shiftedSums.
-func bnSumsGo(x []float32, k float64, acc *[32]float64) {
-	for i := 0; i+16 <= len(x); i += 16 {
-		for l, v := range x[i : i+16 : i+16] {
-			d := float64(v) - k
-			acc[l] += d
-			acc[16+l] += float64(d * d)
-		}
-	}
 }
 
 // BatchNormBackward is the training-mode gradient of BatchNormForward,
@@ -383,8 +370,7 @@ func dotCenteredMasked(g, y, x []float32, mu float32) (s, sx float64) {
 	x = x[:len(g)]
 	y = y[:len(g)]
 	var acc [32]float64
-	bnDotsMasked16(g, y, x, mu, &acc)
-	for i := len(g) &^ 15; i < len(g); i++ {
+	for i := bnDotsMasked16(g, y, x, mu, &acc); i < len(g); i++ {
 		gd := float64(reluGrad(g[i], y[i]))
 		acc[i&15] += gd
 		acc[16+i&15] += float64(gd * float64(x[i]-mu))
@@ -397,37 +383,12 @@ func dotCenteredMasked(g, y, x []float32, mu float32) (s, sx float64) {
 func dotCentered(g, x []float32, mu float32) (s, sx float64) {
 	x = x[:len(g)]
 	var acc [32]float64
-	bnDots16(g, x, mu, &acc)
-	for i := len(g) &^ 15; i < len(g); i++ {
+	for i := bnDots16(g, x, mu, &acc); i < len(g); i++ {
 		gd := float64(g[i])
 		acc[i&15] += gd
 		acc[16+i&15] += float64(gd * float64(x[i]-mu))
 	}
 	return bnReduce16(acc[:16]), bnReduce16(acc[16:])
-}
-
-// bnDotsGo and bnDotsMaskedGo are the AVX-512 kernels in Go: the whole
-// blocks of 16 into the lanes of dotCentered and dotCenteredMasked.
-func bnDotsGo(g, x []float32, mu float32, acc *[32]float64) {
-	for i := 0; i+16 <= len(g); i += 16 {
-		xv := x[i : i+16 : i+16]
-		for l, v := range g[i : i+16 : i+16] {
-			gd := float64(v)
-			acc[l] += gd
-			acc[16+l] += float64(gd * float64(xv[l]-mu))
-		}
-	}
-}
-
-func bnDotsMaskedGo(g, y, x []float32, mu float32, acc *[32]float64) {
-	for i := 0; i+16 <= len(g); i += 16 {
-		xv, yv := x[i:i+16:i+16], y[i:i+16:i+16]
-		for l, v := range g[i : i+16 : i+16] {
-			gd := float64(reluGrad(v, yv[l]))
-			acc[l] += gd
-			acc[16+l] += float64(gd * float64(xv[l]-mu))
-		}
-	}
 }
 
 type bnBuf struct {

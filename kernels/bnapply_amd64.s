@@ -58,10 +58,16 @@ done:
 	VZEROUPPER
 	RET
 
+// AFFINE(mu, scale, shift, r) sets Zr = (Zr - mu) scale + shift.
+#define AFFINE(mu, scale, shift, r) \
+	VSUBPS mu, r, r \
+	VMULPS scale, r, r \
+	VADDPS shift, r, r
+
 // RELU(v, d) sets Zd = max(Zv, 0) exactly as Go's max compiles on amd64
 // (as -min(min(-v, -0), -v) with the two minima's bits or-ed: +0 for -0,
 // a NaN with its sign cleared for a NaN), Z27 holding -0 in every lane;
-// Z20-Z22 are scratch.
+// Z20-Z22 are scratch, and d may be v.
 #define RELU(v, d) \
 	VPXORD Z27, v, Z20 \
 	VMINPS Z27, Z20, Z21 \
@@ -87,13 +93,10 @@ TEXT ·bnFwdApplyAVX512(SB), NOSPLIT, $0-37
 	JZ fwddone
 fwdloop:
 	VMOVUPS (SI), Z0
-	VSUBPS Z28, Z0, Z0
-	VMULPS Z29, Z0, Z0
-	VADDPS Z30, Z0, Z0
+	AFFINE(Z28, Z29, Z30, Z0)
 	TESTQ R9, R9
 	JZ fwdstore
-	RELU(Z0, Z1)
-	VMOVAPS Z1, Z0
+	RELU(Z0, Z0)
 fwdstore:
 	VMOVUPS Z0, (DI)
 	ADDQ $64, SI
@@ -127,15 +130,11 @@ TEXT ·bnAddReluApplyAVX512(SB), NOSPLIT, $0-57
 	JZ adddone
 addloop:
 	VMOVUPS (SI), Z0
-	VSUBPS Z28, Z0, Z0
-	VMULPS Z29, Z0, Z0
-	VADDPS Z30, Z0, Z0
+	AFFINE(Z28, Z29, Z30, Z0)
 	VMOVUPS (R8), Z1
 	TESTQ R9, R9
 	JZ addjoin
-	VSUBPS Z24, Z1, Z1
-	VMULPS Z25, Z1, Z1
-	VADDPS Z26, Z1, Z1
+	AFFINE(Z24, Z25, Z26, Z1)
 addjoin:
 	VADDPS Z1, Z0, Z0
 	RELU(Z0, Z1)

@@ -4,8 +4,8 @@
 
 // The batch norm's per-channel sums over whole blocks of 16 values, in
 // float64, lane l of acc (and of acc[16:]) taking the values 16j + l: the
-// same operations in the same order as bnSumsGo, bnDotsGo and
-// bnDotsMaskedGo (batchnorm.go), so bit for bit the same. acc holds the 16
+// same operations in the same order as the loops of shiftedSums,
+// dotCentered and dotCenteredMasked (batchnorm.go), so bit for bit the same. acc holds the 16
 // lanes of the first sum, then the 16 of the second; the kernels add to
 // them. n is a multiple of 16.
 
@@ -24,6 +24,23 @@
 	VMOVUPD Z3, 192(DI) \
 	VZEROUPPER \
 	RET
+
+// DOTS adds the 16 values of grad in Z6 (the first 8, as float64) and Z7
+// to Z0 and Z1, and grad * (x - mu) to Z2 and Z3, x - mu in float32 from
+// the 16 values at R8 and mu in Y15.
+#define DOTS \
+	VMOVUPS (R8), Y4 \
+	VMOVUPS 32(R8), Y5 \
+	VSUBPS Y15, Y4, Y4 \
+	VSUBPS Y15, Y5, Y5 \
+	VCVTPS2PD Y4, Z4 \
+	VCVTPS2PD Y5, Z5 \
+	VADDPD Z6, Z0, Z0 \
+	VADDPD Z7, Z1, Z1 \
+	VMULPD Z6, Z4, Z4 \
+	VMULPD Z7, Z5, Z5 \
+	VADDPD Z4, Z2, Z2 \
+	VADDPD Z5, Z3, Z3
 
 // func bnSumsAVX512(x *float32, n int, k float64, acc *[32]float64)
 //
@@ -66,20 +83,9 @@ TEXT ·bnDotsAVX512(SB), NOSPLIT, $0-40
 	SHRQ $4, CX
 	JZ dotsdone
 dotsloop:
-	VMOVUPS (R8), Y4
-	VMOVUPS 32(R8), Y5
-	VSUBPS Y15, Y4, Y4
-	VSUBPS Y15, Y5, Y5
-	VCVTPS2PD Y4, Z4
-	VCVTPS2PD Y5, Z5
 	VCVTPS2PD (SI), Z6
 	VCVTPS2PD 32(SI), Z7
-	VADDPD Z6, Z0, Z0
-	VADDPD Z7, Z1, Z1
-	VMULPD Z6, Z4, Z4
-	VMULPD Z7, Z5, Z5
-	VADDPD Z4, Z2, Z2
-	VADDPD Z5, Z3, Z3
+	DOTS
 	ADDQ $64, SI
 	ADDQ $64, R8
 	DECQ CX
@@ -109,18 +115,7 @@ maskedloop:
 	VEXTRACTF32X8 $1, Z9, Y10
 	VCVTPS2PD Y9, Z6
 	VCVTPS2PD Y10, Z7
-	VMOVUPS (R8), Y4
-	VMOVUPS 32(R8), Y5
-	VSUBPS Y15, Y4, Y4
-	VSUBPS Y15, Y5, Y5
-	VCVTPS2PD Y4, Z4
-	VCVTPS2PD Y5, Z5
-	VADDPD Z6, Z0, Z0
-	VADDPD Z7, Z1, Z1
-	VMULPD Z6, Z4, Z4
-	VMULPD Z7, Z5, Z5
-	VADDPD Z4, Z2, Z2
-	VADDPD Z5, Z3, Z3
+	DOTS
 	ADDQ $64, SI
 	ADDQ $64, R9
 	ADDQ $64, R8

@@ -191,10 +191,9 @@ func packA(dst, a []float32, lda int, trans bool, ic, mb, pc, kb int, alpha floa
 				for ; p+16 <= kb; p += 16 {
 					transpose8x16(&a[r+pc+p], lda, &panel[p*gemmMR])
 				}
-				if p == kb {
-					continue
+				if p < kb {
+					transpose8Rows(panel[p*gemmMR:], gemmMR, a, lda, r+pc+p, kb-p, alpha)
 				}
-				transpose8Rows(panel[p*gemmMR:], gemmMR, a, lda, r+pc+p, kb-p, alpha)
 				continue
 			}
 			transpose8Rows(panel, gemmMR, a, lda, r+pc, kb, alpha)

@@ -210,16 +210,16 @@ func (l *BatchNorm) Forward(ctx *Ctx, x []float32, b int) []float32 {
 	l.y = grow(l.y, len(x))
 	nb, hw := l.kernelShape()
 	if l.relu {
-		kernels.BatchNormReluForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, 0.1, 1e-5, l.saveMean, l.saveInvStd)
+		kernels.BatchNormReluForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, kernels.BatchNormMomentum, kernels.BatchNormEps, l.saveMean, l.saveInvStd)
 		return l.y
 	}
-	kernels.BatchNormForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, 0.1, 1e-5, l.saveMean, l.saveInvStd)
+	kernels.BatchNormForward(l.y, x, l.gamma, l.beta, nb, l.c, hw, ctx.Train, l.run, kernels.BatchNormMomentum, kernels.BatchNormEps, l.saveMean, l.saveInvStd)
 	return l.y
 }
 
 // params are the layer's arguments to the batch norm kernels.
 func (l *BatchNorm) params() kernels.BatchNormParams {
-	return kernels.BatchNormParams{Gamma: l.gamma, Beta: l.beta, Run: l.run, Momentum: 0.1, Eps: 1e-5,
+	return kernels.BatchNormParams{Gamma: l.gamma, Beta: l.beta, Run: l.run, Momentum: kernels.BatchNormMomentum, Eps: kernels.BatchNormEps,
 		SaveMean: l.saveMean, SaveInvStd: l.saveInvStd}
 }
 

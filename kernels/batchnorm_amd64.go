@@ -2,7 +2,8 @@
 
 package kernels
 
-// The AVX-512 kernels are in bnsums_amd64.s.
+// The AVX-512 kernels are in bnsums_amd64.s (the sums) and bnapply_amd64.s
+// (the passes that apply them).
 
 //go:noescape
 func bnSumsAVX512(x *float32, n int, k float64, acc *[32]float64)
@@ -13,32 +14,37 @@ func bnDotsAVX512(grad, x *float32, n int, mu float32, acc *[32]float64)
 //go:noescape
 func bnDotsMaskedAVX512(grad, y, x *float32, n int, mu float32, acc *[32]float64)
 
-// bnSums16, bnDots16 and bnDotsMasked16 run the AVX-512 kernels where the
-// CPU has them, else the Go (both over len(x) &^ 15 values).
-func bnSums16(x []float32, k float64, acc *[32]float64) {
-	if n := len(x) &^ 15; n > 0 && haveAVX512 && useAsm {
-		bnSumsAVX512(&x[0], n, k, acc)
-		return
+// bnSums16, bnDots16 and bnDotsMasked16 add the whole blocks of 16 values
+// into the lanes of shiftedSums, dotCentered and dotCenteredMasked with the
+// AVX-512 kernels where the CPU has them, and return how many values they
+// did (0 without them: the caller's loop does all).
+func bnSums16(x []float32, k float64, acc *[32]float64) int {
+	n := len(x) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
 	}
-	bnSumsGo(x, k, acc)
+	bnSumsAVX512(&x[0], n, k, acc)
+	return n
 }
 
-func bnDots16(g, x []float32, mu float32, acc *[32]float64) {
-	if n := len(g) &^ 15; n > 0 && haveAVX512 && useAsm {
-		_ = x[n-1]
-		bnDotsAVX512(&g[0], &x[0], n, mu, acc)
-		return
+func bnDots16(g, x []float32, mu float32, acc *[32]float64) int {
+	n := len(g) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
 	}
-	bnDotsGo(g, x, mu, acc)
+	_ = x[n-1]
+	bnDotsAVX512(&g[0], &x[0], n, mu, acc)
+	return n
 }
 
-func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) {
-	if n := len(g) &^ 15; n > 0 && haveAVX512 && useAsm {
-		_, _ = y[n-1], x[n-1]
-		bnDotsMaskedAVX512(&g[0], &y[0], &x[0], n, mu, acc)
-		return
+func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) int {
+	n := len(g) &^ 15
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
 	}
-	bnDotsMaskedGo(g, y, x, mu, acc)
+	_, _ = y[n-1], x[n-1]
+	bnDotsMaskedAVX512(&g[0], &y[0], &x[0], n, mu, acc)
+	return n
 }
 
 //go:noescape

@@ -2,13 +2,13 @@
 
 package kernels
 
-func bnSums16(x []float32, k float64, acc *[32]float64) { bnSumsGo(x, k, acc) }
+// Without assembly the callers' loops do every value.
 
-func bnDots16(g, x []float32, mu float32, acc *[32]float64) { bnDotsGo(g, x, mu, acc) }
+func bnSums16(x []float32, k float64, acc *[32]float64) int { return 0 }
 
-func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) {
-	bnDotsMaskedGo(g, y, x, mu, acc)
-}
+func bnDots16(g, x []float32, mu float32, acc *[32]float64) int { return 0 }
+
+func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) int { return 0 }
 
 func bnBwdApply16(dx, dy, y, x []float32, a, k, mu, b0 float32) int { return 0 }
 
