@@ -43,7 +43,7 @@ func splitRoles(rl []Role) (byz, others []int) {
 	return byz, others
 }
 
-// byzantineVotes returns how many of f colluding Byzantines vote +1 at a
+// ByzantineVotes returns how many of f colluding Byzantines vote +1 at a
 // coordinate whose non-Byzantine votes sum to a (the others vote -1), so
 // that together they add v:
 //
@@ -53,7 +53,7 @@ func splitRoles(rl []Role) (byz, others []int) {
 //	oppose: every Byzantine votes -sign(a) (all abstain where a = 0)
 //
 // For oppose the second result says whether they abstain.
-func byzantineVotes(attack string, a, f int) (plus int, abstain bool) {
+func ByzantineVotes(attack string, a, f int) (plus int, abstain bool) {
 	if attack == "oppose" {
 		switch {
 		case a > 0:
@@ -140,7 +140,7 @@ func planAttack(honest []kernels.Signs, attack string, f int) []kernels.Signs {
 		out[j] = kernels.NewSigns(n)
 	}
 	for i, a := range sums {
-		plus, abstain := byzantineVotes(attack, int(a), f)
+		plus, abstain := ByzantineVotes(attack, int(a), f)
 		if abstain {
 			continue
 		}

@@ -16,7 +16,7 @@ func TestByzantineVotesPaperRule(t *testing.T) {
 		{0, 3, 1}, {2, 3, -3}, {3, 3, -3}, {-3, 3, 3}, {1, 3, -1},
 	}
 	for _, c := range cases {
-		plus, abstain := byzantineVotes("paper", c.a, c.f)
+		plus, abstain := ByzantineVotes("paper", c.a, c.f)
 		if abstain || 2*plus-c.f != c.v {
 			t.Errorf("paper a=%d f=%d: v=%d (abstain %v), want %d", c.a, c.f, 2*plus-c.f, abstain, c.v)
 		}
@@ -26,7 +26,7 @@ func TestByzantineVotesPaperRule(t *testing.T) {
 	// honest sign.
 	for f := 1; f <= 8; f++ {
 		for a := -20; a <= 20; a++ {
-			plus, _ := byzantineVotes("paper", a, f)
+			plus, _ := ByzantineVotes("paper", a, f)
 			v := 2*plus - f
 			if plus < 0 || plus > f {
 				t.Fatalf("a=%d f=%d: %d of %d vote +1", a, f, plus, f)
@@ -46,7 +46,7 @@ func TestByzantineVotesOppose(t *testing.T) {
 		a, plus int
 		abstain bool
 	}{{3, 0, false}, {-2, 4, false}, {0, 0, true}} {
-		plus, abstain := byzantineVotes("oppose", c.a, 4)
+		plus, abstain := ByzantineVotes("oppose", c.a, 4)
 		if plus != c.plus || abstain != c.abstain {
 			t.Errorf("oppose a=%d: plus %d abstain %v", c.a, plus, abstain)
 		}
@@ -71,7 +71,7 @@ func TestPlanAttackSums(t *testing.T) {
 			for _, b := range votes {
 				v += b.At(j)
 			}
-			plus, abstain := byzantineVotes(attack, int(sums[j]), 3)
+			plus, abstain := ByzantineVotes(attack, int(sums[j]), 3)
 			want := 2*plus - 3
 			if abstain {
 				want = 0

@@ -69,13 +69,9 @@ func BinomialCDF(k, n int, p float64) float64 {
 	case p >= 1:
 		return 0
 	}
-	lp, lq := math.Log(p), math.Log1p(-p)
-	ln, _ := math.Lgamma(float64(n + 1))
 	var sum float64
 	for i := 0; i <= k; i++ {
-		li, _ := math.Lgamma(float64(i + 1))
-		lr, _ := math.Lgamma(float64(n - i + 1))
-		sum += math.Exp(ln - li - lr + float64(i)*lp + float64(n-i)*lq)
+		sum += binomialPMF(i, n, p)
 	}
 	return min(sum, 1)
 }

@@ -25,7 +25,8 @@ const (
 type Options struct {
 	// Out is the output folder; it is created if missing. Run writes
 	// theory.csv (sign-error points), vote.csv (majority-vote points),
-	// report.md, and lemma.png/.svg and vote.png/.svg.
+	// drift.csv (the vote's drift under each attack), report.md, and
+	// lemma.png/.svg and vote.png/.svg.
 	Out string
 	// Draws is the number of Monte Carlo draws per point; 0 means
 	// DefaultDraws. It must lie in [0, MaxDraws].
@@ -94,6 +95,9 @@ type Report struct {
 	Mismatches []Mismatch
 	// Steps is the exact check of each line of the proof's chain.
 	Steps []StepCheck
+	// Drift is the crossover table of the vote's drift under each attack
+	// (exact; see Crossover).
+	Drift []DriftRow
 	// LemmaPoints and VotePoints count the simulated points; VoteInCondition
 	// counts the vote points where alpha < 1 - 1/(2p), the others having
 	// no applicable bound.
@@ -214,6 +218,7 @@ func Run(opt Options) (Report, error) {
 	checkLemma(&rep, lemma)
 	checkVote(&rep, vote)
 	rep.Steps = checkSteps(vote)
+	rep.Drift = driftTable()
 
 	files := []struct {
 		name  string
@@ -221,6 +226,7 @@ func Run(opt Options) (Report, error) {
 	}{
 		{"theory.csv", func(path string) error { return writeLemmaCSV(path, lemma) }},
 		{"vote.csv", func(path string) error { return writeVoteCSV(path, vote) }},
+		{"drift.csv", func(path string) error { return writeDriftCSV(path, rep.Drift) }},
 		{"lemma.png", func(path string) error { return writeLemmaFigure(path, lemma, g) }},
 		{"lemma.svg", func(path string) error { return writeLemmaFigure(path, lemma, g) }},
 		{"vote.png", func(path string) error { return writeVoteFigure(path, vote, g) }},

@@ -178,7 +178,7 @@ func TestRunQuick(t *testing.T) {
 		t.Errorf("Draws, Seed = %d, %d; want 20000, %d", rep.Draws, rep.Seed, DefaultSeed)
 	}
 
-	want := []string{"theory.csv", "vote.csv", "report.md", "lemma.png", "lemma.svg", "vote.png", "vote.svg"}
+	want := []string{"theory.csv", "vote.csv", "drift.csv", "report.md", "lemma.png", "lemma.svg", "vote.png", "vote.svg"}
 	if len(rep.Files) != len(want) {
 		t.Errorf("Files = %v, want %d files", rep.Files, len(want))
 	}
@@ -205,8 +205,11 @@ func TestRunQuick(t *testing.T) {
 		case ".csv":
 			lines := strings.Count(string(data), "\n")
 			n := rep.LemmaPoints
-			if name == "vote.csv" {
+			switch name {
+			case "vote.csv":
 				n = rep.VotePoints
+			case "drift.csv":
+				n = len(rep.Drift) * len(DriftAttacks)
 			}
 			if lines != n+1 {
 				t.Errorf("%s has %d lines, want %d", name, lines, n+1)
