@@ -82,7 +82,8 @@ func ByzantineVotes(attack string, a, f int) (plus int, abstain bool) {
 // leader), which sums them per coordinate, decides every Byzantine's vote
 // and sends each its vector. On return, a Byzantine's mine holds what it
 // will vote. The round's bytes are tagged TagAttack, apart from the vote's.
-func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs) error {
+// The leader adds what its votes did to tally.
+func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs, tally *attackTally) error {
 	byz, honest := splitRoles(rl)
 	if len(byz) == 0 {
 		return nil
@@ -116,7 +117,7 @@ func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs)
 			return fmt.Errorf("attack round: from rank %d: %w", r, err)
 		}
 	}
-	votes := planAttack(seen, attack, len(byz))
+	votes := planAttack(seen, attack, len(byz), tally)
 	for j, r := range byz {
 		if r == me {
 			mine.CopyFrom(votes[j])
@@ -129,9 +130,27 @@ func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs)
 	return nil
 }
 
+// attackTally counts, at the Byzantine leader, what the Byzantines' votes
+// did to the sum a of the other ranks' signs at each coordinate it planned
+// (d per step).
+type attackTally struct {
+	coords    float64
+	unanimous float64 // every other rank's sign the same, and not 0
+	flipped   float64 // a != 0 and the total has the opposite sign
+	zeroed    float64 // a != 0 and the total is 0
+}
+
+func (t *attackTally) add(u attackTally) {
+	t.coords += u.coords
+	t.unanimous += u.unanimous
+	t.flipped += u.flipped
+	t.zeroed += u.zeroed
+}
+
 // planAttack returns the f Byzantines' sign vectors against the honest ones.
-// At each coordinate the first `plus` Byzantines vote +1, the rest -1.
-func planAttack(honest []kernels.Signs, attack string, f int) []kernels.Signs {
+// At each coordinate the first `plus` Byzantines vote +1, the rest -1. When
+// tally is not nil, what the votes do to the honest sums is added to it.
+func planAttack(honest []kernels.Signs, attack string, f int, tally *attackTally) []kernels.Signs {
 	n := honest[0].N
 	sums := make([]int32, n)
 	kernels.SignSums(sums, honest)
@@ -139,18 +158,35 @@ func planAttack(honest []kernels.Signs, attack string, f int) []kernels.Signs {
 	for j := range out {
 		out[j] = kernels.NewSigns(n)
 	}
+	var t attackTally
+	h := int32(len(honest))
 	for i, a := range sums {
 		plus, abstain := ByzantineVotes(attack, int(a), f)
-		if abstain {
-			continue
-		}
-		for j := range out {
-			if j < plus {
-				out[j].Set(i, 1)
-			} else {
-				out[j].Set(i, -1)
+		v := int32(0)
+		if !abstain {
+			v = int32(2*plus - f)
+			for j := range out {
+				if j < plus {
+					out[j].Set(i, 1)
+				} else {
+					out[j].Set(i, -1)
+				}
 			}
 		}
+		switch total := a + v; {
+		case a == 0:
+		case total == 0:
+			t.zeroed++
+		case (total > 0) != (a > 0):
+			t.flipped++
+		}
+		if a == h || a == -h {
+			t.unanimous++
+		}
+	}
+	t.coords = float64(n)
+	if tally != nil {
+		tally.add(t)
 	}
 	return out
 }

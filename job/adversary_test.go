@@ -64,22 +64,49 @@ func TestPlanAttackSums(t *testing.T) {
 	}
 	sums := make([]int32, n)
 	kernels.SignSums(sums, honest)
+	var seen attackTally
 	for _, attack := range []string{"paper", "oppose"} {
-		votes := planAttack(honest, attack, 3)
+		tally := attackTally{coords: 7, flipped: 1} // added to, not replaced
+		votes := planAttack(honest, attack, 3, &tally)
+		var want attackTally
 		for j := 0; j < n; j++ {
-			v := 0
+			v, a := 0, 0
 			for _, b := range votes {
 				v += b.At(j)
 			}
-			plus, abstain := ByzantineVotes(attack, int(sums[j]), 3)
-			want := 2*plus - 3
-			if abstain {
-				want = 0
+			for _, s := range honest {
+				a += s.At(j)
 			}
-			if v != want {
-				t.Fatalf("%s coordinate %d: Byzantines add %d, want %d", attack, j, v, want)
+			plus, abstain := ByzantineVotes(attack, int(sums[j]), 3)
+			add := 2*plus - 3
+			if abstain {
+				add = 0
+			}
+			if v != add {
+				t.Fatalf("%s coordinate %d: Byzantines add %d, want %d", attack, j, v, add)
+			}
+			// What the votes did, counted from the signs themselves.
+			total := a + v
+			switch {
+			case a != 0 && total == 0:
+				want.zeroed++
+			case a*total < 0:
+				want.flipped++
+			}
+			if a == len(honest) || a == -len(honest) {
+				want.unanimous++
 			}
 		}
+		want.coords = float64(n) + 7
+		want.flipped++
+		if tally != want {
+			t.Errorf("%s: tally %+v, want %+v", attack, tally, want)
+		}
+		seen.add(want)
+	}
+	// Between them the two attacks flip some coordinates and zero others.
+	if seen.flipped <= 2 || seen.zeroed == 0 || seen.unanimous == 0 {
+		t.Errorf("the signs exercise too little of the tally: %+v", seen)
 	}
 }
 

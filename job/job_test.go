@@ -110,6 +110,19 @@ func TestRunProcesses(t *testing.T) {
 	if acc := recs[1]["test_acc"].(float64); acc < 0 || acc > 1 {
 		t.Fatalf("accuracy %v", acc)
 	}
+	// One Byzantine against 3 others (the paper's rule): a sum of +-1 is
+	// zeroed, +-2 and +-3 are kept, nothing is flipped.
+	for _, r := range recs {
+		un, _ := r["attack_unanimous"].(float64)
+		fl, okf := r["attack_flipped"].(float64)
+		ze, _ := r["attack_zeroed"].(float64)
+		if !okf || fl != 0 || ze <= 0 || un <= 0 || un+ze > 1 {
+			t.Fatalf("epoch %v: attack unanimous %v, flipped %v, zeroed %v; want flipped 0, the others in (0, 1]", r["epoch"], r["attack_unanimous"], r["attack_flipped"], r["attack_zeroed"])
+		}
+	}
+	if !strings.Contains(stdout.String(), "attack flips 0.0% zeroes") {
+		t.Fatalf("no attack figures on the epoch lines:\n%s", stdout.String())
+	}
 	if _, err := os.Stat(filepath.Join(out, "config.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -28,10 +28,16 @@ type Record struct {
 	FormulaBytesPerStep    int     `json:"formula_bytes_per_step"`
 	// Bytes per step of the Byzantines' extra round, summed over all ranks.
 	AttackBytesPerStep float64 `json:"attack_bytes_per_step"`
-	StepSeconds        float64 `json:"step_seconds"`  // rank 0's wall time per step
-	EpochSeconds       float64 `json:"epoch_seconds"` // rank 0's training time this epoch
-	EvalSeconds        float64 `json:"eval_seconds"`  // rank 0's test-set evaluation
-	Steps              int     `json:"steps"`
+	// With Byzantine signs: the fraction of coordinates (over the epoch's
+	// steps) where every other rank's sign agreed, and where the
+	// Byzantines' votes flipped or zeroed the others' nonzero sum.
+	AttackUnanimous *float64 `json:"attack_unanimous,omitempty"`
+	AttackFlipped   *float64 `json:"attack_flipped,omitempty"`
+	AttackZeroed    *float64 `json:"attack_zeroed,omitempty"`
+	StepSeconds     float64  `json:"step_seconds"`  // rank 0's wall time per step
+	EpochSeconds    float64  `json:"epoch_seconds"` // rank 0's training time this epoch
+	EvalSeconds     float64  `json:"eval_seconds"`  // rank 0's test-set evaluation
+	Steps           int      `json:"steps"`
 	// With --vote-deadline: how many votes each rank missed this epoch (by
 	// rank), the ranks dropped so far, and the late votes rank 0 skipped.
 	Abstentions  map[string]int `json:"abstentions,omitempty"`
@@ -154,6 +160,9 @@ func progressLine(cfg *Config, r Record) string {
 	}
 	if len(r.DroppedRanks) > 0 {
 		faults += fmt.Sprintf("  dropped ranks %v", r.DroppedRanks)
+	}
+	if r.AttackFlipped != nil && r.AttackZeroed != nil {
+		faults += fmt.Sprintf("  attack flips %.1f%% zeroes %.1f%%", 100**r.AttackFlipped, 100**r.AttackZeroed)
 	}
 	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s  epoch %s%s",
 		r.Epoch, cfg.Epochs, r.LR, r.TrainLoss, r.TestLoss, acc, r.BytesSentPerStep, r.BytesRecvPerStep, fmtSeconds(r.StepSeconds), fmtSeconds(r.EpochSeconds), faults)

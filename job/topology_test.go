@@ -54,6 +54,9 @@ func TestJobTopologies(t *testing.T) {
 		for _, topo := range topologies {
 			args := []string{"--opt", opt, "--topology", topo, "--epochs", "1", "--train-limit", "2000", "--blind", "1", "--tie", "random"}
 			s, rec := trainInMemory(t, m, args...)
+			if _, ok := rec["attack_flipped"]; ok {
+				t.Errorf("%s over %s without Byzantines: metrics have attack_flipped: %v", opt, topo, rec)
+			}
 			formula := rec["formula_bytes_per_step"].(float64)
 			sent := rec["bytes_sent_per_step"].(float64)
 			if formula <= 0 || sent > formula || sent < formula/4 {

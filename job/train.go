@@ -36,25 +36,30 @@ type epochStats struct {
 	algoSent, algoRecv float64 // bytes of the vote or mean
 	attackSent         float64 // bytes of the attack round
 	stepSeconds        float64
+	attack             attackTally // the Byzantine leader's; zero elsewhere
 }
+
+// statsFields is the number of float64 in an encoded epochStats.
+const statsFields = 10
 
 func (s epochStats) encode() []byte {
 	var b []byte
-	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds} {
+	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds,
+		s.attack.coords, s.attack.unanimous, s.attack.flipped, s.attack.zeroed} {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
 	return b
 }
 
 func decodeStats(b []byte) (epochStats, error) {
-	if len(b) != 6*8 {
-		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want 48", len(b))
+	if len(b) != statsFields*8 {
+		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want %d", len(b), statsFields*8)
 	}
-	v := make([]float64, 6)
+	v := make([]float64, statsFields)
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5]}, nil
+	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5], attackTally{v[6], v[7], v[8], v[9]}}, nil
 }
 
 // algoTags are the tags of the optimizers' own traffic.
@@ -222,7 +227,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 				st.lossSum += loss
 				st.batches++
 			}
-			if err := optimizerStep(cfg, c, q, rl, tie, model, momentum, signs, result, lr, wd, step); err != nil {
+			if err := optimizerStep(cfg, c, q, rl, tie, model, momentum, signs, result, lr, wd, step, &st.attack); err != nil {
 				pf.Close()
 				return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
 			}
@@ -465,7 +470,7 @@ const progressEvery = 15 * time.Second
 // optimizerStep turns this rank's gradient into the common update and
 // applies it: SGD's mean, or SIGNSGD/SIGNUM's momentum, packed signs and
 // majority vote, with this rank's adversarial behaviour.
-func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int) error {
+func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int, tally *attackTally) error {
 	rank := c.Rank()
 	params, g := model.Params(), model.Grads()
 	if cfg.Opt == "sgd" {
@@ -485,7 +490,7 @@ func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Ro
 	if rl[rank] == Blind {
 		signs.Negate()
 	}
-	if err := signAttack(c, rl, cfg.Attack, signs); err != nil {
+	if err := signAttack(c, rl, cfg.Attack, signs, tally); err != nil {
 		return err
 	}
 	opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
@@ -506,6 +511,7 @@ func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Ro
 func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	var rec Record
 	var lossSum, batches, attack float64
+	var tally attackTally
 	m := len(all)
 	workers := 0
 	for r, b := range all {
@@ -524,6 +530,7 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		lossSum += st.lossSum
 		batches += st.batches
 		attack += st.attackSent
+		tally.add(st.attack)
 		perStep := func(x float64) float64 { return x / float64(steps) }
 		if r == 0 {
 			rec.ServerBytesSentPerStep = perStep(st.algoSent)
@@ -536,6 +543,10 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	}
 	rec.TrainLoss = Float(lossSum / batches)
 	rec.AttackBytesPerStep = attack / float64(steps)
+	if tally.coords > 0 {
+		frac := func(x float64) *float64 { x /= tally.coords; return &x }
+		rec.AttackUnanimous, rec.AttackFlipped, rec.AttackZeroed = frac(tally.unanimous), frac(tally.flipped), frac(tally.zeroed)
+	}
 	rec.Steps = steps
 	// The formula's bytes a worker sends per step (an upper bound for the
 	// compressed votes), averaged over ranks 1..M-1 as the measured bytes.
