@@ -82,6 +82,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./data
 	$(GO) test -run '^$$' -fuzz '^FuzzExpandHostlist$$' -fuzztime $(FUZZTIME) ./slurm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./job
+	$(GO) test -run '^$$' -fuzz '^FuzzPlanAttack$$' -fuzztime $(FUZZTIME) ./job
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./job
 
 # Kernel speed: the vote against the float32 sum SGD's server does, at the

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"math/bits"
 
 	"signsgd/collective"
 	"signsgd/kernels"
@@ -147,10 +148,109 @@ func (t *attackTally) add(u attackTally) {
 	t.zeroed += u.zeroed
 }
 
+// count adds k coordinates where h honest signs sum to a and the
+// Byzantines add v (not counting them in coords).
+func (t *attackTally) count(a, v, h int, k float64) {
+	switch total := a + v; {
+	case a == 0:
+	case total == 0:
+		t.zeroed += k
+	case (total > 0) != (a > 0):
+		t.flipped += k
+	}
+	if a == h || a == -h {
+		t.unanimous += k
+	}
+}
+
 // planAttack returns the f Byzantines' sign vectors against the honest ones.
 // At each coordinate the first `plus` Byzantines vote +1, the rest -1. When
 // tally is not nil, what the votes do to the honest sums is added to it.
+//
+// It works a word (64 coordinates) at a time, bit-sliced: each honest sign s
+// adds 1+s (0, 1 or 2) into counters held as bit planes, so the planes
+// count c = a + h for the honest sum a. For each value of c, a mask of the
+// coordinates that have it picks the rule's answer from a table made once
+// per call; coordinates are gathered by how many Byzantines vote +1, and
+// each Byzantine's word is the union of the groups above its index.
+// planAttackNaive is the reference.
 func planAttack(honest []kernels.Signs, attack string, f int, tally *attackTally) []kernels.Signs {
+	n := honest[0].N
+	h := len(honest)
+	// plusOf[c]: how many Byzantines vote +1 where the honest sum is c-h;
+	// f+1 stands for abstaining. count[c]: how often c occurs.
+	plusOf := make([]int, 2*h+1)
+	for a := -h; a <= h; a++ {
+		plus, abstain := ByzantineVotes(attack, a, f)
+		if abstain {
+			plus = f + 1
+		}
+		plusOf[a+h] = plus
+	}
+	count := make([]float64, 2*h+1)
+	out := make([]kernels.Signs, f)
+	for j := range out {
+		out[j] = kernels.NewSigns(n)
+	}
+	planes := make([]uint64, bits.Len(uint(2*h)))
+	// add adds the one-bit numbers x<<k into the planes (ripple carry).
+	add := func(x uint64, k int) {
+		for ; x != 0; k++ {
+			planes[k], x = planes[k]^x, planes[k]&x
+		}
+	}
+	group := make([]uint64, f+2) // group[p]: the word's coordinates where p vote +1
+	for w := range kernels.Words(n) {
+		valid := ^uint64(0)
+		if r := n - 64*w; r < 64 {
+			valid = 1<<uint(r) - 1
+		}
+		clear(planes)
+		for _, s := range honest { // bits past n are counted, never read
+			add(^s.NZ[w], 0)
+			add(s.NZ[w]&^s.Neg[w], 1)
+		}
+		clear(group)
+		for c := range count {
+			eq := valid
+			for k, p := range planes {
+				if c>>uint(k)&1 == 1 {
+					eq &= p
+				} else {
+					eq &^= p
+				}
+			}
+			if eq != 0 {
+				count[c] += float64(bits.OnesCount64(eq))
+				group[plusOf[c]] |= eq
+			}
+		}
+		// Byzantine j votes +1 where more than j vote +1, -1 elsewhere
+		// unless they abstain.
+		voting := valid &^ group[f+1]
+		above := uint64(0)
+		for j := f - 1; j >= 0; j-- {
+			above |= group[j+1]
+			out[j].NZ[w] = voting
+			out[j].Neg[w] = voting &^ above
+		}
+	}
+	if tally != nil {
+		for c, k := range count {
+			v := 0
+			if plusOf[c] <= f {
+				v = 2*plusOf[c] - f
+			}
+			tally.count(c-h, v, h, k)
+		}
+		tally.coords += float64(n)
+	}
+	return out
+}
+
+// planAttackNaive is planAttack one coordinate at a time, straight from
+// ByzantineVotes: the reference the tests hold planAttack to.
+func planAttackNaive(honest []kernels.Signs, attack string, f int, tally *attackTally) []kernels.Signs {
 	n := honest[0].N
 	sums := make([]int32, n)
 	kernels.SignSums(sums, honest)
@@ -158,13 +258,11 @@ func planAttack(honest []kernels.Signs, attack string, f int, tally *attackTally
 	for j := range out {
 		out[j] = kernels.NewSigns(n)
 	}
-	var t attackTally
-	h := int32(len(honest))
 	for i, a := range sums {
 		plus, abstain := ByzantineVotes(attack, int(a), f)
-		v := int32(0)
+		v := 0
 		if !abstain {
-			v = int32(2*plus - f)
+			v = 2*plus - f
 			for j := range out {
 				if j < plus {
 					out[j].Set(i, 1)
@@ -173,20 +271,12 @@ func planAttack(honest []kernels.Signs, attack string, f int, tally *attackTally
 				}
 			}
 		}
-		switch total := a + v; {
-		case a == 0:
-		case total == 0:
-			t.zeroed++
-		case (total > 0) != (a > 0):
-			t.flipped++
-		}
-		if a == h || a == -h {
-			t.unanimous++
+		if tally != nil {
+			tally.count(int(a), v, len(honest), 1)
 		}
 	}
-	t.coords = float64(n)
 	if tally != nil {
-		tally.add(t)
+		tally.coords += float64(n)
 	}
 	return out
 }

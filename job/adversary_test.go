@@ -1,6 +1,7 @@
 package job
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"signsgd/kernels"
@@ -66,43 +67,45 @@ func TestPlanAttackSums(t *testing.T) {
 	kernels.SignSums(sums, honest)
 	var seen attackTally
 	for _, attack := range []string{"paper", "oppose"} {
-		tally := attackTally{coords: 7, flipped: 1} // added to, not replaced
-		votes := planAttack(honest, attack, 3, &tally)
-		var want attackTally
-		for j := 0; j < n; j++ {
-			v, a := 0, 0
-			for _, b := range votes {
-				v += b.At(j)
+		for name, plan := range map[string]func([]kernels.Signs, string, int, *attackTally) []kernels.Signs{"planAttack": planAttack, "planAttackNaive": planAttackNaive} {
+			tally := attackTally{coords: 7, flipped: 1} // added to, not replaced
+			votes := plan(honest, attack, 3, &tally)
+			var want attackTally
+			for j := 0; j < n; j++ {
+				v, a := 0, 0
+				for _, b := range votes {
+					v += b.At(j)
+				}
+				for _, s := range honest {
+					a += s.At(j)
+				}
+				plus, abstain := ByzantineVotes(attack, int(sums[j]), 3)
+				add := 2*plus - 3
+				if abstain {
+					add = 0
+				}
+				if v != add {
+					t.Fatalf("%s %s coordinate %d: Byzantines add %d, want %d", name, attack, j, v, add)
+				}
+				// What the votes did, counted from the signs themselves.
+				total := a + v
+				switch {
+				case a != 0 && total == 0:
+					want.zeroed++
+				case a*total < 0:
+					want.flipped++
+				}
+				if a == len(honest) || a == -len(honest) {
+					want.unanimous++
+				}
 			}
-			for _, s := range honest {
-				a += s.At(j)
+			want.coords = float64(n) + 7
+			want.flipped++
+			if tally != want {
+				t.Errorf("%s %s: tally %+v, want %+v", name, attack, tally, want)
 			}
-			plus, abstain := ByzantineVotes(attack, int(sums[j]), 3)
-			add := 2*plus - 3
-			if abstain {
-				add = 0
-			}
-			if v != add {
-				t.Fatalf("%s coordinate %d: Byzantines add %d, want %d", attack, j, v, add)
-			}
-			// What the votes did, counted from the signs themselves.
-			total := a + v
-			switch {
-			case a != 0 && total == 0:
-				want.zeroed++
-			case a*total < 0:
-				want.flipped++
-			}
-			if a == len(honest) || a == -len(honest) {
-				want.unanimous++
-			}
+			seen.add(want)
 		}
-		want.coords = float64(n) + 7
-		want.flipped++
-		if tally != want {
-			t.Errorf("%s: tally %+v, want %+v", attack, tally, want)
-		}
-		seen.add(want)
 	}
 	// Between them the two attacks flip some coordinates and zero others.
 	if seen.flipped <= 2 || seen.zeroed == 0 || seen.unanimous == 0 {
@@ -118,4 +121,116 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("roles(9, 2, 3) = %v", rl)
 		}
 	}
+}
+
+// BenchmarkPlanAttack plans the paper's attack for 4 Byzantines against 5
+// other ranks on the MNIST cnn's 1,199,882 coordinates.
+func BenchmarkPlanAttack(b *testing.B) {
+	const n = 1199882
+	r := rand.New(rand.NewPCG(8005, 2))
+	honest := make([]kernels.Signs, 5)
+	for i := range honest {
+		honest[i] = kernels.NewSigns(n)
+		for j := 0; j < n; j++ {
+			honest[i].Set(j, r.IntN(3)-1)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		plan func([]kernels.Signs, string, int, *attackTally) []kernels.Signs
+	}{{"bitsliced", planAttack}, {"naive", planAttackNaive}} {
+		b.Run(c.name, func(b *testing.B) {
+			var tally attackTally
+			b.SetBytes(n / 8)
+			for b.Loop() {
+				c.plan(honest, "paper", 4, &tally)
+			}
+		})
+	}
+}
+
+// randomSigns returns h vectors of n signs, each zero with probability
+// zero/8 and otherwise +-1 at even odds.
+func randomSigns(r *rand.Rand, h, n, zero int) []kernels.Signs {
+	out := make([]kernels.Signs, h)
+	for i := range out {
+		out[i] = kernels.NewSigns(n)
+		for j := 0; j < n; j++ {
+			if r.IntN(8) >= zero {
+				out[i].Set(j, 2*r.IntN(2)-1)
+			}
+		}
+	}
+	return out
+}
+
+// checkPlanAttack holds planAttack to planAttackNaive: every Byzantine's
+// word and the tally, exactly.
+func checkPlanAttack(t *testing.T, honest []kernels.Signs, attack string, f int) {
+	t.Helper()
+	var got, want attackTally
+	fast := planAttack(honest, attack, f, &got)
+	slow := planAttackNaive(honest, attack, f, &want)
+	for j := range slow {
+		for w := range slow[j].NZ {
+			if fast[j].NZ[w] != slow[j].NZ[w] || fast[j].Neg[w] != slow[j].Neg[w] {
+				t.Fatalf("%s, %d honest of %d signs, f=%d: Byzantine %d word %d: nz %x neg %x, want %x %x",
+					attack, len(honest), honest[0].N, f, j, w, fast[j].NZ[w], fast[j].Neg[w], slow[j].NZ[w], slow[j].Neg[w])
+			}
+		}
+	}
+	if got != want {
+		t.Fatalf("%s, %d honest of %d signs, f=%d: tally %+v, want %+v", attack, len(honest), honest[0].N, f, got, want)
+	}
+}
+
+// planAttack against its reference over vector lengths around the word
+// size, 1-12 honest ranks, 1-12 Byzantines, with and without zero signs.
+func TestPlanAttackMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(8005, 3))
+	for _, n := range []int{1, 63, 64, 65, 130, 1000} {
+		for h := 1; h <= 12; h++ {
+			for _, f := range []int{1, 2, 3, h - 1, h, h + 1, 12} {
+				if f < 1 {
+					continue
+				}
+				honest := randomSigns(r, h, n, r.IntN(4))
+				for _, attack := range []string{"paper", "oppose"} {
+					checkPlanAttack(t, honest, attack, f)
+				}
+			}
+		}
+	}
+}
+
+// FuzzPlanAttack: arbitrary honest signs (as the leader decodes them from
+// the other ranks) and counts.
+func FuzzPlanAttack(f *testing.F) {
+	f.Add(uint8(5), uint8(4), false, []byte{0xff, 0x0f, 0x33, 0x81, 0x7e, 0x01, 0x80, 0x55})
+	f.Add(uint8(1), uint8(1), true, []byte{0})
+	f.Fuzz(func(t *testing.T, h, byz uint8, oppose bool, raw []byte) {
+		if len(raw) == 0 {
+			return
+		}
+		hn, fn := int(h%16)+1, int(byz%16)+1
+		n := 1 + len(raw)*4/hn
+		honest := make([]kernels.Signs, hn)
+		for i := range honest {
+			honest[i] = kernels.NewSigns(n)
+			for j := 0; j < n; j++ {
+				k := i*n + j // two bits of raw per sign, cycling
+				switch raw[(k/4)%len(raw)] >> uint(2*(k%4)) & 3 {
+				case 1:
+					honest[i].Set(j, 1)
+				case 2, 3:
+					honest[i].Set(j, -1)
+				}
+			}
+		}
+		attack := "paper"
+		if oppose {
+			attack = "oppose"
+		}
+		checkPlanAttack(t, honest, attack, fn)
+	})
 }
