@@ -16,7 +16,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("theory", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opt := Options{}
-	fs.StringVar(&opt.Out, "out", "results/theory", "output folder: theory.csv, vote.csv, drift.csv, report.md, lemma.png/.svg, vote.png/.svg")
+	fs.StringVar(&opt.Out, "out", "results/theory", "output folder: theory.csv, vote.csv, drift.csv, report.md, lemma.png/.svg, vote.png/.svg, drift.png/.svg")
 	fs.IntVar(&opt.Draws, "draws", 200000, "Monte Carlo draws per point")
 	fs.Uint64Var(&opt.Seed, "seed", 8005, "random seed")
 	fs.BoolVar(&opt.Quick, "quick", false, "small grid (tests)")

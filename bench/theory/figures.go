@@ -285,3 +285,46 @@ func legendKeys(show bool) []styleKey {
 	}
 	return []styleKey{{"dashed: Cantelli step", dashed}, {"dotted: final line (Lemma 1bis)", dotted}}
 }
+
+// driftPanels are the drift figure's panels: M and the Byzantine counts
+// drawn in it.
+var driftPanels = []struct {
+	m  int
+	fs []int
+}{{9, []int{0, 1, 2, 3, 4}}, {21, []int{0, 5, 8, 9, 10}}}
+
+// writeDriftFigure draws Drift against the honest sign accuracy p, one
+// panel per M, a line per number of Byzantines: the paper's rule solid, the
+// proof's worst case (Byzantines that know the true sign) dashed in the same
+// colour.
+func writeDriftFigure(path string) error {
+	var plots []*plot.Plot
+	for _, panel := range driftPanels {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("M = %d workers: the vote's drift (solid: paper's rule, dashed: Byzantines knowing the truth)", panel.m)
+		p.X.Label.Text, p.Y.Label.Text = "p = P(an honest sign is right)", "E[sign(vote)] x sign(g)"
+		p.Add(plotter.NewGrid())
+		if err := addLine(p, "", plotter.XYs{{X: 0.5, Y: 0}, {X: 1, Y: 0}}, color.Black, nil, vg.Points(0.8)); err != nil {
+			return fmt.Errorf("theory: figure %s: %w", path, err)
+		}
+		for i, f := range panel.fs {
+			var paper, truth plotter.XYs
+			for k := 0; k <= 200; k++ {
+				q := 0.5 + 0.5*float64(k)/200
+				paper = append(paper, plotter.XY{X: q, Y: Drift(panel.m, f, "paper", q)})
+				truth = append(truth, plotter.XY{X: q, Y: Drift(panel.m, f, "truth", q)})
+			}
+			col := plotutil.Color(i)
+			if err := addLine(p, fmt.Sprintf("f = %d (p* = %.3f)", f, Crossover(panel.m, f, "paper")), paper, col, nil, vg.Points(1.5)); err != nil {
+				return fmt.Errorf("theory: figure %s: %w", path, err)
+			}
+			if err := addLine(p, "", truth, col, dashed, vg.Points(1.2)); err != nil {
+				return fmt.Errorf("theory: figure %s: %w", path, err)
+			}
+		}
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0.5, 1, -1, 1
+		p.Legend.Top, p.Legend.Left = false, false
+		plots = append(plots, p)
+	}
+	return renderTiles(path, plots, 2, vg.Inch*14, vg.Inch*5)
+}

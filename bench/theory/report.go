@@ -69,7 +69,7 @@ func writeReport(path string, rep *Report, lemma []lemmaPoint, vote []votePoint,
 	w("- Confidence: two-sided 99%% Clopper-Pearson (exact binomial) intervals, each end a one-sided 99.5%% bound; they are conservative, also at counts near 0 where normal-approximation intervals such as Wilson's under-cover. A bound is **violated** at a point when the interval's lower end lies above it, the bound is below 1 and the bound is claimed for that point. Exact probabilities are computed alongside as a cross-check.\n")
 	w("- Violations found: **%d**; Lemma 1 exceeded outside its assumptions (not violations): %d; exact value outside the Monte Carlo interval: %d.\n\n",
 		len(rep.Violations), len(rep.OutOfScope), len(rep.Mismatches))
-	w("Files: theory.csv (sign-error points), vote.csv (vote points), drift.csv (part 4), lemma.png/.svg, vote.png/.svg, this report.\n\n")
+	w("Files: theory.csv (sign-error points), vote.csv (vote points), drift.csv and drift.png/.svg (part 4), lemma.png/.svg, vote.png/.svg, this report.\n\n")
 
 	// Part 1.
 	w("## 1. Sign error of one worker\n\n")

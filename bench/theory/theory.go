@@ -26,7 +26,7 @@ type Options struct {
 	// Out is the output folder; it is created if missing. Run writes
 	// theory.csv (sign-error points), vote.csv (majority-vote points),
 	// drift.csv (the vote's drift under each attack), report.md, and
-	// lemma.png/.svg and vote.png/.svg.
+	// lemma.png/.svg, vote.png/.svg and drift.png/.svg.
 	Out string
 	// Draws is the number of Monte Carlo draws per point; 0 means
 	// DefaultDraws. It must lie in [0, MaxDraws].
@@ -231,6 +231,8 @@ func Run(opt Options) (Report, error) {
 		{"lemma.svg", func(path string) error { return writeLemmaFigure(path, lemma, g) }},
 		{"vote.png", func(path string) error { return writeVoteFigure(path, vote, g) }},
 		{"vote.svg", func(path string) error { return writeVoteFigure(path, vote, g) }},
+		{"drift.png", writeDriftFigure},
+		{"drift.svg", writeDriftFigure},
 	}
 	for _, f := range files {
 		path := filepath.Join(opt.Out, f.name)

@@ -178,7 +178,7 @@ func TestRunQuick(t *testing.T) {
 		t.Errorf("Draws, Seed = %d, %d; want 20000, %d", rep.Draws, rep.Seed, DefaultSeed)
 	}
 
-	want := []string{"theory.csv", "vote.csv", "drift.csv", "report.md", "lemma.png", "lemma.svg", "vote.png", "vote.svg"}
+	want := []string{"theory.csv", "vote.csv", "drift.csv", "report.md", "lemma.png", "lemma.svg", "vote.png", "vote.svg", "drift.png", "drift.svg"}
 	if len(rep.Files) != len(want) {
 		t.Errorf("Files = %v, want %d files", rep.Files, len(want))
 	}
