@@ -16,7 +16,9 @@
 //
 // Adversaries are never rank 0: blind ranks are 1..B, Byzantine ranks the
 // highest F. The Byzantines' omniscience is a real extra round in which the
-// other ranks send their signs (or gradients) to the lowest Byzantine rank.
+// other ranks send their signs (or gradients) to the lowest Byzantine rank,
+// which plans every Byzantine's vote (planAttack, bit-sliced) and counts what
+// the votes do to the others' sum (attack_* in the metrics).
 //
 // Output (rank 0): DIR/config.json before the ranks start, DIR/metrics.jsonl
 // with one Record per epoch, DIR/summary.json (final record and the model's
