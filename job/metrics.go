@@ -161,7 +161,7 @@ func progressLine(cfg *Config, r Record) string {
 	if len(r.DroppedRanks) > 0 {
 		faults += fmt.Sprintf("  dropped ranks %v", r.DroppedRanks)
 	}
-	if r.AttackFlipped != nil && r.AttackZeroed != nil {
+	if r.AttackFlipped != nil { // set with AttackZeroed and AttackUnanimous
 		faults += fmt.Sprintf("  attack flips %.1f%% zeroes %.1f%%", 100**r.AttackFlipped, 100**r.AttackZeroed)
 	}
 	return fmt.Sprintf("epoch %3d/%d  lr %.1e  train_loss %.4f  test_loss %.4f%s  bytes/step/worker up %.0f down %.0f  step %s  epoch %s%s",

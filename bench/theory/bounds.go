@@ -63,12 +63,6 @@ func BinomialCDF(k, n int, p float64) float64 {
 	if k >= n {
 		return 1
 	}
-	switch {
-	case p <= 0:
-		return 1
-	case p >= 1:
-		return 0
-	}
 	var sum float64
 	for i := 0; i <= k; i++ {
 		sum += binomialPMF(i, n, p)

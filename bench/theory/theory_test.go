@@ -60,6 +60,8 @@ func TestBoundFormulas(t *testing.T) {
 	near(t, "BinomialCDF(1,3,0.5)", BinomialCDF(1, 3, 0.5), 0.5, 1e-14)
 	near(t, "BinomialCDF(2,10,0.3)", BinomialCDF(2, 10, 0.3), 0.3827827864, 1e-9)
 	near(t, "BinomialCDF(-1,3,0.5)", BinomialCDF(-1, 3, 0.5), 0, 0)
+	near(t, "BinomialCDF(0,3,0)", BinomialCDF(0, 3, 0), 1, 0)
+	near(t, "BinomialCDF(2,3,1)", BinomialCDF(2, 3, 1), 0, 0)
 	near(t, "BinomialCDF(3,3,0.5)", BinomialCDF(3, 3, 0.5), 1, 0)
 
 	// M = 10, alpha = 0, p = 0.8: E = 8, Var = 1.6, E - M/2 = 3.
