@@ -1,0 +1,337 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Robust aggregation of M float32 vectors of length d (SGD's server under
+// Byzantine workers): coordinate-wise median and trimmed mean, Krum and
+// Multi-Krum, the geometric median, centered clipping and nearest-neighbour
+// mixing. Every rule's reference is in robust_naive.go.
+//
+// Inputs are assumed finite: callers zero NaN and ±Inf first with
+// SanitizeFloat32. Each doc comment says what a non-finite input would do
+// anyway. Results do not depend on Threads().
+
+// SanitizeFloat32 sets every NaN and ±Inf of v to 0 in place and returns how
+// many it set.
+//
+// Reference: SanitizeFloat32Naive.
+func SanitizeFloat32(v []float32) int {
+	n := 0
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			v[i] = 0
+			n++
+		}
+	}
+	return n
+}
+
+// Median writes dst[k] = the median of vecs[0][k], ..., vecs[M-1][k]: the
+// middle value, or for even M the mean of the two middle values a <= b,
+// float32((float64(a) + float64(b)) * 0.5), which is exact-rounded and does
+// not overflow. Values are ordered as numbers with -0 before +0, so the
+// result is one of the inputs' own bits for odd M. A NaN would sort above
+// +Inf (below -Inf if its sign bit is set) and ±Inf as the largest and
+// smallest values.
+//
+// Reference: MedianNaive (bit-identical).
+func Median(dst []float32, vecs [][]float32) {
+	checkRobust("Median", dst, vecs)
+	MedianNaive(dst, vecs)
+}
+
+// TrimmedMean writes dst[k] = the mean of vecs[0][k], ..., vecs[M-1][k]
+// without their f largest and f smallest values: the M-2f values left,
+// summed in float64 in ascending order, times 1/(M-2f), rounded once to
+// float32. It panics unless 0 <= f and 2f < M. Non-finite inputs are
+// ordered as in Median; one that is kept makes the result NaN or ±Inf.
+//
+// Reference: TrimmedMeanNaive (bit-identical).
+func TrimmedMean(dst []float32, vecs [][]float32, f int) {
+	m := checkRobust("TrimmedMean", dst, vecs)
+	checkTrim("TrimmedMean", m, f)
+	TrimmedMeanNaive(dst, vecs, f)
+}
+
+// SqDistances writes dist[i*M+j] = ||vecs[i] - vecs[j]||^2 for every pair:
+// differences, squares and sums all in float64, so it neither overflows nor
+// loses the float32 inputs' precision; symmetric, 0 on the diagonal. dist
+// must hold at least M*M values. A non-finite input makes its vector's
+// distances +Inf or NaN.
+//
+// Reference: SqDistancesNaive (the same terms summed in another order: they
+// agree to float64 rounding, about 1e-15 relative).
+func SqDistances(dist []float64, vecs [][]float32) {
+	checkDist("SqDistances", dist, vecs)
+	SqDistancesNaive(dist, vecs)
+}
+
+// Krum is Krum (m = 1) and Multi-Krum (m > 1) of Blanchard et al., 2017:
+// each vector's score is the sum of its k smallest squared distances to the
+// others (SqDistances), k = max(M-f-2, 1), or all M-1 others if fewer; the
+// m vectors with the lowest scores are selected (ties: the lower index
+// first) and dst is their mean (meanRows: for m = 1 that vector itself).
+// It returns the selected indices in the order of selection. It panics
+// unless f >= 0 and 1 <= m <= M. A non-finite input gives its vector a
+// score of +Inf or NaN (a NaN score sorts last) and, if selected, a
+// non-finite dst.
+//
+// Reference: KrumNaive (the same selection unless two scores are within
+// float64 rounding of each other; the same dst bits when the selection is
+// the same).
+func Krum(dst []float32, vecs [][]float32, f, m int) []int {
+	mm := checkRobust("Krum", dst, vecs)
+	checkKrum("Krum", mm, f, m)
+	return KrumNaive(dst, vecs, f, m)
+}
+
+// GeoMedian approximates the geometric median of the vectors, the z that
+// minimizes sum_i ||z - vecs[i]||, by the smoothed Weiszfeld iteration of
+// Pillutla, Kakade and Harchaoui's RFA: z starts at the mean (the weighted
+// sum below with every w_i = 1/M) and each iteration sets
+//
+//	b_i = 1 / max(eps, ||z - vecs[i]||),  w_i = b_i / sum_j b_j,
+//	z  <- sum_i w_i vecs[i]   (per coordinate in float64, in the order of i,
+//	                           rounded once to float32)
+//
+// stopping after iters iterations or after the first iteration that moved z
+// by at most tol*||z|| (z before the move). Distances are those of the
+// float32 iterate, in float64. eps > 0 keeps the weights finite when z lands
+// on an input vector (the plain Weiszfeld step would divide by zero there);
+// z then leaves that vector unless it is the median. dst receives z; the
+// return is the number of iterations done. It panics unless eps > 0 and
+// iters >= 0. A non-finite input makes z NaN.
+//
+// Reference: GeoMedianNaive (the distances summed in another order: they
+// agree to a few float32 ulps per iteration).
+func GeoMedian(dst []float32, vecs [][]float32, iters int, tol, eps float64) int {
+	checkRobust("GeoMedian", dst, vecs)
+	checkGeoMedian("GeoMedian", iters, eps)
+	return GeoMedianNaive(dst, vecs, iters, tol, eps)
+}
+
+// CenteredClip is the centered clipping of Karimireddy, He and Jaggi, 2021:
+// v starts at center (the previous step's aggregate, zeros at the start)
+// and each of iters iterations sets
+//
+//	c_i = min(1, tau / ||vecs[i] - v||)   (1 when the distance is 0)
+//	v  <- v + sum_i (c_i/M) (vecs[i] - v) (per coordinate in float64, in
+//	                                       the order of i, rounded once to
+//	                                       float32)
+//
+// with tau = radius if radius > 0, else (adaptive) the median over i of
+// ||vecs[i] - v|| at that iteration, so a far vector is clipped whatever the
+// gradients' scale. Distances are those of the float32 iterate, in float64.
+// dst receives v and may alias center (len d). It panics unless iters >= 0.
+// A non-finite input makes v NaN.
+//
+// Reference: CenteredClipNaive (the distances summed in another order: they
+// agree to a few float32 ulps per iteration).
+func CenteredClip(dst []float32, vecs [][]float32, center []float32, radius float64, iters int) {
+	checkRobust("CenteredClip", dst, vecs)
+	checkCenter("CenteredClip", dst, center, iters)
+	CenteredClipNaive(dst, vecs, center, radius, iters)
+}
+
+// NearestNeighborMix is the nearest-neighbour mixing (NNM) of Allouah et
+// al., 2023: out[i] = the mean (meanRows) of the M-f vectors nearest to
+// vecs[i] by SqDistances, vecs[i] itself included (distance 0), ties broken
+// by the lower index, summed nearest first. out holds M vectors of length
+// d that do not alias vecs. It panics unless 0 <= f < M. A non-finite input
+// makes its vector's distances non-finite and every mean it enters
+// non-finite.
+//
+// Reference: NearestNeighborMixNaive (the same bits unless two distances are
+// within float64 rounding of each other).
+func NearestNeighborMix(out [][]float32, vecs [][]float32, f int) {
+	checkMix("NearestNeighborMix", out, vecs, f)
+	NearestNeighborMixNaive(out, vecs, f)
+}
+
+// orderKey maps a float32's bits to an int32 whose signed order is the
+// numbers' order, with -0 before +0 (and NaNs beyond ±Inf by their sign):
+// negative values have their magnitude bits flipped. It is its own inverse
+// on the bits.
+func orderKey(b uint32) int32 {
+	x := int32(b)
+	return x ^ int32(uint32(x>>31)>>1)
+}
+
+// middleFloat32 is the median of sorted s: the middle value, or the mean of
+// the two middle values in float64, rounded once to float32.
+func middleFloat32(s []float32) float32 {
+	m := len(s)
+	if m%2 == 1 {
+		return s[m/2]
+	}
+	return float32((float64(s[m/2-1]) + float64(s[m/2])) * 0.5)
+}
+
+// middleFloat64 is the median of s (which it sorts): the middle value, or
+// the mean of the two middle values.
+func middleFloat64(s []float64) float64 {
+	slices.Sort(s)
+	m := len(s)
+	if m%2 == 1 {
+		return s[m/2]
+	}
+	return (s[m/2-1] + s[m/2]) * 0.5
+}
+
+// krumSelect returns the m indices with the lowest Krum scores from the
+// M x M squared distances, lowest first, ties by the lower index.
+func krumSelect(dist []float64, mm, f, m int) []int {
+	k := min(max(mm-f-2, 1), mm-1)
+	score := make([]float64, mm)
+	others := make([]float64, 0, mm)
+	for i := range mm {
+		others = others[:0]
+		for j := range mm {
+			if j != i {
+				others = append(others, dist[i*mm+j])
+			}
+		}
+		slices.Sort(others)
+		s := 0.0
+		for _, x := range others[:k] {
+			s += x
+		}
+		score[i] = s
+	}
+	return nearest(score, m)
+}
+
+// nearest returns the indices of the k smallest values of row, smallest
+// first, ties by the lower index (NaNs last).
+func nearest(row []float64, k int) []int {
+	idx := make([]int, len(row))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return compareFloat64(row[a], row[b]) })
+	return idx[:k:k]
+}
+
+// compareFloat64 orders numbers ascending with NaN after everything.
+func compareFloat64(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	case a == b:
+		return 0
+	case a != a && b != b:
+		return 0
+	case a != a:
+		return 1
+	}
+	return -1
+}
+
+// geoWeights sets w_i = b_i / sum_j b_j with b_i = 1/max(eps, dist_i).
+func geoWeights(w, dist []float64, eps float64) {
+	sum := 0.0
+	for i, d := range dist {
+		w[i] = 1 / max(eps, d)
+		sum += w[i]
+	}
+	for i := range w {
+		w[i] /= sum
+	}
+}
+
+// geoConverged reports whether a move of squared length moved2 from a z of
+// squared norm norm2 is at most tol*||z||.
+func geoConverged(moved2, norm2, tol float64) bool {
+	return math.Sqrt(moved2) <= tol*math.Sqrt(norm2)
+}
+
+// clipWeights sets w_i = min(1, tau/dist_i)/M, tau = radius if radius > 0,
+// else the median of dist.
+func clipWeights(w, dist []float64, radius float64) {
+	tau := radius
+	if tau <= 0 {
+		tau = middleFloat64(slices.Clone(dist))
+	}
+	inv := 1 / float64(len(dist))
+	for i, d := range dist {
+		c := 1.0
+		if d > tau {
+			c = tau / d
+		}
+		w[i] = c * inv
+	}
+}
+
+func checkRobust(op string, dst []float32, vecs [][]float32) int {
+	if len(vecs) == 0 {
+		panic(fmt.Sprintf("kernels: %s: no vectors", op))
+	}
+	checkSum(op, dst, vecs)
+	return len(vecs)
+}
+
+func checkTrim(op string, m, f int) {
+	if f < 0 || 2*f >= m {
+		panic(fmt.Sprintf("kernels: %s: cannot trim f = %d of each end of %d values", op, f, m))
+	}
+}
+
+func checkDist(op string, dist []float64, vecs [][]float32) int {
+	if len(vecs) == 0 {
+		panic(fmt.Sprintf("kernels: %s: no vectors", op))
+	}
+	checkSum(op, vecs[0], vecs)
+	m := len(vecs)
+	if len(dist) < m*m {
+		panic(fmt.Sprintf("kernels: %s: dist has length %d, want at least %d", op, len(dist), m*m))
+	}
+	return m
+}
+
+func checkKrum(op string, mm, f, m int) {
+	if f < 0 || m < 1 || m > mm {
+		panic(fmt.Sprintf("kernels: %s: f = %d, m = %d of %d vectors", op, f, m, mm))
+	}
+}
+
+func checkGeoMedian(op string, iters int, eps float64) {
+	if iters < 0 || !(eps > 0) {
+		panic(fmt.Sprintf("kernels: %s: iters = %d, eps = %g (want iters >= 0, eps > 0)", op, iters, eps))
+	}
+}
+
+func checkCenter(op string, dst, center []float32, iters int) {
+	if len(center) != len(dst) {
+		panic(fmt.Sprintf("kernels: %s: center has length %d, want %d", op, len(center), len(dst)))
+	}
+	if iters < 0 {
+		panic(fmt.Sprintf("kernels: %s: iters = %d", op, iters))
+	}
+}
+
+func checkMix(op string, out, vecs [][]float32, f int) int {
+	if len(vecs) == 0 {
+		panic(fmt.Sprintf("kernels: %s: no vectors", op))
+	}
+	m := len(vecs)
+	if f < 0 || f >= m {
+		panic(fmt.Sprintf("kernels: %s: f = %d of %d vectors", op, f, m))
+	}
+	if len(out) != m {
+		panic(fmt.Sprintf("kernels: %s: %d outputs for %d vectors", op, len(out), m))
+	}
+	d := len(vecs[0])
+	checkSum(op, vecs[0], vecs)
+	for i, o := range out {
+		if len(o) != d {
+			panic(fmt.Sprintf("kernels: %s: output %d has length %d, want %d", op, i, len(o), d))
+		}
+	}
+	return m
+}

@@ -1,0 +1,437 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// robustVoters are the vector counts the robust aggregators are checked at.
+var robustVoters = []int{1, 2, 3, 4, 5, 8, 9, 16, 17}
+
+// robustLengths are the vector lengths: shorter than a vector register,
+// around one, odd, and across the kernels' blocks.
+var robustLengths = []int{0, 1, 7, 15, 16, 17, 33, 100, 1000, 4099}
+
+// robustBigLength crosses several of SqDistances' chunks (checked at a few
+// voter counts only: the naive references are slow).
+const robustBigLength = 3*65536 + 37
+
+type robustCase struct {
+	name string
+	vecs [][]float32
+}
+
+// robustCases draws m vectors of length d of several kinds: normal values;
+// ties (values in {-1, -0, 0, 1}); all vectors equal; duplicated vectors;
+// huge finite values (±1e30 among normal ones).
+func robustCases(rng *rand.Rand, m, d int) []robustCase {
+	gen := func(f func(i, k int) float32) [][]float32 {
+		vecs := make([][]float32, m)
+		for i := range vecs {
+			vecs[i] = make([]float32, d)
+			for k := range vecs[i] {
+				vecs[i][k] = f(i, k)
+			}
+		}
+		return vecs
+	}
+	normal := func(i, k int) float32 { return float32(rng.NormFloat64()) }
+	ties := []float32{-1, float32(math.Copysign(0, -1)), 0, 1}
+	base := gen(normal)
+	dup := gen(normal)
+	for i := 1; i < m; i += 2 {
+		copy(dup[i], dup[rng.IntN(i)])
+	}
+	return []robustCase{
+		{"normal", gen(normal)},
+		{"ties", gen(func(i, k int) float32 { return ties[rng.IntN(len(ties))] })},
+		{"equal", gen(func(i, k int) float32 { return base[0][k] })},
+		{"duplicates", dup},
+		{"huge", gen(func(i, k int) float32 {
+			switch rng.IntN(8) {
+			case 0:
+				return 1e30
+			case 1:
+				return -1e30
+			}
+			return float32(rng.NormFloat64())
+		})},
+	}
+}
+
+// forRobustShapes runs f over the voter counts and lengths, with the
+// assembly kernels on and off and one and two threads.
+func forRobustShapes(t *testing.T, f func(t *testing.T, kernel string, c robustCase)) {
+	rng := rand.New(rand.NewPCG(18, 1))
+	run := func(m, d int) {
+		for _, c := range robustCases(rng, m, d) {
+			forKernels(t, func(t *testing.T, kernel string) {
+				f(t, fmt.Sprintf("%s/m=%d/d=%d/%s/threads=%d", kernel, m, d, c.name, Threads()), c)
+			})
+		}
+	}
+	for _, m := range robustVoters {
+		for _, d := range robustLengths {
+			run(m, d)
+		}
+	}
+	if !testing.Short() {
+		for _, m := range []int{3, 16} {
+			run(m, robustBigLength)
+		}
+	}
+}
+
+func dirty(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.NaN())
+	}
+	return v
+}
+
+// closeFloats reports the first k where |a-b| exceeds rel*scale[k] + abs.
+func closeFloats(a, b, scale []float32, rel, abs float64) (int, bool) {
+	for k := range a {
+		if math.Abs(float64(a[k])-float64(b[k])) > rel*float64(scale[k])+abs || a[k] != a[k] || b[k] != b[k] {
+			return k, false
+		}
+	}
+	return -1, true
+}
+
+// maxAbs is each coordinate's largest magnitude over vecs.
+func maxAbs(vecs [][]float32, d int) []float32 {
+	s := make([]float32, d)
+	for _, v := range vecs {
+		for k, x := range v {
+			s[k] = max(s[k], float32(math.Abs(float64(x))))
+		}
+	}
+	return s
+}
+
+func TestSanitizeFloat32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 2))
+	for _, n := range append(lengths(rng), 100000) {
+		forKernels(t, func(t *testing.T, kernel string) {
+			g := randomFloats(rng, n)
+			want := slices.Clone(g)
+			nw := SanitizeFloat32Naive(want)
+			got := SanitizeFloat32(g)
+			if got != nw {
+				t.Fatalf("%s n=%d: sanitized %d, want %d", kernel, n, got, nw)
+			}
+			if k, ok := sameFloats(g, want); !ok {
+				t.Fatalf("%s n=%d: coordinate %d is %v, want %v", kernel, n, k, g[k], want[k])
+			}
+			for _, x := range g {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					t.Fatalf("%s n=%d: %v left", kernel, n, x)
+				}
+			}
+		})
+	}
+}
+
+func TestMedianMatchesNaive(t *testing.T) {
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		d := len(c.vecs[0])
+		got, want := dirty(d), dirty(d)
+		Median(got, c.vecs)
+		MedianNaive(want, c.vecs)
+		if k, ok := sameFloats(got, want); !ok {
+			t.Fatalf("%s: coordinate %d is %v, want %v", name, k, got[k], want[k])
+		}
+	})
+}
+
+func TestTrimmedMeanMatchesNaive(t *testing.T) {
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		m, d := len(c.vecs), len(c.vecs[0])
+		for _, f := range slices.Compact([]int{0, 1 % ((m + 1) / 2), (m - 1) / 2}) {
+			got, want := dirty(d), dirty(d)
+			TrimmedMean(got, c.vecs, f)
+			TrimmedMeanNaive(want, c.vecs, f)
+			if k, ok := sameFloats(got, want); !ok {
+				t.Fatalf("%s f=%d: coordinate %d is %v, want %v", name, f, k, got[k], want[k])
+			}
+		}
+	})
+}
+
+func TestSqDistancesMatchesNaive(t *testing.T) {
+	ref := map[string][]float64{} // the fast result per input, across kernels and threads
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		m := len(c.vecs)
+		got, want := make([]float64, m*m), make([]float64, m*m)
+		for i := range got {
+			got[i] = math.NaN()
+		}
+		SqDistances(got, c.vecs)
+		SqDistancesNaive(want, c.vecs)
+		for i := range m {
+			for j := range m {
+				g, w := got[i*m+j], want[i*m+j]
+				if math.Abs(g-w) > 1e-12*w || g != got[j*m+i] || (i == j && g != 0) {
+					t.Fatalf("%s: dist[%d,%d] = %v (transposed %v), want %v", name, i, j, g, got[j*m+i], w)
+				}
+			}
+		}
+		key := fmt.Sprint(m, len(c.vecs[0]), c.name, c.vecs[0][:min(len(c.vecs[0]), 3)])
+		if r, ok := ref[key]; ok && !slices.Equal(r, got) {
+			t.Fatalf("%s: differs from another kernel's or thread count's result", name)
+		}
+		ref[key] = got
+	})
+}
+
+func TestKrumMatchesNaive(t *testing.T) {
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		mm, d := len(c.vecs), len(c.vecs[0])
+		for _, f := range slices.Compact([]int{0, 1, (mm - 1) / 2, mm}) {
+			for _, m := range slices.Compact([]int{1, 2 % (mm + 1), mm}) {
+				if m == 0 {
+					continue
+				}
+				got, want := dirty(d), dirty(d)
+				gs := Krum(got, c.vecs, f, m)
+				ws := KrumNaive(want, c.vecs, f, m)
+				if !slices.Equal(gs, ws) {
+					t.Fatalf("%s f=%d m=%d: selected %v, want %v", name, f, m, gs, ws)
+				}
+				if k, ok := sameFloats(got, want); !ok {
+					t.Fatalf("%s f=%d m=%d: coordinate %d is %v, want %v", name, f, m, k, got[k], want[k])
+				}
+			}
+		}
+	})
+}
+
+func TestGeoMedianMatchesNaive(t *testing.T) {
+	ref := map[string][]float32{}
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		d := len(c.vecs[0])
+		scale := maxAbs(c.vecs, d)
+		for _, tol := range []float64{0, 1e-3} {
+			got, want := dirty(d), dirty(d)
+			gi := GeoMedian(got, c.vecs, 5, tol, 1e-6)
+			wi := GeoMedianNaive(want, c.vecs, 5, tol, 1e-6)
+			if gi != wi && (tol == 0 || gi-wi > 1 || wi-gi > 1) {
+				t.Fatalf("%s tol=%g: %d iterations, want %d", name, tol, gi, wi)
+			}
+			if k, ok := closeFloats(got, want, scale, 1e-5, 1e-6); !ok {
+				t.Fatalf("%s tol=%g: coordinate %d is %v, want %v", name, tol, k, got[k], want[k])
+			}
+			key := fmt.Sprint(len(c.vecs), d, c.name, tol, c.vecs[0][:min(d, 3)])
+			if r, ok := ref[key]; ok {
+				if k, ok := sameFloats(r, got); !ok {
+					t.Fatalf("%s tol=%g: coordinate %d is %v with another kernel or thread count, %v here", name, tol, k, r[k], got[k])
+				}
+			}
+			ref[key] = got
+		}
+	})
+}
+
+func TestCenteredClipMatchesNaive(t *testing.T) {
+	ref := map[string][]float32{}
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		d := len(c.vecs[0])
+		scale := maxAbs(c.vecs, d)
+		center := make([]float32, d)
+		for k := range center {
+			center[k] = float32(k%5) - 2
+			scale[k] = max(scale[k], 2)
+		}
+		for _, radius := range []float64{0, 0.5, 1e3} {
+			got, want := dirty(d), dirty(d)
+			CenteredClip(got, c.vecs, center, radius, 3)
+			CenteredClipNaive(want, c.vecs, center, radius, 3)
+			if k, ok := closeFloats(got, want, scale, 1e-5, 1e-6); !ok {
+				t.Fatalf("%s radius=%g: coordinate %d is %v, want %v", name, radius, k, got[k], want[k])
+			}
+			key := fmt.Sprint(len(c.vecs), d, c.name, radius, c.vecs[0][:min(d, 3)])
+			if r, ok := ref[key]; ok {
+				if k, ok := sameFloats(r, got); !ok {
+					t.Fatalf("%s radius=%g: coordinate %d is %v with another kernel or thread count, %v here", name, radius, k, r[k], got[k])
+				}
+			}
+			ref[key] = got
+			// dst aliasing center
+			alias := slices.Clone(center)
+			CenteredClip(alias, c.vecs, alias, radius, 3)
+			if k, ok := sameFloats(alias, got); !ok {
+				t.Fatalf("%s radius=%g aliased: coordinate %d is %v, want %v", name, radius, k, alias[k], got[k])
+			}
+		}
+	})
+}
+
+func TestNearestNeighborMixMatchesNaive(t *testing.T) {
+	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+		m, d := len(c.vecs), len(c.vecs[0])
+		for _, f := range slices.Compact([]int{0, 1 % m, (m - 1) / 2, m - 1}) {
+			got, want := make([][]float32, m), make([][]float32, m)
+			for i := range got {
+				got[i], want[i] = dirty(d), dirty(d)
+			}
+			NearestNeighborMix(got, c.vecs, f)
+			NearestNeighborMixNaive(want, c.vecs, f)
+			for i := range got {
+				if k, ok := sameFloats(got[i], want[i]); !ok {
+					t.Fatalf("%s f=%d: out[%d][%d] is %v, want %v", name, f, i, k, got[i][k], want[i][k])
+				}
+			}
+		}
+	})
+}
+
+// vectors makes vectors from rows of coordinates.
+func vectors(rows ...[]float32) [][]float32 { return rows }
+
+func TestRobustByHand(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	forKernels(t, func(t *testing.T, kernel string) {
+		check := func(what string, got, want []float32) {
+			t.Helper()
+			if k, ok := sameFloats(got, want); !ok {
+				t.Fatalf("%s %s: coordinate %d is %v, want %v", kernel, what, k, got[k], want[k])
+			}
+		}
+		dst := make([]float32, 3)
+		// Columns: {1,5,2} -> 2; {-0,+0,+0} -> +0; {-0,-0,+0} -> -0.
+		three := vectors([]float32{1, negZero, negZero}, []float32{5, 0, negZero}, []float32{2, 0, 0})
+		Median(dst, three)
+		check("median of three", dst, []float32{2, 0, negZero})
+		// {1,5,2,4} -> (2+4)/2; {1,1,1,2} -> 1; {-3,7,1e30,-1e30} -> 2.
+		four := vectors([]float32{1, 1, -3}, []float32{5, 1, 7}, []float32{2, 1, 1e30}, []float32{4, 2, -1e30})
+		Median(dst, four)
+		check("median of four", dst, []float32{3, 1, 2})
+		five := vectors([]float32{1, 0, 1}, []float32{100, 1, 1}, []float32{2, 2, 1}, []float32{3, 3, 1}, []float32{-50, 10, 1e30})
+		TrimmedMean(dst, five, 1)
+		check("trimmed mean f=1", dst, []float32{2, 2, 1})
+		TrimmedMean(dst, five, 2)
+		check("trimmed mean f=2", dst, []float32{2, 2, 1})
+		TrimmedMean(dst, five, 0)
+		fifth, big := 1/float64(5), float64(float32(1e30))
+		check("trimmed mean f=0", dst, []float32{float32(56 * fifth), float32(16 * fifth), float32((4 + big) * fifth)})
+
+		// Krum on the plane: a=(0,0) b=(2,0) c=(0,1) d=(1,1) e=(9,9), f=1,
+		// so two neighbours: scores a 1+2, b 2+4, c 1+1, d 1+2, e 128+130.
+		plane := vectors([]float32{0, 0}, []float32{2, 0}, []float32{0, 1}, []float32{1, 1}, []float32{9, 9})
+		dist := make([]float64, 25)
+		SqDistances(dist, plane)
+		if want := []float64{0, 4, 1, 2, 162, 4, 0, 5, 2, 130, 1, 5, 0, 1, 145, 2, 2, 1, 0, 128, 162, 130, 145, 128, 0}; !slices.Equal(dist, want) {
+			t.Fatalf("%s SqDistances: %v, want %v", kernel, dist, want)
+		}
+		k2 := make([]float32, 2)
+		if sel := Krum(k2, plane, 1, 1); !slices.Equal(sel, []int{2}) {
+			t.Fatalf("%s Krum selected %v, want [2]", kernel, sel)
+		}
+		check("Krum", k2, []float32{0, 1})
+		if sel := Krum(k2, plane, 1, 3); !slices.Equal(sel, []int{2, 0, 3}) {
+			t.Fatalf("%s Multi-Krum selected %v, want [2 0 3] (a and d tie, a first)", kernel, sel)
+		}
+		check("Multi-Krum", k2, []float32{float32(1.0 / 3), float32(2.0 / 3)})
+
+		// NNM in one dimension: 0, 2, 1, 10 with f=2: out[2] is the mean
+		// of 1 and 0 (0 and 2 tie at distance 1: the lower index wins).
+		line := vectors([]float32{0}, []float32{2}, []float32{1}, []float32{10})
+		out := [][]float32{{0}, {0}, {0}, {0}}
+		NearestNeighborMix(out, line, 2)
+		check("NNM", []float32{out[0][0], out[1][0], out[2][0], out[3][0]}, []float32{0.5, 1.5, 0.5, 6})
+	})
+}
+
+// TestGeoMedianOnAnInput has the iterate land exactly on an input vector.
+func TestGeoMedianOnAnInput(t *testing.T) {
+	forKernels(t, func(t *testing.T, kernel string) {
+		for _, c := range []struct {
+			name string
+			vecs [][]float32
+		}{
+			{"mean is the middle one", vectors([]float32{-1, 0, 2}, []float32{0, 0, 0}, []float32{1, 0, -2})},
+			{"zero and a symmetric star", vectors([]float32{0, 0}, []float32{1, 0}, []float32{-1, 0}, []float32{0, 2}, []float32{0, -2})},
+		} {
+			for _, iters := range []int{0, 1, 8} {
+				dst := dirty(len(c.vecs[0]))
+				n := GeoMedian(dst, c.vecs, iters, 1e-6, 1e-9)
+				if n != min(iters, 1) {
+					t.Fatalf("%s %s: %d iterations of %d, want %d (z does not move)", kernel, c.name, n, iters, min(iters, 1))
+				}
+				for k, x := range dst {
+					if x != 0 {
+						t.Fatalf("%s %s: z[%d] = %v, want 0", kernel, c.name, k, x)
+					}
+				}
+			}
+		}
+		// The mean (0,0) is an input but not the median (1,0), which three
+		// of five vectors share: z must leave (0,0) and reach it.
+		vecs := vectors([]float32{0, 0}, []float32{1, 0}, []float32{1, 0}, []float32{1, 0}, []float32{-3, 0})
+		dst := dirty(2)
+		n := GeoMedian(dst, vecs, 200, 1e-7, 1e-6)
+		if math.Abs(float64(dst[0])-1) > 1e-4 || dst[1] != 0 {
+			t.Fatalf("%s: z = %v after %d iterations, want (1, 0)", kernel, dst, n)
+		}
+	})
+}
+
+// TestCenteredClipRadius: a fixed radius beyond the attacker's distance
+// clips nothing (the result is the mean), the adaptive one clips it.
+func TestCenteredClipRadius(t *testing.T) {
+	forKernels(t, func(t *testing.T, kernel string) {
+		for _, scale := range []float32{1, 1e-3, 1e4} {
+			vecs := vectors([]float32{1, 1}, []float32{1.2, 0.8}, []float32{0.8, 1.2}, []float32{1, 1.1}, []float32{100, 100})
+			for _, v := range vecs {
+				v[0] *= scale
+				v[1] *= scale
+			}
+			center := []float32{0, 0}
+			mean := make([]float32, 2)
+			meanRowsNaive(mean, vecs, []int{0, 1, 2, 3, 4})
+			dst := make([]float32, 2)
+			CenteredClip(dst, vecs, center, 1000*float64(scale), 1)
+			if math.Abs(float64(dst[0]-mean[0])) > 1e-6*float64(scale) || math.Abs(float64(dst[1]-mean[1])) > 1e-6*float64(scale) {
+				t.Fatalf("%s scale %g: fixed radius gave %v, want the mean %v", kernel, scale, dst, mean)
+			}
+			CenteredClip(dst, vecs, center, 0, 3)
+			// The honest mean is (1, 1.025); unclipped, the attacker alone
+			// would move it by 20.
+			if math.Abs(float64(dst[0]/scale)-1) > 0.3 || math.Abs(float64(dst[1]/scale)-1.025) > 0.3 {
+				t.Fatalf("%s scale %g: adaptive radius gave %v, want near (1, 1.025)", kernel, scale, dst)
+			}
+		}
+	})
+}
+
+func TestRobustPanics(t *testing.T) {
+	vecs := vectors([]float32{1, 2}, []float32{3, 4}, []float32{5, 6})
+	dst := make([]float32, 2)
+	for name, f := range map[string]func(){
+		"no vectors":         func() { Median(dst, nil) },
+		"length":             func() { Median(make([]float32, 3), vecs) },
+		"trim too much":      func() { TrimmedMean(dst, vecs, 2) },
+		"trim negative":      func() { TrimmedMean(dst, vecs, -1) },
+		"dist too short":     func() { SqDistances(make([]float64, 8), vecs) },
+		"krum m=0":           func() { Krum(dst, vecs, 0, 0) },
+		"krum m>M":           func() { Krum(dst, vecs, 0, 4) },
+		"geomedian eps=0":    func() { GeoMedian(dst, vecs, 1, 0, 0) },
+		"clip center length": func() { CenteredClip(dst, vecs, []float32{0}, 0, 1) },
+		"nnm f=M":            func() { NearestNeighborMix([][]float32{dst, dst, dst}, vecs, 3) },
+		"nnm outputs":        func() { NearestNeighborMix([][]float32{dst}, vecs, 0) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
