@@ -1,10 +1,8 @@
 package job
 
 import (
-	"fmt"
 	"math/bits"
 
-	"signsgd/collective"
 	"signsgd/kernels"
 )
 
@@ -76,59 +74,6 @@ func ByzantineVotes(attack string, a, f int) (plus int, abstain bool) {
 		v = -a + (f+a)%2
 	}
 	return (f + v) / 2, false
-}
-
-// signAttack is the Byzantines' extra round for SIGNSGD/SIGNUM. Every
-// non-Byzantine rank sends its signs to the lowest Byzantine rank (the
-// leader), which sums them per coordinate, decides every Byzantine's vote
-// and sends each its vector. On return, a Byzantine's mine holds what it
-// will vote. The round's bytes are tagged TagAttack, apart from the vote's.
-// The leader adds what its votes did to tally.
-func signAttack(c collective.Comm, rl []Role, attack string, mine kernels.Signs, tally *attackTally) error {
-	byz, honest := splitRoles(rl)
-	if len(byz) == 0 {
-		return nil
-	}
-	leader := byz[0]
-	me := c.Rank()
-	if rl[me] != Byzantine {
-		if err := c.Send(leader, collective.TagAttack, mine.Encode(nil)); err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-		return nil
-	}
-	if me != leader {
-		p, err := c.Recv(leader, collective.TagAttack)
-		if err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-		if err := mine.Decode(p); err != nil {
-			return fmt.Errorf("attack round: from rank %d: %w", leader, err)
-		}
-		return nil
-	}
-	seen := make([]kernels.Signs, len(honest))
-	for i, r := range honest {
-		p, err := c.Recv(r, collective.TagAttack)
-		if err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-		seen[i] = kernels.NewSigns(mine.N)
-		if err := seen[i].Decode(p); err != nil {
-			return fmt.Errorf("attack round: from rank %d: %w", r, err)
-		}
-	}
-	votes := planAttack(seen, attack, len(byz), tally)
-	for j, r := range byz {
-		if r == me {
-			mine.CopyFrom(votes[j])
-			continue
-		}
-		if err := c.Send(r, collective.TagAttack, votes[j].Encode(nil)); err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-	}
-	return nil
 }
 
 // attackTally counts, at the Byzantine leader, what the Byzantines' votes
@@ -281,39 +226,3 @@ func planAttackNaive(honest []kernels.Signs, attack string, f int, tally *attack
 	return out
 }
 
-// sgdAttack is the Byzantines' extra round for SGD: every non-Byzantine rank
-// sends its gradient to the leader, which sends minus their sum so the sum
-// of all gradients is zero; the other Byzantines send zeros. g is replaced
-// on Byzantine ranks.
-func sgdAttack(c collective.Comm, rl []Role, g []float32) error {
-	byz, honest := splitRoles(rl)
-	if len(byz) == 0 {
-		return nil
-	}
-	leader, me := byz[0], c.Rank()
-	switch {
-	case rl[me] != Byzantine:
-		if err := c.Send(leader, collective.TagAttack, collective.EncodeFloat32s(nil, g)); err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-		return nil
-	case me != leader:
-		clear(g)
-		return nil
-	}
-	vecs := make([][]float32, len(honest))
-	for i, r := range honest {
-		p, err := c.Recv(r, collective.TagAttack)
-		if err != nil {
-			return fmt.Errorf("attack round: %w", err)
-		}
-		vecs[i] = make([]float32, len(g))
-		if err := collective.DecodeFloat32s(vecs[i], p); err != nil {
-			return fmt.Errorf("attack round: from rank %d: %w", r, err)
-		}
-	}
-	// Sum in rank order, as the server does, so the total is exactly zero.
-	kernels.SumFloat32(g, vecs)
-	kernels.Scale(g, -1)
-	return nil
-}

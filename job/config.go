@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"signsgd/collective"
+	"signsgd/job/nn"
 	"signsgd/kernels"
 )
 
@@ -28,6 +29,18 @@ type Config struct {
 	Blind            int     `json:"blind"`
 	Byzantine        int     `json:"byzantine"`
 	Attack           string  `json:"attack"`
+	AttackZ          float64 `json:"attack_z,omitempty"`
+	AttackEps        float64 `json:"attack_eps,omitempty"`
+	AttackSigma      float64 `json:"attack_sigma,omitempty"`
+	AttackScale      float64 `json:"attack_scale,omitempty"`
+	Aggregator       string  `json:"aggregator,omitempty"`
+	Pre              string  `json:"pre,omitempty"`
+	Trim             int     `json:"trim,omitempty"`
+	KrumM            int     `json:"krum_m,omitempty"`
+	GeomedIters      int     `json:"geomed_iters,omitempty"`
+	GeomedTol        float64 `json:"geomed_tol,omitempty"`
+	CclipRadius      float64 `json:"cclip_radius,omitempty"`
+	CclipIters       int     `json:"cclip_iters,omitempty"`
 	Epochs           int     `json:"epochs"`
 	Batch            int     `json:"batch"`
 	LR               float64 `json:"lr"`
@@ -67,31 +80,34 @@ type Config struct {
 	loaderThreads int    // image decoding goroutines per rank
 }
 
-// Names accepted by the flags.
+// Names accepted by the flags that have no registry of their own. The
+// optimizers, aggregators, pre-aggregators and attacks are registries
+// (optimizer.go, aggregate.go, attack.go); the models are nn.Models and
+// the topologies collective's.
 var (
 	datasets   = []string{"logreg", "linreg", "mnist", "imagenet", "imagenet-synthetic"}
-	models     = []string{"mlp", "cnn", "mnistnet", "resnet18", "resnet50"}
-	optimizers = []string{"sgd", "signsgd", "signum"}
-	topologies = []string{"server", "allgather", "shard", "ring"} // per optimizer: optTopologies
-	attacks    = []string{"paper", "oppose"}
 	ties       = []string{"zero", "plus", "random"}
 	launchers  = []string{"auto", "local", "slurm", "mpi"}
 	faultKinds = []string{"error", "kill", "stall", "diverge"}
 )
 
+// topologies are every topology of the vote and of the mean.
+func topologies() []string {
+	out := slices.Clone(collective.VoteTopologies)
+	for _, t := range collective.MeanTopologies {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // optTopologies are the topologies optimizer opt can run over: the mean's
 // for SGD, the vote's for SIGNSGD and SIGNUM.
 func optTopologies(opt string) []string {
-	if opt == "sgd" {
-		return collective.MeanTopologies
-	}
-	return collective.VoteTopologies
+	kind, _ := optimizers.parse(opt)
+	return kind.topos
 }
-
-// defaultLR is the learning rate per optimizer, on every dataset: SGD 1e-3
-// and the signs 1e-4, the paper's (except on MNIST, where the paper's 1e-5
-// for the signs barely moves a network in 5 epochs; see the README).
-var defaultLR = map[string]float64{"sgd": 1e-3, "signsgd": 1e-4, "signum": 1e-4}
 
 // MNISTDecayEvery is SIGNSGD's and SIGNUM's default --lr-decay-every on
 // MNIST: the rate falls by --lr-decay (0.1) for the fifth epoch; the paper's
@@ -127,15 +143,27 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.EvalLimit, "eval-limit", 0, "evaluate on at most this many test samples (0: all)")
 	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "train on at most this many samples, before sharding (0: all)")
 	fs.IntVar(&cfg.SyntheticSamples, "synthetic-samples", 12800, "training samples of imagenet-synthetic")
-	fs.StringVar(&cfg.Model, "model", "mlp", "model: "+strings.Join(models, ", "))
+	fs.StringVar(&cfg.Model, "model", "mlp", "model: "+strings.Join(nn.Models, ", "))
 	fs.IntVar(&cfg.Hidden, "hidden", 0, "hidden units of the mlp (default: 40 on logreg/linreg, 128 on mnist)")
-	fs.StringVar(&cfg.Opt, "opt", "signum", "optimizer: "+strings.Join(optimizers, ", "))
+	fs.StringVar(&cfg.Opt, "opt", "signum", "optimizer: "+optimizers.list())
 	fs.StringVar(&cfg.Topology, "topology", "server", "how the vote or mean travels: sgd "+strings.Join(optTopologies("sgd"), " or ")+", signsgd and signum "+strings.Join(optTopologies("signum"), ", ")+" (see the README)")
 	fs.StringVar(&cfg.Tie, "tie", "zero", "what a tied vote gives: "+strings.Join(ties, ", "))
 	fs.IntVar(&cfg.Workers, "workers", 9, "number of ranks (workers), rank 0 included")
 	fs.IntVar(&cfg.Blind, "blind", 0, "blind adversaries (ranks 1..N invert their gradient or sign)")
 	fs.IntVar(&cfg.Byzantine, "byzantine", 0, "Byzantine adversaries (the highest N ranks, colluding and omniscient)")
-	fs.StringVar(&cfg.Attack, "attack", "paper", "Byzantine strategy for signs: "+strings.Join(attacks, ", "))
+	fs.StringVar(&cfg.Attack, "attack", "paper", "what the Byzantine ranks send: "+attacks.list()+" (see the list below)")
+	fs.Float64Var(&cfg.AttackZ, "attack-z", 0, "alie: z (default: Baruch et al.'s formula for --workers and --byzantine)")
+	fs.Float64Var(&cfg.AttackEps, "attack-eps", 0.1, "ipm: epsilon")
+	fs.Float64Var(&cfg.AttackSigma, "attack-sigma", 1, "gaussian: the noise's standard deviation")
+	fs.Float64Var(&cfg.AttackScale, "attack-scale", 1, "signflip: the factor of the negated gradient")
+	fs.StringVar(&cfg.Aggregator, "aggregator", "mean", "sgd: how rank 0 combines the gradients: "+aggregators.list()+" (robust ones need --topology server)")
+	fs.StringVar(&cfg.Pre, "pre", "", "sgd: a pre-aggregator before --aggregator: nnm, bucket:S (default none)")
+	fs.IntVar(&cfg.Trim, "trim", -1, "trimmed-mean: values dropped at each end per coordinate (default --byzantine)")
+	fs.IntVar(&cfg.KrumM, "krum-m", 0, "multi-krum: vectors averaged (default workers - byzantine)")
+	fs.IntVar(&cfg.GeomedIters, "geomed-iters", 8, "geomed: Weiszfeld iterations at most")
+	fs.Float64Var(&cfg.GeomedTol, "geomed-tol", 1e-6, "geomed: stop when an iteration moves less than this times the norm")
+	fs.Float64Var(&cfg.CclipRadius, "cclip-radius", 0, "cclip: clipping radius (default: the median distance to the center, at each iteration)")
+	fs.IntVar(&cfg.CclipIters, "cclip-iters", 3, "cclip: clipping iterations")
 	fs.IntVar(&cfg.Epochs, "epochs", 30, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "total batch per step; each worker takes batch/workers")
 	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4)")
@@ -200,8 +228,8 @@ func (c *Config) finish(set map[string]bool) error {
 		name, v string
 		allowed []string
 	}{
-		{"dataset", c.Dataset, datasets}, {"model", c.Model, models}, {"opt", c.Opt, optimizers},
-		{"topology", c.Topology, topologies}, {"attack", c.Attack, attacks}, {"tie", c.Tie, ties},
+		{"dataset", c.Dataset, datasets}, {"model", c.Model, nn.Models}, {"opt", c.Opt, optimizers.Names()},
+		{"topology", c.Topology, topologies()}, {"attack", c.Attack, attacks.Names()}, {"tie", c.Tie, ties},
 		{"launcher", c.Launcher, launchers}, {"fault-kind", c.FaultKind, faultKinds},
 	} {
 		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
@@ -212,8 +240,9 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--topology %s does not fit --opt %s (want %s)", c.Topology, c.Opt, strings.Join(want, ", "))
 	}
 	c.set = set
+	kind, _ := optimizers.parse(c.Opt)
 	if !set["lr"] {
-		c.LR = defaultLR[c.Opt]
+		c.LR = kind.defaultLR
 	}
 	if !set["lr-decay-every"] {
 		c.LRDecayEvery = 30
@@ -230,7 +259,7 @@ func (c *Config) finish(set map[string]bool) error {
 	if !slices.Contains(datasetModels[c.Dataset], c.Model) {
 		return badFlag("--model %s does not fit --dataset %s (want %s)", c.Model, c.Dataset, strings.Join(datasetModels[c.Dataset], " or "))
 	}
-	if !set["momentum"] && c.Opt == "signum" {
+	if !set["momentum"] && kind.momentum {
 		c.Momentum = 0.9
 		if c.Dataset == "mnist" {
 			c.Momentum = MNISTBeta
@@ -255,7 +284,7 @@ func (c *Config) finish(set map[string]bool) error {
 		return badFlag("--lr: %v; need a positive finite rate", c.LR)
 	case !(c.Momentum >= 0 && c.Momentum < 1):
 		return badFlag("--momentum: %v; need 0 <= beta < 1", c.Momentum)
-	case c.Momentum != 0 && c.Opt != "signum":
+	case c.Momentum != 0 && !kind.momentum:
 		return badFlag("--momentum: %v; only signum takes momentum (signsgd is signum with beta 0)", c.Momentum)
 	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
 		return badFlag("--weight-decay: %v; need a finite lambda >= 0", c.WeightDecay)
@@ -319,7 +348,7 @@ func (c *Config) finish(set map[string]bool) error {
 	if _, err := kernels.ParseTieRule(c.Tie); err != nil {
 		return badFlag("--tie: %v", err)
 	}
-	return nil
+	return c.finishRobust(set, kind)
 }
 
 // checkAdversaries checks the adversary counts against the number of ranks
@@ -335,4 +364,149 @@ func checkAdversaries(blind, byz, ranks int) error {
 // lrAt is the learning rate of an epoch (counted from 0).
 func (c *Config) lrAt(epoch int) float64 {
 	return c.LR * math.Pow(c.LRDecay, float64(epoch/c.LRDecayEvery))
+}
+
+// finishRobust checks the aggregator, pre-aggregator and attack settings
+// against the optimizer, the topology and each other, and resolves their
+// defaults; a setting the chosen methods would ignore is refused naming
+// both flags.
+func (c *Config) finishRobust(set map[string]bool, kind optimizerKind) error {
+	agg, err := aggregators.parse(c.Aggregator)
+	if err != nil {
+		return err
+	}
+	if _, _, err := parsePre(c.Pre); err != nil {
+		return err
+	}
+	if kind.sign {
+		for _, f := range []string{"aggregator", "pre"} {
+			if set[f] {
+				return badFlag("--%s does not apply to --opt %s: its aggregator is the majority vote (use --opt sgd)", f, c.Opt)
+			}
+		}
+		c.Aggregator = ""
+	} else if c.Topology != "server" && (c.Aggregator != "mean" || c.Pre != "") {
+		what := "--aggregator " + c.Aggregator
+		if c.Pre != "" {
+			what = "--pre " + c.Pre
+		}
+		return badFlag("%s needs every gradient at rank 0: it does not run over --topology %s (use --topology server)", what, c.Topology)
+	}
+	atk, err := attacks.parse(c.Attack)
+	if err != nil {
+		return err
+	}
+	switch {
+	case kind.sign && atk.sign == nil:
+		return badFlag("--attack %s has no sign form: it does not apply to --opt %s (want %s)", c.Attack, c.Opt, strings.Join(attackNames(true), ", "))
+	case !kind.sign && atk.grad == nil:
+		return badFlag("--attack %s has no gradient form: it does not apply to --opt %s (want %s)", c.Attack, c.Opt, strings.Join(attackNames(false), ", "))
+	case atk.flipLabels && !slices.Contains([]string{"logreg", "mnist", "imagenet", "imagenet-synthetic"}, c.Dataset):
+		return badFlag("--attack %s needs class labels: --dataset %s is a regression", c.Attack, c.Dataset)
+	}
+	// Each parameter flag belongs to the methods that read it.
+	owners := map[string]string{}
+	for _, it := range aggregators.items {
+		for _, p := range it.Value.params {
+			owners[p] = "--aggregator " + it.Name
+		}
+	}
+	for _, it := range attacks.items {
+		for _, p := range it.Value.params {
+			owners[p] = "--attack " + it.Name
+		}
+	}
+	for p, owner := range owners {
+		if !set[p] {
+			continue
+		}
+		using := slices.Contains(atk.params, p) || (!kind.sign && slices.Contains(agg.params, p))
+		if !using {
+			return badFlag("--%s is read by %s only, not with --opt %s --aggregator %s --attack %s", p, owner, c.Opt, c.Aggregator, c.Attack)
+		}
+	}
+	// Resolve and check the values of the methods in use; zero the rest
+	// so config.json shows only what applies.
+	if !slices.Contains(agg.params, "trim") || kind.sign {
+		c.Trim = 0
+	} else {
+		if c.Trim < 0 {
+			c.Trim = c.Byzantine
+		}
+		if 2*c.Trim >= c.Workers {
+			return badFlag("--trim %d with --workers %d: trimmed-mean needs 2 x trim < workers", c.Trim, c.Workers)
+		}
+	}
+	if c.Aggregator == "multi-krum" {
+		if !set["krum-m"] {
+			c.KrumM = c.Workers - c.Byzantine
+		}
+		if c.KrumM < 1 || c.KrumM > c.Workers {
+			return badFlag("--krum-m %d: need 1 <= m <= --workers %d", c.KrumM, c.Workers)
+		}
+	} else {
+		c.KrumM = 0
+	}
+	if c.Aggregator == "geomed" {
+		if c.GeomedIters < 1 || !(c.GeomedTol >= 0) || math.IsInf(c.GeomedTol, 0) {
+			return badFlag("--geomed-iters %d --geomed-tol %v: need at least 1 iteration and a finite tolerance >= 0", c.GeomedIters, c.GeomedTol)
+		}
+	} else {
+		c.GeomedIters, c.GeomedTol = 0, 0
+	}
+	if c.Aggregator == "cclip" {
+		if c.CclipIters < 1 || !(c.CclipRadius >= 0) || math.IsInf(c.CclipRadius, 0) {
+			return badFlag("--cclip-iters %d --cclip-radius %v: need at least 1 iteration and a finite radius >= 0", c.CclipIters, c.CclipRadius)
+		}
+	} else {
+		c.CclipIters, c.CclipRadius = 0, 0
+	}
+	for _, p := range []struct {
+		name string
+		v    *float64
+		ok   func(float64) bool
+		want string
+	}{
+		{"attack-z", &c.AttackZ, func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }, "a finite z >= 0 (0: the formula)"},
+		{"attack-eps", &c.AttackEps, func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }, "a finite epsilon"},
+		{"attack-sigma", &c.AttackSigma, func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }, "a finite sigma >= 0"},
+		{"attack-scale", &c.AttackScale, func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }, "a finite factor"},
+	} {
+		if !slices.Contains(atk.params, p.name) || c.Byzantine == 0 {
+			*p.v = 0
+			continue
+		}
+		if !p.ok(*p.v) {
+			return badFlag("--%s: %v; need %s", p.name, *p.v, p.want)
+		}
+	}
+	if c.AttackZ == 0 && c.Attack == "alie" && c.Byzantine > 0 {
+		c.AttackZ = alieZ(c.Workers, c.Byzantine)
+	}
+	return nil
+}
+
+// attackNames lists the attacks with a sign form (sign) or a gradient form.
+func attackNames(sign bool) []string {
+	var out []string
+	for _, it := range attacks.items {
+		if (sign && it.Value.sign != nil) || (!sign && it.Value.grad != nil) {
+			out = append(out, it.Name)
+		}
+	}
+	return out
+}
+
+// attackParams are the resolved parameters of the attack in use.
+func (c *Config) attackParams() map[string]float64 {
+	atk, _ := attacks.parse(c.Attack)
+	if len(atk.params) == 0 {
+		return nil
+	}
+	vals := map[string]float64{"attack-z": c.AttackZ, "attack-eps": c.AttackEps, "attack-sigma": c.AttackSigma, "attack-scale": c.AttackScale}
+	out := map[string]float64{}
+	for _, p := range atk.params {
+		out[strings.TrimPrefix(p, "attack-")] = vals[p]
+	}
+	return out
 }

@@ -52,7 +52,7 @@ func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) 
 		err = Run(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] == "run" {
-			printFlags(stdout, runFlags(&Config{}))
+			printRunHelp(stdout)
 		} else {
 			fmt.Fprint(stdout, usage)
 		}
@@ -68,7 +68,7 @@ func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) 
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
-		printFlags(stdout, runFlags(&Config{}))
+		printRunHelp(stdout)
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "signsgd: %v\n", err)
@@ -87,4 +87,11 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(w, "  --%-16s %s%s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", " "), def)
 	})
+}
+
+// printRunHelp is `signsgd run --help`: the flags, then every method the
+// flags name, from the registries.
+func printRunHelp(w io.Writer) {
+	printFlags(w, runFlags(&Config{}))
+	fmt.Fprintf(w, "\n%s", methodsReference())
 }

@@ -34,10 +34,23 @@ type Record struct {
 	AttackUnanimous *float64 `json:"attack_unanimous,omitempty"`
 	AttackFlipped   *float64 `json:"attack_flipped,omitempty"`
 	AttackZeroed    *float64 `json:"attack_zeroed,omitempty"`
-	StepSeconds     float64  `json:"step_seconds"`  // rank 0's wall time per step
-	EpochSeconds    float64  `json:"epoch_seconds"` // rank 0's training time this epoch
-	EvalSeconds     float64  `json:"eval_seconds"`  // rank 0's test-set evaluation
-	Steps           int      `json:"steps"`
+	// The aggregator (sgd), the attack and its parameters (with
+	// Byzantines), and how far the applied update lay from the honest
+	// ranks' own: for sgd on the server, the mean over the epoch's steps of
+	// the cosine similarity and the relative L2 distance between the
+	// aggregate and the honest ranks' mean gradient; for the signs, the
+	// fraction of coordinates where the vote's result differs from the sign
+	// of the honest ranks' sum (counted by the Byzantine leader).
+	Aggregator    string             `json:"aggregator,omitempty"`
+	Attack        string             `json:"attack,omitempty"`
+	AttackParams  map[string]float64 `json:"attack_params,omitempty"`
+	UpdateCosine  *float64           `json:"update_cosine,omitempty"`
+	UpdateRelDist *float64           `json:"update_rel_dist,omitempty"`
+	SignDisagree  *float64           `json:"sign_disagree,omitempty"`
+	StepSeconds   float64            `json:"step_seconds"`  // rank 0's wall time per step
+	EpochSeconds  float64            `json:"epoch_seconds"` // rank 0's training time this epoch
+	EvalSeconds   float64            `json:"eval_seconds"`  // rank 0's test-set evaluation
+	Steps         int                `json:"steps"`
 	// With --vote-deadline: how many votes each rank missed this epoch (by
 	// rank), the ranks dropped so far, and the late votes rank 0 skipped.
 	Abstentions  map[string]int `json:"abstentions,omitempty"`

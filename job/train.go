@@ -16,7 +16,6 @@ import (
 
 	"signsgd/collective"
 	"signsgd/data"
-	"signsgd/kernels"
 )
 
 // Model is what the training loop needs of a network (nn.Net): flat
@@ -37,29 +36,41 @@ type epochStats struct {
 	attackSent         float64 // bytes of the attack round
 	stepSeconds        float64
 	attack             attackTally // the Byzantine leader's; zero elsewhere
+	// The Byzantine leader's count of coordinates where the vote differed
+	// from the honest majority, out of disagreeCoords.
+	disagree, disagreeCoords float64
+	// Rank 0's aggregator: steps measured, and the sums of the cosine and
+	// relative L2 distance to the honest ranks' mean.
+	devSteps, cosine, relDist float64
+}
+
+// fields lists the statistics in their wire order.
+func (s *epochStats) fields() []*float64 {
+	return []*float64{&s.lossSum, &s.batches, &s.algoSent, &s.algoRecv, &s.attackSent, &s.stepSeconds,
+		&s.attack.coords, &s.attack.unanimous, &s.attack.flipped, &s.attack.zeroed,
+		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist}
 }
 
 // statsFields is the number of float64 in an encoded epochStats.
-const statsFields = 10
+var statsFields = len((&epochStats{}).fields())
 
 func (s epochStats) encode() []byte {
 	var b []byte
-	for _, v := range []float64{s.lossSum, s.batches, s.algoSent, s.algoRecv, s.attackSent, s.stepSeconds,
-		s.attack.coords, s.attack.unanimous, s.attack.flipped, s.attack.zeroed} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	for _, v := range s.fields() {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(*v))
 	}
 	return b
 }
 
 func decodeStats(b []byte) (epochStats, error) {
+	var s epochStats
 	if len(b) != statsFields*8 {
-		return epochStats{}, fmt.Errorf("epoch statistics of %d bytes, want %d", len(b), statsFields*8)
+		return s, fmt.Errorf("epoch statistics of %d bytes, want %d", len(b), statsFields*8)
 	}
-	v := make([]float64, statsFields)
-	for i := range v {
-		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	for i, v := range s.fields() {
+		*v = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return epochStats{v[0], v[1], v[2], v[3], v[4], v[5], attackTally{v[6], v[7], v[8], v[9]}}, nil
+	return s, nil
 }
 
 // algoTags are the tags of the optimizers' own traffic.
@@ -114,224 +125,339 @@ func evaluate(model Model, src data.Source, batch, limit int) (loss, acc1, acc5 
 // its state after those epochs; with --resume it starts from the newest
 // checkpoint every rank holds intact.
 func Train(cfg *Config, c collective.Comm, out io.Writer) error {
-	start := time.Now()
-	rank, m := c.Rank(), c.Size()
-	if m != cfg.Workers {
-		return fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", rank, m, cfg.Workers)
-	}
-	train, test, err := loadData(cfg)
+	r, err := newRun(cfg, c, out)
 	if err != nil {
 		return err
 	}
-	model, err := newModel(cfg, train)
-	if err != nil {
-		return err
+	if r.mw != nil {
+		defer r.mw.close()
 	}
-	n := train.Len()
+	for epoch := r.firstEpoch; epoch < cfg.Epochs; epoch++ {
+		if err := r.epoch(epoch); err != nil {
+			return err
+		}
+	}
+	return r.finish()
+}
+
+// run is one rank's training: what it holds from start to end.
+type run struct {
+	cfg         *Config
+	c           collective.Comm
+	q           *collective.Quorum
+	out         io.Writer
+	start       time.Time
+	rank, m     int
+	model       Model
+	train, test data.Source
+	shard       []int // this rank's training rows
+	batch       int   // per rank
+	steps       int   // per epoch
+	sample      int   // floats per sample
+	classes     int
+	rl          []Role
+	opt         optimizer
+	atk         *attackRound
+	beforeStep  func(step int) error // the fault-injection hook, if any
+
+	firstEpoch, step int
+	records          []Record
+	last             Record
+	dropped          []int
+	mw               *metricsWriter
+}
+
+// newRun loads the data and the model, places the adversaries, makes the
+// optimizer, resumes from a checkpoint if asked and, on rank 0, starts
+// the output files.
+func newRun(cfg *Config, c collective.Comm, out io.Writer) (*run, error) {
+	r := &run{cfg: cfg, c: c, out: out, start: time.Now(), rank: c.Rank(), m: c.Size()}
+	if r.m != cfg.Workers {
+		return nil, fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", r.rank, r.m, cfg.Workers)
+	}
+	var err error
+	if r.train, r.test, err = loadData(cfg); err != nil {
+		return nil, err
+	}
+	model, err := newModel(cfg, r.train)
+	if err != nil {
+		return nil, err
+	}
+	r.model = model
+	n := r.train.Len()
 	if cfg.TrainLimit > 0 {
 		n = min(n, cfg.TrainLimit)
 	}
-	if n < m {
-		return fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, m)
+	if n < r.m {
+		return nil, fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, r.m)
 	}
-	shard := data.ShardIndices(n, rank, m, cfg.Seed)
-	batch := data.PerWorkerBatch(cfg.Batch, m)
-	steps := data.StepsPerEpoch(len(shard), batch)
-	params := model.Params()
-	d := len(params)
-	sample := data.SampleSize(train)
-	rl := roles(m, cfg.Blind, cfg.Byzantine)
-	tie, _ := kernels.ParseTieRule(cfg.Tie)
-	var q *collective.Quorum
+	r.shard = data.ShardIndices(n, r.rank, r.m, cfg.Seed)
+	r.batch = data.PerWorkerBatch(cfg.Batch, r.m)
+	r.steps = data.StepsPerEpoch(len(r.shard), r.batch)
+	r.sample = data.SampleSize(r.train)
+	r.classes = r.train.NumClasses()
+	r.rl = roles(r.m, cfg.Blind, cfg.Byzantine)
+	d := len(model.Params())
+	if r.opt, err = newOptimizer(cfg, d, r.rank, r.rl); err != nil {
+		return nil, err
+	}
+	r.atk = newAttackRound(cfg, r.rl, r.rank)
 	if cfg.voteDeadline > 0 {
-		q = collective.NewQuorum(m, cfg.voteDeadline, cfg.DropAfter)
+		r.q = collective.NewQuorum(r.m, cfg.voteDeadline, cfg.DropAfter)
 	}
-
-	signs, result := kernels.NewSigns(d), kernels.NewSigns(d)
-	var momentum []float32
-	if cfg.Opt != "sgd" {
-		momentum = make([]float32, d)
+	if r.rank == cfg.FaultRank {
+		r.beforeStep = func(step int) error {
+			if step != cfg.FaultStep {
+				return nil
+			}
+			return injectFault(cfg, model.Params())
+		}
 	}
-	var records []Record
-	firstEpoch, step := 0, 0
 	if cfg.Resume {
-		ck, err := resume(cfg, c, model, momentum, out)
+		ck, err := resume(cfg, c, model, r.opt.state(), out)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ck != nil {
-			firstEpoch, step, records = ck.Epoch, ck.Step, ck.records
+			r.firstEpoch, r.step, r.records = ck.Epoch, ck.Step, ck.records
 		}
 	}
-
-	var mw *metricsWriter
-	if rank == 0 {
-		if err := prepareOut(cfg.Out); err != nil {
-			return err
-		}
-		// Results of an earlier run in the same folder would be misleading.
-		if err := os.Remove(filepath.Join(cfg.Out, "summary.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
-			return fmt.Errorf("--out %s: %w", cfg.Out, err)
-		}
-		if mw, err = createMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), records); err != nil {
-			return err
-		}
-		defer mw.close()
-		if !cfg.Quiet && cfg.ListenFD == 0 {
-			fmt.Fprintf(out, "signsgd: %s on %s/%s (%d parameters), %d ranks, batch %d per rank, %d steps per epoch\n",
-				cfg.Opt, cfg.Dataset, cfg.Model, d, m, batch, steps)
+	if len(r.records) > 0 {
+		r.last = r.records[len(r.records)-1]
+	}
+	if r.rank == 0 {
+		if err := r.startOutput(d); err != nil {
+			return nil, err
 		}
 	}
+	return r, nil
+}
 
-	var last Record
-	if len(records) > 0 {
-		last = records[len(records)-1]
+// startOutput, on rank 0, prepares --out: config.json, a fresh
+// metrics.jsonl holding the resumed epochs, no stale summary.json.
+func (r *run) startOutput(d int) error {
+	cfg := r.cfg
+	if err := prepareOut(cfg.Out); err != nil {
+		return err
 	}
-	var dropped []int
-	for epoch := firstEpoch; epoch < cfg.Epochs; epoch++ {
-		lr := float32(cfg.lrAt(epoch))
-		wd := float32(cfg.WeightDecay)
-		var st epochStats
-		abstained := map[int]int{}
-		before := c.Traffic()
-		t0 := time.Now()
-		lastProgress := t0
-		batches := data.Batches(len(shard), batch, cfg.Seed, rank, epoch)
-		for i, b := range batches {
-			for j, p := range b {
-				b[j] = shard[p]
-			}
-			batches[i] = b
-		}
-		pf := data.NewPrefetcher(train, batches, batch, epoch, 2)
-		for bi := range batches {
-			c.SetStep(uint32(step))
-			if rank == cfg.FaultRank && step == cfg.FaultStep {
-				if err := injectFault(cfg, params); err != nil {
-					pf.Close()
-					return err
-				}
-			}
-			x, y, err := pf.Next()
-			if err != nil {
-				pf.Close()
-				return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, step, err)
-			}
-			nb := len(batches[bi])
-			x, y = x[:nb*sample], y[:nb]
-			loss := model.LossGrad(x, y, nb, cfg.Seed^uint64(rank)<<40^uint64(step))
-			if rl[rank] != Byzantine {
-				st.lossSum += loss
-				st.batches++
-			}
-			if err := optimizerStep(cfg, c, q, rl, tie, model, momentum, signs, result, lr, wd, step, &st.attack); err != nil {
-				pf.Close()
-				return fmt.Errorf("epoch %d step %d: %w", epoch+1, step, err)
-			}
-			for _, r := range q.Abstained() {
-				abstained[r]++
-			}
-			dropped = append(dropped, q.TakeDropped()...)
-			step++
-			if cfg.DigestEvery > 0 && step%cfg.DigestEvery == 0 {
-				if _, err := compareModels(c, q, params, fmt.Sprintf("after step %d", step)); err != nil {
-					pf.Close()
-					return err
-				}
-			}
-			if rank == 0 && !cfg.Quiet && time.Since(lastProgress) >= progressEvery {
-				lastProgress = time.Now()
-				done := bi + 1
-				el := time.Since(t0).Seconds()
-				rate := float64(done*batch*m) / el
-				left := time.Duration(el / float64(done) * float64(steps-done) * float64(time.Second))
-				fmt.Fprintf(out, "  epoch %d: step %d/%d, %.1f samples/s, %s left in the epoch\n", epoch+1, done, steps, rate, left.Round(time.Second))
-			}
-		}
-		pf.Close()
-		st.stepSeconds = time.Since(t0).Seconds()
-		after := c.Traffic()
-		s1, r1 := after.Of(algoTags...)
-		s0, r0 := before.Of(algoTags...)
-		st.algoSent, st.algoRecv = float64(s1-s0), float64(r1-r0)
-		a1, _ := after.Of(collective.TagAttack)
-		a0, _ := before.Of(collective.TagAttack)
-		st.attackSent = float64(a1 - a0)
-
-		all, err := q.Gather(c, st.encode())
-		if err != nil {
-			return fmt.Errorf("epoch %d statistics: %w", epoch+1, err)
-		}
-		dropped = append(dropped, q.TakeDropped()...)
-		if rank == 0 {
-			rec, err := epochRecord(cfg, all, steps, d)
-			if err != nil {
-				return err
-			}
-			rec.Epoch, rec.LR = epoch+1, float64(lr)
-			rec.EpochSeconds = st.stepSeconds
-			if len(abstained) > 0 {
-				rec.Abstentions = map[string]int{}
-				for r, k := range abstained {
-					rec.Abstentions[strconv.Itoa(r)] = k
-				}
-			}
-			rec.DroppedRanks = slices.Clone(dropped)
-			rec.StaleVotes = after.StaleFrames
-			evalStart := time.Now()
-			loss, acc, acc5, err := evaluate(model, test, evalBatch(cfg), cfg.EvalLimit)
-			if err != nil {
-				return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
-			}
-			rec.EvalSeconds = time.Since(evalStart).Seconds()
-			rec.TestLoss = Float(loss)
-			if !math.IsNaN(acc) {
-				rec.TestAcc = &acc
-				if train.NumClasses() > 10 {
-					rec.TestAcc5 = &acc5
-				}
-			}
-			if err := mw.write(rec); err != nil {
-				return err
-			}
-			if !cfg.Quiet {
-				fmt.Fprintln(out, progressLine(cfg, rec))
-			}
-			records = append(records, rec)
-			last = rec
-		}
-		if cfg.CheckpointEvery > 0 && (epoch+1)%cfg.CheckpointEvery == 0 {
-			ck := &checkpoint{
-				ckptHeader: ckptHeader{Epoch: epoch + 1, Step: step, Rank: rank, Workers: m, Fingerprint: fingerprint(cfg)},
-				params:     params, momentum: momentum, state: modelState(model), records: records,
-			}
-			if err := writeCheckpoint(cfg.Out, ck); err != nil {
-				return fmt.Errorf("rank %d, epoch %d: %w", rank, epoch+1, err)
-			}
-		}
+	// Results of an earlier run in the same folder would be misleading.
+	if err := os.Remove(filepath.Join(cfg.Out, "summary.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-
-	// Every rank must hold the same model.
-	sum, err := compareModels(c, q, params, "at the end")
+	if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
+		return fmt.Errorf("--out %s: %w", cfg.Out, err)
+	}
+	mw, err := createMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), r.records)
 	if err != nil {
 		return err
 	}
-	if rank == 0 {
-		if err := writeJSONAtomic(filepath.Join(cfg.Out, "summary.json"), Summary{
-			Final: last, ModelSHA256: sum, Parameters: d, Ranks: m,
-			WallSeconds: time.Since(start).Seconds(), TrainRowsUsed: len(shard),
+	r.mw = mw
+	if !cfg.Quiet && cfg.ListenFD == 0 {
+		fmt.Fprintf(r.out, "signsgd: %s on %s/%s (%d parameters), %d ranks, batch %d per rank, %d steps per epoch\n",
+			cfg.Opt, cfg.Dataset, cfg.Model, d, r.m, r.batch, r.steps)
+	}
+	return nil
+}
+
+// epochBatches is this rank's batches of an epoch, as training rows.
+func (r *run) epochBatches(epoch int) [][]int {
+	batches := data.Batches(len(r.shard), r.batch, r.cfg.Seed, r.rank, epoch)
+	for _, b := range batches {
+		for j, p := range b {
+			b[j] = r.shard[p]
+		}
+	}
+	return batches
+}
+
+// epoch trains one epoch, then has rank 0 record it, and checkpoints.
+func (r *run) epoch(epoch int) error {
+	cfg := r.cfg
+	lr := float32(cfg.lrAt(epoch))
+	var st epochStats
+	abstained := map[int]int{}
+	before := r.c.Traffic()
+	t0 := time.Now()
+	lastProgress := t0
+	batches := r.epochBatches(epoch)
+	pf := data.NewPrefetcher(r.train, batches, r.batch, epoch, 2)
+	defer pf.Close()
+	env := stepEnv{c: r.c, q: r.q, role: r.rl[r.rank], atk: r.atk, params: r.model.Params(),
+		lr: lr, wd: float32(cfg.WeightDecay), tally: &st.attack}
+	for bi := range batches {
+		r.c.SetStep(uint32(r.step))
+		if r.beforeStep != nil {
+			if err := r.beforeStep(r.step); err != nil {
+				return err
+			}
+		}
+		x, y, err := pf.Next()
+		if err != nil {
+			return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, r.step, err)
+		}
+		nb := len(batches[bi])
+		env.step = r.step
+		if err := r.trainStep(&env, x[:nb*r.sample], y[:nb], nb, &st); err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+		}
+		for _, k := range r.q.Abstained() {
+			abstained[k]++
+		}
+		r.dropped = append(r.dropped, r.q.TakeDropped()...)
+		r.step++
+		if cfg.DigestEvery > 0 && r.step%cfg.DigestEvery == 0 {
+			if _, err := compareModels(r.c, r.q, env.params, fmt.Sprintf("after step %d", r.step)); err != nil {
+				return err
+			}
+		}
+		if r.rank == 0 && !cfg.Quiet && time.Since(lastProgress) >= progressEvery {
+			lastProgress = time.Now()
+			r.progress(epoch, bi+1, t0)
+		}
+	}
+	st.stepSeconds = time.Since(t0).Seconds()
+	r.countTraffic(&st, before, r.c.Traffic())
+	if err := r.record(epoch, lr, st, abstained); err != nil {
+		return err
+	}
+	return r.checkpoint(epoch)
+}
+
+// trainStep is one step: the batch's loss and gradient, then the
+// optimizer's exchange and update.
+func (r *run) trainStep(env *stepEnv, x, y []float32, nb int, st *epochStats) error {
+	if r.atk.flipsLabels(r.rank) {
+		flipLabels(y, r.classes)
+	}
+	loss := r.model.LossGrad(x, y, nb, r.cfg.Seed^uint64(r.rank)<<40^uint64(r.step))
+	if r.rl[r.rank] != Byzantine {
+		st.lossSum += loss
+		st.batches++
+	}
+	return r.opt.step(env, r.model.Grads())
+}
+
+// flipLabels turns every class label y into C-1-y, in place.
+func flipLabels(y []float32, classes int) {
+	for i, v := range y {
+		y[i] = float32(classes-1) - v
+	}
+}
+
+// progress prints rank 0's line inside a long epoch.
+func (r *run) progress(epoch, done int, t0 time.Time) {
+	el := time.Since(t0).Seconds()
+	rate := float64(done*r.batch*r.m) / el
+	left := time.Duration(el / float64(done) * float64(r.steps-done) * float64(time.Second))
+	fmt.Fprintf(r.out, "  epoch %d: step %d/%d, %.1f samples/s, %s left in the epoch\n", epoch+1, done, r.steps, rate, left.Round(time.Second))
+}
+
+// countTraffic puts the epoch's bytes and what the attack and the
+// aggregator measured into st.
+func (r *run) countTraffic(st *epochStats, before, after collective.Traffic) {
+	s1, r1 := after.Of(algoTags...)
+	s0, r0 := before.Of(algoTags...)
+	st.algoSent, st.algoRecv = float64(s1-s0), float64(r1-r0)
+	a1, _ := after.Of(collective.TagAttack)
+	a0, _ := before.Of(collective.TagAttack)
+	st.attackSent = float64(a1 - a0)
+	st.disagree, st.disagreeCoords = r.atk.takeDisagreement()
+	if o, ok := r.opt.(*sgdOpt); ok && o.server != nil {
+		s := o.server
+		st.devSteps, st.cosine, st.relDist = s.steps, s.cosine, s.relDist
+		s.steps, s.cosine, s.relDist = 0, 0, 0
+	}
+}
+
+// record gathers every rank's statistics at rank 0, which evaluates the
+// model, writes the epoch's line to metrics.jsonl and prints it.
+func (r *run) record(epoch int, lr float32, st epochStats, abstained map[int]int) error {
+	cfg := r.cfg
+	all, err := r.q.Gather(r.c, st.encode())
+	if err != nil {
+		return fmt.Errorf("epoch %d statistics: %w", epoch+1, err)
+	}
+	r.dropped = append(r.dropped, r.q.TakeDropped()...)
+	if r.rank != 0 {
+		return nil
+	}
+	d := len(r.model.Params())
+	rec, err := epochRecord(cfg, all, r.steps, d)
+	if err != nil {
+		return err
+	}
+	rec.Epoch, rec.LR = epoch+1, float64(lr)
+	rec.EpochSeconds = st.stepSeconds
+	if len(abstained) > 0 {
+		rec.Abstentions = map[string]int{}
+		for k, n := range abstained {
+			rec.Abstentions[strconv.Itoa(k)] = n
+		}
+	}
+	rec.DroppedRanks = slices.Clone(r.dropped)
+	rec.StaleVotes = r.c.Traffic().StaleFrames
+	evalStart := time.Now()
+	loss, acc, acc5, err := evaluate(r.model, r.test, evalBatch(cfg), cfg.EvalLimit)
+	if err != nil {
+		return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
+	}
+	rec.EvalSeconds = time.Since(evalStart).Seconds()
+	rec.TestLoss = Float(loss)
+	if !math.IsNaN(acc) {
+		rec.TestAcc = &acc
+		if r.classes > 10 {
+			rec.TestAcc5 = &acc5
+		}
+	}
+	if err := r.mw.write(rec); err != nil {
+		return err
+	}
+	if !cfg.Quiet {
+		fmt.Fprintln(r.out, progressLine(cfg, rec))
+	}
+	r.records = append(r.records, rec)
+	r.last = rec
+	return nil
+}
+
+// checkpoint writes this rank's state after the epoch, every
+// --checkpoint-every epochs.
+func (r *run) checkpoint(epoch int) error {
+	cfg := r.cfg
+	if cfg.CheckpointEvery <= 0 || (epoch+1)%cfg.CheckpointEvery != 0 {
+		return nil
+	}
+	ck := &checkpoint{
+		ckptHeader: ckptHeader{Epoch: epoch + 1, Step: r.step, Rank: r.rank, Workers: r.m, Fingerprint: fingerprint(cfg)},
+		params:     r.model.Params(), momentum: r.opt.state(), state: modelState(r.model), records: r.records,
+	}
+	if err := writeCheckpoint(cfg.Out, ck); err != nil {
+		return fmt.Errorf("rank %d, epoch %d: %w", r.rank, epoch+1, err)
+	}
+	return nil
+}
+
+// finish checks every rank holds the same model, writes summary.json on
+// rank 0, and leaves with the others.
+func (r *run) finish() error {
+	params := r.model.Params()
+	sum, err := compareModels(r.c, r.q, params, "at the end")
+	if err != nil {
+		return err
+	}
+	if r.rank == 0 {
+		if err := writeJSONAtomic(filepath.Join(r.cfg.Out, "summary.json"), Summary{
+			Final: r.last, ModelSHA256: sum, Parameters: len(params), Ranks: r.m,
+			WallSeconds: time.Since(r.start).Seconds(), TrainRowsUsed: len(r.shard),
 		}); err != nil {
 			return err
 		}
-		if !cfg.Quiet {
-			fmt.Fprintf(out, "done: %d epochs, %d parameters, model sha256 %s, results in %s\n", cfg.Epochs, d, sum[:16], cfg.Out)
+		if !r.cfg.Quiet {
+			fmt.Fprintf(r.out, "done: %d epochs, %d parameters, model sha256 %s, results in %s\n", r.cfg.Epochs, len(params), sum[:16], r.cfg.Out)
 		}
 	}
 	// Leave together, so no rank closes a connection a peer still reads.
-	return q.Barrier(c)
+	return r.q.Barrier(r.c)
 }
 
 // compareModels gathers every rank's model checksum at rank 0 and fails,
@@ -467,50 +593,10 @@ func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out
 // progressEvery is how often rank 0 reports progress inside an epoch.
 const progressEvery = 15 * time.Second
 
-// optimizerStep turns this rank's gradient into the common update and
-// applies it: SGD's mean, or SIGNSGD/SIGNUM's momentum, packed signs and
-// majority vote, with this rank's adversarial behaviour.
-func optimizerStep(cfg *Config, c collective.Comm, q *collective.Quorum, rl []Role, tie kernels.TieRule, model Model, momentum []float32, signs, result kernels.Signs, lr, wd float32, step int, tally *attackTally) error {
-	rank := c.Rank()
-	params, g := model.Params(), model.Grads()
-	if cfg.Opt == "sgd" {
-		if rl[rank] == Blind {
-			kernels.Scale(g, -1)
-		}
-		if err := sgdAttack(c, rl, g); err != nil {
-			return err
-		}
-		if err := collective.Mean(c, cfg.Topology, g); err != nil {
-			return err
-		}
-		kernels.ApplyGradStep(params, g, lr, wd)
-		return nil
-	}
-	kernels.MomentumSigns(signs, momentum, g, float32(cfg.Momentum))
-	if rl[rank] == Blind {
-		signs.Negate()
-	}
-	if err := signAttack(c, rl, cfg.Attack, signs, tally); err != nil {
-		return err
-	}
-	opt := kernels.VoteOptions{Tie: tie, Seed: cfg.Seed*0x100000001b3 + uint64(step)}
-	var err error
-	if q != nil {
-		err = q.Vote(c, signs, result, opt) // server topology, with a deadline
-	} else {
-		err = collective.Vote(c, cfg.Topology, signs, result, opt)
-	}
-	if err != nil {
-		return err
-	}
-	kernels.ApplySignStep(params, result, lr, wd)
-	return nil
-}
-
 // epochRecord combines the ranks' statistics into rank 0's record.
 func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	var rec Record
-	var lossSum, batches, attack float64
+	var lossSum, batches, attack, disagree, disagreeCoords float64
 	var tally attackTally
 	m := len(all)
 	workers := 0
@@ -531,6 +617,12 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		batches += st.batches
 		attack += st.attackSent
 		tally.add(st.attack)
+		disagree += st.disagree
+		disagreeCoords += st.disagreeCoords
+		if st.devSteps > 0 {
+			cos, rel := st.cosine/st.devSteps, st.relDist/st.devSteps
+			rec.UpdateCosine, rec.UpdateRelDist = &cos, &rel
+		}
 		perStep := func(x float64) float64 { return x / float64(steps) }
 		if r == 0 {
 			rec.ServerBytesSentPerStep = perStep(st.algoSent)
@@ -546,6 +638,14 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	if tally.coords > 0 {
 		frac := func(x float64) *float64 { x /= tally.coords; return &x }
 		rec.AttackUnanimous, rec.AttackFlipped, rec.AttackZeroed = frac(tally.unanimous), frac(tally.flipped), frac(tally.zeroed)
+	}
+	if disagreeCoords > 0 {
+		x := disagree / disagreeCoords
+		rec.SignDisagree = &x
+	}
+	rec.Aggregator, rec.Attack, rec.AttackParams = cfg.Aggregator, "", nil
+	if cfg.Byzantine > 0 {
+		rec.Attack, rec.AttackParams = cfg.Attack, cfg.attackParams()
 	}
 	rec.Steps = steps
 	// The formula's bytes a worker sends per step (an upper bound for the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"signsgd/job"
 )
 
 // Spec is a grid of experiments.
@@ -113,9 +115,12 @@ func (s Spec) Check() error {
 			return fmt.Errorf("%s: workers and epochs must be positive", where)
 		}
 		for _, o := range e.Optimizers {
-			if !slices.Contains([]string{"sgd", "signsgd", "signum"}, o) {
-				return fmt.Errorf("%s: optimizer %q, want sgd, signsgd or signum", where, o)
+			if !slices.Contains(job.Optimizers(), o) {
+				return fmt.Errorf("%s: optimizer %q, want %s", where, o, strings.Join(job.Optimizers(), ", "))
 			}
+		}
+		if e.Attack != "" && !slices.Contains(job.Attacks(), e.Attack) {
+			return fmt.Errorf("%s: attack %q, want %s", where, e.Attack, strings.Join(job.Attacks(), ", "))
 		}
 		for o := range e.OptFlags {
 			if !slices.Contains(e.Optimizers, o) && !slices.Contains(e.QuickOptimizers, o) {

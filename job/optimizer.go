@@ -1,0 +1,161 @@
+package job
+
+import (
+	"signsgd/collective"
+	"signsgd/kernels"
+)
+
+// An optimizer turns this rank's gradient into the update every rank
+// applies. It owns its state (momentum, packed signs, the result, the
+// aggregator's) and runs the attack and the exchange.
+type optimizer interface {
+	// step applies the update of this step to the model; g is this rank's
+	// gradient (it may be overwritten).
+	step(s *stepEnv, g []float32) error
+	// state is what a checkpoint keeps besides the model (nil: nothing).
+	state() []float32
+}
+
+// stepEnv is what an optimizer needs of the run at one step.
+type stepEnv struct {
+	c      collective.Comm
+	q      *collective.Quorum // the server vote's, with --vote-deadline
+	role   Role
+	atk    *attackRound // nil without Byzantines
+	params []float32
+	lr, wd float32
+	step   int
+	tally  *attackTally // the Byzantine leader's count of the epoch
+}
+
+// optimizerKind is an entry of the optimizer registry.
+type optimizerKind struct {
+	sign      bool    // exchanges packed signs (the vote), else float32 gradients
+	momentum  bool    // takes --momentum
+	defaultLR float64 // on every dataset (the paper's)
+	topos     []string
+}
+
+// optimizers is the optimizer registry: --opt.
+var optimizers = &registry[optimizerKind]{flag: "opt", items: []choice[optimizerKind]{
+	{"sgd", "distributed SGD: the workers' float32 gradients combined by --aggregator", "", optimizerKind{
+		defaultLR: 1e-3, topos: collective.MeanTopologies}},
+	{"signsgd", "SIGNSGD with majority vote: one bit (and a non-zero bit) per coordinate each way", "Bernstein et al. 2018", optimizerKind{
+		sign: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
+	{"signum", "SIGNUM: the vote on the signs of each worker's momentum", "Bernstein et al. 2019", optimizerKind{
+		sign: true, momentum: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
+}}
+
+// newOptimizer makes cfg's optimizer for a model of d parameters on rank.
+func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
+	kind, err := optimizers.parse(cfg.Opt)
+	if err != nil {
+		return nil, err
+	}
+	if kind.sign {
+		tie, err := kernels.ParseTieRule(cfg.Tie)
+		if err != nil {
+			return nil, badFlag("--tie: %v", err)
+		}
+		return &signOpt{
+			signs: kernels.NewSigns(d), result: kernels.NewSigns(d), momentum: make([]float32, d),
+			beta: float32(cfg.Momentum), tie: tie, seed: cfg.Seed, topology: cfg.Topology,
+		}, nil
+	}
+	o := &sgdOpt{topology: cfg.Topology}
+	agg, err := aggregators.parse(cfg.Aggregator)
+	if err != nil {
+		return nil, err
+	}
+	pre, arg, err := parsePre(cfg.Pre)
+	if err != nil {
+		return nil, err
+	}
+	adversaries := cfg.Blind+cfg.Byzantine > 0
+	if cfg.Topology == "server" && (cfg.Aggregator != "mean" || cfg.Pre != "" || adversaries) {
+		s := &serverAggregate{agg: agg, pre: pre, rl: rl,
+			st: aggState{f: cfg.Byzantine, trim: cfg.Trim, krumM: cfg.KrumM, geoIters: cfg.GeomedIters,
+				geoTol: cfg.GeomedTol, cclipRadius: cfg.CclipRadius, cclipIters: cfg.CclipIters},
+			ps: preState{f: cfg.Byzantine, arg: arg, seed: cfg.Seed}}
+		if cfg.Trim < 0 {
+			s.st.trim = cfg.Byzantine
+		}
+		if cfg.Aggregator == "cclip" {
+			s.st.center = make([]float32, d)
+		}
+		o.server = s
+	}
+	return o, nil
+}
+
+// sgdOpt is distributed SGD: blind ranks invert their gradient, Byzantines
+// attack, the gradients are combined (collective.Mean, or rank 0's
+// aggregator) and every rank takes x <- x - lr (update + lambda x).
+type sgdOpt struct {
+	topology string
+	server   *serverAggregate // nil: the collective's mean
+}
+
+func (o *sgdOpt) step(s *stepEnv, g []float32) error {
+	if s.role == Blind {
+		kernels.Scale(g, -1)
+	}
+	if err := s.atk.grads(s.c, g, s.step); err != nil {
+		return err
+	}
+	var err error
+	if o.server != nil {
+		err = o.server.exchange(s.c, g, s.step)
+	} else {
+		err = collective.Mean(s.c, o.topology, g)
+	}
+	if err != nil {
+		return err
+	}
+	kernels.ApplyGradStep(s.params, g, s.lr, s.wd)
+	return nil
+}
+
+func (o *sgdOpt) state() []float32 {
+	if o.server != nil {
+		return o.server.st.center
+	}
+	return nil
+}
+
+// signOpt is SIGNSGD (beta 0) and SIGNUM: momentum and packed signs in one
+// pass, blind ranks negate, Byzantines attack, the majority vote over the
+// topology, and x <- x - lr (sign(V) + lambda x) straight from the bits.
+type signOpt struct {
+	signs, result kernels.Signs
+	momentum      []float32
+	beta          float32
+	tie           kernels.TieRule
+	seed          uint64
+	topology      string
+}
+
+func (o *signOpt) step(s *stepEnv, g []float32) error {
+	kernels.MomentumSigns(o.signs, o.momentum, g, o.beta)
+	if s.role == Blind {
+		o.signs.Negate()
+	}
+	if err := s.atk.signs(s.c, o.signs, o.momentum, s.step, s.tally); err != nil {
+		return err
+	}
+	opt := kernels.VoteOptions{Tie: o.tie, Seed: o.seed*0x100000001b3 + uint64(s.step)}
+	var err error
+	if s.q != nil {
+		err = s.q.Vote(s.c, o.signs, o.result, opt) // server topology, with a deadline
+	} else {
+		err = collective.Vote(s.c, o.topology, o.signs, o.result, opt)
+	}
+	if err != nil {
+		return err
+	}
+	s.atk.measure(s.c.Rank(), o.result)
+	kernels.ApplySignStep(s.params, o.result, s.lr, s.wd)
+	return nil
+}
+
+func (o *signOpt) state() []float32 { return o.momentum }
