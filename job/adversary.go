@@ -225,4 +225,3 @@ func planAttackNaive(honest []kernels.Signs, attack string, f int, tally *attack
 	}
 	return out
 }
-
