@@ -605,3 +605,47 @@ func snapshot(t *testing.T, root string) []string {
 	})
 	return out
 }
+
+// Table on made-up records: the bytes are a mean over steps (epochs of
+// unequal length), the best accuracy is the first epoch that reached it, a
+// diverged loss is NaN, and a regression has no accuracy.
+func TestTableSynthetic(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	cls := cfgRun("cls", `{"out": "cls", "dataset": "logreg", "epochs": 4}`)
+	cls.Records = []job.Record{
+		{Epoch: 1, TestAcc: f(0.5), TestLoss: 0.7, Steps: 10, BytesSentPerStep: 100, BytesRecvPerStep: 10, EpochSeconds: 1, EvalSeconds: 0.5},
+		{Epoch: 2, TestAcc: f(0.7), TestLoss: 0.6, Steps: 20, BytesSentPerStep: 200, BytesRecvPerStep: 20, EpochSeconds: 2, EvalSeconds: 0.5},
+		{Epoch: 3, TestAcc: f(0.7), TestLoss: job.Float(math.NaN()), Steps: 10, BytesSentPerStep: 100, BytesRecvPerStep: 10, EpochSeconds: 1, EvalSeconds: 0.5},
+	}
+	reg := cfgRun("reg", `{"out": "reg", "dataset": "linreg"}`)
+	reg.Records = []job.Record{{Epoch: 1, TestLoss: 2, Steps: 5, BytesSentPerStep: 8, BytesRecvPerStep: 8}}
+	reg.Summary = &job.Summary{WallSeconds: 42}
+	keys, rows := Table([]*Run{cls, reg})
+	if !slices.Equal(keys, []string{"dataset", "epochs"}) {
+		t.Fatalf("keys %q", keys)
+	}
+	c, r := rows[0], rows[1]
+	if c.Status != Incomplete || c.Epochs != 3 || c.Planned != 4 || *c.FinalAcc != 0.7 || *c.BestAcc != 0.7 || c.BestEpoch != 2 ||
+		!math.IsNaN(*c.FinalLoss) || *c.BytesSent != 150 || *c.BytesRecv != 15 || *c.WallSeconds != 5.5 || !c.WallFromEpochs {
+		t.Errorf("classification row %+v", c)
+	}
+	if r.Status != Finished || r.FinalAcc != nil || r.BestAcc != nil || *r.WallSeconds != 42 || r.WallFromEpochs || r.Planned != 0 ||
+		!slices.Equal(r.Settings, []string{"linreg", "-"}) {
+		t.Errorf("regression row %+v", r)
+	}
+	var b bytes.Buffer
+	WriteMarkdown(&b, []*Run{cls, reg})
+	for _, want := range []string{
+		"| cls | incomplete | 3/4 | 0.7000 | 0.7000 (2) | NaN | 5.50* | 150 | 15 | logreg | 4 |",
+		"| reg | finished | 1 | - | - | 2.0000 | 42.00 | 8 | 8 | linreg | - |",
+		"\\* not finished: the sum of its epochs' training and evaluation seconds.",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("markdown lacks\n%s\nin\n%s", want, b.String())
+		}
+	}
+	// No accuracy anywhere: no accuracy panel.
+	if p := Panels([]*Run{reg}); len(p) != 4 || p[0].Name != "test_loss" {
+		t.Errorf("regression panels %+v", p)
+	}
+}
