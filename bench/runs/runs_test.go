@@ -244,17 +244,17 @@ func cfgRun(dir string, cfg string) *Run {
 
 func TestLabelsSynthetic(t *testing.T) {
 	runs := []*Run{
-		cfgRun("r/1", `{"out": "r/1", "lr": 0.0001, "opt": "sgd", "aggregator": "median", "nested": {"a": 1, "b": [1, 2]}, "same": {"x": true}}`),
+		cfgRun("r/1", `{"out": "r/1", "partition": "iid", "lr": 0.0001, "opt": "sgd", "aggregator": "median", "nested": {"a": 1, "b": [1, 2]}, "same": {"x": true}}`),
 		cfgRun("r/2", `{"out": "r/2", "lr": 0.0001, "opt": "sgd", "nested": {"b": [1, 2], "a": 2}, "same": {"x": true}}`),
-		cfgRun("r/3", `{"out": "r/3", "lr": 1e-3, "opt": "sgd", "aggregator": "krum", "nested": {"a": 1, "b": [1, 2]}, "same": {"x": true}}`),
+		cfgRun("r/3", `{"out": "r/3", "partition": "iid", "lr": 1e-3, "opt": "sgd", "aggregator": "krum", "nested": {"a": 1, "b": [1, 2]}, "same": {"x": true}}`),
 	}
-	if got, want := Differing(runs), []string{"aggregator", "lr", "nested"}; !slices.Equal(got, want) {
+	if got, want := Differing(runs), []string{"aggregator", "lr", "nested", "partition"}; !slices.Equal(got, want) {
 		t.Fatalf("differing %v, want %v", got, want)
 	}
 	want := []string{
-		`aggregator=median, lr=0.0001, nested={"a":1,"b":[1,2]}`,
-		`aggregator=-, lr=0.0001, nested={"a":2,"b":[1,2]}`,
-		`aggregator=krum, lr=1e-3, nested={"a":1,"b":[1,2]}`,
+		`aggregator=median, lr=0.0001, nested={"a":1,"b":[1,2]}, partition=iid`,
+		`aggregator=-, lr=0.0001, nested={"a":2,"b":[1,2]}, partition=-`,
+		`aggregator=krum, lr=1e-3, nested={"a":1,"b":[1,2]}, partition=iid`,
 	}
 	if got := Labels(runs); !slices.Equal(got, want) {
 		t.Fatalf("labels\n%q\nwant\n%q", got, want)
@@ -550,7 +550,7 @@ func TestRefusals(t *testing.T) {
 func TestExpandAndArgs(t *testing.T) {
 	dirs := folders(t, "a", "b", "c")
 	root := filepath.Dir(dirs[0])
-	got, err := Expand([]string{filepath.Join(root, "c"), filepath.Join(root, "[ab]"), filepath.Join(root, ".", "c")})
+	got, err := Expand([]string{filepath.Join(root, "c"), filepath.Join(root, "[ab]"), root + "/./c"})
 	if err != nil {
 		t.Fatal(err)
 	}
