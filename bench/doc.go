@@ -4,5 +4,6 @@
 // job/nn.BenchmarkStep, gloo_allreduce.py against `signsgd bench comm`, which
 // embeds it), and their recorded results. The benchmarks themselves live in
 // the sub-packages: figures and theory (the paper's experiments), comm
-// (bytes and seconds of the exchange, scaling, a whole step).
+// (bytes and seconds of the exchange, scaling, a whole step), and runs
+// (`signsgd plot` and `signsgd compare` over any run folders).
 package bench

@@ -16,6 +16,8 @@ usage:
   signsgd run [flags]      train (launches all ranks on loopback, or runs one rank with --rank)
   signsgd figures [flags]  the paper's experiments and figures (--spec FILE, --quick)
   signsgd theory [flags]   Monte Carlo check of the paper's bounds
+  signsgd plot DIR...      one figure of run folders, one line per run (--out FILE.png|.svg)
+  signsgd compare DIR...   one table of run folders: status, accuracy, time, bytes (--csv)
   signsgd help [command]   this text, or a command's flags
 
 Run 'signsgd help run' for the flags of run; 'signsgd figures -h' and 'signsgd theory -h' for theirs.
