@@ -304,6 +304,9 @@ func (r *run) epoch(epoch int) error {
 			abstained[k]++
 		}
 		r.dropped = append(r.dropped, r.q.TakeDropped()...)
+		if err := r.checkWorkers(); err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+		}
 		r.step++
 		if cfg.DigestEvery > 0 && r.step%cfg.DigestEvery == 0 {
 			if _, err := compareModels(r.c, r.q, env.params, fmt.Sprintf("after step %d", r.step)); err != nil {
@@ -443,6 +446,10 @@ func (r *run) finish() error {
 	params := r.model.Params()
 	sum, err := compareModels(r.c, r.q, params, "at the end")
 	if err != nil {
+		return err
+	}
+	r.dropped = append(r.dropped, r.q.TakeDropped()...)
+	if err := r.checkWorkers(); err != nil {
 		return err
 	}
 	if r.rank == 0 {
