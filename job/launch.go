@@ -282,6 +282,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}
 	}
+	if err := checkOutFree(cfg.Out); err != nil {
+		return err
+	}
 	if !cfg.Quiet {
 		beta := ""
 		if cfg.Opt == "signum" {

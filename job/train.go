@@ -129,9 +129,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if r.mw != nil {
-		defer r.mw.close()
-	}
+	defer r.close()
 	for epoch := r.firstEpoch; epoch < cfg.Epochs; epoch++ {
 		if err := r.epoch(epoch); err != nil {
 			return err
@@ -165,17 +163,26 @@ type run struct {
 	last             Record
 	dropped          []int
 	mw               *metricsWriter
+	lock             *outLock // rank 0's hold on --out
+	startID          string   // this start's identity, made by rank 0
 }
 
 // newRun loads the data and the model, places the adversaries, makes the
 // optimizer, resumes from a checkpoint if asked and, on rank 0, starts
 // the output files.
-func newRun(cfg *Config, c collective.Comm, out io.Writer) (*run, error) {
+func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	r := &run{cfg: cfg, c: c, out: out, start: time.Now(), rank: c.Rank(), m: c.Size()}
 	if r.m != cfg.Workers {
 		return nil, fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", r.rank, r.m, cfg.Workers)
 	}
-	var err error
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if r.startID, err = r.agree(); err != nil {
+		return nil, err
+	}
 	if r.train, r.test, err = loadData(cfg); err != nil {
 		return nil, err
 	}
