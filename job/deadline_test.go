@@ -13,15 +13,24 @@ import (
 
 // trainFaulty runs the job of args on m in-process ranks over a
 // collective.MemNetwork whose faults fault sets up, and returns each rank's
-// error and the output folder. The network drops stale frames, as the TCP
-// transport does under --vote-deadline.
+// error and the output folder (a fresh one unless args give --out). The
+// network drops stale frames, as the TCP transport does under
+// --vote-deadline.
 func trainFaulty(t *testing.T, m int, fault func(n *collective.MemNetwork), args ...string) ([]error, string) {
 	t.Helper()
-	out := t.TempDir()
-	cfg, err := ParseRun(append([]string{"--workers", fmt.Sprint(m), "--out", out, "--quiet", "--timeout", "20s"}, args...))
+	errs, out, _ := trainNet(t, m, fault, args...)
+	return errs, out
+}
+
+// trainNet is trainFaulty, also returning what rank 0 printed.
+func trainNet(t *testing.T, m int, fault func(n *collective.MemNetwork), args ...string) ([]error, string, string) {
+	t.Helper()
+	cfg, err := ParseRun(append([]string{"--workers", fmt.Sprint(m), "--out", t.TempDir(), "--quiet", "--timeout", "20s"}, args...))
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := cfg.Out
+	var log0 bytes.Buffer
 	net := collective.NewMemNetwork(m, collective.MemOptions{Timeout: cfg.timeout, DropStale: cfg.voteDeadline > 0, Seed: 1})
 	fault(net)
 	errs := make([]error, m)
@@ -31,7 +40,11 @@ func trainFaulty(t *testing.T, m int, fault func(n *collective.MemNetwork), args
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[r] = Train(cfg, c, &bytes.Buffer{})
+			w := &bytes.Buffer{}
+			if r == 0 {
+				w = &log0
+			}
+			errs[r] = Train(cfg, c, w)
 			c.Close() // a rank that ends leaves, as its process would
 			if r == 0 {
 				close(rank0)
@@ -55,7 +68,7 @@ func trainFaulty(t *testing.T, m int, fault func(n *collective.MemNetwork), args
 		net.Close()
 		<-done
 	}
-	return errs, out
+	return errs, out, log0.String()
 }
 
 // deadlineArgs is a short logistic regression under --vote-deadline: 5

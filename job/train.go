@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -165,6 +164,8 @@ type run struct {
 	mw               *metricsWriter
 	lock             *outLock // rank 0's hold on --out
 	startID          string   // this start's identity, made by rank 0
+	runID            string   // the run's: startID, or the resumed checkpoints'
+	ckpts            ckptKeeper
 }
 
 // newRun loads the data and the model, places the adversaries, makes the
@@ -183,6 +184,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	if r.startID, err = r.agree(); err != nil {
 		return nil, err
 	}
+	r.removeTemporaries()
 	if r.train, r.test, err = loadData(cfg); err != nil {
 		return nil, err
 	}
@@ -220,8 +222,9 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 			return injectFault(cfg, model.Params())
 		}
 	}
+	r.keepRun()
 	if cfg.Resume {
-		ck, err := resume(cfg, c, model, r.opt.state(), out)
+		ck, err := r.resume()
 		if err != nil {
 			return nil, err
 		}
@@ -438,10 +441,10 @@ func (r *run) checkpoint(epoch int) error {
 		return nil
 	}
 	ck := &checkpoint{
-		ckptHeader: ckptHeader{Epoch: epoch + 1, Step: r.step, Rank: r.rank, Workers: r.m, Fingerprint: fingerprint(cfg)},
+		ckptHeader: ckptHeader{Epoch: epoch + 1, Step: r.step, Rank: r.rank, Workers: r.m, Fingerprint: fingerprint(cfg), Run: r.runID, Start: r.startID},
 		params:     r.model.Params(), momentum: r.opt.state(), state: modelState(r.model), records: r.records,
 	}
-	if err := writeCheckpoint(cfg.Out, ck); err != nil {
+	if err := r.ckpts.write(ck); err != nil {
 		return fmt.Errorf("rank %d, epoch %d: %w", r.rank, epoch+1, err)
 	}
 	return nil
@@ -535,73 +538,6 @@ func modelState(m Model) [][]float32 {
 		return s.State()
 	}
 	return nil
-}
-
-// resume finds the newest epoch whose checkpoint every rank holds intact,
-// loads this rank's into the model and momentum, and returns it (nil: no
-// usable checkpoint, start from scratch). Bad checkpoints are named on
-// stderr and skipped.
-func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out io.Writer) (*checkpoint, error) {
-	rank := c.Rank()
-	params, state := model.Params(), modelState(model)
-	warn := func(msg string) { fmt.Fprintf(os.Stderr, "rank %d: %s\n", rank, msg) }
-	valid, newest := validCheckpoints(cfg, rank, len(params), len(momentum), state, warn)
-	var list []string
-	for _, e := range valid {
-		list = append(list, strconv.Itoa(e))
-	}
-	all, err := collective.Gather(c, 0, []byte(strings.Join(list, ",")))
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	var choice []byte
-	if rank == 0 {
-		count := map[int]int{}
-		for _, b := range all {
-			for _, f := range strings.Split(string(b), ",") {
-				if e, err := strconv.Atoi(f); err == nil {
-					count[e]++
-				}
-			}
-		}
-		best := 0
-		for e, k := range count {
-			if k == c.Size() && e > best {
-				best = e
-			}
-		}
-		choice = []byte(strconv.Itoa(best))
-	}
-	choice, err = collective.Broadcast(c, 0, choice)
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	epoch, err := strconv.Atoi(string(choice))
-	if err != nil {
-		return nil, fmt.Errorf("resume: rank 0 chose epoch %q", choice)
-	}
-	if epoch == 0 {
-		if rank == 0 && !cfg.Quiet {
-			fmt.Fprintf(out, "resume: no checkpoint in %s that every rank holds intact; starting from scratch\n", ckptDir(cfg.Out))
-		}
-		return nil, nil
-	}
-	path := ckptPath(cfg.Out, epoch, rank)
-	ck := newest
-	if ck == nil || ck.Epoch != epoch { // another rank lacks our newest
-		if ck, err = loadCheckpoint(path, cfg, rank, len(params), len(momentum), state); err != nil {
-			return nil, fmt.Errorf("resume: checkpoint %s: %w", path, err)
-		}
-	}
-	copy(params, ck.params)
-	copy(momentum, ck.momentum)
-	for i, s := range state {
-		copy(s, ck.state[i])
-	}
-	if rank == 0 && !cfg.Quiet {
-		fmt.Fprintf(out, "resume: from epoch %d (step %d), %s\n", ck.Epoch, ck.Step, filepath.Dir(path))
-	}
-	return ck, nil
 }
 
 // progressEvery is how often rank 0 reports progress inside an epoch.
