@@ -257,6 +257,9 @@ func (r *run) startOutput(d int) error {
 	if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
 	}
+	if cfg.Resume {
+		checkMetricsTail(filepath.Join(cfg.Out, "metrics.jsonl"), len(r.records), func(msg string) { fmt.Fprintf(r.out, "resume: %s\n", msg) })
+	}
 	mw, err := createMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), r.records)
 	if err != nil {
 		return err
