@@ -35,7 +35,7 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 	}
 	opt := collective.TCPOptions{
 		Rank: cfg.Rank, Size: cfg.Workers, Coordinator: cfg.Coordinator, JobID: cfg.JobID, Secret: secret,
-		Timeout: cfg.timeout, SetupTimeout: max(cfg.timeout, 60*time.Second), DropStale: cfg.voteDeadline > 0,
+		Timeout: cfg.timeout, SetupTimeout: cfg.timeout, DropStale: cfg.voteDeadline > 0,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 	}
 	if cfg.Rank == 0 && cfg.listenAll != "" {
