@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -127,9 +126,9 @@ func dimString(dims []int) string {
 // it starts with the gzip magic 0x1f 0x8b (whatever its name). Errors name
 // path; their offsets count decompressed bytes.
 func OpenIDX(path string, maxElems int) (dims []int, data []byte, err error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
-		return nil, nil, err // *fs.PathError: "open <path>: <reason>"
+		return nil, nil, err // names path
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<16)

@@ -177,6 +177,9 @@ func imageFiles(dir string) ([]string, error) {
 		}
 		ext := filepath.Ext(e.Name())
 		if strings.EqualFold(ext, ".jpeg") || strings.EqualFold(ext, ".jpg") {
+			if irregular(e.Type()) {
+				return nil, fmt.Errorf("image folder %s: %s: %w", dir, e.Name(), NotRegular(e.Type()))
+			}
 			names = append(names, e.Name())
 		}
 	}
@@ -300,7 +303,7 @@ func (f *ImageFolder) load(s *imageScratch, dst []float32, i, epoch int) error {
 // decodeJPEGFile reads and decodes a JPEG, refusing headers that claim an
 // empty or huge image and turning a decoder panic into an error.
 func decodeJPEGFile(path string) (img image.Image, err error) {
-	buf, err := os.ReadFile(path)
+	buf, err := readRegular(path)
 	if err != nil {
 		return nil, err
 	}

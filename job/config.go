@@ -212,6 +212,9 @@ func ParseRun(args []string) (*Config, error) {
 	if err := cfg.finish(set); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkInput(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -110,6 +112,7 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	var outMu sync.Mutex
 	cmds := make([]*exec.Cmd, cfg.Workers)
 	var flushers []*linePrefixer
+	errOut := make([]*linePrefixer, cfg.Workers) // each rank's stderr
 	for r := range cmds {
 		rankArgs := append([]string{"run"}, args...)
 		rankArgs = append(rankArgs, "--rank", strconv.Itoa(r), "--coordinator", addr, "--job-id", jobID)
@@ -127,6 +130,7 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		p := &linePrefixer{mu: &outMu, w: stderr}
 		cmd.Stderr = p
 		flushers = append(flushers, p)
+		errOut[r] = p
 		t := strconv.Itoa(slurm.ThreadsPerRank(runtime.NumCPU(), cfg.Workers))
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+t, "OPENBLAS_NUM_THREADS="+t)
 		if os.Getenv(SecretEnv) == "" && cfg.SecretFile == "" {
@@ -173,6 +177,11 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 				outMu.Unlock()
 			case e.err != nil && firstErr == nil:
 				firstErr = fmt.Errorf("rank %d failed (%v)", e.rank, e.err)
+				if refused(e.err, errOut[e.rank]) {
+					// The rank refused the job as given: so does the
+					// launcher (exit status 2).
+					firstErr = &usageError{fmt.Sprintf("rank %d refused the job (%v)", e.rank, e.err)}
+				}
 				deadline = time.After(killGrace)
 			case e.rank == 0 && deadline == nil:
 				// Rank 0 is done and the others leave right after it: one
@@ -222,6 +231,19 @@ func setThreads(cfg *Config, n int) {
 	cfg.loaderThreads = n
 }
 
+// refused says whether a rank's exit is a usage error (exit status 2
+// after its one error line from Main) rather than a failed run or a crash
+// of the runtime (which exits 2 too, after a trace).
+func refused(err error, stderr *linePrefixer) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		return false
+	}
+	stderr.mu.Lock()
+	defer stderr.mu.Unlock()
+	return strings.HasPrefix(stderr.last, "signsgd: ")
+}
+
 // linePrefixer copies whole lines to w, each with a prefix, under a mutex
 // shared by all ranks so lines never interleave.
 type linePrefixer struct {
@@ -229,6 +251,7 @@ type linePrefixer struct {
 	w      io.Writer
 	prefix string
 	buf    []byte
+	last   string // the last whole line
 }
 
 func (p *linePrefixer) Write(b []byte) (int, error) {
@@ -240,6 +263,7 @@ func (p *linePrefixer) Write(b []byte) (int, error) {
 		}
 		p.mu.Lock()
 		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.last = string(p.buf[:i])
 		p.mu.Unlock()
 		p.buf = p.buf[i+1:]
 	}
@@ -273,11 +297,23 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ranksHere := 1
+	if launcher == "local" {
+		ranksHere = cfg.Workers
+	}
+	if err := checkMemory(cfg, ranksHere); err != nil {
+		return err
+	}
 	if launcher != "local" {
 		if err := rankRun(cfg, stdout); err != nil {
 			return fmt.Errorf("rank %d of %d: %w", cfg.Rank, cfg.Workers, err)
 		}
 		return nil
+	}
+	if cfg.SecretFile != "" && os.Getenv(SecretEnv) == "" {
+		if _, err := readSecretFile(cfg.SecretFile, "--secret-file"); err != nil {
+			return err
+		}
 	}
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}

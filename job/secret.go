@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"signsgd/collective"
+	"signsgd/data"
 )
 
 // SecretEnv names the environment variable that carries a job's secret to
@@ -55,22 +56,27 @@ func jobSecret(cfg *Config, getenv func(string) string) ([]byte, error) {
 	return m.Sum(nil), nil
 }
 
-// readSecretFile reads a secret from a file that only its owner may read.
+// readSecretFile reads a secret from a regular file that only its owner
+// may read. Its errors are usage errors: the file named is not usable as
+// it is.
 func readSecretFile(path, what string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+		return nil, badFlag("%s %s: %v", what, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, badFlag("%s %s: %v", what, path, data.NotRegular(st.Mode()))
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s: mode %04o lets others read it; run chmod 600 %s", what, path, st.Mode().Perm(), path)
+		return nil, badFlag("%s %s: mode %04o lets others read it; run chmod 600 %s", what, path, st.Mode().Perm(), path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := readRegularFile(path, 1<<20)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+		return nil, badFlag("%s %s: %v", what, path, err)
 	}
 	s := strings.TrimSpace(string(b))
 	if len(s) < collective.MinSecret {
-		return nil, fmt.Errorf("%s %s: %d bytes of secret, want at least %d", what, path, len(s), collective.MinSecret)
+		return nil, badFlag("%s %s: %d bytes of secret, want at least %d", what, path, len(s), collective.MinSecret)
 	}
 	return []byte(s), nil
 }

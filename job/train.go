@@ -186,7 +186,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	}
 	r.removeTemporaries()
 	if r.train, r.test, err = loadData(cfg); err != nil {
-		return nil, err
+		return nil, inputError(err)
 	}
 	model, err := newModel(cfg, r.train)
 	if err != nil {
