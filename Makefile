@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures fuzz clean
+.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures fuzz chaos clean
 
 all: build
 
@@ -118,6 +118,15 @@ bench-comm: build sysdeps-torch
 	./$(BIN) bench comm --out bench/results/comm
 	./$(BIN) bench scale --out bench/results/scale
 	./$(BIN) bench step --out bench/results/step
+
+# Chaos: CHAOS_ROUNDS randomized kill, stall, signal and resume rounds
+# against a logistic regression job of 4 ranks on loopback, with and without
+# a Byzantine rank; each round must lose nothing (the resumed model equals an
+# uninterrupted run's, or --vote-deadline goes on without the rank) and
+# leave no process. Bounded: 60 s a round at most, about 2 minutes in all.
+CHAOS_ROUNDS ?= 20
+chaos: build
+	./$(BIN) chaos --rounds $(CHAOS_ROUNDS) --out results/chaos
 
 clean:
 	rm -rf bin results

@@ -161,6 +161,9 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		go func() { exits <- exit{r, cmd.Wait()} }()
 	}
 	var firstErr error
+	// A rank killed by a signal (not ours) is the cause, rather than the
+	// ranks that failed because it was gone, whichever exit came first.
+	causeSignaled, signaling := false, false
 	var early []int // workers that ended early under --vote-deadline
 	var deadline <-chan time.Time
 	for left := len(cmds); left > 0; {
@@ -175,14 +178,17 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 				outMu.Lock()
 				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v)\n", e.rank, e.err)
 				outMu.Unlock()
-			case e.err != nil && firstErr == nil:
+			case e.err != nil && (firstErr == nil || (!causeSignaled && !signaling && killedBySignal(e.err))):
+				if firstErr == nil {
+					deadline = time.After(killGrace)
+				}
+				causeSignaled = killedBySignal(e.err)
 				firstErr = fmt.Errorf("rank %d failed (%v)", e.rank, e.err)
 				if refused(e.err, errOut[e.rank]) {
 					// The rank refused the job as given: so does the
 					// launcher (exit status 2).
 					firstErr = &usageError{fmt.Sprintf("rank %d refused the job (%v)", e.rank, e.err)}
 				}
-				deadline = time.After(killGrace)
 			case e.rank == 0 && deadline == nil:
 				// Rank 0 is done and the others leave right after it: one
 				// still running after doneGrace is hung (a stalled rank
@@ -193,11 +199,13 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("interrupted by %v", s)
 			}
+			signaling = true
 			for _, cmd := range cmds {
 				cmd.Process.Signal(syscall.SIGTERM)
 			}
 			deadline = time.After(killGrace)
 		case <-deadline:
+			signaling = true
 			for _, cmd := range cmds {
 				if cmd.ProcessState == nil {
 					cmd.Process.Kill()
@@ -229,6 +237,16 @@ func setThreads(cfg *Config, n int) {
 	kernels.SetThreads(n)
 	kernels.SetBLASThreads(n)
 	cfg.loaderThreads = n
+}
+
+// killedBySignal says whether a rank's exit was a signal's.
+func killedBySignal(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
 }
 
 // refused says whether a rank's exit is a usage error (exit status 2

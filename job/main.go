@@ -18,6 +18,7 @@ usage:
   signsgd theory [flags]   Monte Carlo check of the paper's bounds
   signsgd plot DIR...      one figure of run folders, one line per run (--out FILE.png|.svg)
   signsgd compare DIR...   one table of run folders: status, accuracy, time, bytes (--csv)
+  signsgd chaos [flags]    randomized kill, stall, signal and resume rounds against a job (make chaos)
   signsgd help [command]   this text, or a command's flags
 
 Run 'signsgd help run' for the flags of run; 'signsgd figures -h' and 'signsgd theory -h' for theirs.

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"signsgd/bench/chaos"
 	"signsgd/bench/comm"
 	"signsgd/bench/figures"
 	"signsgd/bench/runs"
@@ -13,6 +14,7 @@ import (
 func main() {
 	commands := map[string]job.Command{
 		"bench":   comm.Command,
+		"chaos":   chaos.Command,
 		"compare": runs.CompareCommand,
 		"figures": figures.Command,
 		"plot":    runs.PlotCommand,
