@@ -73,7 +73,7 @@ func trainNet(t *testing.T, m int, fault func(n *collective.MemNetwork), args ..
 
 // deadlineArgs is a short logistic regression under --vote-deadline: 5
 // ranks, 16 steps an epoch, ranks 3 and 4 Byzantine (3 leads their round).
-var deadlineArgs = []string{"--epochs", "3", "--train-limit", "2000", "--byzantine", "2", "--vote-deadline", "400ms", "--drop-after", "2"}
+var deadlineArgs = []string{"--epochs", "3", "--train-limit", "2000", "--byzantine", "2", "--vote-deadline", "1s", "--drop-after", "2"}
 
 // TestDeadlineWithByzantines: under --vote-deadline the job goes on when a
 // rank crashes or stalls also with Byzantine ranks, whichever rank it is:

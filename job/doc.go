@@ -23,13 +23,22 @@
 // Output (rank 0): DIR/config.json before the ranks start, DIR/metrics.jsonl
 // with one Record per epoch, DIR/summary.json (final record and the model's
 // SHA-256, checked equal on every rank) at the end. Files are written whole
-// (temporary file, fsync, rename; metrics lines one write each). With
+// (temporary file, fsync, rename; a metrics line whole or not at all). With
 // --checkpoint-every every rank writes DIR/checkpoints/epoch-N/rank-R.ckpt.zst
 // (checkpoint.go), which --resume reads back.
 //
-// Faults: the job's secret (secret.go) authenticates every connection; a
-// rank that fails tells the others why (collective.Abort) so each names
-// the lost rank; --vote-deadline hands rank 0 a collective.Quorum so the
-// vote goes on without crashed or stalled ranks; --digest-every compares
-// the ranks' models during the run.
+// Faults: the job's secret (secret.go) authenticates every connection;
+// right after it every rank proves it runs rank 0's configuration and rank
+// 0 locks --out (agree.go); a rank that fails tells the others why
+// (collective.Abort) so each names the lost rank; --vote-deadline hands
+// rank 0 a collective.Quorum so the vote goes on without crashed or
+// stalled ranks, and the Byzantines' round waits for nobody past it
+// (attack_deadline.go); --digest-every compares the ranks' models during
+// the run. Checkpoints name their run, which alone decides what is kept
+// and resumed (resume.go).
+//
+// Exit status (Main): 0 the run finished; 1 it failed once started; 2 it
+// was refused before training (usageError: flags, values unusable as the
+// run uses them (input.go), files named by flags, differing ranks, a held
+// --out, --resume past --epochs).
 package job
