@@ -4,6 +4,7 @@
 // job/nn.BenchmarkStep, gloo_allreduce.py against `signsgd bench comm`, which
 // embeds it), and their recorded results. The benchmarks themselves live in
 // the sub-packages: figures and theory (the paper's experiments), comm
-// (bytes and seconds of the exchange, scaling, a whole step), and runs
-// (`signsgd plot` and `signsgd compare` over any run folders).
+// (bytes and seconds of the exchange, scaling, a whole step), runs
+// (`signsgd plot` and `signsgd compare` over any run folders) and chaos
+// (`signsgd chaos`: randomized kill, stall, signal and resume rounds).
 package bench
