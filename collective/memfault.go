@@ -70,7 +70,7 @@ func NewMemNetwork(n int, opt MemOptions) *MemNetwork {
 		release: make(chan struct{}),
 	}
 	for r, c := range w {
-		c.(*memComm).dropStale = opt.DropStale
+		setMemDropStale(c.(*memComm), opt.DropStale)
 		net.comms = append(net.comms, &faultComm{Comm: c, net: net, rank: r})
 	}
 	return net
@@ -266,4 +266,15 @@ func (c *faultComm) SetStep(step uint32) {
 func (c *faultComm) Close() error {
 	c.net.Crash(c.rank)
 	return nil
+}
+
+// setMemDropStale is TCPOptions.DropStale for an in-memory rank: through
+// the Comm's own setter where it has one (receives posted into inboxes keep
+// their own copy of the flag), else the flag itself.
+func setMemDropStale(c *memComm, v bool) {
+	if s, ok := any(c).(interface{ setDropStale(bool) }); ok {
+		s.setDropStale(v)
+		return
+	}
+	c.dropStale = v
 }
