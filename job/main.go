@@ -16,6 +16,7 @@ usage:
   signsgd run [flags]      train (launches all ranks on loopback, or runs one rank with --rank)
   signsgd figures [flags]  the paper's experiments and figures (--spec FILE, --quick)
   signsgd theory [flags]   Monte Carlo check of the paper's bounds
+  signsgd robustness       every method against every attack: accuracy grid, worst case (--quick)
   signsgd plot DIR...      one figure of run folders, one line per run (--out FILE.png|.svg)
   signsgd compare DIR...   one table of run folders: status, accuracy, time, bytes (--csv)
   signsgd help [command]   this text, or a command's flags

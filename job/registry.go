@@ -84,3 +84,17 @@ func methodsReference() string {
 	attacks.reference(&b, "attacks of the --byzantine ranks")
 	return b.String()
 }
+
+// AttackApplies says whether attack has a form for optimizer opt (a
+// gradient form for sgd, a sign form for the vote).
+func AttackApplies(attack, opt string) bool {
+	a, ok := attacks.lookup(attack)
+	o, ok2 := optimizers.lookup(opt)
+	if !ok || !ok2 {
+		return false
+	}
+	if o.Value.sign {
+		return a.Value.sign != nil
+	}
+	return a.Value.grad != nil
+}
