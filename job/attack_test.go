@@ -172,14 +172,14 @@ func TestRegistries(t *testing.T) {
 			}
 		}
 	}
-	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names()} {
+	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names(), partitions.Names()} {
 		for _, n := range names {
 			if !strings.Contains(help, "\n  "+n+" ") {
 				t.Errorf("--help does not list %s", n)
 			}
 		}
 	}
-	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum)") {
+	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum, sto-signsgd, sto-signum)") {
 		t.Errorf("parse: %v", err)
 	}
 }

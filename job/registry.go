@@ -82,6 +82,7 @@ func methodsReference() string {
 	aggregators.reference(&b, "aggregators, for sgd on --topology server")
 	preAggregators.reference(&b, "pre-aggregators, before the aggregator")
 	attacks.reference(&b, "attacks of the --byzantine ranks")
+	partitions.reference(&b, "how the training rows are divided among the ranks")
 	return b.String()
 }
 
