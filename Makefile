@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures fuzz clean
+.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures robustness fuzz clean
 
 all: build
 
@@ -99,6 +99,13 @@ FIGURES_OUT ?= bench/results/figures
 figures: build
 	./$(BIN) figures --out $(FIGURES_OUT)
 	./$(BIN) theory --out bench/results/theory
+
+# Every method against every attack (logreg, 9 workers, 0, 2 and 4
+# Byzantine ranks): bench/results/robustness/robustness.md and .csv. Runs
+# are cached in bench/results/robustness/runs/ (kept out of git), so an
+# interrupted grid resumes. A few minutes.
+robustness: build
+	./$(BIN) robustness --out bench/results/robustness
 
 # Forward+backward speed of the networks against PyTorch (Debian
 # python3-torch and python3-torchvision) on the same shapes, in one run.
