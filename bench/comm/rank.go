@@ -28,7 +28,10 @@ type rankSpec struct {
 	Mode     string `json:"mode"`
 	Opt      string `json:"opt"`      // sgd, signsgd, signum
 	Topology string `json:"topology"` // see topology.go
-	Dim      int    `json:"dim,omitempty"`
+	// Aggregator is SGD's on the server topology ("" or "mean": the
+	// collective's mean); see job.ServerAggregator.
+	Aggregator string `json:"aggregator,omitempty"`
+	Dim        int    `json:"dim,omitempty"`
 	// Mode "floor" (floor.go): bytes a worker sends and receives per step,
 	// in Frames frames each way.
 	UpBytes   int     `json:"up_bytes,omitempty"`
@@ -276,6 +279,14 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			voters[i] = kernels.NewSigns(d)
 		}
 	}
+	exchangeSGD := func(c collective.Comm, g []float32, _ int) error { return exchangeMean(c, spec.Topology, g) }
+	if spec.Opt == "sgd" && spec.Aggregator != "" && spec.Aggregator != "mean" {
+		agg, err := job.ServerAggregator(spec.Aggregator, c.Size(), 0, d)
+		if err != nil {
+			return rt, err
+		}
+		exchangeSGD = agg
+	}
 	since := func(t time.Time) float64 { return time.Since(t).Seconds() }
 	for step := range spec.Warmup + spec.Steps {
 		compute := src.Next(step)
@@ -303,7 +314,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		var err error
 		vopt := kernels.VoteOptions{Tie: kernels.TieZero, Seed: spec.Seed + uint64(step)}
 		if spec.Opt == "sgd" {
-			err = exchangeMean(c, spec.Topology, mean)
+			err = exchangeSGD(c, mean, step)
 		} else {
 			err = exchangeSigns(c, spec.Topology, signs, result, vopt)
 		}
