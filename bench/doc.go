@@ -3,7 +3,9 @@
 // speed is compared within one run (torch_step.py against
 // job/nn.BenchmarkStep, gloo_allreduce.py against `signsgd bench comm`, which
 // embeds it), and their recorded results. The benchmarks themselves live in
-// the sub-packages: figures and theory (the paper's experiments), comm
-// (bytes and seconds of the exchange, scaling, a whole step), and runs
-// (`signsgd plot` and `signsgd compare` over any run folders).
+// the sub-packages: figures and theory (the paper's experiments),
+// robustness (every method against every attack), comm (bytes and seconds
+// of the exchange, scaling, a whole step), and runs (`signsgd plot` and
+// `signsgd compare` over any run folders). Their recorded results are in
+// bench/results.
 package bench

@@ -4,8 +4,14 @@
 // bits, the plain float32 sum that distributed SGD's server does, and the
 // network layers' forward and backward passes.
 //
-// Every fast kernel has a naive reference beside it (same file, suffix
-// Naive), and the tests cross-check the two on odd lengths and random inputs.
+// Every fast kernel names its reference in its doc comment ("Reference:"):
+// a plain-loop function with the suffix Naive, in the kernel's own file
+// (VoteNaive in vote.go, SgemmNaive in blas.go, Conv2DForwardNaive in
+// conv.go, ...) or, for the robust aggregators, in robust_naive.go; a fused
+// kernel's reference is the chain of the kernels it fuses (MomentumSigns:
+// Momentum then PackSignsNaive), and an assembly form's is the portable Go
+// of the same function (batch norm's sums). The tests cross-check each
+// kernel with its reference on odd lengths and random inputs.
 //
 // # Convolutions and SGEMM
 //

@@ -23,7 +23,7 @@ import (
 // TestScaleInterrupt starts `<exe> bench scale ...`).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, map[string]job.Command{"bench": Command}))
+		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, []job.Command{{Name: "bench", Run: Command}}))
 	}
 	os.Exit(m.Run())
 }
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = job.Main(append([]string{"bench"}, args...), &o, &e, map[string]job.Command{"bench": Command})
+	code = job.Main(append([]string{"bench"}, args...), &o, &e, []job.Command{{Name: "bench", Run: Command}})
 	return code, o.String(), e.String()
 }
 
