@@ -49,7 +49,9 @@ func cvtRows(s []float64, stride int, rows rowSet, off, n, npad int) {
 		}
 		cvtRowsAVX512(&s[0], stride, &rows.ptrs[0], m, uintptr(off)*4, k)
 	}
-	cvtRowsGo(s, stride, rows.vecs, off, k, n, npad)
+	if k < npad {
+		cvtRowsGo(s, stride, rows.vecs, off, k, n, npad)
+	}
 }
 
 func sqDiffLanes(acc, x, s []float64, stride, m, n int) {
@@ -61,7 +63,9 @@ func sqDiffLanes(acc, x, s []float64, stride, m, n int) {
 		_ = s[(m-1)*stride+k-1]
 		sqDiffLanesAVX512(&acc[0], &x[0], &s[0], stride, m, k)
 	}
-	sqDiffLanesGo(acc, x, s, stride, m, k, n)
+	if k < n {
+		sqDiffLanesGo(acc, x, s, stride, m, k, n)
+	}
 }
 
 func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, n int) {
@@ -109,7 +113,9 @@ func orderKeys(ks []int32, stride int, rows rowSet, off, n, npad int) {
 		}
 		orderKeysAVX512(&ks[0], stride, &rows.ptrs[0], m, uintptr(off)*4, k)
 	}
-	orderKeysGo(ks, stride, rows.vecs, off, k, n, npad)
+	if k < npad {
+		orderKeysGo(ks, stride, rows.vecs, off, k, n, npad)
+	}
 }
 
 func compareExchange(ks []int32, net []int32, n int) {
