@@ -430,12 +430,61 @@ func TestRobustByHand(t *testing.T) {
 		}
 		check("Multi-Krum", k2, []float32{float32(1.0 / 3), float32(2.0 / 3)})
 
+		// One neighbour at most (M-f-2 < 1): 10, 0, 1 with f=1 score 81,
+		// 1, 1, so 0 (index 1) wins the tie.
+		if sel := Krum(k2[:1], vectors([]float32{10}, []float32{0}, []float32{1}), 1, 1); !slices.Equal(sel, []int{1}) || k2[0] != 0 {
+			t.Fatalf("%s Krum with one neighbour selected %v (%v), want [1] (0)", kernel, sel, k2[0])
+		}
+		// Two vectors: one neighbour each, both selected, ties by index.
+		if sel := Krum(k2[:1], vectors([]float32{5}, []float32{3}), 0, 2); !slices.Equal(sel, []int{0, 1}) || k2[0] != 4 {
+			t.Fatalf("%s Multi-Krum of two selected %v (%v), want [0 1] (4)", kernel, sel, k2[0])
+		}
+
 		// NNM in one dimension: 0, 2, 1, 10 with f=2: out[2] is the mean
 		// of 1 and 0 (0 and 2 tie at distance 1: the lower index wins).
 		line := vectors([]float32{0}, []float32{2}, []float32{1}, []float32{10})
 		out := [][]float32{{0}, {0}, {0}, {0}}
 		NearestNeighborMix(out, line, 2)
 		check("NNM", []float32{out[0][0], out[1][0], out[2][0], out[3][0]}, []float32{0.5, 1.5, 0.5, 6})
+	})
+}
+
+// TestRobustStepsByHand checks one Weiszfeld step and one centered
+// clipping step against the formulas computed here in float64.
+func TestRobustStepsByHand(t *testing.T) {
+	forKernels(t, func(t *testing.T, kernel string) {
+		near := func(what string, got []float32, want ...float64) {
+			t.Helper()
+			for k := range want {
+				if math.Abs(float64(got[k])-want[k]) > 1e-6*max(1, math.Abs(want[k])) {
+					t.Fatalf("%s %s: %v, want %v", kernel, what, got, want)
+				}
+			}
+		}
+		// The mean of (0,0), (4,0), (0,3) is (4/3, 1), at distances 5/3,
+		// sqrt(73)/3 and sqrt(52)/3 from them.
+		tri := vectors([]float32{0, 0}, []float32{4, 0}, []float32{0, 3})
+		b := []float64{3 / 5.0, 3 / math.Sqrt(73), 3 / math.Sqrt(52)}
+		sum := b[0] + b[1] + b[2]
+		dst := make([]float32, 2)
+		if n := GeoMedian(dst, tri, 1, 0, 1e-9); n != 1 {
+			t.Fatalf("%s: GeoMedian did %d iterations, want 1", kernel, n)
+		}
+		near("one Weiszfeld step", dst, 4*b[1]/sum, 3*b[2]/sum)
+		GeoMedian(dst, tri, 0, 0, 1e-9)
+		near("GeoMedian's start", dst, 4/3.0, 1)
+		// From 0: (3,4) at distance 5, (0,1) at 1. Radius 2 keeps 2/5 of
+		// the first; the adaptive radius is the median of 5 and 1, 3.
+		two := vectors([]float32{3, 4}, []float32{0, 1})
+		CenteredClip(dst, two, []float32{0, 0}, 2, 1)
+		near("centered clipping at radius 2", dst, 0.5*(3*0.4), 0.5*(4*0.4+1))
+		CenteredClip(dst, two, []float32{0, 0}, 0, 1)
+		near("centered clipping at the adaptive radius", dst, 0.5*(3*0.6), 0.5*(4*0.6+1))
+		// From (0,1) itself the adaptive radius is the mean of 0 and the
+		// distance to (3,4), half of it: that vector counts half.
+		copy(dst, []float32{0, 1})
+		CenteredClip(dst, two, dst, 0, 1)
+		near("centered clipping from (0,1)", dst, 0.5*3*0.5, 1+0.5*3*0.5)
 	})
 }
 
