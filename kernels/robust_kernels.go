@@ -64,8 +64,19 @@ func cvtRowsGo(s []float64, stride int, rows [][]float32, off, k0, n, npad int) 
 func sqDiffLanesGo(acc, x, s []float64, stride, m, k0, n int) {
 	for r := range m {
 		row := s[r*stride : r*stride+n]
-		a := acc[r*distLanes : (r+1)*distLanes]
-		for k := k0; k < n; k++ {
+		a := (*[distLanes]float64)(acc[r*distLanes : (r+1)*distLanes])
+		k := k0
+		if k%distLanes == 0 {
+			for ; k+distLanes <= n; k += distLanes {
+				xs := (*[distLanes]float64)(x[k : k+distLanes])
+				rs := (*[distLanes]float64)(row[k : k+distLanes])
+				for l := range distLanes {
+					d := xs[l] - rs[l]
+					a[l] += float64(d * d)
+				}
+			}
+		}
+		for ; k < n; k++ {
 			d := x[k] - row[k]
 			a[k%distLanes] += float64(d * d)
 		}

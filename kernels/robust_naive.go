@@ -87,7 +87,12 @@ func KrumNaive(dst []float32, vecs [][]float32, f, m int) []int {
 	checkKrum("KrumNaive", mm, f, m)
 	dist := make([]float64, mm*mm)
 	SqDistancesNaive(dist, vecs)
-	sel := krumSelect(dist, mm, f, m)
+	return krumFromDistances(dst, vecs, dist, f, m)
+}
+
+// krumFromDistances is KrumNaive given the squared distances.
+func krumFromDistances(dst []float32, vecs [][]float32, dist []float64, f, m int) []int {
+	sel := krumSelect(dist, len(vecs), f, m)
 	meanRowsNaive(dst, vecs, sel)
 	return sel
 }
@@ -183,6 +188,12 @@ func NearestNeighborMixNaive(out [][]float32, vecs [][]float32, f int) {
 	m := checkMix("NearestNeighborMixNaive", out, vecs, f)
 	dist := make([]float64, m*m)
 	SqDistancesNaive(dist, vecs)
+	mixFromDistances(out, vecs, dist, f)
+}
+
+// mixFromDistances is NearestNeighborMixNaive given the squared distances.
+func mixFromDistances(out [][]float32, vecs [][]float32, dist []float64, f int) {
+	m := len(vecs)
 	for i := range m {
 		meanRowsNaive(out[i], vecs, nearest(dist[i*m:(i+1)*m], m-f))
 	}
