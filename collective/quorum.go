@@ -131,7 +131,8 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			q.abstained = append(q.abstained, r)
 		}
 	}
-	out := newFanout(c, live, TagVoteResult, chunks)
+	out := &scratchOf(c).fan
+	out.start(c, live, TagVoteResult)
 	var toDrop []int // dropped once their queued results are out
 	defer func() {
 		out.wait() // a second wait is harmless
