@@ -432,14 +432,20 @@ func (c *core) post(r *recvReq) {
 func (c *core) finish(r *recvReq, deadline time.Time) error {
 	b := c.in[r.peer]
 	done := c.done
-	timedOut := false
+	var timedOut error // the deadline passed while the frame was being written
 	b.mu.Lock()
+	if r.state == reqIdle { // never posted: the receive starts now
+		r.step, r.err = c.step.Load(), nil
+	}
 	var f frame
 	var err error
 	fromQueue := false
 	for {
 		if r.state == reqDone {
 			r.state, err = reqIdle, r.err
+			if err != nil && timedOut != nil {
+				err = timedOut
+			}
 			break
 		}
 		if r.state != reqFilling {
@@ -467,22 +473,17 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 				break
 			}
 			// The frame is half written into dst: it may not be left
-			// behind. Fail the link so the fill ends, and wait for it.
-			if c.stall != nil && !timedOut {
+			// behind. Fail the link so the fill ends, and wait for it; if
+			// it completes after all, the receive succeeds.
+			if c.stall != nil && timedOut == nil {
 				b.mu.Unlock()
 				c.stall(r.peer)
 				b.mu.Lock()
 			}
-			timedOut, deadline, done = true, time.Time{}, nil
-			if werr != ErrClosed {
-				err = werr
-			}
+			timedOut, deadline, done = werr, time.Time{}, nil
 		}
 	}
 	b.mu.Unlock()
-	if timedOut && err == nil && r.err == nil && !fromQueue {
-		err = fmt.Errorf("%w: no frame by the deadline", ErrTimeout)
-	}
 	if fromQueue {
 		switch {
 		case f.step != r.step:
