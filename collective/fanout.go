@@ -40,3 +40,19 @@ func serverVoteLen(d int) int {
 	}
 	return n
 }
+
+// countVote is kernels.Vote of voters into dst a chunk (voteChunkWords) at
+// a time, word 0 of dst being word base of the whole vote (for the random
+// tie rule): each call stays on this goroutine, in the caches and without
+// allocating, as the server vote's count of a chunk does.
+func countVote(dst kernels.Signs, voters []kernels.Signs, opt kernels.VoteOptions, base int, sc *scratch) {
+	w := len(dst.NZ)
+	for k := range chunkCount(w) {
+		lo, hi := chunkWords(w, k)
+		sc.chunks = sc.chunks[:0]
+		for _, v := range voters {
+			sc.chunks = append(sc.chunks, wordsOf(v, lo, hi))
+		}
+		kernels.Vote(wordsOf(dst, lo, hi), sc.chunks, opt.AtWord(base+lo))
+	}
+}

@@ -345,7 +345,7 @@ func TestMeanRefusesBadSegment(t *testing.T) {
 				}
 				return Mean(c, topo, []float32{1, 2, 3, 4})
 			})
-			if !errors.Is(errs[0], ErrBadFrame) || !strings.Contains(errs[0].Error(), "rank 0: decode mean with rank 1") {
+			if !errors.Is(errs[0], ErrBadFrame) || !strings.Contains(errs[0].Error(), "rank 0: recv mean from rank 1: bad frame: frame of 12 bytes, want") {
 				t.Errorf("%s %s: %v", tr.name, topo, errs[0])
 			}
 		}

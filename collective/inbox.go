@@ -63,11 +63,10 @@ type inbox struct {
 	mu     sync.Mutex
 	frames []frame
 	// posted are the receives waiting for frames still to come, in the
-	// order they were posted. A frame of tag fills the first receive
-	// posted for tag only if no frame of tag is queued (an older frame,
-	// that receive's to take first), so receives of one tag meet frames in
-	// order.
+	// order they were posted; a frame fills the one it pairs with
+	// (matchLocked), so receives of one tag meet frames in order.
 	posted    []*recvReq
+	dropStale bool // receives skip frames of a past step (TCPOptions.DropStale)
 	err       error
 	waiters   []*waiter
 	spare     []*waiter
@@ -129,21 +128,38 @@ func (b *inbox) waitLocked(deadline time.Time, done <-chan struct{}) error {
 	return err
 }
 
-// queuedLocked says whether a frame of tag waits in the queue.
-func (b *inbox) queuedLocked(tag Tag) bool {
-	for i := range b.frames {
-		if b.frames[i].tag == tag {
-			return true
+// matchLocked returns the index in b.posted of the receive the next frame
+// of tag belongs to, or -1 if it is not posted yet. Frames and receives of
+// a tag pair up in order: the q frames of tag already queued belong to the
+// first q receives posted for it, so the next one belongs to the (q+1)-th.
+// Queued frames that those receives will skip as stale (DropStale, a step
+// before theirs) do not count.
+func (b *inbox) matchLocked(tag Tag) int {
+	q, first := 0, -1
+	for i, r := range b.posted {
+		if r.tag != tag {
+			continue
 		}
+		if first < 0 {
+			first = i
+			for j := range b.frames {
+				if f := &b.frames[j]; f.tag == tag && !(b.dropStale && f.step < r.step) {
+					q++
+				}
+			}
+		}
+		if q == 0 {
+			return i
+		}
+		q--
 	}
-	return false
+	return -1
 }
 
 // begin is a filler's first half, once it has a frame's header: it returns
-// where to write the n payload bytes, the dst of the first receive posted
-// for tag if that one waits for exactly this frame (same step and length,
-// no older frame of tag queued before it), else a buffer from the byte
-// pool for the queue. It fails once the link has failed, or when the peer
+// where to write the n payload bytes, the dst of the receive posted for
+// this frame (matchLocked) if it waits for exactly this frame (same step
+// and length), else a buffer from the byte pool for the queue. It fails once the link has failed, or when the peer
 // has flooded the inbox.
 func (b *inbox) begin(tag Tag, step uint32, n int) ([]byte, *recvReq, error) {
 	b.mu.Lock()
@@ -152,16 +168,12 @@ func (b *inbox) begin(tag Tag, step uint32, n int) ([]byte, *recvReq, error) {
 		return nil, nil, b.err
 	}
 	if tag != TagControl {
-		for i, r := range b.posted {
-			if r.tag != tag {
-				continue
-			}
-			if r.step == step && len(r.dst) == n && !b.queuedLocked(tag) {
+		if i := b.matchLocked(tag); i >= 0 {
+			if r := b.posted[i]; r.step == step && len(r.dst) == n {
 				b.posted = slices.Delete(b.posted, i, i+1)
 				r.state = reqFilling
 				return r.dst, r, nil
 			}
-			break
 		}
 	}
 	if len(b.frames) >= maxPending {
@@ -229,6 +241,19 @@ func (b *inbox) takeLocked(tag Tag, step uint32, dropStale bool, stale *atomic.I
 		return f, true
 	}
 	return frame{}, false
+}
+
+// dropStaleLocked discards the queued frames of tag from a step before
+// step, counting them in *stale.
+func (b *inbox) dropStaleLocked(tag Tag, step uint32, stale *atomic.Int64) {
+	b.frames = slices.DeleteFunc(b.frames, func(f frame) bool {
+		if f.tag == tag && f.step < step {
+			stale.Add(1)
+			putBytes(f.payload)
+			return true
+		}
+		return false
+	})
 }
 
 // unpostLocked takes r out of the posted list if it is there.
@@ -309,6 +334,17 @@ func (c *core) init(rank, size int, timeout time.Duration) {
 	c.in, c.done = make([]*inbox, size), make(chan struct{})
 	for i := range c.in {
 		c.in[i] = newInbox()
+	}
+}
+
+// setDropStale makes receives skip frames of a past step (see
+// TCPOptions.DropStale).
+func (c *core) setDropStale(v bool) {
+	c.dropStale = v
+	for _, b := range c.in {
+		b.mu.Lock()
+		b.dropStale = v
+		b.mu.Unlock()
 	}
 }
 
@@ -445,6 +481,9 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 			r.state, err = reqIdle, r.err
 			if err != nil && timedOut != nil {
 				err = timedOut
+			}
+			if c.dropStale { // stale frames of this tag that the fill went past
+				b.dropStaleLocked(r.tag, r.step, &c.stale)
 			}
 			break
 		}

@@ -46,28 +46,31 @@ func MeanFloat32(c Comm, x []float32) error {
 		return nil
 	}
 	m, d := c.Size(), len(x)
+	n := floatSegs(d)
 	inv := 1 / float32(m)
+	size := func(j int) int { a, b := floatSeg(0, d, j); return b - a }
+	sc := &co.sc
+	sc.windows = resize(sc.windows, m)
+	for r := 1; r < m; r++ {
+		sc.windows[r].start(co, r, TagMean, n, size)
+	}
 	var failed error
-	for j := range floatSegs(d) {
+	for j := range n {
 		a, b := floatSeg(0, d, j)
 		seg := x[a:b]
 		for r := 1; r < m && failed == nil; r++ {
-			p, err := c.Recv(r, TagMean)
+			w := &sc.windows[r]
+			v, err := w.take(co, j)
 			if err != nil {
 				failed = err
-				break
-			}
-			if len(p) != 4*len(seg) {
-				putBytes(p)
-				failed = &PeerError{Rank: 0, Peer: r, Op: "decode mean", Err: fmt.Errorf("%w: %d bytes for segment %d of %d float32s", ErrBadFrame, len(p), j, len(seg))}
 				break
 			}
 			scale := float32(1)
 			if r == m-1 {
 				scale = inv
 			}
-			kernels.AddFinite(seg, bytesFloats(p), scale)
-			putBytes(p)
+			kernels.AddFinite(seg, v, scale)
+			w.refill(co, j, size(j+segWindow))
 		}
 		if failed != nil {
 			break
@@ -78,7 +81,8 @@ func MeanFloat32(c Comm, x []float32) error {
 			}
 		}
 	}
-	for r := 1; r < m; r++ { // nothing reads x once this returns
+	for r := 1; r < m; r++ { // nothing is posted and nothing reads x once this returns
+		sc.windows[r].cancel(co)
 		if err := co.outboxTo(r).wait(); err != nil && failed == nil {
 			failed = err
 		}
@@ -90,26 +94,30 @@ func MeanFloat32(c Comm, x []float32) error {
 }
 
 // sendSegments sends x to peer under tag, a frame per segment from x's own
-// memory; with back, it posts a receive of the same segment from peer
-// under TagMeanResult into x as soon as that segment is sent, and waits
-// for all of them (a server mean's worker).
+// memory. With back (a server mean's worker) it first posts a receive of
+// every segment of the result, from peer under TagMeanResult, straight
+// into x, and waits for them: a segment of the result can only come once
+// peer has received that segment of x, so the link never writes a segment
+// the sends below still read, and posting them all before the first send
+// means none arrives unposted (to be queued and copied).
 func sendSegments(c Comm, peer int, tag Tag, x []float32, co *core, back bool) error {
 	d, n := len(x), floatSegs(len(x))
 	sc := &co.sc
+	posted := 0
 	if back {
 		sc.reqs = resize(sc.reqs, n)
+		for j := range n {
+			a, b := floatSeg(0, d, j)
+			sc.reqs[j] = recvReq{peer: peer, tag: TagMeanResult, dst: floatBytes(x[a:b])}
+			co.post(&sc.reqs[j])
+		}
+		posted = n
 	}
-	posted := 0
 	var err error
 	for j := range n {
 		a, b := floatSeg(0, d, j)
 		if err = c.Send(peer, tag, floatBytes(x[a:b])); err != nil {
 			break
-		}
-		if back {
-			sc.reqs[j] = recvReq{peer: peer, tag: TagMeanResult, dst: floatBytes(x[a:b])}
-			co.post(&sc.reqs[j])
-			posted++
 		}
 	}
 	return finishAll(co, sc.reqs[:posted], err)

@@ -2,7 +2,6 @@ package collective
 
 import (
 	"fmt"
-	"sync"
 
 	"signsgd/kernels"
 )
@@ -97,44 +96,6 @@ func Gather(c Comm, root int, data []byte) ([][]byte, error) {
 func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	var strict *Quorum
 	return strict.Vote(c, local, result, opt)
-}
-
-// sendEach sends payload(p) under tag to every rank p in peers at the same
-// time, so that a peer slow to drain its socket does not hold up the
-// others (a multi-megabyte frame does not fit a socket's buffer, so each
-// write waits for its reader). errs[i] is peers[i]'s error. payload is
-// called once per peer, from that peer's goroutine; done, if not nil, is
-// called with its result once the send has returned.
-func sendEach(c Comm, peers []int, tag Tag, payload func(p int) []byte, done func(p int, b []byte)) []error {
-	errs := make([]error, len(peers))
-	one := func(i int) {
-		b := payload(peers[i])
-		errs[i] = c.Send(peers[i], tag, b)
-		if done != nil {
-			done(peers[i], b)
-		}
-	}
-	if len(peers) == 1 {
-		one(0)
-		return errs
-	}
-	var wg sync.WaitGroup
-	for i := range peers {
-		wg.Go(func() { one(i) })
-	}
-	wg.Wait()
-	return errs
-}
-
-// others returns every rank of c but c's own, in order.
-func others(c Comm) []int {
-	out := make([]int, 0, c.Size()-1)
-	for r := range c.Size() {
-		if r != c.Rank() {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // firstError returns the first non-nil error of errs.

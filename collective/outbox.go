@@ -1,7 +1,6 @@
 package collective
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,21 +151,22 @@ func (o *outbox) wait() error {
 	return err
 }
 
-// fanout sends a sequence of payloads to each of some peers, in order,
-// through their outboxes, so that its caller goes on with the next payload
-// while the peers drain the earlier ones, and a peer slow to read does not
-// hold up the others. A payload comes from the byte pool and goes back to
-// it once every peer has sent it.
+// fanout sends payloads to some peers through their outboxes, so that its
+// caller goes on (receives, counts, encodes the next payload) while the
+// peers drain the earlier ones, and a peer slow to read does not hold up the
+// others. A payload comes from the byte pool and goes back to it once every
+// peer it was queued to has sent it (fanFrame counts them).
 type fanout struct {
 	comm   Comm
 	c      *core // nil for a Comm of another package: sends wait in send
 	peers  []int
-	tag    Tag
 	closed []bool
 	errs   []error // by peer index: the first send error
 }
 
-// fanFrame is a pooled payload shared by the outboxes of a fanout.
+// fanFrame is a pooled payload shared by the outboxes of a fanout and its
+// caller: refs counts the holders, and the last release hands the payload
+// back to the byte pool.
 type fanFrame struct {
 	b    []byte
 	refs atomic.Int32
@@ -174,7 +174,8 @@ type fanFrame struct {
 
 var fanFrames sync.Pool
 
-func newFanFrame(b []byte) *fanFrame {
+// share wraps b (from the byte pool) with one reference, the caller's.
+func share(b []byte) *fanFrame {
 	fr, _ := fanFrames.Get().(*fanFrame)
 	if fr == nil {
 		fr = new(fanFrame)
@@ -192,43 +193,47 @@ func (f *fanFrame) release() {
 	}
 }
 
-// start readies f to send under tag to peers (f's slices are reused).
-func (f *fanout) start(c Comm, peers []int, tag Tag) {
-	f.comm, f.c, f.peers, f.tag = c, coreOf(c), peers, tag
+// start readies f to send to peers (f's slices are reused; peers must not
+// change until wait returns).
+func (f *fanout) start(c Comm, peers []int) {
+	f.comm, f.c, f.peers = c, coreOf(c), peers
 	f.closed = resize(f.closed, len(peers))
 	f.errs = resize(f.errs, len(peers))
 	clear(f.closed)
 	clear(f.errs)
 }
 
-// send queues b (from the byte pool) to every peer not stopped; b goes
-// back to the pool once sent to all of them.
-func (f *fanout) send(b []byte) {
-	if f.c == nil {
-		var live []int
-		for i, p := range f.peers {
-			if !f.closed[i] {
-				live = append(live, p)
-			}
-		}
-		for i, err := range sendEach(f.comm, live, f.tag, func(int) []byte { return b }, nil) {
-			if j := slices.Index(f.peers, live[i]); err != nil && f.errs[j] == nil {
-				f.errs[j] = err
-			}
-		}
-		putBytes(b)
+// send queues b (from the byte pool) under tag to every peer not stopped;
+// b goes back to the pool once sent to all of them.
+func (f *fanout) send(tag Tag, b []byte) {
+	fr := share(b)
+	f.sendFrame(tag, fr)
+	fr.release()
+}
+
+// sendFrame queues fr's payload under tag to every peer not stopped, each
+// holding a reference until its send returns; the caller keeps its own.
+func (f *fanout) sendFrame(tag Tag, fr *fanFrame) {
+	for i := range f.peers {
+		f.sendTo(i, tag, fr)
+	}
+}
+
+// sendTo queues fr's payload under tag to peers[i] (unless stopped).
+func (f *fanout) sendTo(i int, tag Tag, fr *fanFrame) {
+	if f.closed[i] {
 		return
 	}
-	fr := newFanFrame(b)
-	for i, p := range f.peers {
-		if !f.closed[i] {
-			fr.refs.Add(1)
-			if err := f.c.outboxTo(p).push(f.tag, b, fr); err != nil && f.errs[i] == nil {
-				f.errs[i] = err
-			}
+	if f.c == nil {
+		if err := f.comm.Send(f.peers[i], tag, fr.b); err != nil && f.errs[i] == nil {
+			f.errs[i] = err
 		}
+		return
 	}
-	fr.release()
+	fr.refs.Add(1)
+	if err := f.c.outboxTo(f.peers[i]).push(tag, fr.b, fr); err != nil && f.errs[i] == nil {
+		f.errs[i] = err
+	}
 }
 
 // stop queues nothing more to peer p; what is queued is still sent.

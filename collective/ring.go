@@ -1,10 +1,6 @@
 package collective
 
-import (
-	"fmt"
-
-	"signsgd/kernels"
-)
+import "signsgd/kernels"
 
 // The ring mean (ring allreduce) of d float32s among M ranks, each rank
 // sending only to rank+1 and receiving only from rank-1 (mod M).
@@ -100,6 +96,38 @@ func MeanRing(c Comm, x []float32) error {
 			return fail(err)
 		}
 	}
+	// The reduce-scatter's segments from r-1 come in a stream: chunk r-1,
+	// r-2, ..., r+1, each in its segments; segWindow of them are posted
+	// ahead into the window's buffers.
+	rsChunk := func(i int) (s, j int) { // segment i of the stream: step s, segment j of its chunk
+		for s = 0; ; s++ {
+			lo, hi := ringChunk(d, m, mod(me-1-s))
+			if k := floatSegs(hi - lo); i < k {
+				return s, i
+			} else {
+				i -= k
+			}
+		}
+	}
+	rsLen := 0
+	for s := range m - 1 {
+		lo, hi := ringChunk(d, m, mod(me-1-s))
+		rsLen += floatSegs(hi - lo)
+	}
+	size := func(i int) int {
+		if i >= rsLen {
+			return 0
+		}
+		s, j := rsChunk(i)
+		lo, hi := ringChunk(d, m, mod(me-1-s))
+		a, b := floatSeg(lo, hi, j)
+		return b - a
+	}
+	sc.windows = resize(sc.windows, 1)
+	win := &sc.windows[0]
+	win.start(co, prev, TagMean, rsLen, size)
+	defer win.cancel(co)
+	i = 0
 	for s := range m - 1 {
 		k := mod(me - 1 - s)
 		last := s == m-2 // chunk k = r+1 is then whole: scale it, start the allgather with it
@@ -110,17 +138,13 @@ func MeanRing(c Comm, x []float32) error {
 		lo, hi := ringChunk(d, m, k)
 		for j := range floatSegs(hi - lo) {
 			a, b := floatSeg(lo, hi, j)
-			p, err := c.Recv(prev, TagMean)
+			v, err := win.take(co, i)
 			if err != nil {
 				return fail(err)
 			}
-			if len(p) != 4*(b-a) {
-				putBytes(p)
-				return fail(&PeerError{Rank: me, Peer: prev, Op: "decode mean",
-					Err: fmt.Errorf("%w: %d bytes for a segment of %d float32s of chunk %d", ErrBadFrame, len(p), b-a, k)})
-			}
-			kernels.AddBothFinite(x[a:b], bytesFloats(p), scale)
-			putBytes(p)
+			kernels.AddBothFinite(x[a:b], v, scale)
+			win.refill(co, i, size(i+segWindow))
+			i++
 			if err := out.push(tag, floatBytes(x[a:b]), nil); err != nil {
 				return fail(err)
 			}

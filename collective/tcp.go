@@ -128,7 +128,7 @@ func DialTCP(opt TCPOptions) (Comm, error) {
 			conn.Close()
 		}
 	}
-	c.dropStale = opt.DropStale
+	c.setDropStale(opt.DropStale)
 	deadline := time.Now().Add(opt.SetupTimeout)
 	var err error
 	if opt.Rank == 0 {
