@@ -152,3 +152,19 @@ func MeanBytes(topology string, d, m, rank int) (sent, recv int) {
 // server mean of d float32s, and the number rank 0 receives from each: one
 // per segment of at most 1 MiB.
 func MeanFrames(d int) int { return floatSegs(d) }
+
+// RingChunk returns the bounds [lo, hi) of chunk k of d values among m
+// ranks in the ring mean (MeanRing).
+func RingChunk(d, m, k int) (lo, hi int) { return ringChunk(d, m, ((k%m)+m)%m) }
+
+// Float32Frames returns the payload sizes, in bytes, of the frames that
+// carry n float32s in the fp32 collectives: a frame per segment of at most
+// 1 MiB, one empty frame for n = 0.
+func Float32Frames(n int) []int {
+	out := make([]int, floatSegs(n))
+	for j := range out {
+		a, b := floatSeg(0, n, j)
+		out[j] = 4 * (b - a)
+	}
+	return out
+}
