@@ -97,6 +97,7 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzHello$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignsWire$$' -fuzztime $(FUZZTIME) ./collective
+	$(GO) test -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./data
 	$(GO) test -run '^$$' -fuzz '^FuzzExpandHostlist$$' -fuzztime $(FUZZTIME) ./slurm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./job
