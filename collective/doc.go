@@ -51,6 +51,10 @@
 // the others abstaining, and drop a rank that misses too many or whose link
 // ends, from the vote, the gathers and the barrier.
 //
+// NewMemNetwork is the in-memory world with faults on demand (a link that
+// drops, delays or is cut, a rank that crashes or stalls at a step), so
+// these paths are tested without killing processes.
+//
 // # Traffic
 //
 // Every Comm counts the bytes of the frames it sends and of the frames its

@@ -322,7 +322,7 @@ func (c *tcpComm) acceptPeers(l net.Listener, opt TCPOptions, deadline time.Time
 					}
 				}
 			}
-			return got, fmt.Errorf("rank %d: ranks %v did not connect to %s within %v: %w", c.rank, waiting, l.Addr(), opt.SetupTimeout, pc.err)
+			return got, &MissingRanksError{Rank: c.rank, Missing: waiting, Addr: l.Addr().String(), Within: opt.SetupTimeout, Err: pc.err}
 		}
 		if pc.err == nil {
 			if !want[pc.h.rank] {
@@ -398,6 +398,7 @@ func (c *tcpComm) setupCoordinator(opt TCPOptions, deadline time.Time) error {
 		c.conns[r] = pc.conn
 	}
 	if err != nil {
+		c.noticeSetupFailure(got, err)
 		return err
 	}
 	addrs := make([]string, c.size)
@@ -462,7 +463,7 @@ func (c *tcpComm) setupWorker(opt TCPOptions, deadline time.Time) error {
 	if err != nil {
 		return &PeerError{Rank: c.rank, Peer: 0, Op: "register", Err: err}
 	}
-	p, err := c.readSetupFrame(conn, TagTable)
+	p, err := c.readTable(conn, deadline)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("rank 0 closed the connection (refused the registration: wrong secret or job?): %w", err)

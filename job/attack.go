@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"signsgd/collective"
 	"signsgd/kernels"
@@ -277,6 +278,8 @@ type attackRound struct {
 	sums     []int32         // honest sums, for disagree
 	disagree float64         // coordinates where the vote's result differs from the honest majority
 	coords   float64
+
+	att *attendance // under --vote-deadline: the round waits for nobody past it
 }
 
 func newAttackRound(cfg *Config, rl []Role, rank int) *attackRound {
@@ -289,7 +292,7 @@ func newAttackRound(cfg *Config, rl []Role, rank int) *attackRound {
 		z = alieZ(cfg.Workers, cfg.Byzantine)
 	}
 	a, _ := attacks.parse(cfg.Attack)
-	return &attackRound{atk: a, rl: rl, byz: byz, others: others, p: attackParams{
+	return &attackRound{atk: a, rl: rl, byz: byz, others: others, att: newAttendance(cfg), p: attackParams{
 		name: cfg.Attack, z: z, eps: cfg.AttackEps, sigma: cfg.AttackSigma, scale: cfg.AttackScale,
 		f: len(byz), workers: len(rl), seed: cfg.Seed, rank: rank,
 	}}
@@ -320,7 +323,7 @@ func (a *attackRound) grads(c collective.Comm, g []float32, step int) error {
 	lead := a.leader()
 	switch {
 	case a.rl[me] != Byzantine:
-		if err := c.Send(lead, collective.TagAttack, collective.EncodeFloat32s(nil, g)); err != nil {
+		if err := a.sendLeader(c, collective.EncodeFloat32s(nil, g)); err != nil {
 			return fmt.Errorf("attack round: %w", err)
 		}
 		return nil
@@ -328,9 +331,13 @@ func (a *attackRound) grads(c collective.Comm, g []float32, step int) error {
 		clear(g)
 		return nil
 	case me != lead:
-		p, err := c.Recv(lead, collective.TagAttack)
+		p, ok, err := a.recvPlan(c)
 		if err != nil {
 			return fmt.Errorf("attack round: %w", err)
+		}
+		if !ok {
+			clear(g)
+			return nil
 		}
 		if err := collective.DecodeFloat32s(g, p); err != nil {
 			return fmt.Errorf("attack round: from rank %d: %w", lead, err)
@@ -347,37 +354,51 @@ func (a *attackRound) grads(c collective.Comm, g []float32, step int) error {
 			}
 		}
 	}
-	if err := a.recvFloats(c); err != nil {
+	arrived, err := a.recvFloats(c)
+	if err != nil {
 		return err
 	}
 	out := a.planned
 	if ga.leaderOnly {
 		out = out[:1]
 	}
-	ga.plan(&a.p, a.vecs, out)
+	if len(arrived) == 0 {
+		for _, o := range out {
+			clear(o)
+		}
+	} else {
+		ga.plan(&a.p, arrivedOnly(a.vecs, arrived), out)
+	}
 	if ga.leaderOnly {
 		return nil
 	}
 	for j, r := range a.byz[1:] {
-		if err := c.Send(r, collective.TagAttack, collective.EncodeFloat32s(nil, a.planned[j+1])); err != nil {
+		if err := a.sendTo(c, r, collective.EncodeFloat32s(nil, a.planned[j+1])); err != nil {
 			return fmt.Errorf("attack round: %w", err)
 		}
 	}
 	return nil
 }
 
-// recvFloats receives the others' vectors at the leader.
-func (a *attackRound) recvFloats(c collective.Comm) error {
+// recvFloats receives the others' vectors at the leader and returns the
+// indices (in a.others) of those that arrived.
+func (a *attackRound) recvFloats(c collective.Comm) ([]int, error) {
+	deadline := a.roundDeadline()
+	var arrived []int
 	for i, r := range a.others {
-		p, err := c.Recv(r, collective.TagAttack)
+		p, ok, err := a.recvOther(c, r, deadline)
 		if err != nil {
-			return fmt.Errorf("attack round: %w", err)
+			return nil, fmt.Errorf("attack round: %w", err)
+		}
+		if !ok {
+			continue
 		}
 		if err := collective.DecodeFloat32s(a.vecs[i], p); err != nil {
-			return fmt.Errorf("attack round: from rank %d: %w", r, err)
+			return nil, fmt.Errorf("attack round: from rank %d: %w", r, err)
 		}
+		arrived = append(arrived, i)
 	}
-	return nil
+	return arrived, nil
 }
 
 // signs runs the sign form at this step: on return a Byzantine's mine is
@@ -397,7 +418,7 @@ func (a *attackRound) signs(c collective.Comm, mine kernels.Signs, momentum []fl
 		} else {
 			msg = mine.Encode(nil)
 		}
-		if err := c.Send(lead, collective.TagAttack, msg); err != nil {
+		if err := a.sendLeader(c, msg); err != nil {
 			return fmt.Errorf("attack round: %w", err)
 		}
 		return nil
@@ -410,9 +431,14 @@ func (a *attackRound) signs(c collective.Comm, mine kernels.Signs, momentum []fl
 		if sa.plan == nil {
 			return nil
 		}
-		p, err := c.Recv(lead, collective.TagAttack)
+		p, ok, err := a.recvPlan(c)
 		if err != nil {
 			return fmt.Errorf("attack round: %w", err)
+		}
+		if !ok { // no plan in time: abstain
+			clear(mine.NZ)
+			clear(mine.Neg)
+			return nil
 		}
 		if err := mine.Decode(p); err != nil {
 			return fmt.Errorf("attack round: from rank %d: %w", lead, err)
@@ -437,30 +463,54 @@ func (a *attackRound) signs(c collective.Comm, mine kernels.Signs, momentum []fl
 			a.votes[j] = kernels.NewSigns(n)
 		}
 	}
+	var arrived []int
 	if sa.floats {
-		if err := a.recvFloats(c); err != nil {
+		var err error
+		if arrived, err = a.recvFloats(c); err != nil {
 			return err
 		}
-		for i, v := range a.vecs {
-			kernels.PackSigns(a.seen[i], v)
+		for _, i := range arrived {
+			kernels.PackSigns(a.seen[i], a.vecs[i])
 		}
 	} else {
+		deadline := a.roundDeadline()
 		for i, r := range a.others {
-			p, err := c.Recv(r, collective.TagAttack)
+			p, ok, err := a.recvOther(c, r, deadline)
 			if err != nil {
 				return fmt.Errorf("attack round: %w", err)
 			}
+			if !ok {
+				continue
+			}
 			if err := a.seen[i].Decode(p); err != nil {
 				return fmt.Errorf("attack round: from rank %d: %w", r, err)
+			}
+			arrived = append(arrived, i)
+		}
+	}
+	if len(arrived) < len(a.others) {
+		// Under --vote-deadline: a rank whose signs did not come abstains
+		// in the leader's view, and the plan is made from the others.
+		for i, s := range a.seen {
+			if !slices.Contains(arrived, i) {
+				clear(s.NZ)
+				clear(s.Neg)
 			}
 		}
 	}
 	if sa.plan == nil {
 		return nil
 	}
-	sa.plan(&a.p, a.seen, a.vecs, a.votes, tally)
+	if len(arrived) == 0 {
+		for _, v := range a.votes {
+			clear(v.NZ)
+			clear(v.Neg)
+		}
+	} else {
+		sa.plan(&a.p, arrivedOnly(a.seen, arrived), arrivedOnly(a.vecs, arrived), a.votes, tally)
+	}
 	for j, r := range a.byz[1:] {
-		if err := c.Send(r, collective.TagAttack, a.votes[j+1].Encode(nil)); err != nil {
+		if err := a.sendTo(c, r, a.votes[j+1].Encode(nil)); err != nil {
 			return fmt.Errorf("attack round: %w", err)
 		}
 	}

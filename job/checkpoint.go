@@ -34,10 +34,17 @@ import (
 //	SHA-256 of everything above
 //
 // It is written atomically (temporary file, fsync, rename, fsync of the
-// folder), so a crash leaves the previous checkpoint intact.
+// folder), so a crash leaves the previous checkpoint intact; a temporary
+// file left by a crash is removed at the next start (removeTemporaries).
+//
+// A checkpoint belongs to its run: its header names the run (made at the
+// run's first start and kept across resumes) and the start that wrote it.
+// What a rank keeps and what --resume reads are decided by that, not by
+// the folders' numbers (see ckptKeeper and resume), so checkpoints another
+// run left in --out are neither deleted nor resumed from.
 const ckptMagic = "SGCKPT1\n"
 
-// keepCheckpoints is how many epochs of checkpoints a rank keeps.
+// keepCheckpoints is how many epochs of its own checkpoints a run keeps.
 const keepCheckpoints = 3
 
 type ckptHeader struct {
@@ -49,7 +56,9 @@ type ckptHeader struct {
 	State       []int  `json:"state"`
 	Momentum    int    `json:"momentum"`
 	MetricsLen  int    `json:"metrics_len"`
-	Fingerprint string `json:"fingerprint"` // of the configuration
+	Fingerprint string `json:"fingerprint"`     // of the configuration
+	Run         string `json:"run,omitempty"`   // the run (newRunID at its first start)
+	Start       string `json:"start,omitempty"` // the start of the run that wrote it
 }
 
 // checkpoint is the state a checkpoint holds.
@@ -185,8 +194,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	return ck, nil
 }
 
-// writeCheckpoint writes one rank's checkpoint and removes its files of
-// epochs older than the newest keepCheckpoints.
+// writeCheckpoint writes one rank's checkpoint, whole or not at all.
 func writeCheckpoint(out string, ck *checkpoint) error {
 	raw, err := encodeCheckpoint(ck)
 	if err != nil {
@@ -194,23 +202,52 @@ func writeCheckpoint(out string, ck *checkpoint) error {
 	}
 	path := ckptPath(out, ck.Epoch, ck.Rank)
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return err
 	}
 	comp := enc.EncodeAll(raw, nil)
 	enc.Close()
-	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(comp); return err }); err != nil {
+	// Another rank may remove the folder, empty for an instant, between
+	// our MkdirAll and our file (see ckptKeeper.write): then make it again.
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		err = WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(comp); return err })
+		if err == nil || !errors.Is(err, os.ErrNotExist) || try == 3 {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	syncDir(dir)
-	epochs, _ := checkpointEpochs(out)
-	for i := 0; i < len(epochs)-keepCheckpoints; i++ {
-		os.Remove(ckptPath(out, epochs[i], ck.Rank))
-		os.Remove(filepath.Dir(ckptPath(out, epochs[i], ck.Rank))) // once every rank's file is gone
+	return nil
+}
+
+// ckptKeeper writes one rank's checkpoints of one run and keeps the newest
+// keepCheckpoints of them: it removes only files this run wrote (mine),
+// never another run's, whatever their epochs.
+type ckptKeeper struct {
+	out  string
+	rank int
+	mine []int // epochs of this run's checkpoints on this rank, oldest first
+}
+
+// write writes ck (its Run must be this run's) and removes this run's
+// oldest checkpoints beyond keepCheckpoints, and their folders once empty.
+func (k *ckptKeeper) write(ck *checkpoint) error {
+	if err := writeCheckpoint(k.out, ck); err != nil {
+		return err
+	}
+	k.mine = append(slices.DeleteFunc(k.mine, func(e int) bool { return e == ck.Epoch }), ck.Epoch)
+	for len(k.mine) > keepCheckpoints {
+		e := k.mine[0]
+		k.mine = k.mine[1:]
+		path := ckptPath(k.out, e, k.rank)
+		os.Remove(path)
+		os.Remove(filepath.Dir(path)) // fails unless every rank's file is gone
 	}
 	return nil
 }
@@ -251,8 +288,10 @@ func maxCheckpointBytes(params, momentum, state int) uint64 {
 	return uint64(4*(params+momentum+state)) + 1<<26
 }
 
-// loadCheckpoint reads and checks one rank's checkpoint against the run.
-func loadCheckpoint(path string, cfg *Config, rank int, params, momentum int, state [][]float32) (*checkpoint, error) {
+// loadCheckpoint reads and checks one rank's checkpoint against the run: a
+// checkpoint of epoch epoch (its folder's), which ends at step
+// epoch x stepsPerEpoch.
+func loadCheckpoint(path string, cfg *Config, rank, epoch, stepsPerEpoch int, params, momentum int, state [][]float32) (*checkpoint, error) {
 	comp, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -275,6 +314,10 @@ func loadCheckpoint(path string, cfg *Config, rank int, params, momentum int, st
 		return nil, err
 	}
 	switch {
+	case ck.Epoch != epoch:
+		return nil, fmt.Errorf("records epoch %d but lies in the folder of epoch %d (corrupted)", ck.Epoch, epoch)
+	case ck.Step != epoch*stepsPerEpoch:
+		return nil, fmt.Errorf("records step %d, but epoch %d ends at step %d (corrupted)", ck.Step, epoch, epoch*stepsPerEpoch)
 	case ck.Fingerprint != fingerprint(cfg):
 		return nil, fmt.Errorf("written by another configuration (fingerprint %s, this run %s)", ck.Fingerprint, fingerprint(cfg))
 	case ck.Rank != rank || ck.Workers != cfg.Workers:
@@ -288,33 +331,4 @@ func loadCheckpoint(path string, cfg *Config, rank int, params, momentum int, st
 		}
 	}
 	return ck, nil
-}
-
-// validCheckpoints returns the epochs whose checkpoint of this rank loads
-// and checks, newest first, and the newest of them as loaded (so the usual
-// resume, from the newest, reads it once), reporting every bad one to warn.
-func validCheckpoints(cfg *Config, rank int, params, momentum int, state [][]float32, warn func(string)) ([]int, *checkpoint) {
-	epochs, err := checkpointEpochs(cfg.Out)
-	if err != nil {
-		warn(fmt.Sprintf("checkpoints in %s: %v", ckptDir(cfg.Out), err))
-		return nil, nil
-	}
-	var ok []int
-	var newest *checkpoint
-	for _, e := range slices.Backward(epochs) {
-		path := ckptPath(cfg.Out, e, rank)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		ck, err := loadCheckpoint(path, cfg, rank, params, momentum, state)
-		if err != nil {
-			warn(fmt.Sprintf("checkpoint %s: %v; not used", path, err))
-			continue
-		}
-		if newest == nil {
-			newest = ck
-		}
-		ok = append(ok, e)
-	}
-	return ok, newest
 }

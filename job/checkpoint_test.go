@@ -3,6 +3,7 @@ package job
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 }
 
 // TestLoadCheckpointChecks: a checkpoint of another configuration, rank or
-// model size is refused with a reason.
+// model size, or whose epoch and step are not its folder's, is refused with
+// a reason.
 func TestLoadCheckpointChecks(t *testing.T) {
 	cfg, err := ParseRun([]string{"--workers", "4", "--out", t.TempDir()})
 	if err != nil {
@@ -71,43 +73,59 @@ func TestLoadCheckpointChecks(t *testing.T) {
 	}
 	path := ckptPath(cfg.Out, 3, 1)
 	state := [][]float32{make([]float32, 2), make([]float32, 1)}
-	if _, err := loadCheckpoint(path, cfg, 1, 4, 4, state); err != nil {
+	if _, err := loadCheckpoint(path, cfg, 1, 3, 32, 4, 4, state); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name             string
-		rank, params, mo int
-		mutate           func(c *Config)
-		want             string
+		name                           string
+		rank, epoch, steps, params, mo int
+		mutate                         func(c *Config)
+		want                           string
 	}{
-		{"rank", 2, 4, 4, nil, "belongs to rank 1 of 4"},
-		{"size", 1, 5, 4, nil, "holds 4 parameters"},
-		{"config", 1, 4, 4, func(c *Config) { c.LR *= 2 }, "another configuration"},
+		{"rank", 2, 3, 32, 4, 4, nil, "belongs to rank 1 of 4"},
+		{"size", 1, 3, 32, 5, 4, nil, "holds 4 parameters"},
+		{"config", 1, 3, 32, 4, 4, func(c *Config) { c.LR *= 2 }, "another configuration"},
+		{"folder", 1, 4, 32, 4, 4, nil, "records epoch 3 but lies in the folder of epoch 4 (corrupted)"},
+		{"step", 1, 3, 31, 4, 4, nil, "records step 96, but epoch 3 ends at step 93 (corrupted)"},
 	} {
 		c := *cfg
 		if tc.mutate != nil {
 			tc.mutate(&c)
 		}
-		if _, err := loadCheckpoint(path, &c, tc.rank, tc.params, tc.mo, state); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := loadCheckpoint(path, &c, tc.rank, tc.epoch, tc.steps, tc.params, tc.mo, state); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
 		}
 	}
 	// Extending the run (more epochs) keeps its checkpoints usable.
 	c := *cfg
 	c.Epochs += 10
-	if _, err := loadCheckpoint(path, &c, 1, 4, 4, state); err != nil {
+	if _, err := loadCheckpoint(path, &c, 1, 3, 32, 4, 4, state); err != nil {
 		t.Errorf("more epochs: %v", err)
 	}
-	// Only the newest keepCheckpoints epochs stay.
-	for e := 4; e <= 7; e++ {
-		ck.Epoch = e
-		if err := writeCheckpoint(cfg.Out, ck); err != nil {
+}
+
+// TestCheckpointKeeper: a run keeps the newest keepCheckpoints of its own
+// checkpoints and removes nothing it did not write, whatever the epochs of
+// another run's checkpoints in the same folder.
+func TestCheckpointKeeper(t *testing.T) {
+	out := t.TempDir()
+	ck := testCheckpoint()
+	for _, e := range []int{10, 11, 12} {
+		ck.Epoch, ck.Run = e, "another run"
+		if err := writeCheckpoint(out, ck); err != nil {
 			t.Fatal(err)
 		}
 	}
-	epochs, _ := checkpointEpochs(cfg.Out)
-	if len(epochs) != keepCheckpoints || epochs[0] != 5 {
-		t.Fatalf("epochs kept %v", epochs)
+	k := ckptKeeper{out: out, rank: ck.Rank}
+	for e := 1; e <= 5; e++ {
+		ck.Epoch, ck.Run = e, "this run"
+		if err := k.write(ck); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epochs, _ := checkpointEpochs(out)
+	if fmt.Sprint(epochs) != "[3 4 5 10 11 12]" {
+		t.Fatalf("epochs kept %v, want this run's 3 4 5 and the other's 10 11 12", epochs)
 	}
 }
 

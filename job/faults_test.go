@@ -86,30 +86,53 @@ func TestVoteDeadlineSurvivesKill(t *testing.T) {
 }
 
 // TestVoteDeadlineLauncher: the local launcher with --vote-deadline goes on
-// when a worker dies (here it SIGKILLs itself) and when one stalls; the
-// launcher exits 0 and leaves no process behind.
+// when a worker dies (here it SIGKILLs itself) and when one stalls, also
+// when it is the Byzantines' leader (rank 3 of 4 with --byzantine 1); the
+// launcher exits 0, says the job went on without it, and leaves no process
+// behind.
 func TestVoteDeadlineLauncher(t *testing.T) {
-	for _, kind := range []string{"kill", "stall"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		rank int
+		byz  string
+	}{{"kill", 1, "0"}, {"stall", 1, "0"}, {"kill", 3, "1"}} {
+		t.Run(fmt.Sprintf("%s/rank=%d/byzantine=%s", tc.kind, tc.rank, tc.byz), func(t *testing.T) {
 			out := t.TempDir()
-			cmd := exec.Command(signsgdBin, "run", "--workers", "4", "--epochs", "3", "--vote-deadline", "1s", "--drop-after", "2",
-				"--fault-rank", "1", "--fault-step", "70", "--fault-kind", kind, "--out", out, "--quiet")
+			cmd := exec.Command(signsgdBin, "run", "--workers", "4", "--byzantine", tc.byz, "--epochs", "3", "--vote-deadline", "1s", "--drop-after", "2",
+				"--fault-rank", fmt.Sprint(tc.rank), "--fault-step", "70", "--fault-kind", tc.kind, "--out", out, "--quiet")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("%v\n%s", err, stderr.String())
 			}
-			if !strings.Contains(stderr.String(), "launcher: rank 1 ended early") {
-				t.Errorf("launcher did not report rank 1: %q", stderr.String())
+			for _, want := range []string{fmt.Sprintf("launcher: rank %d ended early", tc.rank), fmt.Sprintf("launcher: the job went on without rank %d (--vote-deadline)", tc.rank)} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("launcher did not say %q: %q", want, stderr.String())
+				}
 			}
 			recs := readMetrics(t, out)
-			if fmt.Sprint(recs[len(recs)-1]["dropped_ranks"]) != "[1]" {
+			if fmt.Sprint(recs[len(recs)-1]["dropped_ranks"]) != fmt.Sprintf("[%d]", tc.rank) {
 				t.Fatalf("dropped ranks %v", recs[len(recs)-1]["dropped_ranks"])
 			}
 			if left := processesMentioning(out); len(left) > 0 {
 				t.Fatalf("processes left behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestVoteDeadlineNoWorkerLeft: a job of 2 ranks whose worker dies ends
+// non-zero (rank 0 does not train alone), and the launcher does not claim
+// the job went on.
+func TestVoteDeadlineNoWorkerLeft(t *testing.T) {
+	out := t.TempDir()
+	b, err := exec.Command(signsgdBin, "run", "--workers", "2", "--epochs", "3", "--vote-deadline", "1s", "--drop-after", "2",
+		"--fault-rank", "1", "--fault-step", "70", "--fault-kind", "kill", "--out", out, "--quiet").CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "no worker left") || strings.Contains(string(b), "went on without") {
+		t.Fatalf("exit %v:\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "summary.json")); err == nil {
+		t.Fatal("a summary.json for a job that failed")
 	}
 }
 

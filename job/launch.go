@@ -35,7 +35,7 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 	}
 	opt := collective.TCPOptions{
 		Rank: cfg.Rank, Size: cfg.Workers, Coordinator: cfg.Coordinator, JobID: cfg.JobID, Secret: secret,
-		Timeout: cfg.timeout, SetupTimeout: max(cfg.timeout, 60*time.Second), DropStale: cfg.voteDeadline > 0,
+		Timeout: cfg.timeout, SetupTimeout: cfg.timeout, DropStale: cfg.voteDeadline > 0,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 	}
 	if cfg.Rank == 0 && cfg.listenAll != "" {
@@ -157,6 +157,7 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		go func() { exits <- exit{r, cmd.Wait()} }()
 	}
 	var firstErr error
+	var early []int // workers that ended early under --vote-deadline
 	var deadline <-chan time.Time
 	for left := len(cmds); left > 0; {
 		select {
@@ -164,10 +165,11 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 			left--
 			switch {
 			case e.err != nil && e.rank != 0 && cfg.voteDeadline > 0:
-				// The job goes on without it; rank 0 records the
-				// abstentions.
+				// Rank 0 may go on without it (it records the
+				// abstentions); whether it did is known at the end.
+				early = append(early, e.rank)
 				outMu.Lock()
-				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v); the job goes on without it (--vote-deadline)\n", e.rank, e.err)
+				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v)\n", e.rank, e.err)
 				outMu.Unlock()
 			case e.err != nil && firstErr == nil:
 				firstErr = fmt.Errorf("rank %d failed (%v)", e.rank, e.err)
@@ -198,7 +200,18 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	for _, p := range flushers {
 		p.flush()
 	}
+	if firstErr == nil && len(early) > 0 {
+		fmt.Fprintf(stderr, "launcher: the job went on without %s (--vote-deadline)\n", rankList(early))
+	}
 	return firstErr
+}
+
+// rankList is "rank 3" or "ranks [1 3]".
+func rankList(ranks []int) string {
+	if len(ranks) == 1 {
+		return fmt.Sprintf("rank %d", ranks[0])
+	}
+	return fmt.Sprintf("ranks %v", ranks)
 }
 
 // setThreads gives this rank n threads for the vote, BLAS and image
@@ -268,6 +281,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := prepareOut(cfg.Out); err != nil {
 		return &usageError{err.Error()}
+	}
+	if err := checkOutFree(cfg.Out); err != nil {
+		return err
 	}
 	if !cfg.Quiet {
 		beta := ""

@@ -2,6 +2,7 @@ package job
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -116,9 +117,20 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
 }
 
 // metricsWriter appends one whole JSON line per epoch and syncs it, so a
-// run that dies keeps every finished epoch.
+// run that dies keeps every finished epoch: a line is written whole or not
+// at all (a write that fails partway is cut back off the file).
 type metricsWriter struct {
-	f *os.File
+	f    appendFile
+	size int64 // bytes of the whole lines in the file
+}
+
+// appendFile is what metricsWriter needs of its *os.File (opened to
+// append).
+type appendFile interface {
+	io.WriteCloser
+	Truncate(size int64) error
+	Sync() error
+	Name() string
 }
 
 // createMetrics starts path afresh with the records of the epochs already
@@ -142,7 +154,29 @@ func createMetrics(path string, done []Record) (*metricsWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metricsWriter{f: f}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &metricsWriter{f: f, size: st.Size()}, nil
+}
+
+// checkMetricsTail reports what a resumed run drops of the metrics.jsonl a
+// previous start left at path: a partial last line (from a write cut
+// short) and the epochs recorded after the checkpoint resumed from.
+func checkMetricsTail(path string, resumedEpochs int, warn func(string)) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
+		warn(fmt.Sprintf("%s ended with a partial line (%d bytes, from an interrupted write); dropped", path, len(b)-1-i))
+		b = b[:i+1]
+	}
+	if n := bytes.Count(b, []byte{'\n'}); n > resumedEpochs {
+		warn(fmt.Sprintf("%s: epochs %d-%d, recorded after the checkpoint of epoch %d, are trained again", path, resumedEpochs+1, n, resumedEpochs))
+	}
 }
 
 func (w *metricsWriter) write(r Record) error {
@@ -150,9 +184,20 @@ func (w *metricsWriter) write(r Record) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.f.Write(append(b, '\n')); err != nil {
+	b = append(b, '\n')
+	n, err := w.f.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		if n > 0 {
+			if terr := w.f.Truncate(w.size); terr != nil {
+				return fmt.Errorf("write %s: %w; removing the partial line: %v", w.f.Name(), err, terr)
+			}
+		}
 		return fmt.Errorf("write %s: %w", w.f.Name(), err)
 	}
+	w.size += int64(n)
 	return w.f.Sync()
 }
 

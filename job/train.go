@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -129,9 +128,7 @@ func Train(cfg *Config, c collective.Comm, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if r.mw != nil {
-		defer r.mw.close()
-	}
+	defer r.close()
 	for epoch := r.firstEpoch; epoch < cfg.Epochs; epoch++ {
 		if err := r.epoch(epoch); err != nil {
 			return err
@@ -165,17 +162,29 @@ type run struct {
 	last             Record
 	dropped          []int
 	mw               *metricsWriter
+	lock             *outLock // rank 0's hold on --out
+	startID          string   // this start's identity, made by rank 0
+	runID            string   // the run's: startID, or the resumed checkpoints'
+	ckpts            ckptKeeper
 }
 
 // newRun loads the data and the model, places the adversaries, makes the
 // optimizer, resumes from a checkpoint if asked and, on rank 0, starts
 // the output files.
-func newRun(cfg *Config, c collective.Comm, out io.Writer) (*run, error) {
+func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	r := &run{cfg: cfg, c: c, out: out, start: time.Now(), rank: c.Rank(), m: c.Size()}
 	if r.m != cfg.Workers {
 		return nil, fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", r.rank, r.m, cfg.Workers)
 	}
-	var err error
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if r.startID, err = r.agree(); err != nil {
+		return nil, err
+	}
+	r.removeTemporaries()
 	if r.train, r.test, err = loadData(cfg); err != nil {
 		return nil, err
 	}
@@ -217,8 +226,9 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (*run, error) {
 			return injectFault(cfg, model.Params())
 		}
 	}
+	r.keepRun()
 	if cfg.Resume {
-		ck, err := resume(cfg, c, model, r.opt.state(), out)
+		ck, err := r.resume()
 		if err != nil {
 			return nil, err
 		}
@@ -253,6 +263,9 @@ func (r *run) startOutput(d int) error {
 	}
 	if err := writeJSONAtomic(filepath.Join(cfg.Out, "config.json"), cfg); err != nil {
 		return fmt.Errorf("--out %s: %w", cfg.Out, err)
+	}
+	if cfg.Resume {
+		checkMetricsTail(filepath.Join(cfg.Out, "metrics.jsonl"), len(r.records), func(msg string) { fmt.Fprintf(r.out, "resume: %s\n", msg) })
 	}
 	mw, err := createMetrics(filepath.Join(cfg.Out, "metrics.jsonl"), r.records)
 	if err != nil {
@@ -311,6 +324,9 @@ func (r *run) epoch(epoch int) error {
 			abstained[k]++
 		}
 		r.dropped = append(r.dropped, r.q.TakeDropped()...)
+		if err := r.checkWorkers(); err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+		}
 		r.step++
 		if cfg.DigestEvery > 0 && r.step%cfg.DigestEvery == 0 {
 			if _, err := compareModels(r.c, r.q, env.params, fmt.Sprintf("after step %d", r.step)); err != nil {
@@ -435,10 +451,10 @@ func (r *run) checkpoint(epoch int) error {
 		return nil
 	}
 	ck := &checkpoint{
-		ckptHeader: ckptHeader{Epoch: epoch + 1, Step: r.step, Rank: r.rank, Workers: r.m, Fingerprint: fingerprint(cfg)},
+		ckptHeader: ckptHeader{Epoch: epoch + 1, Step: r.step, Rank: r.rank, Workers: r.m, Fingerprint: fingerprint(cfg), Run: r.runID, Start: r.startID},
 		params:     r.model.Params(), momentum: r.opt.state(), state: modelState(r.model), records: r.records,
 	}
-	if err := writeCheckpoint(cfg.Out, ck); err != nil {
+	if err := r.ckpts.write(ck); err != nil {
 		return fmt.Errorf("rank %d, epoch %d: %w", r.rank, epoch+1, err)
 	}
 	return nil
@@ -450,6 +466,10 @@ func (r *run) finish() error {
 	params := r.model.Params()
 	sum, err := compareModels(r.c, r.q, params, "at the end")
 	if err != nil {
+		return err
+	}
+	r.dropped = append(r.dropped, r.q.TakeDropped()...)
+	if err := r.checkWorkers(); err != nil {
 		return err
 	}
 	if r.rank == 0 {
@@ -528,73 +548,6 @@ func modelState(m Model) [][]float32 {
 		return s.State()
 	}
 	return nil
-}
-
-// resume finds the newest epoch whose checkpoint every rank holds intact,
-// loads this rank's into the model and momentum, and returns it (nil: no
-// usable checkpoint, start from scratch). Bad checkpoints are named on
-// stderr and skipped.
-func resume(cfg *Config, c collective.Comm, model Model, momentum []float32, out io.Writer) (*checkpoint, error) {
-	rank := c.Rank()
-	params, state := model.Params(), modelState(model)
-	warn := func(msg string) { fmt.Fprintf(os.Stderr, "rank %d: %s\n", rank, msg) }
-	valid, newest := validCheckpoints(cfg, rank, len(params), len(momentum), state, warn)
-	var list []string
-	for _, e := range valid {
-		list = append(list, strconv.Itoa(e))
-	}
-	all, err := collective.Gather(c, 0, []byte(strings.Join(list, ",")))
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	var choice []byte
-	if rank == 0 {
-		count := map[int]int{}
-		for _, b := range all {
-			for _, f := range strings.Split(string(b), ",") {
-				if e, err := strconv.Atoi(f); err == nil {
-					count[e]++
-				}
-			}
-		}
-		best := 0
-		for e, k := range count {
-			if k == c.Size() && e > best {
-				best = e
-			}
-		}
-		choice = []byte(strconv.Itoa(best))
-	}
-	choice, err = collective.Broadcast(c, 0, choice)
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	epoch, err := strconv.Atoi(string(choice))
-	if err != nil {
-		return nil, fmt.Errorf("resume: rank 0 chose epoch %q", choice)
-	}
-	if epoch == 0 {
-		if rank == 0 && !cfg.Quiet {
-			fmt.Fprintf(out, "resume: no checkpoint in %s that every rank holds intact; starting from scratch\n", ckptDir(cfg.Out))
-		}
-		return nil, nil
-	}
-	path := ckptPath(cfg.Out, epoch, rank)
-	ck := newest
-	if ck == nil || ck.Epoch != epoch { // another rank lacks our newest
-		if ck, err = loadCheckpoint(path, cfg, rank, len(params), len(momentum), state); err != nil {
-			return nil, fmt.Errorf("resume: checkpoint %s: %w", path, err)
-		}
-	}
-	copy(params, ck.params)
-	copy(momentum, ck.momentum)
-	for i, s := range state {
-		copy(s, ck.state[i])
-	}
-	if rank == 0 && !cfg.Quiet {
-		fmt.Fprintf(out, "resume: from epoch %d (step %d), %s\n", ck.Epoch, ck.Step, filepath.Dir(path))
-	}
-	return ck, nil
 }
 
 // progressEvery is how often rank 0 reports progress inside an epoch.
