@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures fuzz chaos clean
+.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures robustness fuzz chaos clean
 
 all: build
 
@@ -58,12 +58,30 @@ run: build
 fmt-check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# What git holds: no compiled binary (ELF, Mach-O) anywhere, and no file
+# over 1 MB outside bench/results/. One line per offending file; skipped
+# outside a git checkout (a release tarball).
+MAX_TRACKED_BYTES := 1000000
+check-tree:
+	@if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then echo "check-tree: not a git checkout, skipped"; exit 0; fi; \
+	bad=$$(git ls-files | while IFS= read -r f; do \
+	  [ -f "$$f" ] || continue; \
+	  case $$(head -c 4 "$$f" | od -An -tx1 | tr -d ' \n') in \
+	    7f454c46) echo "check-tree: $$f is a committed ELF binary (git rm --cached $$f)";; \
+	    feedface|feedfacf|cefaedfe|cffaedfe|cafebabe) echo "check-tree: $$f is a committed Mach-O binary (git rm --cached $$f)";; \
+	  esac; \
+	  case $$f in bench/results/*) continue;; esac; \
+	  n=$$(wc -c < "$$f"); \
+	  if [ "$$n" -gt $(MAX_TRACKED_BYTES) ]; then echo "check-tree: $$f is $$n bytes, over 1 MB (only bench/results/ may hold large files)"; fi; \
+	done); \
+	if [ -n "$$bad" ]; then echo "$$bad"; exit 1; fi
+
 vet: deps
 	$(GO) vet ./...
 	$(GO) vet -tags noasm ./kernels ./collective
 	$(GO) vet -tags purego ./kernels
 
-test: sysdeps deps fmt-check vet build
+test: check-tree sysdeps deps fmt-check vet build
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags noasm ./kernels ./collective
 	$(GO) test -count=1 -tags purego ./kernels ./job/nn
@@ -79,11 +97,13 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzHello$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSignsWire$$' -fuzztime $(FUZZTIME) ./collective
+	$(GO) test -run '^$$' -fuzz '^FuzzInbox$$' -fuzztime $(FUZZTIME) ./collective
 	$(GO) test -run '^$$' -fuzz '^FuzzReadIDX$$' -fuzztime $(FUZZTIME) ./data
 	$(GO) test -run '^$$' -fuzz '^FuzzExpandHostlist$$' -fuzztime $(FUZZTIME) ./slurm
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) ./job
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanAttack$$' -fuzztime $(FUZZTIME) ./job
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./job
+	$(GO) test -run '^$$' -fuzz '^FuzzAggregate$$' -fuzztime $(FUZZTIME) ./job
 
 # Kernel speed: the vote against the float32 sum SGD's server does, at the
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).
@@ -98,6 +118,13 @@ FIGURES_OUT ?= bench/results/figures
 figures: build
 	./$(BIN) figures --out $(FIGURES_OUT)
 	./$(BIN) theory --out bench/results/theory
+
+# Every method against every attack (logreg, 9 workers, 0, 2 and 4
+# Byzantine ranks): bench/results/robustness/robustness.md and .csv. Runs
+# are cached in bench/results/robustness/runs/ (kept out of git), so an
+# interrupted grid resumes. A few minutes.
+robustness: build
+	./$(BIN) robustness --out bench/results/robustness
 
 # Forward+backward speed of the networks against PyTorch (Debian
 # python3-torch and python3-torchvision) on the same shapes, in one run.

@@ -36,64 +36,80 @@ var ErrEquivocation = errors.New("equivocation")
 // every rank's signs; result receives the vote on every rank.
 func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	m, me := c.Size(), c.Rank()
-	payloads := make([][]byte, m)
-	payloads[me] = encodeVote(local)
+	sc := scratchOf(c)
+	peers := sc.others(c)
+	out := &sc.fan
+	out.start(c, peers)
+	sc.payloads = resize(sc.payloads, m)
+	clear(sc.payloads)
+	mine := share(encodeVote(local)) // sent to every peer, kept for our own count
 	defer func() {
-		for _, b := range payloads {
-			putBytes(b)
-		}
-	}()
-	if err := firstError(sendEach(c, others(c), TagVote, func(int) []byte { return payloads[me] }, nil)); err != nil {
-		return opError("vote", err)
-	}
-	for p := 0; p < m; p++ {
-		if p != me {
-			b, err := c.Recv(p, TagVote)
-			if err != nil {
-				return opError("vote", err)
+		out.wait() // nothing is queued once this returns
+		mine.release()
+		for p, b := range sc.payloads {
+			if p != me {
+				putBytes(b)
 			}
-			payloads[p] = b
 		}
+		clear(sc.payloads)
+	}()
+	sc.payloads[me] = mine.b
+	out.sendFrame(TagVote, mine)
+	for _, p := range peers {
+		b, err := c.Recv(p, TagVote)
+		if err != nil {
+			return opError("vote", err)
+		}
+		sc.payloads[p] = b
 	}
 	if m > 2 { // with two ranks every payload has a single receiver
-		if err := checkDigests(c, payloads); err != nil {
+		if err := checkDigests(c, sc); err != nil {
 			return opError("vote", err)
 		}
 	}
-	voters := make([]kernels.Signs, m)
-	for p, b := range payloads {
+	voters := sc.voters[:0]
+	for p, b := range sc.payloads {
 		// Our own payload is decoded too, so every rank counts exactly
 		// the same canonical signs.
-		voters[p] = getSigns(local.N)
-		if err := DecodeSignsWire(voters[p], b); err != nil {
+		v := sc.signsBuf(p, local.N)
+		if err := DecodeSignsWire(v, b); err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: p, Op: "decode vote", Err: err})
 		}
+		voters = append(voters, v)
 	}
-	kernels.Vote(result, voters, opt)
-	putSigns(voters)
+	sc.voters = voters
+	countVote(result, voters, opt, 0, sc)
+	if err := firstError(out.wait()); err != nil {
+		return opError("vote", err)
+	}
 	return nil
 }
 
 // checkDigests exchanges the digests of the payloads every rank received
-// (payloads[p] is what came from rank p) and fails if two ranks received
+// (sc.payloads[p] is what came from rank p) and fails if two ranks received
 // different bytes from the same rank.
-func checkDigests(c Comm, payloads [][]byte) error {
+func checkDigests(c Comm, sc *scratch) error {
 	m, me := c.Size(), c.Rank()
-	mine := make([]byte, 0, digestVectorLen(m))
-	for _, b := range payloads {
+	mine := getBytes(digestVectorLen(m))
+	for p, b := range sc.payloads {
 		d := sha256.Sum256(b)
-		mine = append(mine, d[:]...)
+		copy(mine[32*p:], d[:])
 	}
-	for p := 0; p < m; p++ {
-		if p != me {
-			if err := c.Send(p, TagVoteDigest, mine); err != nil {
-				return err
+	digests := share(mine)
+	defer digests.release()
+	sc.fan.sendFrame(TagVoteDigest, digests)
+	// reports[i] is rank i's digest vector: digest j is what it got from j.
+	sc.reports = resize(sc.reports, m)
+	clear(sc.reports)
+	defer func() {
+		for i, b := range sc.reports {
+			if i != me {
+				putBytes(b)
 			}
 		}
-	}
-	// reports[i] is rank i's digest vector: digest j is what it got from j.
-	reports := make([][]byte, m)
-	reports[me] = mine
+		clear(sc.reports)
+	}()
+	sc.reports[me] = mine
 	for i := 0; i < m; i++ {
 		if i == me {
 			continue
@@ -102,13 +118,13 @@ func checkDigests(c Comm, payloads [][]byte) error {
 		if err != nil {
 			return err
 		}
+		sc.reports[i] = b
 		if len(b) != digestVectorLen(m) {
 			return &PeerError{Rank: me, Peer: i, Op: "decode vote-digest",
 				Err: fmt.Errorf("%w: %d bytes, want %d (%d digests)", ErrBadFrame, len(b), digestVectorLen(m), m)}
 		}
-		reports[i] = b
 	}
-	return findEquivocation(me, reports)
+	return findEquivocation(me, sc.reports)
 }
 
 // findEquivocation compares, for every sender p, the digests the other

@@ -2,45 +2,43 @@ package collective
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
-
-	"signsgd/kernels"
 )
 
-// BenchmarkVoteTCP is one server vote of dense signs between ranks over
-// loopback TCP, in one process: encode, send, decode, count and back.
-func BenchmarkVoteTCP(b *testing.B) {
+// BenchmarkExchangeTCP is one steady-state exchange among ranks over
+// loopback TCP, in one process (all ranks' goroutines share GOMAXPROCS):
+// the fp32 means, GatherFloat32s and BroadcastFloat32s, and the votes of
+// dense signs (ties at 0). allocs/op and B/op count every rank together;
+// the bytes are one worker's payload each way (4d for the fp32 exchanges,
+// d/8 for the votes). The processes of `signsgd bench comm` measure time
+// properly; this one is for allocations and quick comparisons.
+func BenchmarkExchangeTCP(b *testing.B) {
+	const d = 11689512
 	for _, m := range []int{2, 4} {
-		for _, d := range []int{11689512} {
-			b.Run(fmt.Sprintf("ranks=%d/d=%d", m, d), func(b *testing.B) {
-				t := &testing.T{}
-				comms := tcpWorld(t, m)
-				signs := make([]kernels.Signs, m)
-				results := make([]kernels.Signs, m)
-				rng := rand.New(rand.NewPCG(1, 2))
-				for r := range signs {
-					signs[r], results[r] = kernels.NewSigns(d), kernels.NewSigns(d)
-					for w := range signs[r].NZ {
-						signs[r].NZ[w], signs[r].Neg[w] = ^uint64(0), rng.Uint64()
+		for _, x := range exchanges(m, d, true) {
+			b.Run(fmt.Sprintf("%s/ranks=%d/d=%d", x.name, m, d), func(b *testing.B) {
+				comms := tcpWorld(&testing.T{}, m)
+				defer func() {
+					for _, c := range comms {
+						c.Close()
 					}
+				}()
+				l := newRankLoop(comms, x.f)
+				defer l.stop()
+				if err := l.run(); err != nil { // warm up
+					b.Fatal(err)
 				}
-				b.SetBytes(int64(m-1) * int64(d) / 8)
+				if x.name[:4] == "vote" {
+					b.SetBytes(d / 8)
+				} else {
+					b.SetBytes(4 * d)
+				}
+				b.ReportAllocs()
 				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					done := make(chan error, m)
-					for r := range comms {
-						go func() { done <- VoteServer(comms[r], signs[r], results[r], kernels.VoteOptions{}) }()
+				for range b.N {
+					if err := l.run(); err != nil {
+						b.Fatal(err)
 					}
-					for range comms {
-						if err := <-done; err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				b.StopTimer()
-				for _, c := range comms {
-					c.Close()
 				}
 			})
 		}

@@ -64,6 +64,13 @@ type Comm interface {
 	// Comm's timeout. The returned buffer belongs to the caller. A frame
 	// sent at another step than the receiver's current one is an error.
 	Recv(peer int, tag Tag) ([]byte, error)
+	// RecvInto is Recv into dst, a buffer of the caller's whose length
+	// must be the payload's (else an error wrapping ErrBadFrame): a frame
+	// that arrives while RecvInto waits is written straight into dst, one
+	// that arrived before is copied there. dst is the caller's again when
+	// RecvInto returns, whatever happened. One receive of a tag from a
+	// peer at a time.
+	RecvInto(peer int, tag Tag, dst []byte) error
 	// RecvBy is Recv waiting until deadline instead (zero: forever); it
 	// fails with ErrTimeout after it.
 	RecvBy(peer int, tag Tag, deadline time.Time) ([]byte, error)

@@ -1,12 +1,6 @@
 package collective
 
-import (
-	"slices"
-	"sync"
-	"sync/atomic"
-
-	"signsgd/kernels"
-)
+import "signsgd/kernels"
 
 // voteChunkWords is the size, in 64-coordinate words, of the chunks the
 // server vote sends, counts and returns one after another: 16384 words are
@@ -47,76 +41,18 @@ func serverVoteLen(d int) int {
 	return n
 }
 
-// fanout sends a sequence of payloads to each of some peers, in order, one
-// goroutine per peer, so that its caller goes on with the next payload
-// while the peers drain the earlier ones, and a peer slow to read does not
-// hold up the others. A payload comes from the byte pool and goes back to
-// it once every peer has sent it.
-type fanout struct {
-	peers   []int
-	queues  []chan *fanFrame
-	closed  []bool
-	errs    []error // by peer index: the first send error
-	senders sync.WaitGroup
-}
-
-type fanFrame struct {
-	b    []byte
-	refs atomic.Int32
-}
-
-func (f *fanFrame) release() {
-	if f.refs.Add(-1) == 0 {
-		putBytes(f.b)
-	}
-}
-
-// newFanout starts the senders of tag to peers, for at most n payloads.
-func newFanout(c Comm, peers []int, tag Tag, n int) *fanout {
-	f := &fanout{peers: peers, queues: make([]chan *fanFrame, len(peers)), closed: make([]bool, len(peers)), errs: make([]error, len(peers))}
-	for i, p := range peers {
-		q := make(chan *fanFrame, n)
-		f.queues[i] = q
-		f.senders.Go(func() {
-			for fr := range q {
-				if f.errs[i] == nil { // after an error, only release
-					f.errs[i] = c.Send(p, tag, fr.b)
-				}
-				fr.release()
-			}
-		})
-	}
-	return f
-}
-
-// send queues b to every peer not stopped; b goes back to the pool once
-// sent to all of them.
-func (f *fanout) send(b []byte) {
-	fr := &fanFrame{b: b}
-	fr.refs.Store(1)
-	for i, q := range f.queues {
-		if !f.closed[i] {
-			fr.refs.Add(1)
-			q <- fr
+// countVote is kernels.Vote of voters into dst a chunk (voteChunkWords) at
+// a time, word 0 of dst being word base of the whole vote (for the random
+// tie rule): each call stays on this goroutine, in the caches and without
+// allocating, as the server vote's count of a chunk does.
+func countVote(dst kernels.Signs, voters []kernels.Signs, opt kernels.VoteOptions, base int, sc *scratch) {
+	w := len(dst.NZ)
+	for k := range chunkCount(w) {
+		lo, hi := chunkWords(w, k)
+		sc.chunks = sc.chunks[:0]
+		for _, v := range voters {
+			sc.chunks = append(sc.chunks, wordsOf(v, lo, hi))
 		}
+		kernels.Vote(wordsOf(dst, lo, hi), sc.chunks, opt.AtWord(base+lo))
 	}
-	fr.release()
-}
-
-// stop queues nothing more to peer p; what is queued is still sent.
-func (f *fanout) stop(p int) {
-	if i := slices.Index(f.peers, p); i >= 0 && !f.closed[i] {
-		f.closed[i] = true
-		close(f.queues[i])
-	}
-}
-
-// wait returns, once everything queued is sent (or failed), each peer's
-// first send error, by index in peers. Nothing can be queued after it.
-func (f *fanout) wait() []error {
-	for _, p := range f.peers {
-		f.stop(p)
-	}
-	f.senders.Wait()
-	return f.errs
 }

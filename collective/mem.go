@@ -10,10 +10,15 @@ import (
 // on TCP (so traffic counts agree) and handed over through inboxes.
 type memComm struct {
 	core
-	world   []*memComm
-	sendSeq []uint32
-	seqMu   sync.Mutex
-	once    sync.Once
+	world []*memComm
+	links []memLink // links[peer]: the send side towards peer
+	once  sync.Once
+}
+
+// memLink orders the frames sent to one peer, as a connection would.
+type memLink struct {
+	mu  sync.Mutex
+	seq uint32
 }
 
 // NewMemWorld returns the communicators of an in-memory world of n ranks
@@ -21,8 +26,9 @@ type memComm struct {
 func NewMemWorld(n int, timeout time.Duration) []Comm {
 	world := make([]*memComm, n)
 	for r := range world {
-		world[r] = &memComm{world: world, sendSeq: make([]uint32, n)}
+		world[r] = &memComm{world: world, links: make([]memLink, n)}
 		world[r].init(r, n, timeout)
+		world[r].send = world[r].Send
 	}
 	out := make([]Comm, n)
 	for r, c := range world {
@@ -31,36 +37,35 @@ func NewMemWorld(n int, timeout time.Duration) []Comm {
 	return out
 }
 
+// Send copies payload into the receiver's inbox: straight into the buffer
+// of a receive posted for it, or into a pooled buffer queued there.
 func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
-	op := "send " + tag.String()
-	if err := c.checkPeer(peer, op); err != nil {
+	if err := c.checkPeer(peer, "send", tag); err != nil {
 		return err
 	}
 	select {
 	case <-c.done:
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: ErrClosed}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: ErrClosed}
 	default:
 	}
 	if len(payload) > DefaultMaxFrame {
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), DefaultMaxFrame)}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), DefaultMaxFrame)}
 	}
+	l := &c.links[peer]
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	// Encode and decode the header as TCP would, so both transports
 	// exercise the same checks.
 	var hdr [HeaderSize]byte
-	c.seqMu.Lock()
-	seq := c.sendSeq[peer]
-	c.sendSeq[peer]++
-	c.seqMu.Unlock()
-	putHeader(hdr[:], header{tag: tag, seq: seq, length: len(payload), step: c.step.Load()})
+	putHeader(hdr[:], header{tag: tag, seq: l.seq, length: len(payload), step: c.step.Load()})
 	h, err := parseHeader(hdr[:], DefaultMaxFrame)
 	if err != nil {
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: err}
 	}
-	p := append([]byte(nil), payload...)
-	dst := c.world[peer]
-	if err := dst.in[c.rank].push(c.rank, frame{tag: tag, step: h.step, payload: p}); err != nil {
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+	if err := c.world[peer].deliver(c.rank, tag, h.step, payload); err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: err}
 	}
+	l.seq++
 	if peer != c.rank {
 		c.cnt.add(true, tag, HeaderSize+len(payload))
 	}

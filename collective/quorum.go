@@ -123,7 +123,8 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		q.abstained = q.abstained[:0]
 		deadline = time.Now().Add(q.Deadline)
 	}
-	var live []int // ranks the result goes to
+	sc := scratchOf(c)
+	live := sc.peers[:0] // ranks the result goes to
 	for r := 1; r < m; r++ {
 		if q.Live(r) {
 			live = append(live, r)
@@ -131,7 +132,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			q.abstained = append(q.abstained, r)
 		}
 	}
-	out := newFanout(c, live, TagVoteResult, chunks)
+	sc.peers = live
+	out := &sc.fan
+	out.start(c, live)
 	var toDrop []int // dropped once their queued results are out
 	defer func() {
 		out.wait() // a second wait is harmless
@@ -140,18 +143,16 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		}
 	}()
 	// By index in live: whether its chunks are still counted, and one
-	// chunk-sized buffer, reused for every chunk.
-	counted := make([]bool, len(live))
-	bufs := make([]kernels.Signs, len(live))
+	// chunk-sized buffer, reused for every chunk (and every vote).
+	sc.counted = resize(sc.counted, len(live))
 	for i := range live {
-		counted[i] = true
-		bufs[i] = getSigns(64 * min(voteChunkWords, len(local.NZ)))
+		sc.counted[i] = true
 	}
-	defer putSigns(bufs)
-	voters := make([]kernels.Signs, 0, m)
+	counted := sc.counted
+	chunkLen := 64 * min(voteChunkWords, len(local.NZ))
 	for k := range chunks {
 		mine := chunkOf(local, k)
-		voters = append(voters[:0], mine)
+		voters := append(sc.voters[:0], mine)
 		for i, r := range live {
 			if !counted[i] {
 				continue
@@ -176,7 +177,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				}
 				continue
 			}
-			v := wordsOf(bufs[i], 0, len(mine.NZ))
+			v := wordsOf(sc.signsBuf(i, chunkLen), 0, len(mine.NZ))
 			v.N = mine.N
 			err = DecodeSignsWire(v, p)
 			putBytes(p)
@@ -185,9 +186,10 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			voters = append(voters, v)
 		}
+		sc.voters = voters
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
-		out.send(encodeVote(res))
+		out.send(TagVoteResult, encodeVote(res))
 	}
 	if q != nil {
 		for i, r := range live {

@@ -32,7 +32,7 @@ func TestQuorumDropsSilentRank(t *testing.T) {
 
 func testQuorumDropsSilentRank(t *testing.T) {
 	comms := NewMemWorld(3, 5*time.Second)
-	comms[0].(*memComm).dropStale = true
+	comms[0].(*memComm).setDropStale(true)
 	const d = 130
 	signs := rankSignsOf(2, d)
 	want := kernels.NewSigns(d)
@@ -105,7 +105,7 @@ func testQuorumDropsSilentRank(t *testing.T) {
 func TestQuorumRankStopsMidVote(t *testing.T) {
 	withChunkWords(1, func() {
 		comms := NewMemWorld(3, 5*time.Second)
-		comms[0].(*memComm).dropStale = true
+		comms[0].(*memComm).setDropStale(true)
 		const d = 150 // three chunks, the last of 22 coordinates
 		signs := rankSignsOf(3, d)
 		without := kernels.NewSigns(d) // rank 2 abstaining throughout

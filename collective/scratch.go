@@ -3,44 +3,36 @@ package collective
 import (
 	"math/bits"
 	"sync"
+	"unsafe"
 
 	"signsgd/kernels"
 )
 
-// signsPool recycles the sign vectors the vote collectives decode their
-// peers' votes into, so a step does not allocate M vectors of d signs.
-var signsPool sync.Pool
-
-// getSigns returns a vector of n signs whose contents are undefined (the
-// caller overwrites all of it).
-func getSigns(n int) kernels.Signs {
-	for range 4 {
-		v, ok := signsPool.Get().(*kernels.Signs)
-		if !ok {
-			break
-		}
-		if v.N == n {
-			return *v
-		}
-	}
-	return kernels.NewSigns(n)
-}
-
-// putSigns hands vectors from getSigns back once nothing refers to them.
-func putSigns(vs []kernels.Signs) {
-	for i := range vs {
-		v := vs[i]
-		signsPool.Put(&v)
-	}
-}
-
 // slicePools recycles slices of T, one pool per power-of-two capacity so
 // that a slice taken always fits. The vote encodes into, receives into and
-// decodes through such buffers (bytesPool, wordsPool): fresh multi-megabyte
-// buffers are not free, the runtime zeroes them and the kernel faults their
-// pages in, which measured here at 10-40 ms a step for a ResNet-18 vote
-// (d = 11.7M) against well under a millisecond of real work.
-type slicePools[T any] [64]sync.Pool
+// decodes through such buffers (bytesPool, wordsPool), and the transports
+// queue frames nobody waits for yet in them: fresh multi-megabyte buffers
+// are not free, the runtime zeroes them and the kernel faults their pages
+// in, which measured here at 10-40 ms a step for a ResNet-18 vote (d =
+// 11.7M) against well under a millisecond of real work.
+//
+// Each class keeps a reserve of up to poolReserveBytes (at least two
+// slices) that survives garbage collections, which empty a sync.Pool: a
+// training step that allocates elsewhere would otherwise make every
+// exchange after a collection allocate (and fault in) its buffers again.
+// Past the reserve, slices go to a sync.Pool, in a box (*[]T) that is
+// itself recycled, so neither get nor put allocates once warm.
+type slicePools[T any] struct {
+	reserve [64]struct {
+		mu sync.Mutex
+		s  [][]T
+	}
+	classes [64]sync.Pool // *[]T holding a slice of capacity 1<<class
+	boxes   sync.Pool     // empty *[]T
+}
+
+// poolReserveBytes bounds what a class keeps across collections.
+const poolReserveBytes = 64 << 20
 
 var (
 	bytesPool slicePools[byte]
@@ -50,11 +42,30 @@ var (
 // sizeClass is the pool of a request for n elements: capacity 1<<class.
 func sizeClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
 
+// reserveLen is how many slices class c keeps in reserve.
+func reserveLen[T any](c int) int {
+	var t T
+	return max(2, poolReserveBytes/(int(unsafe.Sizeof(t))<<c))
+}
+
 // get returns a slice of length n with undefined contents.
 func (p *slicePools[T]) get(n int) []T {
 	c := sizeClass(n)
-	if b, ok := p[c].Get().(*[]T); ok {
-		return (*b)[:n]
+	r := &p.reserve[c]
+	r.mu.Lock()
+	if k := len(r.s); k > 0 {
+		b := r.s[k-1]
+		r.s[k-1] = nil
+		r.s = r.s[:k-1]
+		r.mu.Unlock()
+		return b[:n]
+	}
+	r.mu.Unlock()
+	if bp, ok := p.classes[c].Get().(*[]T); ok {
+		b := *bp
+		*bp = nil
+		p.boxes.Put(bp)
+		return b[:n]
 	}
 	return make([]T, n, 1<<c)
 }
@@ -62,9 +73,24 @@ func (p *slicePools[T]) get(n int) []T {
 // put hands a slice back once nothing refers to it. It goes to the largest
 // class its capacity covers.
 func (p *slicePools[T]) put(b []T) {
-	if cap(b) > 0 {
-		p[bits.Len(uint(cap(b)))-1].Put(&b)
+	if cap(b) == 0 {
+		return
 	}
+	c := bits.Len(uint(cap(b))) - 1
+	r := &p.reserve[c]
+	r.mu.Lock()
+	if len(r.s) < reserveLen[T](c) {
+		r.s = append(r.s, b[:0])
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	bp, _ := p.boxes.Get().(*[]T)
+	if bp == nil {
+		bp = new([]T)
+	}
+	*bp = b[:0]
+	p.classes[c].Put(bp)
 }
 
 func getBytes(n int) []byte   { return bytesPool.get(n) }
@@ -76,4 +102,139 @@ func putWords(w []uint64)     { wordsPool.put(w) }
 // pooled buffer; hand it back with putBytes once sent.
 func encodeVote(s kernels.Signs) []byte {
 	return EncodeSignsWire(getBytes(MaxSignsWireLen(s.N))[:0], s, voteCompression)
+}
+
+// engine is a Comm of this package (NewMemWorld, DialTCP): its collectives
+// run on the core's posted receives, send queues and scratch. Any other
+// Comm gets the plain forms, which use the Comm interface only.
+type engine interface {
+	Comm
+	base() *core
+}
+
+// coreOf returns c's core, or nil for a Comm of another package.
+func coreOf(c Comm) *core {
+	if e, ok := c.(engine); ok {
+		return e.base()
+	}
+	return nil
+}
+
+// scratch is what one Comm's collectives keep between calls, so that an
+// exchange in the steady state allocates nothing: the receives they post,
+// the fan-out of results, and the votes' buffers. Collectives on one Comm
+// run one at a time (every rank calls them in the same order), so one
+// scratch per Comm is enough.
+type scratch struct {
+	reqs    []recvReq
+	windows []window // by peer
+	fan     fanout
+
+	peers    []int           // the ranks a vote sends to
+	counted  []bool          // by index in peers: still counted in this vote
+	voters   []kernels.Signs // what kernels.Vote counts
+	chunks   []kernels.Signs // a chunk of each of them (countVote)
+	signs    []kernels.Signs // decoded votes, by slot, reused while they fit
+	payloads [][]byte        // the allgather vote's payloads, by rank
+	reports  [][]byte        // its digest vectors, by rank
+}
+
+// signsBuf returns scratch sign vector i, of n coordinates (contents
+// undefined: the caller overwrites all of it).
+func (sc *scratch) signsBuf(i, n int) kernels.Signs {
+	for len(sc.signs) <= i {
+		sc.signs = append(sc.signs, kernels.Signs{})
+	}
+	s := &sc.signs[i]
+	if s.N != n || len(s.NZ) != kernels.Words(n) {
+		w := kernels.Words(n)
+		if cap(s.NZ) >= w {
+			*s = kernels.Signs{N: n, NZ: s.NZ[:w], Neg: s.Neg[:w]}
+		} else {
+			*s = kernels.NewSigns(n)
+		}
+	}
+	return *s
+}
+
+// others sets sc.peers to every rank of c but c's own, in order.
+func (sc *scratch) others(c Comm) []int {
+	sc.peers = sc.peers[:0]
+	for r := range c.Size() {
+		if r != c.Rank() {
+			sc.peers = append(sc.peers, r)
+		}
+	}
+	return sc.peers
+}
+
+// scratchOf returns c's scratch (a fresh one for a Comm of another
+// package).
+func scratchOf(c Comm) *scratch {
+	if co := coreOf(c); co != nil {
+		return &co.sc
+	}
+	return new(scratch)
+}
+
+// segWindow is how many segments of one peer's stream a collective keeps
+// posted ahead into buffers of its own (the server mean's rank 0 per
+// worker, the ring's reduce-scatter): the link writes segment k+1.. while
+// segment k is summed, without queueing frames in the byte pool. gloo keeps
+// two in flight; a few more absorb the scheduling of ranks that share
+// cores.
+const segWindow = 8
+
+// window is one peer's posted segments: segWindow receives and their
+// buffers, segment i in slot i % segWindow.
+type window struct {
+	peer int
+	tag  Tag
+	n    int // segments in the stream
+	reqs [segWindow]recvReq
+	bufs [segWindow][]byte
+}
+
+// start posts the first segments of a stream of n from peer under tag;
+// size(i) is segment i's number of float32s.
+func (w *window) start(co *core, peer int, tag Tag, n int, size func(i int) int) {
+	w.peer, w.tag, w.n = peer, tag, n
+	for i := range min(segWindow, n) {
+		w.post(co, i, size(i))
+	}
+}
+
+// post posts segment i, of k float32s, into its slot's buffer.
+func (w *window) post(co *core, i, k int) {
+	s := i % segWindow
+	if cap(w.bufs[s]) < 4*segFloats() {
+		w.bufs[s] = make([]byte, 4*segFloats())
+	}
+	w.reqs[s] = recvReq{peer: w.peer, tag: w.tag, dst: w.bufs[s][:4*k]}
+	co.post(&w.reqs[s])
+}
+
+// take waits for segment i and returns its values (its slot's memory, the
+// caller's until it calls refill(i)).
+func (w *window) take(co *core, i int) ([]float32, error) {
+	r := &w.reqs[i%segWindow]
+	if err := co.finish(r, co.deadline()); err != nil {
+		return nil, err
+	}
+	return bytesFloats(r.dst), nil
+}
+
+// refill reuses segment i's slot for segment i+segWindow, if the stream
+// has one, of k float32s.
+func (w *window) refill(co *core, i, k int) {
+	if i+segWindow < w.n {
+		w.post(co, i+segWindow, k)
+	}
+}
+
+// cancel withdraws whatever is still posted.
+func (w *window) cancel(co *core) {
+	for s := range w.reqs {
+		co.cancel(&w.reqs[s])
+	}
 }

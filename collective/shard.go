@@ -57,40 +57,41 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	if local.N != result.N {
 		panic(fmt.Sprintf("collective: VoteShard: %d signs into a result of %d", local.N, result.N))
 	}
-	peers := others(c)
-	encode := func(j int) []byte { return encodeVote(shardOf(local, m, j)) }
-	release := func(_ int, b []byte) { putBytes(b) }
-	if err := firstError(sendEach(c, peers, TagVote, encode, release)); err != nil {
-		return opError("vote", err)
+	sc := scratchOf(c)
+	peers := sc.others(c)
+	out := &sc.fan
+	out.start(c, peers)
+	defer out.wait()          // nothing is queued once this returns
+	for i, j := range peers { // shard j of our signs to its owner
+		fr := share(encodeVote(shardOf(local, m, j)))
+		out.sendTo(i, TagVote, fr)
+		fr.release()
 	}
 	mine := shardOf(local, m, me)
-	voters := make([]kernels.Signs, m)
+	voters := sc.voters[:0]
 	for r := 0; r < m; r++ {
-		voters[r] = getSigns(mine.N)
+		v := sc.signsBuf(r, mine.N)
+		voters = append(voters, v)
 		if r == me {
-			voters[r].CopyFrom(mine)
-			voters[r].Canonicalize()
+			v.CopyFrom(mine)
+			v.Canonicalize()
 			continue
 		}
 		b, err := c.Recv(r, TagVote)
 		if err != nil {
 			return opError("vote", err)
 		}
-		err = DecodeSignsWire(voters[r], b)
+		err = DecodeSignsWire(v, b)
 		putBytes(b)
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: r, Op: "decode vote", Err: err})
 		}
 	}
+	sc.voters = voters
 	lo, _ := shardWords(len(local.NZ), m, me)
 	res := shardOf(result, m, me)
-	kernels.Vote(res, voters, opt.AtWord(lo))
-	putSigns(voters)
-	out := encodeVote(res)
-	defer putBytes(out)
-	if err := firstError(sendEach(c, peers, TagVoteResult, func(int) []byte { return out }, nil)); err != nil {
-		return opError("vote", err)
-	}
+	countVote(res, voters, opt, lo, sc)
+	out.send(TagVoteResult, encodeVote(res))
 	for j := 0; j < m; j++ {
 		if j == me {
 			continue
@@ -104,6 +105,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: j, Op: "decode vote-result", Err: err})
 		}
+	}
+	if err := firstError(out.wait()); err != nil {
+		return opError("vote", err)
 	}
 	return nil
 }

@@ -84,11 +84,21 @@ type tcpComm struct {
 	core
 	job      uint32
 	conns    []net.Conn // conns[peer]; nil for ourselves
-	wmu      []sync.Mutex
-	sendSeq  []uint32
+	links    []tcpLink  // links[peer]: the send side of conns[peer]
 	maxFrame int
 	closed   atomic.Bool
 	wg       sync.WaitGroup
+}
+
+// tcpLink is the send side of one connection: a frame's header and the
+// buffers handed to writev live here, reused under mu, so a Send allocates
+// nothing.
+type tcpLink struct {
+	mu   sync.Mutex
+	seq  uint32
+	hdr  [HeaderSize]byte
+	vecs [2][]byte
+	bufs net.Buffers
 }
 
 // DialTCP runs the rendezvous for one rank and returns its Comm once every
@@ -108,11 +118,17 @@ func DialTCP(opt TCPOptions) (Comm, error) {
 		return nil, fmt.Errorf("rank %d: the job's secret has %d bytes, want at least %d", opt.Rank, len(opt.Secret), MinSecret)
 	}
 	c := &tcpComm{
-		job: JobHash(opt.JobID), conns: make([]net.Conn, opt.Size), wmu: make([]sync.Mutex, opt.Size),
-		sendSeq: make([]uint32, opt.Size), maxFrame: opt.MaxFrame,
+		job: JobHash(opt.JobID), conns: make([]net.Conn, opt.Size), links: make([]tcpLink, opt.Size),
+		maxFrame: opt.MaxFrame,
 	}
 	c.init(opt.Rank, opt.Size, opt.Timeout)
-	c.dropStale = opt.DropStale
+	c.send = c.Send
+	c.stall = func(peer int) {
+		if conn := c.conns[peer]; conn != nil {
+			conn.Close()
+		}
+	}
+	c.setDropStale(opt.DropStale)
 	deadline := time.Now().Add(opt.SetupTimeout)
 	var err error
 	if opt.Rank == 0 {
@@ -561,28 +577,44 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // read moves frames from one peer's connection into its inbox until the
-// connection ends.
+// connection ends: each payload straight into the buffer of the receive
+// posted for it, or into a pooled buffer queued for a later Recv (see
+// inbox.begin).
 func (c *tcpComm) read(peer int, conn net.Conn) {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(conn, 1<<16)
 	var hdr [HeaderSize]byte
+	in := c.in[peer]
 	for seq := uint32(0); ; seq++ {
-		h, p, err := readFrame(br, hdr[:], c.job, seq, c.maxFrame)
-		if err != nil {
-			switch {
-			case c.closed.Load():
-				err = ErrClosed
-			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err):
-				err = fmt.Errorf("%w: rank %d closed the connection (%v)", ErrPeerLost, peer, err)
+		h, err := readHeader(br, hdr[:], c.job, seq, c.maxFrame)
+		if err == nil {
+			dst, r, berr := in.begin(h.tag, h.step, h.length)
+			if berr != nil { // the inbox failed (flooded): end the link
+				conn.Close()
+				return
 			}
-			c.in[peer].fail(err)
-			return
+			if err = readPayload(br, h, dst); err != nil {
+				err = c.linkError(peer, err)
+			}
+			in.end(peer, h.tag, h.step, dst, r, err)
+			if err == nil {
+				continue
+			}
 		}
-		if err := c.in[peer].push(peer, frame{tag: h.tag, step: h.step, payload: p}); err != nil {
-			conn.Close()
-			return
-		}
+		in.fail(c.linkError(peer, err))
+		return
 	}
+}
+
+// linkError says why reading from peer failed.
+func (c *tcpComm) linkError(peer int, err error) error {
+	switch {
+	case c.closed.Load():
+		return ErrClosed
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isReset(err):
+		return fmt.Errorf("%w: rank %d closed the connection (%v)", ErrPeerLost, peer, err)
+	}
+	return err
 }
 
 func isReset(err error) bool {
@@ -591,41 +623,43 @@ func isReset(err error) bool {
 }
 
 func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
-	op := "send " + tag.String()
-	if err := c.checkPeer(peer, op); err != nil {
+	if err := c.checkPeer(peer, "send", tag); err != nil {
 		return err
 	}
 	if c.closed.Load() {
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: ErrClosed}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: ErrClosed}
 	}
 	if len(payload) > c.maxFrame {
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), c.maxFrame)}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), c.maxFrame)}
 	}
 	step := c.step.Load()
+	l := &c.links[peer]
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if peer == c.rank {
-		if err := c.in[peer].push(peer, frame{tag: tag, step: step, payload: slices.Clone(payload)}); err != nil {
-			return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+		if err := c.deliver(peer, tag, step, payload); err != nil {
+			return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: err}
 		}
 		return nil
 	}
-	c.wmu[peer].Lock()
-	defer c.wmu[peer].Unlock()
-	var hdr [HeaderSize]byte
-	putHeader(hdr[:], header{tag: tag, seq: c.sendSeq[peer], length: len(payload), job: c.job, step: step})
+	putHeader(l.hdr[:], header{tag: tag, seq: l.seq, length: len(payload), job: c.job, step: step})
 	conn := c.conns[peer]
 	if c.timeout > 0 {
 		conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
-	bufs := net.Buffers{hdr[:], payload}
-	if _, err := bufs.WriteTo(conn); err != nil {
+	l.vecs = [2][]byte{l.hdr[:], payload}
+	l.bufs = l.vecs[:]
+	_, err := l.bufs.WriteTo(conn)
+	l.vecs = [2][]byte{}
+	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed
 		} else if !errors.Is(err, ErrTimeout) {
 			err = fmt.Errorf("%w: %v", ErrPeerLost, err)
 		}
-		return &PeerError{Rank: c.rank, Peer: peer, Op: op, Err: err}
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: err}
 	}
-	c.sendSeq[peer]++
+	l.seq++
 	c.cnt.add(true, tag, HeaderSize+len(payload))
 	return nil
 }

@@ -110,35 +110,61 @@ func VoteBytes(topology string, d, m, rank int) (sent, recv int) {
 
 // MeanBytes is what rank sends and receives, frame headers included, in
 // one mean of d float32s among m ranks over topology (exact). It panics on
-// an unknown topology.
+// an unknown topology. Vectors travel in frames of at most
+// floatSegmentBytes (1 MiB) of payload: F(n) = S(n) H + 4n bytes for n
+// values, S(n) = max(1, ceil(4n / 1 MiB)) frames.
 //
-//	server, rank 0:    (M-1)(H + 4d) each way
-//	server, rank r>0:  H + 4d each way
-//	ring, rank r:      sent 2(M-1)H + 4(2d - c_{r+1} - c_{r+2}),
-//	                   received 2(M-1)H + 4(2d - c_r - c_{r+1})
+//	server, rank 0:    (M-1) F(d) each way
+//	server, rank r>0:  F(d) each way
+//	ring, rank r:      sent the sum of F(c_k) over k != r+1 and over k != r+2,
+//	                   received the sum of F(c_k) over k != r and over k != r+1
 //
-// where c_k is the length of chunk k (indices mod M): about 2(M-1)/M x 4d
-// bytes each way.
+// where c_k is the length of ring chunk k (indices mod M): about 2(M-1)/M x
+// 4d bytes each way.
 func MeanBytes(topology string, d, m, rank int) (sent, recv int) {
 	if m <= 1 {
 		return 0, 0
 	}
-	h := HeaderSize
 	switch topology {
 	case "server":
 		if rank == 0 {
-			n := (m - 1) * (h + 4*d)
+			n := (m - 1) * floatFramesLen(d)
 			return n, n
 		}
-		return h + 4*d, h + 4*d
+		return floatFramesLen(d), floatFramesLen(d)
 	case "ring":
-		c := func(k int) int {
+		f := func(k int) int {
 			lo, hi := ringChunk(d, m, k%m)
-			return hi - lo
+			return floatFramesLen(hi - lo)
 		}
-		sent = 2*(m-1)*h + 4*(2*d-c(rank+1)-c(rank+2))
-		recv = 2*(m-1)*h + 4*(2*d-c(rank)-c(rank+1))
+		all := 0
+		for k := range m {
+			all += f(k)
+		}
+		sent = 2*all - f(rank+1) - f(rank+2)
+		recv = 2*all - f(rank) - f(rank+1)
 		return sent, recv
 	}
 	panic(fmt.Sprintf("collective: MeanBytes: unknown topology %q", topology))
+}
+
+// MeanFrames is the number of frames a worker sends (and receives) in a
+// server mean of d float32s, and the number rank 0 receives from each: one
+// per segment of at most 1 MiB.
+func MeanFrames(d int) int { return floatSegs(d) }
+
+// RingChunk returns the bounds [lo, hi) of chunk k of d values among m
+// ranks in the ring mean (MeanRing).
+func RingChunk(d, m, k int) (lo, hi int) { return ringChunk(d, m, ((k%m)+m)%m) }
+
+// Float32Frames returns the payload sizes, in bytes, of the frames that
+// carry n float32s in the fp32 collectives: a frame per segment of at most
+// 1 MiB, one empty frame for n = 0.
+func Float32Frames(n int) []int {
+	out := make([]int, floatSegs(n))
+	for j := range out {
+		a, b := floatSeg(0, n, j)
+		out[j] = 4 * (b - a)
+	}
+	return out
 }

@@ -304,7 +304,11 @@ func equivocate(c Comm, a, b kernels.Signs, other map[int]bool) {
 			payloads[p], _ = c.Recv(p, TagVote)
 		}
 	}
-	checkDigests(c, payloads)
+	sc := scratchOf(c)
+	sc.payloads = payloads
+	sc.fan.start(c, sc.others(c))
+	checkDigests(c, sc)
+	sc.fan.wait()
 }
 
 func TestAllgatherEquivocation(t *testing.T) {
@@ -356,7 +360,11 @@ func TestAllgatherBadVoteNamesSender(t *testing.T) {
 					payloads[p], _ = c.Recv(p, TagVote)
 				}
 			}
-			checkDigests(c, payloads)
+			sc := scratchOf(c)
+			sc.payloads = payloads
+			sc.fan.start(c, sc.others(c))
+			checkDigests(c, sc)
+			sc.fan.wait()
 			return nil
 		}
 		return VoteAllgather(c, voterSigns(c.Rank(), d, false), kernels.NewSigns(d), kernels.VoteOptions{})

@@ -753,6 +753,9 @@ func (s *syntheticImages) NumClasses() int { return s.classes }
 // Shape implements Source: (c, h, w).
 func (s *syntheticImages) Shape() []int { return []int{s.c, s.h, s.w} }
 
+// Label implements Labeled.
+func (s *syntheticImages) Label(i int) int { return s.label(i) }
+
 // label is sample i's class.
 func (s *syntheticImages) label(i int) int {
 	return int(imageMix(s.seed^imageMix(uint64(i))) % uint64(s.classes))

@@ -261,3 +261,23 @@ func (s *serverAggregate) measure(agg []float32) {
 	s.cosine += cos
 	s.relDist += rel
 }
+
+// ServerAggregator is SGD's exchange with the named aggregator among
+// workers ranks of which byzantine are assumed Byzantine, exactly as
+// `signsgd run --opt sgd --aggregator NAME` runs it on --topology server,
+// for the benchmarks: g is replaced by the aggregate on every rank.
+func ServerAggregator(name string, workers, byzantine, d int) (func(c collective.Comm, g []float32, step int) error, error) {
+	cfg, err := ParseRun([]string{"--opt", "sgd", "--aggregator", name, "--workers", strconv.Itoa(workers),
+		"--byzantine", strconv.Itoa(byzantine), "--attack", "zero-sum"})
+	if err != nil {
+		return nil, err
+	}
+	o, err := newOptimizer(cfg, d, 0, make([]Role, workers))
+	if err != nil {
+		return nil, err
+	}
+	if s := o.(*sgdOpt).server; s != nil {
+		return s.exchange, nil
+	}
+	return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+}

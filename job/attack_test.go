@@ -2,6 +2,7 @@ package job
 
 import (
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -171,14 +172,14 @@ func TestRegistries(t *testing.T) {
 			}
 		}
 	}
-	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names()} {
+	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names(), partitions.Names()} {
 		for _, n := range names {
 			if !strings.Contains(help, "\n  "+n+" ") {
 				t.Errorf("--help does not list %s", n)
 			}
 		}
 	}
-	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum)") {
+	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum, sto-signsgd, sto-signum)") {
 		t.Errorf("parse: %v", err)
 	}
 }
@@ -214,6 +215,38 @@ func TestEveryAttackTrains(t *testing.T) {
 			if rec["aggregator"] != agg {
 				t.Errorf("%s: metrics aggregator %v", agg, rec["aggregator"])
 			}
+		}
+	}
+}
+
+// TestReadmeListsMethods keeps the README's tables of aggregators and
+// attacks true to the registries: every name has its row.
+func TestReadmeListsMethods(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, n := range aggregators.Names() {
+		if !strings.Contains(readme, "\n| `"+n+"` |") {
+			t.Errorf("README: no row for aggregator %s", n)
+		}
+	}
+	for _, n := range preAggregators.Names() {
+		if !strings.Contains(readme, "\n| `--pre "+n) {
+			t.Errorf("README: no row for pre-aggregator %s", n)
+		}
+	}
+	for _, it := range attacks.items {
+		row := "\n| `" + it.Name + "` | "
+		i := strings.Index(readme, row)
+		if i < 0 {
+			t.Errorf("README: no row for attack %s", it.Name)
+			continue
+		}
+		cols := strings.Split(readme[i+len(row):i+strings.Index(readme[i+1:], "\n")+1], "|")
+		if (strings.TrimSpace(cols[0]) == "yes") != (it.Value.grad != nil) || (strings.TrimSpace(cols[1]) == "yes") != (it.Value.sign != nil) {
+			t.Errorf("README: attack %s's sgd/signs columns %q %q disagree with its forms", it.Name, cols[0], cols[1])
 		}
 	}
 }

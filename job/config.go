@@ -58,6 +58,8 @@ type Config struct {
 	DropAfter        int     `json:"drop_after,omitempty"`
 	CheckpointEvery  int     `json:"checkpoint_every,omitempty"`
 	DigestEvery      int     `json:"digest_every,omitempty"`
+	Partition        string  `json:"partition,omitempty"` // "" is iid
+	StoB             float64 `json:"sto_b,omitempty"`
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -190,6 +192,8 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.DropAfter, "drop-after", 3, "with --vote-deadline: drop a rank that missed this many deadlines in a row")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "write a checkpoint every N epochs to OUT/checkpoints (0: never)")
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue from the newest valid checkpoint in OUT/checkpoints (from scratch if there is none)")
+	fs.StringVar(&cfg.Partition, "partition", "iid", "how the training rows are divided among the ranks: "+partitions.list()+" (see the list below)")
+	fs.Float64Var(&cfg.StoB, "sto-b", 0, "sto-signsgd, sto-signum: the bound B of P(+1) = (1 + v/B)/2, |v|/B clamped to 1 (default: each vector's max |v|)")
 	fs.IntVar(&cfg.DigestEvery, "digest-every", 0, "every N steps the ranks compare a digest of their model (0: only at the end)")
 	return fs
 }
@@ -288,7 +292,7 @@ func (c *Config) finish(set map[string]bool) error {
 	case !(c.Momentum >= 0 && c.Momentum < 1):
 		return badFlag("--momentum: %v; need 0 <= beta < 1", c.Momentum)
 	case c.Momentum != 0 && !kind.momentum:
-		return badFlag("--momentum: %v; only signum takes momentum (signsgd is signum with beta 0)", c.Momentum)
+		return badFlag("--momentum: %v; only signum and sto-signum take momentum (signsgd is signum with beta 0)", c.Momentum)
 	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
 		return badFlag("--weight-decay: %v; need a finite lambda >= 0", c.WeightDecay)
 	case !(c.LRDecay > 0 && c.LRDecay <= 1):
@@ -350,6 +354,12 @@ func (c *Config) finish(set map[string]bool) error {
 	}
 	if _, err := kernels.ParseTieRule(c.Tie); err != nil {
 		return badFlag("--tie: %v", err)
+	}
+	if err := c.checkPartition(); err != nil {
+		return err
+	}
+	if err := c.checkStoB(kind); err != nil {
+		return err
 	}
 	return c.finishRobust(set, kind)
 }

@@ -10,30 +10,45 @@ import (
 	"strings"
 )
 
-const usage = `signsgd: training with one-bit gradients and majority vote under blind and Byzantine workers
+const banner = "signsgd: training with one-bit gradients and majority vote under blind and Byzantine workers\n"
 
-usage:
-  signsgd run [flags]      train (launches all ranks on loopback, or runs one rank with --rank)
-  signsgd figures [flags]  the paper's experiments and figures (--spec FILE, --quick)
-  signsgd theory [flags]   Monte Carlo check of the paper's bounds
-  signsgd plot DIR...      one figure of run folders, one line per run (--out FILE.png|.svg)
-  signsgd compare DIR...   one table of run folders: status, accuracy, time, bytes (--csv)
-  signsgd chaos [flags]    randomized kill, stall, signal and resume rounds against a job (make chaos)
-  signsgd help [command]   this text, or a command's flags
+// Command is a subcommand: its name, what follows the name in the usage
+// line, a one-line summary for `signsgd help`, and Run, which takes the
+// arguments after the name and prints its own help for -h or --help. A
+// *usage* error (see UsageError) exits 2, any other 1.
+type Command struct {
+	Name    string
+	Args    string // after the name in the usage line: "[flags]", "DIR..."
+	Summary string
+	Run     func(args []string, stdout, stderr io.Writer) error
+}
 
-Run 'signsgd help run' for the flags of run; 'signsgd figures -h' and 'signsgd theory -h' for theirs.
-`
+// RunCommand is `signsgd run`.
+var RunCommand = Command{
+	Name:    "run",
+	Args:    "[flags]",
+	Summary: "train (launches all ranks on loopback, or runs one rank with --rank)",
+	Run: func(args []string, stdout, stderr io.Writer) error {
+		err := Run(args, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			printRunHelp(stdout)
+			return nil
+		}
+		return err
+	},
+}
 
-// Command is a subcommand: its arguments after the name, and where to
-// write. A *usage* error (see UsageError) exits 2, any other 1.
-type Command func(args []string, stdout, stderr io.Writer) error
+// helpCommand is `signsgd help`; Main adds it to every table.
+var helpCommand = Command{Name: "help", Args: "[command]", Summary: "this text, or a command's flags"}
 
 // UsageError marks a bad command line: one line, exit status 2.
 func UsageError(format string, args ...any) error { return badFlag(format, args...) }
 
 // Main is the program: it returns the process's exit status (0 ok, 1 the
 // run failed, 2 bad command line) after writing at most one error line.
-func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) (code int) {
+// commands is the program's command table, in the order help lists it;
+// Main adds help at its end.
+func Main(args []string, stdout, stderr io.Writer, commands []Command) (code int) {
 	// A bug must still end as one line and a non-zero status, not a trace
 	// (SIGNSGD_TRACE=1 shows it).
 	defer func() {
@@ -45,33 +60,29 @@ func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) 
 			code = 1
 		}
 	}()
+	table := append(commands[:len(commands):len(commands)], helpCommand)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage(table))
 		return 2
 	}
+	name, rest := args[0], args[1:]
 	var err error
-	switch args[0] {
-	case "run":
-		err = Run(args[1:], stdout, stderr)
+	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && args[1] == "run" {
-			printRunHelp(stdout)
-		} else {
-			fmt.Fprint(stdout, usage)
+		if len(rest) == 0 || rest[0] == "help" {
+			fmt.Fprint(stdout, usage(table))
+			return 0
 		}
-		return 0
-	default:
-		if cmd, ok := commands[args[0]]; ok {
-			err = cmd(args[1:], stdout, stderr)
-		} else {
-			err = badFlag("unknown command %q (want run, figures, theory or help)", args[0])
-		}
+		// `signsgd help CMD` is `signsgd CMD --help`.
+		name, rest = rest[0], []string{"--help"}
+	}
+	if cmd, ok := lookup(commands, name); ok {
+		err = cmd.Run(rest, stdout, stderr)
+	} else {
+		err = badFlag("unknown command %q (want %s)", name, commandList(table))
 	}
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		printRunHelp(stdout)
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "signsgd: %v\n", err)
@@ -81,20 +92,101 @@ func Main(args []string, stdout, stderr io.Writer, commands map[string]Command) 
 	return 1
 }
 
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: signsgd %s [flags]\n\nflags:\n", fs.Name())
-	fs.VisitAll(func(f *flag.Flag) {
-		def := ""
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-			def = fmt.Sprintf(" (default %s)", f.DefValue)
+func lookup(commands []Command, name string) (Command, bool) {
+	for _, c := range commands {
+		if c.Name == name {
+			return c, true
 		}
-		fmt.Fprintf(w, "  --%-16s %s%s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", " "), def)
-	})
+	}
+	return Command{}, false
 }
 
-// printRunHelp is `signsgd run --help`: the flags, then every method the
-// flags name, from the registries.
+// commandList is "a, b, c or help".
+func commandList(table []Command) string {
+	names := make([]string, len(table))
+	for i, c := range table {
+		names[i] = c.Name
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// usage is the top-level help: one line per command of the table.
+func usage(table []Command) string {
+	var b strings.Builder
+	b.WriteString(banner + "\nusage:\n")
+	width := 0
+	for _, c := range table {
+		width = max(width, len(c.Name)+1+len(c.Args))
+	}
+	for _, c := range table {
+		fmt.Fprintf(&b, "  signsgd %-*s  %s\n", width, strings.TrimSpace(c.Name+" "+c.Args), c.Summary)
+	}
+	b.WriteString("\nRun 'signsgd help COMMAND' (or 'signsgd COMMAND --help') for a command's flags.\n")
+	return b.String()
+}
+
+// printFlags prints fs's flags under the headings of groups, in order
+// (groups[name] is a flag's heading); a flag without one goes last, under
+// "other".
+func printFlags(w io.Writer, fs *flag.FlagSet, order []string, groups map[string]string) {
+	fmt.Fprintf(w, "usage: signsgd %s [flags]\n", fs.Name())
+	for _, g := range append(order, "other") {
+		first := true
+		fs.VisitAll(func(f *flag.Flag) {
+			fg, ok := groups[f.Name]
+			if fg != g && (g != "other" || ok) {
+				return
+			}
+			if first {
+				fmt.Fprintf(w, "\n%s:\n", g)
+				first = false
+			}
+			def := ""
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(w, "  --%-18s %s%s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", " "), def)
+		})
+	}
+}
+
+// runFlagOrder and runFlagGroup arrange `signsgd run --help`: every flag
+// of runFlags has a heading (TestRunFlagGroups checks).
+var runFlagOrder = []string{"what to train", "optimizer and aggregation", "adversaries", "launch", "faults and checkpoints", "output", "testing"}
+
+var runFlagGroup = map[string]string{
+	"dataset": "what to train", "data-dir": "what to train", "eval-limit": "what to train",
+	"train-limit": "what to train", "synthetic-samples": "what to train", "model": "what to train",
+	"hidden": "what to train", "partition": "what to train", "epochs": "what to train",
+	"batch": "what to train", "seed": "what to train",
+
+	"opt": "optimizer and aggregation", "topology": "optimizer and aggregation", "tie": "optimizer and aggregation",
+	"lr": "optimizer and aggregation", "momentum": "optimizer and aggregation", "weight-decay": "optimizer and aggregation",
+	"lr-decay": "optimizer and aggregation", "lr-decay-every": "optimizer and aggregation", "sto-b": "optimizer and aggregation",
+	"aggregator": "optimizer and aggregation", "pre": "optimizer and aggregation", "trim": "optimizer and aggregation",
+	"krum-m": "optimizer and aggregation", "geomed-iters": "optimizer and aggregation", "geomed-tol": "optimizer and aggregation",
+	"cclip-radius": "optimizer and aggregation", "cclip-iters": "optimizer and aggregation",
+
+	"blind": "adversaries", "byzantine": "adversaries", "attack": "adversaries", "attack-z": "adversaries",
+	"attack-eps": "adversaries", "attack-sigma": "adversaries", "attack-scale": "adversaries",
+
+	"workers": "launch", "launcher": "launch", "rank": "launch", "coordinator": "launch", "port": "launch",
+	"listen-fd": "launch", "job-id": "launch", "secret-file": "launch", "timeout": "launch",
+
+	"vote-deadline": "faults and checkpoints", "drop-after": "faults and checkpoints", "digest-every": "faults and checkpoints",
+	"checkpoint-every": "faults and checkpoints", "resume": "faults and checkpoints",
+
+	"out": "output", "quiet": "output", "dry-run": "output",
+
+	"fault-rank": "testing", "fault-step": "testing", "fault-kind": "testing",
+}
+
+// printRunHelp is `signsgd run --help`: the flags by group, then every
+// method the flags name, from the registries.
 func printRunHelp(w io.Writer) {
-	printFlags(w, runFlags(&Config{}))
+	printFlags(w, runFlags(&Config{}), runFlagOrder, runFlagGroup)
 	fmt.Fprintf(w, "\n%s", methodsReference())
 }

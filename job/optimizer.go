@@ -30,10 +30,11 @@ type stepEnv struct {
 
 // optimizerKind is an entry of the optimizer registry.
 type optimizerKind struct {
-	sign      bool    // exchanges packed signs (the vote), else float32 gradients
-	momentum  bool    // takes --momentum
-	defaultLR float64 // on every dataset (the paper's)
-	topos     []string
+	sign       bool    // exchanges packed signs (the vote), else float32 gradients
+	momentum   bool    // takes --momentum
+	stochastic bool    // sends stochastic signs (stosign.go)
+	defaultLR  float64 // on every dataset (the paper's)
+	topos      []string
 }
 
 // optimizers is the optimizer registry: --opt.
@@ -44,6 +45,10 @@ var optimizers = &registry[optimizerKind]{flag: "opt", items: []choice[optimizer
 		sign: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
 	{"signum", "SIGNUM: the vote on the signs of each worker's momentum", "Bernstein et al. 2019", optimizerKind{
 		sign: true, momentum: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
+	{"sto-signsgd", "SIGNSGD with stochastic signs: +1 with probability (1 + g_i/B)/2, B = max |g| or --sto-b; then signsgd's vote", "Jin et al. 2021", optimizerKind{
+		sign: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
+	{"sto-signum", "sto-signsgd on each worker's momentum (--momentum)", "Jin et al. 2021", optimizerKind{
+		sign: true, momentum: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
 }}
 
 // newOptimizer makes cfg's optimizer for a model of d parameters on rank.
@@ -57,10 +62,14 @@ func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
 		if err != nil {
 			return nil, badFlag("--tie: %v", err)
 		}
-		return &signOpt{
+		o := &signOpt{
 			signs: kernels.NewSigns(d), result: kernels.NewSigns(d), momentum: make([]float32, d),
 			beta: float32(cfg.Momentum), tie: tie, seed: cfg.Seed, topology: cfg.Topology,
-		}, nil
+		}
+		if kind.stochastic {
+			o.sto = &stoSign{b: float32(cfg.StoB), seed: cfg.Seed, rank: rank}
+		}
+		return o, nil
 	}
 	o := &sgdOpt{topology: cfg.Topology}
 	agg, err := aggregators.parse(cfg.Aggregator)
@@ -133,10 +142,16 @@ type signOpt struct {
 	tie           kernels.TieRule
 	seed          uint64
 	topology      string
+	sto           *stoSign // sto-signsgd, sto-signum: stochastic signs of the momentum
 }
 
 func (o *signOpt) step(s *stepEnv, g []float32) error {
-	kernels.MomentumSigns(o.signs, o.momentum, g, o.beta)
+	if o.sto != nil {
+		kernels.Momentum(o.momentum, g, o.beta)
+		o.sto.pack(o.signs, o.momentum, s.step)
+	} else {
+		kernels.MomentumSigns(o.signs, o.momentum, g, o.beta)
+	}
 	if s.role == Blind {
 		o.signs.Negate()
 	}

@@ -82,5 +82,20 @@ func methodsReference() string {
 	aggregators.reference(&b, "aggregators, for sgd on --topology server")
 	preAggregators.reference(&b, "pre-aggregators, before the aggregator")
 	attacks.reference(&b, "attacks of the --byzantine ranks")
+	partitions.reference(&b, "how the training rows are divided among the ranks")
 	return b.String()
+}
+
+// AttackApplies says whether attack has a form for optimizer opt (a
+// gradient form for sgd, a sign form for the vote).
+func AttackApplies(attack, opt string) bool {
+	a, ok := attacks.lookup(attack)
+	o, ok2 := optimizers.lookup(opt)
+	if !ok || !ok2 {
+		return false
+	}
+	if o.Value.sign {
+		return a.Value.sign != nil
+	}
+	return a.Value.grad != nil
 }

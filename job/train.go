@@ -200,9 +200,13 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	if n < r.m {
 		return nil, fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, r.m)
 	}
-	r.shard = data.ShardIndices(n, r.rank, r.m, cfg.Seed)
+	parts, labels, err := partitionRows(cfg, r.train, n, r.m)
+	if err != nil {
+		return nil, err
+	}
+	r.shard = parts[r.rank]
 	r.batch = data.PerWorkerBatch(cfg.Batch, r.m)
-	r.steps = data.StepsPerEpoch(len(r.shard), r.batch)
+	r.steps = partitionSteps(cfg, len(r.shard), n, r.m, r.batch)
 	r.sample = data.SampleSize(r.train)
 	r.classes = r.train.NumClasses()
 	r.rl = roles(r.m, cfg.Blind, cfg.Byzantine)
@@ -237,6 +241,9 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	}
 	if r.rank == 0 {
 		if err := r.startOutput(d); err != nil {
+			return nil, err
+		}
+		if err := writePartition(cfg, parts, labels, r.classes, n, r.rl); err != nil {
 			return nil, err
 		}
 	}
@@ -274,7 +281,7 @@ func (r *run) startOutput(d int) error {
 
 // epochBatches is this rank's batches of an epoch, as training rows.
 func (r *run) epochBatches(epoch int) [][]int {
-	batches := data.Batches(len(r.shard), r.batch, r.cfg.Seed, r.rank, epoch)
+	batches := r.partitionBatches(epoch)
 	for _, b := range batches {
 		for j, p := range b {
 			b[j] = r.shard[p]

@@ -1,11 +1,19 @@
 // Package kernels holds the compute kernels of signsgd: packing gradient signs
 // into bit planes, counting a majority vote over packed sign vectors with
 // bit-sliced (carry-save) counters, applying the sign update straight from the
-// bits, the plain float32 sum that distributed SGD's server does, and the
-// network layers' forward and backward passes.
+// bits, the plain float32 sum that distributed SGD's server does, its
+// robust replacements (median, trimmed mean, Krum, geometric median,
+// centered clipping, nearest-neighbour mixing), and the network layers'
+// forward and backward passes.
 //
-// Every fast kernel has a naive reference beside it (same file, suffix
-// Naive), and the tests cross-check the two on odd lengths and random inputs.
+// Every fast kernel names its reference in its doc comment ("Reference:"):
+// a plain-loop function with the suffix Naive, in the kernel's own file
+// (VoteNaive in vote.go, SgemmNaive in blas.go, Conv2DForwardNaive in
+// conv.go, ...) or, for the robust aggregators, in robust_naive.go; a fused
+// kernel's reference is the chain of the kernels it fuses (MomentumSigns:
+// Momentum then PackSignsNaive), and an assembly form's is the portable Go
+// of the same function (batch norm's sums). The tests cross-check each
+// kernel with its reference on odd lengths and random inputs.
 //
 // # Convolutions and SGEMM
 //
@@ -76,6 +84,34 @@
 //	  (float gradients) skips counting NZ, whose count is then M
 //	AVX2 (vote_amd64.s, from asmgen/vote_avx2.py): four words, four voters
 //	portable Go: one word, eight voters (-tags noasm, other CPUs)
+//
+// # Robust aggregation
+//
+// SGD's server can replace the mean of the M workers' float32 gradients
+// by a rule that a few Byzantine workers cannot drag far (robust.go, each
+// with its Naive reference in robust_naive.go): the coordinate-wise Median
+// and TrimmedMean (drop the f largest and f smallest values); Krum and
+// Multi-Krum (the vectors whose M-f-2 nearest neighbours are nearest,
+// from SqDistances); GeoMedian (smoothed Weiszfeld, RFA); CenteredClip
+// (steps from the last aggregate with each vector's pull clipped to a
+// radius, fixed or the median distance); NearestNeighborMix (each vector
+// replaced by the mean of its M-f nearest, before another rule). Inputs
+// are assumed finite: the caller zeroes NaN and ±Inf with SanitizeFloat32
+// first (each doc comment says what a non-finite value would do anyway).
+// Means, distances and iterates are computed in float64 and rounded once
+// to float32, so ±1e30 neither overflows nor swamps the rest.
+//
+// They are fast because each reads the M vectors once per pass, a block
+// of coordinates at a time while it sits in cache, and works on the block
+// with AVX-512 (robust_amd64.s): the medians sort a block of int32 order
+// keys column-wise through Batcher's merge network pruned to the rows
+// wanted, one VPMINSD/VPMAXSD pair per comparator and 16 coordinates;
+// distances keep 32 float64 lanes per sum; GeoMedian and CenteredClip take
+// their step and sum the new distances in the same pass. Sums of squares
+// run over fixed chunks of 65536 coordinates added in order, so every
+// result is the same bits whatever Threads() is, and the AVX-512 and Go
+// kernels do the same float operations in the same order. BenchmarkRobust
+// times them against BenchmarkSumFloat32 on the same vectors.
 //
 // # Packing and the update
 //

@@ -449,18 +449,14 @@ func BenchmarkVoteNaive(b *testing.B) {
 }
 
 // BenchmarkSumFloat32 is the float32 sum SGD's server does over the same
-// number of voters; bytes are the float32 input read.
+// number of voters; bytes are the float32 input read. d = 11689512 is
+// ResNet-18's size, at which BenchmarkRobust times the robust aggregators
+// on the same vectors.
 func BenchmarkSumFloat32(b *testing.B) {
 	for _, m := range []int{4, 16} {
-		for _, n := range []int{1 << 20, 25600000} {
+		for _, n := range []int{1 << 20, 11689512, 25600000} {
 			b.Run(fmt.Sprintf("voters=%d/d=%d", m, n), func(b *testing.B) {
-				vecs := make([][]float32, m)
-				for i := range vecs {
-					vecs[i] = make([]float32, n)
-					for j := range vecs[i] {
-						vecs[i][j] = float32(j%7) - 3
-					}
-				}
+				vecs := benchFloatVectors(m, n)
 				dst := make([]float32, n)
 				b.SetBytes(int64(m * 4 * n))
 				b.ReportAllocs()
@@ -468,9 +464,44 @@ func BenchmarkSumFloat32(b *testing.B) {
 				for range b.N {
 					SumFloat32(dst, vecs)
 				}
+				reportMillis(b)
 			})
 		}
 	}
+}
+
+// benchFloats holds the last vectors benchFloatVectors made (they take up
+// to 1.6 GB, so only one set is kept).
+var benchFloats struct {
+	m, n int
+	vecs [][]float32
+}
+
+// benchFloatVectors returns m float32 gradients of length n, different per
+// vector: a hash of (vector, coordinate) mapped to [-4, 4) in steps of 1/512.
+func benchFloatVectors(m, n int) [][]float32 {
+	if benchFloats.m == m && benchFloats.n == n {
+		return benchFloats.vecs
+	}
+	benchFloats.vecs = nil
+	vecs := make([][]float32, m)
+	for i := range vecs {
+		vecs[i] = make([]float32, n)
+		for j := range vecs[i] {
+			h := uint32(j)*0x9e3779b1 ^ uint32(i)*0x85ebca77
+			h ^= h >> 15
+			h *= 0x2c1b3c6d
+			h ^= h >> 12
+			vecs[i][j] = float32(int32(h>>20))/512 - 4
+		}
+	}
+	benchFloats.m, benchFloats.n, benchFloats.vecs = m, n, vecs
+	return vecs
+}
+
+// reportMillis reports the time per operation in milliseconds.
+func reportMillis(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N), "ms/op")
 }
 
 // signBenchKernels are the kernel choices the pack and update benchmarks

@@ -50,8 +50,8 @@ func TrimmedMeanNaive(dst []float32, vecs [][]float32, f int) {
 			col[i] = v[k]
 		}
 		sortTotal(col)
-		s := 0.0
-		for _, x := range col[f : m-f] {
+		s := float64(col[f])
+		for _, x := range col[f+1 : m-f] {
 			s += float64(x)
 		}
 		dst[k] = float32(s * inv)
@@ -87,19 +87,24 @@ func KrumNaive(dst []float32, vecs [][]float32, f, m int) []int {
 	checkKrum("KrumNaive", mm, f, m)
 	dist := make([]float64, mm*mm)
 	SqDistancesNaive(dist, vecs)
-	sel := krumSelect(dist, mm, f, m)
+	return krumFromDistances(dst, vecs, dist, f, m)
+}
+
+// krumFromDistances is KrumNaive given the squared distances.
+func krumFromDistances(dst []float32, vecs [][]float32, dist []float64, f, m int) []int {
+	sel := krumSelect(dist, len(vecs), f, m)
 	meanRowsNaive(dst, vecs, sel)
 	return sel
 }
 
 // meanRowsNaive writes dst = the mean of vecs[idx[0]], vecs[idx[1]], ...:
 // their sum in float64 in the order of idx, times 1/len(idx), rounded once
-// to float32.
+// to float32 (for one vector, that vector).
 func meanRowsNaive(dst []float32, vecs [][]float32, idx []int) {
 	inv := 1 / float64(len(idx))
 	for k := range dst {
-		s := 0.0
-		for _, i := range idx {
+		s := float64(vecs[idx[0]][k])
+		for _, i := range idx[1:] {
 			s += float64(vecs[i][k])
 		}
 		dst[k] = float32(s * inv)
@@ -124,9 +129,9 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 		geoWeights(w, dist, eps)
 		moved, norm := 0.0, 0.0
 		for k := range dst {
-			s := 0.0
-			for i, v := range vecs {
-				s += float64(w[i] * float64(v[k]))
+			s := float64(w[0] * float64(vecs[0][k]))
+			for i, v := range vecs[1:] {
+				s += float64(w[i+1] * float64(v[k]))
 			}
 			z := float32(s)
 			d := float64(z) - float64(dst[k])
@@ -145,9 +150,9 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 // in the order of i, rounded once to float32.
 func weightedSumNaive(dst []float32, vecs [][]float32, w []float64) {
 	for k := range dst {
-		s := 0.0
-		for i, v := range vecs {
-			s += float64(w[i] * float64(v[k]))
+		s := float64(w[0] * float64(vecs[0][k]))
+		for i, v := range vecs[1:] {
+			s += float64(w[i+1] * float64(v[k]))
 		}
 		dst[k] = float32(s)
 	}
@@ -168,9 +173,9 @@ func CenteredClipNaive(dst []float32, vecs [][]float32, center []float32, radius
 		clipWeights(w, dist, radius)
 		for k := range dst {
 			c := float64(dst[k])
-			s := 0.0
-			for i, v := range vecs {
-				s += float64(w[i] * (float64(v[k]) - c))
+			s := float64(w[0] * (float64(vecs[0][k]) - c))
+			for i, v := range vecs[1:] {
+				s += float64(w[i+1] * (float64(v[k]) - c))
 			}
 			dst[k] = float32(c + s)
 		}
@@ -183,6 +188,12 @@ func NearestNeighborMixNaive(out [][]float32, vecs [][]float32, f int) {
 	m := checkMix("NearestNeighborMixNaive", out, vecs, f)
 	dist := make([]float64, m*m)
 	SqDistancesNaive(dist, vecs)
+	mixFromDistances(out, vecs, dist, f)
+}
+
+// mixFromDistances is NearestNeighborMixNaive given the squared distances.
+func mixFromDistances(out [][]float32, vecs [][]float32, dist []float64, f int) {
+	m := len(vecs)
 	for i := range m {
 		meanRowsNaive(out[i], vecs, nearest(dist[i*m:(i+1)*m], m-f))
 	}

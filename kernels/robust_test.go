@@ -15,8 +15,9 @@ var robustVoters = []int{1, 2, 3, 4, 5, 8, 9, 16, 17}
 // around one, odd, and across the kernels' blocks.
 var robustLengths = []int{0, 1, 7, 15, 16, 17, 33, 100, 1000, 4099}
 
-// robustBigLength crosses several of SqDistances' chunks (checked at a few
-// voter counts only: the naive references are slow).
+// robustBigLength crosses several of the chunks of the float64 sums
+// (checked at two voter counts and two kinds of input only: the naive
+// references are slow).
 const robustBigLength = 3*65536 + 37
 
 type robustCase struct {
@@ -62,14 +63,20 @@ func robustCases(rng *rand.Rand, m, d int) []robustCase {
 	}
 }
 
-// forRobustShapes runs f over the voter counts and lengths, with the
-// assembly kernels on and off and one and two threads.
-func forRobustShapes(t *testing.T, f func(t *testing.T, kernel string, c robustCase)) {
+// forRobustShapes calls ref once per input (the voter counts and lengths
+// above, each kind of robustCases) for the naive results, and runs the
+// check it returns with the assembly kernels on and off at one and two
+// threads.
+func forRobustShapes(t *testing.T, ref func(c robustCase) func(t *testing.T, name string)) {
 	rng := rand.New(rand.NewPCG(18, 1))
 	run := func(m, d int) {
 		for _, c := range robustCases(rng, m, d) {
+			if d == robustBigLength && c.name != "normal" && c.name != "huge" {
+				continue
+			}
+			check := ref(c)
 			forKernels(t, func(t *testing.T, kernel string) {
-				f(t, fmt.Sprintf("%s/m=%d/d=%d/%s/threads=%d", kernel, m, d, c.name, Threads()), c)
+				check(t, fmt.Sprintf("%s/m=%d/d=%d/%s/threads=%d", kernel, m, d, c.name, Threads()))
 			})
 		}
 	}
@@ -82,6 +89,20 @@ func forRobustShapes(t *testing.T, f func(t *testing.T, kernel string, c robustC
 		for _, m := range []int{3, 16} {
 			run(m, robustBigLength)
 		}
+	}
+}
+
+// sameEveryTime returns a function that reports whether its argument has
+// the bits of the first one it was given.
+func sameEveryTime[T comparable]() func(v []T) bool {
+	var first []T
+	seen := false
+	return func(v []T) bool {
+		if !seen {
+			first, seen = slices.Clone(v), true
+			return true
+		}
+		return slices.Equal(first, v)
 	}
 }
 
@@ -138,73 +159,114 @@ func TestSanitizeFloat32(t *testing.T) {
 }
 
 func TestMedianMatchesNaive(t *testing.T) {
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		d := len(c.vecs[0])
-		got, want := dirty(d), dirty(d)
-		Median(got, c.vecs)
+		want := dirty(d)
 		MedianNaive(want, c.vecs)
-		if k, ok := sameFloats(got, want); !ok {
-			t.Fatalf("%s: coordinate %d is %v, want %v", name, k, got[k], want[k])
+		return func(t *testing.T, name string) {
+			got := dirty(d)
+			Median(got, c.vecs)
+			if k, ok := sameFloats(got, want); !ok {
+				t.Fatalf("%s: coordinate %d is %v, want %v", name, k, got[k], want[k])
+			}
 		}
 	})
 }
 
 func TestTrimmedMeanMatchesNaive(t *testing.T) {
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		m, d := len(c.vecs), len(c.vecs[0])
-		for _, f := range slices.Compact([]int{0, 1 % ((m + 1) / 2), (m - 1) / 2}) {
-			got, want := dirty(d), dirty(d)
-			TrimmedMean(got, c.vecs, f)
-			TrimmedMeanNaive(want, c.vecs, f)
-			if k, ok := sameFloats(got, want); !ok {
-				t.Fatalf("%s f=%d: coordinate %d is %v, want %v", name, f, k, got[k], want[k])
+		fs := slices.Compact([]int{0, 1 % ((m + 1) / 2), (m - 1) / 2})
+		want := make([][]float32, len(fs))
+		for i, f := range fs {
+			want[i] = dirty(d)
+			TrimmedMeanNaive(want[i], c.vecs, f)
+		}
+		return func(t *testing.T, name string) {
+			for i, f := range fs {
+				got := dirty(d)
+				TrimmedMean(got, c.vecs, f)
+				if k, ok := sameFloats(got, want[i]); !ok {
+					t.Fatalf("%s f=%d: coordinate %d is %v, want %v", name, f, k, got[k], want[i][k])
+				}
 			}
 		}
 	})
 }
 
 func TestSqDistancesMatchesNaive(t *testing.T) {
-	ref := map[string][]float64{} // the fast result per input, across kernels and threads
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		m := len(c.vecs)
-		got, want := make([]float64, m*m), make([]float64, m*m)
-		for i := range got {
-			got[i] = math.NaN()
-		}
-		SqDistances(got, c.vecs)
+		want := make([]float64, m*m)
 		SqDistancesNaive(want, c.vecs)
-		for i := range m {
-			for j := range m {
-				g, w := got[i*m+j], want[i*m+j]
-				if math.Abs(g-w) > 1e-12*w || g != got[j*m+i] || (i == j && g != 0) {
-					t.Fatalf("%s: dist[%d,%d] = %v (transposed %v), want %v", name, i, j, g, got[j*m+i], w)
+		same := sameEveryTime[float64]()
+		return func(t *testing.T, name string) {
+			got := make([]float64, m*m+1)
+			for i := range got {
+				got[i] = math.NaN()
+			}
+			SqDistances(got, c.vecs)
+			for i := range m {
+				for j := range m {
+					g, w := got[i*m+j], want[i*m+j]
+					if math.Abs(g-w) > 1e-12*w || g != got[j*m+i] || (i == j && g != 0) {
+						t.Fatalf("%s: dist[%d,%d] = %v (transposed %v), want %v", name, i, j, g, got[j*m+i], w)
+					}
 				}
 			}
+			if !math.IsNaN(got[m*m]) {
+				t.Fatalf("%s: wrote past M*M", name)
+			}
+			if !same(got[:m*m]) {
+				t.Fatalf("%s: differs from the other kernel's or thread count's result", name)
+			}
 		}
-		key := fmt.Sprint(m, len(c.vecs[0]), c.name, c.vecs[0][:min(len(c.vecs[0]), 3)])
-		if r, ok := ref[key]; ok && !slices.Equal(r, got) {
-			t.Fatalf("%s: differs from another kernel's or thread count's result", name)
-		}
-		ref[key] = got
 	})
 }
 
 func TestKrumMatchesNaive(t *testing.T) {
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		mm, d := len(c.vecs), len(c.vecs[0])
+		type run struct {
+			f, m int
+			sel  []int
+			want []float32
+		}
+		var runs []run
+		dist := make([]float64, mm*mm)
+		SqDistancesNaive(dist, c.vecs)
+		if c.name == "huge" {
+			// Scores of ~1e60 differ in their last bits between the two
+			// orders of summation: select from the fast distances, checked
+			// against the naive ones by TestSqDistancesMatchesNaive.
+			SqDistances(dist, c.vecs)
+		}
 		for _, f := range slices.Compact([]int{0, 1, (mm - 1) / 2, mm}) {
 			for _, m := range slices.Compact([]int{1, 2 % (mm + 1), mm}) {
 				if m == 0 {
 					continue
 				}
-				got, want := dirty(d), dirty(d)
-				gs := Krum(got, c.vecs, f, m)
-				ws := KrumNaive(want, c.vecs, f, m)
-				if !slices.Equal(gs, ws) {
-					t.Fatalf("%s f=%d m=%d: selected %v, want %v", name, f, m, gs, ws)
+				want := dirty(d)
+				var sel []int
+				if d < 200 {
+					sel = KrumNaive(want, c.vecs, f, m)
+				}
+				if d >= 200 || c.name == "huge" {
+					sel = krumFromDistances(want, c.vecs, dist, f, m)
+				}
+				runs = append(runs, run{f, m, sel, want})
+			}
+		}
+		return func(t *testing.T, name string) {
+			for _, r := range runs {
+				got := dirty(d)
+				sel := Krum(got, c.vecs, r.f, r.m)
+				want, wsel := r.want, r.sel
+				if !slices.Equal(sel, wsel) {
+					t.Fatalf("%s f=%d m=%d: selected %v, want %v", name, r.f, r.m, sel, wsel)
 				}
 				if k, ok := sameFloats(got, want); !ok {
-					t.Fatalf("%s f=%d m=%d: coordinate %d is %v, want %v", name, f, m, k, got[k], want[k])
+					t.Fatalf("%s f=%d m=%d: coordinate %d is %v, want %v", name, r.f, r.m, k, got[k], want[k])
 				}
 			}
 		}
@@ -212,34 +274,39 @@ func TestKrumMatchesNaive(t *testing.T) {
 }
 
 func TestGeoMedianMatchesNaive(t *testing.T) {
-	ref := map[string][]float32{}
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	tols := []float64{0, 1e-3}
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		d := len(c.vecs[0])
 		scale := maxAbs(c.vecs, d)
-		for _, tol := range []float64{0, 1e-3} {
-			got, want := dirty(d), dirty(d)
-			gi := GeoMedian(got, c.vecs, 5, tol, 1e-6)
-			wi := GeoMedianNaive(want, c.vecs, 5, tol, 1e-6)
-			if gi != wi && (tol == 0 || gi-wi > 1 || wi-gi > 1) {
-				t.Fatalf("%s tol=%g: %d iterations, want %d", name, tol, gi, wi)
-			}
-			if k, ok := closeFloats(got, want, scale, 1e-5, 1e-6); !ok {
-				t.Fatalf("%s tol=%g: coordinate %d is %v, want %v", name, tol, k, got[k], want[k])
-			}
-			key := fmt.Sprint(len(c.vecs), d, c.name, tol, c.vecs[0][:min(d, 3)])
-			if r, ok := ref[key]; ok {
-				if k, ok := sameFloats(r, got); !ok {
-					t.Fatalf("%s tol=%g: coordinate %d is %v with another kernel or thread count, %v here", name, tol, k, r[k], got[k])
+		want := make([][]float32, len(tols))
+		iters := make([]int, len(tols))
+		same := make([]func([]float32) bool, len(tols))
+		for i, tol := range tols {
+			want[i] = dirty(d)
+			iters[i] = GeoMedianNaive(want[i], c.vecs, 5, tol, 1e-6)
+			same[i] = sameEveryTime[float32]()
+		}
+		return func(t *testing.T, name string) {
+			for i, tol := range tols {
+				got := dirty(d)
+				n := GeoMedian(got, c.vecs, 5, tol, 1e-6)
+				if n != iters[i] && (tol == 0 || n-iters[i] > 1 || iters[i]-n > 1) {
+					t.Fatalf("%s tol=%g: %d iterations, want %d", name, tol, n, iters[i])
+				}
+				if k, ok := closeFloats(got, want[i], scale, 1e-5, 1e-6); !ok {
+					t.Fatalf("%s tol=%g: coordinate %d is %v, want %v", name, tol, k, got[k], want[i][k])
+				}
+				if !same[i](got) {
+					t.Fatalf("%s tol=%g: differs from the other kernel's or thread count's result", name, tol)
 				}
 			}
-			ref[key] = got
 		}
 	})
 }
 
 func TestCenteredClipMatchesNaive(t *testing.T) {
-	ref := map[string][]float32{}
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	radii := []float64{0, 0.5, 1e3}
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		d := len(c.vecs[0])
 		scale := maxAbs(c.vecs, d)
 		center := make([]float32, d)
@@ -247,43 +314,68 @@ func TestCenteredClipMatchesNaive(t *testing.T) {
 			center[k] = float32(k%5) - 2
 			scale[k] = max(scale[k], 2)
 		}
-		for _, radius := range []float64{0, 0.5, 1e3} {
-			got, want := dirty(d), dirty(d)
-			CenteredClip(got, c.vecs, center, radius, 3)
-			CenteredClipNaive(want, c.vecs, center, radius, 3)
-			if k, ok := closeFloats(got, want, scale, 1e-5, 1e-6); !ok {
-				t.Fatalf("%s radius=%g: coordinate %d is %v, want %v", name, radius, k, got[k], want[k])
-			}
-			key := fmt.Sprint(len(c.vecs), d, c.name, radius, c.vecs[0][:min(d, 3)])
-			if r, ok := ref[key]; ok {
-				if k, ok := sameFloats(r, got); !ok {
-					t.Fatalf("%s radius=%g: coordinate %d is %v with another kernel or thread count, %v here", name, radius, k, r[k], got[k])
+		want := make([][]float32, len(radii))
+		same := make([]func([]float32) bool, len(radii))
+		for i, radius := range radii {
+			want[i] = dirty(d)
+			CenteredClipNaive(want[i], c.vecs, center, radius, 3)
+			same[i] = sameEveryTime[float32]()
+		}
+		return func(t *testing.T, name string) {
+			for i, radius := range radii {
+				got := dirty(d)
+				CenteredClip(got, c.vecs, center, radius, 3)
+				if k, ok := closeFloats(got, want[i], scale, 1e-5, 1e-6); !ok {
+					t.Fatalf("%s radius=%g: coordinate %d is %v, want %v", name, radius, k, got[k], want[i][k])
 				}
-			}
-			ref[key] = got
-			// dst aliasing center
-			alias := slices.Clone(center)
-			CenteredClip(alias, c.vecs, alias, radius, 3)
-			if k, ok := sameFloats(alias, got); !ok {
-				t.Fatalf("%s radius=%g aliased: coordinate %d is %v, want %v", name, radius, k, alias[k], got[k])
+				if !same[i](got) {
+					t.Fatalf("%s radius=%g: differs from the other kernel's or thread count's result", name, radius)
+				}
+				// dst aliasing center
+				alias := slices.Clone(center)
+				CenteredClip(alias, c.vecs, alias, radius, 3)
+				if k, ok := sameFloats(alias, got); !ok {
+					t.Fatalf("%s radius=%g aliased: coordinate %d is %v, want %v", name, radius, k, alias[k], got[k])
+				}
 			}
 		}
 	})
 }
 
 func TestNearestNeighborMixMatchesNaive(t *testing.T) {
-	forRobustShapes(t, func(t *testing.T, name string, c robustCase) {
+	forRobustShapes(t, func(c robustCase) func(*testing.T, string) {
 		m, d := len(c.vecs), len(c.vecs[0])
-		for _, f := range slices.Compact([]int{0, 1 % m, (m - 1) / 2, m - 1}) {
-			got, want := make([][]float32, m), make([][]float32, m)
-			for i := range got {
-				got[i], want[i] = dirty(d), dirty(d)
+		fs := slices.Compact([]int{0, 1 % m, (m - 1) / 2, m - 1})
+		want := make([][][]float32, len(fs))
+		dist := make([]float64, m*m)
+		SqDistancesNaive(dist, c.vecs)
+		if c.name == "huge" {
+			// As in TestKrumMatchesNaive: the fast distances.
+			SqDistances(dist, c.vecs)
+		}
+		for j, f := range fs {
+			want[j] = make([][]float32, m)
+			for i := range want[j] {
+				want[j][i] = dirty(d)
 			}
-			NearestNeighborMix(got, c.vecs, f)
-			NearestNeighborMixNaive(want, c.vecs, f)
-			for i := range got {
-				if k, ok := sameFloats(got[i], want[i]); !ok {
-					t.Fatalf("%s f=%d: out[%d][%d] is %v, want %v", name, f, i, k, got[i][k], want[i][k])
+			if d < 200 && c.name != "huge" {
+				NearestNeighborMixNaive(want[j], c.vecs, f)
+			} else {
+				mixFromDistances(want[j], c.vecs, dist, f)
+			}
+		}
+		return func(t *testing.T, name string) {
+			for j, f := range fs {
+				got := make([][]float32, m)
+				for i := range got {
+					got[i] = dirty(d)
+				}
+				NearestNeighborMix(got, c.vecs, f)
+				want := want[j]
+				for i := range got {
+					if k, ok := sameFloats(got[i], want[i]); !ok {
+						t.Fatalf("%s f=%d: out[%d][%d] is %v, want %v", name, f, i, k, got[i][k], want[i][k])
+					}
 				}
 			}
 		}
@@ -338,12 +430,61 @@ func TestRobustByHand(t *testing.T) {
 		}
 		check("Multi-Krum", k2, []float32{float32(1.0 / 3), float32(2.0 / 3)})
 
+		// One neighbour at most (M-f-2 < 1): 10, 0, 1 with f=1 score 81,
+		// 1, 1, so 0 (index 1) wins the tie.
+		if sel := Krum(k2[:1], vectors([]float32{10}, []float32{0}, []float32{1}), 1, 1); !slices.Equal(sel, []int{1}) || k2[0] != 0 {
+			t.Fatalf("%s Krum with one neighbour selected %v (%v), want [1] (0)", kernel, sel, k2[0])
+		}
+		// Two vectors: one neighbour each, both selected, ties by index.
+		if sel := Krum(k2[:1], vectors([]float32{5}, []float32{3}), 0, 2); !slices.Equal(sel, []int{0, 1}) || k2[0] != 4 {
+			t.Fatalf("%s Multi-Krum of two selected %v (%v), want [0 1] (4)", kernel, sel, k2[0])
+		}
+
 		// NNM in one dimension: 0, 2, 1, 10 with f=2: out[2] is the mean
 		// of 1 and 0 (0 and 2 tie at distance 1: the lower index wins).
 		line := vectors([]float32{0}, []float32{2}, []float32{1}, []float32{10})
 		out := [][]float32{{0}, {0}, {0}, {0}}
 		NearestNeighborMix(out, line, 2)
 		check("NNM", []float32{out[0][0], out[1][0], out[2][0], out[3][0]}, []float32{0.5, 1.5, 0.5, 6})
+	})
+}
+
+// TestRobustStepsByHand checks one Weiszfeld step and one centered
+// clipping step against the formulas computed here in float64.
+func TestRobustStepsByHand(t *testing.T) {
+	forKernels(t, func(t *testing.T, kernel string) {
+		near := func(what string, got []float32, want ...float64) {
+			t.Helper()
+			for k := range want {
+				if math.Abs(float64(got[k])-want[k]) > 1e-6*max(1, math.Abs(want[k])) {
+					t.Fatalf("%s %s: %v, want %v", kernel, what, got, want)
+				}
+			}
+		}
+		// The mean of (0,0), (4,0), (0,3) is (4/3, 1), at distances 5/3,
+		// sqrt(73)/3 and sqrt(52)/3 from them.
+		tri := vectors([]float32{0, 0}, []float32{4, 0}, []float32{0, 3})
+		b := []float64{3 / 5.0, 3 / math.Sqrt(73), 3 / math.Sqrt(52)}
+		sum := b[0] + b[1] + b[2]
+		dst := make([]float32, 2)
+		if n := GeoMedian(dst, tri, 1, 0, 1e-9); n != 1 {
+			t.Fatalf("%s: GeoMedian did %d iterations, want 1", kernel, n)
+		}
+		near("one Weiszfeld step", dst, 4*b[1]/sum, 3*b[2]/sum)
+		GeoMedian(dst, tri, 0, 0, 1e-9)
+		near("GeoMedian's start", dst, 4/3.0, 1)
+		// From 0: (3,4) at distance 5, (0,1) at 1. Radius 2 keeps 2/5 of
+		// the first; the adaptive radius is the median of 5 and 1, 3.
+		two := vectors([]float32{3, 4}, []float32{0, 1})
+		CenteredClip(dst, two, []float32{0, 0}, 2, 1)
+		near("centered clipping at radius 2", dst, 0.5*(3*0.4), 0.5*(4*0.4+1))
+		CenteredClip(dst, two, []float32{0, 0}, 0, 1)
+		near("centered clipping at the adaptive radius", dst, 0.5*(3*0.6), 0.5*(4*0.6+1))
+		// From (0,1) itself the adaptive radius is the mean of 0 and the
+		// distance to (3,4), half of it: that vector counts half.
+		copy(dst, []float32{0, 1})
+		CenteredClip(dst, two, dst, 0, 1)
+		near("centered clipping from (0,1)", dst, 0.5*3*0.5, 1+0.5*3*0.5)
 	})
 }
 
@@ -434,4 +575,91 @@ func TestRobustPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// TestSelectionNetwork checks the pruned sorting networks by the 0-1
+// principle: on every vector of m bits (64 at a time, one per bit of a
+// word, where min is AND and max is OR) the rows kept come out as sorting
+// would put them.
+func TestSelectionNetwork(t *testing.T) {
+	for m := 1; m <= 18; m++ {
+		for _, fc := range [][2]int{{m / 2, 1}, {(m - 1) / 2, 2 - m%2}, {0, m}, {m / 4, m - 2*(m/4)}, {0, 1}, {m - 1, 1}} {
+			first, cnt := fc[0], fc[1]
+			net := selectionNetwork(m, first, cnt)
+			words := max(1, (1<<m)/64)
+			for w := range words {
+				rows := make([]uint64, m)
+				for b := range 64 {
+					x := w*64 + b
+					if x >= 1<<m {
+						break
+					}
+					for r := range m {
+						rows[r] |= uint64(x>>r&1) << b
+					}
+				}
+				for c := 0; c < len(net); c += 2 {
+					a, b := net[c], net[c+1]
+					rows[a], rows[b] = rows[a]&rows[b], rows[a]|rows[b]
+				}
+				for b := range min(64, 1<<m) {
+					x := w*64 + b
+					ones := 0
+					for r := range m {
+						ones += x >> r & 1
+					}
+					for r := first; r < first+cnt; r++ {
+						want := uint64(0)
+						if r >= m-ones {
+							want = 1
+						}
+						if rows[r]>>b&1 != want {
+							t.Fatalf("m=%d rows %d..%d: input %b gives %d in row %d", m, first, first+cnt-1, x, rows[r]>>b&1, r)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The full network of 16 is Batcher's 63 comparators.
+	if n := len(selectionNetwork(16, 0, 16)) / 2; n != 63 {
+		t.Errorf("Batcher's network of 16 has %d comparators, want 63", n)
+	}
+}
+
+// BenchmarkRobust times the robust aggregators on the vectors
+// BenchmarkSumFloat32 sums (voters=16/d=11689512, ResNet-18's size), with
+// the kernels Threads() and the CPU pick; compare ms/op with
+// BenchmarkSumFloat32/voters=16/d=11689512 measured in the same run.
+func BenchmarkRobust(b *testing.B) {
+	const m, d = 16, 11689512
+	const f = 4
+	run := func(name string, op func()) {
+		b.Run(fmt.Sprintf("voters=%d/d=%d/%s", m, d, name), func(b *testing.B) {
+			b.SetBytes(int64(m * 4 * d))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				op()
+			}
+			reportMillis(b)
+		})
+	}
+	vecs := benchFloatVectors(m, d)
+	dst := make([]float32, d)
+	run("median", func() { Median(dst, vecs) })
+	run(fmt.Sprintf("trimmedmean/f=%d", f), func() { TrimmedMean(dst, vecs, f) })
+	dist := make([]float64, m*m)
+	run("sqdistances", func() { SqDistances(dist, vecs) })
+	run(fmt.Sprintf("krum/f=%d", f), func() { Krum(dst, vecs, f, 1) })
+	run(fmt.Sprintf("multikrum/f=%d/m=%d", f, m-f), func() { Krum(dst, vecs, f, m-f) })
+	run("geomedian/iters=8", func() { GeoMedian(dst, vecs, 8, 0, 1e-6) })
+	center := make([]float32, d)
+	run("centeredclip/iters=3", func() { CenteredClip(dst, vecs, center, 0, 3) })
+	out := make([][]float32, m)
+	for i := range out {
+		out[i] = make([]float32, d)
+	}
+	run(fmt.Sprintf("nnm/f=%d", f), func() { NearestNeighborMix(out, vecs, f) })
+	run("sanitize", func() { SanitizeFloat32(vecs[0]) })
 }

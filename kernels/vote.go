@@ -95,15 +95,26 @@ func Vote(dst Signs, voters []Signs, opt VoteOptions) {
 		return
 	}
 	// Addresses of word 0 of every plane: checkVote has made sure each
-	// plane holds nw words, so the loads below stay in bounds.
-	nzs := make([]unsafe.Pointer, m)
-	negs := make([]unsafe.Pointer, m)
-	for i, v := range voters {
-		nzs[i], negs[i] = unsafe.Pointer(&v.NZ[0]), unsafe.Pointer(&v.Neg[0])
+	// plane holds nw words, so the loads below stay in bounds. A vote that
+	// runs on one goroutine (the collectives count a chunk at a time) keeps
+	// them on the stack and allocates nothing.
+	if min(Threads(), nw/voteGrain) <= 1 && m <= voteStackVoters {
+		var nzBuf, negBuf [voteStackVoters]unsafe.Pointer
+		nzs, negs := nzBuf[:m], negBuf[:m]
+		for i, v := range voters {
+			nzs[i], negs[i] = unsafe.Pointer(&v.NZ[0]), unsafe.Pointer(&v.Neg[0])
+		}
+		voteWordsFast(dst, nzs, negs, opt, 0, nw)
+	} else {
+		nzs := make([]unsafe.Pointer, m)
+		negs := make([]unsafe.Pointer, m)
+		for i, v := range voters {
+			nzs[i], negs[i] = unsafe.Pointer(&v.NZ[0]), unsafe.Pointer(&v.Neg[0])
+		}
+		parallelFor(nw, voteGrain, func(lo, hi int) {
+			voteWordsFast(dst, nzs, negs, opt, lo, hi)
+		})
 	}
-	parallelFor(nw, voteGrain, func(lo, hi int) {
-		voteWordsFast(dst, nzs, negs, opt, lo, hi)
-	})
 	mask := tailMask(dst.N)
 	dst.NZ[nw-1] &= mask
 	dst.Neg[nw-1] &= mask
@@ -129,6 +140,10 @@ func applyTies(dst Signs, eq []uint64, opt VoteOptions, w int) {
 		}
 	}
 }
+
+// voteStackVoters is the most voters whose plane addresses a one-goroutine
+// Vote keeps on its stack.
+const voteStackVoters = 64
 
 // voteGrain is the fewest words a goroutine of Vote is given.
 const voteGrain = 1 << 14

@@ -144,13 +144,14 @@ func sameRun(t *testing.T, what string, got, want summary) {
 	t.Logf("%s: model %s, test_acc %.4f, same as the local run", what, got.ModelSHA256[:16], *got.Final.TestAcc)
 }
 
-// sbatch submits slurm/signsgd.sbatch with --wait, bounded by timeout.
-func sbatch(t *testing.T, ntasks int, timeout time.Duration, args ...string) (string, error) {
+// sbatch submits slurm/signsgd.sbatch with --wait and the sizing options
+// (none: the header's), bounded by timeout.
+func sbatch(t *testing.T, sizing []string, timeout time.Duration, args ...string) (string, error) {
 	t.Helper()
 	logf := filepath.Join(t.TempDir(), "job.out")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmdArgs := append([]string{"--wait", "--ntasks-per-node=" + strconv.Itoa(ntasks), "--output=" + logf, filepath.Join(scriptDir, "signsgd.sbatch")}, args...)
+	cmdArgs := append(append(append([]string{"--wait"}, sizing...), "--output="+logf, filepath.Join(scriptDir, "signsgd.sbatch")), args...)
 	cmd := exec.CommandContext(ctx, "sbatch", cmdArgs...)
 	cmd.Env = append(os.Environ(), "SIGNSGD_BIN="+bin)
 	var stderr bytes.Buffer
@@ -167,19 +168,40 @@ func sbatch(t *testing.T, ntasks int, timeout time.Duration, args ...string) (st
 	return string(log), err
 }
 
+// TestSbatchMatchesLocal submits the script sized each way a Slurm user
+// sizes a job (the header's default, -n, --ntasks-per-node on -N nodes)
+// and checks each ran that many ranks, with the local run's model.
 func TestSbatchMatchesLocal(t *testing.T) {
 	ok, why := bringUpSlurm()
 	need(t, ok, why)
-	for _, n := range []int{4, 8} {
-		t.Run(fmt.Sprintf("ranks=%d", n), func(t *testing.T) {
+	for _, c := range []struct {
+		sizing []string
+		ranks  int
+	}{
+		{nil, 4}, // the header's --ntasks
+		{[]string{"-n", "8"}, 8},
+		{[]string{"-N", "1", "--ntasks-per-node=8"}, 8},
+	} {
+		name := strings.Join(c.sizing, " ")
+		if name == "" {
+			name = "header"
+		}
+		t.Run(name, func(t *testing.T) {
 			out := t.TempDir()
 			start := time.Now()
-			log, err := sbatch(t, n, 3*time.Minute, append([]string{"--out", out}, trainFlags...)...)
+			log, err := sbatch(t, c.sizing, 3*time.Minute, append([]string{"--out", out}, trainFlags...)...)
 			if err != nil {
-				t.Fatalf("sbatch: %v\n%s", err, log)
+				t.Fatalf("sbatch %s: %v\n%s", name, err, log)
 			}
-			t.Logf("sbatch --wait of %d ranks took %v", n, time.Since(start).Round(time.Millisecond))
-			sameRun(t, fmt.Sprintf("sbatch %d ranks", n), readSummary(t, out), localReference(t, n))
+			t.Logf("sbatch --wait %s took %v", name, time.Since(start).Round(time.Millisecond))
+			got := readSummary(t, out)
+			if got.Ranks != c.ranks {
+				t.Fatalf("sbatch %s ran %d ranks, want %d:\n%s", name, got.Ranks, c.ranks, log)
+			}
+			if want := fmt.Sprintf(": %d ranks on ", c.ranks); !strings.Contains(log, want) {
+				t.Errorf("the job's log lacks %q:\n%s", want, log)
+			}
+			sameRun(t, fmt.Sprintf("sbatch %s (%d ranks)", name, c.ranks), got, localReference(t, c.ranks))
 		})
 	}
 }
@@ -189,7 +211,7 @@ func TestSbatchFailingRank(t *testing.T) {
 	need(t, ok, why)
 	out := t.TempDir()
 	start := time.Now()
-	log, err := sbatch(t, 4, 2*time.Minute, "--out", out, "--epochs", "1000", "--fault-rank", "2", "--fault-step", "100", "--quiet")
+	log, err := sbatch(t, []string{"-n", "4"}, 2*time.Minute, "--out", out, "--epochs", "1000", "--fault-rank", "2", "--fault-step", "100", "--quiet")
 	if err == nil {
 		t.Fatalf("a job with a failing rank ended 0:\n%s", log)
 	}

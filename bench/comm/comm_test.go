@@ -23,7 +23,7 @@ import (
 // TestScaleInterrupt starts `<exe> bench scale ...`).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, map[string]job.Command{"bench": Command}))
+		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, []job.Command{{Name: "bench", Run: Command}}))
 	}
 	os.Exit(m.Run())
 }
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = job.Main(append([]string{"bench"}, args...), &o, &e, map[string]job.Command{"bench": Command})
+	code = job.Main(append([]string{"bench"}, args...), &o, &e, []job.Command{{Name: "bench", Run: Command}})
 	return code, o.String(), e.String()
 }
 
@@ -87,7 +87,7 @@ func TestCommBytes(t *testing.T) {
 	}
 	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"optimizer", "topology", "workers", "dim",
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "seconds_per_step",
-		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds", "wire_floor_seconds"})
+		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds", "wire_floor_seconds", "exchange_over_floor"})
 	pairs := len(meanTopologies) + 2*len(signTopologies)
 	if want := pairs * 2 * 2; len(rows) != want {
 		t.Fatalf("%d rows, want %d (%d optimizer-topology pairs x 2 M x 2 d)", len(rows), want, pairs)
@@ -115,14 +115,10 @@ func TestCommBytes(t *testing.T) {
 		if num(t, r, "seconds_per_step") <= 0 || num(t, r, "exchange_vote_seconds") <= 0 {
 			t.Errorf("%s: no time measured", key)
 		}
-		// The wire floor moved a server vote's bytes (runFloorOf checks
-		// the count); no other row has one.
-		if floor := r["wire_floor_seconds"]; r["optimizer"] != "sgd" && r["topology"] == "server" {
-			if num(t, r, "wire_floor_seconds") <= 0 {
-				t.Errorf("%s: wire floor %q", key, floor)
-			}
-		} else if floor != "" {
-			t.Errorf("%s: a wire floor (%s) for a row that is not a server vote", key, floor)
+		// Every exchange has its wire floor (the floor's own test checks
+		// the bytes it moves), and the ratio of the two.
+		if num(t, r, "wire_floor_seconds") <= 0 || num(t, r, "exchange_over_floor") <= 0 {
+			t.Errorf("%s: wire floor %q, exchange / floor %q", key, r["wire_floor_seconds"], r["exchange_over_floor"])
 		}
 	}
 	for _, f := range []string{"comm.md", "comm-bytes.png", "comm-seconds.png"} {

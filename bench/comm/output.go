@@ -111,6 +111,14 @@ func fmtRatio(v float64) string {
 	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
+// fmtRatio2 is a ratio with two decimals ("-" for none).
+func fmtRatio2(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
 // fmtBytes is a byte count with thousands separators.
 func fmtBytes(v float64) string {
 	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)

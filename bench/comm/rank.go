@@ -28,20 +28,27 @@ type rankSpec struct {
 	Mode     string `json:"mode"`
 	Opt      string `json:"opt"`      // sgd, signsgd, signum
 	Topology string `json:"topology"` // see topology.go
-	Dim      int    `json:"dim,omitempty"`
-	// Mode "floor" (floor.go): bytes a worker sends and receives per step,
-	// in Frames frames each way.
-	UpBytes   int     `json:"up_bytes,omitempty"`
-	DownBytes int     `json:"down_bytes,omitempty"`
-	Frames    int     `json:"frames,omitempty"`
-	Zeros     float64 `json:"zeros,omitempty"` // fraction of exact zeros in a synthetic gradient
-	Model     string  `json:"model,omitempty"`
-	Batch     int     `json:"batch,omitempty"`
-	Steps     int     `json:"steps"`  // timed steps
-	Warmup    int     `json:"warmup"` // untimed steps before them
-	Seed      uint64  `json:"seed"`
-	Threads   int     `json:"threads"` // Go and BLAS threads of this rank
-	Workers   int     `json:"workers"`
+	// Aggregator is SGD's on the server topology ("" or "mean": the
+	// collective's mean); see job.ServerAggregator.
+	Aggregator string `json:"aggregator,omitempty"`
+	Dim        int    `json:"dim,omitempty"`
+	// Mode "floor" (floor.go): the exchange's pattern, "server" (the
+	// default), "ring" or "mesh". Server: bytes a worker sends and
+	// receives per step, in Frames frames each way; ring: Dim values;
+	// mesh: Phases[p][r][q], the bytes rank r sends rank q in phase p.
+	Pattern   string    `json:"pattern,omitempty"`
+	UpBytes   int       `json:"up_bytes,omitempty"`
+	DownBytes int       `json:"down_bytes,omitempty"`
+	Frames    int       `json:"frames,omitempty"`
+	Phases    [][][]int `json:"phases,omitempty"`
+	Zeros     float64   `json:"zeros,omitempty"` // fraction of exact zeros in a synthetic gradient
+	Model     string    `json:"model,omitempty"`
+	Batch     int       `json:"batch,omitempty"`
+	Steps     int       `json:"steps"`  // timed steps
+	Warmup    int       `json:"warmup"` // untimed steps before them
+	Seed      uint64    `json:"seed"`
+	Threads   int       `json:"threads"` // Go and BLAS threads of this rank
+	Workers   int       `json:"workers"`
 	// Coordinator is rank 0's host:port; JobID keeps configurations apart.
 	Coordinator string  `json:"coordinator"`
 	JobID       string  `json:"job_id"`
@@ -66,6 +73,10 @@ type rankTimes struct {
 	Update   []float64 `json:"update"`
 	Sent     []int64   `json:"sent"` // bytes the collective sent, headers included
 	Recv     []int64   `json:"recv"`
+	// A vote's sent bytes in its two phases: the votes (TagVote), and the
+	// answers (results and digests), for the mesh floor.
+	SentVotes   []int64 `json:"sent_votes,omitempty"`
+	SentAnswers []int64 `json:"sent_answers,omitempty"`
 }
 
 // rankCommand is the hidden `signsgd bench rank`: one rank of one
@@ -276,6 +287,14 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			voters[i] = kernels.NewSigns(d)
 		}
 	}
+	exchangeSGD := func(c collective.Comm, g []float32, _ int) error { return exchangeMean(c, spec.Topology, g) }
+	if spec.Opt == "sgd" && spec.Aggregator != "" && spec.Aggregator != "mean" {
+		agg, err := job.ServerAggregator(spec.Aggregator, c.Size(), 0, d)
+		if err != nil {
+			return rt, err
+		}
+		exchangeSGD = agg
+	}
 	since := func(t time.Time) float64 { return time.Since(t).Seconds() }
 	for step := range spec.Warmup + spec.Steps {
 		compute := src.Next(step)
@@ -303,7 +322,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		var err error
 		vopt := kernels.VoteOptions{Tie: kernels.TieZero, Seed: spec.Seed + uint64(step)}
 		if spec.Opt == "sgd" {
-			err = exchangeMean(c, spec.Topology, mean)
+			err = exchangeSGD(c, mean, step)
 		} else {
 			err = exchangeSigns(c, spec.Topology, signs, result, vopt)
 		}
@@ -348,6 +367,14 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		}
 		rt.Sent = append(rt.Sent, after.Sent.Bytes-before.Sent.Bytes)
 		rt.Recv = append(rt.Recv, after.Recv.Bytes-before.Recv.Bytes)
+		if spec.Opt != "sgd" {
+			v1, _ := after.Of(collective.TagVote)
+			v0, _ := before.Of(collective.TagVote)
+			a1, _ := after.Of(collective.TagVoteResult, collective.TagVoteDigest)
+			a0, _ := before.Of(collective.TagVoteResult, collective.TagVoteDigest)
+			rt.SentVotes = append(rt.SentVotes, v1-v0)
+			rt.SentAnswers = append(rt.SentAnswers, a1-a0)
+		}
 	}
 	return rt, nil
 }

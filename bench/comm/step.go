@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"signsgd/job"
 	"signsgd/job/nn"
 )
 
@@ -39,6 +40,7 @@ func stepCommand(args []string, stdout io.Writer) error {
 	workers := fs.Int("workers", 2, "ranks M (rank 0 included)")
 	optS := fs.String("opt", "sgd,signsgd,signum", "optimizers (comma list)")
 	topo := fs.String("topology", "server", "topologies (comma list, or all)")
+	aggregator := fs.String("aggregator", "mean", "sgd's aggregator on the server topology: "+strings.Join(job.Aggregators(), ", "))
 	steps := fs.Int("steps", 5, "timed steps per optimizer")
 	warmup := fs.Int("warmup", 1, "untimed steps before them")
 	threads := fs.Int("threads", 0, "Go and BLAS threads per rank (0: cores / M, at least 1)")
@@ -57,6 +59,10 @@ func stepCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
+	case !contains(job.Aggregators(), *aggregator):
+		return usageErr(cmd, "--aggregator %q: want one of %v", *aggregator, job.Aggregators())
+	case *aggregator != "mean" && *topo != "server":
+		return usageErr(cmd, "--aggregator %s needs --topology server, not %s", *aggregator, *topo)
 	case !contains(nn.Models, *model):
 		return usageErr(cmd, "--model %q: want one of %v", *model, nn.Models)
 	case *batch < 1:
@@ -87,13 +93,16 @@ func stepCommand(args []string, stdout io.Writer) error {
 	l := &launcher{exe: exe, limit: *limit}
 	var rows []stepRow
 	for _, p := range prs {
-		spec := rankSpec{Mode: "step", Opt: p[0], Topology: p[1], Model: *model, Batch: *batch,
+		spec := rankSpec{Mode: "step", Opt: p[0], Topology: p[1], Aggregator: *aggregator, Model: *model, Batch: *batch,
 			Steps: *steps, Warmup: *warmup, Seed: *seed, Threads: *threads, Workers: *workers, Timeout: limit.Seconds()}
 		all, err := l.run(ctx, spec, nil)
 		if err != nil {
 			return fmt.Errorf("bench step: %s %s %s M=%d: %w", p[0], p[1], *model, *workers, err)
 		}
 		r := stepRow{Opt: p[0], Topology: p[1], Model: *model, Batch: *batch, summary: summarize(all, p[0], p[1])}
+		if p[0] == "sgd" && *aggregator != "mean" {
+			r.Opt = "sgd " + *aggregator
+		}
 		rows = append(rows, r)
 		fmt.Fprintf(stdout, "bench step: %-7s %s M=%d batch %d/rank: forward/backward %s ms, pack %s, exchange %s, vote %s, update %s ms: %.2f%% of forward/backward\n",
 			r.Opt, r.Model, r.Workers, r.Batch, fmtMs(r.Compute), fmtMs(r.Pack), fmtMs(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), 100*r.overhead()/r.Compute)

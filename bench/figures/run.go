@@ -130,55 +130,64 @@ func Run(spec Spec, opt Options) (Result, error) {
 // run of the same flags.
 func runOne(e Experiment, o string, c int, opt Options) (Series, error) {
 	args := runArgs(e, o, c, opt.Quick)
-	// The key is the configuration the binary resolves (defaults filled
-	// in), so a run made under other defaults is not reused.
-	resolved, err := exec.Command(opt.Bin, append(append([]string{"run"}, args...), "--dry-run", "--out", "x")...).Output()
+	t0 := time.Now()
+	dir, reused, err := RunCached(opt.Bin, filepath.Join(opt.Out, "runs"), args)
+	s := Series{Optimizer: o, Count: c, Dir: dir, Reused: reused}
 	if err != nil {
-		return Series{}, fmt.Errorf("run %v --dry-run: %w", args, err)
+		return s, err
+	}
+	if s.Points, err = readMetrics(dir); err != nil {
+		return s, err
+	}
+	if reused {
+		fmt.Fprintf(opt.Log, "figures: %s %s %d %s: reused %s\n", e.Name, o, c, e.Adversary, dir)
+	} else {
+		fmt.Fprintf(opt.Log, "figures: %s %s %d %s: trained in %v (%s)\n", e.Name, o, c, e.Adversary, time.Since(t0).Round(time.Millisecond), dir)
+	}
+	return s, nil
+}
+
+// RunCached trains `signsgd run ARGS` with bin into runsDir/<key>, or
+// reuses the folder when it holds a finished run of the same resolved
+// configuration (the one the binary prints with --dry-run, defaults filled
+// in, so a run made under other defaults is not reused, and runs whose
+// flags differ but resolve alike are shared). It returns the run folder
+// and whether it was reused.
+func RunCached(bin, runsDir string, args []string) (dir string, reused bool, err error) {
+	resolved, err := exec.Command(bin, append(append([]string{"run"}, args...), "--dry-run", "--out", "x")...).Output()
+	if err != nil {
+		return "", false, fmt.Errorf("run %v --dry-run: %w", args, err)
 	}
 	key := runKey([]string{string(resolved)})
-	dir := filepath.Join(opt.Out, "runs", key)
-	s := Series{Optimizer: o, Count: c, Dir: dir}
-	// Runs whose resolved configurations agree are the same run, whatever
-	// flags spelled them (--blind 0 and --byzantine 0, say).
+	dir = filepath.Join(runsDir, key)
 	want, _ := json.Marshal(map[string]any{"config": json.RawMessage(resolved)})
 	if got, err := os.ReadFile(filepath.Join(dir, "config-key.json")); err == nil && bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) {
 		if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
-			pts, err := readMetrics(dir)
-			if err == nil {
-				s.Points, s.Reused = pts, true
-				fmt.Fprintf(opt.Log, "figures: %s %s %d %s: reused %s\n", e.Name, o, c, e.Adversary, dir)
-				return s, nil
+			if _, err := readMetrics(dir); err == nil {
+				return dir, true, nil
 			}
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return s, err
+		return dir, false, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return s, err
+		return dir, false, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config-key.json"), append(want, '\n'), 0o644); err != nil {
-		return s, err
+		return dir, false, err
 	}
 	flags, _ := json.Marshal(args)
 	if err := os.WriteFile(filepath.Join(dir, "args.json"), append(flags, '\n'), 0o644); err != nil {
-		return s, err
+		return dir, false, err
 	}
-	t0 := time.Now()
-	cmd := exec.Command(opt.Bin, append(append([]string{"run"}, args...), "--out", dir, "--quiet")...)
+	cmd := exec.Command(bin, append(append([]string{"run"}, args...), "--out", dir, "--quiet")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return s, fmt.Errorf("run %s %v: %v: %s", key, args, err, strings.TrimSpace(stderr.String()))
+		return dir, false, fmt.Errorf("run %s %v: %v: %s", key, args, err, strings.TrimSpace(stderr.String()))
 	}
-	pts, err := readMetrics(dir)
-	if err != nil {
-		return s, err
-	}
-	s.Points = pts
-	fmt.Fprintf(opt.Log, "figures: %s %s %d %s: trained in %v (%s)\n", e.Name, o, c, e.Adversary, time.Since(t0).Round(time.Millisecond), dir)
-	return s, nil
+	return dir, false, nil
 }
 
 func readMetrics(dir string) ([]Point, error) {

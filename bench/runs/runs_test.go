@@ -293,7 +293,7 @@ func TestLabelsRealRuns(t *testing.T) {
 }
 
 // commands is the program's command table for these commands.
-var commands = map[string]job.Command{"plot": PlotCommand, "compare": CompareCommand}
+var commands = []job.Command{{Name: "plot", Run: PlotCommand}, {Name: "compare", Run: CompareCommand}}
 
 // The CSV table's numbers are the metrics' own, read back exactly.
 func TestCompareCSV(t *testing.T) {

@@ -6,19 +6,25 @@ import (
 	"signsgd/bench/chaos"
 	"signsgd/bench/comm"
 	"signsgd/bench/figures"
+	"signsgd/bench/robustness"
 	"signsgd/bench/runs"
 	"signsgd/bench/theory"
 	"signsgd/job"
 )
 
+// commands is the program's command table: `signsgd help` lists it in this
+// order (help last), and an unknown command is told these names.
+var commands = []job.Command{
+	job.RunCommand,
+	{Name: "figures", Args: "[flags]", Summary: "the paper's experiments and figures (--spec FILE, --quick)", Run: figures.Command},
+	{Name: "theory", Args: "[flags]", Summary: "Monte Carlo check of the paper's bounds", Run: theory.Command},
+	{Name: "robustness", Args: "[flags]", Summary: "every method against every attack: accuracy grid, worst case (--quick)", Run: robustness.Command},
+	{Name: "bench", Args: "comm|scale|step", Summary: "bytes and seconds of the exchange, scaling with workers, a whole step", Run: comm.Command},
+	{Name: "plot", Args: "DIR...", Summary: "one figure of run folders, one line per run (--out FILE.png|.svg)", Run: runs.PlotCommand},
+	{Name: "compare", Args: "DIR...", Summary: "one table of run folders: status, accuracy, time, bytes (--csv)", Run: runs.CompareCommand},
+	{Name: "chaos", Args: "[flags]", Summary: "randomized kill, stall, signal and resume rounds against a job (make chaos)", Run: chaos.Command},
+}
+
 func main() {
-	commands := map[string]job.Command{
-		"bench":   comm.Command,
-		"chaos":   chaos.Command,
-		"compare": runs.CompareCommand,
-		"figures": figures.Command,
-		"plot":    runs.PlotCommand,
-		"theory":  theory.Command,
-	}
 	os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, commands))
 }

@@ -1,0 +1,108 @@
+package robustness
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"signsgd/job"
+)
+
+// TestQuickGrid runs a two-method, two-attack grid with real processes and
+// checks the CSV and the table against the runs' own metrics, the worst
+// case against the cells, and that a second call reuses every run.
+func TestQuickGrid(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "signsgd")
+	if b, err := exec.Command("go", "build", "-o", bin, "../../cmd/signsgd").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	g := Grid{Dataset: "logreg", Model: "mlp", Workers: 5, Counts: []int{0, 1}, Epochs: 2, Seed: 1,
+		Methods: []Method{Methods()[1], Methods()[len(Methods())-1]}, // sgd median, signum vote
+		Attacks: []string{"oppose", "gaussian"}}
+	runs := filepath.Join(t.TempDir(), "runs")
+	cells, err := Run(g, bin, runs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// f=0: one cell per method; f=1: median has gaussian only (oppose has
+	// no gradient form), the vote both.
+	if len(cells) != 2+1+2 {
+		t.Fatalf("%d cells, want 5: %+v", len(cells), cells)
+	}
+	for _, c := range cells {
+		if c.Reused {
+			t.Errorf("%s %s: reused on the first call", c.Method, c.Attack)
+		}
+		b, err := os.ReadFile(filepath.Join(c.Dir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := string(b)
+		if !strings.Contains(cfg, `"byzantine": `+strconv.Itoa(c.Byzantine)) || (c.Attack != "" && !strings.Contains(cfg, `"attack": "`+c.Attack+`"`)) {
+			t.Errorf("%s %s f=%d: ran %s", c.Method, c.Attack, c.Byzantine, cfg)
+		}
+		last := lastRecord(t, c.Dir)
+		if last.TestAcc == nil || *last.TestAcc != c.Final {
+			t.Errorf("%s %s: final %v, metrics say %v", c.Method, c.Attack, c.Final, last.TestAcc)
+		}
+	}
+	w := Worst(cells)
+	for _, m := range g.Methods {
+		least := math.Inf(1)
+		for _, c := range cells {
+			if c.Byzantine == 1 && c.Method == m.Name {
+				least = math.Min(least, c.Final)
+			}
+		}
+		if w[1][m.Name] != least {
+			t.Errorf("worst of %s: %v, want %v", m.Name, w[1][m.Name], least)
+		}
+	}
+	var b strings.Builder
+	if err := writeCSV(&b, g, cells); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil || len(rows) != len(cells)+1 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	for i, c := range cells {
+		if got, _ := strconv.ParseFloat(rows[i+1][6], 64); math.Abs(got-c.Final) > 1e-5 {
+			t.Errorf("csv row %d: final %v, want %v", i+1, got, c.Final)
+		}
+	}
+	md := markdown(g, cells, "test", 0)
+	if !strings.Contains(md, "| sgd median | - | ") {
+		t.Errorf("markdown: no '-' for median against oppose:\n%s", md)
+	}
+	again, err := Run(g, bin, runs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range again {
+		if !c.Reused || c.Final != cells[i].Final {
+			t.Errorf("second call: %s %s reused=%v final %v, want reused %v", c.Method, c.Attack, c.Reused, c.Final, cells[i].Final)
+		}
+	}
+}
+
+// lastRecord reads a run's last metrics line, independently of readCell.
+func lastRecord(t *testing.T, dir string) job.Record {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var r job.Record
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

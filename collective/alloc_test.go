@@ -1,0 +1,139 @@
+package collective
+
+import (
+	"strings"
+	"testing"
+
+	"signsgd/kernels"
+)
+
+// rankLoop runs an exchange on every rank's own long-lived goroutine, once
+// per call of run, so that testing.AllocsPerRun counts what the exchange
+// allocates and nothing of the harness (no goroutine or closure per run).
+type rankLoop struct {
+	start []chan struct{}
+	done  chan error
+}
+
+func newRankLoop(comms []Comm, f func(c Comm) error) *rankLoop {
+	l := &rankLoop{start: make([]chan struct{}, len(comms)), done: make(chan error, len(comms))}
+	for r, c := range comms {
+		l.start[r] = make(chan struct{})
+		go func() {
+			for range l.start[r] {
+				l.done <- f(c)
+			}
+		}()
+	}
+	return l
+}
+
+// run runs the exchange once on every rank and returns the first error.
+func (l *rankLoop) run() error {
+	for _, s := range l.start {
+		s <- struct{}{}
+	}
+	var first error
+	for range l.start {
+		if err := <-l.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (l *rankLoop) stop() {
+	for _, s := range l.start {
+		close(s)
+	}
+}
+
+// exchanges are the steady-state exchanges of a training step, each as a
+// function of the rank's Comm: fp32 (d values, in several segments) and
+// votes (dense signs, in several chunks).
+func exchanges(m, d int, dense bool) []struct {
+	name string
+	f    func(c Comm) error
+} {
+	xs := make([][]float32, m)
+	into := make([][]float32, m)
+	signs, results := make([]kernels.Signs, m), make([]kernels.Signs, m)
+	for r := range m {
+		xs[r] = make([]float32, d)
+		into[r] = make([]float32, d)
+		signs[r], results[r] = voterSigns(r, d, dense), kernels.NewSigns(d)
+	}
+	vote := func(topo string) func(c Comm) error {
+		return func(c Comm) error {
+			return Vote(c, topo, signs[c.Rank()], results[c.Rank()], kernels.VoteOptions{Tie: kernels.TieZero})
+		}
+	}
+	return []struct {
+		name string
+		f    func(c Comm) error
+	}{
+		{"mean-server", func(c Comm) error { return MeanFloat32(c, xs[c.Rank()]) }},
+		{"mean-ring", func(c Comm) error { return MeanRing(c, xs[c.Rank()]) }},
+		{"gather", func(c Comm) error {
+			var in [][]float32
+			if c.Rank() == 0 {
+				in = into
+			}
+			return GatherFloat32s(c, 0, xs[c.Rank()], in)
+		}},
+		{"broadcast", func(c Comm) error { return BroadcastFloat32s(c, 0, xs[c.Rank()]) }},
+		{"vote-server", vote("server")},
+		{"vote-allgather", vote("allgather")},
+		{"vote-shard", vote("shard")},
+	}
+}
+
+// TestExchangesDoNotAllocate: once warm, no steady-state exchange
+// allocates, on either transport: every rank's sends, receives, sums and
+// counts together, several segments (chunks) per vector; the votes with
+// dense signs and with zeros (whose planes zstd compresses), the result
+// with ties (M = 4) or without.
+func TestExchangesDoNotAllocate(t *testing.T) {
+	const d = 64*300 + 5
+	withSegmentBytes(4096, func() {
+		withChunkWords(64, func() {
+			for _, tr := range transports {
+				for _, m := range []int{3, 4} {
+					for _, dense := range []bool{true, false} {
+						comms := tr.make(t, m)
+						for _, x := range exchanges(m, d, dense) {
+							if !dense && !strings.HasPrefix(x.name, "vote") {
+								continue
+							}
+							l := newRankLoop(comms, x.f)
+							for range 3 { // warm the pools and the scratch
+								if err := l.run(); err != nil {
+									t.Fatal(err)
+								}
+							}
+							var err error
+							allocs := testing.AllocsPerRun(20, func() {
+								if e := l.run(); e != nil {
+									err = e
+								}
+							})
+							l.stop()
+							if err != nil {
+								t.Fatal(err)
+							}
+							t.Logf("%s %s ranks=%d dense=%v: %.1f allocations per exchange", tr.name, x.name, m, dense, allocs)
+							if allocs > maxExchangeAllocs {
+								t.Errorf("%s %s ranks=%d dense=%v: %.1f allocations per exchange, want at most %d", tr.name, x.name, m, dense, allocs, maxExchangeAllocs)
+							}
+						}
+					}
+				}
+			}
+		})
+	})
+}
+
+// maxExchangeAllocs is what an exchange may allocate on all ranks together:
+// nothing; the slack absorbs the runtime's own rare allocations (a timer
+// heap growing, a sync.Pool refilled after a collection).
+const maxExchangeAllocs = 1

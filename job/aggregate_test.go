@@ -1,0 +1,74 @@
+package job
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"signsgd/collective"
+	"signsgd/kernels"
+)
+
+// FuzzAggregate feeds peers' bytes to what rank 0 does with them: decode,
+// zero the non-finite values, then every aggregator. Whatever the bytes,
+// nothing panics, median stays within each coordinate's range, Krum
+// returns one of the vectors, and the aggregators that take convex
+// combinations of their inputs (median, trimmed mean, krum, multi-krum,
+// geomed, cclip from a zero center) stay finite when the inputs are below
+// 1e30 in magnitude.
+func FuzzAggregate(f *testing.F) {
+	f.Add(uint8(3), uint8(1), []byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40})
+	f.Add(uint8(5), uint8(2), []byte{0, 0, 0xc0, 0x7f, 0, 0, 0x80, 0x7f, 0xff, 0xff, 0x7f, 0x7f, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, mb, fb uint8, raw []byte) {
+		m := int(mb%9) + 1
+		byz := int(fb) % ((m + 1) / 2)
+		d := len(raw) / 4 / m
+		if d == 0 {
+			return
+		}
+		vecs := makeVectors(m, d)
+		small := true
+		for r := range vecs {
+			if err := collective.DecodeFloat32s(vecs[r], raw[4*d*r:4*d*(r+1)]); err != nil {
+				t.Fatal(err)
+			}
+			kernels.SanitizeFloat32(vecs[r])
+			for _, x := range vecs[r] {
+				if math.Abs(float64(x)) >= 1e30 {
+					small = false
+				}
+			}
+		}
+		st := &aggState{f: byz, trim: byz, geoIters: 4, geoTol: 1e-6, cclipIters: 2, center: make([]float32, d)}
+		for _, it := range aggregators.items {
+			dst := make([]float32, d)
+			it.Value.run(st, dst, vecs)
+			clear(st.center)
+			finite := true
+			for _, x := range dst {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					finite = false
+				}
+			}
+			if small && it.Name != "mean" && !finite {
+				t.Fatalf("%s: non-finite output from finite inputs below 1e30: %v", it.Name, dst)
+			}
+			switch it.Name {
+			case "median":
+				for i, x := range dst {
+					lo, hi := vecs[0][i], vecs[0][i]
+					for _, v := range vecs {
+						lo, hi = min(lo, v[i]), max(hi, v[i])
+					}
+					if x < lo || x > hi {
+						t.Fatalf("median coordinate %d: %v outside [%v, %v]", i, x, lo, hi)
+					}
+				}
+			case "krum":
+				if !slices.ContainsFunc(vecs, func(v []float32) bool { return slices.Equal(v, dst) }) {
+					t.Fatalf("krum returned %v, not one of the vectors", dst)
+				}
+			}
+		}
+	})
+}

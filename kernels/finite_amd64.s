@@ -1,0 +1,72 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// AddFinite, AddBothFinite and ZeroNonFinite over whole blocks of 16
+// float32s. A lane is finite when its exponent bits are not all ones;
+// FIN(r) zeroes the lanes of Zr that are not (NaN, +-Inf), with Z30 holding
+// the exponent mask 0x7f800000 in every lane; Z29 and K1 are scratch.
+#define FIN(r) \
+	VPANDD Z30, r, Z29 \
+	VPCMPD $4, Z30, Z29, K1 \
+	VMOVAPS.Z r, K1, r
+
+// func addFiniteAVX512(dst, src *float32, n int, scale float32, both bool)
+//
+// dst = (dst + fin(src)) * scale, or (fin(dst) + fin(src)) * scale when
+// both; the multiply is left out when scale is 1, as in the Go loops. n is
+// a multiple of 16.
+TEXT ·addFiniteAVX512(SB), NOSPLIT, $0-29
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z30
+	VBROADCASTSS scale+24(FP), Z31
+	MOVBLZX both+28(FP), R8
+	MOVL scale+24(FP), AX
+	XORL R9, R9
+	CMPL AX, $0x3f800000 // scale == 1 (as bits: no other float32 is)
+	SETNE R9
+	SHRQ $4, CX
+	JZ done
+loop:
+	VMOVUPS (SI), Z0
+	FIN(Z0)
+	VMOVUPS (DI), Z1
+	TESTQ R8, R8
+	JZ add
+	FIN(Z1)
+add:
+	VADDPS Z0, Z1, Z1
+	TESTQ R9, R9
+	JZ store
+	VMULPS Z31, Z1, Z1
+store:
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func zeroNonFiniteAVX512(x *float32, n int)
+TEXT ·zeroNonFiniteAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z30
+	SHRQ $4, CX
+	JZ zdone
+zloop:
+	VMOVUPS (DI), Z0
+	FIN(Z0)
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	DECQ CX
+	JNZ zloop
+zdone:
+	VZEROUPPER
+	RET

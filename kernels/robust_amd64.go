@@ -1,0 +1,153 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+import "unsafe"
+
+// The AVX-512 block kernels are in robust_amd64.s. Each wrapper below
+// gives its kernel the whole multiples of 16 or 32 coordinates and the
+// portable kernel of robust_kernels.go the rest; the slice expressions
+// before each call are its bounds checks.
+
+//go:noescape
+func sanitizeAVX512(v *float32, n int) int
+
+//go:noescape
+func cvtRowsAVX512(s *float64, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
+
+//go:noescape
+func sqDiffLanesAVX512(acc, x, s *float64, stride, m, n int)
+
+//go:noescape
+func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int)
+
+//go:noescape
+func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int)
+
+//go:noescape
+func sumRowsAVX512(dst *float32, s *float64, stride int, idx *int32, cnt int, inv float64, n int)
+
+//go:noescape
+func orderKeysAVX512(ks *int32, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
+
+//go:noescape
+func compareExchangeAVX512(ks *int32, net *int32, pairs, n int)
+
+//go:noescape
+func keysMeanAVX512(dst *float32, ks *int32, stride, first, cnt int, inv float64, n int)
+
+// haveRobustAsm says whether the AVX-512 block kernels run.
+func haveRobustAsm() bool { return haveAVX512 && useAsm }
+
+func cvtRows(s []float64, stride int, rows rowSet, off, n, npad int) {
+	k := 0
+	if m := len(rows.ptrs); haveRobustAsm() && n >= 16 {
+		k = n &^ 15
+		_ = s[(m-1)*stride+k-1]
+		for _, v := range rows.vecs {
+			_ = v[off : off+k]
+		}
+		cvtRowsAVX512(&s[0], stride, &rows.ptrs[0], m, uintptr(off)*4, k)
+	}
+	if k < npad {
+		cvtRowsGo(s, stride, rows.vecs, off, k, n, npad)
+	}
+}
+
+func sqDiffLanes(acc, x, s []float64, stride, m, n int) {
+	k := 0
+	if haveRobustAsm() && n >= distLanes && m > 0 {
+		k = n &^ (distLanes - 1)
+		_ = acc[m*distLanes-1]
+		_ = x[k-1]
+		_ = s[(m-1)*stride+k-1]
+		sqDiffLanesAVX512(&acc[0], &x[0], &s[0], stride, m, k)
+	}
+	if k < n {
+		sqDiffLanesGo(acc, x, s, stride, m, k, n)
+	}
+}
+
+func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, n int) {
+	k := 0
+	if m := len(w); haveRobustAsm() && n >= distLanes {
+		k = n &^ (distLanes - 1)
+		_, _, _ = z[k-1], zf[k-1], mv[2*distLanes-1]
+		_ = s[(m-1)*stride+k-1]
+		geoStepAVX512(&z[0], &zf[0], &mv[0], &s[0], stride, &w[0], m, k)
+	}
+	geoStepGo(z, zf, mv, s, stride, w, k, n)
+}
+
+func clipStep(z []float32, zf, s []float64, stride int, w []float64, n int) {
+	k := 0
+	if m := len(w); haveRobustAsm() && n >= distLanes {
+		k = n &^ (distLanes - 1)
+		_, _ = z[k-1], zf[k-1]
+		_ = s[(m-1)*stride+k-1]
+		clipStepAVX512(&z[0], &zf[0], &s[0], stride, &w[0], m, k)
+	}
+	clipStepGo(z, zf, s, stride, w, k, n)
+}
+
+func sumRows(dst []float32, s []float64, stride int, idx []int32, inv float64, n int) {
+	k := 0
+	if haveRobustAsm() && n >= distLanes && len(idx) > 0 {
+		k = n &^ (distLanes - 1)
+		_ = dst[k-1]
+		for _, i := range idx {
+			_ = s[int(i)*stride : int(i)*stride+k]
+		}
+		sumRowsAVX512(&dst[0], &s[0], stride, &idx[0], len(idx), inv, k)
+	}
+	sumRowsGo(dst, s, stride, idx, inv, k, n)
+}
+
+func orderKeys(ks []int32, stride int, rows rowSet, off, n, npad int) {
+	k := 0
+	if m := len(rows.ptrs); haveRobustAsm() && n >= 16 {
+		k = n &^ 15
+		_ = ks[(m-1)*stride+k-1]
+		for _, v := range rows.vecs {
+			_ = v[off : off+k]
+		}
+		orderKeysAVX512(&ks[0], stride, &rows.ptrs[0], m, uintptr(off)*4, k)
+	}
+	if k < npad {
+		orderKeysGo(ks, stride, rows.vecs, off, k, n, npad)
+	}
+}
+
+func compareExchange(ks []int32, net []int32, n int) {
+	k := 0
+	if haveRobustAsm() && n >= 16 && len(net) > 0 {
+		k = n &^ 15
+		for _, o := range net {
+			_ = ks[int(o) : int(o)+k]
+		}
+		compareExchangeAVX512(&ks[0], &net[0], len(net)/2, k)
+	}
+	if k < n {
+		compareExchangeGo(ks, net, k, n)
+	}
+}
+
+func keysMean(dst []float32, ks []int32, stride, first, cnt int, inv float64, n int) {
+	k := 0
+	if haveRobustAsm() && n >= 16 {
+		k = n &^ 15
+		_ = dst[k-1]
+		_ = ks[(first+cnt-1)*stride+k-1]
+		keysMeanAVX512(&dst[0], &ks[0], stride, first, cnt, inv, k)
+	}
+	keysMeanGo(dst, ks, stride, first, cnt, inv, k, n)
+}
+
+func sanitize(v []float32) int {
+	k, c := 0, 0
+	if haveRobustAsm() && len(v) >= 16 {
+		k = len(v) &^ 15
+		c = sanitizeAVX512(&v[0], k)
+	}
+	return c + sanitizeGo(v[k:])
+}
