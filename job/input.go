@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"signsgd/data"
 )
@@ -76,7 +75,7 @@ func (c *Config) checkInput() error {
 // regular file: a FIFO or a device would make the read wait for a writer
 // or never end, so it is refused, not waited on.
 func readRegularFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := data.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +83,6 @@ func readRegularFile(path string, max int64) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w", path, data.NotRegular(st.Mode()))
 	}
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s: %d bytes, at most %d expected", path, st.Size(), max)
