@@ -310,7 +310,10 @@ func (c *counters) snapshot() Traffic {
 // queues (outbox.go) and the collectives' scratch.
 type core struct {
 	rank, size int
-	in         []*inbox // in[peer]: frames from peer not yet received
+	in         sparse[inbox] // in(peer): frames from peer not yet received
+	// newIn, if set, sees every inbox as it is made (the in-memory world
+	// fails an inbox from a rank already closed).
+	newIn func(peer int, b *inbox)
 	cnt        counters
 	timeout    time.Duration
 	done       chan struct{}
@@ -325,27 +328,40 @@ type core struct {
 	stall func(peer int)
 
 	outMu sync.Mutex
-	out   []*outbox // by peer, made on first use
+	out   sparse[outbox] // by peer, made on first use
 	sc    scratch
 }
 
 func (c *core) init(rank, size int, timeout time.Duration) {
 	c.rank, c.size, c.timeout = rank, size, timeout
-	c.in, c.done = make([]*inbox, size), make(chan struct{})
-	for i := range c.in {
-		c.in[i] = newInbox()
+	c.in, c.done = newSparse[inbox](size), make(chan struct{})
+}
+
+// inbox returns the inbox of frames from peer, made on first use.
+func (c *core) inbox(peer int) *inbox {
+	if b := c.in.peek(peer); b != nil {
+		return b
 	}
+	b := c.in.get(peer, func() *inbox {
+		b := newInbox()
+		b.dropStale = c.dropStale
+		return b
+	})
+	if c.newIn != nil {
+		c.newIn(peer, b) // once it is stored, where a Close looks
+	}
+	return b
 }
 
 // setDropStale makes receives skip frames of a past step (see
 // TCPOptions.DropStale).
 func (c *core) setDropStale(v bool) {
 	c.dropStale = v
-	for _, b := range c.in {
+	c.in.each(func(_ int, b *inbox) {
 		b.mu.Lock()
 		b.dropStale = v
 		b.mu.Unlock()
-	}
+	})
 }
 
 func (c *core) Rank() int           { return c.rank }
@@ -386,7 +402,7 @@ func (c *core) RecvBy(peer int, tag Tag, deadline time.Time) ([]byte, error) {
 		return nil, err
 	}
 	step := c.step.Load()
-	b := c.in[peer]
+	b := c.inbox(peer)
 	b.mu.Lock()
 	var f frame
 	var err error
@@ -431,7 +447,7 @@ func (c *core) RecvIntoBy(peer int, tag Tag, dst []byte, deadline time.Time) err
 	if err := c.checkPeer(peer, "recv", tag); err != nil {
 		return err
 	}
-	b := c.in[peer]
+	b := c.inbox(peer)
 	b.mu.Lock()
 	var r *recvReq
 	if n := len(b.spareReqs); n > 0 {
@@ -456,7 +472,7 @@ func (c *core) RecvIntoBy(peer int, tag Tag, dst []byte, deadline time.Time) err
 // copies it.
 func (c *core) post(r *recvReq) {
 	r.step, r.state, r.err = c.step.Load(), reqIdle, nil
-	b := c.in[r.peer]
+	b := c.inbox(r.peer)
 	b.mu.Lock()
 	b.posted = append(b.posted, r)
 	r.state = reqPosted
@@ -466,7 +482,7 @@ func (c *core) post(r *recvReq) {
 // finish completes the receive r (posted or not), waiting until deadline:
 // on return r is idle and dst is the caller's again, whatever happened.
 func (c *core) finish(r *recvReq, deadline time.Time) error {
-	b := c.in[r.peer]
+	b := c.inbox(r.peer)
 	done := c.done
 	var timedOut error // the deadline passed while the frame was being written
 	b.mu.Lock()
@@ -547,7 +563,7 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 // its fill to end; on return dst is the caller's again. A filled frame is
 // lost (the collective failed anyway).
 func (c *core) cancel(r *recvReq) {
-	b := c.in[r.peer]
+	b := c.inbox(r.peer)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.unpostLocked(r)
@@ -561,7 +577,7 @@ func (c *core) cancel(r *recvReq) {
 // lock, so fills of one inbox never overlap) into c's inbox: the
 // in-memory transport's Send, and a TCP rank's send to itself.
 func (c *core) deliver(peer int, tag Tag, step uint32, payload []byte) error {
-	b := c.in[peer]
+	b := c.inbox(peer)
 	dst, r, err := b.begin(tag, step, len(payload))
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func frameBytes(i, n int) []byte {
 // receiver; a frame queued instead never fills it).
 func waitFilled(t *testing.T, co *core, r *recvReq) {
 	t.Helper()
-	b := co.in[r.peer]
+	b := co.inbox(r.peer)
 	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
 		b.mu.Lock()
 		done := r.state == reqDone
@@ -296,7 +296,7 @@ func FuzzInbox(f *testing.F) {
 				co.cancel(p.r)
 			}
 		}
-		b := co.in[0]
+		b := co.inbox(0)
 		b.mu.Lock()
 		left := len(b.posted)
 		b.mu.Unlock()

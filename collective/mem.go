@@ -11,7 +11,7 @@ import (
 type memComm struct {
 	core
 	world []*memComm
-	links []memLink // links[peer]: the send side towards peer
+	links sparse[memLink] // links(peer): the send side towards peer, made on first use
 	once  sync.Once
 }
 
@@ -26,9 +26,10 @@ type memLink struct {
 func NewMemWorld(n int, timeout time.Duration) []Comm {
 	world := make([]*memComm, n)
 	for r := range world {
-		world[r] = &memComm{world: world, links: make([]memLink, n)}
+		world[r] = &memComm{world: world, links: newSparse[memLink](n)}
 		world[r].init(r, n, timeout)
 		world[r].send = world[r].Send
+		world[r].newIn = world[r].closedPeer
 	}
 	out := make([]Comm, n)
 	for r, c := range world {
@@ -51,7 +52,10 @@ func (c *memComm) Send(peer int, tag Tag, payload []byte) error {
 	if len(payload) > DefaultMaxFrame {
 		return &PeerError{Rank: c.rank, Peer: peer, Op: "send " + tag.String(), Err: fmt.Errorf("%w: payload of %d bytes exceeds the bound of %d", ErrBadFrame, len(payload), DefaultMaxFrame)}
 	}
-	l := &c.links[peer]
+	l := c.links.peek(peer)
+	if l == nil {
+		l = c.links.get(peer, func() *memLink { return new(memLink) })
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Encode and decode the header as TCP would, so both transports
@@ -78,10 +82,23 @@ func (c *memComm) Close() error {
 	c.once.Do(func() {
 		close(c.done)
 		for _, other := range c.world {
-			if other != c {
-				other.in[c.rank].fail(fmt.Errorf("%w: rank %d closed", ErrPeerLost, c.rank))
+			// Only the inboxes made so far: one made later sees this
+			// rank closed (closedPeer).
+			if b := other.in.peek(c.rank); other != c && b != nil {
+				b.fail(fmt.Errorf("%w: rank %d closed", ErrPeerLost, c.rank))
 			}
 		}
 	})
 	return nil
+}
+
+// closedPeer fails a new inbox of frames from a rank already closed. (Close
+// fails the inboxes made before it closed done; one made after sees done
+// closed here, since it is stored before this check.)
+func (c *memComm) closedPeer(peer int, b *inbox) {
+	select {
+	case <-c.world[peer].done:
+		b.fail(fmt.Errorf("%w: rank %d closed", ErrPeerLost, peer))
+	default:
+	}
 }

@@ -47,15 +47,15 @@ const outboxIdle = 2 * time.Second
 func (c *core) outboxTo(peer int) *outbox {
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
-	if c.out == nil {
-		c.out = make([]*outbox, c.size)
+	if c.out.chunks == nil {
+		c.out = newSparse[outbox](c.size)
 	}
-	o := c.out[peer]
-	if o == nil {
-		o = &outbox{c: c, peer: peer, jobs: make(chan outJob, outboxDepth), done: make(chan error, outboxDepth)}
-		c.out[peer] = o
+	if o := c.out.peek(peer); o != nil {
+		return o
 	}
-	return o
+	return c.out.get(peer, func() *outbox {
+		return &outbox{c: c, peer: peer, jobs: make(chan outJob, outboxDepth), done: make(chan error, outboxDepth)}
+	})
 }
 
 // serve sends the queued jobs until the outbox has been idle for

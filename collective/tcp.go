@@ -584,7 +584,7 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 	defer c.wg.Done()
 	br := bufio.NewReaderSize(conn, 1<<16)
 	var hdr [HeaderSize]byte
-	in := c.in[peer]
+	in := c.inbox(peer)
 	for seq := uint32(0); ; seq++ {
 		h, err := readHeader(br, hdr[:], c.job, seq, c.maxFrame)
 		if err == nil {
