@@ -313,13 +313,13 @@ type core struct {
 	in         sparse[inbox] // in(peer): frames from peer not yet received
 	// newIn, if set, sees every inbox as it is made (the in-memory world
 	// fails an inbox from a rank already closed).
-	newIn func(peer int, b *inbox)
-	cnt        counters
-	timeout    time.Duration
-	done       chan struct{}
-	step       atomic.Uint32
-	dropStale  bool
-	stale      atomic.Int64
+	newIn     func(peer int, b *inbox)
+	cnt       counters
+	timeout   time.Duration
+	done      chan struct{}
+	step      atomic.Uint32
+	dropStale bool
+	stale     atomic.Int64
 	// send is the transport's Send, for the send queues.
 	send func(peer int, tag Tag, payload []byte) error
 	// stall fails the link to peer when a receive timed out while the
