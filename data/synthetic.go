@@ -46,10 +46,23 @@ const (
 // mean and standard deviation (both sets); linear targets likewise, so
 // losses are O(1) whatever the seed.
 func Synthetic(kind Kind, seed uint64) (train, test Dataset, err error) {
+	return SyntheticN(kind, seed, SyntheticSamples)
+}
+
+// SyntheticN is Synthetic with n rows (0: SyntheticSamples); the first
+// SyntheticSamples rows are Synthetic's (the rows are drawn in order), but
+// the standardisation and the cut into train and test depend on n.
+func SyntheticN(kind Kind, seed uint64, n int) (train, test Dataset, err error) {
 	if kind != Logistic && kind != Linear {
 		return train, test, fmt.Errorf("unknown synthetic dataset %q (want logreg or linreg)", kind)
 	}
-	const n, f = SyntheticSamples, SyntheticFeatures
+	if n == 0 {
+		n = SyntheticSamples
+	}
+	if n < 10 {
+		return train, test, fmt.Errorf("synthetic dataset of %d rows: need at least 10", n)
+	}
+	const f = SyntheticFeatures
 	rng := rand.New(rand.NewPCG(seed, 0x5167))
 	l := cholesky(toeplitz(f, FeatureCorrelation))
 	w := make([]float64, f)
@@ -81,7 +94,7 @@ func Synthetic(kind Kind, seed uint64) (train, test Dataset, err error) {
 			y[r] = dot + NoiseStd*rng.NormFloat64()
 		}
 	}
-	nTrain := int(TrainFraction * n)
+	nTrain := int(TrainFraction * float64(n))
 	standardise(x, f, nTrain)
 	if kind == Linear {
 		standardise(y, 1, nTrain)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"signsgd/collective"
+	"signsgd/data"
 	"signsgd/job/nn"
 	"signsgd/kernels"
 )
@@ -54,6 +55,7 @@ type Config struct {
 	EvalLimit        int     `json:"eval_limit,omitempty"`
 	TrainLimit       int     `json:"train_limit,omitempty"`
 	SyntheticSamples int     `json:"synthetic_samples,omitempty"`
+	Samples          int     `json:"samples,omitempty"` // logreg, linreg: rows made (0: data.SyntheticSamples)
 	VoteDeadline     string  `json:"vote_deadline,omitempty"`
 	DropAfter        int     `json:"drop_after,omitempty"`
 	CheckpointEvery  int     `json:"checkpoint_every,omitempty"`
@@ -78,8 +80,9 @@ type Config struct {
 	voteDeadline  time.Duration // parsed VoteDeadline (0: none)
 	timeout       time.Duration // parsed Timeout
 	set           map[string]bool
-	listenAll     string // rank 0 under Slurm or mpirun: ":port"
-	loaderThreads int    // image decoding goroutines per rank
+	listenAll     string    // rank 0 under Slurm or mpirun: ":port"
+	loaderThreads int       // image decoding goroutines per rank
+	sim           *simWorld // --launcher sim: what the ranks share (nil otherwise)
 }
 
 // Names accepted by the flags that have no registry of their own. The
@@ -89,7 +92,7 @@ type Config struct {
 var (
 	datasets   = []string{"logreg", "linreg", "mnist", "imagenet", "imagenet-synthetic"}
 	ties       = []string{"zero", "plus", "random"}
-	launchers  = []string{"auto", "local", "slurm", "mpi"}
+	launchers  = []string{"auto", "local", "slurm", "mpi", "sim"}
 	faultKinds = []string{"error", "kill", "stall", "diverge"}
 )
 
@@ -145,6 +148,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.EvalLimit, "eval-limit", 0, "evaluate on at most this many test samples (0: all)")
 	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "train on at most this many samples, before sharding (0: all)")
 	fs.IntVar(&cfg.SyntheticSamples, "synthetic-samples", 12800, "training samples of imagenet-synthetic")
+	fs.IntVar(&cfg.Samples, "samples", 0, "logreg, linreg: rows made, 80% for training (default 10000)")
 	fs.StringVar(&cfg.Model, "model", "mlp", "model: "+strings.Join(nn.Models, ", "))
 	fs.IntVar(&cfg.Hidden, "hidden", 0, "hidden units of the mlp (default: 40 on logreg/linreg, 128 on mnist)")
 	fs.StringVar(&cfg.Opt, "opt", "signum", "optimizer: "+optimizers.list())
@@ -275,8 +279,14 @@ func (c *Config) finish(set map[string]bool) error {
 	switch {
 	case c.Workers < 1:
 		return badFlag("--workers: %d; need at least 1", c.Workers)
-	case c.Workers > 4096:
-		return badFlag("--workers: %d; at most 4096", c.Workers)
+	case c.Workers > 4096 && c.Launcher != "sim":
+		return badFlag("--workers: %d; at most 4096 processes (--launcher sim runs up to %d ranks as goroutines)", c.Workers, maxSimWorkers)
+	case c.Workers > maxSimWorkers:
+		return badFlag("--workers: %d; at most %d", c.Workers, maxSimWorkers)
+	case c.Samples < 0 || (c.Samples > 0 && c.Samples < 10):
+		return badFlag("--samples: %d; need at least 10 (0: the default %d)", c.Samples, data.SyntheticSamples)
+	case c.Samples > 0 && c.Dataset != "logreg" && c.Dataset != "linreg":
+		return badFlag("--samples is for the synthetic logreg and linreg (use --train-limit or --synthetic-samples)")
 	case c.Blind < 0:
 		return badFlag("--blind: %d is negative", c.Blind)
 	case c.Byzantine < 0:

@@ -20,7 +20,7 @@ var datasetModels = map[string][]string{
 func loadData(cfg *Config) (train, test data.Source, err error) {
 	switch cfg.Dataset {
 	case "logreg", "linreg":
-		tr, te, err := data.Synthetic(data.Kind(cfg.Dataset), cfg.Seed)
+		tr, te, err := data.SyntheticN(data.Kind(cfg.Dataset), cfg.Seed, cfg.Samples)
 		return tr, te, err
 	case "mnist":
 		dir := cfg.DataDir

@@ -315,6 +315,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if launcher == "sim" {
+		return runSim(cfg, stdout, stderr)
+	}
 	ranksHere := 1
 	if launcher == "local" {
 		ranksHere = cfg.Workers
@@ -368,6 +371,9 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 		return "flags", nil
 	}
 	which := cfg.Launcher
+	if which == "sim" {
+		return which, nil
+	}
 	if which == "auto" {
 		switch {
 		case getenv("OMPI_COMM_WORLD_SIZE") != "":

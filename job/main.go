@@ -159,7 +159,7 @@ var runFlagOrder = []string{"what to train", "optimizer and aggregation", "adver
 
 var runFlagGroup = map[string]string{
 	"dataset": "what to train", "data-dir": "what to train", "eval-limit": "what to train",
-	"train-limit": "what to train", "synthetic-samples": "what to train", "model": "what to train",
+	"train-limit": "what to train", "synthetic-samples": "what to train", "samples": "what to train", "model": "what to train",
 	"hidden": "what to train", "partition": "what to train", "epochs": "what to train",
 	"batch": "what to train", "seed": "what to train",
 

@@ -185,7 +185,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 		return nil, err
 	}
 	r.removeTemporaries()
-	if r.train, r.test, err = loadData(cfg); err != nil {
+	if r.train, r.test, err = r.loadData(); err != nil {
 		return nil, inputError(err)
 	}
 	model, err := newModel(cfg, r.train)
@@ -200,7 +200,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	if n < r.m {
 		return nil, fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, r.m)
 	}
-	parts, labels, err := partitionRows(cfg, r.train, n, r.m)
+	parts, labels, err := r.partitionRows(n)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +352,8 @@ func (r *run) trainStep(env *stepEnv, x, y []float32, nb int, st *epochStats) er
 	if r.atk.flipsLabels(r.rank) {
 		flipLabels(y, r.classes)
 	}
-	loss := r.model.LossGrad(x, y, nb, r.cfg.Seed^uint64(r.rank)<<40^uint64(r.step))
+	var loss float64
+	r.compute(func() { loss = r.model.LossGrad(x, y, nb, r.cfg.Seed^uint64(r.rank)<<40^uint64(r.step)) })
 	if r.rl[r.rank] != Byzantine {
 		st.lossSum += loss
 		st.batches++
