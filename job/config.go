@@ -62,6 +62,8 @@ type Config struct {
 	DigestEvery      int     `json:"digest_every,omitempty"`
 	Partition        string  `json:"partition,omitempty"` // "" is iid
 	StoB             float64 `json:"sto_b,omitempty"`
+	SimLink          string  `json:"sim_link,omitempty"`    // --launcher sim: BANDWIDTH,LATENCY of every rank's link
+	SimCompute       string  `json:"sim_compute,omitempty"` // --launcher sim: simulated compute per step (default: measured)
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -80,9 +82,11 @@ type Config struct {
 	voteDeadline  time.Duration // parsed VoteDeadline (0: none)
 	timeout       time.Duration // parsed Timeout
 	set           map[string]bool
-	listenAll     string    // rank 0 under Slurm or mpirun: ":port"
-	loaderThreads int       // image decoding goroutines per rank
-	sim           *simWorld // --launcher sim: what the ranks share (nil otherwise)
+	listenAll     string // rank 0 under Slurm or mpirun: ":port"
+	loaderThreads int    // image decoding goroutines per rank
+	simLink       collective.Link
+	simCompute    time.Duration // parsed SimCompute (0: measured)
+	sim           *simWorld     // --launcher sim: what the ranks share (nil otherwise)
 }
 
 // Names accepted by the flags that have no registry of their own. The
@@ -198,6 +202,8 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue from the newest valid checkpoint in OUT/checkpoints (from scratch if there is none)")
 	fs.StringVar(&cfg.Partition, "partition", "iid", "how the training rows are divided among the ranks: "+partitions.list()+" (see the list below)")
 	fs.Float64Var(&cfg.StoB, "sto-b", 0, "sto-signsgd, sto-signum: the bound B of P(+1) = (1 + v/B)/2, |v|/B clamped to 1 (default: each vector's max |v|)")
+	fs.StringVar(&cfg.SimLink, "sim-link", "", "--launcher sim: model every rank's link as BANDWIDTH,LATENCY (like 10gbit,5us) and report simulated times (sim_step_seconds)")
+	fs.StringVar(&cfg.SimCompute, "sim-compute", "", "--launcher sim with --sim-link: a rank's compute per step in simulated time (like 120ms; default: measured)")
 	fs.IntVar(&cfg.DigestEvery, "digest-every", 0, "every N steps the ranks compare a digest of their model (0: only at the end)")
 	return fs
 }
@@ -353,6 +359,9 @@ func (c *Config) finish(set map[string]bool) error {
 			return badFlag("--vote-deadline %v must be shorter than --timeout %v", d, c.timeout)
 		}
 		c.voteDeadline = d
+	}
+	if err := c.checkSim(); err != nil {
+		return err
 	}
 	switch {
 	case c.DropAfter < 1:

@@ -173,7 +173,7 @@ var runFlagGroup = map[string]string{
 	"blind": "adversaries", "byzantine": "adversaries", "attack": "adversaries", "attack-z": "adversaries",
 	"attack-eps": "adversaries", "attack-sigma": "adversaries", "attack-scale": "adversaries",
 
-	"workers": "launch", "launcher": "launch", "rank": "launch", "coordinator": "launch", "port": "launch",
+	"workers": "launch", "launcher": "launch", "sim-link": "launch", "sim-compute": "launch", "rank": "launch", "coordinator": "launch", "port": "launch",
 	"listen-fd": "launch", "job-id": "launch", "secret-file": "launch", "timeout": "launch",
 
 	"vote-deadline": "faults and checkpoints", "drop-after": "faults and checkpoints", "digest-every": "faults and checkpoints",

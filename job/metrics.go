@@ -51,7 +51,13 @@ type Record struct {
 	StepSeconds   float64            `json:"step_seconds"`  // rank 0's wall time per step
 	EpochSeconds  float64            `json:"epoch_seconds"` // rank 0's training time this epoch
 	EvalSeconds   float64            `json:"eval_seconds"`  // rank 0's test-set evaluation
-	Steps         int                `json:"steps"`
+	// --sim-link: simulated seconds per step, the slowest rank's (its clock
+	// over the epoch), and of it the slowest rank's compute; the rest is
+	// the exchange as the link model has it.
+	SimStepSeconds    *float64 `json:"sim_step_seconds,omitempty"`
+	SimComputeSeconds *float64 `json:"sim_compute_seconds,omitempty"`
+	SimCommSeconds    *float64 `json:"sim_comm_seconds,omitempty"`
+	Steps             int      `json:"steps"`
 	// With --vote-deadline: how many votes each rank missed this epoch (by
 	// rank), the ranks dropped so far, and the late votes rank 0 skipped.
 	Abstentions  map[string]int `json:"abstentions,omitempty"`

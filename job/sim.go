@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"signsgd/collective"
 	"signsgd/data"
@@ -86,7 +87,16 @@ func (r *run) compute(f func()) {
 	}
 	w.computeSlots <- struct{}{}
 	defer func() { <-w.computeSlots }()
+	t0 := time.Now()
 	f()
+	if r.clock != nil {
+		d := time.Since(t0).Seconds()
+		if r.cfg.simCompute > 0 {
+			d = r.cfg.simCompute.Seconds()
+		}
+		r.clock.Advance(d)
+		r.simComputed += d
+	}
 }
 
 // launchSim runs the job's cfg.Workers ranks as goroutines of this
@@ -98,9 +108,12 @@ func launchSim(cfg *Config, stdout, stderr io.Writer) error {
 	cfg.sim = newSimWorld(runtime.GOMAXPROCS(0))
 	setThreads(cfg, 1) // the ranks share the cores: no rank spawns its own threads
 	var comms []collective.Comm
-	if cfg.voteDeadline > 0 {
+	switch {
+	case cfg.SimLink != "":
+		comms = collective.NewSimNet(m, cfg.simLink, cfg.timeout).Comms()
+	case cfg.voteDeadline > 0:
 		comms = collective.NewMemNetwork(m, collective.MemOptions{Timeout: cfg.timeout, DropStale: true}).Comms()
-	} else {
+	default:
 		comms = collective.NewMemWorld(m, cfg.timeout)
 	}
 	errs := make([]error, m)
@@ -170,4 +183,42 @@ func runSim(cfg *Config, stdout, stderr io.Writer) error {
 			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, cfg.Epochs, cfg.Out)
 	}
 	return launchSim(cfg, stdout, stderr)
+}
+
+// checkSim is config validation of --sim-link and --sim-compute.
+func (c *Config) checkSim() error {
+	if c.SimLink == "" {
+		if c.SimCompute != "" {
+			return badFlag("--sim-compute needs --sim-link (simulated time is the link model's)")
+		}
+		return nil
+	}
+	if c.Launcher != "sim" {
+		return badFlag("--sim-link needs --launcher sim")
+	}
+	if c.VoteDeadline != "" {
+		return badFlag("--sim-link with --vote-deadline: the deadline is real time, the link model's is simulated")
+	}
+	l, err := collective.ParseLink(c.SimLink)
+	if err != nil {
+		return badFlag("--sim-link: %v", err)
+	}
+	c.simLink = l
+	if c.SimCompute != "" {
+		d, err := time.ParseDuration(c.SimCompute)
+		if err != nil || d < 0 {
+			return badFlag("--sim-compute: %q is not a duration (like 120ms)", c.SimCompute)
+		}
+		c.simCompute = d
+	}
+	return nil
+}
+
+// simTimes is this rank's simulated clock and the part of it its compute
+// took (0, 0 without --sim-link).
+func (r *run) simTimes() (clock, compute float64) {
+	if r.clock == nil {
+		return 0, 0
+	}
+	return r.clock.Clock(), r.simComputed
 }

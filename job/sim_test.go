@@ -2,6 +2,7 @@ package job
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,5 +101,34 @@ func TestSimSharesData(t *testing.T) {
 		if &r.model.Params()[0] == &runs[0].model.Params()[0] || &r.model.Grads()[0] == &runs[0].model.Grads()[0] {
 			t.Errorf("rank %d shares rank 0's parameters or gradient", r.rank)
 		}
+	}
+}
+
+// TestSimLink: a job over modelled links ends with the model of the plain
+// sim run (the link model moves clocks, never data), and with a fixed
+// --sim-compute its record says exactly that compute per step, beside a
+// positive exchange time.
+func TestSimLink(t *testing.T) {
+	args := []string{"--launcher", "sim", "--workers", "5", "--epochs", "1", "--quiet", "--train-limit", "2000", "--opt", "sgd", "--topology", "ring"}
+	plain, linked := t.TempDir(), t.TempDir()
+	var b bytes.Buffer
+	if err := Run(append(args, "--out", plain), &b, &b); err != nil {
+		t.Fatal(err, b.String())
+	}
+	if err := Run(append(args, "--out", linked, "--sim-link", "1gbit,5us", "--sim-compute", "3ms"), &b, &b); err != nil {
+		t.Fatal(err, b.String())
+	}
+	if a, l := readSummary(t, plain).ModelSHA256, readSummary(t, linked).ModelSHA256; a != l {
+		t.Errorf("model %.16s over modelled links, %.16s without", l, a)
+	}
+	rec := readMetrics(t, linked)[0]
+	step, _ := rec["sim_step_seconds"].(float64)
+	comp, _ := rec["sim_compute_seconds"].(float64)
+	comm, _ := rec["sim_comm_seconds"].(float64)
+	if math.Abs(comp-0.003) > 1e-12 || !(comm > 0) || math.Abs(step-comp-comm) > 1e-12 {
+		t.Errorf("simulated step %v s = compute %v + exchange %v; want compute 0.003 and a positive exchange", step, comp, comm)
+	}
+	if _, ok := readMetrics(t, plain)[0]["sim_step_seconds"]; ok {
+		t.Errorf("sim_step_seconds without --sim-link")
 	}
 }

@@ -41,13 +41,16 @@ type epochStats struct {
 	// Rank 0's aggregator: steps measured, and the sums of the cosine and
 	// relative L2 distance to the honest ranks' mean.
 	devSteps, cosine, relDist float64
+	// --sim-link: this rank's simulated time over the epoch, and of it
+	// its compute.
+	simSeconds, simCompute float64
 }
 
 // fields lists the statistics in their wire order.
 func (s *epochStats) fields() []*float64 {
 	return []*float64{&s.lossSum, &s.batches, &s.algoSent, &s.algoRecv, &s.attackSent, &s.stepSeconds,
 		&s.attack.coords, &s.attack.unanimous, &s.attack.flipped, &s.attack.zeroed,
-		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist}
+		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist, &s.simSeconds, &s.simCompute}
 }
 
 // statsFields is the number of float64 in an encoded epochStats.
@@ -166,6 +169,8 @@ type run struct {
 	startID          string   // this start's identity, made by rank 0
 	runID            string   // the run's: startID, or the resumed checkpoints'
 	ckpts            ckptKeeper
+	clock            collective.SimClock // --sim-link: this rank's simulated clock
+	simComputed      float64             // simulated seconds of compute so far
 }
 
 // newRun loads the data and the model, places the adversaries, makes the
@@ -173,6 +178,7 @@ type run struct {
 // the output files.
 func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	r := &run{cfg: cfg, c: c, out: out, start: time.Now(), rank: c.Rank(), m: c.Size()}
+	r.clock, _ = c.(collective.SimClock)
 	if r.m != cfg.Workers {
 		return nil, fmt.Errorf("rank %d: the job has %d ranks, --workers says %d", r.rank, r.m, cfg.Workers)
 	}
@@ -297,6 +303,7 @@ func (r *run) epoch(epoch int) error {
 	var st epochStats
 	abstained := map[int]int{}
 	before := r.c.Traffic()
+	sim0, simCompute0 := r.simTimes()
 	t0 := time.Now()
 	lastProgress := t0
 	batches := r.epochBatches(epoch)
@@ -339,6 +346,8 @@ func (r *run) epoch(epoch int) error {
 		}
 	}
 	st.stepSeconds = time.Since(t0).Seconds()
+	sim1, simCompute1 := r.simTimes()
+	st.simSeconds, st.simCompute = sim1-sim0, simCompute1-simCompute0
 	r.countTraffic(&st, before, r.c.Traffic())
 	if err := r.record(epoch, lr, st, abstained); err != nil {
 		return err
@@ -557,7 +566,7 @@ const progressEvery = 15 * time.Second
 // epochRecord combines the ranks' statistics into rank 0's record.
 func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	var rec Record
-	var lossSum, batches, attack, disagree, disagreeCoords float64
+	var lossSum, batches, attack, disagree, disagreeCoords, simStep, simCompute float64
 	var tally attackTally
 	m := len(all)
 	workers := 0
@@ -576,6 +585,9 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		}
 		lossSum += st.lossSum
 		batches += st.batches
+		if st.simSeconds > simStep {
+			simStep, simCompute = st.simSeconds, st.simCompute
+		}
 		attack += st.attackSent
 		tally.add(st.attack)
 		disagree += st.disagree
@@ -595,6 +607,11 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		}
 	}
 	rec.TrainLoss = Float(lossSum / batches)
+	if cfg.SimLink != "" {
+		step, comp := simStep/float64(steps), simCompute/float64(steps)
+		comm := step - comp
+		rec.SimStepSeconds, rec.SimComputeSeconds, rec.SimCommSeconds = &step, &comp, &comm
+	}
 	rec.AttackBytesPerStep = attack / float64(steps)
 	if tally.coords > 0 {
 		frac := func(x float64) *float64 { x /= tally.coords; return &x }
