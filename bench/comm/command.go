@@ -40,6 +40,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		return commCommand(args[1:], stdout)
 	case "scale":
 		return scaleCommand(args[1:], stdout)
+	case "simscale":
+		return simscaleCommand(args[1:], stdout)
 	case "step":
 		return stepCommand(args[1:], stdout)
 	case "rank":
