@@ -247,8 +247,10 @@ func f64Block(m int) int { return min(2048, max(distLanes, (16384/m)&^(distLanes
 func keyBlock(m int) int { return min(1024, max(16, (8192/m)&^15)) }
 
 // robustChunk is how many coordinates a chunk of chunkSums has: the fixed
-// partition of the float64 sums of squares, whatever the thread count.
-const robustChunk = 1 << 16
+// partition of the float64 sums of squares, whatever the thread count. A
+// multiple of distLanes; a variable so that tests can make it small and
+// cover many chunks with short vectors.
+var robustChunk = 1 << 16
 
 // chunkSums returns nsum sums over the coordinates 0..d-1: the chunks of
 // robustChunk coordinates are split across threads; each thread makes its
