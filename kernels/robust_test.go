@@ -715,7 +715,7 @@ func TestRobustStepSums(t *testing.T) {
 						c := float64(z0[k])
 						s := float64(w[0] * (float64(vecs[0][k]) - c))
 						for i := 1; i < m; i++ {
-							s += float64(w[i] * (float64(vecs[i][k]) - c))
+							s = math.FMA(w[i], float64(vecs[i][k])-c, s)
 						}
 						want[k] = float32(c + s)
 					}
