@@ -121,8 +121,11 @@ func Krum(dst []float32, vecs [][]float32, f, m int) []int {
 
 // GeoMedian approximates the geometric median of the vectors, the z that
 // minimizes sum_i ||z - vecs[i]||, by the smoothed Weiszfeld iteration of
-// Pillutla, Kakade and Harchaoui's RFA: z starts at the mean (the weighted
-// sum below with every w_i = 1/M) and each iteration sets
+// Pillutla, Kakade and Harchaoui's RFA: z starts at the coordinate-wise
+// median (Median; from the mean, one vector a thousand million times
+// farther than the rest would still weigh on z after many iterations, since
+// each Weiszfeld step only divides its pull by a constant) and each
+// iteration sets
 //
 //	b_i = 1 / max(eps, ||z - vecs[i]||),  w_i = b_i / sum_j b_j,
 //	z  <- sum_i w_i vecs[i]   (per coordinate in float64 in the order of i,
@@ -131,9 +134,11 @@ func Krum(dst []float32, vecs [][]float32, f, m int) []int {
 //
 // stopping after iters iterations or after the first iteration that moved z
 // by at most tol*||z|| (z before the move). Distances are those of the
-// float32 iterate, in float64. eps > 0 keeps the weights finite when z lands
-// on an input vector (the plain Weiszfeld step would divide by zero there);
-// z then leaves that vector unless it is the median. dst receives z; the
+// float32 iterate, in float64. When z lands on input vectors (within eps or
+// geoCoincide of the largest distance; the
+// plain Weiszfeld step would divide by zero there, and a smoothed one stays
+// stuck) the step is Vardi and Zhang's (geoWeights, geoBlend): z stays only
+// if it is the median, and otherwise leaves at once. dst receives z; the
 // return is the number of iterations done. It panics unless eps > 0 and
 // iters >= 0. A non-finite input makes z NaN.
 //
@@ -148,15 +153,36 @@ func GeoMedian(dst []float32, vecs [][]float32, iters int, tol, eps float64) int
 		w[i] = 1 / float64(m)
 	}
 	dist := make([]float64, m)
-	sums := robustStep(dst, nil, rows, w, stepGeo, iters > 0)
+	var old []float32
+	Median(dst, vecs)
+	sums := robustStep(dst, dst, rows, w, stepCopy, iters > 0)
 	for it := 1; it <= iters; it++ {
 		for i := range dist {
 			dist[i] = math.Sqrt(sums[i])
 		}
-		geoWeights(w, dist, eps)
-		sums = robustStep(dst, nil, rows, w, stepGeo, it < iters)
-		if geoConverged(sums[m], sums[m+1], tol) {
+		eta, total := geoWeights(w, dist, eps)
+		if total == 0 {
+			return it // every vector is z: z is the median
+		}
+		if eta == 0 {
+			sums = robustStep(dst, nil, rows, w, stepGeo, it < iters)
+			if geoConverged(sums[m], sums[m+1], tol) {
+				return it
+			}
+			continue
+		}
+		// z lies on eta of the vectors: Vardi and Zhang's step.
+		if old == nil {
+			old = make([]float32, len(dst))
+		}
+		copy(old, dst)
+		moved := robustStep(dst, nil, rows, w, stepGeo, false)[m]
+		moved, norm, stop := geoBlend(dst, old, eta, total, moved)
+		if stop || geoConverged(moved, norm, tol) {
 			return it
+		}
+		if it < iters {
+			sums = robustStep(dst, dst, rows, w, stepCopy, true)
 		}
 	}
 	return iters
@@ -534,16 +560,68 @@ func compareFloat64(a, b float64) int {
 	return -1
 }
 
-// geoWeights sets w_i = b_i / sum_j b_j with b_i = 1/max(eps, dist_i).
-func geoWeights(w, dist []float64, eps float64) {
-	sum := 0.0
+// geoCoincide is how close to z, relative to the farthest vector, a vector
+// counts as under z: the float32 iterate rarely lands exactly on a vector
+// (the mean of vectors that sum to zero is a few ulps from the zero vector),
+// and one a few ulps away would take a weight 1/dist large enough to hold z
+// there as surely as one exactly under it.
+const geoCoincide = 1e-6
+
+// geoWeights sets the weights of a Weiszfeld step from the distances of z
+// to the vectors, with Vardi and Zhang's modification (2000) for a z that
+// lies on some of them: a vector within max(eps, geoCoincide x the largest
+// distance) of z is left out of the step (w_i = 0) and counted in eta; the others get w_i = b_i / total with
+// b_i = 1/dist_i and total = sum of their b_i (0 when every vector is
+// within eps). The plain smoothed step, 1/max(eps, dist), would give a
+// vector under z a weight of 1/eps and hold z there for as many iterations
+// as it has, whether or not it is the median.
+func geoWeights(w, dist []float64, eps float64) (eta, total float64) {
+	thr := eps
+	for _, d := range dist {
+		if !math.IsInf(d, 0) { // a vector too far to measure weighs 1/Inf = 0
+			thr = max(thr, geoCoincide*d)
+		}
+	}
 	for i, d := range dist {
-		w[i] = 1 / max(eps, d)
-		sum += w[i]
+		if d <= thr {
+			w[i] = 0
+			eta++
+			continue
+		}
+		w[i] = 1 / d
+		total += w[i]
+	}
+	if total == 0 {
+		return eta, 0
 	}
 	for i := range w {
-		w[i] /= sum
+		w[i] /= total
 	}
+	return eta, total
+}
+
+// geoBlend finishes Vardi and Zhang's step: dst holds T, the Weiszfeld step
+// over the vectors not under z (old), and moved2 = ||T - z||^2. With
+// r = total ||T - z|| (the norm of the pull of those vectors), z is the
+// median when r <= eta (dst is set back to z, and stop is true); else
+// z <- (1 - eta/r) T + (eta/r) z, per coordinate in float64, rounded once.
+// It returns the squared length of the move and the squared norm of old.
+func geoBlend(dst, old []float32, eta, total, moved2 float64) (moved, norm float64, stop bool) {
+	r := total * math.Sqrt(moved2)
+	if r <= eta {
+		copy(dst, old)
+		return 0, 0, true
+	}
+	g := eta / r
+	for k, t := range dst {
+		o := float64(old[k])
+		z := float32((1-g)*float64(t) + g*o)
+		d := float64(z) - o
+		moved += d * d
+		norm += o * o
+		dst[k] = z
+	}
+	return moved, norm, false
 }
 
 // geoConverged reports whether a move of squared length moved2 from a z of

@@ -120,13 +120,18 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 	for i := range w {
 		w[i] = 1 / float64(m)
 	}
-	weightedSumNaive(dst, vecs, w)
+	MedianNaive(dst, vecs)
 	dist := make([]float64, m)
+	old := make([]float32, len(dst))
 	for it := 1; it <= iters; it++ {
 		for i, v := range vecs {
 			dist[i] = math.Sqrt(sqDist(dst, v))
 		}
-		geoWeights(w, dist, eps)
+		eta, total := geoWeights(w, dist, eps)
+		if total == 0 {
+			return it
+		}
+		copy(old, dst)
 		moved, norm := 0.0, 0.0
 		for k := range dst {
 			s := float64(w[0] * float64(vecs[0][k]))
@@ -138,6 +143,12 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 			moved += float64(d * d)
 			norm += float64(float64(dst[k]) * float64(dst[k]))
 			dst[k] = z
+		}
+		if eta > 0 {
+			var stop bool
+			if moved, norm, stop = geoBlend(dst, old, eta, total, moved); stop {
+				return it
+			}
 		}
 		if geoConverged(moved, norm, tol) {
 			return it

@@ -478,18 +478,26 @@ func TestRobustStepsByHand(t *testing.T) {
 				}
 			}
 		}
-		// The mean of (0,0), (4,0), (0,3) is (4/3, 1), at distances 5/3,
-		// sqrt(73)/3 and sqrt(52)/3 from them.
+		// The coordinate-wise median of (0,0), (4,0), (0,3) is (0,0), the
+		// first vector: Vardi and Zhang's step leaves it out, T is the
+		// Weiszfeld step over the other two, ((4,0)/4 + (0,3)/3)/(1/4 + 1/3)
+		// = (12/7, 12/7), their pull r = (7/12)|T| = sqrt(2) > 1, so z moves
+		// to (1 - 1/sqrt(2)) T.
 		tri := vectors([]float32{0, 0}, []float32{4, 0}, []float32{0, 3})
-		b := []float64{3 / 5.0, 3 / math.Sqrt(73), 3 / math.Sqrt(52)}
-		sum := b[0] + b[1] + b[2]
 		dst := make([]float32, 2)
 		if n := GeoMedian(dst, tri, 1, 0, 1e-9); n != 1 {
 			t.Fatalf("%s: GeoMedian did %d iterations, want 1", kernel, n)
 		}
-		near("one Weiszfeld step", dst, 4*b[1]/sum, 3*b[2]/sum)
+		g := 1 - 1/math.Sqrt2
+		near("one Vardi-Zhang step", dst, g*12/7, g*12/7)
+		// From (1,1) (the median of these three), a plain Weiszfeld step.
+		sq := vectors([]float32{0, 1}, []float32{1, 0}, []float32{3, 3})
+		b := []float64{1, 1, 1 / math.Sqrt(8)}
+		sum := b[0] + b[1] + b[2]
+		GeoMedian(dst, sq, 1, 0, 1e-9)
+		near("one Weiszfeld step", dst, (b[1]+3*b[2])/sum, (b[0]+3*b[2])/sum)
 		GeoMedian(dst, tri, 0, 0, 1e-9)
-		near("GeoMedian's start", dst, 4/3.0, 1)
+		near("GeoMedian's start", dst, 0, 0)
 		// From 0: (3,4) at distance 5, (0,1) at 1. Radius 2 keeps 2/5 of
 		// the first; the adaptive radius is the median of 5 and 1, 3.
 		two := vectors([]float32{3, 4}, []float32{0, 1})
@@ -749,5 +757,63 @@ func TestRobustStepSums(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestGeoMedianLeavesAnInputVector is the zero-sum attack's trap: one
+// vector is minus the sum of seven others and another is zero, so the
+// mean, Weiszfeld's start, is exactly the zero vector. The zero vector is
+// not the geometric median (the seven others pull with a force above 1),
+// so both forms must leave it: after 8 iterations the objective must have
+// fallen most of the way from its value at 0 to its value at the median
+// (found by many iterations), and the two forms must agree.
+func TestGeoMedianLeavesAnInputVector(t *testing.T) {
+	const d, honest = 300, 7
+	r := rand.New(rand.NewPCG(3, 4))
+	vecs := make([][]float32, 0, honest+2)
+	attack := make([]float32, d)
+	for range honest {
+		v := make([]float32, d)
+		for k := range v {
+			v[k] = 0.1 + float32(r.NormFloat64())
+			attack[k] -= v[k]
+		}
+		vecs = append(vecs, v)
+	}
+	vecs = append(vecs, attack, make([]float32, d))
+	obj := func(z []float32) float64 {
+		s := 0.0
+		for _, v := range vecs {
+			q := 0.0
+			for k := range z {
+				e := float64(z[k]) - float64(v[k])
+				q += e * e
+			}
+			s += math.Sqrt(q)
+		}
+		return s
+	}
+	best := make([]float32, d)
+	GeoMedianNaive(best, vecs, 2000, 0, 1e-8)
+	atZero := obj(make([]float32, d))
+	for name, f := range map[string]func([]float32, [][]float32, int, float64, float64) int{"GeoMedian": GeoMedian, "GeoMedianNaive": GeoMedianNaive} {
+		z := make([]float32, d)
+		f(z, vecs, 8, 0, 1e-8)
+		if got := obj(z); got > obj(best)+0.05*(atZero-obj(best)) {
+			t.Errorf("%s: objective %.4f after 8 iterations; %.4f at the start (zero vector), %.4f at the median", name, got, atZero, obj(best))
+		}
+	}
+	// The median of vectors that all coincide is that vector, at once.
+	same := [][]float32{{1, 2}, {1, 2}, {1, 2}}
+	z := make([]float32, 2)
+	if n := GeoMedian(z, same, 8, 0, 1e-8); n != 1 || z[0] != 1 || z[1] != 2 {
+		t.Errorf("equal vectors: %v after %d iterations", z, n)
+	}
+	// A point that is the median stays: 0 among {-1, 0, 1} on a line.
+	line := [][]float32{{-1}, {0}, {1}, {0}}
+	z = []float32{9}
+	GeoMedian(z, line, 8, 0, 1e-8)
+	if z[0] != 0 {
+		t.Errorf("median of {-1, 0, 1, 0}: %v", z[0])
 	}
 }
