@@ -60,6 +60,7 @@ type Config struct {
 	DigestEvery      int     `json:"digest_every,omitempty"`
 	Partition        string  `json:"partition,omitempty"` // "" is iid
 	StoB             float64 `json:"sto_b,omitempty"`
+	Code             string  `json:"code,omitempty"` // election coding (code.go)
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -194,6 +195,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue from the newest valid checkpoint in OUT/checkpoints (from scratch if there is none)")
 	fs.StringVar(&cfg.Partition, "partition", "iid", "how the training rows are divided among the ranks: "+partitions.list()+" (see the list below)")
 	fs.Float64Var(&cfg.StoB, "sto-b", 0, "sto-signsgd, sto-signum: the bound B of P(+1) = (1 + v/B)/2, |v|/B clamped to 1 (default: each vector's max |v|)")
+	fs.StringVar(&cfg.Code, "code", "", "signsgd, signum: election coding of the partitions, "+codeNames+" (default none)")
 	fs.IntVar(&cfg.DigestEvery, "digest-every", 0, "every N steps the ranks compare a digest of their model (0: only at the end)")
 	return fs
 }
@@ -359,6 +361,9 @@ func (c *Config) finish(set map[string]bool) error {
 		return err
 	}
 	if err := c.checkStoB(kind); err != nil {
+		return err
+	}
+	if err := c.checkCode(kind); err != nil {
 		return err
 	}
 	return c.finishRobust(set, kind)

@@ -48,10 +48,14 @@ type Record struct {
 	UpdateCosine  *float64           `json:"update_cosine,omitempty"`
 	UpdateRelDist *float64           `json:"update_rel_dist,omitempty"`
 	SignDisagree  *float64           `json:"sign_disagree,omitempty"`
-	StepSeconds   float64            `json:"step_seconds"`  // rank 0's wall time per step
-	EpochSeconds  float64            `json:"epoch_seconds"` // rank 0's training time this epoch
-	EvalSeconds   float64            `json:"eval_seconds"`  // rank 0's test-set evaluation
-	Steps         int                `json:"steps"`
+	// With --code: gradients a rank computes per step, the mean over the
+	// ranks and the most any rank computed (1 without coding).
+	GradsPerStep    float64 `json:"grads_per_step,omitempty"`
+	GradsPerStepMax float64 `json:"grads_per_step_max,omitempty"`
+	StepSeconds     float64 `json:"step_seconds"`  // rank 0's wall time per step
+	EpochSeconds    float64 `json:"epoch_seconds"` // rank 0's training time this epoch
+	EvalSeconds     float64 `json:"eval_seconds"`  // rank 0's test-set evaluation
+	Steps           int     `json:"steps"`
 	// With --vote-deadline: how many votes each rank missed this epoch (by
 	// rank), the ranks dropped so far, and the late votes rank 0 skipped.
 	Abstentions  map[string]int `json:"abstentions,omitempty"`

@@ -142,7 +142,8 @@ type signOpt struct {
 	tie           kernels.TieRule
 	seed          uint64
 	topology      string
-	sto           *stoSign // sto-signsgd, sto-signum: stochastic signs of the momentum
+	sto           *stoSign   // sto-signsgd, sto-signum: stochastic signs of the momentum
+	code          *codeState // --code: the partitions' momenta and signs (code.go)
 }
 
 func (o *signOpt) step(s *stepEnv, g []float32) error {
@@ -152,6 +153,12 @@ func (o *signOpt) step(s *stepEnv, g []float32) error {
 	} else {
 		kernels.MomentumSigns(o.signs, o.momentum, g, o.beta)
 	}
+	return o.vote(s)
+}
+
+// vote is the step once this rank's signs are packed: blind ranks negate,
+// Byzantines attack, the vote, the update.
+func (o *signOpt) vote(s *stepEnv) error {
 	if s.role == Blind {
 		o.signs.Negate()
 	}
@@ -173,4 +180,9 @@ func (o *signOpt) step(s *stepEnv, g []float32) error {
 	return nil
 }
 
-func (o *signOpt) state() []float32 { return o.momentum }
+func (o *signOpt) state() []float32 {
+	if o.code != nil {
+		return o.code.momBuf
+	}
+	return o.momentum
+}

@@ -41,13 +41,15 @@ type epochStats struct {
 	// Rank 0's aggregator: steps measured, and the sums of the cosine and
 	// relative L2 distance to the honest ranks' mean.
 	devSteps, cosine, relDist float64
+	// Gradients computed this epoch (with --code).
+	grads float64
 }
 
 // fields lists the statistics in their wire order.
 func (s *epochStats) fields() []*float64 {
 	return []*float64{&s.lossSum, &s.batches, &s.algoSent, &s.algoRecv, &s.attackSent, &s.stepSeconds,
 		&s.attack.coords, &s.attack.unanimous, &s.attack.flipped, &s.attack.zeroed,
-		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist}
+		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist, &s.grads}
 }
 
 // statsFields is the number of float64 in an encoded epochStats.
@@ -147,10 +149,12 @@ type run struct {
 	rank, m     int
 	model       Model
 	train, test data.Source
-	shard       []int // this rank's training rows
-	batch       int   // per rank
-	steps       int   // per epoch
-	sample      int   // floats per sample
+	shard       []int      // this rank's training rows
+	parts       [][]int    // every rank's training rows (the partitions, for --code)
+	code        *codeState // --code: the partitions this rank holds
+	batch       int        // per rank
+	steps       int        // per epoch
+	sample      int        // floats per sample
 	classes     int
 	rl          []Role
 	opt         optimizer
@@ -204,7 +208,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r.shard = parts[r.rank]
+	r.shard, r.parts = parts[r.rank], parts
 	r.batch = data.PerWorkerBatch(cfg.Batch, r.m)
 	r.steps = partitionSteps(cfg, len(r.shard), n, r.m, r.batch)
 	r.sample = data.SampleSize(r.train)
@@ -213,6 +217,14 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	d := len(model.Params())
 	if r.opt, err = newOptimizer(cfg, d, r.rank, r.rl); err != nil {
 		return nil, err
+	}
+	if cfg.Code != "" {
+		sp, err := parseCode(cfg.Code, r.m)
+		if err != nil {
+			return nil, err
+		}
+		r.code = newCodeState(sp.allocation(r.m, cfg.Seed)[r.rank], d)
+		r.opt.(*signOpt).code = r.code
 	}
 	r.atk = newAttackRound(cfg, r.rl, r.rank)
 	if cfg.voteDeadline > 0 {
@@ -300,8 +312,15 @@ func (r *run) epoch(epoch int) error {
 	t0 := time.Now()
 	lastProgress := t0
 	batches := r.epochBatches(epoch)
-	pf := data.NewPrefetcher(r.train, batches, r.batch, epoch, 2)
-	defer pf.Close()
+	var pf *data.Prefetcher
+	var ce *codedEpoch
+	if r.code != nil {
+		ce = r.startCodedEpoch(epoch)
+		defer ce.close()
+	} else {
+		pf = data.NewPrefetcher(r.train, batches, r.batch, epoch, 2)
+		defer pf.Close()
+	}
 	env := stepEnv{c: r.c, q: r.q, role: r.rl[r.rank], atk: r.atk, params: r.model.Params(),
 		lr: lr, wd: float32(cfg.WeightDecay), tally: &st.attack}
 	for bi := range batches {
@@ -311,14 +330,20 @@ func (r *run) epoch(epoch int) error {
 				return err
 			}
 		}
-		x, y, err := pf.Next()
-		if err != nil {
-			return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, r.step, err)
-		}
-		nb := len(batches[bi])
 		env.step = r.step
-		if err := r.trainStep(&env, x[:nb*r.sample], y[:nb], nb, &st); err != nil {
-			return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+		if ce != nil {
+			if err := r.codedTrainStep(&env, ce, &st); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+			}
+		} else {
+			x, y, err := pf.Next()
+			if err != nil {
+				return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, r.step, err)
+			}
+			nb := len(batches[bi])
+			if err := r.trainStep(&env, x[:nb*r.sample], y[:nb], nb, &st); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+			}
 		}
 		for _, k := range r.q.Abstained() {
 			abstained[k]++
@@ -575,6 +600,11 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		}
 		lossSum += st.lossSum
 		batches += st.batches
+		if cfg.Code != "" {
+			g := st.grads / float64(steps)
+			rec.GradsPerStep += g / float64(workers+1)
+			rec.GradsPerStepMax = max(rec.GradsPerStepMax, g)
+		}
 		attack += st.attackSent
 		tally.add(st.attack)
 		disagree += st.disagree
