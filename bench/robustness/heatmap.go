@@ -52,11 +52,10 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-// heatColor maps an accuracy in [0, 1] from red (0.5 and below: no better
-// than chance on two classes) through yellow to green (1); nil cells are
-// grey.
-func heatColor(acc float64) color.Color {
-	t := min(max((acc-0.5)/0.5, 0), 1)
+// heatColor maps an accuracy in [0, 1] from red (chance and below)
+// through yellow to green (1).
+func heatColor(acc, chance float64) color.Color {
+	t := min(max((acc-chance)/(1-chance), 0), 1)
 	if t < 0.5 {
 		return color.RGBA{R: 215, G: uint8(48 + 2*t*(200-48)), B: 39, A: 255}
 	}
@@ -80,6 +79,10 @@ func drawHeatmap(g Grid, cells []Cell, k Key, path string) error {
 		text(vg.Length(left+cellW*j+cellW/2), ht-vg.Length(top-10), a, 8, draw.XCenter)
 	}
 	worst := Worst(cells)[k]
+	chance := 0.5 // logreg's two classes
+	if g.Dataset != "logreg" {
+		chance = 0.1
+	}
 	for i, m := range g.Methods {
 		y := ht - vg.Length(top+cellH*(i+1))
 		text(left-6, y+cellH/2, m.Name, 9, draw.XRight)
@@ -88,11 +91,11 @@ func drawHeatmap(g Grid, cells []Cell, k Key, path string) error {
 			label, fill := "-", color.Color(color.Gray{Y: 220})
 			if a == "worst" {
 				if acc, ok := worst[m.Name]; ok {
-					label, fill = fmt.Sprintf("%.3f", acc), heatColor(acc)
+					label, fill = fmt.Sprintf("%.3f", acc), heatColor(acc, chance)
 				}
 			} else if n := slices.IndexFunc(cells, func(c Cell) bool { return c.key() == k && c.Method == m.Name && c.Attack == a }); n >= 0 {
 				acc := accuracy(cells[n])
-				label, fill = fmt.Sprintf("%.3f", acc), heatColor(acc)
+				label, fill = fmt.Sprintf("%.3f", acc), heatColor(acc, chance)
 				if acc == 0 {
 					label = "div."
 				}

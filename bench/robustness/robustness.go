@@ -79,6 +79,7 @@ type Grid struct {
 	Epochs         int
 	Seed           uint64
 	Extra          []string // more `signsgd run` flags of every run
+	LRSGD, LRVote  string   // --lr of the sgd and of the vote methods ("": their default)
 	Methods        []Method
 	Attacks        []string
 }
@@ -133,6 +134,14 @@ func (g Grid) args(m Method, workers int, partition, attack string, f int) []str
 	}
 	a = append(a, g.Extra...)
 	a = append(a, m.Flags...)
+	if lr := g.LRVote; m.Opt == "sgd" {
+		lr = g.LRSGD
+		if lr != "" {
+			a = append(a, "--lr", lr)
+		}
+	} else if lr != "" {
+		a = append(a, "--lr", lr)
+	}
 	if m.Code {
 		a = append(a, "--code", "repetition:"+strconv.Itoa(CodeR(workers)))
 	}
@@ -333,11 +342,15 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Robustness: final test accuracy, every method against every attack\n\n")
 	fmt.Fprintf(&b, "Command: `%s`\n\nMachine: %s\n\n", command, bench.Machine())
-	fmt.Fprintf(&b, "%s/%s, %d epochs, seed %d, flags %q, each run's defaults otherwise (sgd's rate 1e-3, the votes' 1e-4). "+
+	lrs := "sgd's rate 1e-3, the votes' 1e-4"
+	if g.LRSGD != "" || g.LRVote != "" {
+		lrs = fmt.Sprintf("sgd's rate %s, the votes' %s (\"\": the default)", g.LRSGD, g.LRVote)
+	}
+	fmt.Fprintf(&b, "%s/%s, %d epochs, seed %d, flags %q, %s, each run's defaults otherwise. "+
 		"\"signum coded\" is signum with `--code repetition:R`, R = %s. "+
 		"A cell is the test accuracy after the last epoch; \"-\" marks an attack without a form for that optimizer. "+
 		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. %d runs in %v.\n\n",
-		g.Dataset, g.Model, g.Epochs, g.Seed, strings.Join(g.Extra, " "), codeRs(g.Workers), len(cells), elapsed.Round(time.Second))
+		g.Dataset, g.Model, g.Epochs, g.Seed, strings.Join(g.Extra, " "), lrs, codeRs(g.Workers), len(cells), elapsed.Round(time.Second))
 	worst := Worst(cells)
 	for _, w := range g.Workers {
 		counts := g.countsFor(w)
@@ -433,6 +446,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 8005, "seed of every run")
 	extra := fs.String("extra", "", "more `signsgd run` flags of every run, space separated (like --train-limit 6000)")
 	attacksS := fs.String("attacks", strings.Join(defaultAttacks(), ","), "attacks (comma list; default: every attack)")
+	lrSGD := fs.String("lr-sgd", "", "--lr of the sgd methods (default: sgd's)")
+	lrVote := fs.String("lr-vote", "", "--lr of the vote methods (default: theirs)")
 	methodsS := fs.String("methods", "", "methods by name (comma list; default: every one of Methods)")
 	quick := fs.Bool("quick", false, "a small grid: 3 epochs, 9 workers, iid, counts 0 and 4")
 	bin := fs.String("bin", "", "signsgd binary that trains (default: this one)")
@@ -448,7 +463,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return job.UsageError("robustness: unexpected argument %q", fs.Arg(0))
 	}
-	g := Grid{Dataset: *dataset, Model: *model, Epochs: *epochs, Seed: *seed, Extra: strings.Fields(*extra)}
+	g := Grid{Dataset: *dataset, Model: *model, Epochs: *epochs, Seed: *seed, Extra: strings.Fields(*extra), LRSGD: *lrSGD, LRVote: *lrVote}
 	ints := func(name, v string) ([]int, error) {
 		var out []int
 		for _, s := range strings.Split(v, ",") {
