@@ -105,6 +105,12 @@ func topologies() []string {
 	return out
 }
 
+// optKind is opt's registry entry (the zero kind for an unknown name).
+func optKind(opt string) optimizerKind {
+	k, _ := optimizers.parse(opt)
+	return k
+}
+
 // optTopologies are the topologies optimizer opt can run over: the mean's
 // for SGD, the vote's for SIGNSGD and SIGNUM.
 func optTopologies(opt string) []string {
@@ -337,8 +343,8 @@ func (c *Config) finish(set map[string]bool) error {
 		switch {
 		case err != nil || d <= 0:
 			return badFlag("--vote-deadline: %q is not a positive duration (like 500ms or 2s)", c.VoteDeadline)
-		case c.Opt == "sgd":
-			return badFlag("--vote-deadline: sgd has no vote; use signsgd or signum")
+		case !optKind(c.Opt).sign:
+			return badFlag("--vote-deadline: %s has no vote; use signsgd or signum", c.Opt)
 		case c.Topology != "server":
 			return badFlag("--vote-deadline works with --topology server only, not %s", c.Topology)
 		case d >= c.timeout:

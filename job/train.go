@@ -410,8 +410,14 @@ func (r *run) countTraffic(st *epochStats, before, after collective.Traffic) {
 	a0, _ := before.Of(collective.TagAttack)
 	st.attackSent = float64(a1 - a0)
 	st.disagree, st.disagreeCoords = r.atk.takeDisagreement()
-	if o, ok := r.opt.(*sgdOpt); ok && o.server != nil {
-		s := o.server
+	var s *serverAggregate
+	switch o := r.opt.(type) {
+	case *sgdOpt:
+		s = o.server
+	case *efOpt:
+		s = o.server
+	}
+	if s != nil {
 		st.devSteps, st.cosine, st.relDist = s.steps, s.cosine, s.relDist
 		s.steps, s.cosine, s.relDist = 0, 0, 0
 	}
@@ -643,6 +649,14 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	formula := collective.VoteBytes
 	if cfg.Opt == "sgd" {
 		formula = collective.MeanBytes
+	}
+	if optKind(cfg.Opt).ef {
+		formula = func(_ string, d, m, rank int) (int, int) {
+			if rank == 0 {
+				return (m - 1) * efBytes(d), (m - 1) * efBytes(d)
+			}
+			return efBytes(d), efBytes(d)
+		}
 	}
 	for r := 1; r < m; r++ {
 		sent, _ := formula(cfg.Topology, d, m, r)
