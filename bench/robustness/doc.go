@@ -10,7 +10,8 @@
 //
 // The methods are SGD with each aggregator of job's registry (the server
 // combines the gradients), SGD's median after each pre-aggregator (nnm,
-// bucket:2), and the votes: signsgd, signum, sto-signsgd and signum with
+// bucket:2), ef-signsgd (error feedback; its scaled signs averaged or by
+// median), and the votes: signsgd, signum, sto-signsgd and signum with
 // election coding (--code repetition:R, R = CodeR(workers)); the attacks
 // are every attack of job's registry that has a form for the method's
 // optimizer (a cell without one is "-"). With no Byzantine rank the attack

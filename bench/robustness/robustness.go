@@ -31,8 +31,8 @@ type Method struct {
 }
 
 // Methods are SGD with every aggregator, SGD's median after each
-// pre-aggregator, then the votes: signsgd, signum, sto-signsgd and signum
-// with election coding.
+// pre-aggregator, ef-signsgd's scaled signs averaged and by median, then
+// the votes: signsgd, signum, sto-signsgd and signum with election coding.
 func Methods() []Method {
 	var out []Method
 	for _, a := range job.Aggregators() {
@@ -40,6 +40,9 @@ func Methods() []Method {
 	}
 	for _, pre := range []string{"nnm", "bucket:2"} {
 		out = append(out, Method{Name: "sgd " + pre + "+median", Opt: "sgd", Flags: []string{"--opt", "sgd", "--aggregator", "median", "--pre", pre}})
+	}
+	for _, a := range []string{"mean", "median"} {
+		out = append(out, Method{Name: "ef-signsgd " + a, Opt: "ef-signsgd", Flags: []string{"--opt", "ef-signsgd", "--aggregator", a}})
 	}
 	for _, o := range []string{"signsgd", "signum", "sto-signsgd"} {
 		out = append(out, Method{Name: o + " vote", Opt: o, Flags: []string{"--opt", o}})
@@ -79,7 +82,7 @@ type Grid struct {
 	Epochs         int
 	Seed           uint64
 	Extra          []string // more `signsgd run` flags of every run
-	LRSGD, LRVote  string   // --lr of the sgd and of the vote methods ("": their default)
+	LRSGD, LRVote  string   // --lr of sgd and ef-signsgd, and of the votes ("": their default)
 	Methods        []Method
 	Attacks        []string
 }
@@ -134,7 +137,7 @@ func (g Grid) args(m Method, workers int, partition, attack string, f int) []str
 	}
 	a = append(a, g.Extra...)
 	a = append(a, m.Flags...)
-	if lr := g.LRVote; m.Opt == "sgd" {
+	if lr := g.LRVote; m.Opt == "sgd" || m.Opt == "ef-signsgd" {
 		lr = g.LRSGD
 		if lr != "" {
 			a = append(a, "--lr", lr)
@@ -446,7 +449,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 8005, "seed of every run")
 	extra := fs.String("extra", "", "more `signsgd run` flags of every run, space separated (like --train-limit 6000)")
 	attacksS := fs.String("attacks", strings.Join(defaultAttacks(), ","), "attacks (comma list; default: every attack)")
-	lrSGD := fs.String("lr-sgd", "", "--lr of the sgd methods (default: sgd's)")
+	lrSGD := fs.String("lr-sgd", "", "--lr of the sgd and ef-signsgd methods (default: theirs)")
 	lrVote := fs.String("lr-vote", "", "--lr of the vote methods (default: theirs)")
 	methodsS := fs.String("methods", "", "methods by name (comma list; default: every one of Methods)")
 	quick := fs.Bool("quick", false, "a small grid: 3 epochs, 9 workers, iid, counts 0 and 4")
