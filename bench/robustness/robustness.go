@@ -345,6 +345,13 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Robustness: final test accuracy, every method against every attack\n\n")
 	fmt.Fprintf(&b, "Command: `%s`\n\nMachine: %s\n\n", command, bench.Machine())
+	trained, wall := 0, 0.0
+	for _, c := range cells {
+		if !c.Reused {
+			trained++
+		}
+		wall += c.Seconds
+	}
 	lrs := "sgd's rate 1e-3, the votes' 1e-4"
 	if g.LRSGD != "" || g.LRVote != "" {
 		lrs = fmt.Sprintf("sgd's rate %s, the votes' %s (\"\": the default)", g.LRSGD, g.LRVote)
@@ -352,8 +359,10 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 	fmt.Fprintf(&b, "%s/%s, %d epochs, seed %d, flags %q, %s, each run's defaults otherwise. "+
 		"\"signum coded\" is signum with `--code repetition:R`, R = %s. "+
 		"A cell is the test accuracy after the last epoch; \"-\" marks an attack without a form for that optimizer. "+
-		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. %d runs in %v.\n\n",
-		g.Dataset, g.Model, g.Epochs, g.Seed, strings.Join(g.Extra, " "), lrs, codeRs(g.Workers), len(cells), elapsed.Round(time.Second))
+		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. "+
+		"%d runs, %d of them trained by this command in %v (the rest reused from the cache); the runs' own wall times add up to %v.\n\n",
+		g.Dataset, g.Model, g.Epochs, g.Seed, strings.Join(g.Extra, " "), lrs, codeRs(g.Workers), len(cells), trained, elapsed.Round(time.Second),
+		(time.Duration(wall) * time.Second).Round(time.Second))
 	worst := Worst(cells)
 	for _, w := range g.Workers {
 		counts := g.countsFor(w)
@@ -529,7 +538,14 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	command := strings.TrimSpace("signsgd robustness " + strings.Join(args, " "))
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\"'$") {
+			quoted[i] = strconv.Quote(a)
+		}
+	}
+	command := strings.TrimSpace("signsgd robustness " + strings.Join(quoted, " "))
 	if err := job.WriteFileAtomic(filepath.Join(dir, "robustness.csv"), func(w io.Writer) error { return writeCSV(w, g, cells) }); err != nil {
 		return err
 	}
