@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures robustness fuzz chaos clean
+.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures robustness robustness-quick fuzz chaos clean
 
 all: build
 
@@ -119,12 +119,25 @@ figures: build
 	./$(BIN) figures --out $(FIGURES_OUT)
 	./$(BIN) theory --out bench/results/theory
 
-# Every method against every attack (logreg, 9 workers, 0, 2 and 4
-# Byzantine ranks): bench/results/robustness/robustness.md and .csv. Runs
-# are cached in bench/results/robustness/runs/ (kept out of git), so an
-# interrupted grid resumes. A few minutes.
+# Every method against every attack at 0, (M-1)/4 and (M-1)/2 Byzantine
+# ranks of M: bench/results/robustness/DATASET-MODEL/robustness.md, .csv and
+# heatmaps/. logreg: 9 and 17 workers, iid and dirichlet:0.1, 5 epochs
+# (sgd at 3e-2, the votes at 1e-3), every method, 7 attacks (692 runs);
+# mnist mlp: a reduced grid (9 workers, 0 and 4 Byzantine, 10 methods, 5
+# attacks, one epoch of 6000 rows: 120 runs). The times are in the reports.
+# Runs are cached in bench/results/robustness/runs/ (kept out of git), so an
+# interrupted grid resumes. robustness-quick: 139 runs, a minute or two.
+ROBUSTNESS_OUT = bench/results/robustness
 robustness: build
-	./$(BIN) robustness --out bench/results/robustness
+	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset logreg --epochs 5 --lr-sgd 3e-2 --lr-vote 1e-3 --workers 9,17 \
+		--partitions iid,dirichlet:0.1 --attacks paper,oppose,alie,ipm,signflip,inf,crash
+	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset mnist --model mlp --epochs 1 --extra "--train-limit 6000 --eval-limit 2000" \
+		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9 --partitions iid,dirichlet:0.1 --counts 0,4 \
+		--methods "sgd mean,sgd median,sgd cclip,sgd nnm+median,ef-signsgd mean,ef-signsgd median,signsgd vote,signum vote,sto-signsgd vote,signum coded" \
+		--attacks paper,alie,ipm,signflip,labelflip
+
+robustness-quick: build
+	./$(BIN) robustness --quick --out /tmp/signsgd-robustness-quick
 
 # Forward+backward speed of the networks against PyTorch (Debian
 # python3-torch and python3-torchvision) on the same shapes, in one run.

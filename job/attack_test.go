@@ -179,7 +179,7 @@ func TestRegistries(t *testing.T) {
 			}
 		}
 	}
-	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum, sto-signsgd, sto-signum)") {
+	if _, err := optimizers.parse("adam"); err == nil || !strings.Contains(err.Error(), "--opt: unknown value \"adam\" (want sgd, signsgd, signum, sto-signsgd, sto-signum, ef-signsgd)") {
 		t.Errorf("parse: %v", err)
 	}
 }

@@ -64,6 +64,7 @@ type Config struct {
 	StoB             float64 `json:"sto_b,omitempty"`
 	SimLink          string  `json:"sim_link,omitempty"`    // --launcher sim: BANDWIDTH,LATENCY of every rank's link
 	SimCompute       string  `json:"sim_compute,omitempty"` // --launcher sim: simulated compute per step (default: measured)
+	Code             string  `json:"code,omitempty"`        // election coding (code.go)
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -109,6 +110,12 @@ func topologies() []string {
 		}
 	}
 	return out
+}
+
+// optKind is opt's registry entry (the zero kind for an unknown name).
+func optKind(opt string) optimizerKind {
+	k, _ := optimizers.parse(opt)
+	return k
 }
 
 // optTopologies are the topologies optimizer opt can run over: the mean's
@@ -204,6 +211,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.Float64Var(&cfg.StoB, "sto-b", 0, "sto-signsgd, sto-signum: the bound B of P(+1) = (1 + v/B)/2, |v|/B clamped to 1 (default: each vector's max |v|)")
 	fs.StringVar(&cfg.SimLink, "sim-link", "", "--launcher sim: model every rank's link as BANDWIDTH,LATENCY (like 10gbit,5us) and report simulated times (sim_step_seconds)")
 	fs.StringVar(&cfg.SimCompute, "sim-compute", "", "--launcher sim with --sim-link: a rank's compute per step in simulated time (like 120ms; default: measured)")
+	fs.StringVar(&cfg.Code, "code", "", "signsgd, signum: election coding of the partitions, "+codeNames+" (default none)")
 	fs.IntVar(&cfg.DigestEvery, "digest-every", 0, "every N steps the ranks compare a digest of their model (0: only at the end)")
 	return fs
 }
@@ -351,8 +359,8 @@ func (c *Config) finish(set map[string]bool) error {
 		switch {
 		case err != nil || d <= 0:
 			return badFlag("--vote-deadline: %q is not a positive duration (like 500ms or 2s)", c.VoteDeadline)
-		case c.Opt == "sgd":
-			return badFlag("--vote-deadline: sgd has no vote; use signsgd or signum")
+		case !optKind(c.Opt).sign:
+			return badFlag("--vote-deadline: %s has no vote; use signsgd or signum", c.Opt)
 		case c.Topology != "server":
 			return badFlag("--vote-deadline works with --topology server only, not %s", c.Topology)
 		case d >= c.timeout:
@@ -378,6 +386,9 @@ func (c *Config) finish(set map[string]bool) error {
 		return err
 	}
 	if err := c.checkStoB(kind); err != nil {
+		return err
+	}
+	if err := c.checkCode(kind); err != nil {
 		return err
 	}
 	return c.finishRobust(set, kind)

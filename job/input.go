@@ -153,7 +153,7 @@ func estimateMemory(cfg *Config, ranks int) memoryNeed {
 	n.model = r * 4 * paramCopies * params
 	// Rank 0's aggregator holds every rank's gradient; the Byzantines'
 	// leader every other rank's vector.
-	if cfg.Opt == "sgd" && cfg.Topology == "server" {
+	if !optKind(cfg.Opt).sign && cfg.Topology == "server" {
 		n.model += 4 * m * params
 	}
 	if cfg.Byzantine > 0 {

@@ -165,7 +165,7 @@ var runFlagGroup = map[string]string{
 
 	"opt": "optimizer and aggregation", "topology": "optimizer and aggregation", "tie": "optimizer and aggregation",
 	"lr": "optimizer and aggregation", "momentum": "optimizer and aggregation", "weight-decay": "optimizer and aggregation",
-	"lr-decay": "optimizer and aggregation", "lr-decay-every": "optimizer and aggregation", "sto-b": "optimizer and aggregation",
+	"lr-decay": "optimizer and aggregation", "lr-decay-every": "optimizer and aggregation", "sto-b": "optimizer and aggregation", "code": "optimizer and aggregation",
 	"aggregator": "optimizer and aggregation", "pre": "optimizer and aggregation", "trim": "optimizer and aggregation",
 	"krum-m": "optimizer and aggregation", "geomed-iters": "optimizer and aggregation", "geomed-tol": "optimizer and aggregation",
 	"cclip-radius": "optimizer and aggregation", "cclip-iters": "optimizer and aggregation",

@@ -48,9 +48,13 @@ type Record struct {
 	UpdateCosine  *float64           `json:"update_cosine,omitempty"`
 	UpdateRelDist *float64           `json:"update_rel_dist,omitempty"`
 	SignDisagree  *float64           `json:"sign_disagree,omitempty"`
-	StepSeconds   float64            `json:"step_seconds"`  // rank 0's wall time per step
-	EpochSeconds  float64            `json:"epoch_seconds"` // rank 0's training time this epoch
-	EvalSeconds   float64            `json:"eval_seconds"`  // rank 0's test-set evaluation
+	// With --code: gradients a rank computes per step, the mean over the
+	// ranks and the most any rank computed (1 without coding).
+	GradsPerStep    float64 `json:"grads_per_step,omitempty"`
+	GradsPerStepMax float64 `json:"grads_per_step_max,omitempty"`
+	StepSeconds     float64 `json:"step_seconds"`  // rank 0's wall time per step
+	EpochSeconds    float64 `json:"epoch_seconds"` // rank 0's training time this epoch
+	EvalSeconds     float64 `json:"eval_seconds"`  // rank 0's test-set evaluation
 	// --sim-link: simulated seconds per step, the slowest rank's (its clock
 	// over the epoch), and of it the slowest rank's compute; the rest is
 	// the exchange as the link model has it.

@@ -33,6 +33,7 @@ type optimizerKind struct {
 	sign       bool    // exchanges packed signs (the vote), else float32 gradients
 	momentum   bool    // takes --momentum
 	stochastic bool    // sends stochastic signs (stosign.go)
+	ef         bool    // error feedback: scaled signs combined by the aggregator (efsign.go)
 	defaultLR  float64 // on every dataset (the paper's)
 	topos      []string
 }
@@ -49,6 +50,8 @@ var optimizers = &registry[optimizerKind]{flag: "opt", items: []choice[optimizer
 		sign: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
 	{"sto-signum", "sto-signsgd on each worker's momentum (--momentum)", "Jin et al. 2021", optimizerKind{
 		sign: true, momentum: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
+	{"ef-signsgd", "error feedback: signs and a scale per chunk each way, the residual kept; rank 0 combines the scaled signs by --aggregator (mean: not Byzantine-robust)", "Karimireddy et al. 2019", optimizerKind{
+		ef: true, defaultLR: 1e-3, topos: []string{"server"}}},
 }}
 
 // newOptimizer makes cfg's optimizer for a model of d parameters on rank.
@@ -71,7 +74,6 @@ func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
 		}
 		return o, nil
 	}
-	o := &sgdOpt{topology: cfg.Topology}
 	agg, err := aggregators.parse(cfg.Aggregator)
 	if err != nil {
 		return nil, err
@@ -80,18 +82,22 @@ func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &serverAggregate{agg: agg, pre: pre, rl: rl,
+		st: aggState{f: cfg.Byzantine, trim: cfg.Trim, krumM: cfg.KrumM, geoIters: cfg.GeomedIters,
+			geoTol: cfg.GeomedTol, cclipRadius: cfg.CclipRadius, cclipIters: cfg.CclipIters},
+		ps: preState{f: cfg.Byzantine, arg: arg, seed: cfg.Seed}}
+	if cfg.Trim < 0 {
+		s.st.trim = cfg.Byzantine
+	}
+	if cfg.Aggregator == "cclip" {
+		s.st.center = make([]float32, d)
+	}
+	if kind.ef {
+		return newEFOpt(s, d), nil
+	}
+	o := &sgdOpt{topology: cfg.Topology}
 	adversaries := cfg.Blind+cfg.Byzantine > 0
 	if cfg.Topology == "server" && (cfg.Aggregator != "mean" || cfg.Pre != "" || adversaries) {
-		s := &serverAggregate{agg: agg, pre: pre, rl: rl,
-			st: aggState{f: cfg.Byzantine, trim: cfg.Trim, krumM: cfg.KrumM, geoIters: cfg.GeomedIters,
-				geoTol: cfg.GeomedTol, cclipRadius: cfg.CclipRadius, cclipIters: cfg.CclipIters},
-			ps: preState{f: cfg.Byzantine, arg: arg, seed: cfg.Seed}}
-		if cfg.Trim < 0 {
-			s.st.trim = cfg.Byzantine
-		}
-		if cfg.Aggregator == "cclip" {
-			s.st.center = make([]float32, d)
-		}
 		o.server = s
 	}
 	return o, nil
@@ -142,7 +148,8 @@ type signOpt struct {
 	tie           kernels.TieRule
 	seed          uint64
 	topology      string
-	sto           *stoSign // sto-signsgd, sto-signum: stochastic signs of the momentum
+	sto           *stoSign   // sto-signsgd, sto-signum: stochastic signs of the momentum
+	code          *codeState // --code: the partitions' momenta and signs (code.go)
 }
 
 func (o *signOpt) step(s *stepEnv, g []float32) error {
@@ -152,6 +159,12 @@ func (o *signOpt) step(s *stepEnv, g []float32) error {
 	} else {
 		kernels.MomentumSigns(o.signs, o.momentum, g, o.beta)
 	}
+	return o.vote(s)
+}
+
+// vote is the step once this rank's signs are packed: blind ranks negate,
+// Byzantines attack, the vote, the update.
+func (o *signOpt) vote(s *stepEnv) error {
 	if s.role == Blind {
 		o.signs.Negate()
 	}
@@ -173,4 +186,9 @@ func (o *signOpt) step(s *stepEnv, g []float32) error {
 	return nil
 }
 
-func (o *signOpt) state() []float32 { return o.momentum }
+func (o *signOpt) state() []float32 {
+	if o.code != nil {
+		return o.code.momBuf
+	}
+	return o.momentum
+}

@@ -44,13 +44,15 @@ type epochStats struct {
 	// --sim-link: this rank's simulated time over the epoch, and of it
 	// its compute.
 	simSeconds, simCompute float64
+	// Gradients computed this epoch (with --code).
+	grads float64
 }
 
 // fields lists the statistics in their wire order.
 func (s *epochStats) fields() []*float64 {
 	return []*float64{&s.lossSum, &s.batches, &s.algoSent, &s.algoRecv, &s.attackSent, &s.stepSeconds,
 		&s.attack.coords, &s.attack.unanimous, &s.attack.flipped, &s.attack.zeroed,
-		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist, &s.simSeconds, &s.simCompute}
+		&s.disagree, &s.disagreeCoords, &s.devSteps, &s.cosine, &s.relDist, &s.simSeconds, &s.simCompute, &s.grads}
 }
 
 // statsFields is the number of float64 in an encoded epochStats.
@@ -150,10 +152,12 @@ type run struct {
 	rank, m     int
 	model       Model
 	train, test data.Source
-	shard       []int // this rank's training rows
-	batch       int   // per rank
-	steps       int   // per epoch
-	sample      int   // floats per sample
+	shard       []int      // this rank's training rows
+	parts       [][]int    // every rank's training rows (the partitions, for --code)
+	code        *codeState // --code: the partitions this rank holds
+	batch       int        // per rank
+	steps       int        // per epoch
+	sample      int        // floats per sample
 	classes     int
 	rl          []Role
 	opt         optimizer
@@ -210,7 +214,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r.shard = parts[r.rank]
+	r.shard, r.parts = parts[r.rank], parts
 	r.batch = data.PerWorkerBatch(cfg.Batch, r.m)
 	r.steps = partitionSteps(cfg, len(r.shard), n, r.m, r.batch)
 	r.sample = data.SampleSize(r.train)
@@ -219,6 +223,14 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 	d := len(model.Params())
 	if r.opt, err = newOptimizer(cfg, d, r.rank, r.rl); err != nil {
 		return nil, err
+	}
+	if cfg.Code != "" {
+		sp, err := parseCode(cfg.Code, r.m)
+		if err != nil {
+			return nil, err
+		}
+		r.code = newCodeState(sp.allocation(r.m, cfg.Seed)[r.rank], d)
+		r.opt.(*signOpt).code = r.code
 	}
 	r.atk = newAttackRound(cfg, r.rl, r.rank)
 	if cfg.voteDeadline > 0 {
@@ -307,8 +319,15 @@ func (r *run) epoch(epoch int) error {
 	t0 := time.Now()
 	lastProgress := t0
 	batches := r.epochBatches(epoch)
-	pf := data.NewPrefetcher(r.train, batches, r.batch, epoch, 2)
-	defer pf.Close()
+	var pf *data.Prefetcher
+	var ce *codedEpoch
+	if r.code != nil {
+		ce = r.startCodedEpoch(epoch)
+		defer ce.close()
+	} else {
+		pf = data.NewPrefetcher(r.train, batches, r.batch, epoch, 2)
+		defer pf.Close()
+	}
 	env := stepEnv{c: r.c, q: r.q, role: r.rl[r.rank], atk: r.atk, params: r.model.Params(),
 		lr: lr, wd: float32(cfg.WeightDecay), tally: &st.attack}
 	for bi := range batches {
@@ -318,14 +337,20 @@ func (r *run) epoch(epoch int) error {
 				return err
 			}
 		}
-		x, y, err := pf.Next()
-		if err != nil {
-			return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, r.step, err)
-		}
-		nb := len(batches[bi])
 		env.step = r.step
-		if err := r.trainStep(&env, x[:nb*r.sample], y[:nb], nb, &st); err != nil {
-			return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+		if ce != nil {
+			if err := r.codedTrainStep(&env, ce, &st); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+			}
+		} else {
+			x, y, err := pf.Next()
+			if err != nil {
+				return fmt.Errorf("epoch %d step %d: loading data: %w", epoch+1, r.step, err)
+			}
+			nb := len(batches[bi])
+			if err := r.trainStep(&env, x[:nb*r.sample], y[:nb], nb, &st); err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", epoch+1, r.step, err)
+			}
 		}
 		for _, k := range r.q.Abstained() {
 			abstained[k]++
@@ -395,8 +420,14 @@ func (r *run) countTraffic(st *epochStats, before, after collective.Traffic) {
 	a0, _ := before.Of(collective.TagAttack)
 	st.attackSent = float64(a1 - a0)
 	st.disagree, st.disagreeCoords = r.atk.takeDisagreement()
-	if o, ok := r.opt.(*sgdOpt); ok && o.server != nil {
-		s := o.server
+	var s *serverAggregate
+	switch o := r.opt.(type) {
+	case *sgdOpt:
+		s = o.server
+	case *efOpt:
+		s = o.server
+	}
+	if s != nil {
 		st.devSteps, st.cosine, st.relDist = s.steps, s.cosine, s.relDist
 		s.steps, s.cosine, s.relDist = 0, 0, 0
 	}
@@ -588,6 +619,11 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		if st.simSeconds > simStep {
 			simStep, simCompute = st.simSeconds, st.simCompute
 		}
+		if cfg.Code != "" {
+			g := st.grads / float64(steps)
+			rec.GradsPerStep += g / float64(workers+1)
+			rec.GradsPerStepMax = max(rec.GradsPerStepMax, g)
+		}
 		attack += st.attackSent
 		tally.add(st.attack)
 		disagree += st.disagree
@@ -631,6 +667,14 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 	formula := collective.VoteBytes
 	if cfg.Opt == "sgd" {
 		formula = collective.MeanBytes
+	}
+	if optKind(cfg.Opt).ef {
+		formula = func(_ string, d, m, rank int) (int, int) {
+			if rank == 0 {
+				return (m - 1) * efBytes(d), (m - 1) * efBytes(d)
+			}
+			return efBytes(d), efBytes(d)
+		}
 	}
 	for r := 1; r < m; r++ {
 		sent, _ := formula(cfg.Topology, d, m, r)

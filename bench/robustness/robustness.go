@@ -21,40 +21,96 @@ import (
 )
 
 // Method is one row of the grid: a name and the `signsgd run` flags that
-// select it.
+// select it. Code marks election coding: the grid adds --code
+// repetition:R with R = CodeR(workers).
 type Method struct {
 	Name  string
 	Opt   string
 	Flags []string
+	Code  bool
 }
 
-// Methods are SGD with every aggregator, then SIGNUM's vote.
+// Methods are SGD with every aggregator, SGD's median after each
+// pre-aggregator, ef-signsgd's scaled signs averaged and by median, then
+// the votes: signsgd, signum, sto-signsgd and signum with election coding.
 func Methods() []Method {
 	var out []Method
 	for _, a := range job.Aggregators() {
 		out = append(out, Method{Name: "sgd " + a, Opt: "sgd", Flags: []string{"--opt", "sgd", "--aggregator", a}})
 	}
-	return append(out, Method{Name: "signum vote", Opt: "signum", Flags: []string{"--opt", "signum"}})
+	for _, pre := range []string{"nnm", "bucket:2"} {
+		out = append(out, Method{Name: "sgd " + pre + "+median", Opt: "sgd", Flags: []string{"--opt", "sgd", "--aggregator", "median", "--pre", pre}})
+	}
+	for _, a := range []string{"mean", "median"} {
+		out = append(out, Method{Name: "ef-signsgd " + a, Opt: "ef-signsgd", Flags: []string{"--opt", "ef-signsgd", "--aggregator", a}})
+	}
+	for _, o := range []string{"signsgd", "signum", "sto-signsgd"} {
+		out = append(out, Method{Name: o + " vote", Opt: o, Flags: []string{"--opt", o}})
+	}
+	return append(out, Method{Name: "signum coded", Opt: "signum", Flags: []string{"--opt", "signum"}, Code: true})
 }
 
-// Grid is what to run.
+// CodeR is the repetition of the coded method on m workers: the least
+// divisor of m from 3 on (3 for 9 workers; m itself for a prime such as
+// 17, every worker then holding every partition).
+func CodeR(m int) int {
+	for r := 3; r < m; r++ {
+		if m%r == 0 {
+			return r
+		}
+	}
+	return m
+}
+
+// Counts are the default Byzantine counts on m workers: none, about half
+// the most the vote can outnumber, and that most, (m-1)/2.
+func Counts(m int) []int {
+	hi := (m - 1) / 2
+	if hi < 2 {
+		return []int{0, hi}
+	}
+	return []int{0, hi / 2, hi}
+}
+
+// Grid is what to run: every workers x partition x count x method x
+// attack.
 type Grid struct {
 	Dataset, Model string
-	Workers        int
-	Counts         []int // Byzantine ranks
+	Workers        []int
+	Partitions     []string // --partition values ("iid", "dirichlet:0.1", ...)
+	Counts         []int    // Byzantine ranks; nil: Counts(workers) for each
 	Epochs         int
 	Seed           uint64
+	Extra          []string // more `signsgd run` flags of every run
+	LRSGD, LRVote  string   // --lr of sgd and ef-signsgd, and of the votes ("": their default)
 	Methods        []Method
 	Attacks        []string
 }
 
+// countsFor are the Byzantine counts run on m workers.
+func (g Grid) countsFor(m int) []int {
+	if g.Counts == nil {
+		return Counts(m)
+	}
+	var out []int
+	for _, f := range g.Counts {
+		if f < m {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Cell is one run's outcome.
 type Cell struct {
+	Workers        int
+	Partition      string
 	Method, Attack string // Attack "" with no Byzantine rank
 	Byzantine      int
 	Final, Best    float64 // test accuracy (NaN: none)
 	Diverged       bool    // the final test loss is not finite
 	BytesPerStep   float64 // a worker's, sent
+	GradsPerStep   float64 // gradients a worker computes a step (1 without coding)
 	Seconds        float64 // wall time of the run
 	Reused         bool
 	Dir            string
@@ -63,51 +119,101 @@ type Cell struct {
 	trainedIn      time.Duration
 }
 
+// Key is where a cell sits in the tables: workers, partition, count.
+type Key struct {
+	Workers   int
+	Partition string
+	Byzantine int
+}
+
+func (c Cell) key() Key { return Key{c.Workers, c.Partition, c.Byzantine} }
+
 // args are the `signsgd run` flags of one cell.
-func (g Grid) args(m Method, attack string, f int) []string {
-	a := []string{"--dataset", g.Dataset, "--model", g.Model, "--workers", strconv.Itoa(g.Workers),
+func (g Grid) args(m Method, workers int, partition, attack string, f int) []string {
+	a := []string{"--dataset", g.Dataset, "--model", g.Model, "--workers", strconv.Itoa(workers),
 		"--epochs", strconv.Itoa(g.Epochs), "--seed", strconv.FormatUint(g.Seed, 10), "--byzantine", strconv.Itoa(f)}
+	if partition != "" && partition != "iid" {
+		a = append(a, "--partition", partition)
+	}
+	a = append(a, g.Extra...)
 	a = append(a, m.Flags...)
+	if lr := g.LRVote; m.Opt == "sgd" || m.Opt == "ef-signsgd" {
+		lr = g.LRSGD
+		if lr != "" {
+			a = append(a, "--lr", lr)
+		}
+	} else if lr != "" {
+		a = append(a, "--lr", lr)
+	}
+	if m.Code {
+		a = append(a, "--code", "repetition:"+strconv.Itoa(CodeR(workers)))
+	}
 	if attack != "" {
 		a = append(a, "--attack", attack)
 	}
 	return a
 }
 
-// Run trains every cell (or reuses it from runsDir) and returns them in
-// grid order: count, method, attack.
-func Run(g Grid, bin, runsDir string, log io.Writer) ([]Cell, error) {
-	var cells []Cell
-	for _, f := range g.Counts {
-		for _, m := range g.Methods {
-			atks := []string{""}
-			if f > 0 {
-				atks = nil
-				for _, a := range g.Attacks {
-					if job.AttackApplies(a, m.Opt) {
-						atks = append(atks, a)
-					}
+// attacksFor are the attacks of a cell row: none without Byzantines, else
+// those of g.Attacks with a form for the method's optimizer.
+func (g Grid) attacksFor(m Method, f int) []string {
+	if f == 0 {
+		return []string{""}
+	}
+	var atks []string
+	for _, a := range g.Attacks {
+		if job.AttackApplies(a, m.Opt) {
+			atks = append(atks, a)
+		}
+	}
+	return atks
+}
+
+// Size is the number of runs of the grid.
+func (g Grid) Size() int {
+	n := 0
+	for _, w := range g.Workers {
+		for range g.Partitions {
+			for _, f := range g.countsFor(w) {
+				for _, m := range g.Methods {
+					n += len(g.attacksFor(m, f))
 				}
 			}
-			for _, a := range atks {
-				t0 := time.Now()
-				dir, reused, err := figures.RunCached(bin, runsDir, g.args(m, a, f))
-				if err != nil {
-					return cells, err
-				}
-				c, err := readCell(dir)
-				if err != nil {
-					return cells, err
-				}
-				c.Method, c.Attack, c.Byzantine, c.Reused, c.Dir = m.Name, a, f, reused, dir
-				c.trainedIn = time.Since(t0)
-				cells = append(cells, c)
-				if log != nil {
-					how := "reused"
-					if !reused {
-						how = "trained in " + c.trainedIn.Round(time.Millisecond).String()
+		}
+	}
+	return n
+}
+
+// Run trains every cell (or reuses it from runsDir) and returns them in
+// grid order: workers, partition, count, method, attack.
+func Run(g Grid, bin, runsDir string, log io.Writer) ([]Cell, error) {
+	var cells []Cell
+	total := g.Size()
+	for _, w := range g.Workers {
+		for _, part := range g.Partitions {
+			for _, f := range g.countsFor(w) {
+				for _, m := range g.Methods {
+					for _, a := range g.attacksFor(m, f) {
+						t0 := time.Now()
+						dir, reused, err := figures.RunCached(bin, runsDir, g.args(m, w, part, a, f))
+						if err != nil {
+							return cells, err
+						}
+						c, err := readCell(dir)
+						if err != nil {
+							return cells, err
+						}
+						c.Workers, c.Partition, c.Method, c.Attack, c.Byzantine, c.Reused, c.Dir = w, part, m.Name, a, f, reused, dir
+						c.trainedIn = time.Since(t0)
+						cells = append(cells, c)
+						if log != nil {
+							how := "reused"
+							if !reused {
+								how = "trained in " + c.trainedIn.Round(time.Millisecond).String()
+							}
+							fmt.Fprintf(log, "robustness: [%d/%d] M=%d %s f=%d %-20s %-10s %.4f (%s)\n", len(cells), total, w, part, f, m.Name, orNone(a), c.Final, how)
+						}
 					}
-					fmt.Fprintf(log, "robustness: f=%d %-18s %-10s %.4f (%s)\n", f, m.Name, orNone(a), c.Final, how)
 				}
 			}
 		}
@@ -135,6 +241,10 @@ func readCell(dir string) (Cell, error) {
 	}
 	c.Seconds = sum.WallSeconds
 	c.BytesPerStep = sum.Final.BytesSentPerStep
+	c.GradsPerStep = 1
+	if sum.Final.GradsPerStep > 0 {
+		c.GradsPerStep = sum.Final.GradsPerStep
+	}
 	if sum.Final.TestAcc != nil {
 		c.Final = *sum.Final.TestAcc
 	}
@@ -161,30 +271,51 @@ func readCell(dir string) (Cell, error) {
 	return c, nil
 }
 
-// Worst is, per Byzantine count and method, the least final accuracy over
-// the attacks; a run that diverged (non-finite test loss: its accuracy is
-// an artefact of comparing NaNs) counts as 0.
-func Worst(cells []Cell) map[int]map[string]float64 {
-	out := map[int]map[string]float64{}
+// Worst is, per table (workers, partition, count) and method, the least
+// final accuracy over the attacks; a run that diverged (non-finite test
+// loss: its accuracy is an artefact of comparing NaNs) counts as 0.
+func Worst(cells []Cell) map[Key]map[string]float64 {
+	out := map[Key]map[string]float64{}
 	for _, c := range cells {
-		if out[c.Byzantine] == nil {
-			out[c.Byzantine] = map[string]float64{}
+		k := c.key()
+		if out[k] == nil {
+			out[k] = map[string]float64{}
 		}
-		acc := c.Final
-		if math.IsNaN(acc) || c.Diverged {
-			acc = 0
-		}
-		if w, ok := out[c.Byzantine][c.Method]; !ok || acc < w {
-			out[c.Byzantine][c.Method] = acc
+		acc := accuracy(c)
+		if w, ok := out[k][c.Method]; !ok || acc < w {
+			out[k][c.Method] = acc
 		}
 	}
 	return out
 }
 
+// accuracy is a cell's final accuracy, 0 when it diverged.
+func accuracy(c Cell) float64 {
+	if math.IsNaN(c.Final) || c.Diverged {
+		return 0
+	}
+	return c.Final
+}
+
+// worstAttack names the attacks that reach the worst case of a method.
+func worstAttack(cells []Cell, k Key, method string, worst float64) string {
+	var names []string
+	for _, c := range cells {
+		if c.key() == k && c.Method == method && accuracy(c) == worst && c.Attack != "" {
+			names = append(names, c.Attack)
+		}
+	}
+	if len(names) > 2 {
+		return names[0] + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
 // writeCSV writes every cell.
 func writeCSV(w io.Writer, g Grid, cells []Cell) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"dataset", "model", "workers", "byzantine", "method", "attack", "final_acc", "best_acc", "bytes_sent_per_step", "wall_seconds", "update_cosine", "sign_disagree", "diverged"})
+	cw.Write([]string{"dataset", "model", "workers", "partition", "byzantine", "method", "attack", "final_acc", "best_acc",
+		"bytes_sent_per_step", "grads_per_step", "wall_seconds", "update_cosine", "sign_disagree", "diverged"})
 	num := func(x float64) string {
 		if math.IsNaN(x) {
 			return ""
@@ -192,83 +323,150 @@ func writeCSV(w io.Writer, g Grid, cells []Cell) error {
 		return strconv.FormatFloat(x, 'g', 6, 64)
 	}
 	for _, c := range cells {
-		cw.Write([]string{g.Dataset, g.Model, strconv.Itoa(g.Workers), strconv.Itoa(c.Byzantine), c.Method, orNone(c.Attack),
-			num(c.Final), num(c.Best), num(c.BytesPerStep), num(c.Seconds), num(c.UpdateCosine), num(c.SignDisagree), strconv.FormatBool(c.Diverged)})
+		cw.Write([]string{g.Dataset, g.Model, strconv.Itoa(c.Workers), c.Partition, strconv.Itoa(c.Byzantine), c.Method, orNone(c.Attack),
+			num(c.Final), num(c.Best), num(c.BytesPerStep), num(c.GradsPerStep), num(c.Seconds), num(c.UpdateCosine), num(c.SignDisagree), strconv.FormatBool(c.Diverged)})
 	}
 	cw.Flush()
 	return cw.Error()
 }
 
-// markdown is the report: per Byzantine count, methods against attacks,
-// and the worst case over attacks.
-func markdown(g Grid, cells []Cell, command string, elapsed time.Duration) string {
+// cellText is a cell of the Markdown tables.
+func cellText(c Cell) string {
+	if math.IsNaN(c.Final) || c.Diverged {
+		return "diverged"
+	}
+	return fmt.Sprintf("%.4f", c.Final)
+}
+
+// markdown is the report: per workers and partition, the worst case over
+// the attacks (methods against counts), the bytes and gradients of each
+// method, then per count the full table (methods against attacks).
+func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatmaps map[Key]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Robustness: final test accuracy, every method against every attack\n\n")
 	fmt.Fprintf(&b, "Command: `%s`\n\nMachine: %s\n\n", command, bench.Machine())
-	fmt.Fprintf(&b, "%s/%s, %d workers, %d epochs, seed %d, each run's defaults otherwise (sgd's rate 1e-3, signum's 1e-4 with beta 0.9). "+
+	trained, wall := 0, 0.0
+	for _, c := range cells {
+		if !c.Reused {
+			trained++
+		}
+		wall += c.Seconds
+	}
+	lrs := "sgd's rate 1e-3, the votes' 1e-4"
+	if g.LRSGD != "" || g.LRVote != "" {
+		lrs = fmt.Sprintf("sgd's rate %s, the votes' %s (\"\": the default)", g.LRSGD, g.LRVote)
+	}
+	fmt.Fprintf(&b, "%s/%s, %d epochs, seed %d, flags %q, %s, each run's defaults otherwise. "+
+		"\"signum coded\" is signum with `--code repetition:R`, R = %s. "+
 		"A cell is the test accuracy after the last epoch; \"-\" marks an attack without a form for that optimizer. "+
-		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. %d runs in %v.\n\n",
-		g.Dataset, g.Model, g.Workers, g.Epochs, g.Seed, len(cells), elapsed.Round(time.Second))
+		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. "+
+		"%d runs, %d of them trained by this command in %v (the rest reused from the cache); the runs' own wall times add up to %v.\n\n",
+		g.Dataset, g.Model, g.Epochs, g.Seed, strings.Join(g.Extra, " "), lrs, codeRs(g.Workers), len(cells), trained, elapsed.Round(time.Second),
+		(time.Duration(wall) * time.Second).Round(time.Second))
 	worst := Worst(cells)
-	for _, f := range g.Counts {
-		fmt.Fprintf(&b, "## %d of %d workers Byzantine\n\n", f, g.Workers)
-		atks := []string{""}
-		if f > 0 {
-			atks = g.Attacks
-		}
-		b.WriteString("| method |")
-		for _, a := range atks {
-			fmt.Fprintf(&b, " %s |", orNone(a))
-		}
-		if f > 0 {
-			b.WriteString(" worst |")
-		}
-		b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(atks)))
-		if f > 0 {
-			b.WriteString(" --- |")
-		}
-		b.WriteString("\n")
-		for _, m := range g.Methods {
-			fmt.Fprintf(&b, "| %s |", m.Name)
-			for _, a := range atks {
-				i := slices.IndexFunc(cells, func(c Cell) bool { return c.Byzantine == f && c.Method == m.Name && c.Attack == a })
-				switch {
-				case i < 0:
-					b.WriteString(" - |")
-				case math.IsNaN(cells[i].Final) || cells[i].Diverged:
-					b.WriteString(" diverged |")
-				default:
-					fmt.Fprintf(&b, " %.4f |", cells[i].Final)
-				}
+	for _, w := range g.Workers {
+		counts := g.countsFor(w)
+		for _, part := range g.Partitions {
+			fmt.Fprintf(&b, "## %d workers, partition %s: worst case over the attacks\n\n", w, part)
+			b.WriteString("| method | bytes/step/worker | grads/step/worker |")
+			for _, f := range counts {
+				fmt.Fprintf(&b, " f = %d |", f)
 			}
-			if f > 0 {
-				fmt.Fprintf(&b, " **%.4f** |", worst[f][m.Name])
+			b.WriteString("\n| --- | --- | --- |" + strings.Repeat(" --- |", len(counts)) + "\n")
+			for _, m := range g.Methods {
+				i := slices.IndexFunc(cells, func(c Cell) bool { return c.key() == Key{w, part, 0} && c.Method == m.Name })
+				if i < 0 {
+					i = slices.IndexFunc(cells, func(c Cell) bool { return c.Workers == w && c.Partition == part && c.Method == m.Name })
+				}
+				if i < 0 {
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %.0f | %.1f |", m.Name, cells[i].BytesPerStep, cells[i].GradsPerStep)
+				for _, f := range counts {
+					k := Key{w, part, f}
+					acc, ok := worst[k][m.Name]
+					switch {
+					case !ok:
+						b.WriteString(" - |")
+					case f == 0:
+						fmt.Fprintf(&b, " %.4f |", acc)
+					default:
+						fmt.Fprintf(&b, " %.4f (%s) |", acc, worstAttack(cells, k, m.Name, acc))
+					}
+				}
+				b.WriteString("\n")
 			}
 			b.WriteString("\n")
+			for _, f := range counts {
+				if f == 0 {
+					continue
+				}
+				k := Key{w, part, f}
+				fmt.Fprintf(&b, "### %d workers, %s, %d Byzantine\n\n", w, part, f)
+				if h, ok := heatmaps[k]; ok {
+					fmt.Fprintf(&b, "![heatmap](%s)\n\n", h)
+				}
+				b.WriteString("| method |")
+				for _, a := range g.Attacks {
+					fmt.Fprintf(&b, " %s |", a)
+				}
+				b.WriteString(" worst |\n| --- |" + strings.Repeat(" --- |", len(g.Attacks)+1) + "\n")
+				for _, m := range g.Methods {
+					fmt.Fprintf(&b, "| %s |", m.Name)
+					for _, a := range g.Attacks {
+						i := slices.IndexFunc(cells, func(c Cell) bool { return c.key() == k && c.Method == m.Name && c.Attack == a })
+						if i < 0 {
+							b.WriteString(" - |")
+						} else {
+							fmt.Fprintf(&b, " %s |", cellText(cells[i]))
+						}
+					}
+					if acc, ok := worst[k][m.Name]; ok {
+						fmt.Fprintf(&b, " **%.4f** |", acc)
+					} else {
+						b.WriteString(" - |")
+					}
+					b.WriteString("\n")
+				}
+				b.WriteString("\n")
+			}
 		}
-		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// codeRs says the coded method's R for each number of workers.
+func codeRs(workers []int) string {
+	var parts []string
+	for _, w := range workers {
+		parts = append(parts, fmt.Sprintf("%d on %d workers", CodeR(w), w))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Command is `signsgd robustness`.
 func Command(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("robustness", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	out := fs.String("out", "results/robustness", "results folder: robustness.md, robustness.csv, runs/")
+	out := fs.String("out", "results/robustness", "results folder: DATASET-MODEL/robustness.md, robustness.csv, heatmaps/; runs/ (the cache)")
 	dataset := fs.String("dataset", "logreg", "dataset of every run")
 	model := fs.String("model", "mlp", "model of every run")
-	workers := fs.Int("workers", 9, "ranks of every run")
-	countsS := fs.String("counts", "0,2,4", "Byzantine ranks (comma list)")
+	workersS := fs.String("workers", "9,17", "ranks of the runs (comma list)")
+	partitionsS := fs.String("partitions", "iid,dirichlet:1,dirichlet:0.1", "--partition of the runs (comma list)")
+	countsS := fs.String("counts", "", "Byzantine ranks (comma list; default 0, (M-1)/4 and (M-1)/2 for each M)")
 	epochs := fs.Int("epochs", 30, "epochs of every run")
 	seed := fs.Uint64("seed", 8005, "seed of every run")
+	extra := fs.String("extra", "", "more `signsgd run` flags of every run, space separated (like --train-limit 6000)")
 	attacksS := fs.String("attacks", strings.Join(defaultAttacks(), ","), "attacks (comma list; default: every attack)")
-	quick := fs.Bool("quick", false, "a small grid: 3 epochs, counts 0 and 2")
+	lrSGD := fs.String("lr-sgd", "", "--lr of the sgd and ef-signsgd methods (default: theirs)")
+	lrVote := fs.String("lr-vote", "", "--lr of the vote methods (default: theirs)")
+	methodsS := fs.String("methods", "", "methods by name (comma list; default: every one of Methods)")
+	quick := fs.Bool("quick", false, "a small grid: 3 epochs, 9 workers, iid, counts 0 and 4")
 	bin := fs.String("bin", "", "signsgd binary that trains (default: this one)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: signsgd robustness [--out DIR] [--counts 0,2,4] [--epochs N] [--quick]")
+			fmt.Fprintln(stdout, "usage: signsgd robustness [--out DIR] [--dataset D --model M] [--workers 9,17] [--partitions iid,...] [--epochs N] [--quick]")
 			fs.PrintDefaults()
 			return nil
 		}
@@ -277,22 +475,48 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return job.UsageError("robustness: unexpected argument %q", fs.Arg(0))
 	}
-	g := Grid{Dataset: *dataset, Model: *model, Workers: *workers, Epochs: *epochs, Seed: *seed, Methods: Methods()}
-	for _, s := range strings.Split(*countsS, ",") {
-		f, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || f < 0 || f >= *workers {
-			return job.UsageError("robustness: --counts: %q is not a number of Byzantine ranks below --workers %d", s, *workers)
+	g := Grid{Dataset: *dataset, Model: *model, Epochs: *epochs, Seed: *seed, Extra: strings.Fields(*extra), LRSGD: *lrSGD, LRVote: *lrVote}
+	ints := func(name, v string) ([]int, error) {
+		var out []int
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 0 {
+				return nil, job.UsageError("robustness: --%s: %q is not a count", name, s)
+			}
+			out = append(out, n)
 		}
-		g.Counts = append(g.Counts, f)
+		return out, nil
 	}
+	var err error
+	if g.Workers, err = ints("workers", *workersS); err != nil {
+		return err
+	}
+	if *countsS != "" {
+		if g.Counts, err = ints("counts", *countsS); err != nil {
+			return err
+		}
+	}
+	g.Partitions = strings.Split(*partitionsS, ",")
 	for _, a := range strings.Split(*attacksS, ",") {
 		if !slices.Contains(job.Attacks(), a) {
 			return job.UsageError("robustness: --attacks: unknown attack %q (want %s)", a, strings.Join(job.Attacks(), ", "))
 		}
 		g.Attacks = append(g.Attacks, a)
 	}
+	g.Methods = Methods()
+	if *methodsS != "" {
+		var ms []Method
+		for _, name := range strings.Split(*methodsS, ",") {
+			i := slices.IndexFunc(g.Methods, func(m Method) bool { return m.Name == name })
+			if i < 0 {
+				return job.UsageError("robustness: --methods: unknown method %q", name)
+			}
+			ms = append(ms, g.Methods[i])
+		}
+		g.Methods = ms
+	}
 	if *quick {
-		g.Epochs, g.Counts = 3, []int{0, 2}
+		g.Epochs, g.Workers, g.Partitions, g.Counts = 3, []int{9}, []string{"iid"}, []int{0, 4}
 	}
 	if *bin == "" {
 		exe, err := os.Executable()
@@ -301,26 +525,42 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		}
 		*bin = exe
 	}
+	dir := filepath.Join(*out, g.Dataset+"-"+g.Model)
 	if err := os.MkdirAll(filepath.Join(*out, "runs"), 0o755); err != nil {
 		return job.UsageError("robustness: --out %s: %v", *out, err)
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "heatmaps"), 0o755); err != nil {
+		return job.UsageError("robustness: --out %s: %v", *out, err)
+	}
+	fmt.Fprintf(stdout, "robustness: %d runs (%s)\n", g.Size(), dir)
 	t0 := time.Now()
 	cells, err := Run(g, *bin, filepath.Join(*out, "runs"), stdout)
 	if err != nil {
 		return err
 	}
-	command := "signsgd robustness " + strings.Join(args, " ")
-	if err := job.WriteFileAtomic(filepath.Join(*out, "robustness.csv"), func(w io.Writer) error { return writeCSV(w, g, cells) }); err != nil {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\"'$") {
+			quoted[i] = strconv.Quote(a)
+		}
+	}
+	command := strings.TrimSpace("signsgd robustness " + strings.Join(quoted, " "))
+	if err := job.WriteFileAtomic(filepath.Join(dir, "robustness.csv"), func(w io.Writer) error { return writeCSV(w, g, cells) }); err != nil {
 		return err
 	}
-	md := markdown(g, cells, strings.TrimSpace(command), time.Since(t0))
-	if err := job.WriteFileAtomic(filepath.Join(*out, "robustness.md"), func(w io.Writer) error {
+	heat, err := drawHeatmaps(g, cells, filepath.Join(dir, "heatmaps"))
+	if err != nil {
+		return err
+	}
+	md := markdown(g, cells, command, time.Since(t0), heat)
+	if err := job.WriteFileAtomic(filepath.Join(dir, "robustness.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
 		return err
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "robustness: %d runs in %v; %s\n", len(cells), time.Since(t0).Round(time.Second), filepath.Join(*out, "robustness.md"))
+	fmt.Fprintf(stdout, "robustness: %d runs in %v; %s\n", len(cells), time.Since(t0).Round(time.Second), filepath.Join(dir, "robustness.md"))
 	return nil
 }
 

@@ -7,12 +7,27 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"signsgd/job"
 )
+
+func TestCodeRAndCounts(t *testing.T) {
+	for m, want := range map[int]int{9: 3, 17: 17, 5: 5, 15: 3, 16: 4} {
+		if got := CodeR(m); got != want || m%got != 0 {
+			t.Errorf("CodeR(%d) = %d, want %d", m, got, want)
+		}
+	}
+	if got := Counts(9); !slices.Equal(got, []int{0, 2, 4}) {
+		t.Errorf("Counts(9) = %v", got)
+	}
+	if got := Counts(17); !slices.Equal(got, []int{0, 4, 8}) {
+		t.Errorf("Counts(17) = %v", got)
+	}
+}
 
 // TestQuickGrid runs a two-method, two-attack grid with real processes and
 // checks the CSV and the table against the runs' own metrics, the worst
@@ -22,8 +37,9 @@ func TestQuickGrid(t *testing.T) {
 	if b, err := exec.Command("go", "build", "-o", bin, "../../cmd/signsgd").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, b)
 	}
-	g := Grid{Dataset: "logreg", Model: "mlp", Workers: 5, Counts: []int{0, 1}, Epochs: 2, Seed: 1,
-		Methods: []Method{Methods()[1], Methods()[len(Methods())-1]}, // sgd median, signum vote
+	ms := Methods()
+	g := Grid{Dataset: "logreg", Model: "mlp", Workers: []int{5}, Partitions: []string{"dirichlet:1"}, Counts: []int{0, 1}, Epochs: 2, Seed: 1,
+		Methods: []Method{ms[1], ms[len(ms)-1]}, // sgd median, signum coded
 		Attacks: []string{"oppose", "gaussian"}}
 	runs := filepath.Join(t.TempDir(), "runs")
 	cells, err := Run(g, bin, runs, nil)
@@ -44,8 +60,12 @@ func TestQuickGrid(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := string(b)
-		if !strings.Contains(cfg, `"byzantine": `+strconv.Itoa(c.Byzantine)) || (c.Attack != "" && !strings.Contains(cfg, `"attack": "`+c.Attack+`"`)) {
+		if !strings.Contains(cfg, `"byzantine": `+strconv.Itoa(c.Byzantine)) || (c.Attack != "" && !strings.Contains(cfg, `"attack": "`+c.Attack+`"`)) ||
+			!strings.Contains(cfg, `"partition": "dirichlet:1"`) {
 			t.Errorf("%s %s f=%d: ran %s", c.Method, c.Attack, c.Byzantine, cfg)
+		}
+		if coded := strings.Contains(cfg, `"code": "repetition:5"`); coded != (c.Method == "signum coded") || (coded && c.GradsPerStep != 5) {
+			t.Errorf("%s: coded %v with %v gradients a step: %s", c.Method, coded, c.GradsPerStep, cfg)
 		}
 		last := lastRecord(t, c.Dir)
 		if last.TestAcc == nil || *last.TestAcc != c.Final {
@@ -60,8 +80,8 @@ func TestQuickGrid(t *testing.T) {
 				least = math.Min(least, c.Final)
 			}
 		}
-		if w[1][m.Name] != least {
-			t.Errorf("worst of %s: %v, want %v", m.Name, w[1][m.Name], least)
+		if k := (Key{5, "dirichlet:1", 1}); w[k][m.Name] != least {
+			t.Errorf("worst of %s: %v, want %v", m.Name, w[k][m.Name], least)
 		}
 	}
 	var b strings.Builder
@@ -73,13 +93,20 @@ func TestQuickGrid(t *testing.T) {
 		t.Fatalf("csv: %d rows, %v", len(rows), err)
 	}
 	for i, c := range cells {
-		if got, _ := strconv.ParseFloat(rows[i+1][6], 64); math.Abs(got-c.Final) > 1e-5 {
+		if got, _ := strconv.ParseFloat(rows[i+1][7], 64); math.Abs(got-c.Final) > 1e-5 {
 			t.Errorf("csv row %d: final %v, want %v", i+1, got, c.Final)
 		}
 	}
-	md := markdown(g, cells, "test", 0)
+	heat, err := drawHeatmaps(g, cells, t.TempDir())
+	if err != nil || len(heat) != 1 {
+		t.Fatalf("heatmaps: %v %v", heat, err)
+	}
+	md := markdown(g, cells, "test", 0, heat)
 	if !strings.Contains(md, "| sgd median | - | ") {
 		t.Errorf("markdown: no '-' for median against oppose:\n%s", md)
+	}
+	if g.Size() != len(cells) {
+		t.Errorf("Size %d, ran %d", g.Size(), len(cells))
 	}
 	again, err := Run(g, bin, runs, nil)
 	if err != nil {
