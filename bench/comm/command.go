@@ -39,6 +39,9 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	case "comm":
 		return commCommand(args[1:], stdout)
 	case "scale":
+		if rest, sim := cutFlag(args[1:], "--sim"); sim {
+			return simGridCommand(rest, stdout)
+		}
 		return scaleCommand(args[1:], stdout)
 	case "simscale":
 		return simscaleCommand(args[1:], stdout)
@@ -232,4 +235,18 @@ func findPython(path string) string {
 		}
 	}
 	return ""
+}
+
+// cutFlag returns args without the boolean flag name, and whether it was there.
+func cutFlag(args []string, name string) ([]string, bool) {
+	var rest []string
+	found := false
+	for _, a := range args {
+		if a == name || a == name+"=true" {
+			found = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, found
 }

@@ -100,6 +100,8 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	latency := fs.String("latency", "50us", "link latency")
 	pairsFlag := fs.String("pairs", "sgd:server,sgd:ring,signum:server,signum:allgather,signum:shard", "optimizer:topology pairs")
 	validate := fs.String("validate", "", "bench scale's scale.csv: set its namespace measurements beside the simulated times")
+	replay := fs.Bool("replay", false, "replay the frames by size (collective.SimulateExchange) with the sum, count and digests charged at measured kernel speeds, instead of running the collectives over SimNet")
+	half := fs.Bool("half-duplex", false, "with --replay: each rank's interface carries one frame at a time")
 	out := fs.String("out", "bench/results/scale", "output folder")
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
@@ -117,10 +119,22 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err := prepareOut(cmd, *out); err != nil {
 		return err
 	}
+	model := collective.SimModel{HalfDuplex: *half}
+	if *replay {
+		model.Costs = measureCosts()
+	}
 	t := &table{header: []string{"optimizer", "topology", "workers", "dim", "rate", "latency", "sim_exchange_seconds", "netns_exchange_seconds", "sim_over_netns"}}
 	var md strings.Builder
 	fmt.Fprintf(&md, "# bench simscale: simulated exchange times (collective.NewSimNet)\n\nCommand: `%s`\n\nMachine: %s; CPU %s\n\n", commandLine("simscale", args), machine(), cpuModel())
-	fmt.Fprintf(&md, "One exchange of d = %d random values by the real collectives, every rank a goroutine over modelled links (a NIC per rank at the rate with a send and a receive queue, latency %s); the slowest rank's simulated time over the second of two steps.", *dim, *latency)
+	if *replay {
+		duplex := "a send and a receive queue"
+		if *half {
+			duplex = "one queue for sends and receives (half duplex)"
+		}
+		fmt.Fprintf(&md, "One exchange of d = %d random values replayed frame by frame (collective.SimulateExchange: the collectives' frames by size) on modelled links (a NIC per rank at the rate with %s, latency %s), ranks starting together on idle links; rank 0's sum, the vote counts and the digests charged at kernel speeds measured at the start (add %.3g ns/value, vote %.3g ns/voter-word, SHA-256 %.3g ns/byte).", *dim, duplex, *latency, model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
+	} else {
+		fmt.Fprintf(&md, "One exchange of d = %d random values by the real collectives, every rank a goroutine over modelled links (a NIC per rank at the rate with a send and a receive queue, latency %s); the slowest rank's simulated time over the second of two steps.", *dim, *latency)
+	}
 	if *validate != "" {
 		fmt.Fprintf(&md, " Beside it the exchange measured by bench scale in bandwidth-limited namespaces (%s, part netns).", *validate)
 	}
@@ -133,7 +147,17 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 		for _, m := range ms {
 			for _, p := range strings.Split(*pairsFlag, ",") {
 				opt, topo, _ := strings.Cut(p, ":")
-				sim, err := simExchange(opt, topo, m, *dim, link)
+				var sim float64
+				if *replay {
+					kind := "vote"
+					if opt == "sgd" {
+						kind = "mean"
+					}
+					model.Link = link
+					sim, err = collective.SimulateExchange(kind, topo, m, *dim, model)
+				} else {
+					sim, err = simExchange(opt, topo, m, *dim, link)
+				}
 				if err != nil {
 					return fmt.Errorf("%s %s M=%d %s: %w", opt, topo, m, rate, err)
 				}
