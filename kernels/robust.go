@@ -59,8 +59,9 @@ func TrimmedMean(dst []float32, vecs [][]float32, f int) {
 }
 
 // SqDistances writes dist[i*M+j] = ||vecs[i] - vecs[j]||^2 for every pair:
-// differences, squares and sums all in float64, so it neither overflows nor
-// loses the float32 inputs' precision; symmetric, 0 on the diagonal. dist
+// differences, squares and sums all in float64 (each square added by a
+// fused multiply-add), so it neither overflows nor loses the float32
+// inputs' precision; symmetric, 0 on the diagonal. dist
 // must hold at least M*M values. A non-finite input makes its vector's
 // distances +Inf or NaN.
 //
@@ -124,8 +125,9 @@ func Krum(dst []float32, vecs [][]float32, f, m int) []int {
 // sum below with every w_i = 1/M) and each iteration sets
 //
 //	b_i = 1 / max(eps, ||z - vecs[i]||),  w_i = b_i / sum_j b_j,
-//	z  <- sum_i w_i vecs[i]   (per coordinate in float64, in the order of i,
-//	                           rounded once to float32)
+//	z  <- sum_i w_i vecs[i]   (per coordinate in float64 in the order of i,
+//	                           by fused multiply-adds after the first
+//	                           product, rounded once to float32)
 //
 // stopping after iters iterations or after the first iteration that moved z
 // by at most tol*||z|| (z before the move). Distances are those of the
@@ -165,9 +167,10 @@ func GeoMedian(dst []float32, vecs [][]float32, iters int, tol, eps float64) int
 // and each of iters iterations sets
 //
 //	c_i = min(1, tau / ||vecs[i] - v||)   (1 when the distance is 0)
-//	v  <- v + sum_i (c_i/M) (vecs[i] - v) (per coordinate in float64, in
-//	                                       the order of i, rounded once to
-//	                                       float32)
+//	v  <- v + sum_i (c_i/M) (vecs[i] - v) (per coordinate in float64 in
+//	                                       the order of i, by fused
+//	                                       multiply-adds after the first
+//	                                       product, rounded once to float32)
 //
 // with tau = radius if radius > 0, else (adaptive) the median over i of
 // ||vecs[i] - v|| at that iteration, so a far vector is clipped whatever the
@@ -247,8 +250,10 @@ func f64Block(m int) int { return min(2048, max(distLanes, (16384/m)&^(distLanes
 func keyBlock(m int) int { return min(1024, max(16, (8192/m)&^15)) }
 
 // robustChunk is how many coordinates a chunk of chunkSums has: the fixed
-// partition of the float64 sums of squares, whatever the thread count.
-const robustChunk = 1 << 16
+// partition of the float64 sums of squares, whatever the thread count. A
+// multiple of distLanes; a variable so that tests can make it small and
+// cover many chunks with short vectors.
+var robustChunk = 1 << 16
 
 // chunkSums returns nsum sums over the coordinates 0..d-1: the chunks of
 // robustChunk coordinates are split across threads; each thread makes its
@@ -301,8 +306,10 @@ const (
 
 // robustStep does one pass of GeoMedian or CenteredClip over the
 // coordinates, block by block while each is in cache: z (dst) takes its
-// step, and, if dist, the squared distances of the new z to every vector
-// are summed (in float64, chunkSums' order). It returns those M sums, then
+// step, reading the vectors' block (and prefetching the next one) and
+// widening it into scratch, and, if dist, the squared distances of the new
+// z to every vector are summed from the scratch (in float64, chunkSums'
+// order). It returns those M sums, then
 // (stepGeo) the squared length of z's move and the squared norm of the z
 // before it.
 func robustStep(dst, src []float32, rows rowSet, w []float64, step int, dist bool) []float64 {
@@ -320,17 +327,17 @@ func robustStep(dst, src []float32, rows rowSet, w []float64, step int, dist boo
 				n := min(b, hi-k)
 				npad := (n + distLanes - 1) &^ (distLanes - 1)
 				z := dst[k : k+n]
-				if step != stepCopy || dist {
-					cvtRows(s, b, rows, k, n, npad)
-				}
 				switch step {
 				case stepCopy:
 					copy(z, src[k:k+n])
 					cvtRows(zf, b, src1, k, n, npad)
+					if dist {
+						cvtRows(s, b, rows, k, n, npad)
+					}
 				case stepGeo:
-					geoStep(z, zf, acc[m*distLanes:], s, b, w, n)
+					geoStep(z, zf, acc[m*distLanes:], s, b, w, rows, k, n, npad)
 				case stepClip:
-					clipStep(z, zf, s, b, w, n)
+					clipStep(z, zf, s, b, w, rows, k, n, npad)
 				}
 				if dist {
 					clear(zf[n:npad])

@@ -19,10 +19,10 @@ func cvtRowsAVX512(s *float64, stride int, rows *unsafe.Pointer, m int, off uint
 func sqDiffLanesAVX512(acc, x, s *float64, stride, m, n int)
 
 //go:noescape
-func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int)
+func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
 
 //go:noescape
-func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int)
+func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
 
 //go:noescape
 func sumRowsAVX512(dst *float32, s *float64, stride int, idx *int32, cnt int, inv float64, n int)
@@ -68,26 +68,36 @@ func sqDiffLanes(acc, x, s []float64, stride, m, n int) {
 	}
 }
 
-func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, n int) {
+func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, rows rowSet, off, n, npad int) {
 	k := 0
 	if m := len(w); haveRobustAsm() && n >= distLanes {
 		k = n &^ (distLanes - 1)
 		_, _, _ = z[k-1], zf[k-1], mv[2*distLanes-1]
 		_ = s[(m-1)*stride+k-1]
-		geoStepAVX512(&z[0], &zf[0], &mv[0], &s[0], stride, &w[0], m, k)
+		checkRows(rows, m, off, k)
+		geoStepAVX512(&z[0], &zf[0], &mv[0], &s[0], stride, &w[0], m, k, &rows.ptrs[0], uintptr(off)*4)
 	}
-	geoStepGo(z, zf, mv, s, stride, w, k, n)
+	geoStepGo(z, zf, mv, s, stride, w, rows.vecs, off, k, n, npad)
 }
 
-func clipStep(z []float32, zf, s []float64, stride int, w []float64, n int) {
+func clipStep(z []float32, zf, s []float64, stride int, w []float64, rows rowSet, off, n, npad int) {
 	k := 0
 	if m := len(w); haveRobustAsm() && n >= distLanes {
 		k = n &^ (distLanes - 1)
 		_, _ = z[k-1], zf[k-1]
 		_ = s[(m-1)*stride+k-1]
-		clipStepAVX512(&z[0], &zf[0], &s[0], stride, &w[0], m, k)
+		checkRows(rows, m, off, k)
+		clipStepAVX512(&z[0], &zf[0], &s[0], stride, &w[0], m, k, &rows.ptrs[0], uintptr(off)*4)
 	}
-	clipStepGo(z, zf, s, stride, w, k, n)
+	clipStepGo(z, zf, s, stride, w, rows.vecs, off, k, n, npad)
+}
+
+// checkRows panics unless rows has m vectors holding coordinates off..off+n-1.
+func checkRows(rows rowSet, m, off, n int) {
+	_ = rows.ptrs[m-1]
+	for _, v := range rows.vecs[:m] {
+		_ = v[off : off+n]
+	}
 }
 
 func sumRows(dst []float32, s []float64, stride int, idx []int32, inv float64, n int) {

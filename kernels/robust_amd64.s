@@ -40,6 +40,10 @@ sanitizedone:
 	RET
 
 // func cvtRowsAVX512(s *float64, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
+//
+// Each row's next 4 KiB (the next block, at 1024 coordinates) is
+// prefetched into L2 as the row is read: the vectors stream a block of 16
+// or so rows at a time, and without it each row's stream starts cold.
 TEXT ·cvtRowsAVX512(SB), NOSPLIT, $0-48
 	MOVQ s+0(FP), DI
 	MOVQ stride+8(FP), R8
@@ -60,6 +64,7 @@ cvtrow:
 	MOVQ R12, CX
 
 cvtloop:
+	PREFETCHT2 4096(SI)
 	VCVTPS2PD (SI), Z0
 	VCVTPS2PD 32(SI), Z1
 	VMOVUPD Z0, (DX)
@@ -78,6 +83,9 @@ cvtdone:
 	RET
 
 // func sqDiffLanesAVX512(acc, x, s *float64, stride, m, n int)
+//
+// acc[32r + l] = fma(d, d, acc[32r + l]) with d = x[k] - row r of s at k,
+// lane l = k%32.
 TEXT ·sqDiffLanesAVX512(SB), NOSPLIT, $0-48
 	MOVQ acc+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -109,14 +117,10 @@ sqloop:
 	VSUBPD 64(BX), Z5, Z5
 	VSUBPD 128(BX), Z6, Z6
 	VSUBPD 192(BX), Z7, Z7
-	VMULPD Z4, Z4, Z4
-	VMULPD Z5, Z5, Z5
-	VMULPD Z6, Z6, Z6
-	VMULPD Z7, Z7, Z7
-	VADDPD Z4, Z0, Z0
-	VADDPD Z5, Z1, Z1
-	VADDPD Z6, Z2, Z2
-	VADDPD Z7, Z3, Z3
+	VFMADD231PD Z4, Z4, Z0
+	VFMADD231PD Z5, Z5, Z1
+	VFMADD231PD Z6, Z6, Z2
+	VFMADD231PD Z7, Z7, Z3
 	ADDQ $256, AX
 	ADDQ $256, BX
 	DECQ CX
@@ -154,55 +158,77 @@ sqdone:
 	VMOVUPD Z6, 128(SI); \
 	VMOVUPD Z7, 192(SI)
 
-// func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int)
-TEXT ·geoStepAVX512(SB), NOSPLIT, $0-64
+// WIDEN widens 32 float32s of the row at (AX) into Z4..Z7 and stores them
+// at (r) in the scratch, prefetching the same coordinates of the next block
+// of 1024 (4 KiB ahead) into L2.
+#define WIDEN(r) \
+	PREFETCHT2 4096(AX); \
+	PREFETCHT2 4160(AX); \
+	VCVTPS2PD (AX), Z4; \
+	VCVTPS2PD 32(AX), Z5; \
+	VCVTPS2PD 64(AX), Z6; \
+	VCVTPS2PD 96(AX), Z7; \
+	VMOVUPD Z4, (r); \
+	VMOVUPD Z5, 64(r); \
+	VMOVUPD Z6, 128(r); \
+	VMOVUPD Z7, 192(r)
+
+// func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
+//
+// Registers: DI z, SI zf, BX row 0 of the scratch, DX the rows' byte
+// offset, R8 the stride in bytes, R9 rows, R10 m, R11 w, R12 the row, R13
+// its scratch; the move and norm lanes in Z16..Z23.
+TEXT ·geoStepAVX512(SB), NOSPLIT, $0-80
 	MOVQ z+0(FP), DI
 	MOVQ zf+8(FP), SI
-	MOVQ mv+16(FP), DX
+	MOVQ mv+16(FP), AX
 	MOVQ s+24(FP), BX
 	MOVQ stride+32(FP), R8
 	SHLQ $3, R8
-	MOVQ w+40(FP), R9
+	MOVQ w+40(FP), R11
 	MOVQ m+48(FP), R10
 	MOVQ n+56(FP), CX
+	MOVQ rows+64(FP), R9
+	MOVQ off+72(FP), DX
 	SHRQ $5, CX
 	JZ geodone
-	VMOVUPD (DX), Z16
-	VMOVUPD 64(DX), Z17
-	VMOVUPD 128(DX), Z18
-	VMOVUPD 192(DX), Z19
-	VMOVUPD 256(DX), Z20
-	VMOVUPD 320(DX), Z21
-	VMOVUPD 384(DX), Z22
-	VMOVUPD 448(DX), Z23
+	VMOVUPD (AX), Z16
+	VMOVUPD 64(AX), Z17
+	VMOVUPD 128(AX), Z18
+	VMOVUPD 192(AX), Z19
+	VMOVUPD 256(AX), Z20
+	VMOVUPD 320(AX), Z21
+	VMOVUPD 384(AX), Z22
+	VMOVUPD 448(AX), Z23
 
 geostep:
-	// Z0..Z3 = w[0]*row 0, then += w[r]*row r.
-	VBROADCASTSD (R9), Z8
-	VMULPD (BX), Z8, Z0
-	VMULPD 64(BX), Z8, Z1
-	VMULPD 128(BX), Z8, Z2
-	VMULPD 192(BX), Z8, Z3
-	LEAQ (BX)(R8*1), AX
-	LEAQ 8(R9), R11
-	MOVQ R10, R12
-	DECQ R12
-	JZ georowsdone
+	// Z0..Z3 = w[0]*row 0, then fma(w[r], row r, Z0..Z3).
+	MOVQ (R9), AX
+	ADDQ DX, AX
+	WIDEN(BX)
+	VBROADCASTSD (R11), Z8
+	VMULPD Z8, Z4, Z0
+	VMULPD Z8, Z5, Z1
+	VMULPD Z8, Z6, Z2
+	VMULPD Z8, Z7, Z3
+	MOVQ BX, R13
+	MOVQ $1, R12
+	CMPQ R12, R10
+	JGE georowsdone
 
 georow:
-	VBROADCASTSD (R11), Z8
-	VMULPD (AX), Z8, Z4
-	VMULPD 64(AX), Z8, Z5
-	VMULPD 128(AX), Z8, Z6
-	VMULPD 192(AX), Z8, Z7
-	VADDPD Z4, Z0, Z0
-	VADDPD Z5, Z1, Z1
-	VADDPD Z6, Z2, Z2
-	VADDPD Z7, Z3, Z3
-	ADDQ R8, AX
-	ADDQ $8, R11
-	DECQ R12
-	JNZ georow
+	ADDQ R8, R13
+	MOVQ (R9)(R12*8), AX
+	ADDQ DX, AX
+	WIDEN(R13)
+	VBROADCASTSD (R11)(R12*8), Z8
+	VFMADD231PD Z8, Z4, Z0
+	VFMADD231PD Z8, Z5, Z1
+	VFMADD231PD Z8, Z6, Z2
+	VFMADD231PD Z8, Z7, Z3
+	INCQ R12
+	CMPQ R12, R10
+	JLT georow
 
 georowsdone:
 	// The old z in Z12..Z15, then the step.
@@ -211,7 +237,7 @@ georowsdone:
 	VCVTPS2PD 64(DI), Z14
 	VCVTPS2PD 96(DI), Z15
 	ZSTEP
-	// moved += (new - old)^2, norm += old^2
+	// moved += (new - old)^2, norm += old^2, each rounded.
 	VSUBPD Z12, Z4, Z4
 	VSUBPD Z13, Z5, Z5
 	VSUBPD Z14, Z6, Z6
@@ -235,81 +261,80 @@ georowsdone:
 	ADDQ $128, DI
 	ADDQ $256, SI
 	ADDQ $256, BX
+	ADDQ $128, DX
 	DECQ CX
 	JNZ geostep
-	VMOVUPD Z16, (DX)
-	VMOVUPD Z17, 64(DX)
-	VMOVUPD Z18, 128(DX)
-	VMOVUPD Z19, 192(DX)
-	VMOVUPD Z20, 256(DX)
-	VMOVUPD Z21, 320(DX)
-	VMOVUPD Z22, 384(DX)
-	VMOVUPD Z23, 448(DX)
+	MOVQ mv+16(FP), AX
+	VMOVUPD Z16, (AX)
+	VMOVUPD Z17, 64(AX)
+	VMOVUPD Z18, 128(AX)
+	VMOVUPD Z19, 192(AX)
+	VMOVUPD Z20, 256(AX)
+	VMOVUPD Z21, 320(AX)
+	VMOVUPD Z22, 384(AX)
+	VMOVUPD Z23, 448(AX)
 
 geodone:
 	VZEROUPPER
 	RET
 
-// func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int)
-TEXT ·clipStepAVX512(SB), NOSPLIT, $0-56
+// func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
+//
+// Registers as in geoStepAVX512; c (the old z) in Z12..Z15.
+TEXT ·clipStepAVX512(SB), NOSPLIT, $0-72
 	MOVQ z+0(FP), DI
 	MOVQ zf+8(FP), SI
 	MOVQ s+16(FP), BX
 	MOVQ stride+24(FP), R8
 	SHLQ $3, R8
-	MOVQ w+32(FP), R9
+	MOVQ w+32(FP), R11
 	MOVQ m+40(FP), R10
 	MOVQ n+48(FP), CX
+	MOVQ rows+56(FP), R9
+	MOVQ off+64(FP), DX
 	SHRQ $5, CX
 	JZ clipdone
 
 clipstep:
-	// c in Z12..Z15; Z0..Z3 = w[0]*(row 0 - c), then += w[r]*(row r - c).
+	// Z0..Z3 = w[0]*(row 0 - c), then fma(w[r], row r - c, Z0..Z3).
 	VCVTPS2PD (DI), Z12
 	VCVTPS2PD 32(DI), Z13
 	VCVTPS2PD 64(DI), Z14
 	VCVTPS2PD 96(DI), Z15
-	VBROADCASTSD (R9), Z8
-	VMOVUPD (BX), Z0
-	VMOVUPD 64(BX), Z1
-	VMOVUPD 128(BX), Z2
-	VMOVUPD 192(BX), Z3
-	VSUBPD Z12, Z0, Z0
-	VSUBPD Z13, Z1, Z1
-	VSUBPD Z14, Z2, Z2
-	VSUBPD Z15, Z3, Z3
-	VMULPD Z8, Z0, Z0
-	VMULPD Z8, Z1, Z1
-	VMULPD Z8, Z2, Z2
-	VMULPD Z8, Z3, Z3
-	LEAQ (BX)(R8*1), AX
-	LEAQ 8(R9), R11
-	MOVQ R10, R12
-	DECQ R12
-	JZ cliprowsdone
-
-cliprow:
+	MOVQ (R9), AX
+	ADDQ DX, AX
+	WIDEN(BX)
 	VBROADCASTSD (R11), Z8
-	VMOVUPD (AX), Z4
-	VMOVUPD 64(AX), Z5
-	VMOVUPD 128(AX), Z6
-	VMOVUPD 192(AX), Z7
 	VSUBPD Z12, Z4, Z4
 	VSUBPD Z13, Z5, Z5
 	VSUBPD Z14, Z6, Z6
 	VSUBPD Z15, Z7, Z7
-	VMULPD Z8, Z4, Z4
-	VMULPD Z8, Z5, Z5
-	VMULPD Z8, Z6, Z6
-	VMULPD Z8, Z7, Z7
-	VADDPD Z4, Z0, Z0
-	VADDPD Z5, Z1, Z1
-	VADDPD Z6, Z2, Z2
-	VADDPD Z7, Z3, Z3
-	ADDQ R8, AX
-	ADDQ $8, R11
-	DECQ R12
-	JNZ cliprow
+	VMULPD Z8, Z4, Z0
+	VMULPD Z8, Z5, Z1
+	VMULPD Z8, Z6, Z2
+	VMULPD Z8, Z7, Z3
+	MOVQ BX, R13
+	MOVQ $1, R12
+	CMPQ R12, R10
+	JGE cliprowsdone
+
+cliprow:
+	ADDQ R8, R13
+	MOVQ (R9)(R12*8), AX
+	ADDQ DX, AX
+	WIDEN(R13)
+	VBROADCASTSD (R11)(R12*8), Z8
+	VSUBPD Z12, Z4, Z4
+	VSUBPD Z13, Z5, Z5
+	VSUBPD Z14, Z6, Z6
+	VSUBPD Z15, Z7, Z7
+	VFMADD231PD Z8, Z4, Z0
+	VFMADD231PD Z8, Z5, Z1
+	VFMADD231PD Z8, Z6, Z2
+	VFMADD231PD Z8, Z7, Z3
+	INCQ R12
+	CMPQ R12, R10
+	JLT cliprow
 
 cliprowsdone:
 	VADDPD Z12, Z0, Z0
@@ -320,6 +345,7 @@ cliprowsdone:
 	ADDQ $128, DI
 	ADDQ $256, SI
 	ADDQ $256, BX
+	ADDQ $128, DX
 	DECQ CX
 	JNZ clipstep
 

@@ -60,7 +60,7 @@ func cvtRowsGo(s []float64, stride int, rows [][]float32, off, k0, n, npad int) 
 }
 
 // sqDiffLanesGo adds (x[k] - row_r[k])^2 into lane k%32 of acc[32r:32r+32]
-// for the m rows of s and k0 <= k < n.
+// (fused: one rounding) for the m rows of s and k0 <= k < n.
 func sqDiffLanesGo(acc, x, s []float64, stride, m, k0, n int) {
 	for r := range m {
 		row := s[r*stride : r*stride+n]
@@ -72,25 +72,28 @@ func sqDiffLanesGo(acc, x, s []float64, stride, m, k0, n int) {
 				rs := (*[distLanes]float64)(row[k : k+distLanes])
 				for l := range distLanes {
 					d := xs[l] - rs[l]
-					a[l] += float64(d * d)
+					a[l] = math.FMA(d, d, a[l])
 				}
 			}
 		}
 		for ; k < n; k++ {
 			d := x[k] - row[k]
-			a[k%distLanes] += float64(d * d)
+			a[k%distLanes] = math.FMA(d, d, a[k%distLanes])
 		}
 	}
 }
 
-// geoStepGo sets z[k] = float32(sum_r w[r]*row_r[k]) (from r = 0, each
-// product rounded), zf[k] = float64(z[k]), and adds (zf[k] - old z[k])^2
-// into lane k%32 of mv[0:32] and old z[k]^2 into mv[32:64].
-func geoStepGo(z []float32, zf, mv, s []float64, stride int, w []float64, k0, n int) {
+// geoStepGo widens coordinates k0..n-1 of the rows (from off) into s
+// (cvtRowsGo, zeros from n to npad) and sets z[k] = float32(a) where a =
+// w[0]*row_0[k], then a = fma(w[r], row_r[k], a) for r = 1, 2, ...;
+// zf[k] = float64(z[k]); and adds (zf[k] - old z[k])^2 into lane k%32 of
+// mv[0:32] and old z[k]^2 into mv[32:64].
+func geoStepGo(z []float32, zf, mv, s []float64, stride int, w []float64, rows [][]float32, off, k0, n, npad int) {
+	cvtRowsGo(s, stride, rows, off, k0, n, npad)
 	for k := k0; k < n; k++ {
 		a := float64(w[0] * s[k])
 		for r := 1; r < len(w); r++ {
-			a += float64(w[r] * s[r*stride+k])
+			a = math.FMA(w[r], s[r*stride+k], a)
 		}
 		zn := float32(a)
 		zo := float64(z[k])
@@ -102,14 +105,16 @@ func geoStepGo(z []float32, zf, mv, s []float64, stride int, w []float64, k0, n 
 	}
 }
 
-// clipStepGo sets z[k] = float32(c + sum_r w[r]*(row_r[k] - c)) with c =
-// z[k] (the sum from r = 0, each product rounded) and zf[k] = float64(z[k]).
-func clipStepGo(z []float32, zf, s []float64, stride int, w []float64, k0, n int) {
+// clipStepGo widens the rows into s as geoStepGo does and sets z[k] =
+// float32(c + a) with c = z[k], a = w[0]*(row_0[k] - c), then a =
+// fma(w[r], row_r[k] - c, a); and zf[k] = float64(z[k]).
+func clipStepGo(z []float32, zf, s []float64, stride int, w []float64, rows [][]float32, off, k0, n, npad int) {
+	cvtRowsGo(s, stride, rows, off, k0, n, npad)
 	for k := k0; k < n; k++ {
 		c := float64(z[k])
 		a := float64(w[0] * (s[k] - c))
 		for r := 1; r < len(w); r++ {
-			a += float64(w[r] * (s[r*stride+k] - c))
+			a = math.FMA(w[r], s[r*stride+k]-c, a)
 		}
 		zn := float32(c + a)
 		z[k] = zn

@@ -131,7 +131,7 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 		for k := range dst {
 			s := float64(w[0] * float64(vecs[0][k]))
 			for i, v := range vecs[1:] {
-				s += float64(w[i+1] * float64(v[k]))
+				s = math.FMA(w[i+1], float64(v[k]), s)
 			}
 			z := float32(s)
 			d := float64(z) - float64(dst[k])
@@ -146,13 +146,14 @@ func GeoMedianNaive(dst []float32, vecs [][]float32, iters int, tol, eps float64
 	return iters
 }
 
-// weightedSumNaive writes dst[k] = sum_i w[i]*vecs[i][k], summed in float64
-// in the order of i, rounded once to float32.
+// weightedSumNaive writes dst[k] = sum_i w[i]*vecs[i][k], in float64 in
+// the order of i (each term after the first added by a fused multiply-add),
+// rounded once to float32.
 func weightedSumNaive(dst []float32, vecs [][]float32, w []float64) {
 	for k := range dst {
 		s := float64(w[0] * float64(vecs[0][k]))
 		for i, v := range vecs[1:] {
-			s += float64(w[i+1] * float64(v[k]))
+			s = math.FMA(w[i+1], float64(v[k]), s)
 		}
 		dst[k] = float32(s)
 	}
@@ -175,7 +176,7 @@ func CenteredClipNaive(dst []float32, vecs [][]float32, center []float32, radius
 			c := float64(dst[k])
 			s := float64(w[0] * (float64(vecs[0][k]) - c))
 			for i, v := range vecs[1:] {
-				s += float64(w[i+1] * (float64(v[k]) - c))
+				s = math.FMA(w[i+1], float64(v[k])-c, s)
 			}
 			dst[k] = float32(c + s)
 		}

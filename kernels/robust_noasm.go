@@ -11,12 +11,12 @@ func cvtRows(s []float64, stride int, rows rowSet, off, n, npad int) {
 
 func sqDiffLanes(acc, x, s []float64, stride, m, n int) { sqDiffLanesGo(acc, x, s, stride, m, 0, n) }
 
-func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, n int) {
-	geoStepGo(z, zf, mv, s, stride, w, 0, n)
+func geoStep(z []float32, zf, mv, s []float64, stride int, w []float64, rows rowSet, off, n, npad int) {
+	geoStepGo(z, zf, mv, s, stride, w, rows.vecs, off, 0, n, npad)
 }
 
-func clipStep(z []float32, zf, s []float64, stride int, w []float64, n int) {
-	clipStepGo(z, zf, s, stride, w, 0, n)
+func clipStep(z []float32, zf, s []float64, stride int, w []float64, rows rowSet, off, n, npad int) {
+	clipStepGo(z, zf, s, stride, w, rows.vecs, off, 0, n, npad)
 }
 
 func sumRows(dst []float32, s []float64, stride int, idx []int32, inv float64, n int) {

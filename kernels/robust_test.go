@@ -20,6 +20,10 @@ var robustLengths = []int{0, 1, 7, 15, 16, 17, 33, 100, 1000, 4099}
 // references are slow).
 const robustBigLength = 3*65536 + 37
 
+// robustTestChunk is the chunk of the float64 sums (robustChunk) the tests
+// of short vectors use.
+const robustTestChunk = 3 * distLanes
+
 type robustCase struct {
 	name string
 	vecs [][]float32
@@ -69,14 +73,22 @@ func robustCases(rng *rand.Rand, m, d int) []robustCase {
 // threads.
 func forRobustShapes(t *testing.T, ref func(c robustCase) func(t *testing.T, name string)) {
 	rng := rand.New(rand.NewPCG(18, 1))
+	defer func(c int) { robustChunk = c }(robustChunk)
 	run := func(m, d int) {
+		// Short vectors are summed in chunks of 96 coordinates (three
+		// lane widths: blocks end inside and at the ends of chunks), so
+		// that they have many.
+		robustChunk = robustTestChunk
+		if d == robustBigLength {
+			robustChunk = 1 << 16
+		}
 		for _, c := range robustCases(rng, m, d) {
 			if d == robustBigLength && c.name != "normal" && c.name != "huge" {
 				continue
 			}
 			check := ref(c)
 			forKernels(t, func(t *testing.T, kernel string) {
-				check(t, fmt.Sprintf("%s/m=%d/d=%d/%s/threads=%d", kernel, m, d, c.name, Threads()))
+				check(t, fmt.Sprintf("%s/m=%d/d=%d/%s/threads=%d/chunk=%d", kernel, m, d, c.name, Threads(), robustChunk))
 			})
 		}
 	}
@@ -403,6 +415,11 @@ func TestRobustByHand(t *testing.T) {
 		four := vectors([]float32{1, 1, -3}, []float32{5, 1, 7}, []float32{2, 1, 1e30}, []float32{4, 2, -1e30})
 		Median(dst, four)
 		check("median of four", dst, []float32{3, 1, 2})
+		// The kept values are summed from the smallest: of -2^60, 100,
+		// 100, 2^60 that is 256 in float64 (from the largest, 0).
+		p60 := float32(1 << 60)
+		TrimmedMean(dst[:1], vectors([]float32{100}, []float32{p60}, []float32{-p60}, []float32{100}), 0)
+		check("trimmed mean summed from the smallest", dst[:1], []float32{64})
 		five := vectors([]float32{1, 0, 1}, []float32{100, 1, 1}, []float32{2, 2, 1}, []float32{3, 3, 1}, []float32{-50, 10, 1e30})
 		TrimmedMean(dst, five, 1)
 		check("trimmed mean f=1", dst, []float32{2, 2, 1})
@@ -662,4 +679,75 @@ func BenchmarkRobust(b *testing.B) {
 	}
 	run(fmt.Sprintf("nnm/f=%d", f), func() { NearestNeighborMix(out, vecs, f) })
 	run("sanitize", func() { SanitizeFloat32(vecs[0]) })
+}
+
+// TestRobustStepSums checks robustStep, the pass GeoMedian and
+// CenteredClip make per iteration, by itself: its new z has the bits of the
+// per-coordinate formula, and its sums (the distances, and GeoMedian's
+// move and norm, which only decide when to stop) agree with sums done
+// coordinate by coordinate, and bit for bit across kernels and threads.
+func TestRobustStepSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 3))
+	defer func(c int) { robustChunk = c }(robustChunk)
+	robustChunk = robustTestChunk
+	for _, m := range []int{1, 2, 5, 16, 17} {
+		for _, d := range robustLengths {
+			vecs := robustCases(rng, m, d)[0].vecs
+			rows := newRowSet(vecs)
+			w := make([]float64, m)
+			for i := range w {
+				w[i] = rng.Float64() / float64(m)
+			}
+			z0 := make([]float32, d)
+			for k := range z0 {
+				z0[k] = float32(rng.NormFloat64())
+			}
+			zero := make([]float32, d)
+			for _, step := range []int{stepCopy, stepGeo, stepClip} {
+				want := dirty(d)
+				switch step {
+				case stepCopy:
+					copy(want, z0)
+				case stepGeo:
+					weightedSumNaive(want, vecs, w)
+				case stepClip:
+					for k := range want {
+						c := float64(z0[k])
+						s := float64(w[0] * (float64(vecs[0][k]) - c))
+						for i := 1; i < m; i++ {
+							s = math.FMA(w[i], float64(vecs[i][k])-c, s)
+						}
+						want[k] = float32(c + s)
+					}
+				}
+				wantSums := make([]float64, m+2)
+				for i, v := range vecs {
+					wantSums[i] = sqDist(want, v)
+				}
+				if step == stepGeo {
+					wantSums[m], wantSums[m+1] = sqDist(want, z0), sqDist(z0, zero)
+				}
+				same := sameEveryTime[float64]()
+				forKernels(t, func(t *testing.T, kernel string) {
+					name := fmt.Sprintf("%s/threads=%d/m=%d/d=%d/step=%d", kernel, Threads(), m, d, step)
+					z, src := slices.Clone(z0), []float32(nil)
+					if step == stepCopy {
+						z, src = dirty(d), z0
+					}
+					sums := robustStep(z, src, rows, w, step, true)
+					if k, ok := sameFloats(z, want); !ok {
+						t.Fatalf("%s: z[%d] = %v, want %v", name, k, z[k], want[k])
+					}
+					for i, s := range sums {
+						if math.Abs(s-wantSums[i]) > 1e-12*wantSums[i] {
+							t.Fatalf("%s: sum %d is %v, want %v", name, i, s, wantSums[i])
+						}
+					}
+					if !same(sums) {
+						t.Fatalf("%s: sums differ from the other kernel's or thread count's", name)
+					}
+				})
+			}
+		}
+	}
 }
