@@ -14,7 +14,7 @@ import (
 func Machine() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s, %s, %d cores, %s, %s", host, CPUModel(), runtime.NumCPU(), runtime.Version(),
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		time.Now().UTC().Format(time.DateOnly+" 15:04 MST"))
 }
 
 // CPUModel is /proc/cpuinfo's model name ("unknown CPU" elsewhere).

@@ -69,15 +69,33 @@
 // two planes stored as one zstd frame where that is shorter. A dense float
 // gradient costs about d/8 bytes, a ReLU network's less; never more than
 // MaxSignsWireLen(d) = 7 + 2 ceil(d/8). DecodeSignsWire treats the bytes
-// as untrusted: each plane must decode to exactly its known size.
+// as untrusted: each plane must decode to exactly its known size, and bad
+// input names the sending rank.
+//
+// A mask of all ones (no zero sign: a float gradient) is not stored at all,
+// so such a vote is d bits plus the headers. Any other mask is stored as
+// one zstd frame (fastest level) when that is shorter, and zstd is tried on
+// a large mask only when a small sample of it shrinks (a tied vote's mask
+// does not). The sign bits are always raw: they are as good as random, and
+// compressing them only costs time. They are gathered and scattered with
+// the CPU's PEXT/PDEP (BMI2, one assembly loop, bits_amd64.s) where it has
+// them, else through byte tables (-tags noasm); both are checked against a
+// bit loop. BenchmarkSignsWire times the codec and BenchmarkSignsWirePlanes
+// compares the compressors on float-like and ReLU-like planes.
+//
+// The vote's encode, receive and decode buffers come from pools sized by
+// powers of two (scratch.go): a fresh multi-megabyte buffer per frame pays
+// its page faults and zeroing every step.
 //
 // # Topologies (Vote, Mean; bytes per rank and step: VoteBytes, MeanBytes)
 //
 //	vote server     rank r != 0: signs --> rank 0; rank 0 counts (kernels.Vote)
 //	                and sends the result --> every rank. Rank 0 is trusted. The
-//	                signs and the result travel in chunks of a million
+//	                signs and the result travel in chunks of 2^20
 //	                coordinates, so rank 0 counts and returns chunk k while
-//	                chunk k+1 is on its way.
+//	                chunk k+1 is on its way (over a real link rank 0's link
+//	                then carries votes in and results out at once), and
+//	                sends each result to every worker at once.
 //	vote allgather  every rank: signs --> every rank; SHA-256 digests of what it
 //	                received --> every rank; all compare (equivocation fails the
 //	                step, naming the rank) and count locally. Nobody is trusted.
@@ -96,4 +114,12 @@
 //	vote shard      sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
 //	mean server     worker H + 4d each way; rank 0 M-1 times that
 //	mean ring       2(M-1)H + 4(2d - c_{r+1} - c_{r+2}) sent, 2(M-1)H + 4(2d - c_r - c_{r+1}) received
+//
+// In round figures, per worker and step each way: the server vote about
+// 2 ceil(d/8) bytes at most (d/8 for a dense float gradient's signs, 32x
+// fewer than fp32), the shard vote about 2 x 2d/8 whatever M, the fp32
+// server mean 4d and the ring about 2 (M-1)/M x 4d. The job reports the
+// measured bytes beside the formula (formula_bytes_per_step); they are
+// below it when the planes compress. `signsgd bench comm` measures them
+// (package signsgd/bench/comm).
 package collective

@@ -13,8 +13,8 @@ import (
 // decodes through such buffers (bytesPool, wordsPool), and the transports
 // queue frames nobody waits for yet in them: fresh multi-megabyte buffers
 // are not free, the runtime zeroes them and the kernel faults their pages
-// in, which measured here at 10-40 ms a step for a ResNet-18 vote (d =
-// 11.7M) against well under a millisecond of real work.
+// in, which for a ResNet-18-sized vote cost many times the real work
+// (BenchmarkExchangeTCP; `signsgd bench step` times a whole step).
 //
 // Each class keeps a reserve of up to poolReserveBytes (at least two
 // slices) that survives garbage collections, which empty a sync.Pool: a

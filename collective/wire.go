@@ -189,8 +189,8 @@ const compressSample = 16 << 10
 // samplePays says whether zstd is worth trying on plane: a plane larger than
 // a few samples is tried only if its first compressSample bytes shrink by at
 // least a tenth. A vote result with ties at random coordinates (even M) has
-// a non-zero plane that does not compress; trying it whole cost 5 ms a step
-// at d = 11.7M.
+// a non-zero plane that does not compress, and trying it whole costs a
+// whole zstd pass (BenchmarkSignsWire's tied cases).
 func samplePays(plane []byte) bool {
 	if len(plane) < 4*compressSample {
 		return true

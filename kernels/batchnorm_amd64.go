@@ -5,12 +5,32 @@ package kernels
 // The AVX-512 kernels are in bnsums_amd64.s (the sums) and bnapply_amd64.s
 // (the passes that apply them).
 
+// bnSumsAVX512 is shiftedSums' loop over n values (n a multiple of 16), in
+// the same lanes and order:
+//
+//	for i := 0; i < n; i++ {
+//		d := float64(x[i]) - k
+//		acc[i&15] += d
+//		acc[16+i&15] += d * d
+//	}
+//
 //go:noescape
 func bnSumsAVX512(x *float32, n int, k float64, acc *[32]float64)
 
+// bnDotsAVX512 is dotCentered's loop over n values (n a multiple of 16):
+//
+//	for i := 0; i < n; i++ {
+//		gd := float64(grad[i])
+//		acc[i&15] += gd
+//		acc[16+i&15] += gd * float64(x[i]-mu)
+//	}
+//
 //go:noescape
 func bnDotsAVX512(grad, x *float32, n int, mu float32, acc *[32]float64)
 
+// bnDotsMaskedAVX512 is dotCenteredMasked's loop: bnDotsAVX512's with
+// gd := float64(reluGrad(grad[i], y[i])).
+//
 //go:noescape
 func bnDotsMaskedAVX512(grad, y, x *float32, n int, mu float32, acc *[32]float64)
 
@@ -47,6 +67,13 @@ func bnDotsMasked16(g, y, x []float32, mu float32, acc *[32]float64) int {
 	return n
 }
 
+// bnBwdApplyAVX512 is batch norm's backward pass over n values (n a
+// multiple of 16), g = dy[i], or reluGrad(dy[i], y[i]) when y is not nil:
+//
+//	for i := 0; i < n; i++ {
+//		dx[i] = a*g - k*(x[i]-mu) - b0
+//	}
+//
 //go:noescape
 func bnBwdApplyAVX512(dx, dy, y, x *float32, n int, a, k, mu, b0 float32)
 
@@ -68,9 +95,27 @@ func bnBwdApply16(dx, dy, y, x []float32, a, k, mu, b0 float32) int {
 	return n
 }
 
+// bnFwdApplyAVX512 is bnForwardChannels' loop over n values (n a multiple
+// of 16):
+//
+//	for i := 0; i < n; i++ {
+//		y[i] = (x[i]-mu)*scale + shift // then max(y[i], 0) if relu
+//	}
+//
 //go:noescape
 func bnFwdApplyAVX512(y, x *float32, n int, mu, scale, shift float32, relu bool)
 
+// bnAddReluApplyAVX512 is BatchNormAddReluForward's loop over n values (n
+// a multiple of 16), the skip branch batch-normed too when bnSkip:
+//
+//	for i := 0; i < n; i++ {
+//		t := s[i]
+//		if bnSkip {
+//			t = (s[i]-smu)*sscale + sshift
+//		}
+//		y[i] = max((x[i]-mu)*scale+shift+t, 0)
+//	}
+//
 //go:noescape
 func bnAddReluApplyAVX512(y, x, s *float32, n int, mu, scale, shift, smu, sscale, sshift float32, bnSkip bool)
 

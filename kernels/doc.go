@@ -44,12 +44,48 @@
 // norms, add and ReLU are one pass (BatchNormAddReluForward). Every AVX-512
 // form does the Go's float operations in the same order: the same bits.
 //
+// # Why the layers are fast
+//
+// Each point below is measured by a benchmark: BenchmarkConv2D (each
+// convolution shape, Winograd against im2col), BenchmarkConv2DResNet18
+// (all of ResNet-18's convolutions, per layout), BenchmarkSgemm,
+// BenchmarkLayers (batch norm, pooling) and, for a whole network,
+// job/nn's BenchmarkStep, which `make bench-step` runs beside PyTorch.
+//
+//   - Layout. Channel-major activations make a convolution one im2col of a
+//     block of images and one SGEMM, not a small SGEMM per image, and a 1x1
+//     convolution a single SGEMM over the batch; the first layer computes
+//     no input gradient.
+//   - Winograd. A 3x3 stride-1 convolution with at least 16 channels and 256
+//     output tiles, and its input gradient, take F(2x2, 3x3): 16 SGEMMs of
+//     OutC x InC by InC x tiles, 2.25x fewer multiply-adds than im2col. Each
+//     thread takes chunks of tiles through input transform, products and
+//     output transform while they are in its cache; the transforms are
+//     AVX-512, sixteen tiles a step; the transformed filters are packed once.
+//     The filter gradient stays im2col (its Winograd form measured slower).
+//   - The filter gradient's product, whose inner dimension is every output
+//     position, is cut along it into segments the threads take in turn, each
+//     a serial SGEMM into its own partial in whichever orientation fills the
+//     micro-kernel's tiles better, summed in segment order: every operand
+//     value is packed once, the threads stay busy, and the result does not
+//     depend on the thread count.
+//   - SGEMM is an AVX-512 8 x 48 micro-kernel with packing, chosen at run
+//     time, with OpenBLAS for the shapes it does not take. OpenBLAS runs
+//     single-threaded (its idle threads spin in sched_yield) and Sgemm splits
+//     large products across the rank's threads itself. An environment that
+//     sets OPENBLAS_CORETYPE=Haswell holds OpenBLAS to AVX2.
+//   - Batch norm is one pass for its statistics and one to apply them, per
+//     channel while the channel is in cache, fused with the ReLU after it;
+//     a residual block's join is one pass.
+//
 // # Threads
 //
 // Parallel regions run on a pool of worker goroutines that spin briefly
 // between regions before they park (workers.go), so that the next region's
-// shares start at once; splits depend only on the shapes, so results do not
-// depend on the thread count.
+// shares start at once; starting a goroutine per region made the second
+// thread start its share of a split SGEMM late. A rank gets workers only
+// when it has more than one thread. Splits depend only on the shapes, so
+// results do not depend on the thread count.
 //
 // # Ternary signs
 //
@@ -84,6 +120,11 @@
 //	  (float gradients) skips counting NZ, whose count is then M
 //	AVX2 (vote_amd64.s, from asmgen/vote_avx2.py): four words, four voters
 //	portable Go: one word, eight voters (-tags noasm, other CPUs)
+//
+// Every plane is prefetched ahead, and large votes are split across the
+// rank's threads. BenchmarkVote times each kernel (kernel=avx2, kernel=go)
+// beside BenchmarkSumFloat32, the fp32 sum SGD's server does on the same
+// vectors; `make bench` runs them at ResNet-50's size.
 //
 // # Robust aggregation
 //

@@ -4,9 +4,27 @@ package kernels
 
 // The AVX-512 kernels are in finite_amd64.s.
 
+// addFiniteAVX512 is addFiniteGo's loop over n values (n a multiple of 16),
+// fin(v) being v if finite, else 0:
+//
+//	for i := 0; i < n; i++ {
+//		d := dst[i]
+//		if both {
+//			d = fin(d)
+//		}
+//		dst[i] = d + fin(src[i]) // times scale when scale != 1
+//	}
+//
 //go:noescape
 func addFiniteAVX512(dst, src *float32, n int, scale float32, both bool)
 
+// zeroNonFiniteAVX512 is zeroNonFiniteGo's loop over n values (n a multiple
+// of 16):
+//
+//	for i := 0; i < n; i++ {
+//		x[i] = fin(x[i])
+//	}
+//
 //go:noescape
 func zeroNonFiniteAVX512(x *float32, n int)
 

@@ -4,12 +4,35 @@ package kernels
 
 // The AVX-512 kernels are in signstep_amd64.s.
 
+// packSignsAVX512 is packSignsWords' loop over whole words:
+//
+//	for w := 0; w < words; w++ {
+//		nz[w], neg[w] = packWord(grad[64*w : 64*w+64])
+//	}
+//
 //go:noescape
 func packSignsAVX512(grad *float32, words int, nz, neg *uint64)
 
+// momentumSignsAVX512 is momentumRange then packSignsWords in one pass
+// (a = 1 - beta):
+//
+//	for w := 0; w < words; w++ {
+//		for i := 64 * w; i < 64*w+64; i++ {
+//			v[i] = float32(a*grad[i]) + float32(beta*v[i])
+//		}
+//		nz[w], neg[w] = packWord(v[64*w : 64*w+64])
+//	}
+//
 //go:noescape
 func momentumSignsAVX512(v, grad *float32, words int, a, beta float32, nz, neg *uint64)
 
+// applySignStepAVX512 is applySignStepWords' loop over whole words:
+//
+//	for i := 0; i < 64*words; i++ {
+//		sg := float32(int32(nz[i/64]>>(i%64)&1) - 2*int32(neg[i/64]>>(i%64)&1))
+//		x[i] = x[i] - float32(lr*float32(sg+float32(wd*x[i])))
+//	}
+//
 //go:noescape
 func applySignStepAVX512(x *float32, words int, nz, neg *uint64, lr, wd float32)
 

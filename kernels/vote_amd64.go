@@ -11,12 +11,26 @@ import (
 //go:generate python3 asmgen/vote_avx2.py
 //go:generate python3 asmgen/vote_avx512.py
 
-// voteAVX2 is in vote_amd64.s.
+// voteAVX2 (vote_amd64.s) counts the vote of the m voters whose planes are
+// nzs[v], negs[v] (byte offset off into each) over n words (n a multiple
+// of 4), as voteWords does with the tie rule TieZero, and also marks the
+// ties:
+//
+//	for w := 0; w < n; w++ {
+//		for b := 0; b < 64; b++ {
+//			V := sum over v of nzBit(v, w, b) - 2*negBit(v, w, b)
+//			outNZ[w] bit b = V != 0; outNeg[w] bit b = V < 0; outEq[w] bit b = V == 0
+//		}
+//	}
+//
+// scratch holds the bit-sliced counters between voters.
 //
 //go:noescape
 func voteAVX2(nz, neg *unsafe.Pointer, m int, off uintptr, n int, scratch *[8][4]uint64, outNZ, outNeg, outEq *uint64)
 
-// voteAVX512 is in vote_avx512_amd64.s.
+// voteAVX512 (vote_avx512_amd64.s) is voteAVX2's loop over n words (n a
+// multiple of 8); mplanes holds m bit-sliced, the NZ count of a group where
+// no voter abstains.
 //
 //go:noescape
 func voteAVX512(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)

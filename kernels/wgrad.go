@@ -10,8 +10,8 @@ import (
 // a ResNet at batch 8 on 56x56) dwarfs its result (OutC x InC*KH*KW, as
 // little as 64 x 64). Sgemm splits the result between the threads, which
 // for such a product leaves each thread a sliver that packs the whole of
-// one operand again (measured at batch 8 on ResNet-50: 56-200 GFLOP/s
-// against 250-360 for the other products) and, for a result of 64 or 147
+// one operand again (well below the throughput of the other products:
+// BenchmarkConv2D's bwd cases measure it) and, for a result of 64 or 147
 // columns, pads half a 48-column tile or balances 96 columns against 51.
 //
 // sgemmNTAcc instead cuts the inner dimension into segments, a fixed

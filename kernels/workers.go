@@ -12,9 +12,9 @@ import (
 // batch 8 has hundreds of regions (every split SGEMM, batch norm, im2col,
 // Winograd stage), most of a few milliseconds, with serial work between
 // them; starting a new goroutine for each had the parked second thread
-// start its share 0.1-0.3 ms late, and traces of the step showed each of
-// the two threads idle 11-15% of the time. A worker that is still spinning
-// when the next region starts takes its share at once.
+// start its share late and left both threads idle for part of the step. A
+// worker that is still spinning when the next region starts takes its share
+// at once. job/nn's BenchmarkStep measures the effect on a whole step.
 //
 // The spinning is bounded (poolSpin, and the spinner yields to other
 // goroutines every poolYieldEvery checks), and a job only has workers when

@@ -444,7 +444,7 @@ func (o *options) report(results []result, summary string) error {
 	var md, js bytes.Buffer
 	host, _ := os.Hostname()
 	fmt.Fprintf(&md, "# signsgd chaos\n\n`bin/signsgd chaos --rounds %d --seed %d --workers %d --epochs %d`: logistic regression, %d ranks on loopback, a checkpoint every epoch; %s, %d cores, %s, %s.\n\n%s.\n\n",
-		o.rounds, o.seed, o.workers, o.epochs, o.workers, host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), summary)
+		o.rounds, o.seed, o.workers, o.epochs, o.workers, host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), summary)
 	fmt.Fprintf(&md, "| round | fault | byzantine | rank | outcome | cause named | seconds |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
 		outcome := "nothing lost"

@@ -203,7 +203,7 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
-		host, runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), load)
+		host, runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), load)
 }
 
 // commandLine is the command that made a result, for its Markdown.

@@ -39,4 +39,14 @@
 // OpenBLAS thread each of cores/M (at least 1), so from M = 3 ranks on two
 // cores the ranks take turns; every output says how many ranks shared how
 // many cores.
+//
+// The wire floor: right after each server vote, bench comm times the same M
+// processes moving a worker's measured bytes in the same number of frames
+// each way over raw loopback TCP, with no framing, vote, encoding or
+// allocation (floor.go). No implementation of the server vote moving those
+// bytes on those cores can be faster, so the floor says how much of a gap
+// to gloo the vote could still close, and on a machine with fewer cores
+// than ranks the transport itself, a copy by a core on each side of every
+// byte, is the limit. `make bench-comm` writes its results, with command,
+// machine and date, under bench/results (comm, scale, step).
 package comm

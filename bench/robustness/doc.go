@@ -19,4 +19,16 @@
 // (`signsgd run` of the same binary), cached under OUT/runs by their
 // resolved configuration as `signsgd figures` does, so an interrupted grid
 // resumes.
+// `make robustness` writes bench/results/robustness.
+//
+// Reading the grid: under the paper's zero-sum attack the robust
+// aggregators end below their clean runs even at few Byzantines, because
+// with few samples per worker the honest gradients are noisy and two
+// outliers shift every order statistic by one, a bias that stays; larger
+// per-worker batches shrink the gap. Krum picks the colluding Byzantines'
+// identical vectors once they are many. Each epoch's metrics record how far
+// the applied update lay from the honest ranks' own: update_cosine and
+// update_rel_dist to the honest mean gradient (sgd), sign_disagree, the
+// fraction of coordinates where the vote differs from the honest majority
+// (signs).
 package robustness

@@ -29,6 +29,15 @@
 // the truth; and the crossover p* above which the vote descends on average
 // (0.8633 for the paper's rule at 4 of 9 workers).
 //
+// What the check found (its numbers are in bench/results/theory/report.md):
+// Lemma 1 and the vote bounds hold wherever they apply. Lemma 1bis does not
+// hold as stated: the asymmetric two-point law exceeds 1/(2 S^2). Chebyshev
+// gives P(X <= -g) <= 1/(2 S^2) only when P(X <= -g) = P(X >= g), that is
+// for symmetric noise; without symmetry the sharp bound is Cantelli's
+// 1/(1+S^2). Theorem 2bis therefore needs symmetric noise too, or its last
+// line should use 1 - p <= 1/(1+S^2), which changes the constant
+// 1/(2 sqrt 2) to 1/2 with sqrt(1+S^2) in place of S.
+//
 // A bound is reported as violated at a point only when the lower end of the
 // 99% Clopper-Pearson confidence interval of the Monte Carlo estimate lies above it,
 // the bound is below 1 (a bound of 1 or more says nothing), and the bound
