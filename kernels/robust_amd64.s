@@ -42,8 +42,8 @@ sanitizedone:
 // func cvtRowsAVX512(s *float64, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
 //
 // Each row's next 4 KiB (the next block, at 1024 coordinates) is
-// prefetched into L2 as the row is read: the vectors stream a block of 16
-// or so rows at a time, and without it each row's stream starts cold.
+// prefetched into L2 as the row is read, so that the next block is on its
+// way while this one is worked on.
 TEXT ·cvtRowsAVX512(SB), NOSPLIT, $0-48
 	MOVQ s+0(FP), DI
 	MOVQ stride+8(FP), R8
