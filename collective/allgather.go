@@ -55,6 +55,7 @@ func VoteAllgather(c Comm, local, result kernels.Signs, opt kernels.VoteOptions)
 	}()
 	sc.payloads[me] = mine.b
 	out.sendFrame(TagVote, mine)
+	yield()
 	for _, p := range peers {
 		b, err := c.Recv(p, TagVote)
 		if err != nil {

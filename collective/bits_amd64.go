@@ -25,6 +25,25 @@ func pdep64(v, m uint64) uint64
 //go:noescape
 func gatherBMI2(out, nz, neg []uint64, tail uint64)
 
+// popcntAVX512 counts the set bits of n words (n a multiple of 16) with
+// AVX-512's VPOPCNTQ.
+//
+//go:noescape
+func popcntAVX512(w *uint64, n int) int
+
+// usePopcnt512 says whether popcntAVX512 may run.
+var usePopcnt512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ
+
+// onesCount is the number of set bits in w. Reference: onesCountGo.
+func onesCount(w []uint64) int {
+	n := 0
+	if k := len(w) &^ 15; usePopcnt512 && k > 0 {
+		n = popcntAVX512(&w[0], k)
+		w = w[k:]
+	}
+	return n + onesCountGo(w)
+}
+
 // scatterBMI2 sets neg[w] to the next popcount(nz[w]) bits of the stream
 // in, deposited onto nz[w] by PDEP (scatterSignBits in one loop). in must
 // hold every bit the words of nz take.

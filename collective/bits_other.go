@@ -10,3 +10,6 @@ func pdep64(v, m uint64) uint64 { return depositBitsNaive(v, m) }
 
 func gatherBMI2(out, nz, neg []uint64, tail uint64) { panic("collective: no BMI2 assembly") }
 func scatterBMI2(neg, nz, in []uint64)              { panic("collective: no BMI2 assembly") }
+
+// onesCount is the number of set bits in w.
+func onesCount(w []uint64) int { return onesCountGo(w) }

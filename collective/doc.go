@@ -61,6 +61,85 @@
 // caller receives, header included, in total and per tag, so a job can
 // report the bytes each step puts on the wire next to the formula.
 //
+// # Buffers: who owns a frame's payload
+//
+// An exchange in the steady state copies each payload once on each side
+// (the kernel's copy: TCP moves a frame with one writev of its header and
+// its payload, and reads it with one read into its final place) and
+// allocates nothing. The rules that make that safe:
+//
+//   - Send side: the payload is the caller's memory, read until Send
+//     returns and not after; the fast collectives pass their vectors' own
+//     memory (a []float32 viewed as bytes; see "fp32 on the wire"), or a
+//     pooled buffer they encoded into. A frame queued to a peer's outbox
+//     (outbox.go: a goroutine per peer that sends queued frames in order,
+//     so a collective sums or counts while its frames drain) stays the
+//     collective's until the push is collected (outbox.wait), which the
+//     collective does before it returns.
+//   - Receive side: the buffer a payload goes into is chosen in one place,
+//     inbox.begin, once the frame's header is read, and the payload is
+//     written there once, by the link's reader (TCP) or by the sender
+//     (in memory), then handed over in inbox.end. If a receive was posted
+//     for that frame (Comm.RecvInto, or a collective's posted receives:
+//     the vector itself for a ring's allgather and a mean's result, the
+//     caller's buffers for GatherFloat32s, a window of the collective's own
+//     segment buffers for the sums), the payload goes straight into the
+//     receive's buffer, which belongs to the link from post to finish
+//     (core.post, core.finish, core.cancel; a receive never returns while
+//     its buffer is being written). Otherwise it goes into a buffer of the
+//     byte pool, queued until a Recv returns it to its caller, who owns it
+//     (the collectives hand theirs back to the pool). Frames of one tag
+//     from one peer meet receives in order: the (q+1)-th receive posted
+//     for a tag takes the next frame when q older ones are queued.
+//
+// Sealing frames (an AEAD such as AES-GCM, in place) fits these rules: a
+// sender seals into a buffer it owns until Send returns, and a receiver
+// opens the payload in place in inbox.end, before it hands the buffer over.
+//
+// # fp32 on the wire
+//
+// float32 vectors travel as little-endian IEEE 754 binary32. On a
+// little-endian host (checked once, at start) that is the vector's memory:
+// the fast collectives send a byte view of the caller's slice and receive
+// into one, with no per-value encoding; EncodeFloat32s/DecodeFloat32s and
+// SendFloat32s/RecvFloat32s are the same copies for other callers. On a
+// big-endian host every value is byte-swapped through a buffer by the
+// plain forms of the collectives (the same frames and the same float32
+// operations in the same order, through the Comm interface only), which
+// are also what a Comm of another package gets, and the reference the
+// tests hold the fast forms to (they force that path on this host too).
+//
+// Vectors travel in segments of at most 1 MiB (floatSegmentBytes), a frame
+// each. The ring (ring.go) is gloo's ring allreduce (gloo/allreduce.cc): M
+// chunks, reduce-scatter then allgather, each chunk cut into segments of
+// at most 1 MiB (gloo's kMaxSegmentSize) so that a rank sums segment k
+// while segment k+1 arrives; gloo keeps two segments in flight, we post
+// segWindow (8) ahead into buffers of our own and forward each segment as
+// soon as it is summed, as NCCL does: its simple-protocol ring moves data
+// through a FIFO of NCCL_STEPS = 8 slots of buffSize/8 = 512 KiB (a 4 MiB
+// staging buffer), a chunk of 4 slots (2 MiB) per ring step, forwarded a
+// slice of 2 slots (1 MiB) at a time; it halves the chunk for small
+// messages only in its tree and CollNet algorithms (down to 32-128 KiB, so
+// their deeper pipelines stay full). Our segments are the same 1 MiB, and
+// a vector smaller than that is one frame.
+// Not gloo's halving-doubling (allreduce_halving_doubling.h): it moves the
+// same bytes as the ring in 2 log2(M) rounds instead of 2(M-1), which pays
+// where per-message latency dominates (small d, many ranks), needs a second
+// scheme for M not a power of two, and sums each coordinate in a butterfly
+// order; the ring's order (chunk k: ranks k, k+1, ..., k-1) is the one this
+// program has always used, so models stay bit for bit what they were, and
+// its messages are megabytes here. The server mean (mean.go) streams the
+// same way: rank 0 adds each worker's segment k as it comes, in rank
+// order, and queues segment k of the mean to every worker while segment
+// k+1 arrives. GatherFloat32s and BroadcastFloat32s are its two halves
+// (every rank's vector into the root's buffers, the root's vector to every
+// rank) with its frames and bytes, for aggregators that run on rank 0.
+//
+// A NaN or an infinity a peer sends counts as 0 (kernels.AddFinite and
+// AddBothFinite): in the server mean, that peer's contribution to that
+// coordinate; in the ring, the partial sum received, so the contributions
+// of the ranks upstream of the sender at that coordinate (see ring.go).
+//
 // # Signs on the wire
 //
 // Every vote payload, a voter's signs or a result, is EncodeSignsWire's
@@ -102,18 +181,23 @@
 //	vote shard      rank r: shard j of its signs --> rank j; rank j counts shard j
 //	                and sends that part of the result --> every rank. About
 //	                2 x 2d/8 bytes per rank whatever M; shard owners are trusted.
-//	mean server     rank r != 0: 4d bytes --> rank 0 --> 4d bytes back.
-//	mean ring       reduce-scatter then allgather along the ring: 2(M-1)/M x 4d
-//	                bytes per rank, the same bits on every rank.
+//	mean server     rank r != 0: 4d bytes --> rank 0 --> 4d bytes back, in 1 MiB
+//	                segments; rank 0 sums and answers segment by segment.
+//	mean ring       reduce-scatter then allgather along the ring, pipelined by
+//	                segment: 2(M-1)/M x 4d bytes per rank, the same bits on
+//	                every rank.
 //
-// Per step, with H the frame header and W(n) = MaxSignsWireLen(n):
+// Per step, with H the frame header, W(n) = MaxSignsWireLen(n) and F(n) =
+// S(n) H + 4n the frames of n float32s (S(n) = max(1, ceil(4n / 1 MiB))):
 //
 //	vote server     worker S(d) = sum over chunks of H + W(chunk) each way (H + W(d)
 //	                up to a million coordinates); rank 0 M-1 times that
 //	vote allgather  (M-1)(H + W(d)) + (M-1)(H + 32M) each way
 //	vote shard      sum over j != r of (H + W(n_j)) + (M-1)(H + W(n_r)) each way
-//	mean server     worker H + 4d each way; rank 0 M-1 times that
-//	mean ring       2(M-1)H + 4(2d - c_{r+1} - c_{r+2}) sent, 2(M-1)H + 4(2d - c_r - c_{r+1}) received
+//	mean server     worker F(d) each way; rank 0 M-1 times that (GatherFloat32s:
+//	                the way up; BroadcastFloat32s: the way down)
+//	mean ring       sent: sum of F(c_k) over k != r+1 and over k != r+2;
+//	                received: over k != r and over k != r+1 (c_k: chunk k's length)
 //
 // In round figures, per worker and step each way: the server vote about
 // 2 ceil(d/8) bytes at most (d/8 for a dense float gradient's signs, 32x

@@ -80,6 +80,7 @@ func MeanFloat32(c Comm, x []float32) error {
 				failed = err
 			}
 		}
+		yield()
 	}
 	for r := 1; r < m; r++ { // nothing is posted and nothing reads x once this returns
 		sc.windows[r].cancel(co)
@@ -227,6 +228,7 @@ func BroadcastFloat32s(c Comm, root int, x []float32) error {
 				}
 			}
 		}
+		yield()
 	}
 	for r := range m {
 		if r != root {

@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,6 +259,15 @@ func (f *fanout) wait() []error {
 	}
 	return f.errs
 }
+
+// yield lets the outboxes' goroutines (and the links' readers) run now.
+// A collective that has just queued frames and goes on computing would
+// otherwise hold its processor until it blocks: with one processor per
+// rank (GOMAXPROCS = 1, ranks sharing cores), a vote's first results then
+// left rank 0 only once it had counted every chunk, milliseconds later.
+// The queued sends start at once instead; where there are more processors
+// it costs a scheduler call.
+func yield() { runtime.Gosched() }
 
 // resize returns s with length n, reusing its memory when it is large
 // enough (contents undefined).

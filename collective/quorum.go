@@ -190,6 +190,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
 		out.send(TagVoteResult, encodeVote(res))
+		yield()
 	}
 	if q != nil {
 		for i, r := range live {

@@ -148,6 +148,7 @@ func MeanRing(c Comm, x []float32) error {
 			if err := out.push(tag, floatBytes(x[a:b]), nil); err != nil {
 				return fail(err)
 			}
+			yield()
 		}
 	}
 
@@ -167,6 +168,7 @@ func MeanRing(c Comm, x []float32) error {
 				if err := out.push(TagMeanResult, floatBytes(x[a:b]), nil); err != nil {
 					return fail(err)
 				}
+				yield()
 			}
 		}
 	}

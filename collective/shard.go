@@ -66,6 +66,7 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		fr := share(encodeVote(shardOf(local, m, j)))
 		out.sendTo(i, TagVote, fr)
 		fr.release()
+		yield()
 	}
 	mine := shardOf(local, m, me)
 	voters := sc.voters[:0]
@@ -92,6 +93,7 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	res := shardOf(result, m, me)
 	countVote(res, voters, opt, lo, sc)
 	out.send(TagVoteResult, encodeVote(res))
+	yield()
 	for j := 0; j < m; j++ {
 		if j == me {
 			continue

@@ -98,19 +98,21 @@ var zstdCodec = sync.OnceValues(func() (*zstd.Encoder, *zstd.Decoder) {
 // EncodeSignsWire appends the wire form of s to b (see the layout above).
 // Bits past s.N and Neg bits without their NZ bit are not sent.
 func EncodeSignsWire(b []byte, s kernels.Signs, c Compression) []byte {
-	nnz := 0
-	for w, x := range s.NZ {
-		nnz += bits.OnesCount64(x & tailMask(s, w))
-	}
+	nnz := countNZ(s)
 	b = slices.Grow(b, MaxSignsWireLen(s.N))
 	start := len(b)
 	b = append(b, signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
 	if c == CompressNone || nnz != s.N {
-		nzPlane := appendWords(getBytes(8 * len(s.NZ))[:0], s.NZ, s.N)
+		var nzPlane []byte
+		if littleEndian && s.N%64 == 0 {
+			nzPlane = wordBytes(s.NZ) // no bits past N: the words are the plane
+		} else {
+			nzPlane = appendWords(getBytes(8 * len(s.NZ))[:0], s.NZ, s.N)
+			defer putBytes(nzPlane)
+		}
 		var how byte
 		var n int
 		b, how, n = appendPlane(b, nzPlane, c)
-		putBytes(nzPlane)
 		b[start+1] = how
 		binary.LittleEndian.PutUint32(b[start+3:], uint32(n))
 	}
@@ -133,6 +135,42 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // wordBytes is the memory of w as bytes.
 func wordBytes(w []uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), 8*len(w))
+}
+
+// ones is a block of all-ones words for fillOnes to copy from: copy (the
+// runtime's memmove, wide stores) fills twice as fast as a loop storing a
+// word at a time.
+var ones = func() []uint64 {
+	w := make([]uint64, 512)
+	for i := range w {
+		w[i] = ^uint64(0)
+	}
+	return w
+}()
+
+// fillOnes sets every bit of w.
+func fillOnes(w []uint64) {
+	for len(w) > 0 {
+		w = w[copy(w, ones):]
+	}
+}
+
+// countNZ is the number of non-zero signs of s, bits past s.N ignored.
+func countNZ(s kernels.Signs) int {
+	if len(s.NZ) == 0 {
+		return 0
+	}
+	last := len(s.NZ) - 1
+	return onesCount(s.NZ[:last]) + bits.OnesCount64(s.NZ[last]&tailMask(s, last))
+}
+
+// onesCountGo is the number of set bits in w, a word at a time.
+func onesCountGo(w []uint64) int {
+	n := 0
+	for _, x := range w {
+		n += bits.OnesCount64(x)
+	}
+	return n
 }
 
 // tailMask is the mask of the bits of word w of s that are coordinates.
@@ -239,8 +277,9 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		if n != 0 {
 			return fmt.Errorf("%w: signs: an all-ones non-zero plane with %d stored bytes", ErrBadFrame, n)
 		}
-		for w := range s.NZ {
-			s.NZ[w] = tailMask(s, w)
+		fillOnes(s.NZ)
+		if len(s.NZ) > 0 {
+			s.NZ[len(s.NZ)-1] = tailMask(s, len(s.NZ)-1)
 		}
 		nnz = s.N
 	} else {
@@ -253,10 +292,10 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 			}
 		}
 		wordsFrom(s.NZ, nzPlane)
-		for w := range s.NZ {
-			s.NZ[w] &= tailMask(s, w)
-			nnz += bits.OnesCount64(s.NZ[w])
+		if len(s.NZ) > 0 {
+			s.NZ[len(s.NZ)-1] &= tailMask(s, len(s.NZ)-1)
 		}
+		nnz = onesCount(s.NZ)
 	}
 	signPlane := rest[n:]
 	if b[2] != planeRaw {

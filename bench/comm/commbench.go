@@ -344,7 +344,8 @@ func writeComm(o commOptions, rows []commRow) error {
 		"processes with one thread each, median of its repetitions, in this same run right after the same (d, M)'s\n"+
 		"own configurations (so both see the same load). \"wire floor\": the same M processes moving the exchange's\n"+
 		"measured bytes in its pattern over raw loopback TCP, and nothing else: no framing, no sums, no vote, no\n"+
-		"encoding, no allocation; timed as the exchange, right after it (bench/comm/floor.go). Server (mean and vote):\n"+
+		"encoding, no allocation; timed as the exchange, right after it (bench/comm/floor.go); each frame leaves from and\n"+
+		"lands at its own place in memory as large as the exchange's (a vector of d values for the means). Server (mean and vote):\n"+
 		"a worker's bytes each way in as many frames, rank 0 reading frame k from every worker before writing frame k\n"+
 		"back; ring: MeanRing's frames, each rank writing its own chunk, then every frame it reads as soon as it has\n"+
 		"read it; allgather and shard: each rank's bytes of each phase (the votes, then the digests or results) split\n"+

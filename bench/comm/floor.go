@@ -19,8 +19,9 @@ import (
 // else done: no framing, no sums, no vote, no encoding, no allocation per
 // step. Whatever the exchange takes above this is ours; this much no
 // implementation of that pattern on these cores can avoid. Every frame
-// weighs what the exchange's frame weighed, header included. Three
-// patterns:
+// weighs what the exchange's frame weighed, header included, and leaves
+// from and lands at its own place in memory as large as the exchange's
+// (floorSteps). Three patterns:
 //
 //	server (the server mean and the server vote): workers write Frames
 //	  frames (UpBytes in all) to rank 0, then read Frames frames
@@ -296,58 +297,94 @@ func floorAccept(l net.Listener, links []net.Conn, want, lo int, spec rankSpec, 
 	return nil
 }
 
+// span is a frame of n bytes at offset off of a rank's memory.
+type span struct{ off, n int }
+
+// spans lays frames of the given sizes end to end from offset 0.
+func spans(sizes []int) []span {
+	out := make([]span, len(sizes))
+	off := 0
+	for i, n := range sizes {
+		out[i] = span{off, n}
+		off += n
+	}
+	return out
+}
+
+// extent is the memory spans take.
+func extent(ss ...[]span) int {
+	n := 1
+	for _, s := range ss {
+		for _, f := range s {
+			n = max(n, f.off+f.n)
+		}
+	}
+	return n
+}
+
 // floorSteps runs spec's warm-up and timed steps of its pattern over links.
+// Every frame leaves from, and lands at, its own place in memory as large
+// as what the exchange touches (a server mean's worker: its whole vector
+// each way; the ring: the vector, each frame at its segment's place), not
+// a small buffer reused frame after frame that the caches would keep: an
+// exchange of d values must read and write that memory, and so does its
+// floor.
 func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 	m := spec.Workers
 	rt := rankTimes{Rank: rank}
-	// One writer goroutine per peer serves every step: a frame size in its
-	// queue writes that many bytes, -1 ends the step and reports the
-	// step's first error.
-	biggest := 1
-	var ringSend, ringRecv []int
+	var up, down []span           // server: a worker's frames each way (rank 0: the same places, every worker's frame k at k's)
+	var ringSend, ringRecv []span // ring: in order
 	forward := 0
+	var sendMem, recvMem int
 	switch spec.Pattern {
 	case "", "server":
-		biggest = max(splitBytes(spec.UpBytes, spec.Frames)[0], splitBytes(spec.DownBytes, spec.Frames)[0])
+		up, down = spans(splitBytes(spec.UpBytes, spec.Frames)), spans(splitBytes(spec.DownBytes, spec.Frames))
+		sendMem, recvMem = extent(up), extent(down)
+		if rank == 0 {
+			sendMem, recvMem = recvMem, sendMem
+		}
 	case "ring":
 		ringSend, ringRecv, forward = ringFloorFrames(spec.Dim, m, rank)
-		for _, n := range ringRecv {
-			biggest = max(biggest, n)
-		}
-		for _, n := range ringSend {
-			biggest = max(biggest, n)
-		}
+		sendMem = extent(ringSend, ringRecv) // one vector: received frames go on from where they landed
+		recvMem = 1
 	case "mesh":
 		for _, ph := range spec.Phases {
-			for _, row := range ph {
-				for _, n := range row {
-					biggest = max(biggest, n)
-				}
+			sent, got := 0, 0
+			for q := range m {
+				sent += ph[rank][q]
+				got += ph[q][rank]
 			}
+			sendMem, recvMem = max(sendMem, sent, 1), max(recvMem, got, 1)
 		}
 	}
-	out, in := make([]byte, biggest), make([]byte, biggest)
+	out, in := make([]byte, sendMem), make([]byte, recvMem)
 	for i := range out {
 		out[i] = byte(i) // not a page of zeros
 	}
+	if spec.Pattern == "ring" {
+		in = out
+	}
+	// One writer goroutine per peer serves every step: a span in its queue
+	// writes out[off:off+n], n < 0 ends the step and reports the step's
+	// first error.
 	type writer struct {
-		q    chan int
+		q    chan span
 		errs chan error
 	}
 	writers := make([]*writer, m)
 	writerTo := func(q int) *writer {
 		if writers[q] == nil {
-			w := &writer{q: make(chan int, 1<<12), errs: make(chan error, 1)}
+			w := &writer{q: make(chan span, 1<<12), errs: make(chan error, 1)}
 			writers[q] = w
 			go func() {
 				var err error
-				for n := range w.q {
+				for f := range w.q {
 					switch {
-					case n < 0:
+					case f.n < 0:
 						w.errs <- err
 						err = nil
 					case err == nil:
-						_, err = links[q].Write(out[:n])
+						_, err = links[q].Write(out[f.off : f.off+f.n])
 					}
 				}
 			}()
@@ -367,15 +404,15 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 			if w == nil {
 				continue
 			}
-			w.q <- -1
+			w.q <- span{n: -1}
 			if err := <-w.errs; err != nil && first == nil {
 				first = fmt.Errorf("step %d: write to rank %d: %w", step, q, err)
 			}
 		}
 		return first
 	}
-	read := func(q, n int) error {
-		_, err := io.ReadFull(links[q], in[:n])
+	read := func(q int, f span) error {
+		_, err := io.ReadFull(links[q], in[f.off:f.off+f.n])
 		return err
 	}
 	one := make([]byte, 1)
@@ -387,14 +424,13 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 		var err error
 		switch spec.Pattern {
 		case "", "server":
-			up, down := splitBytes(spec.UpBytes, spec.Frames), splitBytes(spec.DownBytes, spec.Frames)
 			if rank != 0 {
 				w := writerTo(0)
-				for _, n := range up {
-					w.q <- n
+				for _, f := range up {
+					w.q <- f
 				}
-				for k, n := range down {
-					if err == nil && read(0, n) != nil {
+				for k, f := range down {
+					if err == nil && read(0, f) != nil {
 						err = fmt.Errorf("step %d: frame %d from rank 0", step, k)
 					}
 				}
@@ -414,11 +450,11 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 			next, prev := (rank+1)%m, (rank+m-1)%m
 			w := writerTo(next)
 			own := len(ringSend) - forward
-			for _, n := range ringSend[:own] {
-				w.q <- n
+			for _, f := range ringSend[:own] {
+				w.q <- f
 			}
-			for i, n := range ringRecv {
-				if e := read(prev, n); e != nil {
+			for i, f := range ringRecv {
+				if e := read(prev, f); e != nil {
 					err = fmt.Errorf("step %d: frame %d from rank %d: %w", step, i, prev, e)
 					break
 				}
@@ -428,16 +464,20 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 			}
 		case "mesh":
 			for p, ph := range spec.Phases {
+				off := 0
 				for q := range m {
 					if q != rank {
-						writerTo(q).q <- ph[rank][q]
+						writerTo(q).q <- span{off, ph[rank][q]}
+						off += ph[rank][q]
 					}
 				}
+				off = 0
 				for q := 0; q < m && err == nil; q++ {
 					if q != rank {
-						if e := read(q, ph[q][rank]); e != nil {
+						if e := read(q, span{off, ph[q][rank]}); e != nil {
 							err = fmt.Errorf("step %d: phase %d from rank %d: %w", step, p, q, e)
 						}
+						off += ph[q][rank]
 					}
 				}
 			}
@@ -480,18 +520,22 @@ func floorBarrier(links []net.Conn, rank int, one []byte) error {
 
 // ringFloorFrames are the frames rank sends and receives in one ring mean
 // of d values among m ranks, each weighing its payload and a frame header,
-// in order: it receives the reduce-scatter's chunks r-1, r-2, ..., r+1 and
-// the allgather's r, r-1, ..., r+2; it sends its own chunk r, then each
-// frame it received but the last chunk's (forward of them, sent in the
-// order received).
-func ringFloorFrames(d, m, rank int) (send, recv []int, forward int) {
-	frames := func(k int) []int {
+// in order, each at its segment's place in the vector (4 bytes a value;
+// the frame's header rides on its segment's first bytes): it receives the
+// reduce-scatter's chunks r-1, r-2, ..., r+1 and the allgather's r, r-1,
+// ..., r+2; it sends its own chunk r, then each frame it received but the
+// last chunk's (forward of them, sent in the order received, from where
+// they landed).
+func ringFloorFrames(d, m, rank int) (send, recv []span, forward int) {
+	frames := func(k int) []span {
 		lo, hi := collective.RingChunk(d, m, k)
-		f := collective.Float32Frames(hi - lo)
-		for i := range f {
-			f[i] += collective.HeaderSize
+		var out []span
+		off := 4 * lo
+		for _, n := range collective.Float32Frames(hi - lo) {
+			out = append(out, span{off, n + collective.HeaderSize})
+			off += n
 		}
-		return f
+		return out
 	}
 	for s := range m - 1 {
 		recv = append(recv, frames(rank-1-s)...)

@@ -162,9 +162,9 @@ func TestRingFloorFrames(t *testing.T) {
 		for _, d := range []int{0, 5, 1 << 19, 3<<18 + 7} {
 			for r := range m {
 				send, recv, forward := ringFloorFrames(d, m, r)
-				sum := func(xs []int) (s int) {
+				sum := func(xs []span) (s int) {
 					for _, x := range xs {
-						s += x
+						s += x.n
 					}
 					return s
 				}
