@@ -267,6 +267,9 @@ func (ch *chooser) useTable(t *Table, name string) {
 	}
 }
 
+// Choices lists kernel's implementations, the default rule's first.
+func Choices(kernel string) []string { return kernelChoices[kernel] }
+
 func validChoice(kernel, choice string) bool {
 	for _, c := range kernelChoices[kernel] {
 		if c == choice {

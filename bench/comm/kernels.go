@@ -91,10 +91,11 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, e := range t.Entries {
 		fmt.Fprintf(stdout, "%s %s: %s (", e.Kernel, e.Class, e.Choice)
-		sep := ""
-		for c, ns := range e.NS {
-			fmt.Fprintf(stdout, "%s%s %.3f ms", sep, c, ns/1e6)
-			sep = ", "
+		for i, c := range kernels.Choices(e.Kernel) {
+			if i > 0 {
+				fmt.Fprint(stdout, ", ")
+			}
+			fmt.Fprintf(stdout, "%s %.3f ms", c, e.NS[c]/1e6)
 		}
 		fmt.Fprintln(stdout, ")")
 	}
