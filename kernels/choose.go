@@ -196,6 +196,9 @@ type chooser struct {
 	mu        sync.RWMutex
 	sgemmSeen map[[3]int]string    // ChooseSgemm's decisions so far
 	convSeen  map[ConvShape]string // ChooseConv's
+	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
+	// every step, and its steady state must not allocate.
+	voteSeen [64]atomic.Pointer[string]
 }
 
 var theChooser = sync.OnceValue(func() *chooser {
@@ -399,7 +402,13 @@ func ChooseVote(m int) string {
 	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
 		return ChoiceAVX512
 	}
-	return ch.decide(KernelVote, VoteClass(m), func() string { return fmt.Sprintf("voters=%d", m) })
+	b := bits.Len(uint(pow2Class(m)))
+	if c := ch.voteSeen[b].Load(); c != nil {
+		return *c
+	}
+	c := ch.decide(KernelVote, VoteClass(m), func() string { return fmt.Sprintf("voters=%d", m) })
+	ch.voteSeen[b].Store(&c)
+	return c
 }
 
 // ForceKernels makes the choices of spec (SIGNSGD_KERNELS's syntax)
