@@ -197,8 +197,36 @@ func machine() string {
 			load = strings.Join(f[:3], " ")
 		}
 	}
-	return fmt.Sprintf("%s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
-		host, runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), load)
+	return fmt.Sprintf("%s, %s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
+		host, cpuModel(), runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format("2006-01-02 15:04 UTC"), load)
+}
+
+// cpuModel is the processor's name as the kernel reports it (the first
+// "model name" of /proc/cpuinfo; lscpu's Model name), with its family and
+// model numbers, which tell CPUs of one brand name apart; "CPU unknown"
+// where there is no such file.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "CPU unknown"
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
+			break // the first processor's block
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	name := fields["model name"]
+	if name == "" {
+		return "CPU unknown"
+	}
+	if fam, model := fields["cpu family"], fields["model"]; fam != "" && model != "" {
+		name += fmt.Sprintf(" (family %s model %s)", fam, model)
+	}
+	return name
 }
 
 // commandLine is the command that made a result, for its Markdown.
