@@ -163,9 +163,12 @@ bench-step: build sysdeps-torch
 # allreduce (bench comm), time per step against M on loopback and, as root, in
 # bandwidth-limited network namespaces with a fitted model projected to 1024
 # workers (bench scale), and a whole ResNet-18 step split into its phases
-# (bench step). Each writes its command line into its .md. About 30 minutes.
+# (bench step), and the fp32 and vote targets (the ring against gloo, each
+# exchange against its wire floor) at M = 2, 4, 8. Each writes its command
+# line into its .md. About 30 minutes.
 bench-comm: build sysdeps-torch
 	./$(BIN) bench comm --out bench/results/comm
+	./$(BIN) bench comm --opt sgd,signsgd,signum --topology server,ring,shard --workers 2,4,8 --dims 11689512 --out bench/results/comm-targets
 	./$(BIN) bench scale --out bench/results/scale
 	./$(BIN) bench step --out bench/results/step
 

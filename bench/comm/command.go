@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"signsgd/bench"
 	"signsgd/job"
 	"signsgd/kernels"
 	"signsgd/slurm"
@@ -205,8 +206,8 @@ func machine() string {
 			load = strings.Join(f[:3], " ")
 		}
 	}
-	return fmt.Sprintf("%s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
-		host, runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), load)
+	return fmt.Sprintf("%s, %s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
+		host, bench.CPUModel(), runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), load)
 }
 
 // commandLine is the command that made a result, for its Markdown.
