@@ -46,7 +46,7 @@ func onesCount(w []uint64) int {
 
 // scatterBMI2 sets neg[w] to the next popcount(nz[w]) bits of the stream
 // in, deposited onto nz[w] by PDEP (scatterSignBits in one loop). in must
-// hold every bit the words of nz take.
+// hold every bit the words of nz take, and at least one word.
 //
 //go:noescape
 func scatterBMI2(neg, nz, in []uint64)

@@ -397,7 +397,7 @@ func gatherSignBitsGo(out []uint64, s kernels.Signs) {
 // scatterSignBits sets s.Neg from in: the j-th bit of in is the sign of the
 // j-th coordinate whose NZ bit is set. Reference: scatterSignBitsNaive.
 func scatterSignBits(s kernels.Signs, in []uint64) {
-	if useBMI2 {
+	if useBMI2 && len(in) > 0 {
 		scatterBMI2(s.Neg, s.NZ, in)
 		return
 	}
