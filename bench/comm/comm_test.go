@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,6 +386,25 @@ func TestSplitBytes(t *testing.T) {
 		}
 		if len(parts) != c[1] || sum != c[0] {
 			t.Errorf("splitBytes(%d, %d) = %d parts of %d bytes", c[0], c[1], len(parts), sum)
+		}
+	}
+}
+
+func TestPairList(t *testing.T) {
+	got, err := pairList("bench x", "pairs", "sgd:ring, signum:shard,signsgd:server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []optPair{{"sgd", "ring"}, {"signum", "shard"}, {"signsgd", "server"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pairList = %v, want %v", got, want)
+	}
+	if got[0].kind() != "mean" || got[1].kind() != "vote" {
+		t.Fatalf("kinds %q %q, want mean vote", got[0].kind(), got[1].kind())
+	}
+	for _, bad := range []string{"sgd:shard", "signum:ring", "adam:server", "sgd", "", "sgd:server,"} {
+		if _, err := pairList("bench x", "pairs", bad); err == nil || !strings.Contains(err.Error(), "--pairs") {
+			t.Errorf("pairList(%q) = %v, want an error naming --pairs", bad, err)
 		}
 	}
 }

@@ -103,17 +103,9 @@ func simGridCommand(args []string, stdout io.Writer) error {
 		}
 		links = append(links, l)
 	}
-	type pair struct{ opt, topo, kind string }
-	var pairs []pair
-	for _, p := range strings.Split(*pairsFlag, ",") {
-		opt, topo, _ := strings.Cut(p, ":")
-		kind := "vote"
-		if opt == "sgd" {
-			kind = "mean"
-		} else if opt != "signsgd" && opt != "signum" {
-			return job.UsageError("%s: --pairs %q: optimizer %q (want sgd, signsgd or signum)", cmd, *pairsFlag, opt)
-		}
-		pairs = append(pairs, pair{opt, topo, kind})
+	pairs, err := pairList(cmd, "pairs", *pairsFlag)
+	if err != nil {
+		return err
 	}
 	if err := prepareOut(cmd, *out); err != nil {
 		return err
@@ -131,7 +123,7 @@ func simGridCommand(args []string, stdout io.Writer) error {
 		for _, m := range ms {
 			for _, p := range pairs {
 				s0 := time.Now()
-				ex, err := collective.SimulateExchange(p.kind, p.topo, m, *dim, model)
+				ex, err := collective.SimulateExchange(p.kind(), p.topo, m, *dim, model)
 				if err != nil {
 					return fmt.Errorf("%s: %s %s M=%d %s: %w", cmd, p.opt, p.topo, m, rateNames[i], err)
 				}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -98,7 +99,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	rates := fs.String("rates", "1gbit,100mbit", "link rates (tc syntax)")
 	latency := fs.String("latency", "50us", "link latency")
 	pairsFlag := fs.String("pairs", "sgd:server,sgd:ring,signum:server,signum:allgather,signum:shard", "optimizer:topology pairs")
-	validate := fs.String("validate", "", "bench scale's scale.csv: set its namespace measurements beside the simulated times")
+	validate := fs.String("validate", "", "bench scale's scale.csv files (comma list): set their namespace measurements beside the simulated times")
 	replay := fs.Bool("replay", false, "replay the frames by size (collective.SimulateExchange) with the sum, count and digests charged at measured kernel speeds, instead of running the collectives over SimNet")
 	half := fs.Bool("half-duplex", false, "with --replay: each rank's interface carries one frame at a time")
 	out := fs.String("out", "bench/results/scale", "output folder")
@@ -109,10 +110,18 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pairs, err := pairList(cmd, "pairs", *pairsFlag)
+	if err != nil {
+		return err
+	}
 	measured := map[string]float64{}
 	if *validate != "" {
-		if measured, err = readNetnsExchange(*validate); err != nil {
-			return err
+		for _, f := range strings.Split(*validate, ",") {
+			got, err := readNetnsExchange(f)
+			if err != nil {
+				return err
+			}
+			maps.Copy(measured, got)
 		}
 	}
 	if err := prepareOut(cmd, *out); err != nil {
@@ -144,16 +153,12 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 			return job.UsageError("%s: %v", cmd, err)
 		}
 		for _, m := range ms {
-			for _, p := range strings.Split(*pairsFlag, ",") {
-				opt, topo, _ := strings.Cut(p, ":")
+			for _, p := range pairs {
+				opt, topo := p.opt, p.topo
 				var sim float64
 				if *replay {
-					kind := "vote"
-					if opt == "sgd" {
-						kind = "mean"
-					}
 					model.Link = link
-					sim, err = collective.SimulateExchange(kind, topo, m, *dim, model)
+					sim, err = collective.SimulateExchange(p.kind(), topo, m, *dim, model)
 				} else {
 					sim, err = simExchange(opt, topo, m, *dim, link)
 				}
