@@ -431,7 +431,13 @@ func (c *Config) finishRobust(set map[string]bool, kind optimizerKind) error {
 			}
 		}
 		c.Aggregator = ""
-	} else if c.Topology != "server" && (c.Aggregator != "mean" || c.Pre != "") {
+	} else if kind.ef && c.Topology == "shard" && (!agg.coordinatewise || c.Pre != "") {
+		what := "--aggregator " + c.Aggregator
+		if c.Pre != "" {
+			what = "--pre " + c.Pre
+		}
+		return badFlag("%s combines whole vectors: ef-signsgd over --topology shard combines slices, with a coordinate-wise aggregator (%s; or use --topology server)", what, strings.Join(coordinatewiseAggregators(), ", "))
+	} else if c.Topology != "server" && !kind.ef && (c.Aggregator != "mean" || c.Pre != "") {
 		what := "--aggregator " + c.Aggregator
 		if c.Pre != "" {
 			what = "--pre " + c.Pre
