@@ -144,7 +144,7 @@ type efOpt struct {
 	up, down *efState
 	server   *serverAggregate
 	shard    bool
-	slice    *efState // shard: the down residual of this rank's slice
+	slice    *efState  // shard: the down residual of this rank's slice
 	buf      []float32 // the residuals (and cclip's center): a checkpoint's state
 }
 
