@@ -376,7 +376,10 @@ func writeScale(o scaleOptions, res scaleResult) error {
 		b.WriteString("\n")
 		b.WriteString(netnsTargets(res.Rows))
 	}
-	b.WriteString("\n## (c) a model of the exchange and its projection\n\n")
+	b.WriteString("\n## (c) a model of the exchange and its projection (a cross-check)\n\n" +
+		"The scaling figures are `bench scale --sim`'s (simgrid.md): the real collectives' frames replayed on modelled\n" +
+		"links up to 4096 ranks, each optimizer at its best topology. This fit of the server topology's measurements\n" +
+		"stays beside them as a cross-check.\n\n")
 	fmt.Fprintf(&b, "t_exchange = A + B * S / bandwidth + C * S, with S the bytes through rank 0's link per step (sent + received:\n"+
 		"2 (M-1) frames: SIGNUM's signs, at most d/4 bytes (two bit planes, less where collective compresses one), SGD's\n"+
 		"4d bytes of floats, plus %d-byte headers). Fitted per optimizer\n"+
