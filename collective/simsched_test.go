@@ -52,8 +52,8 @@ func realExchange(t *testing.T, kind, topo string, m, d int, link Link) float64 
 // segments and vote chunks (the knobs lowered), uneven ring chunks and
 // shards, and M = 2 (no digests) to 7.
 func TestScheduleMatchesSimNet(t *testing.T) {
-	defer func(a, b int) { floatSegmentBytes, voteChunkWords = a, b }(floatSegmentBytes, voteChunkWords)
-	floatSegmentBytes, voteChunkWords = 1000, 3
+	defer setFloatSegmentBytes(1000)()
+	defer setVoteChunkWords(3)()
 	link := Link{Bandwidth: 1e6, Latency: 50 * time.Microsecond}
 	for _, p := range []struct{ kind, topo string }{
 		{"mean", "server"}, {"mean", "ring"}, {"vote", "server"}, {"vote", "allgather"}, {"vote", "shard"},

@@ -13,6 +13,7 @@ import (
 
 	"signsgd/collective"
 	"signsgd/data"
+	"signsgd/job/cli"
 	"signsgd/job/nn"
 	"signsgd/kernels"
 )
@@ -142,8 +143,8 @@ const MNISTDecayEvery = 4
 // bench/results/figures.
 const MNISTBeta = 0.99
 
-// errUsage marks a bad command line (exit status 2).
-var errUsage = errors.New("usage")
+// errUsage marks a bad command line (exit status 2): cli.Main's ErrUsage.
+var errUsage = cli.ErrUsage
 
 // usageError is a bad flag value: one line naming the flag.
 type usageError struct{ msg string }

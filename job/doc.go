@@ -127,7 +127,7 @@
 //
 // # Exit status
 //
-// Main returns, and every error is one line naming what and where:
+// cli.Main returns, and every error is one line naming what and where:
 //
 //	0  the run finished: summary.json written, every rank's model checked equal
 //	1  the run failed once started: a rank killed, lost or silent past

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"signsgd/bench"
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // TestMain lets the test binary be the program: the launcher starts
@@ -25,7 +25,7 @@ import (
 // TestScaleInterrupt starts `<exe> bench scale ...`).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, []job.Command{{Name: "bench", Run: Command}}))
+		os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, []cli.Command{{Name: "bench", Run: Command}}))
 	}
 	os.Exit(m.Run())
 }
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = job.Main(append([]string{"bench"}, args...), &o, &e, []job.Command{{Name: "bench", Run: Command}})
+	code = cli.Main(append([]string{"bench"}, args...), &o, &e, []cli.Command{{Name: "bench", Run: Command}})
 	return code, o.String(), e.String()
 }
 

@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"signsgd/collective"
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/kernels"
 )
 
@@ -99,7 +99,7 @@ func simGridCommand(args []string, stdout io.Writer) error {
 	for _, r := range rateNames {
 		l, err := collective.ParseLink(r + "," + *latency)
 		if err != nil {
-			return job.UsageError("%s: %v", cmd, err)
+			return cli.UsageError("%s: %v", cmd, err)
 		}
 		links = append(links, l)
 	}
@@ -160,7 +160,7 @@ func simGridCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	md := simGridMarkdown(rows, rateNames, ms, args, *dim, *latency, *compute, model, took)
-	if err := job.WriteFileAtomic(filepath.Join(*out, "simgrid.md"), func(w io.Writer) error {
+	if err := cli.WriteFileAtomic(filepath.Join(*out, "simgrid.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
 		return err
 	}); err != nil {

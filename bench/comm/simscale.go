@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"signsgd/collective"
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/kernels"
 )
 
@@ -150,7 +150,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	for _, rate := range strings.Split(*rates, ",") {
 		link, err := collective.ParseLink(rate + "," + *latency)
 		if err != nil {
-			return job.UsageError("%s: %v", cmd, err)
+			return cli.UsageError("%s: %v", cmd, err)
 		}
 		for _, m := range ms {
 			for _, p := range pairs {
@@ -179,7 +179,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err := t.writeCSV(filepath.Join(*out, "simscale.csv")); err != nil {
 		return err
 	}
-	return job.WriteFileAtomic(filepath.Join(*out, "simscale.md"), func(w io.Writer) error {
+	return cli.WriteFileAtomic(filepath.Join(*out, "simscale.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md.String())
 		return err
 	})
