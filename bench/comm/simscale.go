@@ -139,7 +139,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 		if *half {
 			duplex = "one queue for sends and receives (half duplex)"
 		}
-		fmt.Fprintf(&md, "One exchange of d = %d random values replayed frame by frame (collective.SimulateExchange: the collectives' frames by size) on modelled links (a NIC per rank at the rate with %s, latency %s), ranks starting together on idle links; rank 0's sum, the vote counts and the digests charged at kernel speeds measured at the start (add %.3g ns/value, vote %.3g ns/voter-word, SHA-256 %.3g ns/byte).", *dim, duplex, *latency, model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
+		fmt.Fprintf(&md, "One exchange of d = %d random values replayed frame by frame (collective.SimulateExchange: the collectives' frames by size; a vote's result tied where M independent voters tie) on modelled links (a NIC per rank at the rate with %s, latency %s), ranks starting together on idle links; rank 0's sum, the vote counts and the digests charged at kernel speeds measured at the start (add %.3g ns/value, vote %.3g ns/voter-word, SHA-256 %.3g ns/byte).", *dim, duplex, *latency, model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
 	} else {
 		fmt.Fprintf(&md, "One exchange of d = %d random values by the real collectives, every rank a goroutine over modelled links (a NIC per rank at the rate with a send and a receive queue, latency %s); the slowest rank's simulated time over the second of two steps.", *dim, *latency)
 	}
