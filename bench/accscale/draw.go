@@ -45,7 +45,6 @@ func drawFigure(c Config, pts []Point, path string) error {
 			for _, m := range c.Workers {
 				p.X.Min, p.X.Max = math.Min(p.X.Min, float64(m)/1.3), math.Max(p.X.Max, float64(m)*1.3)
 			}
-			p.Legend.Top = r == 1
 			p.Legend.Left = true
 			for mi, meth := range Methods() {
 				for fi, frac := range c.Fractions {
@@ -86,7 +85,7 @@ func drawFigure(c Config, pts []Point, path string) error {
 			if r == 0 {
 				p.Y.Min, p.Y.Max = 0, 1
 			} else {
-				p.Y.Max = math.Max(p.Y.Max, 0.01) // the clean run's level in view
+				p.Y.Max = math.Max(p.Y.Max, 0.02) // the clean run's level in view
 				p.Add(zeroLine(p.X.Min, p.X.Max))
 			}
 			p.Add(plotter.NewGrid())
