@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step calibrate bench-comm figures robustness robustness-quick fuzz chaos clean
+.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step calibrate bench-comm figures robustness robustness-quick accuracy-scale accuracy-scale-quick fuzz chaos clean
 
 all: build
 
@@ -147,6 +147,20 @@ robustness: build
 
 robustness-quick: build
 	./$(BIN) robustness --quick --out /tmp/signsgd-robustness-quick
+
+# Final accuracy against the number of workers (9, 33, 129, 513, 2049) at
+# Byzantine fractions 0, 20%, 40% and 45% under the paper's attack: SIGNUM's
+# vote against SGD with the median, logreg (5 epochs, 256,125 rows so every
+# worker keeps 100 at M = 2049) and MNIST mlp (one epoch), per-worker batch
+# 14, every rank a goroutine (--launcher sim); the rates of make robustness.
+# bench/results/scale/accuracy-vs-workers.md, .csv and .png; runs cached in
+# bench/results/scale/accuracy-runs/ (kept out of git). The time is in the
+# report. accuracy-scale-quick: 16 short runs at 5 and 9 workers.
+accuracy-scale: build
+	./$(BIN) accuracy-scale --out bench/results/scale
+
+accuracy-scale-quick: build
+	./$(BIN) accuracy-scale --quick --out /tmp/signsgd-accuracy-scale-quick
 
 # Forward+backward speed of the networks against PyTorch (Debian
 # python3-torch and python3-torchvision) on the same shapes, in one run.

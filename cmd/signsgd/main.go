@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"signsgd/bench/accscale"
 	"signsgd/bench/chaos"
 	"signsgd/bench/comm"
 	"signsgd/bench/figures"
@@ -20,6 +21,7 @@ var commands = []cli.Command{
 	{Name: "figures", Args: "[flags]", Summary: "the paper's experiments and figures (--spec FILE, --quick)", Run: figures.Command},
 	{Name: "theory", Args: "[flags]", Summary: "Monte Carlo check of the paper's bounds", Run: theory.Command},
 	{Name: "robustness", Args: "[flags]", Summary: "every method against every attack: accuracy grid, worst case (--quick)", Run: robustness.Command},
+	{Name: "accuracy-scale", Args: "[flags]", Summary: "final accuracy against the number of workers at Byzantine fractions (--quick)", Run: accscale.Command},
 	{Name: "bench", Args: "comm|scale|step", Summary: "bytes and seconds of the exchange, scaling with workers, a whole step", Run: comm.Command},
 	{Name: "plot", Args: "DIR...", Summary: "one figure of run folders, one line per run (--out FILE.png|.svg)", Run: runs.PlotCommand},
 	{Name: "compare", Args: "DIR...", Summary: "one table of run folders: status, accuracy, time, bytes (--csv)", Run: runs.CompareCommand},
