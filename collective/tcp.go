@@ -100,7 +100,7 @@ type tcpComm struct {
 	// SecurityOff.
 	sendSeal, recvSeal []*sealer
 	closed             atomic.Bool
-	wg       sync.WaitGroup
+	wg                 sync.WaitGroup
 }
 
 // tcpLink is the send side of one connection: a frame's header and the
@@ -189,10 +189,10 @@ type hello struct {
 	// security is the rank's TCPOptions.Security, aesgcm whether it seals
 	// with AES-GCM (else ChaCha20-Poly1305): the connecting rank chooses,
 	// the accepting one follows.
-	security   Security
-	aesgcm     bool
-	nonce      [nonceSize]byte
-	mac        [nonceSize]byte
+	security Security
+	aesgcm   bool
+	nonce    [nonceSize]byte
+	mac      [nonceSize]byte
 }
 
 // helloBody is everything in a hello the MAC covers.
