@@ -43,7 +43,7 @@ func proxyWorld(t *testing.T, sec Security, f tamper) [2]Comm {
 			return
 		}
 		t.Cleanup(func() { in.Close(); out.Close() })
-		go io.Copy(in, out) // rank 0 to rank 1: untouched
+		go io.Copy(in, out)  // rank 0 to rank 1: untouched
 		for i := -1; ; i++ { // frame -1: the hello
 			frame := make([]byte, HeaderSize)
 			if _, err := io.ReadFull(in, frame); err != nil {
