@@ -264,7 +264,7 @@ func (c *Config) finish(set map[string]bool) error {
 		{"dataset", c.Dataset, datasets}, {"model", c.Model, nn.Models}, {"opt", c.Opt, optimizers.Names()},
 		{"topology", c.Topology, topologies()}, {"attack", c.Attack, attacks.Names()}, {"tie", c.Tie, ties},
 		{"launcher", c.Launcher, launchers}, {"fault-kind", c.FaultKind, faultKinds},
-		{"transport-security", c.TransportSecurity, securities.Names()},
+		{"transport-security", c.TransportSecurity, append(securities.Names(), "")},
 	} {
 		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
 			return err

@@ -52,7 +52,11 @@ func isLoopback(addr string) bool {
 // seal unless every rank is on this host (the local launcher, a launcher
 // whose ranks share one node, or a coordinator on loopback).
 func resolveSecurity(cfg *Config) (collective.Security, error) {
-	ts, err := securities.parse(cfg.TransportSecurity)
+	name := cfg.TransportSecurity
+	if name == "" {
+		name = "auto"
+	}
+	ts, err := securities.parse(name)
 	if err != nil {
 		return 0, err
 	}

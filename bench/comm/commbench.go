@@ -26,25 +26,29 @@ import (
 
 // commOptions configure `signsgd bench comm`.
 type commOptions struct {
-	Pairs    [][2]string // (optimizer, topology)
-	Workers  []int
-	Dims     []int
-	Steps    int
-	Warmup   int
-	Zeros    float64
-	Seed     uint64
-	Gloo     bool   // run gloo_allreduce.py beside
-	Python   string // python3 with torch
-	GlooReps int
-	Floor    bool          // time raw TCP moving each exchange's bytes in its pattern
-	Limit    time.Duration // per configuration
-	Out      string
-	Command  string // the command line, for comm.md
+	Pairs [][2]string // (optimizer, topology)
+	// Securities are the transport security modes to time each
+	// configuration under (collective.Security names; default off).
+	Securities []string
+	Workers    []int
+	Dims       []int
+	Steps      int
+	Warmup     int
+	Zeros      float64
+	Seed       uint64
+	Gloo       bool   // run gloo_allreduce.py beside
+	Python     string // python3 with torch
+	GlooReps   int
+	Floor      bool          // time raw TCP moving each exchange's bytes in its pattern
+	Limit      time.Duration // per configuration
+	Out        string
+	Command    string // the command line, for comm.md
 }
 
 // commRow is one measured configuration.
 type commRow struct {
 	Opt, Topology string
+	Security      string // the links' transport security (seal, auth, off)
 	summary
 	Gloo float64 // gloo's fp32 allreduce, seconds (NaN: not measured)
 	// Floor is raw loopback TCP moving the same bytes in the same pattern
@@ -75,6 +79,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	gloo := fs.String("gloo", "auto", "run bench/gloo_allreduce.py for the same d and M: auto (if python3 with torch is found), off")
 	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
+	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
 	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
@@ -86,6 +91,12 @@ func commCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	for _, v := range strings.Split(*secS, ",") {
+		if _, err := collective.ParseSecurity(v); err != nil {
+			return job.UsageError("%s --security: %v", cmd, err)
+		}
+		o.Securities = append(o.Securities, v)
+	}
 	if o.Pairs, err = pairs(cmd, opts, *topo); err != nil {
 		return err
 	}
@@ -154,25 +165,28 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 	for _, d := range o.Dims {
 		for _, m := range o.Workers {
 			first := len(rows)
-			for _, p := range o.Pairs {
-				spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
-					Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
-					Timeout: o.Limit.Seconds()}
-				all, err := l.run(ctx, spec, nil)
-				if err != nil {
-					return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
-				}
-				r := commRow{Opt: p[0], Topology: p[1], summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
-				fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
-					r.Opt, r.Topology, m, d, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
-				if o.Floor {
-					if r.Floor, err = runFloorOf(ctx, l, r, all, o); err != nil {
-						return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+			for _, pp := range o.Pairs {
+				for _, sec := range o.Securities {
+					p := pp
+					spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
+						Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
+						Timeout: o.Limit.Seconds(), Security: sec}
+					all, err := l.run(ctx, spec, nil)
+					if err != nil {
+						return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
 					}
-					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms: exchange / floor %.2f\n",
-						r.Opt, r.Topology, m, d, fmtMs(r.Floor), r.Exchange/r.Floor)
+					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
+					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
+						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
+					if o.Floor {
+						if r.Floor, err = runFloorOf(ctx, l, r, all, o); err != nil {
+							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+						}
+						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms: exchange / floor %.2f\n",
+							r.Opt, r.Topology, m, d, fmtMs(r.Floor), r.Exchange/r.Floor)
+					}
+					rows = append(rows, r)
 				}
-				rows = append(rows, r)
 			}
 			if !o.Gloo {
 				continue
