@@ -14,7 +14,7 @@ TEST_FUZZTIME ?= 20000x
 # regression with SIGNUM, 2 blind and 2 Byzantine ranks.
 RUN_FLAGS ?= --dataset logreg --model mlp --opt signum --workers 9 --blind 2 --byzantine 2 --attack paper --epochs 30 --seed 8005 --out results/make-run
 
-.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step bench-comm figures robustness robustness-quick fuzz chaos clean
+.PHONY: all build run test vet fmt-check check-tree deps sysdeps sysdeps-build sysdeps-torch bench bench-step calibrate bench-comm figures robustness robustness-quick fuzz chaos clean
 
 all: build
 
@@ -106,9 +106,18 @@ fuzz: deps
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheckpoint$$' -fuzztime $(FUZZTIME) ./job
 	$(GO) test -run '^$$' -fuzz '^FuzzAggregate$$' -fuzztime $(FUZZTIME) ./job
 
+# Calibrate the kernel chooser on this CPU: time each implementation on the
+# networks' shapes and write kernels/calibration/VENDOR-FAMILY-MODEL.json
+# (commit it; the next build embeds it).
+calibrate: build
+	./$(BIN) bench kernels --calibrate --out kernels/calibration
+
 # Kernel speed: the vote against the float32 sum SGD's server does, at the
 # sizes of ResNet-50's gradient (d = 25.6M, 16 voters).
-bench: deps
+# Both bench targets first print the CPU and the kernel the chooser takes for
+# each shape (kernels/choose.go), and record them in bench/results/.
+bench: build
+	./$(BIN) bench kernels --models resnet50 | tee bench/results/kernels/chosen.txt
 	$(GO) test -run '^$$' -bench 'Vote/voters=16/d=25600000|Vote/voters=64/d=25600000$$|SumFloat32/voters=16/d=25600000$$|PackSigns|MomentumSigns|ApplySignStep' -benchtime 10x -count 3 ./kernels
 
 # The paper's experiments from scratch: every run of Figures 2-5 (and the
@@ -146,6 +155,7 @@ sysdeps-torch:
 	$(call install_packages,python3-torch python3-torchvision)
 
 bench-step: build sysdeps-torch
+	./$(BIN) bench kernels | tee bench/results/torch-step/chosen.txt
 	$(GO) test -run '^$$' -bench 'Step/model=' -benchtime 5x ./job/nn
 	/usr/bin/python3 bench/torch_step.py
 
@@ -154,9 +164,12 @@ bench-step: build sysdeps-torch
 # allreduce (bench comm), time per step against M on loopback and, as root, in
 # bandwidth-limited network namespaces with a fitted model projected to 1024
 # workers (bench scale), and a whole ResNet-18 step split into its phases
-# (bench step). Each writes its command line into its .md. About 30 minutes.
+# (bench step), and the fp32 and vote targets (the ring against gloo, each
+# exchange against its wire floor) at M = 2, 4, 8. Each writes its command
+# line into its .md. About 30 minutes.
 bench-comm: build sysdeps-torch
 	./$(BIN) bench comm --out bench/results/comm
+	./$(BIN) bench comm --opt sgd,signsgd,signum --topology server,ring,shard --workers 2,4,8 --dims 11689512 --out bench/results/comm-targets
 	./$(BIN) bench scale --out bench/results/scale
 	./$(BIN) bench step --out bench/results/step
 

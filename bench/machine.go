@@ -17,18 +17,28 @@ func Machine() string {
 		time.Now().UTC().Format(time.DateOnly+" 15:04 MST"))
 }
 
-// CPUModel is /proc/cpuinfo's model name ("unknown CPU" elsewhere).
+// CPUModel is /proc/cpuinfo's model name (lscpu's Model name) with its
+// family and model numbers, which tell CPUs of one brand name apart
+// ("unknown CPU" where there is no such file).
 func CPUModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return "unknown CPU"
 	}
 	defer f.Close()
+	fields := map[string]string{}
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
+	for sc.Scan() && sc.Text() != "" { // the first processor's block
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
 	}
-	return "unknown CPU"
+	name := fields["model name"]
+	if name == "" {
+		return "unknown CPU"
+	}
+	if fam, model := fields["cpu family"], fields["model"]; fam != "" && model != "" {
+		name += fmt.Sprintf(" (family %s model %s)", fam, model)
+	}
+	return name
 }

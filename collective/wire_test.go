@@ -585,3 +585,21 @@ func TestSlicePools(t *testing.T) {
 		}
 	}
 }
+
+// TestOnesCount: the vector popcount (AVX-512 where the CPU has it) equals
+// the word-at-a-time count at every length and offset around its blocks of
+// 16 words.
+func TestOnesCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	w := make([]uint64, 200)
+	for i := range w {
+		w[i] = rng.Uint64() & rng.Uint64()
+	}
+	for off := 0; off < 3; off++ {
+		for n := 0; off+n <= len(w); n++ {
+			if got, want := onesCount(w[off:off+n]), onesCountGo(w[off:off+n]); got != want {
+				t.Fatalf("offset %d, %d words: %d bits, want %d", off, n, got, want)
+			}
+		}
+	}
+}

@@ -151,10 +151,11 @@ func preBucket(p *preState, vecs [][]float32) [][]float32 {
 
 // serverAggregate is SGD's exchange under --topology server when rank 0
 // aggregates itself (a robust aggregator, or adversaries whose effect is
-// measured): every worker sends its gradient to rank 0 (TagMean, the bytes
-// of the server mean), rank 0 zeroes the non-finite values, pre-aggregates
-// and aggregates, measures how far the result lies from the honest ranks'
-// mean, and sends it back (TagMeanResult). g is replaced by the aggregate on
+// measured): every worker sends its gradient to rank 0
+// (collective.GatherFloat32s: the server mean's frames and bytes), rank 0
+// zeroes the non-finite values, pre-aggregates and aggregates, measures how
+// far the result lies from the honest ranks' mean, and sends it back
+// (collective.BroadcastFloat32s). g is replaced by the aggregate on
 // every rank.
 type serverAggregate struct {
 	agg  aggregator
@@ -173,15 +174,11 @@ type serverAggregate struct {
 func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) error {
 	m := c.Size()
 	if c.Rank() != 0 {
-		if err := c.Send(0, collective.TagMean, collective.EncodeFloat32s(nil, g)); err != nil {
+		if err := collective.GatherFloat32s(c, 0, g, nil); err != nil {
 			return fmt.Errorf("aggregate: %w", err)
 		}
-		p, err := c.Recv(0, collective.TagMeanResult)
-		if err != nil {
+		if err := collective.BroadcastFloat32s(c, 0, g); err != nil {
 			return fmt.Errorf("aggregate: %w", err)
-		}
-		if err := collective.DecodeFloat32s(g, p); err != nil {
-			return fmt.Errorf("aggregate: from rank 0: %w", err)
 		}
 		return nil
 	}
@@ -192,14 +189,10 @@ func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) err
 		s.hm = make([]float32, d)
 	}
 	copy(s.vecs[0], g)
+	if err := collective.GatherFloat32s(c, 0, g, s.vecs); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
 	for r := 1; r < m; r++ {
-		p, err := c.Recv(r, collective.TagMean)
-		if err != nil {
-			return fmt.Errorf("aggregate: %w", err)
-		}
-		if err := collective.DecodeFloat32s(s.vecs[r], p); err != nil {
-			return fmt.Errorf("aggregate: from rank %d: %w", r, err)
-		}
 		kernels.SanitizeFloat32(s.vecs[r])
 	}
 	vecs := s.vecs
@@ -213,11 +206,8 @@ func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) err
 		copy(s.st.center, g)
 	}
 	s.measure(g)
-	out := collective.EncodeFloat32s(nil, g)
-	for r := 1; r < m; r++ {
-		if err := c.Send(r, collective.TagMeanResult, out); err != nil {
-			return fmt.Errorf("aggregate: %w", err)
-		}
+	if err := collective.BroadcastFloat32s(c, 0, g); err != nil {
+		return fmt.Errorf("aggregate: %w", err)
 	}
 	return nil
 }

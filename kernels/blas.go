@@ -22,7 +22,8 @@ func BLASName() string { return blasName }
 // On amd64 CPUs with AVX-512 (and without the noasm tag) a product whose
 // rows and columns fill the kernel's 8 x 48 tiles goes to sgemmAVX512; a
 // small one that fills them only transposed is computed as C^T by it; any
-// other goes to the BLAS in one call. Large products for the AVX-512 kernel are
+// other goes to the BLAS in one call. Where both can take it, the chooser
+// (choose.go, ChooseSgemm) decides by the CPU's calibration table. Large products for the AVX-512 kernel are
 // split into blocks of rows or columns across BLASThreads() goroutines;
 // its sum for an entry does not depend on the split, so there the result
 // does not depend on the threads. Without the kernel, large BLAS products
@@ -43,13 +44,15 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		return
 	}
-	fast := useFastGemm(m, n)
+	ours, chosenBLAS := sgemmOurs(m, n, k)
+	fast := ours && useFastGemm(m, n)
 	t := gemmThreads()
-	if m*n*k < gemmSplitWork || !fast && haveFastGemm() {
+	if m*n*k < gemmSplitWork || !fast && haveFastGemm() && !chosenBLAS {
 		// Next to the AVX-512 kernel the BLAS only gets the small or
 		// oddly shaped products: they stay whole, so that the result
 		// does not depend on the threads (the BLAS's rounding of an
-		// entry may depend on where its blocks split).
+		// entry may depend on where its blocks split). A product the
+		// chooser gives to the BLAS is split as without the kernel.
 		t = 1
 	}
 	if t <= 1 {
@@ -94,12 +97,28 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // sgemmSerial is Sgemm on the calling goroutine alone (m, n, k >= 1), for
 // callers that split their work across threads themselves.
 func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	fast := useFastGemm(m, n)
-	if !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
+	ours, _ := sgemmOurs(m, n, k)
+	fast := ours && useFastGemm(m, n)
+	if ours && !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
 		transposedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmOurs reports whether the chooser gives an m x n x k product to the
+// AVX-512 kernel, where the kernel can take it directly or transposed
+// (ChooseSgemm; false without the kernel), and toBLAS whether it gives it to
+// the BLAS instead.
+func sgemmOurs(m, n, k int) (ours, toBLAS bool) {
+	if !haveFastGemm() || !useFastGemm(m, n) && !(m*n <= transposedGemmMax && useFastGemm(n, m)) {
+		return false, false
+	}
+	if r := shapeRecorder.Load(); r != nil {
+		r.addSgemm(m, n, k)
+	}
+	ours = ChooseSgemm(m, n, k) == ChoiceAVX512
+	return ours, !ours
 }
 
 // Sgemm splits a product across gemmThreads() goroutines when it has at

@@ -54,7 +54,7 @@ func voteWordsFast(dst Signs, nzs, negs []unsafe.Pointer, opt VoteOptions, lo, h
 	}
 	var eq [voteBlock]uint64
 	w := lo
-	if haveAVX512 && useAVX512 {
+	if haveAVX512 && useAVX512 && ChooseVote(m) == ChoiceAVX512 {
 		// count(NZ) = m, bit-sliced, for the groups where no voter abstains.
 		var mplanes [8][8]uint64
 		for j := range mplanes {

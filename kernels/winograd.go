@@ -32,14 +32,21 @@ var useWinograd = true
 const winogradMinChannels = 16
 
 // winograd reports a convolution Conv2DForward computes with F(2x2, 3x3):
-// channel-major, 3x3, stride 1, padding at most 2, enough channels.
+// channel-major, 3x3, stride 1, padding at most 2, enough channels and
+// tiles, and the chooser (ChooseConv) takes Winograd over im2col for it.
 func (s ConvShape) winograd() bool {
 	if !useWinograd || s.Layout != CNHW || s.KH != 3 || s.KW != 3 || s.Stride != 1 || s.Pad > 2 ||
 		s.InC < winogradMinChannels || s.OutC < winogradMinChannels {
 		return false
 	}
 	th, tw := s.wgTiles()
-	return s.Batch*th*tw >= wgMinTiles
+	if s.Batch*th*tw < wgMinTiles {
+		return false
+	}
+	if r := shapeRecorder.Load(); r != nil {
+		r.addConv(s)
+	}
+	return ChooseConv(s) == ChoiceWinograd
 }
 
 // wgSkew pads the distance between two of the 16 planes of a transformed

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"signsgd/bench"
 	"signsgd/job"
 )
 
@@ -127,8 +128,9 @@ func TestCommBytes(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
-	if !strings.Contains(string(md), "bin/signsgd bench comm --workers 2,3") || !strings.Contains(string(md), "oversubscribed") {
-		t.Errorf("comm.md lacks the command line or the note on shared cores:\n%s", md)
+	if !strings.Contains(string(md), "bin/signsgd bench comm --workers 2,3") || !strings.Contains(string(md), "oversubscribed") ||
+		!strings.Contains(string(md), bench.CPUModel()) {
+		t.Errorf("comm.md lacks the command line, the CPU model or the note on shared cores:\n%s", md)
 	}
 }
 

@@ -15,16 +15,18 @@ import (
 	"syscall"
 	"time"
 
+	"signsgd/bench"
 	"signsgd/job"
 	"signsgd/kernels"
 	"signsgd/slurm"
 )
 
-const usage = `usage: signsgd bench comm|scale|step [flags]
+const usage = `usage: signsgd bench comm|scale|step|kernels [flags]
 
   comm   bytes and seconds of one exchange per optimizer, topology, M and d on loopback, beside gloo
   scale  time per step against the worker count: loopback, bandwidth-limited namespaces, a fitted model
   step   a whole training step (ResNet-18 by default) split into forward/backward, pack, exchange, vote, update
+  kernels  the CPU and the kernel chosen for each network shape; --calibrate measures this CPU's table
 
 Run 'signsgd bench comm -h' (scale, step) for a command's flags.
 `
@@ -33,7 +35,7 @@ Run 'signsgd bench comm -h' (scale, step) for a command's flags.
 // the hidden rank, one process of a measured configuration).
 func Command(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return job.UsageError("bench: which benchmark? (comm, scale or step; 'signsgd bench -h' for more)")
+		return job.UsageError("bench: which benchmark? (comm, scale, step or kernels; 'signsgd bench -h' for more)")
 	}
 	switch args[0] {
 	case "comm":
@@ -47,6 +49,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		return simscaleCommand(args[1:], stdout)
 	case "step":
 		return stepCommand(args[1:], stdout)
+	case "kernels":
+		return kernelsCommand(args[1:], stdout, stderr)
 	case "rank":
 		return rankCommand(args[1:], stdout)
 	case "-h", "-help", "--help", "help":
@@ -202,8 +206,8 @@ func machine() string {
 			load = strings.Join(f[:3], " ")
 		}
 	}
-	return fmt.Sprintf("%s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
-		host, runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), load)
+	return fmt.Sprintf("%s, %s, %d cores (runtime.NumCPU), %s, BLAS %s, %s, load average %s when the outputs were written (other work on the machine slows every figure)",
+		host, bench.CPUModel(), runtime.NumCPU(), runtime.Version(), kernels.BLASName(), time.Now().UTC().Format(time.DateOnly+" 15:04 MST"), load)
 }
 
 // commandLine is the command that made a result, for its Markdown.

@@ -7,8 +7,9 @@
 //	                     topology, worker count M and gradient size d, on
 //	                     loopback, beside the byte formula and beside
 //	                     gloo's fp32 allreduce (bench/gloo_allreduce.py),
-//	                     and each server vote beside its wire floor: raw
-//	                     TCP moving the same bytes, nothing else (floor.go)
+//	                     and each exchange beside its wire floor: raw TCP
+//	                     moving the same bytes in the same pattern, nothing
+//	                     else (floor.go)
 //	signsgd bench scale  time per step against M: 1..32 ranks on loopback,
 //	                     then ranks in network namespaces behind veth pairs
 //	                     and a bridge with tc bandwidth limits (root only),

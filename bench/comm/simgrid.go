@@ -197,7 +197,7 @@ func bestTopology(rows []gridRow) map[string]gridRow {
 
 func simGridMarkdown(rows []gridRow, rates []string, ms []int, args []string, dim int, latency string, compute time.Duration, model collective.SimModel, took time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# bench scale --sim: the scaling grid on the link model\n\nCommand: `%s`\n\nMachine: %s; CPU %s\n\n", commandLine("scale", append([]string{"--sim"}, args...)), machine(), cpuModel())
+	fmt.Fprintf(&b, "# bench scale --sim: the scaling grid on the link model\n\nCommand: `%s`\n\nMachine: %s\n\n", commandLine("scale", append([]string{"--sim"}, args...)), machine())
 	duplex := "full duplex (sends and receives of a rank overlap)"
 	if model.HalfDuplex {
 		duplex = "half duplex (a rank's interface carries one frame at a time)"

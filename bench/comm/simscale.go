@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,7 +124,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	}
 	t := &table{header: []string{"optimizer", "topology", "workers", "dim", "rate", "latency", "sim_exchange_seconds", "netns_exchange_seconds", "sim_over_netns"}}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# bench simscale: simulated exchange times (collective.NewSimNet)\n\nCommand: `%s`\n\nMachine: %s; CPU %s\n\n", commandLine("simscale", args), machine(), cpuModel())
+	fmt.Fprintf(&md, "# bench simscale: simulated exchange times (collective.NewSimNet)\n\nCommand: `%s`\n\nMachine: %s\n\n", commandLine("simscale", args), machine())
 	if *replay {
 		duplex := "a send and a receive queue"
 		if *half {
@@ -230,16 +229,3 @@ func readNetnsExchange(path string) (map[string]float64, error) {
 	return out, nil
 }
 
-// cpuModel is lscpu's model name, or "?".
-func cpuModel() string {
-	b, err := exec.Command("lscpu").Output()
-	if err != nil {
-		return "?"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "Model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}

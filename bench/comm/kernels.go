@@ -1,0 +1,140 @@
+package comm
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"signsgd/job"
+	"signsgd/job/nn"
+	"signsgd/kernels"
+)
+
+// kernelModels are the networks whose shapes the chooser is calibrated
+// on, as BenchmarkStep (job/nn) and `make bench-step` run them.
+var kernelModels = []struct {
+	name    string
+	in      []int
+	classes int
+	hidden  int
+	batch   int
+}{
+	{"mlp", []int{1, 28, 28}, 10, 128, 128},
+	{"mnistnet", []int{1, 28, 28}, 10, 0, 14},
+	{"resnet18", []int{3, 224, 224}, 1000, 0, 8},
+	{"resnet50", []int{3, 224, 224}, 1000, 0, 8},
+}
+
+// kernelVoters are the vote sizes calibrated (the workers of make run,
+// the figures' and bench's).
+var kernelVoters = []int{3, 9, 16, 64}
+
+// kernelsCommand is `signsgd bench kernels`: the CPU, its calibration
+// status and the kernel chosen for each shape of the networks'; with
+// --calibrate it times every choice and writes this CPU's table.
+func kernelsCommand(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench kernels", flag.ContinueOnError)
+	calibrate := fs.Bool("calibrate", false, "time each kernel's implementations on the networks' shapes and write this CPU's table")
+	out := fs.String("out", "kernels/calibration", "with --calibrate: the table's directory, or a .json file")
+	reps := fs.Int("reps", 5, "with --calibrate: timed runs per shape and choice (the median is kept)")
+	threads := fs.Int("threads", 2, "threads of the products and convolutions (as bench-step's ResNets)")
+	models := fs.String("models", "mlp,mnistnet,resnet18,resnet50", "networks whose shapes are measured")
+	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
+		return err
+	}
+	kernels.SetThreads(*threads)
+	kernels.SetBLASThreads(*threads)
+	defer kernels.SetThreads(0)
+	var shapes kernels.Shapes
+	for _, name := range strings.Split(*models, ",") {
+		found := false
+		for _, m := range kernelModels {
+			if m.name != name {
+				continue
+			}
+			found = true
+			s, err := stepShapes(m.name, m.in, m.classes, m.hidden, m.batch)
+			if err != nil {
+				return err
+			}
+			shapes.Merge(s)
+		}
+		if !found {
+			return job.UsageError("bench kernels: unknown model %q", name)
+		}
+	}
+	shapes.Vote = kernelVoters
+	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
+	if !*calibrate {
+		printChoices(stdout, shapes)
+		return nil
+	}
+	t, err := kernels.Calibrate(shapes, *reps, stderr)
+	if err != nil {
+		return err
+	}
+	path := *out
+	if !strings.HasSuffix(path, ".json") {
+		path = filepath.Join(path, t.CPU.Key()+".json")
+	}
+	data, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	for _, e := range t.Entries {
+		fmt.Fprintf(stdout, "%s %s: %s (", e.Kernel, e.Class, e.Choice)
+		for i, c := range kernels.Choices(e.Kernel) {
+			if i > 0 {
+				fmt.Fprint(stdout, ", ")
+			}
+			fmt.Fprintf(stdout, "%s %.3f ms", c, e.NS[c]/1e6)
+		}
+		fmt.Fprintln(stdout, ")")
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d classes); rebuild to embed it\n", path, len(t.Entries))
+	return nil
+}
+
+// stepShapes runs one training step of a network and returns the shapes
+// that met a choice.
+func stepShapes(model string, in []int, classes, hidden, batch int) (kernels.Shapes, error) {
+	n, err := nn.Build(model, in, classes, hidden, 1)
+	if err != nil {
+		return kernels.Shapes{}, err
+	}
+	size := batch
+	for _, d := range in {
+		size *= d
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, size)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, batch)
+	for i := range y {
+		y[i] = float32(rng.IntN(classes))
+	}
+	return kernels.RecordShapes(func() { n.LossGrad(x, y, batch, 0) }), nil
+}
+
+// printChoices prints the decision for every shape.
+func printChoices(w io.Writer, s kernels.Shapes) {
+	for _, g := range s.Sgemm {
+		fmt.Fprintf(w, "sgemm m=%d n=%d k=%d (%s): %s\n", g[0], g[1], g[2], kernels.SgemmClass(g[0], g[1], g[2]), kernels.ChooseSgemm(g[0], g[1], g[2]))
+	}
+	for _, c := range s.Conv {
+		fmt.Fprintf(w, "conv in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.ConvClass(c), kernels.ChooseConv(c))
+	}
+	for _, m := range s.Vote {
+		fmt.Fprintf(w, "vote voters=%d (%s): %s\n", m, kernels.VoteClass(m), kernels.ChooseVote(m))
+	}
+}

@@ -1,0 +1,214 @@
+package kernels
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shapeSet collects the shapes that reach a choice (RecordShapes).
+type shapeSet struct {
+	mu    sync.Mutex
+	sgemm map[[3]int]bool
+	conv  map[ConvShape]bool
+}
+
+var shapeRecorder atomic.Pointer[shapeSet]
+
+func (r *shapeSet) addSgemm(m, n, k int) {
+	r.mu.Lock()
+	r.sgemm[[3]int{m, n, k}] = true
+	r.mu.Unlock()
+}
+
+func (r *shapeSet) addConv(s ConvShape) {
+	r.mu.Lock()
+	r.conv[s] = true
+	r.mu.Unlock()
+}
+
+// Shapes are the shapes of the products and convolutions that have two
+// implementations to choose from, as a network's step meets them.
+type Shapes struct {
+	Sgemm [][3]int // m, n, k
+	Conv  []ConvShape
+	Vote  []int // voters
+}
+
+// RecordShapes runs fn and returns the shapes it took a choice on, sorted.
+func RecordShapes(fn func()) Shapes {
+	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}}
+	shapeRecorder.Store(r)
+	defer shapeRecorder.Store(nil)
+	fn()
+	var s Shapes
+	for k := range r.sgemm {
+		s.Sgemm = append(s.Sgemm, k)
+	}
+	sort.Slice(s.Sgemm, func(i, j int) bool { return slices.Compare(s.Sgemm[i][:], s.Sgemm[j][:]) < 0 })
+	for c := range r.conv {
+		s.Conv = append(s.Conv, c)
+	}
+	sort.Slice(s.Conv, func(i, j int) bool { return fmt.Sprint(s.Conv[i]) < fmt.Sprint(s.Conv[j]) })
+	return s
+}
+
+// Merge adds t's shapes to s (without repeats).
+func (s *Shapes) Merge(t Shapes) {
+	for _, x := range t.Sgemm {
+		if !slices.Contains(s.Sgemm, x) {
+			s.Sgemm = append(s.Sgemm, x)
+		}
+	}
+	for _, x := range t.Conv {
+		if !slices.Contains(s.Conv, x) {
+			s.Conv = append(s.Conv, x)
+		}
+	}
+	for _, x := range t.Vote {
+		if !slices.Contains(s.Vote, x) {
+			s.Vote = append(s.Vote, x)
+		}
+	}
+}
+
+// Calibrate times every choice of every kernel on shapes (the median of
+// reps runs after one warm-up, each with the choice forced) and returns
+// this CPU's table: per shape class, the summed medians and the fastest
+// choice. The products are timed first and their choices used while the
+// convolutions (whose Winograd and im2col paths run products) are timed.
+// log gets one line per shape.
+func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
+	reps = max(reps, 1)
+	t := &Table{CPU: ThisCPU(), BLAS: BLASName(), BLASCore: BLASCore(), Threads: max(Threads(), BLASThreads()), Reps: reps}
+	entries := map[string]*Entry{}
+	add := func(kernel, class, shape string, ns map[string]float64) {
+		key := kernel + "/" + class
+		e := entries[key]
+		if e == nil {
+			e = &Entry{Kernel: kernel, Class: class, NS: map[string]float64{}}
+			entries[key] = e
+		}
+		e.Shapes = append(e.Shapes, shape)
+		for c, v := range ns {
+			e.NS[c] += v
+		}
+		fmt.Fprintf(log, "%s %s (%s):", kernel, shape, class)
+		for _, c := range kernelChoices[kernel] {
+			if v, ok := ns[c]; ok {
+				fmt.Fprintf(log, " %s %.3f ms", c, v/1e6)
+			}
+		}
+		fmt.Fprintln(log)
+	}
+	timeChoices := func(kernel string, run func()) (map[string]float64, error) {
+		ns := map[string]float64{}
+		for _, c := range kernelChoices[kernel] {
+			restore, err := ForceKernels(kernel + ":" + c)
+			if err != nil {
+				return nil, err
+			}
+			ns[c] = medianTime(reps, run)
+			restore()
+		}
+		return ns, nil
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	if haveFastGemm() {
+		for _, s := range shapes.Sgemm {
+			m, n, k := s[0], s[1], s[2]
+			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
+			ns, err := timeChoices(KernelSgemm, func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
+			if err != nil {
+				return nil, err
+			}
+			add(KernelSgemm, SgemmClass(m, n, k), fmt.Sprintf("m=%d n=%d k=%d", m, n, k), ns)
+		}
+	}
+	t.Entries = sortedEntries(entries)
+	// The products' choices hold while the convolutions are timed.
+	base := activeChooser()
+	ch, err := newChooser(base.cpu, calibrationFS, "")
+	if err != nil {
+		return nil, err
+	}
+	ch.useTable(t, "the table being measured")
+	prev := testChooser.Swap(ch)
+	defer testChooser.Store(prev)
+	for _, s := range shapes.Conv {
+		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
+		var cols []float32
+		ns, err := timeChoices(KernelConv, func() {
+			if n := s.ColsLen(); len(cols) < n {
+				cols = make([]float32, n)
+			}
+			Conv2DForward(out, in, w, nil, s, cols[:s.ColsLen()])
+		})
+		if err != nil {
+			return nil, err
+		}
+		add(KernelConv, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
+	}
+	if haveFastGemm() { // the AVX-512 vote runs where the AVX-512 SGEMM does
+		const d = 1 << 24
+		for _, m := range shapes.Vote {
+			voters := make([]Signs, m)
+			for i := range voters {
+				voters[i] = NewSigns(d)
+				PackSigns(voters[i], randFloats(rng, d))
+			}
+			dst := NewSigns(d)
+			ns, err := timeChoices(KernelVote, func() { Vote(dst, voters, VoteOptions{}) })
+			if err != nil {
+				return nil, err
+			}
+			add(KernelVote, VoteClass(m), fmt.Sprintf("voters=%d d=%d", m, d), ns)
+		}
+	}
+	t.Entries = sortedEntries(entries)
+	return t, nil
+}
+
+func sortedEntries(entries map[string]*Entry) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		e.choose()
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kernel != out[j].Kernel {
+			return out[i].Kernel < out[j].Kernel
+		}
+		return out[i].Class < out[j].Class
+	})
+	return out
+}
+
+// medianTime runs fn once, then reps times, and returns the median time in ns.
+func medianTime(reps int, fn func()) float64 {
+	fn()
+	ts := make([]float64, reps)
+	for i := range ts {
+		t0 := time.Now()
+		fn()
+		ts[i] = float64(time.Since(t0).Nanoseconds())
+	}
+	sort.Float64s(ts)
+	if reps%2 == 1 {
+		return ts[reps/2]
+	}
+	return (ts[reps/2-1] + ts[reps/2]) / 2
+}
+
+func randFloats(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}

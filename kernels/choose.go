@@ -1,0 +1,435 @@
+package kernels
+
+import (
+	"bufio"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/bits"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/cpu"
+)
+
+// Choosing between two implementations of one kernel
+//
+// Three kernels have two implementations each, both checked against the
+// kernel's Naive reference, whose speeds rank differently on different
+// CPUs (the AMD EPYC Zen 4 of the notes runs OpenBLAS twice as fast as
+// our micro-kernel on m=512 n=49 k=4608, an Intel Xeon the other way):
+//
+//	kernel  choices           shape class (each size rounded up to a power of two)
+//	sgemm   avx512 | blas     m, n, k of the product
+//	conv    winograd | im2col InC, OutC, 2x2 output tiles over the batch
+//	vote    avx512 | avx2     voters
+//
+// A choice is made only between implementations the shape and the CPU
+// can run (the micro-kernel's tile fill, Winograd's geometry, the CPU's
+// features decide that); among them it is a function of the shape's
+// class and of the calibration table of this CPU, nothing else:
+//
+//  1. SIGNSGD_KERNELS forces a choice ("sgemm:blas,conv:im2col,vote:avx2";
+//     "report" prints each decision once, to stderr, with its reason);
+//  2. else the table in calibration/ whose CPU (vendor, family, model and
+//     features) is this one, written by `signsgd bench kernels
+//     --calibrate`, gives the choice measured fastest for the class;
+//  3. else (an uncalibrated CPU, a class the table lacks, or a table
+//     measured with another BLAS) a default rule, the same on every CPU.
+//
+// So two runs on one machine, and every rank on one node, choose alike,
+// and a run's model stays reproducible bit for bit.
+//
+// The default rules are safe on both vendors measured: the micro-kernel
+// wherever it fills its tiles (Intel Xeon, this repository's notes: about
+// twice OpenBLAS; AMD EPYC Zen 4: 188-213 GFLOP/s against 154-172 on the
+// conv shapes), Winograd for 3x3 convolutions with enough channels and
+// tiles (ahead of PyTorch on both), AVX-512 for the vote where the CPU has
+// it (exact either way; vpternlogq on both).
+
+// Kernel names and their choices.
+const (
+	KernelSgemm = "sgemm"
+	KernelConv  = "conv"
+	KernelVote  = "vote"
+
+	ChoiceAVX512   = "avx512"
+	ChoiceBLAS     = "blas"
+	ChoiceWinograd = "winograd"
+	ChoiceIm2col   = "im2col"
+	ChoiceAVX2     = "avx2"
+)
+
+// kernelChoices lists each kernel's choices, the default rule's first.
+var kernelChoices = map[string][]string{
+	KernelSgemm: {ChoiceAVX512, ChoiceBLAS},
+	KernelConv:  {ChoiceWinograd, ChoiceIm2col},
+	KernelVote:  {ChoiceAVX512, ChoiceAVX2},
+}
+
+// CPU identifies a processor for the calibration tables.
+type CPU struct {
+	Vendor   string   `json:"vendor"` // GenuineIntel, AuthenticAMD
+	Family   int      `json:"family"`
+	Model    int      `json:"model"`
+	Name     string   `json:"name"`     // the model name, for people
+	Features []string `json:"features"` // those the kernels use, sorted
+}
+
+// Key names the CPU's table: vendor-family-model.
+func (c CPU) Key() string { return fmt.Sprintf("%s-%d-%d", c.Vendor, c.Family, c.Model) }
+
+// Same reports whether c and d are the same CPU for the kernels: same
+// key and the same features (a VM that hides AVX-512 is another CPU).
+func (c CPU) Same(d CPU) bool {
+	return c.Key() == d.Key() && strings.Join(c.Features, ",") == strings.Join(d.Features, ",")
+}
+
+func (c CPU) String() string {
+	return fmt.Sprintf("%s (%s family %d model %d; %s)", c.Name, c.Vendor, c.Family, c.Model, strings.Join(c.Features, " "))
+}
+
+var thisCPU = sync.OnceValue(func() CPU {
+	c := CPU{Vendor: "unknown", Name: runtime.GOARCH}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		c = parseCPUInfo(f, c)
+		f.Close()
+	}
+	for _, f := range []struct {
+		name string
+		has  bool
+	}{{"avx2", cpu.X86.HasAVX2}, {"avx512f", cpu.X86.HasAVX512F}, {"avx512bw", cpu.X86.HasAVX512BW}, {"fma", cpu.X86.HasFMA}} {
+		if f.has {
+			c.Features = append(c.Features, f.name)
+		}
+	}
+	sort.Strings(c.Features)
+	return c
+})
+
+// ThisCPU is the CPU this process runs on (the first processor of
+// /proc/cpuinfo, and the features Go detects).
+func ThisCPU() CPU { return thisCPU() }
+
+// parseCPUInfo reads the first processor's vendor, family, model and
+// name from /proc/cpuinfo's text.
+func parseCPUInfo(r io.Reader, c CPU) CPU {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			if strings.TrimSpace(sc.Text()) == "" && c.Vendor != "unknown" {
+				break // end of the first processor
+			}
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "vendor_id":
+			c.Vendor = v
+		case "cpu family":
+			c.Family, _ = strconv.Atoi(v)
+		case "model":
+			c.Model, _ = strconv.Atoi(v)
+		case "model name":
+			c.Name = v
+		}
+	}
+	return c
+}
+
+// Table is one CPU's calibration: the choice measured fastest for each
+// kernel and shape class the networks use.
+type Table struct {
+	CPU      CPU     `json:"cpu"`
+	BLAS     string  `json:"blas"`      // BLASName() when measured
+	BLASCore string  `json:"blas_core"` // BLASCore() when measured
+	Threads  int     `json:"threads"`
+	Reps     int     `json:"reps"`
+	Entries  []Entry `json:"entries"`
+}
+
+// Entry is one kernel's shape class: the median time of each choice,
+// summed over the measured shapes of the class, and the fastest.
+type Entry struct {
+	Kernel string             `json:"kernel"`
+	Class  string             `json:"class"`
+	Shapes []string           `json:"shapes"`
+	NS     map[string]float64 `json:"ns"`
+	Choice string             `json:"choice"`
+}
+
+// Choose returns, for each class, the choice with the least time (ties
+// to the default rule's choice): the table's decisions.
+func (e *Entry) choose() {
+	best := ""
+	for _, c := range kernelChoices[e.Kernel] {
+		if t, ok := e.NS[c]; ok && (best == "" || t < e.NS[best]) {
+			best = c
+		}
+	}
+	e.Choice = best
+}
+
+//go:embed calibration
+var calibrationFS embed.FS
+
+// chooser holds the decisions' inputs, fixed at the first decision.
+type chooser struct {
+	cpu       CPU
+	table     *Table // nil: uncalibrated
+	tableFile string
+	byClass   map[string]string // kernel/class -> choice
+	forced    map[string]string // kernel -> choice (SIGNSGD_KERNELS)
+	report    bool
+	out       io.Writer
+	reported  sync.Map // kernel/class -> struct{}
+	header    sync.Once
+
+	mu        sync.RWMutex
+	sgemmSeen map[[3]int]string    // ChooseSgemm's decisions so far
+	convSeen  map[ConvShape]string // ChooseConv's
+	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
+	// every step, and its steady state must not allocate.
+	voteSeen [64]atomic.Pointer[string]
+}
+
+var theChooser = sync.OnceValue(func() *chooser {
+	ch, err := newChooser(ThisCPU(), calibrationFS, os.Getenv("SIGNSGD_KERNELS"))
+	if err != nil {
+		panic("kernels: " + err.Error())
+	}
+	ch.out = os.Stderr
+	return ch
+})
+
+// testChooser replaces theChooser in tests.
+var testChooser atomic.Pointer[chooser]
+
+func activeChooser() *chooser {
+	if ch := testChooser.Load(); ch != nil {
+		return ch
+	}
+	return theChooser()
+}
+
+// newChooser reads the table of c from fsys and the setting env.
+func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
+	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}}
+	for _, f := range strings.Split(env, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if f == "report" {
+			ch.report = true
+			continue
+		}
+		k, v, ok := strings.Cut(f, ":")
+		if v == "openblas" || v == "gonum" {
+			v = ChoiceBLAS
+		}
+		if !ok || !validChoice(k, v) {
+			return nil, fmt.Errorf("SIGNSGD_KERNELS: %q is not report or kernel:choice (%s)", f, choicesText())
+		}
+		ch.forced[k] = v
+	}
+	data, err := fs.ReadFile(fsys, "calibration/"+c.Key()+".json")
+	if err != nil {
+		return ch, nil // uncalibrated
+	}
+	t := new(Table)
+	if err := json.Unmarshal(data, t); err != nil {
+		return nil, fmt.Errorf("calibration/%s.json: %v", c.Key(), err)
+	}
+	if !t.CPU.Same(c) {
+		return ch, nil // same model, other features: uncalibrated
+	}
+	ch.useTable(t, "calibration/"+c.Key()+".json")
+	return ch, nil
+}
+
+// useTable makes t the chooser's table.
+func (ch *chooser) useTable(t *Table, name string) {
+	ch.table, ch.tableFile = t, name
+	ch.byClass = map[string]string{}
+	for _, e := range t.Entries {
+		if e.Kernel == KernelSgemm && (t.BLAS != BLASName() || t.BLASCore != BLASCore()) {
+			continue // measured against another BLAS, or OPENBLAS_CORETYPE differs
+		}
+		if validChoice(e.Kernel, e.Choice) {
+			ch.byClass[e.Kernel+"/"+e.Class] = e.Choice
+		}
+	}
+}
+
+// Choices lists kernel's implementations, the default rule's first.
+func Choices(kernel string) []string { return kernelChoices[kernel] }
+
+func validChoice(kernel, choice string) bool {
+	for _, c := range kernelChoices[kernel] {
+		if c == choice {
+			return true
+		}
+	}
+	return false
+}
+
+func choicesText() string {
+	return "sgemm:avx512|blas, conv:winograd|im2col, vote:avx512|avx2"
+}
+
+// pow2Class rounds n up to a power of two.
+func pow2Class(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// SgemmClass is the shape class of an m x n x k product.
+func SgemmClass(m, n, k int) string {
+	return fmt.Sprintf("m%d.n%d.k%d", pow2Class(m), pow2Class(n), pow2Class(k))
+}
+
+// ConvClass is the shape class of a convolution for the Winograd choice.
+func ConvClass(s ConvShape) string {
+	th, tw := s.wgTiles()
+	return fmt.Sprintf("in%d.out%d.tiles%d", pow2Class(s.InC), pow2Class(s.OutC), pow2Class(s.Batch*th*tw))
+}
+
+// VoteClass is the shape class of a vote of m voters.
+func VoteClass(m int) string { return fmt.Sprintf("voters%d", pow2Class(m)) }
+
+// decide returns the choice for kernel on class, shape describing the
+// shape for the report.
+func (ch *chooser) decide(kernel, class string, shape func() string) string {
+	choice, why := "", ""
+	if f, ok := ch.forced[kernel]; ok {
+		choice, why = f, "forced by SIGNSGD_KERNELS"
+	} else if c, ok := ch.byClass[kernel+"/"+class]; ok {
+		choice, why = c, "measured, "+ch.tableFile
+	} else {
+		choice = kernelChoices[kernel][0]
+		why = "default rule (uncalibrated CPU)"
+		if ch.table != nil {
+			why = "default rule (class not in " + ch.tableFile + ")"
+		}
+	}
+	if ch.report {
+		ch.header.Do(func() { fmt.Fprintln(ch.out, "kernels:", ch.Summary()) })
+		if _, seen := ch.reported.LoadOrStore(kernel+"/"+class, struct{}{}); !seen {
+			fmt.Fprintf(ch.out, "kernels: %s %s (class %s): %s, %s\n", kernel, shape(), class, choice, why)
+		}
+	}
+	return choice
+}
+
+// Summary says which CPU this is and whether a table calibrates it.
+func (ch *chooser) Summary() string {
+	s := "CPU " + ch.cpu.String() + "; BLAS " + BLASName() + " (" + BLASCore() + "); "
+	if ch.table == nil {
+		s += "uncalibrated (no table calibration/" + ch.cpu.Key() + ".json for these features): default rules"
+	} else {
+		s += "calibrated by " + ch.tableFile
+	}
+	if len(ch.forced) > 0 {
+		var f []string
+		for k, v := range ch.forced {
+			f = append(f, k+":"+v)
+		}
+		sort.Strings(f)
+		s += "; forced " + strings.Join(f, ",")
+	}
+	return s
+}
+
+// ChooserSummary says which CPU this is, whether a calibration table
+// covers it and what SIGNSGD_KERNELS forces.
+func ChooserSummary() string { return activeChooser().Summary() }
+
+// ChooseSgemm is the choice for an m x n x k product (avx512 or blas).
+func ChooseSgemm(m, n, k int) string {
+	ch := activeChooser()
+	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
+		return ChoiceAVX512 // the default rule, without formatting a class
+	}
+	key := [3]int{m, n, k}
+	ch.mu.RLock()
+	c, ok := ch.sgemmSeen[key]
+	ch.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = ch.decide(KernelSgemm, SgemmClass(m, n, k), func() string { return fmt.Sprintf("m=%d n=%d k=%d", m, n, k) })
+	ch.mu.Lock()
+	ch.sgemmSeen[key] = c
+	ch.mu.Unlock()
+	return c
+}
+
+// ChooseConv is the choice for a convolution Winograd can compute.
+func ChooseConv(s ConvShape) string {
+	ch := activeChooser()
+	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
+		return ChoiceWinograd
+	}
+	ch.mu.RLock()
+	c, ok := ch.convSeen[s]
+	ch.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = ch.decide(KernelConv, ConvClass(s), func() string {
+		return fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch)
+	})
+	ch.mu.Lock()
+	ch.convSeen[s] = c
+	ch.mu.Unlock()
+	return c
+}
+
+// ChooseVote is the choice for a vote of m voters on a CPU with AVX-512.
+func ChooseVote(m int) string {
+	ch := activeChooser()
+	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
+		return ChoiceAVX512
+	}
+	b := bits.Len(uint(pow2Class(m)))
+	if c := ch.voteSeen[b].Load(); c != nil {
+		return *c
+	}
+	c := ch.decide(KernelVote, VoteClass(m), func() string { return fmt.Sprintf("voters=%d", m) })
+	ch.voteSeen[b].Store(&c)
+	return c
+}
+
+// ForceKernels makes the choices of spec (SIGNSGD_KERNELS's syntax)
+// replace this process's until the returned function restores them: for
+// benchmarks and calibration, which time each choice.
+func ForceKernels(spec string) (restore func(), err error) {
+	base := activeChooser()
+	ch, err := newChooser(base.cpu, calibrationFS, spec)
+	if err != nil {
+		return nil, err
+	}
+	if base.table != nil {
+		ch.useTable(base.table, base.tableFile)
+	}
+	ch.out = base.out
+	for k, v := range base.forced {
+		if _, ok := ch.forced[k]; !ok {
+			ch.forced[k] = v
+		}
+	}
+	ch.report = ch.report || base.report
+	prev := testChooser.Swap(ch)
+	return func() { testChooser.Store(prev) }, nil
+}

@@ -1,0 +1,128 @@
+package kernels
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// testTable is a calibration of a made-up CPU.
+func testTable(cpu CPU) *Table {
+	return &Table{CPU: cpu, BLAS: BLASName(), BLASCore: BLASCore(), Threads: 2, Reps: 3, Entries: []Entry{
+		{Kernel: KernelSgemm, Class: SgemmClass(512, 49, 4608), NS: map[string]float64{ChoiceAVX512: 9, ChoiceBLAS: 4}},
+		{Kernel: KernelSgemm, Class: SgemmClass(64, 3136, 576), NS: map[string]float64{ChoiceAVX512: 3, ChoiceBLAS: 4}},
+		{Kernel: KernelConv, Class: "in64.out64.tiles1024", NS: map[string]float64{ChoiceWinograd: 5, ChoiceIm2col: 2}},
+		{Kernel: KernelVote, Class: VoteClass(9), NS: map[string]float64{ChoiceAVX512: 5, ChoiceAVX2: 5}},
+	}}
+}
+
+func tableFS(t *testing.T, tb *Table) fstest.MapFS {
+	for i := range tb.Entries {
+		tb.Entries[i].choose()
+	}
+	data, err := json.Marshal(tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fstest.MapFS{"calibration/" + tb.CPU.Key() + ".json": {Data: data}}
+}
+
+// decisions lists a chooser's decisions on a few shapes.
+func decisions(ch *chooser) []string {
+	var d []string
+	for _, s := range [][3]int{{512, 49, 4608}, {64, 3136, 576}, {64, 25, 516}, {1024, 1024, 1024}} {
+		d = append(d, ch.decide(KernelSgemm, SgemmClass(s[0], s[1], s[2]), func() string { return "" }))
+	}
+	cs := ConvShape{Batch: 14, InC: 64, InH: 14, InW: 14, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	d = append(d, ch.decide(KernelConv, ConvClass(cs), func() string { return "" }))
+	for _, m := range []int{9, 64} {
+		d = append(d, ch.decide(KernelVote, VoteClass(m), func() string { return "" }))
+	}
+	return d
+}
+
+// The decisions are a function of the table (and SIGNSGD_KERNELS) only.
+func TestChooserDeterministic(t *testing.T) {
+	cpu := CPU{Vendor: "AuthenticAMD", Family: 25, Model: 17, Name: "test", Features: []string{"avx2", "avx512f"}}
+	fsys := tableFS(t, testTable(cpu))
+	want := "blas avx512 avx512 avx512 im2col avx512 avx512"
+	for i := 0; i < 3; i++ {
+		ch, err := newChooser(cpu, fsys, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(decisions(ch), " "); got != want {
+			t.Fatalf("run %d: decisions %q, want %q", i, got, want)
+		}
+	}
+	// Forced choices win over the table.
+	ch, err := newChooser(cpu, fsys, "report,sgemm:openblas,conv:winograd,vote:avx2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(decisions(ch), " "), "blas blas blas blas winograd avx2 avx2"; got != want {
+		t.Fatalf("forced: %q, want %q", got, want)
+	}
+	// Another CPU, or the same model with other features, is uncalibrated:
+	// the default rules.
+	other := cpu
+	other.Features = []string{"avx2"}
+	for _, c := range []CPU{other, {Vendor: "GenuineIntel", Family: 6, Model: 85}} {
+		ch, err := newChooser(c, fsys, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.table != nil {
+			t.Fatalf("%v: calibrated by a table of %v", c, cpu)
+		}
+		if got, want := strings.Join(decisions(ch), " "), "avx512 avx512 avx512 avx512 winograd avx512 avx512"; got != want {
+			t.Fatalf("%v: %q, want the default rules %q", c, got, want)
+		}
+		if !strings.Contains(ch.Summary(), "uncalibrated") {
+			t.Fatalf("summary %q does not say uncalibrated", ch.Summary())
+		}
+	}
+	// A table measured against another BLAS leaves the products to the
+	// default rule.
+	tb := testTable(cpu)
+	tb.BLAS = "elsewhere"
+	ch, err = newChooser(cpu, tableFS(t, tb), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decisions(ch)[0]; got != ChoiceAVX512 {
+		t.Fatalf("table of another BLAS: sgemm %s, want the default", got)
+	}
+	if _, err := newChooser(cpu, fsys, "sgemm:fast"); err == nil {
+		t.Fatal("sgemm:fast accepted")
+	}
+}
+
+// Every choice of every kernel still matches its naive twin.
+func TestForcedChoicesMatchNaive(t *testing.T) {
+	for _, spec := range []string{
+		"sgemm:avx512,conv:winograd,vote:avx512",
+		"sgemm:blas,conv:im2col,vote:avx2",
+		"sgemm:blas,conv:winograd",
+		"sgemm:avx512,conv:im2col",
+	} {
+		t.Run(spec, func(t *testing.T) {
+			restore, err := ForceKernels(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer restore()
+			t.Run("sgemm", TestSgemmMatchesNaive)
+			t.Run("conv", TestConv2DMatchesNaive)
+			t.Run("vote", TestVoteMatchesNaive)
+		})
+	}
+}
+
+func TestParseCPUInfo(t *testing.T) {
+	c := parseCPUInfo(strings.NewReader("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC 9R14\n\nprocessor\t: 1\nvendor_id\t: Other\n"), CPU{Vendor: "unknown"})
+	if c.Key() != "AuthenticAMD-25-17" || c.Name != "AMD EPYC 9R14" {
+		t.Fatalf("parsed %+v", c)
+	}
+}
