@@ -122,6 +122,12 @@ type tcpLink struct {
 // connection and no two ranks need a fixed port besides rank 0. Every
 // connection is authenticated with the job's secret first; one that fails
 // is logged with its address and closed, and the rendezvous goes on.
+//
+// A caller that leaves opt.Security unset gets sealed links (SecuritySeal
+// is the zero value): a library caller cannot send plaintext by omission.
+// Choose SecurityAuth or SecurityOff explicitly; job resolves its
+// --transport-security auto to SecurityOff only when every rank is on one
+// host.
 func DialTCP(opt TCPOptions) (Comm, error) {
 	opt.defaults()
 	if opt.Size < 1 || opt.Rank < 0 || opt.Rank >= opt.Size {

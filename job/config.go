@@ -86,9 +86,9 @@ type Config struct {
 	voteDeadline  time.Duration // parsed VoteDeadline (0: none)
 	timeout       time.Duration // parsed Timeout
 	set           map[string]bool
-	listenAll     string // rank 0 under Slurm or mpirun: ":port"
-	singleHost    bool   // the launcher's ranks share this one host
-	loaderThreads int    // image decoding goroutines per rank
+	listenAll     string   // rank 0 under Slurm or mpirun: ":port"
+	hosts         hostSpan // where the launcher's ranks run (security.go)
+	loaderThreads int      // image decoding goroutines per rank
 	simLink       collective.Link
 	simCompute    time.Duration // parsed SimCompute (0: measured)
 	sim           *simWorld     // --launcher sim: what the ranks share (nil otherwise)

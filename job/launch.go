@@ -40,13 +40,14 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 		Timeout: cfg.timeout, SetupTimeout: cfg.timeout, DropStale: cfg.voteDeadline > 0,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 	}
-	if opt.Security, err = resolveSecurity(cfg); err != nil {
+	var why string
+	if opt.Security, why, err = resolveSecurity(cfg); err != nil {
 		return err
 	}
 	if cfg.Rank == 0 && cfg.ListenFD == 0 && !cfg.Quiet {
 		// Under Slurm, mpirun or --rank, rank 0's start line (the local
 		// launcher's own says it for all).
-		fmt.Fprintf(os.Stderr, "signsgd: rank 0 of %d, coordinator %s, transport security %s\n", cfg.Workers, cfg.Coordinator, opt.Security)
+		fmt.Fprintf(os.Stderr, "signsgd: rank 0 of %d, coordinator %s, transport security %s (%s)\n", cfg.Workers, cfg.Coordinator, opt.Security, why)
 	}
 	if cfg.Rank == 0 && cfg.listenAll != "" {
 		// Under Slurm or mpirun rank 0 listens on every interface at the
@@ -359,7 +360,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		if cfg.LRDecayEvery < cfg.Epochs && cfg.LRDecay != 1 {
 			decay = fmt.Sprintf(" (x%g every %d epochs)", cfg.LRDecay, cfg.LRDecayEvery)
 		}
-		sec, err := resolveSecurity(&Config{TransportSecurity: cfg.TransportSecurity, singleHost: true})
+		sec, _, err := resolveSecurity(&Config{TransportSecurity: cfg.TransportSecurity, hosts: hostsOne})
 		if err != nil {
 			return err
 		}
@@ -421,7 +422,7 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 		return "", err
 	}
 	cfg.Rank, cfg.Workers = l.Rank, l.Size
-	cfg.singleHost = !multiHost(l)
+	cfg.hosts = spanOf(l)
 	switch {
 	case l.JobID != "":
 		cfg.JobID = l.JobID

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"net"
 
 	"signsgd/collective"
@@ -22,17 +23,37 @@ var securities = &registry[transportSecurity]{flag: "transport-security", items:
 	{Name: "off", Help: "plaintext frames, as before sealing (benchmarks against plaintext peers)", Value: transportSecurity{mode: collective.SecurityOff}},
 }}
 
-// multiHost says whether the ranks a launcher started span more than one
-// host: the node list, else the ranks per node against all of them; when
-// neither is known, yes (the safe answer).
-func multiHost(l slurm.Launch) bool {
+// hostSpan is what a launcher says about where a job's ranks run.
+type hostSpan uint8
+
+const (
+	hostsUnknown hostSpan = iota // no launcher, or it did not say
+	hostsOne                     // every rank on this host
+	hostsMany                    // ranks on more than one host
+)
+
+func (h hostSpan) String() string {
+	return [...]string{"hosts unknown", "one host", "more than one host"}[h]
+}
+
+// spanOf says whether the ranks a launcher started share one host. The
+// ranks on this node against all of them decide when known (OpenMPI's
+// node list is the whole allocation's, which may hold nodes mpirun left
+// idle); else the node list (Slurm's is the step's); else nothing is known.
+// Every rank of a job reaches the same answer: either every rank has all
+// the ranks on its node or none has.
+func spanOf(l slurm.Launch) hostSpan {
 	switch {
-	case len(l.Nodes) > 0:
-		return len(l.Nodes) > 1
+	case l.LocalSize > 0 && l.LocalSize >= l.Size:
+		return hostsOne
 	case l.LocalSize > 0:
-		return l.LocalSize < l.Size
+		return hostsMany
+	case len(l.Nodes) == 1:
+		return hostsOne
+	case len(l.Nodes) > 1:
+		return hostsMany
 	}
-	return true
+	return hostsUnknown
 }
 
 // isLoopback says whether host:port names this host's loopback.
@@ -48,23 +69,35 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// resolveSecurity is the mode in force for cfg: the flag's, or for auto
-// seal unless every rank is on this host (the local launcher, a launcher
-// whose ranks share one node, or a coordinator on loopback).
-func resolveSecurity(cfg *Config) (collective.Security, error) {
+// resolveSecurity is the mode in force for cfg and why: the flag's, or for
+// auto (and an empty flag) off when every rank is on this host and seal
+// otherwise. Where the ranks are comes from the launcher (cfg.hosts);
+// without one (--rank), from the coordinator's address: on loopback every
+// rank is on this host, anything else is taken for more than one.
+func resolveSecurity(cfg *Config) (collective.Security, string, error) {
 	name := cfg.TransportSecurity
 	if name == "" {
 		name = "auto"
 	}
 	ts, err := securities.parse(name)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if !ts.auto {
-		return ts.mode, nil
+		return ts.mode, "--transport-security " + name, nil
 	}
-	if cfg.singleHost || isLoopback(cfg.Coordinator) {
-		return collective.SecurityOff, nil
+	span := cfg.hosts
+	why := "auto: " + span.String()
+	if span == hostsUnknown {
+		span = hostsMany
+		why = fmt.Sprintf("auto: coordinator %s not on loopback", cfg.Coordinator)
+		if isLoopback(cfg.Coordinator) {
+			span = hostsOne
+			why = fmt.Sprintf("auto: coordinator %s on loopback", cfg.Coordinator)
+		}
 	}
-	return collective.SecuritySeal, nil
+	if span == hostsOne {
+		return collective.SecurityOff, why, nil
+	}
+	return collective.SecuritySeal, why, nil
 }
