@@ -150,6 +150,8 @@ func TestUsage(t *testing.T) {
 		{"scale", "--netns", "maybe", "--out", out},
 		{"step", "--model", "vgg", "--out", out},
 		{"step", "--batch", "0", "--out", out},
+		{"step", "--security", "tls", "--out", out},
+		{"comm", "--security", "seal,", "--out", out},
 		{"comm", "extra"},
 	} {
 		code, _, stderr := runBench(t, args...)
@@ -252,6 +254,25 @@ func TestStep(t *testing.T) {
 		if r["dim"] != "1199882" {
 			t.Errorf("%s: d = %s, want cnn's 1199882", r["optimizer"], r["dim"])
 		}
+	}
+}
+
+// TestStepSecurity: bench step --security times each optimizer under each
+// mode in one run and says what sealing adds against off.
+func TestStepSecurity(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "step", "--model", "mlp", "--batch", "2", "--opt", "signum", "--security", "off,seal",
+		"--steps", "1", "--warmup", "1", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "step.csv"), []string{"optimizer", "security", "seconds_per_step"})
+	if len(rows) != 2 || rows[0]["security"] != "off" || rows[1]["security"] != "seal" {
+		t.Fatalf("rows %v, want signum under off, then seal", rows)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "step.md"))
+	if !strings.Contains(string(md), "- signum server, seal: step ") {
+		t.Errorf("step.md does not compare seal with off:\n%s", md)
 	}
 }
 

@@ -91,11 +91,8 @@ func commCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
-	for _, v := range strings.Split(*secS, ",") {
-		if _, err := collective.ParseSecurity(v); err != nil {
-			return job.UsageError("%s --security: %v", cmd, err)
-		}
-		o.Securities = append(o.Securities, v)
+	if o.Securities, err = securityList(cmd, *secS); err != nil {
+		return err
 	}
 	if o.Pairs, err = pairs(cmd, opts, *topo); err != nil {
 		return err
@@ -498,4 +495,17 @@ func hasPair(ps [][2]string, opt, topology string) bool {
 		}
 	}
 	return false
+}
+
+// securityList parses a comma list of transport securities
+// (collective.Security names) for cmd's --security.
+func securityList(cmd, list string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Split(list, ",") {
+		if _, err := collective.ParseSecurity(v); err != nil {
+			return nil, job.UsageError("%s --security: %v", cmd, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
