@@ -20,7 +20,7 @@ var securities = &registry[transportSecurity]{flag: "transport-security", items:
 	{Name: "auto", Help: "seal when the job's ranks span more than one host, off on a single host (loopback has no path to tamper with)", Value: transportSecurity{auto: true}},
 	{Name: "seal", Help: "encrypt and authenticate every frame (AES-256-GCM, or ChaCha20-Poly1305 without AES instructions)", Value: transportSecurity{mode: collective.SecuritySeal}},
 	{Name: "auth", Help: "authenticate every frame (GMAC), payloads in the clear: integrity at the lowest cost", Value: transportSecurity{mode: collective.SecurityAuth}},
-	{Name: "off", Help: "plaintext frames, as before sealing (benchmarks against plaintext peers)", Value: transportSecurity{mode: collective.SecurityOff}},
+	{Name: "off", Help: "plaintext frames, unauthenticated (for one host, and benchmarks against plaintext peers)", Value: transportSecurity{mode: collective.SecurityOff}},
 }}
 
 // hostSpan is what a launcher says about where a job's ranks run.
