@@ -233,7 +233,10 @@ func decodeHello(b []byte) (hello, error) {
 	if len(rest) != 2+2*nonceSize {
 		return hello{}, fmt.Errorf("hello ends with %d bytes, want the security mode, a nonce and a MAC (%d)", len(rest), 2+2*nonceSize)
 	}
-	h.security, h.aesgcm = Security(rest[0]), rest[1] != 0
+	if rest[0] > byte(SecurityOff) || rest[1] > 1 {
+		return hello{}, fmt.Errorf("hello's transport security %d, cipher %d: not a mode and a 0 or 1", rest[0], rest[1])
+	}
+	h.security, h.aesgcm = Security(rest[0]), rest[1] == 1
 	rest = rest[2:]
 	copy(h.nonce[:], rest)
 	copy(h.mac[:], rest[nonceSize:])
