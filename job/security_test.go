@@ -1,8 +1,11 @@
 package job
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"signsgd/collective"
 	"signsgd/kernels"
@@ -118,5 +121,38 @@ func TestLauncherSetsHosts(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("srun on %s (%s per node), coordinator %s: %s (%s), %v; want %s", tc.nodes, tc.perNode, cfg.Coordinator, got, why, err, tc.want)
 		}
+	}
+}
+
+// TestSealedJob: ranks started by hand on loopback with
+// --transport-security seal train to the end over sealed links; a rank
+// with another mode than the others is refused at the handshake, naming
+// both modes, and the job does not train.
+func TestSealedJob(t *testing.T) {
+	cmds, errs := startRanksWith(t, 2, t.TempDir(), func(r int) []string {
+		return []string{"--epochs", "1", "--train-limit", "500", "--transport-security", "seal"}
+	})
+	for r, err := range waitAll(t, cmds, -1, 60*time.Second) {
+		if err != nil {
+			t.Fatalf("rank %d under seal: %v\n%s", r, err, errs[r])
+		}
+	}
+	out := t.TempDir()
+	cmds, errs = startRanksWith(t, 2, out, func(r int) []string {
+		mode := []string{"auto", "auth"}[r] // auto: off, the coordinator is on loopback
+		return []string{"--epochs", "1", "--train-limit", "500", "--transport-security", mode, "--timeout", "5s"}
+	})
+	said := ""
+	for r, err := range waitAll(t, cmds, -1, 60*time.Second) {
+		if err == nil {
+			t.Errorf("rank %d of a job with off and auth finished", r)
+		}
+		said += errs[r].String()
+	}
+	if want := "rank 1 uses transport security auth, this rank off"; !strings.Contains(said, want) {
+		t.Errorf("the ranks said %q, want %q", said, want)
+	}
+	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); err == nil {
+		t.Error("a refused job wrote metrics")
 	}
 }
