@@ -171,6 +171,7 @@ bench-comm: build sysdeps-torch
 	./$(BIN) bench comm --out bench/results/comm
 	./$(BIN) bench comm --opt sgd,signsgd,signum --topology server,ring,shard --workers 2,4,8 --dims 11689512 --out bench/results/comm-targets
 	./$(BIN) bench scale --out bench/results/scale
+	./$(BIN) bench scale --sim --out bench/results/scale
 	./$(BIN) bench step --out bench/results/step
 
 # Chaos: CHAOS_ROUNDS randomized kill, stall, signal and resume rounds

@@ -73,7 +73,7 @@ func exchanges(m, d int, dense bool) []struct {
 		name string
 		f    func(c Comm) error
 	}{
-		{"mean-server", func(c Comm) error { return MeanFloat32(c, xs[c.Rank()]) }},
+		{"mean-server", func(c Comm) error { return MeanServer(c, xs[c.Rank()]) }},
 		{"mean-ring", func(c Comm) error { return MeanRing(c, xs[c.Rank()]) }},
 		{"gather", func(c Comm) error {
 			var in [][]float32

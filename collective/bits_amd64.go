@@ -21,12 +21,23 @@ func pdep64(v, m uint64) uint64
 // gatherBMI2 appends PEXT(neg[w], nz[w]) for every word of nz, the last
 // one masked by tail, to a bit stream written to out (its words, the last
 // one partial; gatherSignBits with PEXT in one loop, no call per word).
+// Go's loop (out zeroed first):
+//
+//	k := 0 // bits written
+//	for w := range nz {
+//		m := nz[w] (& tail for the last)
+//		v := pext64(neg[w], m)
+//		out[k/64] |= v << (k%64); if the bits spill, out[k/64+1] |= v >> (64 - k%64)
+//		k += popcount(m)
+//	}
 //
 //go:noescape
 func gatherBMI2(out, nz, neg []uint64, tail uint64)
 
 // popcntAVX512 counts the set bits of n words (n a multiple of 16) with
-// AVX-512's VPOPCNTQ.
+// AVX-512's VPOPCNTQ: onesCountGo's loop,
+//
+//	for i := 0; i < n; i++ { count += bits.OnesCount64(w[i]) }
 //
 //go:noescape
 func popcntAVX512(w *uint64, n int) int
@@ -46,7 +57,15 @@ func onesCount(w []uint64) int {
 
 // scatterBMI2 sets neg[w] to the next popcount(nz[w]) bits of the stream
 // in, deposited onto nz[w] by PDEP (scatterSignBits in one loop). in must
-// hold every bit the words of nz take.
+// hold every bit the words of nz take, and at least one word. Go's loop
+// (scatterSignBitsGo):
+//
+//	k := 0 // bits read
+//	for w := range nz {
+//		v := in[k/64] >> (k%64) | in[k/64+1] << (64 - k%64) // the next 64 bits
+//		neg[w] = pdep64(v, nz[w])
+//		k += popcount(nz[w])
+//	}
 //
 //go:noescape
 func scatterBMI2(neg, nz, in []uint64)

@@ -154,7 +154,7 @@ func TestCollectives(t *testing.T) {
 							x[i] = float32(c.Rank() + i)
 						}
 						before := c.Traffic()
-						if err := MeanFloat32(c, x); err != nil {
+						if err := MeanServer(c, x); err != nil {
 							return err
 						}
 						for i, v := range x {
@@ -479,7 +479,7 @@ func TestMeanNeutralisesNonFinite(t *testing.T) {
 	want := []float32{4 * (1 / float32(3)), 6 * (1 / float32(3)), 8 * (1 / float32(3)), 12 * (1 / float32(3))}
 	runAll(t, comms, func(c Comm) error {
 		x := append([]float32(nil), inputs[c.Rank()]...)
-		if err := MeanFloat32(c, x); err != nil {
+		if err := MeanServer(c, x); err != nil {
 			return err
 		}
 		for i := range x {

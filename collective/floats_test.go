@@ -11,23 +11,6 @@ import (
 	"time"
 )
 
-// withSegmentBytes runs f with the fp32 collectives cut into segments of n
-// bytes.
-func withSegmentBytes(n int, f func()) {
-	saved := floatSegmentBytes
-	floatSegmentBytes = n
-	defer func() { floatSegmentBytes = saved }()
-	f()
-}
-
-// withSwappedFloats runs f with float32s byte-swapped value by value, as on
-// a big-endian host (the plain forms of the collectives).
-func withSwappedFloats(f func()) {
-	floatsLE = false
-	defer func() { floatsLE = littleEndian }()
-	f()
-}
-
 // meanInputs are the vectors of m ranks of d values: magnitudes over seven
 // decades, so that the order of the additions shows in the bits.
 func meanInputs(m, d int, seed uint64) [][]float32 {

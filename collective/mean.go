@@ -26,12 +26,12 @@ import (
 // buffers), BroadcastFloat32s the second: their frames and bytes are the
 // server mean's.
 
-// MeanFloat32 replaces x on every rank by the mean over ranks (rank 0 sums
+// MeanServer replaces x on every rank by the mean over ranks (rank 0 sums
 // in rank order, so the result is the same on every run). A NaN or an
 // infinity in a peer's vector (a Byzantine worker can send them) is
 // neutralised: that coordinate counts as 0 from that peer, so one worker
 // can never make the mean non-finite.
-func MeanFloat32(c Comm, x []float32) error {
+func MeanServer(c Comm, x []float32) error {
 	if c.Size() == 1 {
 		return nil
 	}
@@ -250,7 +250,7 @@ func BroadcastFloat32s(c Comm, root int, x []float32) error {
 // gets, what runs where a vector's memory is not its wire form (floatsLE),
 // and the reference the tests hold the streamed forms to.
 
-// meanServerPlain is MeanFloat32's plain form.
+// meanServerPlain is MeanServer's plain form.
 func meanServerPlain(c Comm, x []float32) error {
 	m, d := c.Size(), len(x)
 	if c.Rank() != 0 {

@@ -14,7 +14,7 @@ import "signsgd/kernels"
 //	    of that chunk (received + own). Chunk k starts at rank k and picks
 //	    up one rank per step, so after M-1 steps rank k-1 holds its sum,
 //	    added in the fixed order of ranks k, k+1, ..., k-1; that rank
-//	    multiplies it by 1/M (float32, as MeanFloat32 does).
+//	    multiplies it by 1/M (float32, as MeanServer does).
 //	allgather (TagMeanResult), steps s = 0..M-2:  rank r sends chunk r+1-s to r+1 and
 //	    receives chunk r-s from r-1, which it copies.
 //

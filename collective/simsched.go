@@ -20,10 +20,16 @@ import (
 // it to them).
 //
 // What the payload's content decides and is fixed here: a fp32 frame is
-// 4 bytes a value whatever they are; a signs frame is what EncodeSignsWire
-// makes of the signs of a dense random gradient (no zero sign: the
-// sign plane alone, no compression), which is what bench scale sends.
-// A sparse or compressible gradient would send less.
+// 4 bytes a value whatever they are; a worker's signs frame is what
+// EncodeSignsWire makes of the signs of a dense random gradient (no zero
+// sign: the sign plane alone, no compression), which is what bench scale
+// sends. A vote's result (the server's and the shard owners') is what it
+// makes of M independent fair voters' majority: with M even a coordinate
+// ties (sign 0) with probability C(M, M/2) / 2^M, 37.5% at M = 4, and the
+// result then carries its non-zero plane too (compressed where zstd
+// shortens it, as at large M); SimModel.Unanimous makes every voter agree
+// (no ties, the workers' frame size). A sparse or compressible gradient
+// would send less.
 //
 // What SimNet does not charge and the replay may (SimCosts): rank 0's sum
 // of each received fp32 segment, every ring rank's addition of its
@@ -46,6 +52,9 @@ type SimModel struct {
 	// sending or receiving: its send and receive queues are one.
 	HalfDuplex bool
 	Costs      SimCosts
+	// Unanimous: every voter sends the same signs, so a vote's result has
+	// no ties and is as long as a vote (default: independent voters).
+	Unanimous bool
 }
 
 // simOp is one step of a rank's program.
@@ -75,17 +84,21 @@ func SimulateExchange(kind, topology string, m, d int, model SimModel) (float64,
 	}
 	var prog func(r int) iter.Seq[simOp]
 	c := model.Costs
+	ties := tieProbability(m)
+	if model.Unanimous {
+		ties = 0
+	}
 	switch kind + ":" + topology {
 	case "mean:server":
 		prog = func(r int) iter.Seq[simOp] { return meanServerProgram(r, m, d, c) }
 	case "mean:ring":
 		prog = func(r int) iter.Seq[simOp] { return meanRingProgram(r, m, d, c) }
 	case "vote:server":
-		prog = func(r int) iter.Seq[simOp] { return voteServerProgram(r, m, d, c) }
+		prog = func(r int) iter.Seq[simOp] { return voteServerProgram(r, m, d, c, ties) }
 	case "vote:allgather":
 		prog = func(r int) iter.Seq[simOp] { return voteAllgatherProgram(r, m, d, c) }
 	case "vote:shard":
-		prog = func(r int) iter.Seq[simOp] { return voteShardProgram(r, m, d, c) }
+		prog = func(r int) iter.Seq[simOp] { return voteShardProgram(r, m, d, c, ties) }
 	default:
 		return 0, fmt.Errorf("simulate: no program for %s over %q", kind, topology)
 	}
@@ -282,11 +295,12 @@ func meanRingProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
 }
 
 // voteServerProgram is Quorum.Vote's frames (no quorum: VoteServer).
-func voteServerProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
+func voteServerProgram(me, m, d int, c SimCosts, ties float64) iter.Seq[simOp] {
 	w := kernels.Words(d)
 	return func(yield func(simOp) bool) {
 		chunks := chunkCount(w)
 		frame := func(k int) int { lo, hi := chunkWords(w, k); return voteFrameLen(wordsLen(d, lo, hi)) }
+		result := func(k int) int { lo, hi := chunkWords(w, k); return resultFrameLen(wordsLen(d, lo, hi), ties) }
 		if me != 0 {
 			for k := range chunks {
 				if !yield(simOp{kind: opSend, peer: 0, bytes: frame(k)}) {
@@ -294,7 +308,7 @@ func voteServerProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
 				}
 			}
 			for k := range chunks {
-				if !yield(simOp{kind: opRecv, tag: 1, peer: 0, bytes: frame(k)}) {
+				if !yield(simOp{kind: opRecv, tag: 1, peer: 0, bytes: result(k)}) {
 					return
 				}
 			}
@@ -311,7 +325,7 @@ func voteServerProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
 				return
 			}
 			for r := 1; r < m; r++ {
-				if !yield(simOp{kind: opSend, tag: 1, peer: r, bytes: frame(k)}) {
+				if !yield(simOp{kind: opSend, tag: 1, peer: r, bytes: result(k)}) {
 					return
 				}
 			}
@@ -349,9 +363,10 @@ func voteAllgatherProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
 }
 
 // voteShardProgram is VoteShard's frames.
-func voteShardProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
+func voteShardProgram(me, m, d int, c SimCosts, ties float64) iter.Seq[simOp] {
 	w := kernels.Words(d)
 	frame := func(j int) int { return voteFrameLen(shardLen(d, w, m, j)) }
+	result := func(j int) int { return resultFrameLen(shardLen(d, w, m, j), ties) }
 	return func(yield func(simOp) bool) {
 		for j := range m {
 			if j != me && !yield(simOp{kind: opSend, peer: j, bytes: frame(j)}) {
@@ -368,12 +383,12 @@ func voteShardProgram(me, m, d int, c SimCosts) iter.Seq[simOp] {
 			return
 		}
 		for j := range m {
-			if j != me && !yield(simOp{kind: opSend, tag: 1, peer: j, bytes: frame(me)}) {
+			if j != me && !yield(simOp{kind: opSend, tag: 1, peer: j, bytes: result(me)}) {
 				return
 			}
 		}
 		for j := range m {
-			if j != me && !yield(simOp{kind: opRecv, tag: 1, peer: j, bytes: frame(j)}) {
+			if j != me && !yield(simOp{kind: opRecv, tag: 1, peer: j, bytes: result(j)}) {
 				return
 			}
 		}
@@ -399,5 +414,52 @@ func voteFrameLen(n int) int {
 	l := HeaderSize + len(b)
 	putBytes(b)
 	voteFrameLens.Store(n, l)
+	return l
+}
+
+// tieProbability is the chance that m independent fair voters tie at a
+// coordinate: C(m, m/2) / 2^m for even m (by the product of the ratios,
+// no overflow), 0 for odd m.
+func tieProbability(m int) float64 {
+	if m%2 != 0 {
+		return 0
+	}
+	p := 1.0
+	for i := 1; i <= m/2; i++ { // C(m, m/2) / 2^m = prod (m/2 + i) / (4 i)
+		p *= float64(m/2+i) / float64(4*i)
+	}
+	return p
+}
+
+type resultKey struct {
+	n    int
+	ties float64
+}
+
+var resultFrameLens sync.Map // resultKey -> frame bytes
+
+// resultFrameLen is the frame, header included, that carries a vote result
+// of n coordinates whose ties (sign 0) fall at random with probability
+// ties: encodeVote's length for such a result (the worker's frame when
+// ties is 0).
+func resultFrameLen(n int, ties float64) int {
+	if ties == 0 {
+		return voteFrameLen(n)
+	}
+	k := resultKey{n, ties}
+	if v, ok := resultFrameLens.Load(k); ok {
+		return v.(int)
+	}
+	s := kernels.NewSigns(n)
+	rng := rand.New(rand.NewPCG(uint64(n), 11))
+	for i := range n {
+		if rng.Float64() >= ties {
+			s.Set(i, 1-2*rng.IntN(2))
+		}
+	}
+	b := encodeVote(s)
+	l := HeaderSize + len(b)
+	putBytes(b)
+	resultFrameLens.Store(k, l)
 	return l
 }

@@ -19,7 +19,7 @@ import (
 //   - vote "shard" (VoteShard): rank j counts the vote of the j-th slice of
 //     the coordinates and sends that slice of the result to everyone; shard
 //     owners are trusted.
-//   - mean "server" (MeanFloat32): rank 0 sums and sends the mean back.
+//   - mean "server" (MeanServer): rank 0 sums and sends the mean back.
 //   - mean "ring" (MeanRing): reduce-scatter then allgather along the ring
 //     0 -> 1 -> ... -> M-1 -> 0.
 
@@ -47,7 +47,7 @@ func Vote(c Comm, topology string, local, result kernels.Signs, opt kernels.Vote
 func Mean(c Comm, topology string, x []float32) error {
 	switch topology {
 	case "server":
-		return MeanFloat32(c, x)
+		return MeanServer(c, x)
 	case "ring":
 		return MeanRing(c, x)
 	}

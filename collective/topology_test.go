@@ -58,14 +58,6 @@ func runAllErrs(comms []Comm, f func(c Comm) error) []error {
 	return errs
 }
 
-// withCompression runs f with every vote payload compressed as cp.
-func withCompression(cp Compression, f func()) {
-	saved := voteCompression
-	voteCompression = cp
-	defer func() { voteCompression = saved }()
-	f()
-}
-
 var rankCounts = []int{1, 2, 3, 4, 5, 8}
 
 // voteSizes include sizes that are not a multiple of 64 and sizes with
@@ -85,14 +77,6 @@ func voterSigns(r, d int, dense bool) kernels.Signs {
 		}
 	}
 	return s
-}
-
-// withChunkWords runs f with the server vote cut into chunks of n words.
-func withChunkWords(n int, f func()) {
-	saved := voteChunkWords
-	voteChunkWords = n
-	defer func() { voteChunkWords = saved }()
-	f()
 }
 
 // TestVoteTopologies: every topology gives every rank exactly the naive

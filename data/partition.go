@@ -223,23 +223,3 @@ func Gamma(rng *rand.Rand, alpha float64) float64 {
 		}
 	}
 }
-
-// CycleBatches is the batches of one epoch over n rows when the ranks'
-// shares differ in size: steps batches of size batch (every rank takes the
-// same number of steps, or the vote would wait for a rank that has none
-// left), drawn from successive permutations of the n rows seeded by
-// (seed, rank, epoch), so a rank with few rows goes through them several
-// times an epoch and a rank with many sees a different part each epoch.
-// Every rank's first permutation is Batches'.
-func CycleBatches(n, batch, steps int, seed uint64, rank, epoch int) [][]int {
-	rng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(rank)<<32|uint64(epoch)))
-	pos := make([]int, 0, steps*batch+n)
-	for len(pos) < steps*batch {
-		pos = append(pos, rng.Perm(n)...)
-	}
-	out := make([][]int, steps)
-	for s := range out {
-		out[s] = pos[s*batch : (s+1)*batch : (s+1)*batch]
-	}
-	return out
-}

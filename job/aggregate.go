@@ -23,6 +23,10 @@ type aggregator struct {
 	run func(a *aggState, dst []float32, vecs [][]float32)
 	// params are the flags this aggregator reads.
 	params []string
+	// coordinatewise: each coordinate of the result depends on that
+	// coordinate of the inputs only, so slices can be combined apart
+	// (ef-signsgd over the shard topology).
+	coordinatewise bool
 }
 
 // aggState is an aggregator's settings and state.
@@ -39,13 +43,13 @@ type aggState struct {
 
 // aggregators is the aggregator registry: --aggregator.
 var aggregators = &registry[aggregator]{flag: "aggregator", items: []choice[aggregator]{
-	{"mean", "the coordinate-wise mean (plain distributed SGD)", "", aggregator{run: aggMean}},
+	{"mean", "the coordinate-wise mean (plain distributed SGD)", "", aggregator{run: aggMean, coordinatewise: true}},
 	{"median", "the coordinate-wise median (even M: the mean of the middle two)", "Yin et al. 2018", aggregator{
-		run: func(_ *aggState, dst []float32, vecs [][]float32) { kernels.Median(dst, vecs) }}},
+		run: func(_ *aggState, dst []float32, vecs [][]float32) { kernels.Median(dst, vecs) }, coordinatewise: true}},
 	{"trimmed-mean", "per coordinate, drops the --trim largest and smallest, averages the rest", "Yin et al. 2018", aggregator{
 		run: func(a *aggState, dst []float32, vecs [][]float32) {
 			kernels.TrimmedMean(dst, vecs, min(a.trim, (len(vecs)-1)/2))
-		}, params: []string{"trim"}}},
+		}, params: []string{"trim"}, coordinatewise: true}},
 	{"krum", "the vector with the least sum of squared distances to its M-f-2 nearest", "Blanchard et al. 2017", aggregator{
 		run: func(a *aggState, dst []float32, vecs [][]float32) { kernels.Krum(dst, vecs, a.f, 1) }}},
 	{"multi-krum", "the mean of the --krum-m vectors Krum ranks best", "Blanchard et al. 2017", aggregator{
@@ -270,4 +274,16 @@ func ServerAggregator(name string, workers, byzantine, d int) (func(c collective
 		return s.exchange, nil
 	}
 	return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+}
+
+// coordinatewiseAggregators are the aggregators that can combine slices
+// apart.
+func coordinatewiseAggregators() []string {
+	var out []string
+	for _, c := range aggregators.items {
+		if c.Value.coordinatewise {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }

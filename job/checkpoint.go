@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+
+	"signsgd/job/cli"
 )
 
 // A checkpoint is one rank's whole training state after an epoch, in
@@ -214,7 +216,7 @@ func writeCheckpoint(out string, ck *checkpoint) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", path, err)
 		}
-		err = WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(comp); return err })
+		err = cli.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(comp); return err })
 		if err == nil || !errors.Is(err, os.ErrNotExist) || try == 3 {
 			break
 		}

@@ -13,6 +13,7 @@ import (
 
 	"signsgd/collective"
 	"signsgd/data"
+	"signsgd/job/cli"
 	"signsgd/job/nn"
 	"signsgd/kernels"
 )
@@ -146,8 +147,8 @@ const MNISTDecayEvery = 4
 // bench/results/figures.
 const MNISTBeta = 0.99
 
-// errUsage marks a bad command line (exit status 2).
-var errUsage = errors.New("usage")
+// errUsage marks a bad command line (exit status 2): cli.Main's ErrUsage.
+var errUsage = cli.ErrUsage
 
 // usageError is a bad flag value: one line naming the flag.
 type usageError struct{ msg string }
@@ -437,7 +438,13 @@ func (c *Config) finishRobust(set map[string]bool, kind optimizerKind) error {
 			}
 		}
 		c.Aggregator = ""
-	} else if c.Topology != "server" && (c.Aggregator != "mean" || c.Pre != "") {
+	} else if kind.ef && c.Topology == "shard" && (!agg.coordinatewise || c.Pre != "") {
+		what := "--aggregator " + c.Aggregator
+		if c.Pre != "" {
+			what = "--pre " + c.Pre
+		}
+		return badFlag("%s combines whole vectors: ef-signsgd over --topology shard combines slices, with a coordinate-wise aggregator (%s; or use --topology server)", what, strings.Join(coordinatewiseAggregators(), ", "))
+	} else if c.Topology != "server" && !kind.ef && (c.Aggregator != "mean" || c.Pre != "") {
 		what := "--aggregator " + c.Aggregator
 		if c.Pre != "" {
 			what = "--pre " + c.Pre

@@ -26,7 +26,11 @@
 // attacks. --partition dirichlet:ALPHA splits each class among the ranks by
 // a Dirichlet(ALPHA) draw (Hsu et al. 2019), shards:K deals each rank K
 // label-sorted shards (McMahan et al. 2017); rank 0 writes each rank's
-// class histogram to OUT/partition.json.
+// class histogram to OUT/partition.json. --opt ef-signsgd (error feedback,
+// efsign.go) sends sign bits and a scale per chunk with each worker's
+// residual kept, combined by rank 0 (server) or by each slice's owner
+// (shard, a coordinate-wise aggregator) with the aggregate's residual kept
+// the same way; it averages, so it is not Byzantine-robust by design.
 //
 // # Adversaries and attacks
 //
@@ -134,7 +138,7 @@
 //
 // # Exit status
 //
-// Main returns, and every error is one line naming what and where:
+// cli.Main returns, and every error is one line naming what and where:
 //
 //	0  the run finished: summary.json written, every rank's model checked equal
 //	1  the run failed once started: a rank killed, lost or silent past

@@ -16,9 +16,15 @@ package job
 //	rank 0   a = aggregate_k s_k sign(p_k); p0 = a + e0 -> bits, scales  down
 //
 // One bit per coordinate and 4 bytes per chunk each way, plus the frame
-// header (efBytes). The issue asked for the shard topology's owners to
-// combine slices; this runs on --topology server only (the shard
-// collectives are another engineer's), a deviation.
+// header (efBytes).
+//
+// Over --topology shard (DeepSpeed's compressed allreduce) rank j owns the
+// chunks [j C/M, (j+1) C/M) of the C chunks: every rank sends each owner
+// its slice of bits and scales, the owner combines the slices (a
+// coordinate-wise aggregator: the mean, median or trimmed mean), keeps
+// the down residual of its slice, and sends the compressed result back to
+// every rank. With the same aggregator it computes what the server does,
+// coordinate for coordinate, with no rank carrying M-1 vectors.
 //
 // The residual is kept as two float32 (hi + lo, TwoSum), so that
 // residual + sent = input holds exactly, in real arithmetic, every step:
@@ -132,26 +138,70 @@ func efDecode(dst []float32, b []byte) error {
 	return nil
 }
 
-// efOpt is ef-signsgd over the server: up is this rank's feedback, down
-// rank 0's on the aggregate.
+// efOpt is ef-signsgd: up is this rank's feedback, down the aggregate's
+// (rank 0's over the server, each owner's over its slice under shard).
 type efOpt struct {
 	up, down *efState
 	server   *serverAggregate
+	shard    bool
+	slice    *efState  // shard: the down residual of this rank's slice
 	buf      []float32 // the residuals (and cclip's center): a checkpoint's state
 }
 
-// newEFOpt makes ef-signsgd for d parameters around rank 0's aggregator.
-func newEFOpt(server *serverAggregate, d int) *efOpt {
+// newEFOpt makes ef-signsgd for d parameters around the aggregator, over
+// topology (server or shard).
+func newEFOpt(server *serverAggregate, d int, topology string) *efOpt {
 	n := 4 * d
 	if server.st.center != nil {
 		n += d
 	}
 	buf := make([]float32, n)
-	o := &efOpt{up: newEFState(buf[:2*d]), down: newEFState(buf[2*d : 4*d]), server: server, buf: buf}
+	o := &efOpt{up: newEFState(buf[:2*d]), down: newEFState(buf[2*d : 4*d]), server: server, shard: topology == "shard", buf: buf}
 	if server.st.center != nil {
 		server.st.center = buf[4*d:]
 	}
 	return o
+}
+
+// efShardRange is the coordinates [lo, hi) that rank j of m owns under the
+// shard topology: whole chunks, [j C/m, (j+1) C/m) of the C chunks.
+func efShardRange(d, m, j int) (lo, hi int) {
+	c := efChunks(d)
+	return min(j*c/m*efChunk, d), min((j+1)*c/m*efChunk, d)
+}
+
+// efSliceBytes is the frame, header included, that carries the compressed
+// coordinates [lo, hi) (lo a multiple of efChunk).
+func efSliceBytes(lo, hi int) int {
+	return collective.HeaderSize + 8*kernels.Words(hi-lo) + 4*efChunks(hi-lo)
+}
+
+// efShardBytes is what rank sends and receives in one ef-signsgd step over
+// the shard topology: its slice of every other owner's coordinates, then
+// its own slice's result to every other rank, and the same back.
+func efShardBytes(d, m, rank int) (sent, recv int) {
+	lo, hi := efShardRange(d, m, rank)
+	own := efSliceBytes(lo, hi)
+	for j := range m {
+		if j != rank {
+			lo, hi := efShardRange(d, m, j)
+			sent += efSliceBytes(lo, hi)
+		}
+	}
+	return sent + (m-1)*own, sent + (m-1)*own
+}
+
+// encodeRange appends the sign bits and scales of coordinates [lo, hi)
+// (lo a multiple of efChunk) to b: encode's layout for that slice, which
+// efDecode reads into the slice.
+func (st *efState) encodeRange(b []byte, lo, hi int) []byte {
+	for _, w := range st.neg[lo/64 : lo/64+kernels.Words(hi-lo)] {
+		b = binary.LittleEndian.AppendUint64(b, w)
+	}
+	for _, s := range st.scales[lo/efChunk : lo/efChunk+efChunks(hi-lo)] {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s))
+	}
+	return b
 }
 
 func (o *efOpt) step(s *stepEnv, g []float32) error {
@@ -163,6 +213,13 @@ func (o *efOpt) step(s *stepEnv, g []float32) error {
 	}
 	o.up.compress(g)
 	c := s.c
+	if o.shard {
+		if err := o.exchangeShard(c, g); err != nil {
+			return err
+		}
+		kernels.ApplyGradStep(s.params, g, s.lr, s.wd)
+		return nil
+	}
 	if c.Rank() != 0 {
 		if err := c.Send(0, collective.TagMean, o.up.encode(nil)); err != nil {
 			return fmt.Errorf("ef-signsgd: %w", err)
@@ -217,3 +274,70 @@ func (o *efOpt) step(s *stepEnv, g []float32) error {
 // state is what a checkpoint keeps: both residuals (rank 0's down
 // residual is zeros elsewhere) and cclip's center.
 func (o *efOpt) state() []float32 { return o.buf }
+
+// exchangeShard replaces g, this rank's compressed gradient, by the
+// compressed aggregate over the shard topology: every rank sends owner j
+// its slice, j combines the M slices with the aggregator, compresses the
+// result with its own down residual of that slice and sends it to every
+// rank. No attack statistics (no rank sees the whole aggregate).
+func (o *efOpt) exchangeShard(c collective.Comm, g []float32) error {
+	m, d, me := c.Size(), len(g), c.Rank()
+	for j := range m {
+		if j == me {
+			continue
+		}
+		lo, hi := efShardRange(d, m, j)
+		if err := c.Send(j, collective.TagMean, o.up.encodeRange(nil, lo, hi)); err != nil {
+			return fmt.Errorf("ef-signsgd: %w", err)
+		}
+	}
+	lo, hi := efShardRange(d, m, me)
+	sv := o.server
+	if sv.vecs == nil {
+		sv.vecs, sv.out = makeVectors(m, hi-lo), make([]float32, hi-lo)
+	}
+	for r := range m {
+		if r == me {
+			copy(sv.vecs[r], g[lo:hi])
+			continue
+		}
+		p, err := c.Recv(r, collective.TagMean)
+		if err != nil {
+			return fmt.Errorf("ef-signsgd: %w", err)
+		}
+		if err := efDecode(sv.vecs[r], p); err != nil {
+			return fmt.Errorf("from rank %d: %w", r, err)
+		}
+		kernels.SanitizeFloat32(sv.vecs[r])
+	}
+	sv.agg.run(&sv.st, sv.out, sv.vecs)
+	if o.slice == nil { // the down residual of this slice: the owner's part of o.down
+		o.slice = &efState{hi: o.down.hi[lo:hi], lo: o.down.lo[lo:hi], p: o.down.p[lo:hi],
+			neg: o.down.neg[lo/64 : lo/64+kernels.Words(hi-lo)], scales: o.down.scales[lo/efChunk : lo/efChunk+efChunks(hi-lo)]}
+	}
+	down := o.slice
+	copy(g[lo:hi], sv.out)
+	down.compress(g[lo:hi])
+	out := down.encode(nil)
+	for r := range m {
+		if r != me {
+			if err := c.Send(r, collective.TagMeanResult, out); err != nil {
+				return fmt.Errorf("ef-signsgd: %w", err)
+			}
+		}
+	}
+	for j := range m {
+		if j == me {
+			continue
+		}
+		lo, hi := efShardRange(d, m, j)
+		p, err := c.Recv(j, collective.TagMeanResult)
+		if err != nil {
+			return fmt.Errorf("ef-signsgd: %w", err)
+		}
+		if err := efDecode(g[lo:hi], p); err != nil {
+			return fmt.Errorf("from rank %d: %w", j, err)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"signsgd/collective"
@@ -115,5 +116,42 @@ func TestEFRun(t *testing.T) {
 		if _, err := ParseRun(bad); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
+	}
+}
+
+// ef-signsgd over the shard topology computes what the server computes,
+// coordinate for coordinate: the same final model (sha256) with the mean
+// and with the median under a Byzantine, over 3 chunks and 5 ranks (two
+// owners with no chunk), at its own byte formula; aggregators that combine
+// whole vectors are refused over shard.
+func TestEFShardMatchesServer(t *testing.T) {
+	for _, extra := range [][]string{nil, {"--aggregator", "median", "--byzantine", "1", "--attack", "signflip"}} {
+		sums := map[string]string{}
+		for _, topo := range []string{"server", "shard"} {
+			args := append([]string{"--dataset", "logreg", "--hidden", "400", "--opt", "ef-signsgd", "--topology", topo, "--lr", "3e-2", "--epochs", "2"}, extra...)
+			errs, out, _ := trainNet(t, 5, func(*collective.MemNetwork) {}, args...)
+			for r, err := range errs {
+				if err != nil {
+					t.Fatalf("%v %s: rank %d: %v", extra, topo, r, err)
+				}
+			}
+			sums[topo] = readSummary(t, out).ModelSHA256
+			last := readMetrics(t, out)
+			rec := last[len(last)-1]
+			if rec["bytes_sent_per_step"] != rec["formula_bytes_per_step"] {
+				t.Errorf("%v %s: sent %v, formula %v", extra, topo, rec["bytes_sent_per_step"], rec["formula_bytes_per_step"])
+			}
+		}
+		if sums["server"] != sums["shard"] {
+			t.Errorf("%v: model %s over the server, %s over shard", extra, sums["server"], sums["shard"])
+		}
+	}
+	for _, agg := range []string{"krum", "geomed", "cclip"} {
+		if _, err := ParseRun([]string{"--opt", "ef-signsgd", "--topology", "shard", "--aggregator", agg}); err == nil || !strings.Contains(err.Error(), "--aggregator "+agg) {
+			t.Errorf("ef-signsgd over shard with --aggregator %s: %v, want an error naming it", agg, err)
+		}
+	}
+	if _, err := ParseRun([]string{"--opt", "ef-signsgd", "--topology", "shard", "--pre", "nnm"}); err == nil {
+		t.Error("ef-signsgd over shard with --pre nnm: no error")
 	}
 }

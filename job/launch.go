@@ -2,8 +2,6 @@ package job
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"signsgd/collective"
+	"signsgd/job/spawn"
 	"signsgd/kernels"
 	"signsgd/slurm"
 )
@@ -101,22 +100,18 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("launcher: find own executable: %w", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lf, addr, err := spawn.Loopback()
 	if err != nil {
-		return fmt.Errorf("launcher: listen on loopback: %w", err)
-	}
-	lf, err := l.(*net.TCPListener).File()
-	l.Close()
-	if err != nil {
-		return fmt.Errorf("launcher: listener file: %w", err)
+		return fmt.Errorf("launcher: %w", err)
 	}
 	defer lf.Close()
-	addr := l.Addr().String()
-	var idb [8]byte
-	rand.Read(idb[:])
-	jobID := hex.EncodeToString(idb[:])
+	jobID := spawn.JobID()
 
 	secret := newSecret() // this job's, known only to its ranks
+	var env []string
+	if os.Getenv(SecretEnv) == "" && cfg.SecretFile == "" {
+		env = append(env, SecretEnv+"="+secret)
+	}
 
 	var outMu sync.Mutex
 	cmds := make([]*exec.Cmd, cfg.Workers)
@@ -125,11 +120,12 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 	for r := range cmds {
 		rankArgs := append([]string{"run"}, args...)
 		rankArgs = append(rankArgs, "--rank", strconv.Itoa(r), "--coordinator", addr, "--job-id", jobID)
-		cmd := exec.Command(exe, rankArgs...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var rankLF *os.File // rank 0's listener
 		if r == 0 {
-			cmd.ExtraFiles = []*os.File{lf}
-			cmd.Args = append(cmd.Args, "--listen-fd", "3")
+			rankLF = lf
+		}
+		cmd := spawn.Command(exe, rankArgs, slurm.ThreadsPerRank(runtime.NumCPU(), cfg.Workers), rankLF, env...)
+		if r == 0 {
 			cmd.Stdout = stdout
 		} else {
 			p := &linePrefixer{mu: &outMu, w: stderr, prefix: fmt.Sprintf("rank %d: ", r)}
@@ -140,35 +136,17 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		cmd.Stderr = p
 		flushers = append(flushers, p)
 		errOut[r] = p
-		t := strconv.Itoa(slurm.ThreadsPerRank(runtime.NumCPU(), cfg.Workers))
-		cmd.Env = append(os.Environ(), "GOMAXPROCS="+t, "OPENBLAS_NUM_THREADS="+t)
-		if os.Getenv(SecretEnv) == "" && cfg.SecretFile == "" {
-			cmd.Env = append(cmd.Env, SecretEnv+"="+secret)
-		}
 		cmds[r] = cmd
 	}
-	for r, cmd := range cmds {
-		if err := cmd.Start(); err != nil {
-			for _, started := range cmds[:r] {
-				started.Process.Kill()
-				started.Wait()
-			}
-			return fmt.Errorf("launcher: start rank %d: %w", r, err)
-		}
+	if err := spawn.Start(cmds); err != nil {
+		return fmt.Errorf("launcher: %w", err)
 	}
 	lf.Close()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	type exit struct {
-		rank int
-		err  error
-	}
-	exits := make(chan exit, len(cmds))
-	for r, cmd := range cmds {
-		go func() { exits <- exit{r, cmd.Wait()} }()
-	}
+	exits := spawn.Wait(cmds)
 	var firstErr error
 	// A rank killed by a signal (not ours) is the cause, rather than the
 	// ranks that failed because it was gone, whichever exit came first.
@@ -180,25 +158,25 @@ func launchLocal(cfg *Config, args []string, stdout, stderr io.Writer) error {
 		case e := <-exits:
 			left--
 			switch {
-			case e.err != nil && e.rank != 0 && cfg.voteDeadline > 0:
+			case e.Err != nil && e.Rank != 0 && cfg.voteDeadline > 0:
 				// Rank 0 may go on without it (it records the
 				// abstentions); whether it did is known at the end.
-				early = append(early, e.rank)
+				early = append(early, e.Rank)
 				outMu.Lock()
-				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v)\n", e.rank, e.err)
+				fmt.Fprintf(stderr, "launcher: rank %d ended early (%v)\n", e.Rank, e.Err)
 				outMu.Unlock()
-			case e.err != nil && (firstErr == nil || (!causeSignaled && !signaling && killedBySignal(e.err))):
+			case e.Err != nil && (firstErr == nil || (!causeSignaled && !signaling && killedBySignal(e.Err))):
 				if firstErr == nil {
 					deadline = time.After(killGrace)
 				}
-				causeSignaled = killedBySignal(e.err)
-				firstErr = fmt.Errorf("rank %d failed (%v)", e.rank, e.err)
-				if refused(e.err, errOut[e.rank]) {
+				causeSignaled = killedBySignal(e.Err)
+				firstErr = fmt.Errorf("rank %d failed (%v)", e.Rank, e.Err)
+				if refused(e.Err, errOut[e.Rank]) {
 					// The rank refused the job as given: so does the
 					// launcher (exit status 2).
-					firstErr = &usageError{fmt.Sprintf("rank %d refused the job (%v)", e.rank, e.err)}
+					firstErr = &usageError{fmt.Sprintf("rank %d refused the job (%v)", e.Rank, e.Err)}
 				}
-			case e.rank == 0 && deadline == nil:
+			case e.Rank == 0 && deadline == nil:
 				// Rank 0 is done and the others leave right after it: one
 				// still running after doneGrace is hung (a stalled rank
 				// dropped from the job).

@@ -1,14 +1,14 @@
 package job
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"signsgd/job/cli"
 )
 
 // Record is one epoch's line in DIR/metrics.jsonl.
@@ -85,45 +85,10 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return cli.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
-}
-
-// WriteFileAtomic writes path through a temporary file in the same folder that
-// is renamed over path only once complete, so an interrupted run leaves
-// either the old file or none, never half a file. Errors name path.
-func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // metricsWriter appends one whole JSON line per epoch and syncs it, so a
@@ -146,7 +111,7 @@ type appendFile interface {
 // createMetrics starts path afresh with the records of the epochs already
 // done (a resumed run's), written atomically, and opens it to append.
 func createMetrics(path string, done []Record) (*metricsWriter, error) {
-	if err := WriteFileAtomic(path, func(w io.Writer) error {
+	if err := cli.WriteFileAtomic(path, func(w io.Writer) error {
 		for _, r := range done {
 			b, err := json.Marshal(r)
 			if err != nil {

@@ -50,8 +50,8 @@ var optimizers = &registry[optimizerKind]{flag: "opt", items: []choice[optimizer
 		sign: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
 	{"sto-signum", "sto-signsgd on each worker's momentum (--momentum)", "Jin et al. 2021", optimizerKind{
 		sign: true, momentum: true, stochastic: true, defaultLR: 1e-4, topos: collective.VoteTopologies}},
-	{"ef-signsgd", "error feedback: signs and a scale per chunk each way, the residual kept; rank 0 combines the scaled signs by --aggregator (mean: not Byzantine-robust)", "Karimireddy et al. 2019", optimizerKind{
-		ef: true, defaultLR: 1e-3, topos: []string{"server"}}},
+	{"ef-signsgd", "error feedback: signs and a scale per chunk each way, the residual kept; rank 0 (server) or each slice's owner (shard) combines the scaled signs by --aggregator (mean: not Byzantine-robust)", "Karimireddy et al. 2019", optimizerKind{
+		ef: true, defaultLR: 1e-3, topos: []string{"server", "shard"}}},
 }}
 
 // newOptimizer makes cfg's optimizer for a model of d parameters on rank.
@@ -93,7 +93,7 @@ func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
 		s.st.center = make([]float32, d)
 	}
 	if kind.ef {
-		return newEFOpt(s, d), nil
+		return newEFOpt(s, d, cfg.Topology), nil
 	}
 	o := &sgdOpt{topology: cfg.Topology}
 	adversaries := cfg.Blind+cfg.Byzantine > 0

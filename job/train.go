@@ -669,7 +669,10 @@ func epochRecord(cfg *Config, all [][]byte, steps, d int) (Record, error) {
 		formula = collective.MeanBytes
 	}
 	if optKind(cfg.Opt).ef {
-		formula = func(_ string, d, m, rank int) (int, int) {
+		formula = func(topology string, d, m, rank int) (int, int) {
+			if topology == "shard" {
+				return efShardBytes(d, m, rank)
+			}
 			if rank == 0 {
 				return (m - 1) * efBytes(d), (m - 1) * efBytes(d)
 			}

@@ -17,7 +17,6 @@ func TestBNSumsMatchGo(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(47, 48))
 	special := []float32{0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, 3e38, -3e38, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
 	vec := func(n int, withSpecial bool) []float32 {
@@ -38,14 +37,16 @@ func TestBNSumsMatchGo(t *testing.T) {
 			x, g, y := vec(n, sp), vec(n, sp), vec(n, true)
 			var got, want [3][2]float64
 			for _, asm := range []bool{true, false} {
-				useAsm = asm
-				r := &got
-				if !asm {
-					r = &want
-				}
-				r[0][0], r[0][1] = shiftedSums(x, 0.75)
-				r[1][0], r[1][1] = dotCentered(g, x, 0.25)
-				r[2][0], r[2][1] = dotCenteredMasked(g, y, x, 0.25)
+				func() {
+					defer setUseAsm(asm)()
+					r := &got
+					if !asm {
+						r = &want
+					}
+					r[0][0], r[0][1] = shiftedSums(x, 0.75)
+					r[1][0], r[1][1] = dotCentered(g, x, 0.25)
+					r[2][0], r[2][1] = dotCenteredMasked(g, y, x, 0.25)
+				}()
 			}
 			for f, name := range []string{"shiftedSums", "dotCentered", "dotCenteredMasked"} {
 				for j := range 2 {
@@ -65,7 +66,6 @@ func TestBNBackwardApplyMatchesGo(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(49, 50))
 	for _, hw := range []int{5, 16, 37, 64} {
 		const b, c = 2, 3
@@ -80,24 +80,26 @@ func TestBNBackwardApplyMatchesGo(t *testing.T) {
 			for _, inPlace := range []bool{false, true} {
 				var got, want []float32
 				for _, asm := range []bool{false, true} {
-					useAsm = asm
-					dx := make([]float32, n)
-					dy := append([]float32(nil), dOut...)
-					if inPlace {
-						dx = dy
-					}
-					dg, db := make([]float32, c), make([]float32, c)
-					if relu {
-						BatchNormReluBackward(dx, dg, db, dy, out, in, gamma, sm, si, b, c, hw)
-					} else {
-						BatchNormBackward(dx, dg, db, dy, in, gamma, sm, si, b, c, hw)
-					}
-					r := append(append(dx, dg...), db...)
-					if asm {
-						got = r
-					} else {
-						want = r
-					}
+					func() {
+						defer setUseAsm(asm)()
+						dx := make([]float32, n)
+						dy := append([]float32(nil), dOut...)
+						if inPlace {
+							dx = dy
+						}
+						dg, db := make([]float32, c), make([]float32, c)
+						if relu {
+							BatchNormReluBackward(dx, dg, db, dy, out, in, gamma, sm, si, b, c, hw)
+						} else {
+							BatchNormBackward(dx, dg, db, dy, in, gamma, sm, si, b, c, hw)
+						}
+						r := append(append(dx, dg...), db...)
+						if asm {
+							got = r
+						} else {
+							want = r
+						}
+					}()
 				}
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
@@ -117,7 +119,6 @@ func TestBNForwardApplyMatchesGo(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(51, 52))
 	negZero := float32(math.Copysign(0, -1))
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), negZero, 0, 0.5}
@@ -143,16 +144,18 @@ func TestBNForwardApplyMatchesGo(t *testing.T) {
 		type result [4][]float32
 		var res [2]result
 		for k, asm := range []bool{false, true} {
-			useAsm = asm
-			var r result
-			for j := range r {
-				r[j] = make([]float32, n)
-			}
-			BatchNormForward(r[0], x, gamma, beta, b, c, hw, false, run, BatchNormMomentum, BatchNormEps, nil, nil)
-			BatchNormReluForward(r[1], x, gamma, beta, b, c, hw, false, run, BatchNormMomentum, BatchNormEps, nil, nil)
-			BatchNormAddReluForward(r[2], x, p, s, nil, b, c, hw, false)
-			BatchNormAddReluForward(r[3], x, p, s, &sp, b, c, hw, false)
-			res[k] = r
+			func() {
+				defer setUseAsm(asm)()
+				var r result
+				for j := range r {
+					r[j] = make([]float32, n)
+				}
+				BatchNormForward(r[0], x, gamma, beta, b, c, hw, false, run, BatchNormMomentum, BatchNormEps, nil, nil)
+				BatchNormReluForward(r[1], x, gamma, beta, b, c, hw, false, run, BatchNormMomentum, BatchNormEps, nil, nil)
+				BatchNormAddReluForward(r[2], x, p, s, nil, b, c, hw, false)
+				BatchNormAddReluForward(r[3], x, p, s, &sp, b, c, hw, false)
+				res[k] = r
+			}()
 		}
 		sawNegZero := false
 		for j, name := range []string{"BatchNormForward", "BatchNormReluForward", "BatchNormAddReluForward", "BatchNormAddReluForward (batch-normed shortcut)"} {

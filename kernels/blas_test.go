@@ -63,7 +63,6 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 // BenchmarkSgemm reports GFLOP/s on convolution-like shapes, for the BLAS
 // and (where the CPU has it) the AVX-512 kernel ("asm").
 func BenchmarkSgemm(b *testing.B) {
-	defer func() { useAsm = true }()
 	for _, s := range [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600}, {64, 1600, 784}, {1024, 1024, 1024}} {
 		m, n, k := s[0], s[1], s[2]
 		for _, asm := range []bool{false, true} {
@@ -72,7 +71,7 @@ func BenchmarkSgemm(b *testing.B) {
 				name = "asm"
 			}
 			b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d", name, m, n, k), func(b *testing.B) {
-				useAsm = asm
+				defer setUseAsm(asm)()
 				rng := rand.New(rand.NewPCG(1, 2))
 				a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
 				b.ResetTimer()

@@ -48,9 +48,8 @@ import (
 // and a run's model stays reproducible bit for bit.
 //
 // The default rules are safe on both vendors measured: the micro-kernel
-// wherever it fills its tiles (Intel Xeon, this repository's notes: about
-// twice OpenBLAS; AMD EPYC Zen 4: 188-213 GFLOP/s against 154-172 on the
-// conv shapes), Winograd for 3x3 convolutions with enough channels and
+// wherever it fills its tiles (ahead of OpenBLAS on the conv shapes on
+// Intel Xeon and AMD EPYC Zen 4 alike: BenchmarkSgemm), Winograd for 3x3 convolutions with enough channels and
 // tiles (ahead of PyTorch on both), AVX-512 for the vote where the CPU has
 // it (exact either way; vpternlogq on both).
 

@@ -46,36 +46,37 @@ func sameBits(a, b []float32) int {
 // lengths and offsets, scale 1 and not, and write nothing outside dst
 // (guard words around it).
 func TestFiniteKernelsMatchNaive(t *testing.T) {
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(5, 6))
 	const guard = 7
 	for _, asm := range []bool{true, false} {
-		useAsm = asm
-		for _, n := range []int{0, 1, 15, 16, 17, 31, 64, 100, 1000, 4099} {
-			for _, off := range []int{0, 1, 3} {
-				for _, scale := range []float32{1, 0.25, 1 / float32(3)} {
-					src := finiteInput(rng, n+off)[off:]
-					base := finiteInput(rng, n+off+2*guard)
-					for _, k := range []struct {
-						name       string
-						fast, want func(dst, src []float32, scale float32)
-					}{
-						{"AddFinite", AddFinite, AddFiniteNaive},
-						{"AddBothFinite", AddBothFinite, AddBothFiniteNaive},
-						{"ZeroNonFinite", func(d, _ []float32, _ float32) { ZeroNonFinite(d) }, func(d, _ []float32, _ float32) { ZeroNonFiniteNaive(d) }},
-					} {
-						got := append([]float32(nil), base...)
-						want := append([]float32(nil), base...)
-						k.fast(got[off+guard:off+guard+n], src, scale)
-						k.want(want[off+guard:off+guard+n], src, scale)
-						if i := sameBits(got, want); i >= 0 {
-							t.Fatalf("%s asm=%v n=%d off=%d scale=%v: index %d (dst from %d) is %#x, want %#x",
-								k.name, asm, n, off, scale, i, off+guard, math.Float32bits(got[i]), math.Float32bits(want[i]))
+		func() {
+			defer setUseAsm(asm)()
+			for _, n := range []int{0, 1, 15, 16, 17, 31, 64, 100, 1000, 4099} {
+				for _, off := range []int{0, 1, 3} {
+					for _, scale := range []float32{1, 0.25, 1 / float32(3)} {
+						src := finiteInput(rng, n+off)[off:]
+						base := finiteInput(rng, n+off+2*guard)
+						for _, k := range []struct {
+							name       string
+							fast, want func(dst, src []float32, scale float32)
+						}{
+							{"AddFinite", AddFinite, AddFiniteNaive},
+							{"AddBothFinite", AddBothFinite, AddBothFiniteNaive},
+							{"ZeroNonFinite", func(d, _ []float32, _ float32) { ZeroNonFinite(d) }, func(d, _ []float32, _ float32) { ZeroNonFiniteNaive(d) }},
+						} {
+							got := append([]float32(nil), base...)
+							want := append([]float32(nil), base...)
+							k.fast(got[off+guard:off+guard+n], src, scale)
+							k.want(want[off+guard:off+guard+n], src, scale)
+							if i := sameBits(got, want); i >= 0 {
+								t.Fatalf("%s asm=%v n=%d off=%d scale=%v: index %d (dst from %d) is %#x, want %#x",
+									k.name, asm, n, off, scale, i, off+guard, math.Float32bits(got[i]), math.Float32bits(want[i]))
+							}
 						}
 					}
 				}
 			}
-		}
+		}()
 	}
 }
 
@@ -125,8 +126,7 @@ func BenchmarkAddFinite(b *testing.B) {
 					name += "/kernel=" + kernel
 				}
 				b.Run(name, func(b *testing.B) {
-					defer func() { useAsm = true }()
-					useAsm = kernel == ""
+					defer setUseAsm(kernel == "")()
 					rng := rand.New(rand.NewPCG(1, 2))
 					dst, src := finiteInput(rng, n), finiteInput(rng, n)
 					b.SetBytes(int64(8 * n))

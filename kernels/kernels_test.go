@@ -419,9 +419,8 @@ func BenchmarkVote(b *testing.B) {
 						name += "/kernel=" + kernel
 					}
 					b.Run(name, func(b *testing.B) {
-						defer func() { useAsm, useAVX512 = true, true }()
-						useAVX512 = kernel == ""
-						useAsm = kernel != "go"
+						defer setUseAVX512(kernel == "")()
+						defer withKernel(kernel)()
 						voters := benchVoters(m, n, zeros)
 						dst := NewSigns(n)
 						b.SetBytes(int64(m * EncodedLen(n)))
@@ -508,11 +507,6 @@ func reportMillis(b *testing.B) {
 // time: the one Threads() and the CPU pick, and the portable Go.
 var signBenchKernels = []string{"best", "go"}
 
-func withKernel(kernel string) func() {
-	useAsm = kernel != "go"
-	return func() { useAsm = true }
-}
-
 func BenchmarkPackSigns(b *testing.B) {
 	n := 1 << 22
 	g := randomFloats(rand.New(rand.NewPCG(1, 1)), n)
@@ -594,12 +588,8 @@ func TestVotePortableMatchesAsm(t *testing.T) {
 				opt := VoteOptions{Tie: tie, Seed: uint64(m)}
 				fast, avx2, portable := NewSigns(n), NewSigns(n), NewSigns(n)
 				Vote(fast, voters, opt)
-				useAVX512 = false
-				Vote(avx2, voters, opt)
-				useAVX512 = true
-				useAsm = false
-				Vote(portable, voters, opt)
-				useAsm = true
+				func() { defer setUseAVX512(false)(); Vote(avx2, voters, opt) }()
+				func() { defer setUseAsm(false)(); Vote(portable, voters, opt) }()
 				if i, ok := equalSigns(fast, portable); !ok {
 					t.Fatalf("M=%d n=%d dense=%v tie=%v: asm and portable differ at %d", m, n, dense, tie, i)
 				}

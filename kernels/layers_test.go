@@ -166,54 +166,55 @@ func TestConv2DMatchesNaive(t *testing.T) {
 			cases = append(cases, convCase{s, c.budget})
 		}
 	}
-	defer func(b, w int) { colsBudget, wgMinTiles = b, w }(colsBudget, wgMinTiles)
-	wgMinTiles = 1 // the Winograd path on every shape it can take, however small
+	defer setWgMinTiles(1)() // the Winograd path on every shape it can take, however small
 	for si, c := range cases {
 		s := c.s
-		colsBudget = c.budget
-		name := fmt.Sprintf("%s %+v blocks of %d", BLASName(), s, s.blockImages())
-		in := randSlice(rng, s.inLen())
-		w := randSlice(rng, s.wLen())
-		var bias []float32
-		if si%2 == 0 {
-			bias = randSlice(rng, s.OutC)
-		}
-		cols := filled(s.ColsLen(), garbageInit)
-		if s.pointwise() {
-			cols = nil // needs no scratch
-		}
+		func() {
+			defer setColsBudget(c.budget)()
+			name := fmt.Sprintf("%s %+v blocks of %d", BLASName(), s, s.blockImages())
+			in := randSlice(rng, s.inLen())
+			w := randSlice(rng, s.wLen())
+			var bias []float32
+			if si%2 == 0 {
+				bias = randSlice(rng, s.OutC)
+			}
+			cols := filled(s.ColsLen(), garbageInit)
+			if s.pointwise() {
+				cols = nil // needs no scratch
+			}
 
-		got := filled(s.outLen(), garbageInit)
-		want := make([]float32, s.outLen())
-		mag := make([]float32, s.outLen())
-		Conv2DForward(got, in, w, bias, s, cols)
-		Conv2DForwardNaive(want, in, w, bias, s)
-		Conv2DForwardNaive(mag, absSlice(in), absSlice(w), absSlice(bias), s)
-		closeTo(t, name+" forward", got, want, mag, 1e-6, convTol)
+			got := filled(s.outLen(), garbageInit)
+			want := make([]float32, s.outLen())
+			mag := make([]float32, s.outLen())
+			Conv2DForward(got, in, w, bias, s, cols)
+			Conv2DForwardNaive(want, in, w, bias, s)
+			Conv2DForwardNaive(mag, absSlice(in), absSlice(w), absSlice(bias), s)
+			closeTo(t, name+" forward", got, want, mag, 1e-6, convTol)
 
-		dOut := randSlice(rng, s.outLen())
-		for _, withDIn := range []bool{true, false} {
-			dW, dWRef := filled(s.wLen(), gradInit), filled(s.wLen(), gradInit)
-			var dB, dBRef []float32
-			if bias != nil {
-				dB, dBRef = filled(s.OutC, gradInit), filled(s.OutC, gradInit)
+			dOut := randSlice(rng, s.outLen())
+			for _, withDIn := range []bool{true, false} {
+				dW, dWRef := filled(s.wLen(), gradInit), filled(s.wLen(), gradInit)
+				var dB, dBRef []float32
+				if bias != nil {
+					dB, dBRef = filled(s.OutC, gradInit), filled(s.OutC, gradInit)
+				}
+				var dIn, dInRef []float32
+				if withDIn {
+					dIn, dInRef = filled(s.inLen(), garbageInit), make([]float32, s.inLen())
+				}
+				Conv2DBackward(dIn, dW, dB, dOut, in, w, s, cols)
+				Conv2DBackwardNaive(dInRef, dWRef, dBRef, dOut, in, w, s)
+				mW, mB, mIn := make([]float32, s.wLen()), make([]float32, s.OutC), make([]float32, s.inLen())
+				Conv2DBackwardNaive(mIn, mW, mB, absSlice(dOut), absSlice(in), absSlice(w), s)
+				closeTo(t, name+" dW", dW, dWRef, mW, gradInit, convTol)
+				if bias != nil {
+					closeTo(t, name+" dBias", dB, dBRef, mB, gradInit, convTol)
+				}
+				if withDIn {
+					closeTo(t, name+" dIn", dIn, dInRef, mIn, 1e-6, convTol)
+				}
 			}
-			var dIn, dInRef []float32
-			if withDIn {
-				dIn, dInRef = filled(s.inLen(), garbageInit), make([]float32, s.inLen())
-			}
-			Conv2DBackward(dIn, dW, dB, dOut, in, w, s, cols)
-			Conv2DBackwardNaive(dInRef, dWRef, dBRef, dOut, in, w, s)
-			mW, mB, mIn := make([]float32, s.wLen()), make([]float32, s.OutC), make([]float32, s.inLen())
-			Conv2DBackwardNaive(mIn, mW, mB, absSlice(dOut), absSlice(in), absSlice(w), s)
-			closeTo(t, name+" dW", dW, dWRef, mW, gradInit, convTol)
-			if bias != nil {
-				closeTo(t, name+" dBias", dB, dBRef, mB, gradInit, convTol)
-			}
-			if withDIn {
-				closeTo(t, name+" dIn", dIn, dInRef, mIn, 1e-6, convTol)
-			}
-		}
+		}()
 	}
 }
 
@@ -652,8 +653,7 @@ func BenchmarkConv2D(b *testing.B) {
 				name += map[bool]string{true: "/winograd", false: "/im2col"}[wino]
 			}
 			func() {
-				defer func(w bool) { useWinograd = w }(useWinograd)
-				useWinograd = wino
+				defer setUseWinograd(wino)()
 				benchConv(b, name, c.s, c.first)
 			}()
 		}
@@ -742,8 +742,7 @@ func BenchmarkConv2DResNet18(b *testing.B) {
 				continue // NCHW never takes it
 			}
 			b.Run(BLASName()+"/"+name, func(b *testing.B) {
-				defer func(w bool) { useWinograd = w }(useWinograd)
-				useWinograd = wino
+				defer setUseWinograd(wino)()
 				benchConvLayers(b, layers, bs, flops)
 			})
 		}

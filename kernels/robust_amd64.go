@@ -9,30 +9,107 @@ import "unsafe"
 // portable kernel of robust_kernels.go the rest; the slice expressions
 // before each call are its bounds checks.
 
+// sanitizeAVX512 is sanitizeGo's loop over v[0:n] (n a multiple of 16):
+//
+//	for i := 0; i < n; i++ {
+//		if v[i] is NaN or ±Inf { v[i] = 0; count++ }
+//	}
+//	return count
+//
 //go:noescape
 func sanitizeAVX512(v *float32, n int) int
 
+// cvtRowsAVX512 is cvtRowsGo's widening for k in [0, n) (n a multiple of
+// 16), rows[r] the r-th float32 vector and off its first coordinate in
+// bytes:
+//
+//	for r := 0; r < m; r++ {
+//		for k := 0; k < n; k++ {
+//			s[r*stride+k] = float64(rows[r][off/4+k])
+//		}
+//	}
+//
 //go:noescape
 func cvtRowsAVX512(s *float64, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
 
+// sqDiffLanesAVX512 is sqDiffLanesGo's loop (n a multiple of distLanes):
+//
+//	for r := 0; r < m; r++ {
+//		for k := 0; k < n; k++ {
+//			d := x[k] - s[r*stride+k]
+//			acc[r*distLanes+k%distLanes] = fma(d, d, acc[r*distLanes+k%distLanes])
+//		}
+//	}
+//
 //go:noescape
 func sqDiffLanesAVX512(acc, x, s *float64, stride, m, n int)
 
+// geoStepAVX512 is geoStepGo's loop for k in [0, n) (n a multiple of
+// distLanes): the rows widened into s as cvtRowsAVX512 does, then
+//
+//	a := w[0] * s[k]
+//	for r := 1; r < m; r++ { a = fma(w[r], s[r*stride+k], a) }
+//	zo := float64(z[k]); z[k] = float32(a); zf[k] = float64(z[k])
+//	mv[k%distLanes] += (zf[k]-zo)^2; mv[distLanes+k%distLanes] += zo^2
+//
 //go:noescape
 func geoStepAVX512(z *float32, zf, mv, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
 
+// clipStepAVX512 is clipStepGo's loop for k in [0, n) (n a multiple of
+// distLanes): the rows widened into s as cvtRowsAVX512 does, then
+//
+//	c := float64(z[k])
+//	a := w[0] * (s[k] - c)
+//	for r := 1; r < m; r++ { a = fma(w[r], s[r*stride+k]-c, a) }
+//	z[k] = float32(c + a); zf[k] = float64(z[k])
+//
 //go:noescape
 func clipStepAVX512(z *float32, zf, s *float64, stride int, w *float64, m, n int, rows *unsafe.Pointer, off uintptr)
 
+// sumRowsAVX512 is sumRowsGo's loop (n a multiple of distLanes):
+//
+//	for k := 0; k < n; k++ {
+//		a := s[idx[0]*stride+k]
+//		for j := 1; j < cnt; j++ { a += s[idx[j]*stride+k] }
+//		dst[k] = float32(a * inv)
+//	}
+//
 //go:noescape
 func sumRowsAVX512(dst *float32, s *float64, stride int, idx *int32, cnt int, inv float64, n int)
 
+// orderKeysAVX512 is orderKeysGo's loop (n a multiple of 16): the
+// float32s as int32 keys that sort as the floats do,
+//
+//	for r := 0; r < m; r++ {
+//		for k := 0; k < n; k++ {
+//			ks[r*stride+k] = orderKey(math.Float32bits(rows[r][off/4+k]))
+//		}
+//	}
+//
 //go:noescape
 func orderKeysAVX512(ks *int32, stride int, rows *unsafe.Pointer, m int, off uintptr, n int)
 
+// compareExchangeAVX512 is compareExchangeGo's loop over a sorting
+// network's pairs of row offsets (n a multiple of 16):
+//
+//	for c := 0; c < pairs; c++ {
+//		a, b := net[2*c], net[2*c+1]
+//		for k := 0; k < n; k++ {
+//			ks[a+k], ks[b+k] = min(ks[a+k], ks[b+k]), max(ks[a+k], ks[b+k])
+//		}
+//	}
+//
 //go:noescape
 func compareExchangeAVX512(ks *int32, net *int32, pairs, n int)
 
+// keysMeanAVX512 is keysMeanGo's loop (n a multiple of 16):
+//
+//	for k := 0; k < n; k++ {
+//		a := float64(fromOrderKey(ks[first*stride+k]))
+//		for r := first + 1; r < first+cnt; r++ { a += float64(fromOrderKey(ks[r*stride+k])) }
+//		dst[k] = float32(a * inv)
+//	}
+//
 //go:noescape
 func keysMeanAVX512(dst *float32, ks *int32, stride, first, cnt int, inv float64, n int)
 

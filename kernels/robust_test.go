@@ -73,15 +73,15 @@ func robustCases(rng *rand.Rand, m, d int) []robustCase {
 // threads.
 func forRobustShapes(t *testing.T, ref func(c robustCase) func(t *testing.T, name string)) {
 	rng := rand.New(rand.NewPCG(18, 1))
-	defer func(c int) { robustChunk = c }(robustChunk)
 	run := func(m, d int) {
 		// Short vectors are summed in chunks of 96 coordinates (three
 		// lane widths: blocks end inside and at the ends of chunks), so
 		// that they have many.
-		robustChunk = robustTestChunk
+		chunk := robustTestChunk
 		if d == robustBigLength {
-			robustChunk = 1 << 16
+			chunk = 1 << 16
 		}
+		defer setRobustChunk(chunk)()
 		for _, c := range robustCases(rng, m, d) {
 			if d == robustBigLength && c.name != "normal" && c.name != "huge" {
 				continue
@@ -696,8 +696,7 @@ func BenchmarkRobust(b *testing.B) {
 // coordinate by coordinate, and bit for bit across kernels and threads.
 func TestRobustStepSums(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 3))
-	defer func(c int) { robustChunk = c }(robustChunk)
-	robustChunk = robustTestChunk
+	defer setRobustChunk(robustTestChunk)()
 	for _, m := range []int{1, 2, 5, 16, 17} {
 		for _, d := range robustLengths {
 			vecs := robustCases(rng, m, d)[0].vecs

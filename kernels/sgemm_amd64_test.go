@@ -54,7 +54,6 @@ func TestPackTransposesMatchGo(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(43, 44))
 	const rows, ld = 70, 300
 	src := randSlice(rng, rows*ld)
@@ -64,16 +63,18 @@ func TestPackTransposesMatchGo(t *testing.T) {
 				for _, mb := range []int{8, 13, 64} {
 					var got, want [2][]float32
 					for _, asm := range []bool{false, true} {
-						useAsm = asm
-						for j, alpha := range []float32{1, 0.5} {
-							d := make([]float32, packedALen(mb, kb))
-							packA(d, src, ld, false, ic, mb, pc, kb, alpha)
-							if asm {
-								got[j] = d
-							} else {
-								want[j] = d
+						func() {
+							defer setUseAsm(asm)()
+							for j, alpha := range []float32{1, 0.5} {
+								d := make([]float32, packedALen(mb, kb))
+								packA(d, src, ld, false, ic, mb, pc, kb, alpha)
+								if asm {
+									got[j] = d
+								} else {
+									want[j] = d
+								}
 							}
-						}
+						}()
 					}
 					for j := range got {
 						for e := range got[j] {
@@ -88,14 +89,16 @@ func TestPackTransposesMatchGo(t *testing.T) {
 				for _, nb := range []int{1, 9, 16, 31, 48, 64} {
 					var got, want []float32
 					for _, asm := range []bool{false, true} {
-						useAsm = asm
-						d := randSlice(rng, (nb+gemmNR-1)/gemmNR*gemmNR*kb)
-						packB(d, src, ld, true, pc, kb, jc, nb)
-						if asm {
-							got = d
-						} else {
-							want = d
-						}
+						func() {
+							defer setUseAsm(asm)()
+							d := randSlice(rng, (nb+gemmNR-1)/gemmNR*gemmNR*kb)
+							packB(d, src, ld, true, pc, kb, jc, nb)
+							if asm {
+								got = d
+							} else {
+								want = d
+							}
+						}()
 					}
 					for e := range got {
 						if got[e] != want[e] {

@@ -21,16 +21,18 @@ func sameFloats(a, b []float32) (int, bool) {
 // two threads, so each path (and the split across goroutines) is compared
 // with the reference.
 func forKernels(t *testing.T, f func(t *testing.T, name string)) {
-	defer func() { useAsm = true; SetThreads(0) }()
+	defer SetThreads(0)
 	for _, asm := range []bool{true, false} {
 		for _, th := range []int{1, 2} {
-			useAsm = asm
-			SetThreads(th)
-			name := "portable"
-			if asm {
-				name = "asm"
-			}
-			f(t, name)
+			func() {
+				defer setUseAsm(asm)()
+				SetThreads(th)
+				name := "portable"
+				if asm {
+					name = "asm"
+				}
+				f(t, name)
+			}()
 		}
 	}
 }

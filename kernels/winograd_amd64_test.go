@@ -16,7 +16,6 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
-	defer func() { useAsm = true }()
 	rng := rand.New(rand.NewPCG(63, 64))
 	special := []float32{float32(math.Copysign(0, -1)), float32(math.Inf(1)), 1e-40, 3e38}
 	fill := func(x []float32) {
@@ -37,12 +36,14 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 		}
 		var v [2][]float32
 		for k, asm := range []bool{false, true} {
-			useAsm = asm
-			v[k] = make([]float32, 16*plane)
-			for i := range v[k] {
-				v[k][i] = 7
-			}
-			winogradInputRow(v[k], plane, rows, n)
+			func() {
+				defer setUseAsm(asm)()
+				v[k] = make([]float32, 16*plane)
+				for i := range v[k] {
+					v[k][i] = 7
+				}
+				winogradInputRow(v[k], plane, rows, n)
+			}()
 		}
 		for i := range v[0] {
 			if bits(v[1][i]) != bits(v[0][i]) {
@@ -54,11 +55,13 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 		bias := float32(rng.NormFloat64())
 		var out [2][2][]float32
 		for k, asm := range []bool{false, true} {
-			useAsm = asm
-			for j := range out[k] {
-				out[k][j] = make([]float32, wgRowPad(n))
-			}
-			winogradOutputRow(out[k], m, plane, n, bias)
+			func() {
+				defer setUseAsm(asm)()
+				for j := range out[k] {
+					out[k][j] = make([]float32, wgRowPad(n))
+				}
+				winogradOutputRow(out[k], m, plane, n, bias)
+			}()
 		}
 		for j := range 2 {
 			for i := range 2 * n {

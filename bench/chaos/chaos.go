@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // kinds are the rounds' faults, drawn in turn from a shuffled list.
@@ -76,10 +77,10 @@ func Command(args []string, stdout, stderr io.Writer) error {
 			fs.PrintDefaults()
 			return nil
 		}
-		return job.UsageError("chaos: %v", err)
+		return cli.UsageError("chaos: %v", err)
 	}
 	if o.rounds < 1 || o.workers < 3 || o.epochs < 4 {
-		return job.UsageError("chaos: --rounds %d, --workers %d, --epochs %d: need at least 1, 3 and 4", o.rounds, o.workers, o.epochs)
+		return cli.UsageError("chaos: --rounds %d, --workers %d, --epochs %d: need at least 1, 3 and 4", o.rounds, o.workers, o.epochs)
 	}
 	var err error
 	if o.bin, err = os.Executable(); err != nil {
@@ -459,8 +460,8 @@ func (o *options) report(results []result, summary string) error {
 		b, _ := json.Marshal(r)
 		js.Write(append(b, '\n'))
 	}
-	if err := job.WriteFileAtomic(filepath.Join(o.out, "chaos.md"), func(w io.Writer) error { _, err := w.Write(md.Bytes()); return err }); err != nil {
+	if err := cli.WriteFileAtomic(filepath.Join(o.out, "chaos.md"), func(w io.Writer) error { _, err := w.Write(md.Bytes()); return err }); err != nil {
 		return err
 	}
-	return job.WriteFileAtomic(filepath.Join(o.out, "chaos.jsonl"), func(w io.Writer) error { _, err := w.Write(js.Bytes()); return err })
+	return cli.WriteFileAtomic(filepath.Join(o.out, "chaos.jsonl"), func(w io.Writer) error { _, err := w.Write(js.Bytes()); return err })
 }

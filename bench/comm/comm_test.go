@@ -10,13 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"signsgd/bench"
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // TestMain lets the test binary be the program: the launcher starts
@@ -24,7 +25,7 @@ import (
 // TestScaleInterrupt starts `<exe> bench scale ...`).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, []job.Command{{Name: "bench", Run: Command}}))
+		os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, []cli.Command{{Name: "bench", Run: Command}}))
 	}
 	os.Exit(m.Run())
 }
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 func runBench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = job.Main(append([]string{"bench"}, args...), &o, &e, []job.Command{{Name: "bench", Run: Command}})
+	code = cli.Main(append([]string{"bench"}, args...), &o, &e, []cli.Command{{Name: "bench", Run: Command}})
 	return code, o.String(), e.String()
 }
 
@@ -425,6 +426,25 @@ func TestSplitBytes(t *testing.T) {
 		}
 		if len(parts) != c[1] || sum != c[0] {
 			t.Errorf("splitBytes(%d, %d) = %d parts of %d bytes", c[0], c[1], len(parts), sum)
+		}
+	}
+}
+
+func TestPairList(t *testing.T) {
+	got, err := pairList("bench x", "pairs", "sgd:ring, signum:shard,signsgd:server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []optPair{{"sgd", "ring"}, {"signum", "shard"}, {"signsgd", "server"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pairList = %v, want %v", got, want)
+	}
+	if got[0].kind() != "mean" || got[1].kind() != "vote" {
+		t.Fatalf("kinds %q %q, want mean vote", got[0].kind(), got[1].kind())
+	}
+	for _, bad := range []string{"sgd:shard", "signum:ring", "adam:server", "sgd", "", "sgd:server,"} {
+		if _, err := pairList("bench x", "pairs", bad); err == nil || !strings.Contains(err.Error(), "--pairs") {
+			t.Errorf("pairList(%q) = %v, want an error naming --pairs", bad, err)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"signsgd/bench"
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/kernels"
 	"signsgd/slurm"
 )
@@ -35,7 +35,7 @@ Run 'signsgd bench comm -h' (scale, step) for a command's flags.
 // the hidden rank, one process of a measured configuration).
 func Command(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return job.UsageError("bench: which benchmark? (comm, scale, step or kernels; 'signsgd bench -h' for more)")
+		return cli.UsageError("bench: which benchmark? (comm, scale, step or kernels; 'signsgd bench -h' for more)")
 	}
 	switch args[0] {
 	case "comm":
@@ -57,7 +57,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return job.UsageError("bench: unknown benchmark %q (want comm, scale or step)", args[0])
+	return cli.UsageError("bench: unknown benchmark %q (want comm, scale or step)", args[0])
 }
 
 // parseFlags parses args into fs; ok false means help was printed.
@@ -70,10 +70,10 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (ok bool, err
 			fs.PrintDefaults()
 			return false, nil
 		}
-		return false, job.UsageError("%s: %v", fs.Name(), err)
+		return false, cli.UsageError("%s: %v", fs.Name(), err)
 	}
 	if fs.NArg() > 0 {
-		return false, job.UsageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return false, cli.UsageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return true, nil
 }
@@ -88,12 +88,12 @@ func intList(cmd, name, s string) ([]int, error) {
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
-			return nil, job.UsageError("%s: --%s %q: want positive integers separated by commas", cmd, name, s)
+			return nil, cli.UsageError("%s: --%s %q: want positive integers separated by commas", cmd, name, s)
 		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
-		return nil, job.UsageError("%s: --%s is empty", cmd, name)
+		return nil, cli.UsageError("%s: --%s is empty", cmd, name)
 	}
 	return out, nil
 }
@@ -107,11 +107,11 @@ func optList(cmd, s string) ([]string, error) {
 			out = append(out, f)
 		case "":
 		default:
-			return nil, job.UsageError("%s: --opt %q: unknown optimizer %q (want sgd, signsgd, signum)", cmd, s, f)
+			return nil, cli.UsageError("%s: --opt %q: unknown optimizer %q (want sgd, signsgd, signum)", cmd, s, f)
 		}
 	}
 	if len(out) == 0 {
-		return nil, job.UsageError("%s: --opt is empty", cmd)
+		return nil, cli.UsageError("%s: --opt is empty", cmd)
 	}
 	return out, nil
 }
@@ -128,7 +128,7 @@ func pairs(cmd string, opts []string, topos string) ([][2]string, error) {
 				known = known || hasTopology(o, t)
 			}
 			if !known {
-				return nil, job.UsageError("%s: --topology %q: %q is not available (votes: %v; means: %v)", cmd, topos, t, signTopologies, meanTopologies)
+				return nil, cli.UsageError("%s: --topology %q: %q is not available (votes: %v; means: %v)", cmd, topos, t, signTopologies, meanTopologies)
 			}
 			want = append(want, t)
 		}
@@ -142,7 +142,7 @@ func pairs(cmd string, opts []string, topos string) ([][2]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, job.UsageError("%s: no topology in --topology %q applies to --opt %v", cmd, topos, opts)
+		return nil, cli.UsageError("%s: no topology in --topology %q applies to --opt %v", cmd, topos, opts)
 	}
 	return out, nil
 }
@@ -159,11 +159,11 @@ func contains(xs []string, x string) bool {
 // prepareOut creates the output folder and proves it writable.
 func prepareOut(cmd, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return job.UsageError("%s: --out %s: %v", cmd, dir, err)
+		return cli.UsageError("%s: --out %s: %v", cmd, dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {
-		return job.UsageError("%s: --out %s: not writable: %v", cmd, dir, err)
+		return cli.UsageError("%s: --out %s: not writable: %v", cmd, dir, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())

@@ -21,7 +21,7 @@ import (
 
 	"signsgd/bench"
 	"signsgd/collective"
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // commOptions configure `signsgd bench comm`.
@@ -147,7 +147,7 @@ func commCommand(args []string, stdout io.Writer) error {
 
 // usageErr is a bad flag value of cmd.
 func usageErr(cmd, format string, args ...any) error {
-	return job.UsageError("%s: %s", cmd, fmt.Sprintf(format, args...))
+	return cli.UsageError("%s: %s", cmd, fmt.Sprintf(format, args...))
 }
 
 // runComm measures every configuration; gloo's allreduce of each (d, M)

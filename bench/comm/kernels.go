@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/job/nn"
 	"signsgd/kernels"
 )
@@ -65,7 +65,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 			shapes.Merge(s)
 		}
 		if !found {
-			return job.UsageError("bench kernels: unknown model %q", name)
+			return cli.UsageError("bench kernels: unknown model %q", name)
 		}
 	}
 	shapes.Vote = kernelVoters

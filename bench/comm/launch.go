@@ -8,14 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"signsgd/job/spawn"
 )
 
 // launcher starts the ranks of one configuration as processes of exe
@@ -62,30 +62,24 @@ func (t *tailBuffer) lastLine() string {
 // namespaces (netns[r] is rank r's), rank 0 listens at spec.Coordinator
 // itself. Ranks run with spec.Threads Go and OpenBLAS threads.
 func (l *launcher) run(ctx context.Context, spec rankSpec, netns []string) ([]rankTimes, error) {
-	var idb [8]byte
-	rand.Read(idb[:])
-	spec.JobID = hex.EncodeToString(idb[:])
+	spec.JobID = spawn.JobID()
 	var secret [32]byte
 	rand.Read(secret[:])
 	var lf *os.File
 	if netns == nil {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		var err error
+		lf, spec.Coordinator, err = spawn.Loopback()
 		if err != nil {
-			return nil, fmt.Errorf("listen on loopback: %w", err)
-		}
-		lf, err = ln.(*net.TCPListener).File()
-		ln.Close()
-		if err != nil {
-			return nil, fmt.Errorf("listener file: %w", err)
+			return nil, err
 		}
 		defer lf.Close()
-		spec.Coordinator = ln.Addr().String()
 	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
-	threads := strconv.Itoa(max(spec.Threads, 1))
+	threads := max(spec.Threads, 1)
+	env := secretEnv + "=" + hex.EncodeToString(secret[:])
 	cmds := make([]*exec.Cmd, spec.Workers)
 	errs := make([]*tailBuffer, spec.Workers)
 	var out bytes.Buffer
@@ -93,16 +87,14 @@ func (l *launcher) run(ctx context.Context, spec rankSpec, netns []string) ([]ra
 		args := []string{"bench", "rank", "--spec", string(specJSON), "--rank", strconv.Itoa(r)}
 		var cmd *exec.Cmd
 		if netns != nil {
-			cmd = exec.Command("ip", append([]string{"netns", "exec", netns[r], l.exe}, args...)...)
+			cmd = spawn.Command("ip", append([]string{"netns", "exec", netns[r], l.exe}, args...), threads, nil, env)
 		} else {
-			cmd = exec.Command(l.exe, args...)
+			var rankLF *os.File // rank 0's listener
 			if r == 0 {
-				cmd.ExtraFiles = []*os.File{lf}
-				cmd.Args = append(cmd.Args, "--listen-fd", "3")
+				rankLF = lf
 			}
+			cmd = spawn.Command(l.exe, args, threads, rankLF, env)
 		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		cmd.Env = append(os.Environ(), "GOMAXPROCS="+threads, "OPENBLAS_NUM_THREADS="+threads, secretEnv+"="+hex.EncodeToString(secret[:]))
 		errs[r] = &tailBuffer{}
 		cmd.Stderr = errs[r]
 		if r == 0 {
@@ -110,26 +102,13 @@ func (l *launcher) run(ctx context.Context, spec rankSpec, netns []string) ([]ra
 		}
 		cmds[r] = cmd
 	}
-	for r, cmd := range cmds {
-		if err := cmd.Start(); err != nil {
-			for _, started := range cmds[:r] {
-				started.Process.Kill()
-				started.Wait()
-			}
-			return nil, fmt.Errorf("start rank %d: %w", r, err)
-		}
+	if err := spawn.Start(cmds); err != nil {
+		return nil, err
 	}
 	if lf != nil {
 		lf.Close()
 	}
-	type exit struct {
-		rank int
-		err  error
-	}
-	exits := make(chan exit, len(cmds))
-	for r, cmd := range cmds {
-		go func() { exits <- exit{r, cmd.Wait()} }()
-	}
+	exits := spawn.Wait(cmds)
 	exited := make([]bool, len(cmds)) // (ProcessState is Wait's to write)
 	killAll := func() {
 		for r, cmd := range cmds {
@@ -147,13 +126,13 @@ func (l *launcher) run(ctx context.Context, spec rankSpec, netns []string) ([]ra
 		select {
 		case e := <-exits:
 			left--
-			exited[e.rank] = true
-			if e.err != nil && firstErr == nil {
-				msg := errs[e.rank].lastLine()
+			exited[e.Rank] = true
+			if e.Err != nil && firstErr == nil {
+				msg := errs[e.Rank].lastLine()
 				if msg == "" {
-					msg = e.err.Error()
+					msg = e.Err.Error()
 				}
-				firstErr = fmt.Errorf("rank %d failed: %s", e.rank, msg)
+				firstErr = fmt.Errorf("rank %d failed: %s", e.Rank, msg)
 				grace = time.After(killGrace)
 			}
 		case <-grace:

@@ -18,7 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // table is a CSV file's and a Markdown table's content: a header and rows
@@ -32,7 +32,7 @@ func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
 // writeCSV writes t to path atomically.
 func (t *table) writeCSV(path string) error {
-	return job.WriteFileAtomic(path, func(w io.Writer) error {
+	return cli.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		cw.Write(t.header)
 		cw.WriteAll(t.rows)
@@ -77,7 +77,7 @@ func (t *table) markdown(cols ...string) string {
 
 // writeText writes s to path atomically.
 func writeText(path, s string) error {
-	return job.WriteFileAtomic(path, func(w io.Writer) error {
+	return cli.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := io.WriteString(w, s)
 		return err
 	})
@@ -231,5 +231,5 @@ func drawPNG(path, title string, panels []panel) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
-	return job.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
+	return cli.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
 }

@@ -15,6 +15,7 @@ import (
 	"signsgd/collective"
 	"signsgd/data"
 	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/job/nn"
 	"signsgd/kernels"
 )
@@ -90,14 +91,14 @@ func rankCommand(args []string, stdout io.Writer) error {
 	rank := fs.Int("rank", -1, "this rank")
 	listenFD := fs.Int("listen-fd", 0, "rank 0: inherited listening socket")
 	if err := fs.Parse(args); err != nil {
-		return job.UsageError("bench rank: %v", err)
+		return cli.UsageError("bench rank: %v", err)
 	}
 	var spec rankSpec
 	if err := json.Unmarshal([]byte(*specJSON), &spec); err != nil {
-		return job.UsageError("bench rank: --spec: %v", err)
+		return cli.UsageError("bench rank: --spec: %v", err)
 	}
 	if *rank < 0 || *rank >= spec.Workers {
-		return job.UsageError("bench rank: --rank %d of %d", *rank, spec.Workers)
+		return cli.UsageError("bench rank: --rank %d of %d", *rank, spec.Workers)
 	}
 	all, err := runRank(spec, *rank, *listenFD)
 	if err != nil {

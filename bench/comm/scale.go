@@ -21,6 +21,7 @@ type scaleOptions struct {
 	Steps, Warmup  int
 	Netns          string // auto, off
 	NetWorkers     []int
+	NetPairs       []optPair // what the namespaces measure; the fit takes the server ones
 	Rates          []string
 	NetSteps       int
 	ProjectWorkers []int
@@ -39,6 +40,7 @@ var scaleOpts = []string{"sgd", "signum"}
 type scaleRow struct {
 	Part      string // loopback, netns
 	Opt       string
+	Topology  string
 	Rate      string  // "" on loopback
 	Bandwidth float64 // bytes/s, +Inf on loopback
 	summary
@@ -57,6 +59,7 @@ func scaleCommand(args []string, stdout io.Writer) error {
 	warmup := fs.Int("warmup", 1, "untimed steps before them")
 	netns := fs.String("netns", "auto", "bandwidth-limited namespaces: auto (if root with ip and tc), off")
 	netWorkers := fs.String("netns-workers", "2,4,8", "worker counts in namespaces")
+	netPairs := fs.String("netns-pairs", "sgd:server,signum:server", "optimizer:topology pairs measured in namespaces (the fit and the projection take the server ones)")
 	rates := fs.String("rates", "10gbit,1gbit,100mbit", "tbf rates of every veth (tc syntax)")
 	netSteps := fs.Int("netns-steps", 3, "timed steps per configuration in namespaces")
 	projW := fs.String("project-workers", "64,128,256,512,1024", "worker counts to project to")
@@ -75,6 +78,9 @@ func scaleCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	if o.NetWorkers, err = intList(cmd, "netns-workers", *netWorkers); err != nil {
+		return err
+	}
+	if o.NetPairs, err = pairList(cmd, "netns-pairs", *netPairs); err != nil {
 		return err
 	}
 	if o.ProjectWorkers, err = intList(cmd, "project-workers", *projW); err != nil {
@@ -150,8 +156,9 @@ func runScale(ctx context.Context, o scaleOptions, log io.Writer) (scaleResult, 
 		return res, err
 	}
 	l := &launcher{exe: exe, limit: o.Limit}
-	measure := func(part, opt, rate string, bw float64, m, steps int, ns []string, coord string) error {
-		spec := rankSpec{Mode: "exchange", Opt: opt, Topology: "server", Dim: o.Dim, Steps: steps, Warmup: o.Warmup,
+	measure := func(part string, p optPair, rate string, bw float64, m, steps int, ns []string, coord string) error {
+		opt := p.opt
+		spec := rankSpec{Mode: "exchange", Opt: opt, Topology: p.topo, Dim: o.Dim, Steps: steps, Warmup: o.Warmup,
 			Seed: o.Seed, Threads: threadsPerRank(m), Workers: m, Coordinator: coord, Timeout: o.Limit.Seconds()}
 		all, err := l.run(ctx, spec, ns)
 		if err != nil {
@@ -159,17 +166,17 @@ func runScale(ctx context.Context, o scaleOptions, log io.Writer) (scaleResult, 
 			if part == "netns" {
 				where = "netns at " + rate
 			}
-			return fmt.Errorf("bench scale: %s %s M=%d d=%d: %w", where, opt, m, o.Dim, err)
+			return fmt.Errorf("bench scale: %s %s M=%d d=%d: %w", where, p, m, o.Dim, err)
 		}
-		r := scaleRow{Part: part, Opt: opt, Rate: rate, Bandwidth: bw, summary: summarize(all, opt, "server"), Fit: math.NaN()}
+		r := scaleRow{Part: part, Opt: opt, Topology: p.topo, Rate: rate, Bandwidth: bw, summary: summarize(all, opt, p.topo), Fit: math.NaN()}
 		res.Rows = append(res.Rows, r)
-		fmt.Fprintf(log, "bench scale: %-8s %-8s %-6s M=%-2d  pack %s ms  exchange %s ms  update %s ms  rank 0 bytes/step %s\n",
-			part, rate, opt, m, fmtMs(r.Pack), fmtMs(r.Exchange), fmtMs(r.Update), fmtBytes(r.serverBytes()))
+		fmt.Fprintf(log, "bench scale: %-8s %-8s %-13s M=%-2d  pack %s ms  exchange %s ms  update %s ms  rank 0 bytes/step %s\n",
+			part, rate, p, m, fmtMs(r.Pack), fmtMs(r.Exchange), fmtMs(r.Update), fmtBytes(r.serverBytes()))
 		return nil
 	}
 	for _, m := range o.LoopWorkers {
 		for _, opt := range scaleOpts {
-			if err := measure("loopback", opt, "", math.Inf(1), m, o.Steps, nil, ""); err != nil {
+			if err := measure("loopback", optPair{opt, "server"}, "", math.Inf(1), m, o.Steps, nil, ""); err != nil {
 				return res, err
 			}
 		}
@@ -191,7 +198,7 @@ func runScale(ctx context.Context, o scaleOptions, log io.Writer) (scaleResult, 
 
 // runNetns measures every rate and worker count in one lab, deleted at the
 // end whatever happens.
-func runNetns(ctx context.Context, o scaleOptions, measure func(part, opt, rate string, bw float64, m, steps int, ns []string, coord string) error) (err error) {
+func runNetns(ctx context.Context, o scaleOptions, measure func(part string, p optPair, rate string, bw float64, m, steps int, ns []string, coord string) error) (err error) {
 	mMax := 0
 	for _, m := range o.NetWorkers {
 		mMax = max(mMax, m)
@@ -212,10 +219,10 @@ func runNetns(ctx context.Context, o scaleOptions, measure func(part, opt, rate 
 		}
 		bps, _ := parseRate(rate)
 		for _, m := range o.NetWorkers {
-			for _, opt := range scaleOpts {
+			for _, p := range o.NetPairs {
 				port++ // a fresh port per configuration: no wait for the last one's sockets
 				coord := fmt.Sprintf("%s:%d", labAddr(0), port)
-				if err := measure("netns", opt, rate, bps/8, m, o.NetSteps, lab.ranks[:m], coord); err != nil {
+				if err := measure("netns", p, rate, bps/8, m, o.NetSteps, lab.ranks[:m], coord); err != nil {
 					return err
 				}
 			}
@@ -238,7 +245,7 @@ func fitScale(o scaleOptions, res *scaleResult) {
 		var pts []fitPoint
 		var idx []int
 		for i, r := range res.Rows {
-			if r.Opt != opt || r.Part != fitPart || r.Workers < 2 || (fitPart == "loopback" && r.Workers > 2*runtime.NumCPU()) {
+			if r.Opt != opt || r.Topology != "server" || r.Part != fitPart || r.Workers < 2 || (fitPart == "loopback" && r.Workers > 2*runtime.NumCPU()) {
 				continue
 			}
 			pts = append(pts, fitPoint{Bytes: r.serverBytes(), Bandwidth: r.Bandwidth, Seconds: r.Exchange})
@@ -271,7 +278,7 @@ func fitScale(o scaleOptions, res *scaleResult) {
 	for _, opt := range scaleOpts {
 		best := 0
 		for _, r := range res.Rows {
-			if r.Opt == opt && r.Workers >= 2 && r.Workers >= best {
+			if r.Opt == opt && r.Topology == "server" && r.Workers >= 2 && r.Workers >= best {
 				best, perPeer[opt] = r.Workers, r.serverBytes()/float64(r.Workers-1)
 			}
 		}
@@ -304,7 +311,7 @@ func writeScale(o scaleOptions, res scaleResult) error {
 		if r.Part == "loopback" {
 			rate, bw = "loopback", ""
 		}
-		t.add(r.Part, r.Opt, "server", itoa(r.Workers), itoa(r.Dim), rate, bw, itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
+		t.add(r.Part, r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), rate, bw, itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), fmt.Sprint(r.BytesMatch),
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), fmtFloat(r.Update), fmtFloat(r.Step), fmtFloat(r.Fit), fmtFloat(math.Abs(r.Fit-r.Exchange)/r.Exchange))
 	}
@@ -359,17 +366,20 @@ func writeScale(o scaleOptions, res scaleResult) error {
 			"addresses 10.77.0.x/24; a tbf qdisc at the given rate (burst: 1 ms at that rate, at least 16 KiB) sits on\n"+
 			"both ends of every veth (a rank's uplink and downlink). The namespaces are created for this run and deleted at its end. The ranks still share the %d cores\n"+
 			"(as in (a)); %d timed steps after %d warm-up per configuration.\n\n", runtime.NumCPU(), o.NetSteps, o.Warmup)
-		nt := &table{header: []string{"rate", "M", "optimizer", "rank 0 bytes/step", "exchange ms", "model ms", "pack ms", "update ms", "step ms"}}
+		nt := &table{header: []string{"rate", "M", "optimizer", "topology", "rank 0 bytes/step", "exchange ms", "model ms", "pack ms", "update ms", "step ms"}}
 		for _, r := range res.Rows {
 			if r.Part == "netns" {
-				nt.add(r.Rate, itoa(r.Workers), r.Opt, fmtBytes(r.serverBytes()), fmtMs(r.Exchange), fmtMs(r.Fit), fmtMs(r.Pack), fmtMs(r.Update), fmtMs(r.Step))
+				nt.add(r.Rate, itoa(r.Workers), r.Opt, r.Topology, fmtBytes(r.serverBytes()), fmtMs(r.Exchange), fmtMs(r.Fit), fmtMs(r.Pack), fmtMs(r.Update), fmtMs(r.Step))
 			}
 		}
 		b.WriteString(nt.markdown())
 		b.WriteString("\n")
 		b.WriteString(netnsTargets(res.Rows))
 	}
-	b.WriteString("\n## (c) a model of the exchange and its projection\n\n")
+	b.WriteString("\n## (c) a model of the exchange and its projection (a cross-check)\n\n" +
+		"The scaling figures are `bench scale --sim`'s (simgrid.md): the real collectives' frames replayed on modelled\n" +
+		"links up to 4096 ranks, each optimizer at its best topology. This fit of the server topology's measurements\n" +
+		"stays beside them as a cross-check.\n\n")
 	fmt.Fprintf(&b, "t_exchange = A + B * S / bandwidth + C * S, with S the bytes through rank 0's link per step (sent + received:\n"+
 		"2 (M-1) frames: SIGNUM's signs, at most d/4 bytes (two bit planes, less where collective compresses one), SGD's\n"+
 		"4d bytes of floats, plus %d-byte headers). Fitted per optimizer\n"+
@@ -415,7 +425,7 @@ func writeScale(o scaleOptions, res scaleResult) error {
 func netnsTargets(rows []scaleRow) string {
 	var sgd, sig float64
 	for _, r := range rows {
-		if r.Part == "netns" && r.Rate == "1gbit" && r.Workers == 8 {
+		if r.Part == "netns" && r.Topology == "server" && r.Rate == "1gbit" && r.Workers == 8 {
 			if r.Opt == "sgd" {
 				sgd = r.Exchange
 			} else {
@@ -451,16 +461,20 @@ func drawScale(o scaleOptions, res scaleResult) error {
 	panels := []panel{lp}
 	for _, rate := range o.Rates {
 		p := panel{title: "namespaces at " + rate, xLabel: "workers M", yLabel: "exchange seconds", logX: true, logY: true, xTicks: floats(o.NetWorkers)}
-		for _, opt := range scaleOpts {
+		for _, pr := range o.NetPairs {
 			var ex, fit plotter.XYs
 			for _, r := range res.Rows {
-				if r.Part == "netns" && r.Rate == rate && r.Opt == opt {
+				if r.Part == "netns" && r.Rate == rate && r.Opt == pr.opt && r.Topology == pr.topo {
 					ex = append(ex, plotter.XY{X: float64(r.Workers), Y: r.Exchange})
 					fit = append(fit, plotter.XY{X: float64(r.Workers), Y: r.Fit})
 				}
 			}
-			if len(ex) > 0 {
-				p.lines = append(p.lines, series{name: opt + " measured", xy: ex}, series{name: opt + " model", xy: fit, dashed: true})
+			if len(ex) == 0 {
+				continue
+			}
+			p.lines = append(p.lines, series{name: pr.String() + " measured", xy: ex})
+			if pr.topo == "server" {
+				p.lines = append(p.lines, series{name: pr.String() + " model", xy: fit, dashed: true})
 			}
 		}
 		if len(p.lines) > 0 {

@@ -16,7 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"signsgd/collective"
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/kernels"
 )
 
@@ -99,21 +99,13 @@ func simGridCommand(args []string, stdout io.Writer) error {
 	for _, r := range rateNames {
 		l, err := collective.ParseLink(r + "," + *latency)
 		if err != nil {
-			return job.UsageError("%s: %v", cmd, err)
+			return cli.UsageError("%s: %v", cmd, err)
 		}
 		links = append(links, l)
 	}
-	type pair struct{ opt, topo, kind string }
-	var pairs []pair
-	for _, p := range strings.Split(*pairsFlag, ",") {
-		opt, topo, _ := strings.Cut(p, ":")
-		kind := "vote"
-		if opt == "sgd" {
-			kind = "mean"
-		} else if opt != "signsgd" && opt != "signum" {
-			return job.UsageError("%s: --pairs %q: optimizer %q (want sgd, signsgd or signum)", cmd, *pairsFlag, opt)
-		}
-		pairs = append(pairs, pair{opt, topo, kind})
+	pairs, err := pairList(cmd, "pairs", *pairsFlag)
+	if err != nil {
+		return err
 	}
 	if err := prepareOut(cmd, *out); err != nil {
 		return err
@@ -131,7 +123,7 @@ func simGridCommand(args []string, stdout io.Writer) error {
 		for _, m := range ms {
 			for _, p := range pairs {
 				s0 := time.Now()
-				ex, err := collective.SimulateExchange(p.kind, p.topo, m, *dim, model)
+				ex, err := collective.SimulateExchange(p.kind(), p.topo, m, *dim, model)
 				if err != nil {
 					return fmt.Errorf("%s: %s %s M=%d %s: %w", cmd, p.opt, p.topo, m, rateNames[i], err)
 				}
@@ -168,7 +160,7 @@ func simGridCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	md := simGridMarkdown(rows, rateNames, ms, args, *dim, *latency, *compute, model, took)
-	if err := job.WriteFileAtomic(filepath.Join(*out, "simgrid.md"), func(w io.Writer) error {
+	if err := cli.WriteFileAtomic(filepath.Join(*out, "simgrid.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
 		return err
 	}); err != nil {
@@ -202,7 +194,7 @@ func simGridMarkdown(rows []gridRow, rates []string, ms []int, args []string, di
 	if model.HalfDuplex {
 		duplex = "half duplex (a rank's interface carries one frame at a time)"
 	}
-	fmt.Fprintf(&b, "One exchange of d = %d random values per optimizer, topology, M and rate, replayed frame by frame on the link model of `collective.NewSimNet` (`collective.SimulateExchange`: the real collectives' frames by size, held to SimNet runs of the collectives themselves by `TestScheduleMatchesSimNet`); a NIC per rank at the rate, %s, latency %s. ", dim, duplex, latency)
+	fmt.Fprintf(&b, "One exchange of d = %d random values per optimizer, topology, M and rate, replayed frame by frame on the link model of `collective.NewSimNet` (`collective.SimulateExchange`: the real collectives' frames by size, held to SimNet runs of the collectives themselves by `TestScheduleMatchesSimNet`; each worker's signs dense, a vote's result tied where M independent voters tie, C(M, M/2)/2^M of the coordinates at even M); a NIC per rank at the rate, %s, latency %s. ", dim, duplex, latency)
 	fmt.Fprintf(&b, "Charged compute, measured at the start on this machine: rank 0's (and every ring rank's) fp32 addition %.3g ns/value (kernels.AddFinite), the vote count %.3g ns per voter and 64-coordinate word (kernels.Vote), the allgather's SHA-256 digests %.3g ns/byte. ", model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
 	fmt.Fprintf(&b, "Step = forward/backward %v (ResNet-18, batch 8, one CPU thread: bench/results/step) + exchange; pack and update (under 10 ms, bench/results/step) are left out. SIGNSGD and SIGNUM send the same frames: one row serves both. The whole grid took %v to replay.\n\n", compute, took.Round(time.Second))
 	best := bestTopology(rows)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"signsgd/collective"
-	"signsgd/job"
+	"signsgd/job/cli"
 	"signsgd/kernels"
 )
 
@@ -98,7 +99,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	rates := fs.String("rates", "1gbit,100mbit", "link rates (tc syntax)")
 	latency := fs.String("latency", "50us", "link latency")
 	pairsFlag := fs.String("pairs", "sgd:server,sgd:ring,signum:server,signum:allgather,signum:shard", "optimizer:topology pairs")
-	validate := fs.String("validate", "", "bench scale's scale.csv: set its namespace measurements beside the simulated times")
+	validate := fs.String("validate", "", "bench scale's scale.csv files (comma list): set their namespace measurements beside the simulated times")
 	replay := fs.Bool("replay", false, "replay the frames by size (collective.SimulateExchange) with the sum, count and digests charged at measured kernel speeds, instead of running the collectives over SimNet")
 	half := fs.Bool("half-duplex", false, "with --replay: each rank's interface carries one frame at a time")
 	out := fs.String("out", "bench/results/scale", "output folder")
@@ -109,10 +110,18 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pairs, err := pairList(cmd, "pairs", *pairsFlag)
+	if err != nil {
+		return err
+	}
 	measured := map[string]float64{}
 	if *validate != "" {
-		if measured, err = readNetnsExchange(*validate); err != nil {
-			return err
+		for _, f := range strings.Split(*validate, ",") {
+			got, err := readNetnsExchange(f)
+			if err != nil {
+				return err
+			}
+			maps.Copy(measured, got)
 		}
 	}
 	if err := prepareOut(cmd, *out); err != nil {
@@ -130,7 +139,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 		if *half {
 			duplex = "one queue for sends and receives (half duplex)"
 		}
-		fmt.Fprintf(&md, "One exchange of d = %d random values replayed frame by frame (collective.SimulateExchange: the collectives' frames by size) on modelled links (a NIC per rank at the rate with %s, latency %s), ranks starting together on idle links; rank 0's sum, the vote counts and the digests charged at kernel speeds measured at the start (add %.3g ns/value, vote %.3g ns/voter-word, SHA-256 %.3g ns/byte).", *dim, duplex, *latency, model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
+		fmt.Fprintf(&md, "One exchange of d = %d random values replayed frame by frame (collective.SimulateExchange: the collectives' frames by size; a vote's result tied where M independent voters tie) on modelled links (a NIC per rank at the rate with %s, latency %s), ranks starting together on idle links; rank 0's sum, the vote counts and the digests charged at kernel speeds measured at the start (add %.3g ns/value, vote %.3g ns/voter-word, SHA-256 %.3g ns/byte).", *dim, duplex, *latency, model.Costs.AddPerValue*1e9, model.Costs.VotePerVoterWord*1e9, model.Costs.HashPerByte*1e9)
 	} else {
 		fmt.Fprintf(&md, "One exchange of d = %d random values by the real collectives, every rank a goroutine over modelled links (a NIC per rank at the rate with a send and a receive queue, latency %s); the slowest rank's simulated time over the second of two steps.", *dim, *latency)
 	}
@@ -141,19 +150,15 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	for _, rate := range strings.Split(*rates, ",") {
 		link, err := collective.ParseLink(rate + "," + *latency)
 		if err != nil {
-			return job.UsageError("%s: %v", cmd, err)
+			return cli.UsageError("%s: %v", cmd, err)
 		}
 		for _, m := range ms {
-			for _, p := range strings.Split(*pairsFlag, ",") {
-				opt, topo, _ := strings.Cut(p, ":")
+			for _, p := range pairs {
+				opt, topo := p.opt, p.topo
 				var sim float64
 				if *replay {
-					kind := "vote"
-					if opt == "sgd" {
-						kind = "mean"
-					}
 					model.Link = link
-					sim, err = collective.SimulateExchange(kind, topo, m, *dim, model)
+					sim, err = collective.SimulateExchange(p.kind(), topo, m, *dim, model)
 				} else {
 					sim, err = simExchange(opt, topo, m, *dim, link)
 				}
@@ -174,7 +179,7 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err := t.writeCSV(filepath.Join(*out, "simscale.csv")); err != nil {
 		return err
 	}
-	return job.WriteFileAtomic(filepath.Join(*out, "simscale.md"), func(w io.Writer) error {
+	return cli.WriteFileAtomic(filepath.Join(*out, "simscale.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md.String())
 		return err
 	})

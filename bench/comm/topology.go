@@ -2,6 +2,7 @@ package comm
 
 import (
 	"slices"
+	"strings"
 
 	"signsgd/collective"
 	"signsgd/kernels"
@@ -59,3 +60,33 @@ func formulaBytes(opt, topology string, d, m, rank int) (sent, recv int) {
 
 // headerSize is collective's frame header, for the outputs' prose.
 func headerSize() int { return collective.HeaderSize }
+
+// optPair is an optimizer and a topology it runs over.
+type optPair struct{ opt, topo string }
+
+// kind is the collective the pair exchanges with: "mean" for sgd, "vote"
+// for the signs.
+func (p optPair) kind() string {
+	if p.opt == "sgd" {
+		return "mean"
+	}
+	return "vote"
+}
+
+func (p optPair) String() string { return p.opt + ":" + p.topo }
+
+// pairList reads a comma list of optimizer:topology pairs given to flag
+// name of cmd, each optimizer one of --opt's and over one of its
+// topologies.
+func pairList(cmd, name, s string) ([]optPair, error) {
+	var out []optPair
+	for _, f := range strings.Split(s, ",") {
+		opt, topo, ok := strings.Cut(strings.TrimSpace(f), ":")
+		if _, err := optList(cmd, opt); err != nil || !ok || !hasTopology(opt, topo) {
+			return nil, usageErr(cmd, "--%s %q: %q is not optimizer:topology (sgd over %s; signsgd and signum over %s)",
+				name, s, f, strings.Join(meanTopologies, ", "), strings.Join(signTopologies, ", "))
+		}
+		out = append(out, optPair{opt, topo})
+	}
+	return out, nil
+}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // Command is `signsgd figures`: run the spec's grid (the paper's by
@@ -27,16 +27,16 @@ func Command(args []string, stdout, stderr io.Writer) error {
 			fs.PrintDefaults()
 			return nil
 		}
-		return job.UsageError("figures: %v", err)
+		return cli.UsageError("figures: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return job.UsageError("figures: unexpected argument %q", fs.Arg(0))
+		return cli.UsageError("figures: unexpected argument %q", fs.Arg(0))
 	}
 	spec := PaperSpec()
 	if *specPath != "" {
 		var err error
 		if spec, err = LoadSpec(*specPath); err != nil {
-			return job.UsageError("figures: --spec %v", err)
+			return cli.UsageError("figures: --spec %v", err)
 		}
 	}
 	if *bin == "" {
@@ -47,7 +47,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		*bin = exe
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return job.UsageError("figures: --out %s: %v", *out, err)
+		return cli.UsageError("figures: --out %s: %v", *out, err)
 	}
 	res, err := Run(spec, Options{Out: *out, Bin: *bin, Quick: *quick, Log: stdout})
 	if err != nil {

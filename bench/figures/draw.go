@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 var nanValue = math.NaN()
@@ -116,7 +116,7 @@ func drawExperiment(e Experiment, series []Series, out string) ([]string, error)
 			return nil, err
 		}
 		path := filepath.Join(out, e.Name+"."+format)
-		if err := job.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
+		if err := cli.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err }); err != nil {
 			return nil, err
 		}
 		files = append(files, path)

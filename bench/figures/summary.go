@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // writeSummary writes summary.md: per experiment, the final test accuracy
@@ -46,7 +46,7 @@ func writeSummary(spec Spec, res Result, opt Options) error {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "%d runs (%d reused from earlier).\n", res.Runs, res.Reused)
-	return job.WriteFileAtomic(filepath.Join(opt.Out, "summary.md"), func(w io.Writer) error {
+	return cli.WriteFileAtomic(filepath.Join(opt.Out, "summary.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	})

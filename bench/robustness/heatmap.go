@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // drawHeatmaps draws, for every table with Byzantines (workers, partition,
@@ -115,5 +115,5 @@ func drawHeatmap(g Grid, cells []Cell, k Key, path string) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
 	}
-	return job.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
+	return cli.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
 }

@@ -18,6 +18,7 @@ import (
 	"signsgd/bench"
 	"signsgd/bench/figures"
 	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // Method is one row of the grid: a name and the `signsgd run` flags that
@@ -470,10 +471,10 @@ func Command(args []string, stdout, stderr io.Writer) error {
 			fs.PrintDefaults()
 			return nil
 		}
-		return job.UsageError("robustness: %v", err)
+		return cli.UsageError("robustness: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return job.UsageError("robustness: unexpected argument %q", fs.Arg(0))
+		return cli.UsageError("robustness: unexpected argument %q", fs.Arg(0))
 	}
 	g := Grid{Dataset: *dataset, Model: *model, Epochs: *epochs, Seed: *seed, Extra: strings.Fields(*extra), LRSGD: *lrSGD, LRVote: *lrVote}
 	ints := func(name, v string) ([]int, error) {
@@ -481,7 +482,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		for _, s := range strings.Split(v, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
 			if err != nil || n < 0 {
-				return nil, job.UsageError("robustness: --%s: %q is not a count", name, s)
+				return nil, cli.UsageError("robustness: --%s: %q is not a count", name, s)
 			}
 			out = append(out, n)
 		}
@@ -499,7 +500,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	g.Partitions = strings.Split(*partitionsS, ",")
 	for _, a := range strings.Split(*attacksS, ",") {
 		if !slices.Contains(job.Attacks(), a) {
-			return job.UsageError("robustness: --attacks: unknown attack %q (want %s)", a, strings.Join(job.Attacks(), ", "))
+			return cli.UsageError("robustness: --attacks: unknown attack %q (want %s)", a, strings.Join(job.Attacks(), ", "))
 		}
 		g.Attacks = append(g.Attacks, a)
 	}
@@ -509,7 +510,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		for _, name := range strings.Split(*methodsS, ",") {
 			i := slices.IndexFunc(g.Methods, func(m Method) bool { return m.Name == name })
 			if i < 0 {
-				return job.UsageError("robustness: --methods: unknown method %q", name)
+				return cli.UsageError("robustness: --methods: unknown method %q", name)
 			}
 			ms = append(ms, g.Methods[i])
 		}
@@ -527,10 +528,10 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	}
 	dir := filepath.Join(*out, g.Dataset+"-"+g.Model)
 	if err := os.MkdirAll(filepath.Join(*out, "runs"), 0o755); err != nil {
-		return job.UsageError("robustness: --out %s: %v", *out, err)
+		return cli.UsageError("robustness: --out %s: %v", *out, err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "heatmaps"), 0o755); err != nil {
-		return job.UsageError("robustness: --out %s: %v", *out, err)
+		return cli.UsageError("robustness: --out %s: %v", *out, err)
 	}
 	fmt.Fprintf(stdout, "robustness: %d runs (%s)\n", g.Size(), dir)
 	t0 := time.Now()
@@ -546,7 +547,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	command := strings.TrimSpace("signsgd robustness " + strings.Join(quoted, " "))
-	if err := job.WriteFileAtomic(filepath.Join(dir, "robustness.csv"), func(w io.Writer) error { return writeCSV(w, g, cells) }); err != nil {
+	if err := cli.WriteFileAtomic(filepath.Join(dir, "robustness.csv"), func(w io.Writer) error { return writeCSV(w, g, cells) }); err != nil {
 		return err
 	}
 	heat, err := drawHeatmaps(g, cells, filepath.Join(dir, "heatmaps"))
@@ -554,7 +555,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	md := markdown(g, cells, command, time.Since(t0), heat)
-	if err := job.WriteFileAtomic(filepath.Join(dir, "robustness.md"), func(w io.Writer) error {
+	if err := cli.WriteFileAtomic(filepath.Join(dir, "robustness.md"), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
 		return err
 	}); err != nil {

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // PlotCommand is `signsgd plot DIR... [--out FILE.png|.svg]`.
@@ -26,11 +26,11 @@ func PlotCommand(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if err != nil {
-		return job.UsageError("plot: %v", err)
+		return cli.UsageError("plot: %v", err)
 	}
 	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(*out)), ".")
 	if format != "png" && format != "svg" {
-		return job.UsageError("plot: --out %s: want a .png or .svg file", *out)
+		return cli.UsageError("plot: --out %s: want a .png or .svg file", *out)
 	}
 	runs, err := load("plot", dirs, stderr)
 	if err != nil {
@@ -69,7 +69,7 @@ func CompareCommand(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if err != nil {
-		return job.UsageError("compare: %v", err)
+		return cli.UsageError("compare: %v", err)
 	}
 	runs, err := load("compare", dirs, stderr)
 	if err != nil {
@@ -137,13 +137,13 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 func load(cmd string, args []string, stderr io.Writer) ([]*Run, error) {
 	dirs, err := Expand(args)
 	if err != nil {
-		return nil, job.UsageError("%s: %v", cmd, err)
+		return nil, cli.UsageError("%s: %v", cmd, err)
 	}
 	runs := make([]*Run, 0, len(dirs))
 	for _, d := range dirs {
 		r, err := Load(d)
 		if errors.Is(err, ErrNotRunFolder) {
-			return nil, job.UsageError("%s: %v", cmd, err)
+			return nil, cli.UsageError("%s: %v", cmd, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cmd, err)
@@ -161,13 +161,13 @@ func load(cmd string, args []string, stderr io.Writer) ([]*Run, error) {
 // only read) and one that is a folder.
 func checkOut(cmd, out string, runs []*Run) error {
 	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		return job.UsageError("%s: --out %s is a folder; give a file", cmd, out)
+		return cli.UsageError("%s: --out %s is a folder; give a file", cmd, out)
 	}
 	dir := realPath(filepath.Dir(out))
 	for _, r := range runs {
 		rel, err := filepath.Rel(realPath(r.Dir), dir)
 		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return job.UsageError("%s: --out %s is inside run folder %s; run folders are only read", cmd, out, r.Dir)
+			return cli.UsageError("%s: --out %s is inside run folder %s; run folders are only read", cmd, out, r.Dir)
 		}
 	}
 	return nil
@@ -186,7 +186,7 @@ func realPath(p string) string {
 }
 
 func writeOut(path string, b []byte) error {
-	return job.WriteFileAtomic(path, func(w io.Writer) error {
+	return cli.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})

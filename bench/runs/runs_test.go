@@ -21,6 +21,7 @@ import (
 
 	"signsgd/collective"
 	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // The run folders the tests read, made once by real (short) training:
@@ -222,7 +223,7 @@ func TestCorruptMiddleLine(t *testing.T) {
 		t.Fatalf("got %v, want an error naming metrics.jsonl line 2", err)
 	}
 	var stderr bytes.Buffer
-	code := job.Main([]string{"compare", dir}, io.Discard, &stderr, commands)
+	code := cli.Main([]string{"compare", dir}, io.Discard, &stderr, commands)
 	if code != 1 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "line 2") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
@@ -293,13 +294,13 @@ func TestLabelsRealRuns(t *testing.T) {
 }
 
 // commands is the program's command table for these commands.
-var commands = []job.Command{{Name: "plot", Run: PlotCommand}, {Name: "compare", Run: CompareCommand}}
+var commands = []cli.Command{{Name: "plot", Run: PlotCommand}, {Name: "compare", Run: CompareCommand}}
 
 // The CSV table's numbers are the metrics' own, read back exactly.
 func TestCompareCSV(t *testing.T) {
 	dirs := folders(t, all...)
 	var stdout, stderr bytes.Buffer
-	if code := job.Main(append([]string{"compare", "--csv"}, dirs...), &stdout, &stderr, commands); code != 0 {
+	if code := cli.Main(append([]string{"compare", "--csv"}, dirs...), &stdout, &stderr, commands); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), filepath.Join(dirs[4], "metrics.jsonl")+" line 4: partial or corrupt last line left out") {
@@ -386,7 +387,7 @@ func TestCompareCSV(t *testing.T) {
 func TestCompareMarkdown(t *testing.T) {
 	dirs := folders(t, all...)
 	var stdout bytes.Buffer
-	if code := job.Main(append([]string{"compare"}, dirs...), &stdout, io.Discard, commands); code != 0 {
+	if code := cli.Main(append([]string{"compare"}, dirs...), &stdout, io.Discard, commands); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	lines := strings.Split(stdout.String(), "\n")
@@ -465,7 +466,7 @@ func TestPlot(t *testing.T) {
 	// The command writes a PNG of that size: 8 panels and the legend are 3 rows.
 	out := filepath.Join(t.TempDir(), "fig.png")
 	var stdout, stderr bytes.Buffer
-	if code := job.Main(append(append([]string{"plot"}, dirs...), "--out", out), &stdout, &stderr, commands); code != 0 {
+	if code := cli.Main(append(append([]string{"plot"}, dirs...), "--out", out), &stdout, &stderr, commands); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "corrupt/metrics.jsonl line 4") {
@@ -477,12 +478,12 @@ func TestPlot(t *testing.T) {
 	if got := len(Panels(loadRuns(t, two))); got != 5 {
 		t.Fatalf("%d panels without Byzantines, want 5", got)
 	}
-	if code := job.Main(append([]string{"plot", "--out", out}, two...), io.Discard, io.Discard, commands); code != 0 {
+	if code := cli.Main(append([]string{"plot", "--out", out}, two...), io.Discard, io.Discard, commands); code != 0 {
 		t.Fatal(code)
 	}
 	checkPNG(t, out, 1344, 768)
 	svg := filepath.Join(t.TempDir(), "fig.svg")
-	if code := job.Main(append([]string{"plot", "--out", svg}, two...), io.Discard, io.Discard, commands); code != 0 {
+	if code := cli.Main(append([]string{"plot", "--out", svg}, two...), io.Discard, io.Discard, commands); code != 0 {
 		t.Fatal(code)
 	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte(">blind=1<")) {
@@ -532,7 +533,7 @@ func TestRefusals(t *testing.T) {
 		{[]string{"compare", "--bogus", dirs[0]}, "signsgd: compare: flag provided but not defined: -bogus"},
 	} {
 		var stderr bytes.Buffer
-		code := job.Main(c.args, io.Discard, &stderr, commands)
+		code := cli.Main(c.args, io.Discard, &stderr, commands)
 		if code != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr.String(), c.want)
 		}
@@ -558,7 +559,7 @@ func TestExpandAndArgs(t *testing.T) {
 		t.Fatalf("expand %q, want %q", got, want)
 	}
 	var stdout bytes.Buffer
-	if code := job.Main([]string{"compare", filepath.Join(root, "[ab]"), "--csv", dirs[2]}, &stdout, io.Discard, commands); code != 0 {
+	if code := cli.Main([]string{"compare", filepath.Join(root, "[ab]"), "--csv", dirs[2]}, &stdout, io.Discard, commands); code != 0 {
 		t.Fatal(code)
 	}
 	if n := strings.Count(stdout.String(), "\n"); n != 4 || !strings.HasPrefix(stdout.String(), "run,") {
@@ -577,7 +578,7 @@ func TestReadOnly(t *testing.T) {
 		{"compare", filepath.Join(root, "*[^n]"), "--out", filepath.Join(out, "t.csv")},
 		{"compare", filepath.Join(root, "*[^n]")},
 	} {
-		if code := job.Main(args, io.Discard, io.Discard, commands); code != 0 {
+		if code := cli.Main(args, io.Discard, io.Discard, commands); code != 0 {
 			t.Fatalf("%q: exit %d", args, code)
 		}
 	}

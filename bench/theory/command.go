@@ -7,7 +7,7 @@ import (
 	"io"
 	"path/filepath"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // Command is `signsgd theory`: run the Monte Carlo check and say where
@@ -27,13 +27,13 @@ func Command(args []string, stdout, stderr io.Writer) error {
 			fs.PrintDefaults()
 			return nil
 		}
-		return job.UsageError("theory: %v", err)
+		return cli.UsageError("theory: %v", err)
 	}
 	if fs.NArg() > 0 {
-		return job.UsageError("theory: unexpected argument %q", fs.Arg(0))
+		return cli.UsageError("theory: unexpected argument %q", fs.Arg(0))
 	}
 	if opt.Draws < 1 {
-		return job.UsageError("theory: --draws %d; need at least 1", opt.Draws)
+		return cli.UsageError("theory: --draws %d; need at least 1", opt.Draws)
 	}
 	rep, err := Run(opt)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // Line styles shared by both figures.
@@ -265,7 +265,7 @@ func renderTiles(path string, plots []*plot.Plot, cols int, w, h vg.Length) (err
 			}
 		}
 	}
-	return job.WriteFileAtomic(path, func(wr io.Writer) error {
+	return cli.WriteFileAtomic(path, func(wr io.Writer) error {
 		_, err := canvas.WriteTo(wr)
 		return err
 	})

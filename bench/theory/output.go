@@ -6,7 +6,7 @@ import (
 	"math"
 	"strconv"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // num formats a float for CSV; NaN (no applicable bound) is empty.
@@ -18,7 +18,7 @@ func num(x float64) string {
 }
 
 func writeCSV(path string, header []string, rows [][]string) error {
-	return job.WriteFileAtomic(path, func(w io.Writer) error {
+	return cli.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(header); err != nil {
 			return err

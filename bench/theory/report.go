@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // g4 formats a number for the report.
@@ -233,7 +233,7 @@ func writeReport(path string, rep *Report, lemma []lemmaPoint, vote []votePoint,
 	for _, f := range rep.Files {
 		w("- %s\n", filepath.Base(f))
 	}
-	return job.WriteFileAtomic(path, func(wr io.Writer) error {
+	return cli.WriteFileAtomic(path, func(wr io.Writer) error {
 		_, err := io.WriteString(wr, b.String())
 		return err
 	})

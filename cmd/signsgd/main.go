@@ -10,11 +10,12 @@ import (
 	"signsgd/bench/runs"
 	"signsgd/bench/theory"
 	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // commands is the program's command table: `signsgd help` lists it in this
 // order (help last), and an unknown command is told these names.
-var commands = []job.Command{
+var commands = []cli.Command{
 	job.RunCommand,
 	{Name: "figures", Args: "[flags]", Summary: "the paper's experiments and figures (--spec FILE, --quick)", Run: figures.Command},
 	{Name: "theory", Args: "[flags]", Summary: "Monte Carlo check of the paper's bounds", Run: theory.Command},
@@ -26,5 +27,5 @@ var commands = []job.Command{
 }
 
 func main() {
-	os.Exit(job.Main(os.Args[1:], os.Stdout, os.Stderr, commands))
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands))
 }

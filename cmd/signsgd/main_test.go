@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"signsgd/job"
+	"signsgd/job/cli"
 )
 
 // TestHelpListsEveryCommand: every command of the table is in the
@@ -13,11 +13,11 @@ import (
 // answers `signsgd help CMD` with its own usage line.
 func TestHelpListsEveryCommand(t *testing.T) {
 	var help, stderr bytes.Buffer
-	if code := job.Main([]string{"help"}, &help, &stderr, commands); code != 0 {
+	if code := cli.Main([]string{"help"}, &help, &stderr, commands); code != 0 {
 		t.Fatalf("help: exit %d, %s", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := job.Main([]string{"no-such-command"}, &bytes.Buffer{}, &stderr, commands); code != 2 {
+	if code := cli.Main([]string{"no-such-command"}, &bytes.Buffer{}, &stderr, commands); code != 2 {
 		t.Fatalf("unknown command: exit %d, want 2", code)
 	}
 	unknown := stderr.String()
@@ -39,7 +39,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 			t.Errorf("the unknown-command message does not name %q: %s", name, unknown)
 		}
 		var out, errb bytes.Buffer
-		if code := job.Main([]string{"help", name}, &out, &errb, commands); code != 0 || errb.Len() != 0 {
+		if code := cli.Main([]string{"help", name}, &out, &errb, commands); code != 0 || errb.Len() != 0 {
 			t.Errorf("help %s: exit %d, stderr %q", name, code, errb.String())
 		}
 		want := "usage: signsgd " + name

@@ -201,7 +201,6 @@ func TestGradientsDeterministic(t *testing.T) {
 // bit the same loss, gradient, running statistics and evaluation outputs
 // with the join fused as with each layer on its own.
 func TestFusedJoinMatchesUnfused(t *testing.T) {
-	defer func() { fuseJoins = true }()
 	rng := rand.New(rand.NewPCG(11, 12))
 	b := 4
 	x := make([]float32, b*3*8*8)
@@ -215,7 +214,7 @@ func TestFusedJoinMatchesUnfused(t *testing.T) {
 		top1      int
 	}
 	run := func(fused bool) (result, *Net) {
-		fuseJoins = fused
+		defer setFuseJoins(fused)()
 		n, err := Build("resnet18", []int{3, 8, 8}, 4, 0, 7)
 		if err != nil {
 			t.Fatal(err)
