@@ -523,7 +523,7 @@ func securityList(cmd, list string) ([]string, error) {
 	var out []string
 	for _, v := range strings.Split(list, ",") {
 		if _, err := collective.ParseSecurity(v); err != nil {
-			return nil, job.UsageError("%s --security: %v", cmd, err)
+			return nil, cli.UsageError("%s --security: %v", cmd, err)
 		}
 		out = append(out, v)
 	}
