@@ -43,6 +43,62 @@
 // connection that fails one is logged with its address and closed, and the
 // rendezvous goes on.
 //
+// # Sealed frames
+//
+// After the handshake every frame of a link is protected as
+// TCPOptions.Security says (the same on every rank; a rank with another is
+// refused at the handshake, which carries the mode in the MAC'd hello):
+//
+//	SecuritySeal  payload encrypted and authenticated (the zero value:
+//	              a caller that says nothing gets it)
+//	SecurityAuth  payload in the clear, authenticated (GMAC)
+//	SecurityOff   payload as it is: plaintext, unauthenticated
+//
+// Keys: each connection and direction has its own 32-byte key and 4-byte
+// nonce prefix, HKDF-SHA256 with the job's secret as input key, the two
+// handshake nonces (the acceptor's challenge, the connecting rank's nonce)
+// as salt, and "signsgd frames MODE: rank FROM to rank TO" as info
+// (deriveLinkKey). No key is sent, and no two links, directions or modes
+// share one.
+//
+// Nonce: the direction's prefix and the frame's 64-bit sequence number on
+// that link and direction, little-endian (4 + 8 bytes). Both ends count it
+// (it is never read off the wire), so a frame replayed, reordered, or
+// dropped with a later one sent does not open, and no nonce repeats under
+// a key.
+//
+// Frame: the 24-byte header above, unchanged except that its length
+// counts a 16-byte tag (SealOverhead) after the payload, then the payload
+// (ciphertext under seal, plaintext under auth), then the tag. The header is
+// the associated data, so its tag, step, sequence and length are covered
+// too. The AEAD is AES-256-GCM, or ChaCha20-Poly1305 when the connecting
+// rank's CPU has no AES and carry-less multiply instructions (it says
+// which in its hello; the acceptor follows). Under auth the tag is GCM's
+// over the header and the payload as associated data (GMAC).
+//
+// Failure: a frame that does not open ends its link with an error wrapping
+// ErrAuth that names this rank, the peer, the frame's tag and sequence
+// number ("rank 0: frame from rank 2 failed authentication (tampered or
+// replayed) ..."); a collective then fails as it does for a lost peer (with
+// a Quorum, that rank is dropped). A header that is itself wrong under seal
+// or auth is reported the same way. The receive of such a frame returns the
+// error, never its bytes (a RecvInto buffer then holds nothing usable), and
+// every later receive from that peer fails too.
+//
+// Cost: one pass of the cipher over every payload on each side, on the
+// goroutine that already moves that frame: a peer's outbox (or the
+// caller's, for a direct Send) seals, the link's reader opens. The sealer
+// owns a buffer per link and direction, grown to the longest frame and
+// reused, so a sealed link allocates nothing per frame
+// (TestSealedLinksDoNotAllocate, TestExchangesDoNotAllocate). Under seal
+// a receiver reads the ciphertext into that buffer and decrypts it into the
+// receive's buffer (Go's AEAD needs ciphertext and tag together); under
+// auth the payload is read straight into place and its tag checked there.
+// Traffic counts the payload, not the tag: 16 bytes per frame more are on
+// the wire. BenchmarkSealer measures the per-core rate of each mode;
+// `signsgd bench comm --security` and `bench step --security` what it adds
+// to an exchange and a step (bench/results/security, security-step).
+//
 // # Faults
 //
 // Without a Quorum a lost or silent peer is an error naming it (ErrPeerLost,
@@ -92,9 +148,10 @@
 //     from one peer meet receives in order: the (q+1)-th receive posted
 //     for a tag takes the next frame when q older ones are queued.
 //
-// Sealing frames (an AEAD such as AES-GCM, in place) fits these rules: a
-// sender seals into a buffer it owns until Send returns, and a receiver
-// opens the payload in place in inbox.end, before it hands the buffer over.
+// Sealed frames (see above) keep these rules: a sender seals into its
+// link's own buffer, never into the caller's payload, and a link's reader
+// opens a payload into the buffer inbox.begin chose before inbox.end hands
+// it over, so no receive ever sees bytes that failed authentication.
 //
 // # fp32 on the wire
 //

@@ -176,7 +176,7 @@ func TestRecvIntoStalledFrame(t *testing.T) {
 	go func() { errc <- comms[1].RecvInto(0, TagMean, dst) }()
 	time.Sleep(50 * time.Millisecond) // posted
 	var hdr [HeaderSize]byte
-	putHeader(hdr[:], header{tag: TagMean, length: 100, job: JobHash("test")})
+	putHeader(hdr[:], header{tag: TagMean, length: 100 + tc.overhead, job: JobHash("test")})
 	tc.conns[1].Write(append(hdr[:], make([]byte, 10)...))
 	start := time.Now()
 	err := <-errc

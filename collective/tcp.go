@@ -46,6 +46,11 @@ type TCPOptions struct {
 	// arrived after its deadline) instead of failing on them; they are
 	// counted in Traffic.StaleFrames.
 	DropStale bool
+	// Security protects every frame after the handshake: SecuritySeal
+	// (the zero value) encrypts and authenticates them, SecurityAuth
+	// authenticates them, SecurityOff sends them as they are. Every rank
+	// of a job must use the same; a rank with another is refused.
+	Security Security
 	// Logf, if set, reports connections that were refused, with their
 	// address and why.
 	Logf func(format string, args ...any)
@@ -86,8 +91,16 @@ type tcpComm struct {
 	conns    []net.Conn // conns[peer]; nil for ourselves
 	links    []tcpLink  // links[peer]: the send side of conns[peer]
 	maxFrame int
-	closed   atomic.Bool
-	wg       sync.WaitGroup
+	security Security
+	// overhead is what Security adds to each payload on the wire (0 or
+	// SealOverhead).
+	overhead int
+	// sendSeal[peer] seals the frames to peer (under links[peer].mu),
+	// recvSeal[peer] opens the frames from peer (in its reader); nil with
+	// SecurityOff.
+	sendSeal, recvSeal []*sealer
+	closed             atomic.Bool
+	wg                 sync.WaitGroup
 }
 
 // tcpLink is the send side of one connection: a frame's header and the
@@ -97,7 +110,7 @@ type tcpLink struct {
 	mu   sync.Mutex
 	seq  uint32
 	hdr  [HeaderSize]byte
-	vecs [2][]byte
+	vecs [3][]byte
 	bufs net.Buffers
 }
 
@@ -109,6 +122,12 @@ type tcpLink struct {
 // connection and no two ranks need a fixed port besides rank 0. Every
 // connection is authenticated with the job's secret first; one that fails
 // is logged with its address and closed, and the rendezvous goes on.
+//
+// A caller that leaves opt.Security unset gets sealed links (SecuritySeal
+// is the zero value): a library caller cannot send plaintext by omission.
+// Choose SecurityAuth or SecurityOff explicitly; job resolves its
+// --transport-security auto to SecurityOff only when every rank is on one
+// host.
 func DialTCP(opt TCPOptions) (Comm, error) {
 	opt.defaults()
 	if opt.Size < 1 || opt.Rank < 0 || opt.Rank >= opt.Size {
@@ -119,7 +138,14 @@ func DialTCP(opt TCPOptions) (Comm, error) {
 	}
 	c := &tcpComm{
 		job: JobHash(opt.JobID), conns: make([]net.Conn, opt.Size), links: make([]tcpLink, opt.Size),
-		maxFrame: opt.MaxFrame,
+		maxFrame: opt.MaxFrame, security: opt.Security,
+		sendSeal: make([]*sealer, opt.Size), recvSeal: make([]*sealer, opt.Size),
+	}
+	if _, err := ParseSecurity(opt.Security.String()); err != nil {
+		return nil, fmt.Errorf("rank %d: %w", opt.Rank, err)
+	}
+	if opt.Security != SecurityOff {
+		c.overhead = SealOverhead
 	}
 	c.init(opt.Rank, opt.Size, opt.Timeout)
 	c.send = c.Send
@@ -166,8 +192,13 @@ const nonceSize = 32
 type hello struct {
 	rank, size int
 	job, addr  string
-	nonce      [nonceSize]byte
-	mac        [nonceSize]byte
+	// security is the rank's TCPOptions.Security, aesgcm whether it seals
+	// with AES-GCM (else ChaCha20-Poly1305): the connecting rank chooses,
+	// the accepting one follows.
+	security Security
+	aesgcm   bool
+	nonce    [nonceSize]byte
+	mac      [nonceSize]byte
 }
 
 // helloBody is everything in a hello the MAC covers.
@@ -176,6 +207,11 @@ func helloBody(h hello) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.size))
 	b = appendString(b, h.job)
 	b = appendString(b, h.addr)
+	aesgcm := byte(0)
+	if h.aesgcm {
+		aesgcm = 1
+	}
+	b = append(b, byte(h.security), aesgcm)
 	return append(b, h.nonce[:]...)
 }
 
@@ -194,9 +230,14 @@ func decodeHello(b []byte) (hello, error) {
 	if h.addr, rest, err = readString(rest); err != nil {
 		return hello{}, fmt.Errorf("hello address: %w", err)
 	}
-	if len(rest) != 2*nonceSize {
-		return hello{}, fmt.Errorf("hello ends with %d bytes, want a nonce and a MAC (%d)", len(rest), 2*nonceSize)
+	if len(rest) != 2+2*nonceSize {
+		return hello{}, fmt.Errorf("hello ends with %d bytes, want the security mode, a nonce and a MAC (%d)", len(rest), 2+2*nonceSize)
 	}
+	if rest[0] > byte(SecurityOff) || rest[1] > 1 {
+		return hello{}, fmt.Errorf("hello's transport security %d, cipher %d: not a mode and a 0 or 1", rest[0], rest[1])
+	}
+	h.security, h.aesgcm = Security(rest[0]), rest[1] == 1
+	rest = rest[2:]
 	copy(h.nonce[:], rest)
 	copy(h.mac[:], rest[nonceSize:])
 	return h, nil
@@ -263,7 +304,10 @@ func (c *tcpComm) readSetupFrame(conn net.Conn, want Tag) ([]byte, error) {
 type peerConn struct {
 	conn net.Conn
 	h    hello
-	err  error
+	// challenge is the nonce the accepting side sent (the keys' salt with
+	// h.nonce).
+	challenge [nonceSize]byte
+	err       error
 }
 
 // acceptPeers accepts connections on l until every rank in want has
@@ -367,6 +411,8 @@ func (c *tcpComm) answerHandshake(conn net.Conn, opt TCPOptions, deadline time.T
 		err = fmt.Errorf("rank %d says the job has %d ranks, we have %d", h.rank, h.size, c.size)
 	case h.rank <= 0 || h.rank >= c.size:
 		err = fmt.Errorf("rank %d is out of range", h.rank)
+	case h.security != opt.Security:
+		err = fmt.Errorf("rank %d uses transport security %s, this rank %s", h.rank, h.security, opt.Security)
 	}
 	if err != nil {
 		return peerConn{conn: conn, err: err}
@@ -377,7 +423,7 @@ func (c *tcpComm) answerHandshake(conn net.Conn, opt TCPOptions, deadline time.T
 			return peerConn{conn: conn, err: fmt.Errorf("send welcome: %w", err)}
 		}
 	}
-	return peerConn{conn: conn, h: h}
+	return peerConn{conn: conn, h: h, challenge: challenge}
 }
 
 func (c *tcpComm) setupCoordinator(opt TCPOptions, deadline time.Time) error {
@@ -400,6 +446,11 @@ func (c *tcpComm) setupCoordinator(opt TCPOptions, deadline time.Time) error {
 	if err != nil {
 		c.noticeSetupFailure(got, err)
 		return err
+	}
+	for r, pc := range got {
+		if err := c.setKeys(r, opt.Secret, pc.challenge[:], pc.h.nonce[:], false, pc.h.aesgcm); err != nil {
+			return err
+		}
 	}
 	addrs := make([]string, c.size)
 	addrs[0] = l.Addr().String()
@@ -515,7 +566,15 @@ func (c *tcpComm) setupWorker(opt TCPOptions, deadline time.Time) error {
 	if dialErr != nil {
 		return dialErr
 	}
-	return a.err
+	if a.err != nil {
+		return a.err
+	}
+	for r, pc := range a.got {
+		if err := c.setKeys(r, opt.Secret, pc.challenge[:], pc.h.nonce[:], false, pc.h.aesgcm); err != nil {
+			return err
+		}
+	}
+	return c.setKeys(0, opt.Secret, ch, sent.nonce[:], true, sent.aesgcm)
 }
 
 // dialPeer connects to a lower rank of the mesh and authenticates both
@@ -543,6 +602,30 @@ func (c *tcpComm) dialPeer(r int, addr string, opt TCPOptions, me hello, deadlin
 	if want := mac(opt.Secret, "signsgd welcome", sent.nonce[:], ch); !hmac.Equal(w, want[:]) {
 		return &PeerError{Rank: c.rank, Peer: r, Op: "connect", Err: fmt.Errorf("authentication failed: %s does not know the job's secret", addr)}
 	}
+	return c.setKeys(r, opt.Secret, ch, sent.nonce[:], true, sent.aesgcm)
+}
+
+// setKeys derives the keys of the link to peer from the nonces of its
+// handshake (challenge: the accepting side's; nonce: the connecting
+// side's; dialed: whether this rank connected) and makes its sealers.
+func (c *tcpComm) setKeys(peer int, secret, challenge, nonce []byte, dialed, aesgcm bool) error {
+	if c.security == SecurityOff {
+		return nil
+	}
+	out, err := deriveLinkKey(secret, challenge, nonce, c.rank, peer, c.security)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "derive keys", Err: err}
+	}
+	in, err := deriveLinkKey(secret, challenge, nonce, peer, c.rank, c.security)
+	if err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "derive keys", Err: err}
+	}
+	if c.sendSeal[peer], err = newSealer(out, c.security, aesgcm); err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "derive keys", Err: err}
+	}
+	if c.recvSeal[peer], err = newSealer(in, c.security, aesgcm); err != nil {
+		return &PeerError{Rank: c.rank, Peer: peer, Op: "derive keys", Err: err}
+	}
 	return nil
 }
 
@@ -562,6 +645,7 @@ func (c *tcpComm) readChallenge(conn net.Conn) ([]byte, error) {
 // and its MAC.
 func (c *tcpComm) sendHello(conn net.Conn, opt TCPOptions, me hello, ch []byte) (hello, error) {
 	me.nonce = newNonce()
+	me.security, me.aesgcm = opt.Security, hasAESGCM
 	me.mac = mac(opt.Secret, "signsgd hello", ch, helloBody(me))
 	if err := c.writeSetupFrame(conn, TagHello, encodeHello(me)); err != nil {
 		return me, fmt.Errorf("send hello: %w", err)
@@ -585,15 +669,22 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 	br := bufio.NewReaderSize(conn, 1<<16)
 	var hdr [HeaderSize]byte
 	in := c.inbox(peer)
+	s := c.recvSeal[peer]
 	for seq := uint32(0); ; seq++ {
-		h, err := readHeader(br, hdr[:], c.job, seq, c.maxFrame)
+		h, err := readHeader(br, hdr[:], c.job, seq, c.maxFrame+c.overhead)
+		if err == nil && h.length < c.overhead {
+			err = fmt.Errorf("%w: payload of %d bytes cannot hold its %d-byte tag", ErrBadFrame, h.length, c.overhead)
+		}
+		if err != nil && s != nil && !isReadError(err) {
+			err = fmt.Errorf("frame from rank %d %w: %w", peer, ErrAuth, err)
+		}
 		if err == nil {
-			dst, r, berr := in.begin(h.tag, h.step, h.length)
+			dst, r, berr := in.begin(h.tag, h.step, h.length-c.overhead)
 			if berr != nil { // the inbox failed (flooded): end the link
 				conn.Close()
 				return
 			}
-			if err = readPayload(br, h, dst); err != nil {
+			if err = c.readSealed(br, s, hdr[:], h, dst); err != nil {
 				err = c.linkError(peer, err)
 			}
 			in.end(peer, h.tag, h.step, dst, r, err)
@@ -605,6 +696,52 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 		return
 	}
 }
+
+// readSealed reads the payload of the frame with header h into dst
+// (len(dst) = h.length - c.overhead), opening it with s if the link is
+// sealed: SecurityAuth reads the payload straight into dst and its tag
+// after it, then checks it; SecuritySeal reads the sealed payload into
+// s's buffer and opens it into dst (one pass: decrypt and check).
+func (c *tcpComm) readSealed(r io.Reader, s *sealer, hdr []byte, h header, dst []byte) error {
+	if s == nil {
+		return readPayload(r, h, dst)
+	}
+	var sealed []byte
+	if s.mode == SecurityAuth {
+		if err := readPayload(r, h, dst); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(r, s.tag[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("tag of %s frame: %w", h.tag, err)
+		}
+	} else {
+		sealed = s.sealBuf(h.length)
+		if err := readPayload(r, h, sealed); err != nil {
+			return err
+		}
+	}
+	if err := s.open(hdr, sealed, dst); err != nil {
+		return fmt.Errorf("frame from rank %d %w (%s frame, sequence %d)", c.peerOf(s), err, h.tag, h.seq)
+	}
+	return nil
+}
+
+// peerOf is the peer whose frames s opens.
+func (c *tcpComm) peerOf(s *sealer) int {
+	for p, x := range c.recvSeal {
+		if x == s {
+			return p
+		}
+	}
+	return -1
+}
+
+// isReadError says whether err is the connection's (it ended or timed
+// out) rather than a header's.
+func isReadError(err error) bool { return !errors.Is(err, ErrBadFrame) }
 
 // linkError says why reading from peer failed.
 func (c *tcpComm) linkError(peer int, err error) error {
@@ -642,15 +779,24 @@ func (c *tcpComm) Send(peer int, tag Tag, payload []byte) error {
 		}
 		return nil
 	}
-	putHeader(l.hdr[:], header{tag: tag, seq: l.seq, length: len(payload), job: c.job, step: step})
+	putHeader(l.hdr[:], header{tag: tag, seq: l.seq, length: len(payload) + c.overhead, job: c.job, step: step})
 	conn := c.conns[peer]
 	if c.timeout > 0 {
 		conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
-	l.vecs = [2][]byte{l.hdr[:], payload}
-	l.bufs = l.vecs[:]
+	switch s := c.sendSeal[peer]; {
+	case s == nil:
+		l.vecs = [3][]byte{l.hdr[:], payload}
+		l.bufs = l.vecs[:2]
+	case s.mode == SecurityAuth:
+		l.vecs = [3][]byte{l.hdr[:], payload, s.seal(l.hdr[:], payload)}
+		l.bufs = l.vecs[:3]
+	default:
+		l.vecs = [3][]byte{l.hdr[:], s.seal(l.hdr[:], payload)}
+		l.bufs = l.vecs[:2]
+	}
 	_, err := l.bufs.WriteTo(conn)
-	l.vecs = [2][]byte{}
+	l.vecs = [3][]byte{}
 	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed

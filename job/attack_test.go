@@ -172,7 +172,7 @@ func TestRegistries(t *testing.T) {
 			}
 		}
 	}
-	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names(), partitions.Names()} {
+	for _, names := range [][]string{optimizers.Names(), aggregators.Names(), preAggregators.Names(), attacks.Names(), partitions.Names(), securities.Names()} {
 		for _, n := range names {
 			if !strings.Contains(help, "\n  "+n+" ") {
 				t.Errorf("--help does not list %s", n)

@@ -66,6 +66,9 @@ type Config struct {
 	SimLink          string  `json:"sim_link,omitempty"`    // --launcher sim: BANDWIDTH,LATENCY of every rank's link
 	SimCompute       string  `json:"sim_compute,omitempty"` // --launcher sim: simulated compute per step (default: measured)
 	Code             string  `json:"code,omitempty"`        // election coding (code.go)
+	// TransportSecurity is --transport-security (security.go); what the
+	// frames carry, not the experiment, but recorded with it.
+	TransportSecurity string `json:"transport_security,omitempty"`
 
 	// How this process takes part (not part of the experiment).
 	Rank          int           `json:"-"`
@@ -84,8 +87,9 @@ type Config struct {
 	voteDeadline  time.Duration // parsed VoteDeadline (0: none)
 	timeout       time.Duration // parsed Timeout
 	set           map[string]bool
-	listenAll     string // rank 0 under Slurm or mpirun: ":port"
-	loaderThreads int    // image decoding goroutines per rank
+	listenAll     string   // rank 0 under Slurm or mpirun: ":port"
+	hosts         hostSpan // where the launcher's ranks run (security.go)
+	loaderThreads int      // image decoding goroutines per rank
 	simLink       collective.Link
 	simCompute    time.Duration // parsed SimCompute (0: measured)
 	sim           *simWorld     // --launcher sim: what the ranks share (nil otherwise)
@@ -204,6 +208,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.FaultRank, "fault-rank", -1, "testing: this rank fails on purpose at --fault-step")
 	fs.IntVar(&cfg.FaultStep, "fault-step", 0, "testing: the step at which --fault-rank fails")
 	fs.StringVar(&cfg.FaultKind, "fault-kind", "error", "testing: how --fault-rank fails: "+strings.Join(faultKinds, ", ")+" (kill: SIGKILL itself; stall: stop answering; diverge: change its model)")
+	fs.StringVar(&cfg.TransportSecurity, "transport-security", "auto", "what protects frames after the handshake: "+securities.list()+" (auto: seal across hosts, off on one)")
 	fs.IntVar(&cfg.ListenFD, "listen-fd", 0, "rank 0: inherited listening socket (set by the local launcher)")
 	fs.StringVar(&cfg.JobID, "job-id", "signsgd", "job identifier every rank must share (with --rank)")
 	fs.StringVar(&cfg.SecretFile, "secret-file", "", "file (mode 600) with the job's shared secret (default: $"+SecretEnv+", else made by the launcher or derived from the job id and ~/.config/signsgd/key)")
@@ -260,6 +265,7 @@ func (c *Config) finish(set map[string]bool) error {
 		{"dataset", c.Dataset, datasets}, {"model", c.Model, nn.Models}, {"opt", c.Opt, optimizers.Names()},
 		{"topology", c.Topology, topologies()}, {"attack", c.Attack, attacks.Names()}, {"tie", c.Tie, ties},
 		{"launcher", c.Launcher, launchers}, {"fault-kind", c.FaultKind, faultKinds},
+		{"transport-security", c.TransportSecurity, append(securities.Names(), "")},
 	} {
 		if err := oneOf(chk.name, chk.v, chk.allowed); err != nil {
 			return err

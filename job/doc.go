@@ -94,6 +94,17 @@
 // id); every connection proves it (collective's handshake), and a stranger
 // is logged with its address and refused while the rendezvous goes on.
 //
+// Transport security (security.go, --transport-security; the modes are
+// listed by `run --help` from its registry): after the handshake every
+// frame is sealed (seal), authenticated (auth) or plaintext (off), with keys
+// the handshake derives (collective's "Sealed frames"). auto, the default,
+// is off when every rank is on one host and seal otherwise: where the ranks
+// are comes from the launcher (Slurm's or OpenMPI's ranks on this node
+// against all of them, else the node list; the local launcher is one host),
+// and without one from --coordinator (on loopback: one host). The start
+// line says which is in force and why. A frame that fails authentication
+// ends the job naming the peer, as a lost rank does.
+//
 // One configuration: right after the rendezvous every rank sends rank 0 a
 // digest of its settings (every flag of the experiment but --out and
 // --timeout, plus --resume and the build); a rank that differs fails the job

@@ -191,6 +191,7 @@ func TestIntruders(t *testing.T) {
 				body = binary.LittleEndian.AppendUint16(body, uint16(len(s)))
 				body = append(body, s...)
 			}
+			body = append(body, byte(collective.SecurityOff), 1) // transport security, AES-GCM
 			nonce := make([]byte, 32)
 			rand.Read(nonce)
 			body = append(body, nonce...)

@@ -39,6 +39,15 @@ func rankRun(cfg *Config, stdout io.Writer) error {
 		Timeout: cfg.timeout, SetupTimeout: cfg.timeout, DropStale: cfg.voteDeadline > 0,
 		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
 	}
+	var why string
+	if opt.Security, why, err = resolveSecurity(cfg); err != nil {
+		return err
+	}
+	if cfg.Rank == 0 && cfg.ListenFD == 0 && !cfg.Quiet {
+		// Under Slurm, mpirun or --rank, rank 0's start line (the local
+		// launcher's own says it for all).
+		fmt.Fprintf(os.Stderr, "signsgd: rank 0 of %d, coordinator %s, transport security %s (%s)\n", cfg.Workers, cfg.Coordinator, opt.Security, why)
+	}
 	if cfg.Rank == 0 && cfg.listenAll != "" {
 		// Under Slurm or mpirun rank 0 listens on every interface at the
 		// job's port; the others reach it at the first node's name.
@@ -329,8 +338,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		if cfg.LRDecayEvery < cfg.Epochs && cfg.LRDecay != 1 {
 			decay = fmt.Sprintf(" (x%g every %d epochs)", cfg.LRDecay, cfg.LRDecayEvery)
 		}
-		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack), lr %g%s%s, %d epochs, results in %s\n",
-			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, cfg.LR, decay, beta, cfg.Epochs, cfg.Out)
+		sec, _, err := resolveSecurity(&Config{TransportSecurity: cfg.TransportSecurity, hosts: hostsOne})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "signsgd: %s on %s/%s, %d ranks on loopback (%d blind, %d byzantine, %s attack, transport security %s), lr %g%s%s, %d epochs, results in %s\n",
+			cfg.Opt, cfg.Dataset, cfg.Model, cfg.Workers, cfg.Blind, cfg.Byzantine, cfg.Attack, sec, cfg.LR, decay, beta, cfg.Epochs, cfg.Out)
 	}
 	return launchLocal(cfg, args, stdout, stderr)
 }
@@ -387,6 +400,7 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 		return "", err
 	}
 	cfg.Rank, cfg.Workers = l.Rank, l.Size
+	cfg.hosts = spanOf(l)
 	switch {
 	case l.JobID != "":
 		cfg.JobID = l.JobID

@@ -45,7 +45,7 @@ var runFlagGroup = map[string]string{
 	"attack-eps": "adversaries", "attack-sigma": "adversaries", "attack-scale": "adversaries",
 
 	"workers": "launch", "launcher": "launch", "sim-link": "launch", "sim-compute": "launch", "rank": "launch", "coordinator": "launch", "port": "launch",
-	"listen-fd": "launch", "job-id": "launch", "secret-file": "launch", "timeout": "launch",
+	"listen-fd": "launch", "job-id": "launch", "secret-file": "launch", "transport-security": "launch", "timeout": "launch",
 
 	"vote-deadline": "faults and checkpoints", "drop-after": "faults and checkpoints", "digest-every": "faults and checkpoints",
 	"checkpoint-every": "faults and checkpoints", "resume": "faults and checkpoints",

@@ -75,7 +75,8 @@ func Aggregators() []string { return aggregators.Names() }
 func Attacks() []string     { return attacks.Names() }
 
 // methodsReference is the part of `signsgd run --help` that lists every
-// optimizer, aggregator, pre-aggregator and attack with its reference.
+// optimizer, aggregator, pre-aggregator, attack, partition and transport
+// security with its reference.
 func methodsReference() string {
 	var b strings.Builder
 	optimizers.reference(&b, "optimizers")
@@ -83,6 +84,7 @@ func methodsReference() string {
 	preAggregators.reference(&b, "pre-aggregators, before the aggregator")
 	attacks.reference(&b, "attacks of the --byzantine ranks")
 	partitions.reference(&b, "how the training rows are divided among the ranks")
+	securities.reference(&b, "transport security of every frame after the handshake")
 	return b.String()
 }
 

@@ -151,6 +151,8 @@ func TestUsage(t *testing.T) {
 		{"scale", "--netns", "maybe", "--out", out},
 		{"step", "--model", "vgg", "--out", out},
 		{"step", "--batch", "0", "--out", out},
+		{"step", "--security", "tls", "--out", out},
+		{"comm", "--security", "seal,", "--out", out},
 		{"comm", "extra"},
 	} {
 		code, _, stderr := runBench(t, args...)
@@ -253,6 +255,44 @@ func TestStep(t *testing.T) {
 		if r["dim"] != "1199882" {
 			t.Errorf("%s: d = %s, want cnn's 1199882", r["optimizer"], r["dim"])
 		}
+	}
+}
+
+// TestCommSecurity: bench comm --security times each configuration under
+// each mode in one run, with a security column, and says what each adds.
+func TestCommSecurity(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "comm", "--opt", "signum", "--topology", "server", "--workers", "2", "--dims", "3001",
+		"--security", "off,seal,auth", "--steps", "1", "--warmup", "1", "--gloo", "off", "--floor=false", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"optimizer", "security", "exchange_vote_seconds"})
+	if len(rows) != 3 || rows[0]["security"] != "off" || rows[1]["security"] != "seal" || rows[2]["security"] != "auth" {
+		t.Fatalf("rows %v, want signum under off, seal, auth", rows)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
+	if !strings.Contains(string(md), "| signum | server | seal | 2 |") || !strings.Contains(string(md), "- signum server, M = 2, d = 3001, auth: exchange ") {
+		t.Errorf("comm.md lacks the security column or the comparison with off:\n%s", md)
+	}
+}
+
+// TestStepSecurity: bench step --security times each optimizer under each
+// mode in one run and says what sealing adds against off.
+func TestStepSecurity(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "step", "--model", "mlp", "--batch", "2", "--opt", "signum", "--security", "off,seal",
+		"--steps", "1", "--warmup", "1", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	rows := readCSV(t, filepath.Join(out, "step.csv"), []string{"optimizer", "security", "seconds_per_step"})
+	if len(rows) != 2 || rows[0]["security"] != "off" || rows[1]["security"] != "seal" {
+		t.Fatalf("rows %v, want signum under off, then seal", rows)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "step.md"))
+	if !strings.Contains(string(md), "- signum server, seal: step ") {
+		t.Errorf("step.md does not compare seal with off:\n%s", md)
 	}
 }
 

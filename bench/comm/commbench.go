@@ -26,25 +26,29 @@ import (
 
 // commOptions configure `signsgd bench comm`.
 type commOptions struct {
-	Pairs    [][2]string // (optimizer, topology)
-	Workers  []int
-	Dims     []int
-	Steps    int
-	Warmup   int
-	Zeros    float64
-	Seed     uint64
-	Gloo     bool   // run gloo_allreduce.py beside
-	Python   string // python3 with torch
-	GlooReps int
-	Floor    bool          // time raw TCP moving each exchange's bytes in its pattern
-	Limit    time.Duration // per configuration
-	Out      string
-	Command  string // the command line, for comm.md
+	Pairs [][2]string // (optimizer, topology)
+	// Securities are the transport security modes to time each
+	// configuration under (collective.Security names; default off).
+	Securities []string
+	Workers    []int
+	Dims       []int
+	Steps      int
+	Warmup     int
+	Zeros      float64
+	Seed       uint64
+	Gloo       bool   // run gloo_allreduce.py beside
+	Python     string // python3 with torch
+	GlooReps   int
+	Floor      bool          // time raw TCP moving each exchange's bytes in its pattern
+	Limit      time.Duration // per configuration
+	Out        string
+	Command    string // the command line, for comm.md
 }
 
 // commRow is one measured configuration.
 type commRow struct {
 	Opt, Topology string
+	Security      string // the links' transport security (seal, auth, off)
 	summary
 	Gloo float64 // gloo's fp32 allreduce, seconds (NaN: not measured)
 	// Floor is raw loopback TCP moving the same bytes in the same pattern
@@ -75,6 +79,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	gloo := fs.String("gloo", "auto", "run bench/gloo_allreduce.py for the same d and M: auto (if python3 with torch is found), off")
 	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
+	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
 	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
@@ -86,6 +91,9 @@ func commCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	if o.Securities, err = securityList(cmd, *secS); err != nil {
+		return err
+	}
 	if o.Pairs, err = pairs(cmd, opts, *topo); err != nil {
 		return err
 	}
@@ -154,25 +162,33 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 	for _, d := range o.Dims {
 		for _, m := range o.Workers {
 			first := len(rows)
-			for _, p := range o.Pairs {
-				spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
-					Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
-					Timeout: o.Limit.Seconds()}
-				all, err := l.run(ctx, spec, nil)
-				if err != nil {
-					return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
-				}
-				r := commRow{Opt: p[0], Topology: p[1], summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
-				fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
-					r.Opt, r.Topology, m, d, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
-				if o.Floor {
-					if r.Floor, err = runFloorOf(ctx, l, r, all, o); err != nil {
-						return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+			for _, pp := range o.Pairs {
+				for _, sec := range o.Securities {
+					p := pp
+					spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
+						Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
+						Timeout: o.Limit.Seconds(), Security: sec}
+					all, err := l.run(ctx, spec, nil)
+					if err != nil {
+						return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
 					}
-					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms: exchange / floor %.2f\n",
-						r.Opt, r.Topology, m, d, fmtMs(r.Floor), r.Exchange/r.Floor)
+					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
+					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
+						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
+					switch {
+					case o.Floor && sec != o.Securities[0]:
+						// The floor moves the same bytes whatever protects
+						// the frames: measured once, after the first mode.
+						r.Floor = rows[len(rows)-1].Floor
+					case o.Floor:
+						if r.Floor, err = runFloorOf(ctx, l, r, all, o); err != nil {
+							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+						}
+						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms: exchange / floor %.2f\n",
+							r.Opt, r.Topology, m, d, fmtMs(r.Floor), r.Exchange/r.Floor)
+					}
+					rows = append(rows, r)
 				}
-				rows = append(rows, r)
 			}
 			if !o.Gloo {
 				continue
@@ -287,13 +303,13 @@ func runGloo(ctx context.Context, python string, d, m, warmup, reps int, limit t
 
 // commTable is comm.csv's content.
 func commTable(rows []commRow) *table {
-	t := &table{header: []string{"optimizer", "topology", "workers", "dim", "threads_per_rank", "steps",
+	t := &table{header: []string{"optimizer", "topology", "security", "workers", "dim", "threads_per_rank", "steps",
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "formula_recv_bytes_per_step",
 		"rank0_bytes_sent_per_step", "rank0_bytes_recv_per_step", "rank0_formula_sent_per_step", "rank0_formula_recv_per_step", "bytes_match", "bytes_over_formula",
 		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
 		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds", "exchange_over_floor", "exchange_over_gloo"}}
 	for _, r := range rows {
-		t.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
+		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
 			fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), itoa(r.FormulaRank0Sent), itoa(r.FormulaRank0Recv), fmt.Sprint(r.BytesMatch), fmtFloat(r.bytesOverFormula()),
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
@@ -314,14 +330,14 @@ func writeComm(o commOptions, rows []commRow) error {
 	if err := commTable(rows).writeCSV(filepath.Join(o.Out, "comm.csv")); err != nil {
 		return err
 	}
-	md := &table{header: []string{"optimizer", "topology", "M", "d", "bytes/step sent (worker)", "formula", "measured / formula",
+	md := &table{header: []string{"optimizer", "topology", "security", "M", "d", "bytes/step sent (worker)", "formula", "measured / formula",
 		"rank 0 recv/step", "pack ms", "exchange+vote ms", "vote alone ms", "update ms", "step ms", "gloo allreduce ms", "gloo / exchange", "wire floor ms", "exchange / floor", "exchange / gloo"}}
 	for _, r := range rows {
 		match := fmt.Sprintf("%.3f", r.bytesOverFormula())
 		if r.BytesMatch {
 			match = "1 (exact)"
 		}
-		md.add(r.Opt, r.Topology, itoa(r.Workers), itoa(r.Dim), fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), match,
+		md.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), match,
 			fmtBytes(r.Rank0Recv), fmtMs(r.Pack), fmtMs(r.Exchange), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), fmtMs(r.Step),
 			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange), fmtMs(r.Floor), fmtRatio2(r.Exchange/r.Floor), fmtRatio2(r.Exchange/r.Gloo))
 	}
@@ -357,11 +373,17 @@ func writeComm(o commOptions, rows []commRow) error {
 		fmt.Fprintf(&b, "M=%d: %s. ", m, sharing(m))
 	}
 	fmt.Fprintf(&b, "Times with more ranks than cores include waiting for a core.\n\n")
+	if len(o.Securities) > 1 {
+		fmt.Fprintf(&b, "Transport security (collective's Sealed frames): each configuration under %s in turn, one run each; the\n"+
+			"bytes are the payloads' (a sealed frame carries a 16-byte tag more on the wire); the wire floor is measured\n"+
+			"once per configuration, after the %s run, and shown beside every mode.\n\n", strings.Join(o.Securities, ", then "), o.Securities[0])
+	}
 	b.WriteString(md.markdown())
 	b.WriteString("\n")
 	if s := commAcceptance(rows); s != "" {
 		b.WriteString(s)
 	}
+	b.WriteString(commSecurityCost(rows))
 	if err := writeText(filepath.Join(o.Out, "comm.md"), b.String()); err != nil {
 		return err
 	}
@@ -428,16 +450,25 @@ func drawComm(o commOptions, rows []commRow) error {
 		bp := panel{title: fmt.Sprintf("d = %d", d), xLabel: "workers M", yLabel: "bytes per step", logX: true, logY: true, xTicks: floats(o.Workers)}
 		sp := panel{title: fmt.Sprintf("d = %d", d), xLabel: "workers M", yLabel: "seconds per exchange", logX: true, logY: true, xTicks: floats(o.Workers)}
 		for _, p := range o.Pairs {
-			var w, s0, ex plotter.XYs
-			for _, r := range rows {
-				if r.Dim == d && r.Opt == p[0] && r.Topology == p[1] {
-					w = append(w, plotter.XY{X: float64(r.Workers), Y: r.WorkerSent})
-					s0 = append(s0, plotter.XY{X: float64(r.Workers), Y: r.Rank0Recv})
-					ex = append(ex, plotter.XY{X: float64(r.Workers), Y: r.Exchange})
+			var w, s0 plotter.XYs
+			for _, sec := range o.Securities {
+				var ex plotter.XYs
+				for _, r := range rows {
+					if r.Dim == d && r.Opt == p[0] && r.Topology == p[1] && r.Security == sec {
+						ex = append(ex, plotter.XY{X: float64(r.Workers), Y: r.Exchange})
+						if sec == o.Securities[0] { // the same bytes under every mode
+							w = append(w, plotter.XY{X: float64(r.Workers), Y: r.WorkerSent})
+							s0 = append(s0, plotter.XY{X: float64(r.Workers), Y: r.Rank0Recv})
+						}
+					}
 				}
+				name := p[0] + " " + p[1]
+				if len(o.Securities) > 1 {
+					name += " " + sec
+				}
+				sp.lines = append(sp.lines, series{name: name, xy: ex})
 			}
 			name := p[0] + " " + p[1]
-			sp.lines = append(sp.lines, series{name: name, xy: ex})
 			if p[0] == "signsgd" && hasPair(o.Pairs, "signum", p[1]) {
 				continue // the same bytes as SIGNUM's
 			}
@@ -484,4 +515,53 @@ func hasPair(ps [][2]string, opt, topology string) bool {
 		}
 	}
 	return false
+}
+
+// securityList parses a comma list of transport securities
+// (collective.Security names) for cmd's --security.
+func securityList(cmd, list string) ([]string, error) {
+	var out []string
+	for _, v := range strings.Split(list, ",") {
+		if _, err := collective.ParseSecurity(v); err != nil {
+			return nil, cli.UsageError("%s --security: %v", cmd, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// commSecurityCost says, for every configuration measured both with off and
+// with another transport security, what that one adds to the exchange (the
+// two medians of one run), against the issue's target for SIGNUM's server
+// vote at M = 4 (at most 10%).
+func commSecurityCost(rows []commRow) string {
+	var b strings.Builder
+	for _, off := range rows {
+		if off.Security != "off" {
+			continue
+		}
+		for _, r := range rows {
+			if r.Security == "off" || r.Opt != off.Opt || r.Topology != off.Topology || r.Workers != off.Workers || r.Dim != off.Dim {
+				continue
+			}
+			if b.Len() == 0 {
+				b.WriteString("## Transport security against off (same run)\n\n")
+			}
+			target := ""
+			if r.Opt == "signum" && r.Topology == "server" && r.Workers == 4 && r.Security == "seal" {
+				verdict := "meets"
+				if r.Exchange > 1.1*off.Exchange {
+					verdict = "misses"
+				}
+				target = fmt.Sprintf(" (%s the 10%% target)", verdict)
+			}
+			fmt.Fprintf(&b, "- %s %s, M = %d, d = %d, %s: exchange %s ms against %s ms, x%.2f (%+.0f%%)%s; step %s ms against %s ms.\n",
+				r.Opt, r.Topology, r.Workers, r.Dim, r.Security, fmtMs(r.Exchange), fmtMs(off.Exchange), r.Exchange/off.Exchange,
+				100*(r.Exchange/off.Exchange-1), target, fmtMs(r.Step), fmtMs(off.Step))
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
 }

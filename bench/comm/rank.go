@@ -26,7 +26,9 @@ type rankSpec struct {
 	// Mode "exchange": a synthetic gradient of Dim values; "step": the
 	// gradient of Model on a batch of Batch ImageNet-shaped samples;
 	// "floor": raw TCP moving a server vote's bytes (floor.go).
-	Mode     string `json:"mode"`
+	Mode string `json:"mode"`
+	// Security is the links' transport security ("" is off).
+	Security string `json:"security,omitempty"`
 	Opt      string `json:"opt"`      // sgd, signsgd, signum
 	Topology string `json:"topology"` // see topology.go
 	// Aggregator is SGD's on the server topology ("" or "mean": the
@@ -135,6 +137,12 @@ func runRank(spec rankSpec, rank, listenFD int) ([]rankTimes, error) {
 	opt := collective.TCPOptions{
 		Rank: rank, Size: spec.Workers, Coordinator: spec.Coordinator, JobID: spec.JobID, Secret: secret,
 		Timeout: time.Duration(spec.Timeout * float64(time.Second)), Listener: listener,
+		Security: collective.SecurityOff,
+	}
+	if spec.Security != "" {
+		if opt.Security, err = collective.ParseSecurity(spec.Security); err != nil {
+			return nil, err
+		}
 	}
 	c, err := collective.DialTCP(opt)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // stepRow is one optimizer's whole step.
 type stepRow struct {
 	Opt, Topology, Model string
+	Security             string // the links' transport security (seal, auth, off)
 	Batch                int
 	summary
 }
@@ -46,8 +47,13 @@ func stepCommand(args []string, stdout io.Writer) error {
 	threads := fs.Int("threads", 0, "Go and BLAS threads per rank (0: cores / M, at least 1)")
 	seed := fs.Uint64("seed", 8005, "initialisation and data seed")
 	limit := fs.Duration("timeout", 30*time.Minute, "limit per optimizer")
+	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each optimizer under each, in one run)")
 	out := fs.String("out", "results/bench/step", "output folder: step.csv, step.md")
 	if ok, err := parseFlags(fs, args, stdout); !ok {
+		return err
+	}
+	securities, err := securityList(cmd, *secS)
+	if err != nil {
 		return err
 	}
 	opts, err := optList(cmd, *optS)
@@ -93,19 +99,21 @@ func stepCommand(args []string, stdout io.Writer) error {
 	l := &launcher{exe: exe, limit: *limit}
 	var rows []stepRow
 	for _, p := range prs {
-		spec := rankSpec{Mode: "step", Opt: p[0], Topology: p[1], Aggregator: *aggregator, Model: *model, Batch: *batch,
-			Steps: *steps, Warmup: *warmup, Seed: *seed, Threads: *threads, Workers: *workers, Timeout: limit.Seconds()}
-		all, err := l.run(ctx, spec, nil)
-		if err != nil {
-			return fmt.Errorf("bench step: %s %s %s M=%d: %w", p[0], p[1], *model, *workers, err)
+		for _, sec := range securities {
+			spec := rankSpec{Mode: "step", Opt: p[0], Topology: p[1], Aggregator: *aggregator, Model: *model, Batch: *batch,
+				Steps: *steps, Warmup: *warmup, Seed: *seed, Threads: *threads, Workers: *workers, Timeout: limit.Seconds(), Security: sec}
+			all, err := l.run(ctx, spec, nil)
+			if err != nil {
+				return fmt.Errorf("bench step: %s %s %s M=%d security %s: %w", p[0], p[1], *model, *workers, sec, err)
+			}
+			r := stepRow{Opt: p[0], Topology: p[1], Model: *model, Security: sec, Batch: *batch, summary: summarize(all, p[0], p[1])}
+			if p[0] == "sgd" && *aggregator != "mean" {
+				r.Opt = "sgd " + *aggregator
+			}
+			rows = append(rows, r)
+			fmt.Fprintf(stdout, "bench step: %-7s %s M=%d batch %d/rank security %-4s: forward/backward %s ms, pack %s, exchange %s, vote %s, update %s ms: %.2f%% of forward/backward; step %s ms\n",
+				r.Opt, r.Model, r.Workers, r.Batch, r.Security, fmtMs(r.Compute), fmtMs(r.Pack), fmtMs(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), 100*r.overhead()/r.Compute, fmtMs(r.Step))
 		}
-		r := stepRow{Opt: p[0], Topology: p[1], Model: *model, Batch: *batch, summary: summarize(all, p[0], p[1])}
-		if p[0] == "sgd" && *aggregator != "mean" {
-			r.Opt = "sgd " + *aggregator
-		}
-		rows = append(rows, r)
-		fmt.Fprintf(stdout, "bench step: %-7s %s M=%d batch %d/rank: forward/backward %s ms, pack %s, exchange %s, vote %s, update %s ms: %.2f%% of forward/backward\n",
-			r.Opt, r.Model, r.Workers, r.Batch, fmtMs(r.Compute), fmtMs(r.Pack), fmtMs(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), 100*r.overhead()/r.Compute)
 	}
 	if err := writeStep(*out, commandLine("step", args), *threads, rows); err != nil {
 		return err
@@ -116,17 +124,17 @@ func stepCommand(args []string, stdout io.Writer) error {
 
 // writeStep writes step.csv and step.md.
 func writeStep(out, command string, threads int, rows []stepRow) error {
-	t := &table{header: []string{"optimizer", "topology", "model", "workers", "batch_per_rank", "threads_per_rank", "dim", "steps",
+	t := &table{header: []string{"optimizer", "topology", "security", "model", "workers", "batch_per_rank", "threads_per_rank", "dim", "steps",
 		"forward_backward_seconds", "pack_seconds", "exchange_seconds", "vote_seconds", "update_seconds",
 		"overhead_seconds", "overhead_over_forward_backward", "seconds_per_step", "bytes_sent_per_step", "bytes_recv_per_step"}}
-	md := &table{header: []string{"optimizer", "topology", "d", "forward/backward ms", "pack ms", "exchange ms", "vote ms", "update ms",
+	md := &table{header: []string{"optimizer", "topology", "security", "d", "forward/backward ms", "pack ms", "exchange ms", "vote ms", "update ms",
 		"pack+exchange+vote+update ms", "/ forward/backward", "step ms", "bytes sent/step (worker)"}}
 	for _, r := range rows {
 		ratio := r.overhead() / r.Compute
-		t.add(r.Opt, r.Topology, r.Model, itoa(r.Workers), itoa(r.Batch), itoa(threads), itoa(r.Dim), itoa(r.Steps),
+		t.add(r.Opt, r.Topology, r.Security, r.Model, itoa(r.Workers), itoa(r.Batch), itoa(threads), itoa(r.Dim), itoa(r.Steps),
 			fmtFloat(r.Compute), fmtFloat(r.Pack), fmtFloat(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update),
 			fmtFloat(r.overhead()), fmtFloat(ratio), fmtFloat(r.Step), fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv))
-		md.add(r.Opt, r.Topology, itoa(r.Dim), fmtMs(r.Compute), fmtMs(r.Pack), fmtMs(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtMs),
+		md.add(r.Opt, r.Topology, r.Security, itoa(r.Dim), fmtMs(r.Compute), fmtMs(r.Pack), fmtMs(r.exchangeOnly()), voteCell(r.Opt, r.Vote, fmtMs),
 			fmtMs(r.Update), fmtMs(r.overhead()), fmt.Sprintf("%.2f%%", 100*ratio), fmtMs(r.Step), fmtBytes(r.WorkerSent))
 	}
 	if err := t.writeCSV(filepath.Join(out, "step.csv")); err != nil {
@@ -146,8 +154,9 @@ func writeStep(out, command string, threads int, rows []stepRow) error {
 			"kernels.ApplySignStep / ApplyGradStep.\n\n", r.Model, r.Dim, c, h, w, classes, r.Batch, r.Workers, threads, sharing(r.Workers), r.Steps)
 	}
 	b.WriteString(md.markdown())
+	b.WriteString(securityCost(rows))
 	for _, r := range rows {
-		if r.Opt == "signum" && r.Model == "resnet18" && r.Workers == 2 {
+		if r.Opt == "signum" && r.Model == "resnet18" && r.Workers == 2 && r.Security == "off" {
 			ratio := r.overhead() / r.Compute
 			verdict := "meets"
 			if ratio > 0.05 || math.IsNaN(ratio) {
@@ -158,4 +167,31 @@ func writeStep(out, command string, threads int, rows []stepRow) error {
 		}
 	}
 	return writeText(filepath.Join(out, "step.md"), b.String())
+}
+
+// securityCost says, for every optimizer measured both with off and with
+// another transport security, what that one adds to the step: the step's
+// ratio (the two runs' medians, noise from the machine included) and the
+// exchange's difference over the plaintext step (the cost itself, since
+// sealing touches only the exchange).
+func securityCost(rows []stepRow) string {
+	var b strings.Builder
+	for _, off := range rows {
+		if off.Security != "off" {
+			continue
+		}
+		for _, r := range rows {
+			if r.Security == "off" || r.Opt != off.Opt || r.Topology != off.Topology {
+				continue
+			}
+			if b.Len() == 0 {
+				b.WriteString("\nTransport security against off (same run):\n\n")
+			}
+			fmt.Fprintf(&b, "- %s %s, %s: step %s ms against %s ms (x%.3f); exchange %s ms against %s ms, +%s ms = %+.2f%% of the plaintext step.\n",
+				r.Opt, r.Topology, r.Security, fmtMs(r.Step), fmtMs(off.Step), r.Step/off.Step,
+				fmtMs(r.exchangeOnly()), fmtMs(off.exchangeOnly()), fmtMs(r.exchangeOnly()-off.exchangeOnly()),
+				100*(r.exchangeOnly()-off.exchangeOnly())/off.Step)
+		}
+	}
+	return b.String()
 }
