@@ -257,17 +257,46 @@ func (s *serverAggregate) measure(agg []float32) {
 // `signsgd run --opt sgd --aggregator NAME` runs it on --topology server,
 // for the benchmarks: g is replaced by the aggregate on every rank.
 func ServerAggregator(name string, workers, byzantine, d int) (func(c collective.Comm, g []float32, step int) error, error) {
-	cfg, err := ParseRun([]string{"--opt", "sgd", "--aggregator", name, "--workers", strconv.Itoa(workers),
-		"--byzantine", strconv.Itoa(byzantine), "--attack", "zero-sum"})
+	s, err := newBenchAggregate(name, workers, byzantine, d)
 	if err != nil {
 		return nil, err
 	}
-	o, err := newOptimizer(cfg, d, 0, make([]Role, workers))
+	if s == nil {
+		return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+	}
+	return s.exchange, nil
+}
+
+// newBenchAggregate is ServerAggregator's rank-0 aggregate: the one
+// newOptimizer makes for --opt sgd --aggregator name --workers workers
+// --byzantine byzantine and every other flag at its default (nil: the
+// collective's plain mean, with no aggregator and no adversary). Each
+// parameter is resolved as Config.finishRobust resolves it.
+func newBenchAggregate(name string, workers, byzantine, d int) (*serverAggregate, error) {
+	agg, err := aggregators.parse(name)
 	if err != nil {
 		return nil, err
 	}
-	if s := o.(*sgdOpt).server; s != nil {
-		return s.exchange, nil
+	if err := checkAdversaries(0, byzantine, workers); err != nil {
+		return nil, err
 	}
-	return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+	if name == "mean" && byzantine == 0 {
+		return nil, nil
+	}
+	st := aggState{f: byzantine}
+	switch name {
+	case "trimmed-mean":
+		st.trim = byzantine
+		if 2*st.trim >= workers {
+			return nil, badFlag("--trim %d with --workers %d: trimmed-mean needs 2 x trim < workers", st.trim, workers)
+		}
+	case "multi-krum":
+		st.krumM = workers - byzantine
+	case "geomed":
+		st.geoIters, st.geoTol = defaultGeomedIters, defaultGeomedTol
+	case "cclip":
+		st.cclipIters = defaultCclipIters
+		st.center = make([]float32, d)
+	}
+	return &serverAggregate{agg: agg, st: st, rl: make([]Role, workers), ps: preState{f: byzantine, seed: defaultSeed}}, nil
 }

@@ -1,7 +1,9 @@
 package job
 
 import (
+	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -71,4 +73,47 @@ func FuzzAggregate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServerAggregatorAsRun: ServerAggregator's direct constructor makes
+// the aggregate `signsgd run --opt sgd --aggregator NAME --workers M
+// --byzantine F` makes (through ParseRun and newOptimizer), for every
+// aggregator and a few M and F, and refuses what ParseRun refuses.
+func TestServerAggregatorAsRun(t *testing.T) {
+	const d = 7
+	for _, it := range aggregators.items {
+		for _, mf := range [][2]int{{1, 0}, {2, 1}, {4, 0}, {5, 1}, {5, 2}, {9, 4}} {
+			m, f := mf[0], mf[1]
+			cfg, perr := ParseRun([]string{"--opt", "sgd", "--aggregator", it.Name, "--workers", fmt.Sprint(m),
+				"--byzantine", fmt.Sprint(f), "--attack", "zero-sum"})
+			got, err := newBenchAggregate(it.Name, m, f, d)
+			if (perr == nil) != (err == nil) {
+				t.Errorf("%s M=%d f=%d: ParseRun %v, newBenchAggregate %v", it.Name, m, f, perr, err)
+				continue
+			}
+			if perr != nil {
+				continue
+			}
+			o, err := newOptimizer(cfg, d, 0, make([]Role, m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := o.(*sgdOpt).server
+			if (want == nil) != (got == nil) {
+				t.Errorf("%s M=%d f=%d: run's aggregate %v, ServerAggregator's %v", it.Name, m, f, want, got)
+				continue
+			}
+			if want == nil {
+				continue
+			}
+			if reflect.ValueOf(want.agg.run).Pointer() != reflect.ValueOf(got.agg.run).Pointer() ||
+				!reflect.DeepEqual(want.st, got.st) || !reflect.DeepEqual(want.ps, got.ps) ||
+				!reflect.DeepEqual(want.rl, got.rl) || (want.pre.run == nil) != (got.pre.run == nil) {
+				t.Errorf("%s M=%d f=%d:\nrun's             %+v %+v %v\nServerAggregator's %+v %+v %v", it.Name, m, f, want.st, want.ps, want.rl, got.st, got.ps, got.rl)
+			}
+		}
+	}
+	if _, err := ServerAggregator("average", 4, 0, d); err == nil {
+		t.Error("an unknown aggregator accepted")
+	}
 }
