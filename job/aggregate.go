@@ -169,6 +169,21 @@ type serverAggregate struct {
 
 	// What rank 0 measured, summed over the epoch's steps.
 	steps, cosine, relDist float64
+	// meanOfAll: every rank is honest and the aggregate is their plain
+	// mean (no pre-aggregator), so it is the honest mean itself: cosine 1,
+	// distance 0 without the pass over the M vectors. unread: nothing
+	// reads the measures (ServerAggregator's benchmarks).
+	meanOfAll, unread bool
+}
+
+// allHonest says whether every role is Honest.
+func allHonest(rl []Role) bool {
+	for _, r := range rl {
+		if r != Honest {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) error {
@@ -215,6 +230,19 @@ func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) err
 // measure adds the cosine similarity and the relative L2 distance between
 // the aggregate and the honest ranks' mean (both 1 and 0 when they agree).
 func (s *serverAggregate) measure(agg []float32) {
+	switch {
+	case s.unread:
+	case s.meanOfAll:
+		s.steps++
+		s.cosine++
+	default:
+		s.measureAll(agg)
+	}
+}
+
+// measureAll is measure from the honest ranks' vectors, whatever the
+// aggregate.
+func (s *serverAggregate) measureAll(agg []float32) {
 	var honest [][]float32
 	for r, role := range s.rl {
 		if role == Honest {
@@ -298,5 +326,5 @@ func newBenchAggregate(name string, workers, byzantine, d int) (*serverAggregate
 		st.cclipIters = defaultCclipIters
 		st.center = make([]float32, d)
 	}
-	return &serverAggregate{agg: agg, st: st, rl: make([]Role, workers), ps: preState{f: byzantine, seed: defaultSeed}}, nil
+	return &serverAggregate{agg: agg, st: st, rl: make([]Role, workers), ps: preState{f: byzantine, seed: defaultSeed}, unread: true}, nil
 }

@@ -3,6 +3,7 @@ package job
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -115,5 +116,67 @@ func TestServerAggregatorAsRun(t *testing.T) {
 	}
 	if _, err := ServerAggregator("average", 4, 0, d); err == nil {
 		t.Error("an unknown aggregator accepted")
+	}
+}
+
+// TestMeasureMeanOfAll: measure's shortcut for an honest job's plain mean
+// (cosine 1, distance 0 without a pass over the vectors) adds exactly what
+// measureAll computes from the vectors, also for a zero gradient; and the
+// run's constructor takes the shortcut only then.
+func TestMeasureMeanOfAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(8005, 5))
+	for _, m := range []int{1, 2, 5, 9} {
+		for _, d := range []int{1, 7, 1000} {
+			full := &serverAggregate{rl: make([]Role, m), vecs: makeVectors(m, d), hm: make([]float32, d)}
+			fast := &serverAggregate{rl: full.rl, meanOfAll: true}
+			out := make([]float32, d)
+			for step := range 4 {
+				for _, v := range full.vecs {
+					for i := range v {
+						v[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(9)-4)))
+						if step == 3 {
+							v[i] = 0
+						}
+					}
+				}
+				aggMean(nil, out, full.vecs)
+				full.measure(out)
+				fast.measure(out)
+			}
+			if full.steps != fast.steps || full.cosine != fast.cosine || full.relDist != fast.relDist {
+				t.Fatalf("M=%d d=%d: shortcut %v %v %v, from the vectors %v %v %v", m, d, fast.steps, fast.cosine, fast.relDist, full.steps, full.cosine, full.relDist)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--opt", "ef-signsgd"}, true},
+		{[]string{"--opt", "ef-signsgd", "--byzantine", "1"}, false},
+		{[]string{"--opt", "ef-signsgd", "--blind", "1"}, false},
+		{[]string{"--opt", "ef-signsgd", "--aggregator", "median"}, false},
+		{[]string{"--opt", "ef-signsgd", "--pre", "nnm"}, false},
+		{[]string{"--opt", "sgd", "--aggregator", "median"}, false},
+	} {
+		cfg, err := ParseRun(append([]string{"--workers", "5"}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := roles(cfg.Workers, cfg.Blind, cfg.Byzantine)
+		o, err := newOptimizer(cfg, 3, 0, rl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s *serverAggregate
+		switch o := o.(type) {
+		case *sgdOpt:
+			s = o.server
+		case *efOpt:
+			s = o.server
+		}
+		if s.meanOfAll != tc.want || s.unread {
+			t.Errorf("%v: meanOfAll %v unread %v, want %v false", tc.args, s.meanOfAll, s.unread, tc.want)
+		}
 	}
 }
