@@ -228,4 +228,3 @@ func readNetnsExchange(path string) (map[string]float64, error) {
 	}
 	return out, nil
 }
-
