@@ -234,3 +234,78 @@ func FuzzPlanAttack(f *testing.F) {
 		checkPlanAttack(t, honest, attack, fn)
 	})
 }
+
+// tallyVotesNaive is the reference for tallyVotes: the sums, then each
+// coordinate through attackTally.count.
+func tallyVotesNaive(others, byz []kernels.Signs, tally *attackTally) {
+	n := others[0].N
+	a := make([]int32, n)
+	v := make([]int32, n)
+	kernels.SignSums(a, others)
+	kernels.SignSums(v, byz)
+	for i := range a {
+		tally.count(int(a[i]), int(v[i]), len(others), 1)
+	}
+	tally.coords += float64(n)
+}
+
+// measureNaive is the reference for attackRound.measure's count: the
+// coordinates where result differs from the sign of the honest sum.
+func measureNaive(honest []kernels.Signs, result kernels.Signs) int {
+	sums := make([]int32, result.N)
+	kernels.SignSums(sums, honest)
+	n := 0
+	for i, s := range sums {
+		h := 0
+		if s > 0 {
+			h = 1
+		} else if s < 0 {
+			h = -1
+		}
+		if result.At(i) != h {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTallyAndMeasureMatchNaive: tallyVotes and attackRound.measure, a
+// word at a time, against their coordinate-by-coordinate references, over
+// lengths around the word size, 1-9 other ranks (even counts tie), 1-4
+// Byzantines, with and without zero signs, and a result that is the
+// honest vote itself (no disagreement) or random.
+func TestTallyAndMeasureMatchNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(8005, 4))
+	for _, n := range []int{1, 63, 64, 65, 130, 1000} {
+		for h := 1; h <= 9; h++ {
+			for f := 1; f <= 4; f++ {
+				zero := r.IntN(4)
+				others := randomSigns(r, h, n, zero)
+				byz := randomSigns(r, f, n, r.IntN(4))
+				if h%3 == 0 { // unanimity somewhere
+					for _, o := range others[1:] {
+						copy(o.NZ, others[0].NZ[:len(o.NZ)/2])
+						copy(o.Neg, others[0].Neg[:len(o.Neg)/2])
+					}
+				}
+				var got, want attackTally
+				tallyVotes(others, byz, &got)
+				tallyVotesNaive(others, byz, &want)
+				if got != want {
+					t.Fatalf("n=%d h=%d f=%d zero=%d: tally %+v, want %+v", n, h, f, zero, got, want)
+				}
+
+				results := []kernels.Signs{byz[0], kernels.NewSigns(n)}
+				kernels.Vote(results[1], others, kernels.VoteOptions{Tie: kernels.TieZero})
+				for _, res := range results {
+					a := &attackRound{atk: attack{sign: &signAttack{}}, byz: []int{h}, honest: others}
+					a.measure(h, res)
+					a.measure(h, res) // the buffers again
+					if d, c := a.takeDisagreement(); d != float64(2*measureNaive(others, res)) || c != float64(2*n) {
+						t.Fatalf("n=%d h=%d: measure %v of %v coordinates, want %d of %d", n, h, d, c, 2*measureNaive(others, res), 2*n)
+					}
+				}
+			}
+		}
+	}
+}

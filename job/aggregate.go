@@ -173,6 +173,21 @@ type serverAggregate struct {
 
 	// What rank 0 measured, summed over the epoch's steps.
 	steps, cosine, relDist float64
+	// meanOfAll: every rank is honest and the aggregate is their plain
+	// mean (no pre-aggregator), so it is the honest mean itself: cosine 1,
+	// distance 0 without the pass over the M vectors. unread: nothing
+	// reads the measures (ServerAggregator's benchmarks).
+	meanOfAll, unread bool
+}
+
+// allHonest says whether every role is Honest.
+func allHonest(rl []Role) bool {
+	for _, r := range rl {
+		if r != Honest {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) error {
@@ -219,6 +234,19 @@ func (s *serverAggregate) exchange(c collective.Comm, g []float32, step int) err
 // measure adds the cosine similarity and the relative L2 distance between
 // the aggregate and the honest ranks' mean (both 1 and 0 when they agree).
 func (s *serverAggregate) measure(agg []float32) {
+	switch {
+	case s.unread:
+	case s.meanOfAll:
+		s.steps++
+		s.cosine++
+	default:
+		s.measureAll(agg)
+	}
+}
+
+// measureAll is measure from the honest ranks' vectors, whatever the
+// aggregate.
+func (s *serverAggregate) measureAll(agg []float32) {
 	var honest [][]float32
 	for r, role := range s.rl {
 		if role == Honest {
@@ -261,19 +289,48 @@ func (s *serverAggregate) measure(agg []float32) {
 // `signsgd run --opt sgd --aggregator NAME` runs it on --topology server,
 // for the benchmarks: g is replaced by the aggregate on every rank.
 func ServerAggregator(name string, workers, byzantine, d int) (func(c collective.Comm, g []float32, step int) error, error) {
-	cfg, err := ParseRun([]string{"--opt", "sgd", "--aggregator", name, "--workers", strconv.Itoa(workers),
-		"--byzantine", strconv.Itoa(byzantine), "--attack", "zero-sum"})
+	s, err := newBenchAggregate(name, workers, byzantine, d)
 	if err != nil {
 		return nil, err
 	}
-	o, err := newOptimizer(cfg, d, 0, make([]Role, workers))
+	if s == nil {
+		return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+	}
+	return s.exchange, nil
+}
+
+// newBenchAggregate is ServerAggregator's rank-0 aggregate: the one
+// newOptimizer makes for --opt sgd --aggregator name --workers workers
+// --byzantine byzantine and every other flag at its default (nil: the
+// collective's plain mean, with no aggregator and no adversary). Each
+// parameter is resolved as Config.finishRobust resolves it.
+func newBenchAggregate(name string, workers, byzantine, d int) (*serverAggregate, error) {
+	agg, err := aggregators.parse(name)
 	if err != nil {
 		return nil, err
 	}
-	if s := o.(*sgdOpt).server; s != nil {
-		return s.exchange, nil
+	if err := checkAdversaries(0, byzantine, workers); err != nil {
+		return nil, err
 	}
-	return func(c collective.Comm, g []float32, _ int) error { return collective.Mean(c, "server", g) }, nil
+	if name == "mean" && byzantine == 0 {
+		return nil, nil
+	}
+	st := aggState{f: byzantine}
+	switch name {
+	case "trimmed-mean":
+		st.trim = byzantine
+		if 2*st.trim >= workers {
+			return nil, badFlag("--trim %d with --workers %d: trimmed-mean needs 2 x trim < workers", st.trim, workers)
+		}
+	case "multi-krum":
+		st.krumM = workers - byzantine
+	case "geomed":
+		st.geoIters, st.geoTol = defaultGeomedIters, defaultGeomedTol
+	case "cclip":
+		st.cclipIters = defaultCclipIters
+		st.center = make([]float32, d)
+	}
+	return &serverAggregate{agg: agg, st: st, rl: make([]Role, workers), ps: preState{f: byzantine, seed: defaultSeed}, unread: true}, nil
 }
 
 // coordinatewiseAggregators are the aggregators that can combine slices

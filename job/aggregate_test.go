@@ -1,7 +1,10 @@
 package job
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -71,4 +74,109 @@ func FuzzAggregate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServerAggregatorAsRun: ServerAggregator's direct constructor makes
+// the aggregate `signsgd run --opt sgd --aggregator NAME --workers M
+// --byzantine F` makes (through ParseRun and newOptimizer), for every
+// aggregator and a few M and F, and refuses what ParseRun refuses.
+func TestServerAggregatorAsRun(t *testing.T) {
+	const d = 7
+	for _, it := range aggregators.items {
+		for _, mf := range [][2]int{{1, 0}, {2, 1}, {4, 0}, {5, 1}, {5, 2}, {9, 4}} {
+			m, f := mf[0], mf[1]
+			cfg, perr := ParseRun([]string{"--opt", "sgd", "--aggregator", it.Name, "--workers", fmt.Sprint(m),
+				"--byzantine", fmt.Sprint(f), "--attack", "zero-sum"})
+			got, err := newBenchAggregate(it.Name, m, f, d)
+			if (perr == nil) != (err == nil) {
+				t.Errorf("%s M=%d f=%d: ParseRun %v, newBenchAggregate %v", it.Name, m, f, perr, err)
+				continue
+			}
+			if perr != nil {
+				continue
+			}
+			o, err := newOptimizer(cfg, d, 0, make([]Role, m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := o.(*sgdOpt).server
+			if (want == nil) != (got == nil) {
+				t.Errorf("%s M=%d f=%d: run's aggregate %v, ServerAggregator's %v", it.Name, m, f, want, got)
+				continue
+			}
+			if want == nil {
+				continue
+			}
+			if reflect.ValueOf(want.agg.run).Pointer() != reflect.ValueOf(got.agg.run).Pointer() ||
+				!reflect.DeepEqual(want.st, got.st) || !reflect.DeepEqual(want.ps, got.ps) ||
+				!reflect.DeepEqual(want.rl, got.rl) || (want.pre.run == nil) != (got.pre.run == nil) {
+				t.Errorf("%s M=%d f=%d:\nrun's             %+v %+v %v\nServerAggregator's %+v %+v %v", it.Name, m, f, want.st, want.ps, want.rl, got.st, got.ps, got.rl)
+			}
+		}
+	}
+	if _, err := ServerAggregator("average", 4, 0, d); err == nil {
+		t.Error("an unknown aggregator accepted")
+	}
+}
+
+// TestMeasureMeanOfAll: measure's shortcut for an honest job's plain mean
+// (cosine 1, distance 0 without a pass over the vectors) adds exactly what
+// measureAll computes from the vectors, also for a zero gradient; and the
+// run's constructor takes the shortcut only then.
+func TestMeasureMeanOfAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(8005, 5))
+	for _, m := range []int{1, 2, 5, 9} {
+		for _, d := range []int{1, 7, 1000} {
+			full := &serverAggregate{rl: make([]Role, m), vecs: makeVectors(m, d), hm: make([]float32, d)}
+			fast := &serverAggregate{rl: full.rl, meanOfAll: true}
+			out := make([]float32, d)
+			for step := range 4 {
+				for _, v := range full.vecs {
+					for i := range v {
+						v[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(9)-4)))
+						if step == 3 {
+							v[i] = 0
+						}
+					}
+				}
+				aggMean(nil, out, full.vecs)
+				full.measure(out)
+				fast.measure(out)
+			}
+			if full.steps != fast.steps || full.cosine != fast.cosine || full.relDist != fast.relDist {
+				t.Fatalf("M=%d d=%d: shortcut %v %v %v, from the vectors %v %v %v", m, d, fast.steps, fast.cosine, fast.relDist, full.steps, full.cosine, full.relDist)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--opt", "ef-signsgd"}, true},
+		{[]string{"--opt", "ef-signsgd", "--byzantine", "1"}, false},
+		{[]string{"--opt", "ef-signsgd", "--blind", "1"}, false},
+		{[]string{"--opt", "ef-signsgd", "--aggregator", "median"}, false},
+		{[]string{"--opt", "ef-signsgd", "--pre", "nnm"}, false},
+		{[]string{"--opt", "sgd", "--aggregator", "median"}, false},
+	} {
+		cfg, err := ParseRun(append([]string{"--workers", "5"}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := roles(cfg.Workers, cfg.Blind, cfg.Byzantine)
+		o, err := newOptimizer(cfg, 3, 0, rl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s *serverAggregate
+		switch o := o.(type) {
+		case *sgdOpt:
+			s = o.server
+		case *efOpt:
+			s = o.server
+		}
+		if s.meanOfAll != tc.want || s.unread {
+			t.Errorf("%v: meanOfAll %v unread %v, want %v false", tc.args, s.meanOfAll, s.unread, tc.want)
+		}
+	}
 }

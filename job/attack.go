@@ -3,6 +3,7 @@ package job
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 
@@ -243,20 +244,38 @@ func localInf(_ *attackParams, g []float32) {
 }
 
 // tallyVotes adds to tally what the Byzantines' votes do to the sum of the
-// others' signs, coordinate by coordinate (planAttack counts its own rule
-// bit-sliced).
+// others' signs, a word (64 coordinates) at a time (planAttack counts its
+// own rule bit-sliced; tallyVotesNaive, in the tests, coordinate by
+// coordinate): with A the sign of the others' sum a and T the sign of
+// a + v, v the Byzantines' sum (two tie-zero votes), a coordinate is
+// zeroed where A != 0 and T = 0, flipped where both are non-zero and
+// differ, and unanimous where every other rank has the same non-zero sign.
+// Every vector must be canonical (as decoded ones are).
 func tallyVotes(others, byz []kernels.Signs, tally *attackTally) {
 	if tally == nil {
 		return
 	}
 	n := others[0].N
-	a := make([]int32, n)
-	v := make([]int32, n)
-	kernels.SignSums(a, others)
-	kernels.SignSums(v, byz)
-	for i := range a {
-		tally.count(int(a[i]), int(v[i]), len(others), 1)
+	sa, st := kernels.NewSigns(n), kernels.NewSigns(n)
+	tie := kernels.VoteOptions{Tie: kernels.TieZero}
+	kernels.Vote(sa, others, tie)
+	kernels.Vote(st, append(others[:len(others):len(others)], byz...), tie)
+	var zeroed, flipped, unanimous int
+	for w := range sa.NZ {
+		a, t := sa.NZ[w], st.NZ[w]
+		zeroed += bits.OnesCount64(a &^ t)
+		flipped += bits.OnesCount64(a & t & (sa.Neg[w] ^ st.Neg[w]))
+		nzAll, negAll, negAny := ^uint64(0), ^uint64(0), uint64(0)
+		for _, o := range others {
+			nzAll &= o.NZ[w]
+			negAll &= o.Neg[w]
+			negAny |= o.Neg[w]
+		}
+		unanimous += bits.OnesCount64(nzAll & (negAll | ^negAny))
 	}
+	tally.zeroed += float64(zeroed)
+	tally.flipped += float64(flipped)
+	tally.unanimous += float64(unanimous)
 	tally.coords += float64(n)
 }
 
@@ -275,7 +294,7 @@ type attackRound struct {
 	seen     []kernels.Signs // the others' signs
 	votes    []kernels.Signs // the Byzantines' votes
 	honest   []kernels.Signs // seen, Honest roles only
-	sums     []int32         // honest sums, for disagree
+	majority kernels.Signs   // the honest signs' vote, for disagree
 	disagree float64         // coordinates where the vote's result differs from the honest majority
 	coords   float64
 
@@ -519,27 +538,30 @@ func (a *attackRound) signs(c collective.Comm, mine kernels.Signs, momentum []fl
 
 // measure, on the leader after the vote, counts the coordinates where the
 // vote's result differs from the sign of the honest ranks' sum (blind and
-// Byzantine ranks excluded).
+// Byzantine ranks excluded): that sign is the honest signs' tie-zero vote,
+// and the count a popcount of the words where the two differ (result and
+// the honest signs are canonical). The tests hold it to the count from the
+// sums, coordinate by coordinate.
 func (a *attackRound) measure(me int, result kernels.Signs) {
 	if a == nil || me != a.leader() || a.atk.sign == nil || len(a.honest) == 0 {
 		return
 	}
-	if a.sums == nil {
-		a.sums = make([]int32, result.N)
+	if a.majority.N != result.N {
+		a.majority = kernels.NewSigns(result.N)
 	}
-	kernels.SignSums(a.sums, a.honest)
-	for i, s := range a.sums {
-		h := 0
-		if s > 0 {
-			h = 1
-		} else if s < 0 {
-			h = -1
-		}
-		if result.At(i) != h {
-			a.disagree++
-		}
-	}
+	kernels.Vote(a.majority, a.honest, kernels.VoteOptions{Tie: kernels.TieZero})
+	a.disagree += float64(signsDiffer(a.majority, result))
 	a.coords += float64(result.N)
+}
+
+// signsDiffer counts the coordinates where two canonical sign vectors of
+// the same length differ.
+func signsDiffer(x, y kernels.Signs) int {
+	n := 0
+	for w, nz := range x.NZ {
+		n += bits.OnesCount64((nz ^ y.NZ[w]) | (x.Neg[w] ^ y.Neg[w]))
+	}
+	return n
 }
 
 // takeDisagreement returns and resets what measure counted.

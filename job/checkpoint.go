@@ -216,6 +216,9 @@ func writeCheckpoint(out string, ck *checkpoint) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", path, err)
 		}
+		if ckptDirMade != nil {
+			ckptDirMade(dir)
+		}
 		err = cli.WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(comp); return err })
 		if err == nil || !errors.Is(err, os.ErrNotExist) || try == 3 {
 			break
@@ -227,6 +230,10 @@ func writeCheckpoint(out string, ck *checkpoint) error {
 	syncDir(dir)
 	return nil
 }
+
+// ckptDirMade, when set (by tests), runs between writeCheckpoint's MkdirAll
+// and its file: where another rank's removal of the folder can fall.
+var ckptDirMade func(dir string)
 
 // ckptKeeper writes one rank's checkpoints of one run and keeps the newest
 // keepCheckpoints of them: it removes only files this run wrote (mine),

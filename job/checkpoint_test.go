@@ -129,6 +129,30 @@ func TestCheckpointKeeper(t *testing.T) {
 	}
 }
 
+// TestCheckpointWriteFolderVanishes: a checkpoint's folder removed by
+// another rank between its making and the file (the instant it is empty)
+// is made again and the checkpoint written, not lost.
+func TestCheckpointWriteFolderVanishes(t *testing.T) {
+	out := t.TempDir()
+	ck := testCheckpoint()
+	removals := 0
+	ckptDirMade = func(dir string) {
+		if removals < 2 {
+			removals++
+			if err := os.Remove(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer func() { ckptDirMade = nil }()
+	if err := writeCheckpoint(out, ck); err != nil {
+		t.Fatalf("a checkpoint whose folder vanished twice: %v", err)
+	}
+	if _, err := os.Stat(ckptPath(out, ck.Epoch, ck.Rank)); err != nil || removals != 2 {
+		t.Fatalf("after %d removals: %v", removals, err)
+	}
+}
+
 func FuzzDecodeCheckpoint(f *testing.F) {
 	raw, _ := encodeCheckpoint(testCheckpoint())
 	f.Add(raw)

@@ -158,6 +158,15 @@ func (e *usageError) Unwrap() error { return errUsage }
 
 func badFlag(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// Defaults of the flags that ServerAggregator's direct constructor
+// (newBenchAggregate) also takes.
+const (
+	defaultSeed        = 8005
+	defaultGeomedIters = 8
+	defaultGeomedTol   = 1e-6
+	defaultCclipIters  = 3
+)
+
 // runFlags declares the flags of `signsgd run` on cfg.
 func runFlags(cfg *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -185,10 +194,10 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.StringVar(&cfg.Pre, "pre", "", "sgd: a pre-aggregator before --aggregator: nnm, bucket:S (default none)")
 	fs.IntVar(&cfg.Trim, "trim", -1, "trimmed-mean: values dropped at each end per coordinate (default --byzantine)")
 	fs.IntVar(&cfg.KrumM, "krum-m", 0, "multi-krum: vectors averaged (default workers - byzantine)")
-	fs.IntVar(&cfg.GeomedIters, "geomed-iters", 8, "geomed: Weiszfeld iterations at most")
-	fs.Float64Var(&cfg.GeomedTol, "geomed-tol", 1e-6, "geomed: stop when an iteration moves less than this times the norm")
+	fs.IntVar(&cfg.GeomedIters, "geomed-iters", defaultGeomedIters, "geomed: Weiszfeld iterations at most")
+	fs.Float64Var(&cfg.GeomedTol, "geomed-tol", defaultGeomedTol, "geomed: stop when an iteration moves less than this times the norm")
 	fs.Float64Var(&cfg.CclipRadius, "cclip-radius", 0, "cclip: clipping radius (default: the median distance to the center, at each iteration)")
-	fs.IntVar(&cfg.CclipIters, "cclip-iters", 3, "cclip: clipping iterations")
+	fs.IntVar(&cfg.CclipIters, "cclip-iters", defaultCclipIters, "cclip: clipping iterations")
 	fs.IntVar(&cfg.Epochs, "epochs", 30, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "total batch per step; each worker takes batch/workers")
 	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4)")
@@ -196,7 +205,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay lambda")
 	fs.Float64Var(&cfg.LRDecay, "lr-decay", 0.1, "learning rate factor applied every --lr-decay-every epochs")
 	fs.IntVar(&cfg.LRDecayEvery, "lr-decay-every", 0, "epochs between learning rate decays (default 30; signsgd and signum on mnist 4)")
-	fs.Uint64Var(&cfg.Seed, "seed", 8005, "random seed (data, initialisation, batches)")
+	fs.Uint64Var(&cfg.Seed, "seed", defaultSeed, "random seed (data, initialisation, batches)")
 	fs.StringVar(&cfg.Out, "out", "results/run", "output folder for config.json, metrics.jsonl and summary.json")
 	fs.StringVar(&cfg.Timeout, "timeout", "2m", "how long a rank waits for a peer before it fails the job")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no per-epoch progress line")

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -122,14 +123,15 @@ func TestVoteDeadlineLauncher(t *testing.T) {
 }
 
 // TestVoteDeadlineNoWorkerLeft: a job of 2 ranks whose worker dies ends
-// non-zero (rank 0 does not train alone), and the launcher does not claim
+// with status 1, a failed run (rank 0 does not train alone), and the launcher does not claim
 // the job went on.
 func TestVoteDeadlineNoWorkerLeft(t *testing.T) {
 	out := t.TempDir()
 	b, err := exec.Command(signsgdBin, "run", "--workers", "2", "--epochs", "3", "--vote-deadline", "1s", "--drop-after", "2",
 		"--fault-rank", "1", "--fault-step", "70", "--fault-kind", "kill", "--out", out, "--quiet").CombinedOutput()
-	if err == nil || !strings.Contains(string(b), "no worker left") || strings.Contains(string(b), "went on without") {
-		t.Fatalf("exit %v:\n%s", err, b)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "no worker left") || strings.Contains(string(b), "went on without") {
+		t.Fatalf("exit %v, want status 1:\n%s", err, b)
 	}
 	if _, err := os.Stat(filepath.Join(out, "summary.json")); err == nil {
 		t.Fatal("a summary.json for a job that failed")

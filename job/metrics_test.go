@@ -1,11 +1,14 @@
 package job
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"signsgd/job/cli"
 )
 
 // shortFile writes only the first half of what it is given, then fails as
@@ -66,5 +69,35 @@ func TestResumeDropsPartialMetricsLine(t *testing.T) {
 	}
 	if recs := readMetrics(t, out); len(recs) != 4 {
 		t.Fatalf("%d epochs in metrics, want 4", len(recs))
+	}
+}
+
+// TestWriteFileAtomic: what summary.json, config.json and checkpoints are
+// written with. A write that fails partway leaves the previous file as it
+// was and no temporary file; one that succeeds replaces it whole.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "summary.json")
+	if err := os.WriteFile(path, []byte(`{"old":true}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := cli.WriteFileAtomic(path, func(w io.Writer) error {
+		w.Write([]byte(`{"new":`))
+		return syscall.ENOSPC
+	})
+	if err == nil || !strings.Contains(err.Error(), "summary.json") {
+		t.Fatalf("a failed write: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != `{"old":true}`+"\n" {
+		t.Fatalf("after a failed write the file holds %q, want the old one", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("%d files in the folder after a failed write, want the file alone", len(ents))
+	}
+	if err := writeJSONAtomic(path, map[string]bool{"new": true}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"new": true`) {
+		t.Fatalf("after a write: %q", b)
 	}
 }

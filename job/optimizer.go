@@ -86,6 +86,7 @@ func newOptimizer(cfg *Config, d, rank int, rl []Role) (optimizer, error) {
 		st: aggState{f: cfg.Byzantine, trim: cfg.Trim, krumM: cfg.KrumM, geoIters: cfg.GeomedIters,
 			geoTol: cfg.GeomedTol, cclipRadius: cfg.CclipRadius, cclipIters: cfg.CclipIters},
 		ps: preState{f: cfg.Byzantine, arg: arg, seed: cfg.Seed}}
+	s.meanOfAll = cfg.Aggregator == "mean" && cfg.Pre == "" && allHonest(rl)
 	if cfg.Trim < 0 {
 		s.st.trim = cfg.Byzantine
 	}

@@ -37,13 +37,12 @@ func AddBothFinite(dst, src []float32, scale float32) {
 	addFiniteGo(dst[n:], src[n:], scale, true)
 }
 
-// ZeroNonFinite replaces every NaN and infinity of x by +0.
+// ZeroNonFinite replaces every NaN and infinity of x by +0: it is
+// SanitizeFloat32 (robust.go, threaded, with its AVX-512 block kernel)
+// without the count.
 //
 // Reference: ZeroNonFiniteNaive.
-func ZeroNonFinite(x []float32) {
-	n := zeroNonFiniteFast(x)
-	zeroNonFiniteGo(x[n:])
-}
+func ZeroNonFinite(x []float32) { SanitizeFloat32(x) }
 
 // fin is v when v is finite, else +0: branch-free, from the exponent bits
 // (all ones for NaN and the infinities).
@@ -75,12 +74,6 @@ func addFiniteGo(dst, src []float32, scale float32, both bool) {
 		for i, s := range src {
 			dst[i] = (dst[i] + fin(s)) * scale
 		}
-	}
-}
-
-func zeroNonFiniteGo(x []float32) {
-	for i, v := range x {
-		x[i] = fin(v)
 	}
 }
 

@@ -18,16 +18,6 @@ package kernels
 //go:noescape
 func addFiniteAVX512(dst, src *float32, n int, scale float32, both bool)
 
-// zeroNonFiniteAVX512 is zeroNonFiniteGo's loop over n values (n a multiple
-// of 16):
-//
-//	for i := 0; i < n; i++ {
-//		x[i] = fin(x[i])
-//	}
-//
-//go:noescape
-func zeroNonFiniteAVX512(x *float32, n int)
-
 // addFiniteFast does the whole blocks of 16 values of AddFinite (both
 // false) or AddBothFinite (both true) with AVX-512 where the CPU has it,
 // and returns how many values it did (0 without it: the Go loop does all).
@@ -38,15 +28,5 @@ func addFiniteFast(dst, src []float32, scale float32, both bool) int {
 	}
 	_ = src[n-1]
 	addFiniteAVX512(&dst[0], &src[0], n, scale, both)
-	return n
-}
-
-// zeroNonFiniteFast is addFiniteFast for ZeroNonFinite.
-func zeroNonFiniteFast(x []float32) int {
-	n := len(x) &^ 15
-	if n == 0 || !haveAVX512 || !useAsm {
-		return 0
-	}
-	zeroNonFiniteAVX512(&x[0], n)
 	return n
 }

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// AddFinite, AddBothFinite and ZeroNonFinite over whole blocks of 16
+// AddFinite and AddBothFinite over whole blocks of 16
 // float32s. A lane is finite when its exponent bits are not all ones;
 // FIN(r) zeroes the lanes of Zr that are not (NaN, +-Inf), with Z30 holding
 // the exponent mask 0x7f800000 in every lane; Z29 and K1 are scratch.
@@ -49,24 +49,5 @@ store:
 	DECQ CX
 	JNZ loop
 done:
-	VZEROUPPER
-	RET
-
-// func zeroNonFiniteAVX512(x *float32, n int)
-TEXT ·zeroNonFiniteAVX512(SB), NOSPLIT, $0-16
-	MOVQ x+0(FP), DI
-	MOVQ n+8(FP), CX
-	MOVL $0x7f800000, AX
-	VPBROADCASTD AX, Z30
-	SHRQ $4, CX
-	JZ zdone
-zloop:
-	VMOVUPS (DI), Z0
-	FIN(Z0)
-	VMOVUPS Z0, (DI)
-	ADDQ $64, DI
-	DECQ CX
-	JNZ zloop
-zdone:
 	VZEROUPPER
 	RET

@@ -2,8 +2,6 @@
 
 package kernels
 
-// addFiniteFast and zeroNonFiniteFast do nothing without assembly: the
-// portable loops of finite.go do every value.
+// addFiniteFast does nothing without assembly: the portable loop of
+// finite.go does every value.
 func addFiniteFast(dst, src []float32, scale float32, both bool) int { return 0 }
-
-func zeroNonFiniteFast(x []float32) int { return 0 }
