@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"signsgd/collective"
@@ -118,6 +119,10 @@ func launchSim(cfg *Config, stdout, stderr io.Writer) error {
 	}
 	errs := make([]error, m)
 	var wg sync.WaitGroup
+	// One abort tells every rank why the job ends. When all ranks fail at
+	// once (a setup error each one finds), M aborts of M-1 frames each
+	// would be M^2 frames: 18 GB and minutes at M = 8100.
+	var aborted atomic.Bool
 	for r, c := range comms {
 		out := io.Discard
 		if r == 0 {
@@ -127,7 +132,7 @@ func launchSim(cfg *Config, stdout, stderr io.Writer) error {
 		go func() {
 			defer wg.Done()
 			err := Train(cfg, c, out)
-			if err != nil && (r == 0 || cfg.voteDeadline == 0) {
+			if err != nil && (r == 0 || cfg.voteDeadline == 0) && aborted.CompareAndSwap(false, true) {
 				collective.Abort(c, err) // as rankRun: the others learn why
 			}
 			errs[r] = err

@@ -2,12 +2,15 @@ package job
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"signsgd/job/cli"
 )
 
 // simCases are jobs of 9 ranks that --launcher sim must end exactly as
@@ -130,5 +133,22 @@ func TestSimLink(t *testing.T) {
 	}
 	if _, ok := readMetrics(t, plain)[0]["sim_step_seconds"]; ok {
 		t.Errorf("sim_step_seconds without --sim-link")
+	}
+}
+
+// More ranks than training rows is refused before training (a usage
+// error, exit status 2) naming both counts and what to change, and the
+// failing ranks tell each other once: one abort, not one per rank.
+func TestSimTooFewRows(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := Run([]string{"--launcher", "sim", "--dataset", "logreg", "--samples", "250", "--workers", "300",
+		"--epochs", "1", "--quiet", "--out", t.TempDir()}, &stdout, &stderr)
+	if !errors.Is(err, cli.ErrUsage) {
+		t.Fatalf("Run = %v, want a usage error", err)
+	}
+	for _, want := range []string{"200 training samples for 300 ranks", "--samples"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 }

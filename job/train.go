@@ -208,7 +208,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 		n = min(n, cfg.TrainLimit)
 	}
 	if n < r.m {
-		return nil, fmt.Errorf("%d training samples for %d ranks: every rank needs at least one", n, r.m)
+		return nil, inputError(fmt.Errorf("%d training samples for %d ranks: every rank needs at least one (raise --samples or --train-limit, or lower --workers)", n, r.m))
 	}
 	parts, labels, err := r.partitionRows(n)
 	if err != nil {
