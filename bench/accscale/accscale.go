@@ -3,7 +3,6 @@ package accscale
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -469,17 +468,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	datasets := fs.String("datasets", "", "which setups (comma list of logreg, mnist; default both)")
 	quick := fs.Bool("quick", false, "a small grid: 5 and 9 workers, fractions 0 and 0.4, short runs")
 	bin := fs.String("bin", "", "signsgd binary that trains (default: this one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: signsgd accuracy-scale [--out DIR] [--workers 9,33,...] [--fractions 0,0.2,...] [--datasets logreg,mnist] [--quick]")
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.UsageError("accuracy-scale: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.UsageError("accuracy-scale: unexpected argument %q", fs.Arg(0))
+	if ok, err := cli.ParseFlags(fs, args, stdout, "usage: signsgd accuracy-scale [--out DIR] [--workers 9,33,...] [--fractions 0,0.2,...] [--datasets logreg,mnist] [--quick]"); !ok {
+		return err
 	}
 	c := Full()
 	if *quick {

@@ -47,14 +47,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.epochs, "epochs", 30, "epochs of each job (about 30 ms each)")
 	fs.StringVar(&o.out, "out", "results/chaos", "folder for the rounds' runs and chaos.md")
 	fs.DurationVar(&o.limit, "limit", 60*time.Second, "time limit of one round")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "usage: signsgd chaos [flags]")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.UsageError("chaos: %v", err)
+	if ok, err := cli.ParseFlags(fs, args, stdout, ""); !ok {
+		return err
 	}
 	if o.rounds < 1 || o.workers < 3 || o.epochs < 4 {
 		return cli.UsageError("chaos: --rounds %d, --workers %d, --epochs %d: need at least 1, 3 and 4", o.rounds, o.workers, o.epochs)

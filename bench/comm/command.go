@@ -2,7 +2,6 @@ package comm
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,20 +61,7 @@ func Command(args []string, stdout, stderr io.Writer) error {
 
 // parseFlags parses args into fs; ok false means help was printed.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (ok bool, err error) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "usage: signsgd %s [flags]\n", fs.Name())
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return false, nil
-		}
-		return false, cli.UsageError("%s: %v", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return false, cli.UsageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return true, nil
+	return cli.ParseFlags(fs, args, stdout, "")
 }
 
 // intList reads "2,4,8" as positive integers for flag name.

@@ -1,7 +1,6 @@
 package figures
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,17 +19,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "results/figures", "results folder: runs/, <experiment>.png and .svg, summary.md")
 	quick := fs.Bool("quick", false, "the small grid (tests): fewer epochs and adversary counts")
 	bin := fs.String("bin", "", "signsgd binary that trains (default: this one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: signsgd figures [--spec FILE] [--out DIR] [--quick]")
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.UsageError("figures: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.UsageError("figures: unexpected argument %q", fs.Arg(0))
+	if ok, err := cli.ParseFlags(fs, args, stdout, "usage: signsgd figures [--spec FILE] [--out DIR] [--quick]"); !ok {
+		return err
 	}
 	spec := PaperSpec()
 	if *specPath != "" {

@@ -3,7 +3,6 @@ package robustness
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -464,17 +463,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	methodsS := fs.String("methods", "", "methods by name (comma list; default: every one of Methods)")
 	quick := fs.Bool("quick", false, "a small grid: 3 epochs, 9 workers, iid, counts 0 and 4")
 	bin := fs.String("bin", "", "signsgd binary that trains (default: this one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: signsgd robustness [--out DIR] [--dataset D --model M] [--workers 9,17] [--partitions iid,...] [--epochs N] [--quick]")
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.UsageError("robustness: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.UsageError("robustness: unexpected argument %q", fs.Arg(0))
+	if ok, err := cli.ParseFlags(fs, args, stdout, "usage: signsgd robustness [--out DIR] [--dataset D --model M] [--workers 9,17] [--partitions iid,...] [--epochs N] [--quick]"); !ok {
+		return err
 	}
 	g := Grid{Dataset: *dataset, Model: *model, Epochs: *epochs, Seed: *seed, Extra: strings.Fields(*extra), LRSGD: *lrSGD, LRVote: *lrVote}
 	ints := func(name, v string) ([]int, error) {

@@ -1,7 +1,6 @@
 package theory
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,17 +19,8 @@ func Command(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.Draws, "draws", 200000, "Monte Carlo draws per point")
 	fs.Uint64Var(&opt.Seed, "seed", 8005, "random seed")
 	fs.BoolVar(&opt.Quick, "quick", false, "small grid (tests)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: signsgd theory [--out DIR] [--draws N] [--seed S] [--quick]")
-			fs.PrintDefaults()
-			return nil
-		}
-		return cli.UsageError("theory: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return cli.UsageError("theory: unexpected argument %q", fs.Arg(0))
+	if ok, err := cli.ParseFlags(fs, args, stdout, "usage: signsgd theory [--out DIR] [--draws N] [--seed S] [--quick]"); !ok {
+		return err
 	}
 	if opt.Draws < 1 {
 		return cli.UsageError("theory: --draws %d; need at least 1", opt.Draws)

@@ -149,3 +149,27 @@ func PrintFlags(w io.Writer, fs *flag.FlagSet, order []string, groups map[string
 		})
 	}
 }
+
+// ParseFlags parses a subcommand's flags, fs named for it. With -h or
+// --help it prints usage (default "usage: signsgd NAME [flags]") and the
+// flags to stdout and returns false and no error: the command is done. A
+// bad flag or a stray argument is a usage error naming the command.
+func ParseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, usage string) (ok bool, err error) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			if usage == "" {
+				usage = "usage: signsgd " + fs.Name() + " [flags]"
+			}
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return false, nil
+		}
+		return false, UsageError("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return false, UsageError("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return true, nil
+}
