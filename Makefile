@@ -137,7 +137,8 @@ figures: build
 # workers, the same methods, attacks, partitions and counts, one epoch of
 # 6000 rows (789 runs); mnist cnn: 9 workers, 0 and 4
 # Byzantine, iid and dirichlet:0.1, 5 methods, 4 attacks, one epoch of
-# 3000 rows (50 runs). The times are in the reports and the README.
+# 3000 rows (50 runs). About 65 minutes here on two shared cores (16, 30
+# and 18); each report has its time.
 # Runs are cached in bench/results/robustness/runs/ (kept out of git), so an
 # interrupted grid resumes. robustness-quick: 139 runs, a minute or two.
 ROBUSTNESS_OUT = bench/results/robustness
