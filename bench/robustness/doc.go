@@ -15,10 +15,13 @@
 // election coding (--code repetition:R, R = CodeR(workers)); the attacks
 // are every attack of job's registry that has a form for the method's
 // optimizer (a cell without one is "-"). With no Byzantine rank the attack
-// is moot and the row has one cell. Runs are real processes on loopback
-// (`signsgd run` of the same binary), cached under OUT/runs by their
-// resolved configuration as `signsgd figures` does, so an interrupted grid
-// resumes.
+// is moot and the row has one cell. Each run is `signsgd run` of the same
+// binary under --launcher sim (the default of --launcher: its ranks are
+// goroutines of one process, which ends with the model the process
+// launcher's real ranks on loopback end with, bit for bit, two to three
+// times sooner on two cores; --launcher local for processes), cached under
+// OUT/runs by its resolved configuration as `signsgd figures` does (the
+// launcher is not part of it), so an interrupted grid resumes.
 // `make robustness` writes bench/results/robustness.
 //
 // Reading the grid: under the paper's zero-sum attack the robust

@@ -31,7 +31,8 @@ func TestCodeRAndCounts(t *testing.T) {
 
 // TestQuickGrid runs a two-method, two-attack grid with real processes and
 // checks the CSV and the table against the runs' own metrics, the worst
-// case against the cells, and that a second call reuses every run.
+// case against the cells, that a second call reuses every run, and that
+// --launcher sim ends each run with the same model.
 func TestQuickGrid(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "signsgd")
 	if b, err := exec.Command("go", "build", "-o", bin, "../../cmd/signsgd").CombinedOutput(); err != nil {
@@ -117,6 +118,33 @@ func TestQuickGrid(t *testing.T) {
 			t.Errorf("second call: %s %s reused=%v final %v, want reused %v", c.Method, c.Attack, c.Reused, c.Final, cells[i].Final)
 		}
 	}
+	// The same grid under --launcher sim, in a cache of its own, ends every
+	// run with the processes' model.
+	g.Launcher = "sim"
+	sim, err := Run(g, bin, filepath.Join(t.TempDir(), "runs"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range sim {
+		if c.Reused || c.Final != cells[i].Final || modelSHA(t, c.Dir) != modelSHA(t, cells[i].Dir) {
+			t.Errorf("--launcher sim: %s %s f=%d reused=%v final %v model %.16s, processes %v %.16s", c.Method, c.Attack, c.Byzantine,
+				c.Reused, c.Final, modelSHA(t, c.Dir), cells[i].Final, modelSHA(t, cells[i].Dir))
+		}
+	}
+}
+
+// modelSHA is a run's final model checksum from its summary.json.
+func modelSHA(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s job.Summary
+	if err := json.Unmarshal(b, &s); err != nil || s.ModelSHA256 == "" {
+		t.Fatalf("%s: %v (model %q)", dir, err, s.ModelSHA256)
+	}
+	return s.ModelSHA256
 }
 
 // lastRecord reads a run's last metrics line, independently of readCell.
