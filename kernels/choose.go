@@ -240,19 +240,37 @@ func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
 		}
 		ch.forced[k] = v
 	}
-	data, err := fs.ReadFile(fsys, "calibration/"+c.Key()+".json")
+	name := "calibration/" + TableName(c, BLASCore())
+	if _, err := fs.Stat(fsys, name); err != nil {
+		name = "calibration/" + TableName(c, "")
+	}
+	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return ch, nil // uncalibrated
 	}
 	t := new(Table)
 	if err := json.Unmarshal(data, t); err != nil {
-		return nil, fmt.Errorf("calibration/%s.json: %v", c.Key(), err)
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	if !t.CPU.Same(c) {
 		return ch, nil // same model, other features: uncalibrated
 	}
-	ch.useTable(t, "calibration/"+c.Key()+".json")
+	ch.useTable(t, name)
 	return ch, nil
+}
+
+// TableName is the file of CPU c's calibration table: VENDOR-FAMILY-MODEL.json,
+// or VENDOR-FAMILY-MODEL-CORE.json for a table measured with OpenBLAS
+// running the kernels of another core (OPENBLAS_CORETYPE=CORE; Debian's
+// OpenBLAS runs its SSE3 Prescott kernels on Intel models newer than it
+// knows, and OPENBLAS_CORETYPE=SkylakeX gives it AVX-512 ones). The
+// chooser reads the table named for the core OpenBLAS runs, if there is
+// one, before the CPU's own.
+func TableName(c CPU, blasCore string) string {
+	if blasCore == "" {
+		return c.Key() + ".json"
+	}
+	return c.Key() + "-" + blasCore + ".json"
 }
 
 // useTable makes t the chooser's table.

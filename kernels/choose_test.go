@@ -126,3 +126,53 @@ func TestParseCPUInfo(t *testing.T) {
 		t.Fatalf("parsed %+v", c)
 	}
 }
+
+// A table named for the core OpenBLAS runs (OPENBLAS_CORETYPE) is read
+// before the CPU's own: there OpenBLAS wins a product class, and the
+// chooser takes it; without that file the CPU's table decides.
+func TestChooserReadsCoreTable(t *testing.T) {
+	cpu := CPU{Vendor: "GenuineIntel", Family: 6, Model: 207, Name: "test", Features: []string{"avx2", "avx512f"}}
+	own := testTable(cpu)
+	own.Entries[0].NS = map[string]float64{ChoiceAVX512: 4, ChoiceBLAS: 9} // this CPU's own core: ours wins
+	fsys := tableFS(t, own)
+	forced := testTable(cpu) // measured with the forced core: OpenBLAS wins 512 x 49 x 4608
+	for i := range forced.Entries {
+		forced.Entries[i].choose()
+	}
+	data, err := json.Marshal(forced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCore := fstest.MapFS{}
+	for k, v := range fsys {
+		withCore[k] = v
+	}
+	withCore["calibration/"+TableName(cpu, BLASCore())] = &fstest.MapFile{Data: data}
+	for _, c := range []struct {
+		fsys fstest.MapFS
+		file string
+		want string
+	}{{fsys, TableName(cpu, ""), ChoiceAVX512}, {withCore, TableName(cpu, BLASCore()), ChoiceBLAS}} {
+		ch, err := newChooser(cpu, c.fsys, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decisions(ch)[0]; got != c.want {
+			t.Errorf("tables %v: sgemm 512x49x4608 %s, want %s", keys(c.fsys), got, c.want)
+		}
+		if !strings.HasSuffix(ch.tableFile, c.file) {
+			t.Errorf("read %s, want %s", ch.tableFile, c.file)
+		}
+	}
+	if got, want := TableName(cpu, "SkylakeX"), "GenuineIntel-6-207-SkylakeX.json"; got != want {
+		t.Errorf("TableName = %q, want %q", got, want)
+	}
+}
+
+func keys(m fstest.MapFS) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

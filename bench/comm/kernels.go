@@ -80,7 +80,11 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	path := *out
 	if !strings.HasSuffix(path, ".json") {
-		path = filepath.Join(path, t.CPU.Key()+".json")
+		core := "" // a table for the CPU's own OpenBLAS core, or named for the forced one
+		if os.Getenv("OPENBLAS_CORETYPE") != "" {
+			core = t.BLASCore
+		}
+		path = filepath.Join(path, kernels.TableName(t.CPU, core))
 	}
 	data, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
