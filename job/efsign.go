@@ -224,12 +224,8 @@ func (o *efOpt) step(s *stepEnv, g []float32) error {
 		if err := c.Send(0, collective.TagMean, o.up.encode(nil)); err != nil {
 			return fmt.Errorf("ef-signsgd: %w", err)
 		}
-		p, err := c.Recv(0, collective.TagMeanResult)
-		if err != nil {
-			return fmt.Errorf("ef-signsgd: %w", err)
-		}
-		if err := efDecode(g, p); err != nil {
-			return fmt.Errorf("from rank 0: %w", err)
+		if err := recvScaled(c, 0, collective.TagMeanResult, g, false); err != nil {
+			return err
 		}
 	} else {
 		sv := o.server
@@ -239,14 +235,9 @@ func (o *efOpt) step(s *stepEnv, g []float32) error {
 		}
 		copy(sv.vecs[0], g)
 		for r := 1; r < m; r++ {
-			p, err := c.Recv(r, collective.TagMean)
-			if err != nil {
-				return fmt.Errorf("ef-signsgd: %w", err)
+			if err := recvScaled(c, r, collective.TagMean, sv.vecs[r], true); err != nil {
+				return err
 			}
-			if err := efDecode(sv.vecs[r], p); err != nil {
-				return fmt.Errorf("from rank %d: %w", r, err)
-			}
-			kernels.SanitizeFloat32(sv.vecs[r])
 		}
 		vecs := sv.vecs
 		if sv.pre.run != nil {
@@ -301,14 +292,9 @@ func (o *efOpt) exchangeShard(c collective.Comm, g []float32) error {
 			copy(sv.vecs[r], g[lo:hi])
 			continue
 		}
-		p, err := c.Recv(r, collective.TagMean)
-		if err != nil {
-			return fmt.Errorf("ef-signsgd: %w", err)
+		if err := recvScaled(c, r, collective.TagMean, sv.vecs[r], true); err != nil {
+			return err
 		}
-		if err := efDecode(sv.vecs[r], p); err != nil {
-			return fmt.Errorf("from rank %d: %w", r, err)
-		}
-		kernels.SanitizeFloat32(sv.vecs[r])
 	}
 	sv.agg.run(&sv.st, sv.out, sv.vecs)
 	if o.slice == nil { // the down residual of this slice: the owner's part of o.down
@@ -331,13 +317,26 @@ func (o *efOpt) exchangeShard(c collective.Comm, g []float32) error {
 			continue
 		}
 		lo, hi := efShardRange(d, m, j)
-		p, err := c.Recv(j, collective.TagMeanResult)
-		if err != nil {
-			return fmt.Errorf("ef-signsgd: %w", err)
+		if err := recvScaled(c, j, collective.TagMeanResult, g[lo:hi], false); err != nil {
+			return err
 		}
-		if err := efDecode(g[lo:hi], p); err != nil {
-			return fmt.Errorf("from rank %d: %w", j, err)
-		}
+	}
+	return nil
+}
+
+// recvScaled receives the compressed vector rank r sends with tag and
+// writes its scaled signs into dst; a worker's (sanitize) has its
+// non-finite values counted as 0, as every worker value is.
+func recvScaled(c collective.Comm, r int, tag collective.Tag, dst []float32, sanitize bool) error {
+	p, err := c.Recv(r, tag)
+	if err != nil {
+		return fmt.Errorf("ef-signsgd: %w", err)
+	}
+	if err := efDecode(dst, p); err != nil {
+		return fmt.Errorf("from rank %d: %w", r, err)
+	}
+	if sanitize {
+		kernels.SanitizeFloat32(dst)
 	}
 	return nil
 }
