@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"gonum.org/v1/plot/plotter"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -445,6 +446,24 @@ func TestPairList(t *testing.T) {
 	for _, bad := range []string{"sgd:shard", "signum:ring", "adam:server", "sgd", "", "sgd:server,"} {
 		if _, err := pairList("bench x", "pairs", bad); err == nil || !strings.Contains(err.Error(), "--pairs") {
 			t.Errorf("pairList(%q) = %v, want an error naming --pairs", bad, err)
+		}
+	}
+}
+
+// A bad rate or latency is refused before any output is written.
+func TestLinkListRefusesFirst(t *testing.T) {
+	names, links, err := linkList("bench x", "1gbit, 100mbit", "50us")
+	if err != nil || len(links) != 2 || names[1] != "100mbit" || !(links[0].Bandwidth > links[1].Bandwidth) {
+		t.Fatalf("linkList = %v %v %v", names, links, err)
+	}
+	for _, cmd := range [][]string{{"simscale", "--rates", "fast"}, {"scale", "--sim", "--latency", "soon"}} {
+		out := filepath.Join(t.TempDir(), "never")
+		err := Command(append(append([]string{}, cmd...), "--out", out), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--rates") {
+			t.Errorf("%v: %v, want an error naming --rates", cmd, err)
+		}
+		if _, serr := os.Stat(out); serr == nil {
+			t.Errorf("%v: wrote %s before refusing", cmd, out)
 		}
 	}
 }

@@ -94,14 +94,9 @@ func simGridCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var links []collective.Link
-	rateNames := strings.Split(*rates, ",")
-	for _, r := range rateNames {
-		l, err := collective.ParseLink(r + "," + *latency)
-		if err != nil {
-			return cli.UsageError("%s: %v", cmd, err)
-		}
-		links = append(links, l)
+	rateNames, links, err := linkList(cmd, *rates, *latency)
+	if err != nil {
+		return err
 	}
 	pairs, err := pairList(cmd, "pairs", *pairsFlag)
 	if err != nil {

@@ -114,6 +114,10 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rateNames, links, err := linkList(cmd, *rates, *latency)
+	if err != nil {
+		return err
+	}
 	measured := map[string]float64{}
 	if *validate != "" {
 		for _, f := range strings.Split(*validate, ",") {
@@ -147,11 +151,8 @@ func simscaleCommand(args []string, stdout io.Writer) error {
 		fmt.Fprintf(&md, " Beside it the exchange measured by bench scale in bandwidth-limited namespaces (%s, part netns).", *validate)
 	}
 	fmt.Fprintf(&md, "\n\n| rate | M | optimizer | topology | simulated ms | namespaces ms | sim / measured |\n| --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, rate := range strings.Split(*rates, ",") {
-		link, err := collective.ParseLink(rate + "," + *latency)
-		if err != nil {
-			return cli.UsageError("%s: %v", cmd, err)
-		}
+	for i, rate := range rateNames {
+		link := links[i]
 		for _, m := range ms {
 			for _, p := range pairs {
 				opt, topo := p.opt, p.topo

@@ -90,3 +90,17 @@ func pairList(cmd, name, s string) ([]optPair, error) {
 	}
 	return out, nil
 }
+
+// linkList reads --rates (a comma list in tc's syntax) with one --latency
+// into modelled links, before anything is written.
+func linkList(cmd, rates, latency string) (names []string, links []collective.Link, err error) {
+	for _, r := range strings.Split(rates, ",") {
+		r = strings.TrimSpace(r)
+		l, err := collective.ParseLink(r + "," + latency)
+		if err != nil {
+			return nil, nil, usageErr(cmd, "--rates %q, --latency %q: %v", rates, latency, err)
+		}
+		names, links = append(names, r), append(links, l)
+	}
+	return names, links, nil
+}
