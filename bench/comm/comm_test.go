@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
-	"gonum.org/v1/plot/plotter"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot/plotter"
 
 	"signsgd/bench"
 	"signsgd/job/cli"
