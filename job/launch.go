@@ -282,6 +282,22 @@ func (p *linePrefixer) flush() {
 	}
 }
 
+// checkLocalStart is what a launcher that starts every rank here (local,
+// sim) checks before any rank starts: the secret file reads (unless the
+// environment carries the secret), --out is writable and no other run
+// holds it.
+func checkLocalStart(cfg *Config) error {
+	if cfg.SecretFile != "" && os.Getenv(SecretEnv) == "" {
+		if _, err := readSecretFile(cfg.SecretFile, "--secret-file"); err != nil {
+			return err
+		}
+	}
+	if err := prepareOut(cfg.Out); err != nil {
+		return &usageError{err.Error()}
+	}
+	return checkOutFree(cfg.Out)
+}
+
 // Run is `signsgd run`: with --rank, or under Slurm's srun or OpenMPI's
 // mpirun, it is one rank of a job; otherwise it launches every rank on this
 // machine.
@@ -318,15 +334,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	if cfg.SecretFile != "" && os.Getenv(SecretEnv) == "" {
-		if _, err := readSecretFile(cfg.SecretFile, "--secret-file"); err != nil {
-			return err
-		}
-	}
-	if err := prepareOut(cfg.Out); err != nil {
-		return &usageError{err.Error()}
-	}
-	if err := checkOutFree(cfg.Out); err != nil {
+	if err := checkLocalStart(cfg); err != nil {
 		return err
 	}
 	if !cfg.Quiet {

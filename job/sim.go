@@ -172,15 +172,7 @@ func runSim(cfg *Config, stdout, stderr io.Writer) error {
 	if cfg.FaultKind == "kill" && cfg.FaultRank >= 0 {
 		return badFlag("--fault-kind kill with --launcher sim: the ranks share one process (use error, stall or diverge)")
 	}
-	if cfg.SecretFile != "" {
-		if _, err := readSecretFile(cfg.SecretFile, "--secret-file"); err != nil {
-			return err
-		}
-	}
-	if err := prepareOut(cfg.Out); err != nil {
-		return &usageError{err.Error()}
-	}
-	if err := checkOutFree(cfg.Out); err != nil {
+	if err := checkLocalStart(cfg); err != nil {
 		return err
 	}
 	if !cfg.Quiet {
