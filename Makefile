@@ -147,7 +147,7 @@ robustness: build
 	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset logreg --epochs 5 --lr-sgd 3e-2 --lr-vote 1e-3 --workers 9,17
 	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset mnist --model cnn --epochs 1 --extra "--train-limit 3000 --eval-limit 1000" \
 		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9 --partitions iid,dirichlet:0.1 --counts 0,4 \
-		--methods "sgd median,sgd cclip,ef-signsgd median,signum vote,signum coded" --attacks paper,alie,ipm,labelflip
+		--methods "sgd median,sgd cclip,ef-signsgd median,signum vote,signum rep-coded" --attacks paper,alie,ipm,labelflip
 	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset mnist --model mlp --epochs 1 --extra "--train-limit 6000 --eval-limit 2000" \
 		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9
 

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,25 @@ import (
 // of the same workers all honest, that vote not being a tie. (A set of b
 // covers the smaller ones: a Byzantine may vote its honest vote.)
 func codeCounterexample(alloc [][]int, b int, vals []int) (parts, votes []int, found bool) {
+	return targetCounterexample(alloc, b, vals, func(parts []int) int { return codedVote(alloc, parts, nil) })
+}
+
+// majorityCounterexample is codeCounterexample against Sohn et al.'s
+// target: the majority of all the partitions' signs.
+func majorityCounterexample(alloc [][]int, b int, vals []int) (parts, votes []int, found bool) {
+	return targetCounterexample(alloc, b, vals, func(parts []int) int {
+		sum := 0
+		for _, s := range parts {
+			sum += s
+		}
+		return sign(sum)
+	})
+}
+
+// targetCounterexample searches as codeCounterexample does for a
+// coordinate where the coded vote differs from target(parts), that not
+// being a tie.
+func targetCounterexample(alloc [][]int, b int, vals []int, target func([]int) int) (parts, votes []int, found bool) {
 	m := len(alloc)
 	parts = make([]int, m)
 	votes = make([]int, m)
@@ -24,7 +44,7 @@ func codeCounterexample(alloc [][]int, b int, vals []int) (parts, votes []int, f
 		for i := range parts {
 			parts[i] = vals[idx[i]]
 		}
-		if honest := codedVote(alloc, parts, nil); honest != 0 {
+		if honest := target(parts); honest != 0 {
 			for set := range subsets(m, b) {
 				for i := range votes {
 					votes[i] = honestVote
@@ -110,7 +130,7 @@ func TestRepetitionCodeTolerance(t *testing.T) {
 		{3, 1, signZeroVal}, {3, 3, signZeroVal}, {5, 5, signZeroVal}, {6, 3, signZeroVal},
 		{9, 3, signZeroVal}, {9, 9, signVals}, {10, 5, signVals},
 	} {
-		sp, err := parseCode(fmt.Sprintf("repetition:%d", tc.r), tc.m)
+		sp, err := parseCode(fmt.Sprintf("repetition:%d", tc.r), tc.m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,13 +166,78 @@ func TestBrokenAllocationCaught(t *testing.T) {
 	}
 }
 
+// The deterministic code's result is the majority of all M partitions'
+// signs whenever at most B workers are Byzantine, wherever they sit and
+// whatever they vote: exhaustive over the partition signs (zeros included
+// where small enough), every B up to (M-1)/2 on M = 1 to 9; and one
+// Byzantine more finds a counterexample where the code has ranks to
+// spare. Every worker holds each partition at most once, and the loads
+// are as documented: M for the first 2B+1 (2B+2 on even M - 2B - 1),
+// (M-1)/2 or M/2 for the pairs.
+func TestDeterministicCodeTolerance(t *testing.T) {
+	for m := 1; m <= 9; m++ {
+		vals := signZeroVal
+		if m > 7 {
+			vals = signVals
+		}
+		for b := 0; 2*b+1 <= m; b++ {
+			sp, err := parseCode(fmt.Sprintf("deterministic:%d", b), m, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alloc := sp.allocation(m, 1)
+			if sp.tolerance() != b {
+				t.Errorf("M=%d B=%d: tolerance %d", m, b, sp.tolerance())
+			}
+			full := 2*b + 1 + (m-2*b-1)%2
+			for j, a := range alloc {
+				want := []int{(m - 1) / 2, m - (m-1)/2 - 1}
+				if b == 0 {
+					want = []int{1}
+				} else if j < full {
+					want = []int{m}
+				}
+				if !slices.Contains(want, len(a)) || !slices.IsSorted(a) || len(slices.Compact(slices.Clone(a))) != len(a) {
+					t.Errorf("M=%d B=%d: worker %d holds %v, want %v partitions, sorted, each once", m, b, j, a, want)
+				}
+			}
+			if parts, votes, found := majorityCounterexample(alloc, b, vals); found {
+				t.Errorf("M=%d B=%d: partition signs %v, votes %v (2: honest) give %d, all partitions' majority differs",
+					m, b, parts, votes, codedVote(alloc, parts, votes))
+			}
+			if 2*(b+1)+1 <= m {
+				if _, _, found := majorityCounterexample(alloc, b+1, signVals); !found {
+					t.Errorf("M=%d B=%d: no counterexample with %d Byzantines; the tolerance is not tight", m, b, b+1)
+				}
+			}
+		}
+	}
+}
+
+// The majority check catches a deterministic allocation broken on
+// purpose, and the repetition code, whose target is weaker, fails it.
+func TestBrokenDeterministicAllocationCaught(t *testing.T) {
+	good := deterministicAllocation(7, 1)
+	for name, broken := range map[string][][]int{
+		"full worker 0 one partition short":      func() [][]int { a := slices.Clone(good); a[0] = a[0][:6]; return a }(),
+		"a pair's halves overlap":                func() [][]int { a := slices.Clone(good); a[4] = slices.Clone(a[3]); return a }(),
+		"two full workers, not three":            func() [][]int { a := slices.Clone(good); a[2] = []int{2}; return a }(),
+		"the repetition code, 7 = 7 groups of 1": repetitionAllocation(7, 1),
+		"the repetition code on 9, R = 3":        repetitionAllocation(9, 3),
+	} {
+		if _, _, found := majorityCounterexample(broken, 1, signVals); !found {
+			t.Errorf("%s: no counterexample with 1 Byzantine", name)
+		}
+	}
+}
+
 // The run's vote (each worker's local majority by localVote, as codedStep
 // does, then the server's vote) is codedVote's on every
 // coordinate; a coordinate per vector of partition signs in {-1, 0, 1}^6.
 func TestCodedVoteMatchesKernels(t *testing.T) {
 	const m = 6
-	for _, code := range []string{"repetition:3", "repetition:1", "bernoulli:0.5"} {
-		sp, err := parseCode(code, m)
+	for _, code := range []string{"repetition:3", "repetition:1", "bernoulli:0.5", "deterministic:1", "deterministic:2"} {
+		sp, err := parseCode(code, m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,13 +306,16 @@ func TestCodeFlag(t *testing.T) {
 		{"--code", "repetition:2"}, {"--code", "repetition:0"}, {"--code", "repetition:x"}, {"--code", "repetition"},
 		{"--code", "bernoulli:0"}, {"--code", "bernoulli:1.5"}, {"--code", "bernoulli:nan"}, {"--code", "hamming:3"},
 		{"--opt", "sgd", "--code", "repetition:3"}, {"--opt", "sto-signsgd", "--code", "repetition:3"},
+		{"--code", "deterministic:x"}, {"--code", "deterministic:-1"}, {"--code", "deterministic:"},
+		{"--workers", "9", "--code", "deterministic:5"}, {"--workers", "9", "--byzantine", "4", "--blind", "1", "--code", "deterministic"},
 	} {
 		_, err := ParseRun(bad)
 		if err == nil || !strings.Contains(err.Error(), "--code") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: %v, want a one-line error naming --code", bad, err)
 		}
 	}
-	for _, ok := range []string{"repetition:3", "repetition:9", "repetition:1", "bernoulli:0.25", "bernoulli:1"} {
+	for _, ok := range []string{"repetition:3", "repetition:9", "repetition:1", "bernoulli:0.25", "bernoulli:1",
+		"deterministic", "deterministic:0", "deterministic:4"} {
 		if cfg, err := ParseRun([]string{"--opt", "signsgd", "--code", ok}); err != nil || cfg.Code != ok {
 			t.Errorf("--code %s: %v", ok, err)
 		}
@@ -253,6 +341,28 @@ func TestCodedRun(t *testing.T) {
 		}
 		if rec["sign_disagree"] != nil && rec["sign_disagree"] != 0.0 {
 			t.Errorf("epoch %v: the Byzantine changed %v of the vote", rec["epoch"], rec["sign_disagree"])
+		}
+	}
+}
+
+// A run with --code deterministic takes B from --byzantine: of 9 ranks
+// with 2 Byzantine, 5 compute all 9 partitions and 4 compute 4, and the
+// Byzantines voting against the others never move the vote off the
+// honest majority.
+func TestDeterministicCodedRun(t *testing.T) {
+	errs, out, _ := trainNet(t, 9, func(*collective.MemNetwork) {}, "--dataset", "logreg", "--opt", "signum",
+		"--code", "deterministic", "--byzantine", "2", "--attack", "oppose", "--epochs", "2")
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	for _, rec := range readMetrics(t, out) {
+		if g, ok := rec["grads_per_step"].(float64); !ok || math.Abs(g-61.0/9) > 1e-9 || rec["grads_per_step_max"] != 9.0 {
+			t.Errorf("epoch %v: grads per step %v (max %v), want 61/9 (max 9)", rec["epoch"], rec["grads_per_step"], rec["grads_per_step_max"])
+		}
+		if rec["sign_disagree"] != nil && rec["sign_disagree"] != 0.0 {
+			t.Errorf("epoch %v: the Byzantines changed %v of the vote", rec["epoch"], rec["sign_disagree"])
 		}
 	}
 }

@@ -225,7 +225,7 @@ func newRun(cfg *Config, c collective.Comm, out io.Writer) (_ *run, err error) {
 		return nil, err
 	}
 	if cfg.Code != "" {
-		sp, err := parseCode(cfg.Code, r.m)
+		sp, err := parseCode(cfg.Code, r.m, cfg.Byzantine+cfg.Blind)
 		if err != nil {
 			return nil, err
 		}

@@ -12,7 +12,10 @@
 // combines the gradients), SGD's median after each pre-aggregator (nnm,
 // bucket:2), ef-signsgd (error feedback; its scaled signs averaged or by
 // median), and the votes: signsgd, signum, sto-signsgd and signum with
-// election coding (--code repetition:R, R = CodeR(workers)); the attacks
+// election coding, by the repetition code (rep-coded: --code
+// repetition:R, R = CodeR(workers)) and by the deterministic code
+// (det-coded: --code deterministic, B the cell's Byzantine count, the
+// result the majority of all partitions' signs); the attacks
 // are every attack of job's registry that has a form for the method's
 // optimizer (a cell without one is "-"). With no Byzantine rank the attack
 // is moot and the row has one cell. Each run is `signsgd run` of the same

@@ -21,18 +21,21 @@ import (
 )
 
 // Method is one row of the grid: a name and the `signsgd run` flags that
-// select it. Code marks election coding: the grid adds --code
-// repetition:R with R = CodeR(workers).
+// select it. Code is election coding's scheme: "repetition" adds --code
+// repetition:R with R = CodeR(workers), "deterministic" adds --code
+// deterministic (tolerating the run's own Byzantine count).
 type Method struct {
 	Name  string
 	Opt   string
 	Flags []string
-	Code  bool
+	Code  string
 }
 
 // Methods are SGD with every aggregator, SGD's median after each
 // pre-aggregator, ef-signsgd's scaled signs averaged and by median, then
-// the votes: signsgd, signum, sto-signsgd and signum with election coding.
+// the votes: signsgd, signum, sto-signsgd and signum with election coding
+// (the repetition code, and the deterministic code with the majority of
+// all partitions as its target).
 func Methods() []Method {
 	var out []Method
 	for _, a := range job.Aggregators() {
@@ -47,7 +50,9 @@ func Methods() []Method {
 	for _, o := range []string{"signsgd", "signum", "sto-signsgd"} {
 		out = append(out, Method{Name: o + " vote", Opt: o, Flags: []string{"--opt", o}})
 	}
-	return append(out, Method{Name: "signum coded", Opt: "signum", Flags: []string{"--opt", "signum"}, Code: true})
+	signum := []string{"--opt", "signum"}
+	return append(out, Method{Name: "signum rep-coded", Opt: "signum", Flags: signum, Code: "repetition"},
+		Method{Name: "signum det-coded", Opt: "signum", Flags: signum, Code: "deterministic"})
 }
 
 // CodeR is the repetition of the coded method on m workers: the least
@@ -151,8 +156,11 @@ func (g Grid) args(m Method, workers int, partition, attack string, f int) []str
 	} else if lr != "" {
 		a = append(a, "--lr", lr)
 	}
-	if m.Code {
+	switch m.Code {
+	case "repetition":
 		a = append(a, "--code", "repetition:"+strconv.Itoa(CodeR(workers)))
+	case "deterministic":
+		a = append(a, "--code", "deterministic")
 	}
 	if attack != "" {
 		a = append(a, "--attack", attack)
@@ -370,7 +378,8 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 		launched = "`--launcher sim` (the ranks as goroutines of one process; the same model as processes)"
 	}
 	fmt.Fprintf(&b, "%s/%s, %d epochs, seed %d, flags %q, %s, each run's defaults otherwise; the runs under %s. "+
-		"\"signum coded\" is signum with `--code repetition:R`, R = %s. "+
+		"\"signum rep-coded\" is signum with `--code repetition:R`, R = %s; \"signum det-coded\" with `--code deterministic`, "+
+		"whose B is the cell's Byzantine count (2B+1 ranks compute every partition, the others about half). "+
 		"A cell is the test accuracy after the last epoch; \"-\" marks an attack without a form for that optimizer. "+
 		"The worst case is the least over the attacks; a run whose test loss is not finite is \"diverged\" and counts as 0. "+
 		"%d runs, %d of them trained by this command in %v (the rest reused from the cache); the runs' own wall times add up to %v.\n\n",

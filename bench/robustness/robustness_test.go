@@ -29,7 +29,7 @@ func TestCodeRAndCounts(t *testing.T) {
 	}
 }
 
-// TestQuickGrid runs a two-method, two-attack grid with real processes and
+// TestQuickGrid runs a three-method, two-attack grid with real processes and
 // checks the CSV and the table against the runs' own metrics, the worst
 // case against the cells, that a second call reuses every run, and that
 // --launcher sim ends each run with the same model.
@@ -40,7 +40,7 @@ func TestQuickGrid(t *testing.T) {
 	}
 	ms := Methods()
 	g := Grid{Dataset: "logreg", Model: "mlp", Workers: []int{5}, Partitions: []string{"dirichlet:1"}, Counts: []int{0, 1}, Epochs: 2, Seed: 1,
-		Methods: []Method{ms[1], ms[len(ms)-1]}, // sgd median, signum coded
+		Methods: []Method{ms[1], ms[len(ms)-2], ms[len(ms)-1]}, // sgd median, signum rep-coded, signum det-coded
 		Attacks: []string{"oppose", "gaussian"}}
 	runs := filepath.Join(t.TempDir(), "runs")
 	cells, err := Run(g, bin, runs, nil)
@@ -48,9 +48,9 @@ func TestQuickGrid(t *testing.T) {
 		t.Fatal(err)
 	}
 	// f=0: one cell per method; f=1: median has gaussian only (oppose has
-	// no gradient form), the vote both.
-	if len(cells) != 2+1+2 {
-		t.Fatalf("%d cells, want 5: %+v", len(cells), cells)
+	// no gradient form), the votes both.
+	if len(cells) != 3+1+2+2 {
+		t.Fatalf("%d cells, want 8: %+v", len(cells), cells)
 	}
 	for _, c := range cells {
 		if c.Reused {
@@ -65,8 +65,14 @@ func TestQuickGrid(t *testing.T) {
 			!strings.Contains(cfg, `"partition": "dirichlet:1"`) {
 			t.Errorf("%s %s f=%d: ran %s", c.Method, c.Attack, c.Byzantine, cfg)
 		}
-		if coded := strings.Contains(cfg, `"code": "repetition:5"`); coded != (c.Method == "signum coded") || (coded && c.GradsPerStep != 5) {
-			t.Errorf("%s: coded %v with %v gradients a step: %s", c.Method, coded, c.GradsPerStep, cfg)
+		if coded := strings.Contains(cfg, `"code": "repetition:5"`); coded != (c.Method == "signum rep-coded") || (coded && c.GradsPerStep != 5) {
+			t.Errorf("%s: repetition-coded %v with %v gradients a step: %s", c.Method, coded, c.GradsPerStep, cfg)
+		}
+		// deterministic, 5 workers: B = 0 is no coding; B = 1 has 3 ranks
+		// computing all 5 partitions and a pair computing 2 each.
+		if coded := strings.Contains(cfg, `"code": "deterministic"`); coded != (c.Method == "signum det-coded") ||
+			(coded && c.GradsPerStep != []float64{1, 19.0 / 5}[c.Byzantine]) {
+			t.Errorf("%s f=%d: deterministic-coded %v with %v gradients a step: %s", c.Method, c.Byzantine, coded, c.GradsPerStep, cfg)
 		}
 		last := lastRecord(t, c.Dir)
 		if last.TestAcc == nil || *last.TestAcc != c.Final {
