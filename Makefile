@@ -149,7 +149,7 @@ robustness: build
 		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9 --partitions iid,dirichlet:0.1 --counts 0,4 \
 		--methods "sgd median,sgd cclip,ef-signsgd median,signum vote,signum rep-coded" --attacks paper,alie,ipm,labelflip
 	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset mnist --model mlp --epochs 1 --extra "--train-limit 6000 --eval-limit 2000" \
-		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9
+		--lr-sgd 0.1 --lr-vote 1e-3 --workers 9,17
 
 robustness-quick: build
 	./$(BIN) robustness --quick --out /tmp/signsgd-robustness-quick

@@ -280,6 +280,12 @@ func (c *Config) finish(set map[string]bool) error {
 			return err
 		}
 	}
+	if c.TransportSecurity == "auto" {
+		// The default is recorded as no field, as runs recorded before
+		// the flag existed have it: the same configuration, the same
+		// model (sealing changes no byte a rank computes).
+		c.TransportSecurity = ""
+	}
 	if want := optTopologies(c.Opt); !slices.Contains(want, c.Topology) {
 		return badFlag("--topology %s does not fit --opt %s (want %s)", c.Topology, c.Opt, strings.Join(want, ", "))
 	}
