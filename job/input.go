@@ -96,6 +96,10 @@ const (
 	// paramCopies is how many parameter-sized float32 vectors a rank holds:
 	// parameters, gradients, momentum, and a checkpoint's encoding.
 	paramCopies = 5
+	// simRankOverhead is a rank's under --launcher sim, beyond its batches
+	// and model: goroutines, inboxes, prefetcher (logreg at M = 16,384
+	// held about 230 kB a rank in all).
+	simRankOverhead = 256 << 10
 )
 
 // modelSize returns the parameters of cfg's model and a lower bound of its
@@ -128,14 +132,16 @@ func modelSize(cfg *Config) (params, actsPerSample float64) {
 }
 
 // memoryNeed estimates, in bytes, what ranks ranks of cfg on one machine
-// need, split by the size that drives each part.
+// need, split by the size that drives each part. shared: the ranks are
+// goroutines of one process (--launcher sim), which loads the datasets
+// once.
 type memoryNeed struct {
 	batch, model, data, ranks float64
 }
 
 func (n memoryNeed) total() float64 { return n.batch + n.model + n.data + n.ranks }
 
-func estimateMemory(cfg *Config, ranks int) memoryNeed {
+func estimateMemory(cfg *Config, ranks int, shared bool) memoryNeed {
 	params, acts := modelSize(cfg)
 	sample := float64(data.SyntheticFeatures)
 	dataset := float64(data.SyntheticSamples * (data.SyntheticFeatures + 1))
@@ -161,6 +167,10 @@ func estimateMemory(cfg *Config, ranks int) memoryNeed {
 	}
 	n.data = r * 4 * dataset
 	n.ranks = r * rankOverhead
+	if shared {
+		n.data = 4 * dataset
+		n.ranks = rankOverhead + r*simRankOverhead
+	}
 	return n
 }
 
@@ -199,12 +209,12 @@ func availableMemory() (avail float64, ok bool) {
 // --hidden, --workers times the model) need more memory than this machine
 // has available for ranks ranks, naming the size that needs the most: a
 // one-line usage error instead of the runtime's out-of-memory crash.
-func checkMemory(cfg *Config, ranks int) error {
+func checkMemory(cfg *Config, ranks int, shared bool) error {
 	avail, ok := availableMemory()
 	if !ok {
 		return nil
 	}
-	need := estimateMemory(cfg, ranks)
+	need := estimateMemory(cfg, ranks, shared)
 	if need.total() <= avail {
 		return nil
 	}

@@ -75,6 +75,8 @@ func TestInputCheckedAsUsed(t *testing.T) {
 		{[]string{"--batch", "2000000000"}, "the most goes to --batch 2000000000"},
 		{[]string{"--workers", "4096"}, "the most goes to --workers 4096"},
 		{[]string{"--dataset", "mnist", "--model", "cnn", "--batch", "10000000"}, "--batch 10000000"},
+		{[]string{"--launcher", "sim", "--hidden", "2000000000"}, "the most goes to --hidden 2000000000"},
+		{[]string{"--launcher", "sim", "--dataset", "mnist", "--model", "cnn", "--workers", "50000"}, "50000 ranks need about"},
 		{[]string{"--rank", "1", "--workers", "2", "--coordinator", "localhost"}, `--coordinator "localhost": want host:port`},
 		{[]string{"--rank", "1", "--workers", "2", "--coordinator", "localhost:0"}, "is not a TCP port from 1 to 65535"},
 		{[]string{"--rank", "1", "--workers", "2", "--coordinator", "localhost:http"}, "is not a TCP port"},

@@ -325,7 +325,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if launcher == "local" {
 		ranksHere = cfg.Workers
 	}
-	if err := checkMemory(cfg, ranksHere); err != nil {
+	if err := checkMemory(cfg, ranksHere, false); err != nil {
 		return err
 	}
 	if launcher != "local" {

@@ -167,10 +167,14 @@ func launchSim(cfg *Config, stdout, stderr io.Writer) error {
 }
 
 // runSim is `signsgd run --launcher sim`: the local launcher's checks of
-// --out and its header line, then launchSim.
+// memory (for one process holding every rank) and --out, its header line,
+// then launchSim.
 func runSim(cfg *Config, stdout, stderr io.Writer) error {
 	if cfg.FaultKind == "kill" && cfg.FaultRank >= 0 {
 		return badFlag("--fault-kind kill with --launcher sim: the ranks share one process (use error, stall or diverge)")
+	}
+	if err := checkMemory(cfg, cfg.Workers, true); err != nil {
+		return err
 	}
 	if err := checkLocalStart(cfg); err != nil {
 		return err
