@@ -25,6 +25,7 @@ import (
 var signsgdBin string // bin/signsgd built for these tests
 
 func TestMain(m *testing.M) {
+	kernels.ReexecForBLASCore() // the OpenBLAS core of the binary it builds
 	flag.Parse()
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
 		os.Exit(m.Run()) // fuzzing or benchmarks only: no binary needed

@@ -351,7 +351,7 @@ func (ch *chooser) decide(kernel, class string, shape func() string) string {
 
 // Summary says which CPU this is and whether a table calibrates it.
 func (ch *chooser) Summary() string {
-	s := "CPU " + ch.cpu.String() + "; BLAS " + BLASName() + " (" + BLASCore() + "); "
+	s := "CPU " + ch.cpu.String() + "; BLAS " + BLASName() + " (" + BLASCore() + blasCoreNote() + "); "
 	if ch.table == nil {
 		s += "uncalibrated (no table calibration/" + ch.cpu.Key() + ".json for these features): default rules"
 	} else {

@@ -12,6 +12,7 @@ import (
 	"signsgd/bench/theory"
 	"signsgd/job"
 	"signsgd/job/cli"
+	"signsgd/kernels"
 )
 
 // commands is the program's command table: `signsgd help` lists it in this
@@ -29,5 +30,6 @@ var commands = []cli.Command{
 }
 
 func main() {
+	kernels.ReexecForBLASCore()
 	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands))
 }

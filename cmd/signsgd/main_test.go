@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"signsgd/job/cli"
+	"signsgd/kernels"
 )
 
 // TestHelpListsEveryCommand: every command of the table is in the
@@ -54,5 +58,51 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		if !strings.Contains(help.String(), c.Summary) {
 			t.Errorf("help lacks %s's summary %q", c.Name, c.Summary)
 		}
+	}
+}
+
+// TestBLASCoreChosen: the program runs OpenBLAS on the core
+// kernels.BLASCoreFor names for this CPU (re-executing itself with
+// OPENBLAS_CORETYPE: SkylakeX on an AVX-512 CPU that OpenBLAS took for
+// Prescott), its kernel report says who chose the core, and a user's
+// OPENBLAS_CORETYPE is kept.
+func TestBLASCoreChosen(t *testing.T) {
+	if kernels.BLASName() != "openblas" {
+		t.Skip("built without OpenBLAS")
+	}
+	if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); set {
+		t.Skip("OPENBLAS_CORETYPE is set for this test: OpenBLAS's own detection is unknown")
+	}
+	bin := filepath.Join(t.TempDir(), "signsgd")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SIGNSGD_OPENBLAS_DETECTED=") {
+			env = append(env, kv)
+		}
+	}
+	report := func(extra ...string) string {
+		cmd := exec.Command(bin, "bench", "kernels")
+		cmd.Env = append(env, extra...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bench kernels %v: %v", extra, err)
+		}
+		line, _, _ := strings.Cut(string(out), "\n")
+		return line
+	}
+	detected := kernels.BLASCore() // this test process is not re-executed
+	want := "BLAS openblas (" + detected + ")"
+	if core := kernels.WantedBLASCore(); core != "" {
+		want = "BLAS openblas (" + core + ", OPENBLAS_CORETYPE set by signsgd: OpenBLAS took this CPU for " + detected + ")"
+	}
+	if got := report(); !strings.Contains(got, want) {
+		t.Errorf("bench kernels reports %q, want %q", got, want)
+	}
+	user := "BLAS openblas (" + detected + ", OPENBLAS_CORETYPE set by the user)"
+	if got := report("OPENBLAS_CORETYPE=" + detected); !strings.Contains(got, user) {
+		t.Errorf("with OPENBLAS_CORETYPE=%s: %q, want %q", detected, got, user)
 	}
 }
