@@ -186,6 +186,23 @@ func (g Grid) attacksFor(m Method, f int) []string {
 	return atks
 }
 
+// gradsByCount is the gradients a worker of method computes a step, one
+// figure when every count has the same (as without coding), else one per
+// count, "/" between them (the deterministic code grows with B).
+func gradsByCount(cells []Cell, w int, part, method string, counts []int) string {
+	var figs []string
+	for _, f := range counts {
+		i := slices.IndexFunc(cells, func(c Cell) bool { return c.key() == Key{w, part, f} && c.Method == method })
+		if i >= 0 {
+			figs = append(figs, fmt.Sprintf("%.1f", cells[i].GradsPerStep))
+		}
+	}
+	if len(slices.Compact(slices.Clone(figs))) == 1 {
+		return figs[0]
+	}
+	return strings.Join(figs, " / ")
+}
+
 // Size is the number of runs of the grid.
 func (g Grid) Size() int {
 	n := 0
@@ -403,7 +420,7 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 				if i < 0 {
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %.0f | %.1f |", m.Name, cells[i].BytesPerStep, cells[i].GradsPerStep)
+				fmt.Fprintf(&b, "| %s | %.0f | %s |", m.Name, cells[i].BytesPerStep, gradsByCount(cells, w, part, m.Name, counts))
 				for _, f := range counts {
 					k := Key{w, part, f}
 					acc, ok := worst[k][m.Name]

@@ -109,6 +109,10 @@ func TestQuickGrid(t *testing.T) {
 		t.Fatalf("heatmaps: %v %v", heat, err)
 	}
 	md := markdown(g, cells, "test", 0, heat)
+	// The deterministic code's load grows with the count: one figure each.
+	if i := strings.Index(md, "\n| signum det-coded | "); i < 0 || !strings.Contains(strings.SplitN(md[i+1:], "\n", 2)[0], " | 1.0 / 3.8 | ") {
+		t.Errorf("markdown: no det-coded row with 1.0 / 3.8 gradients a step:\n%s", md)
+	}
 	if !strings.Contains(md, "| sgd median | - | ") {
 		t.Errorf("markdown: no '-' for median against oppose:\n%s", md)
 	}
