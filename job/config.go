@@ -200,7 +200,7 @@ func runFlags(cfg *Config) *flag.FlagSet {
 	fs.IntVar(&cfg.CclipIters, "cclip-iters", defaultCclipIters, "cclip: clipping iterations")
 	fs.IntVar(&cfg.Epochs, "epochs", 30, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "total batch per step; each worker takes batch/workers")
-	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: sgd 1e-3, signsgd and signum 1e-4)")
+	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (default: "+lrDefaults()+"; sgd's is the paper's 1e-3 on the sum of 9 workers' gradients, as a rate on their mean)")
 	fs.Float64Var(&cfg.Momentum, "momentum", 0, "SIGNUM's beta (default 0.9 for signum, 0.99 on mnist; signsgd and sgd take none)")
 	fs.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay lambda")
 	fs.Float64Var(&cfg.LRDecay, "lr-decay", 0.1, "learning rate factor applied every --lr-decay-every epochs")

@@ -299,7 +299,7 @@ func markdown(c Config, pts []Point, command, machine, figure, reading string, e
 			return x
 		}
 		fmt.Fprintf(&b, "; SGD's rate %s, SIGNUM's %s (those of `make robustness` on this dataset), each run's defaults otherwise.\n",
-			lr(s.LRSGD, "1e-3"), lr(s.LRVote, "1e-4"))
+			lr(s.LRSGD, job.FormatLR(job.DefaultLR("sgd"))), lr(s.LRVote, job.FormatLR(job.DefaultLR("signum"))))
 	}
 	b.WriteString("\n")
 	if figure != "" {

@@ -386,7 +386,7 @@ func markdown(g Grid, cells []Cell, command string, elapsed time.Duration, heatm
 		}
 		wall += c.Seconds
 	}
-	lrs := "sgd's rate 1e-3, the votes' 1e-4"
+	lrs := "sgd's rate " + job.FormatLR(job.DefaultLR("sgd")) + ", the votes' " + job.FormatLR(job.DefaultLR("signum"))
 	if g.LRSGD != "" || g.LRVote != "" {
 		lrs = fmt.Sprintf("sgd's rate %s, the votes' %s (\"\": the default)", g.LRSGD, g.LRVote)
 	}
