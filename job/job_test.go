@@ -365,9 +365,9 @@ func TestDatasetDefaults(t *testing.T) {
 		{[]string{"--dataset", "logreg", "--opt", "signum"}, 1e-4, 0.9, 30},
 		{[]string{"--dataset", "mnist", "--opt", "signum"}, 1e-4, MNISTBeta, MNISTDecayEvery},
 		{[]string{"--dataset", "mnist", "--opt", "signsgd"}, 1e-4, 0, MNISTDecayEvery},
-		{[]string{"--dataset", "mnist", "--opt", "sgd"}, 1e-3, 0, 30},
+		{[]string{"--dataset", "mnist", "--opt", "sgd"}, SGDDefaultLR, 0, 30},
 		{[]string{"--dataset", "mnist", "--opt", "signum", "--momentum", "0.9", "--lr", "2e-4", "--lr-decay-every", "30"}, 2e-4, 0.9, 30},
-		{[]string{"--dataset", "mnist", "--opt", "sgd", "--lr-decay-every", "2"}, 1e-3, 0, 2},
+		{[]string{"--dataset", "mnist", "--opt", "sgd", "--lr-decay-every", "2"}, SGDDefaultLR, 0, 2},
 		{[]string{"--dataset", "imagenet-synthetic", "--model", "resnet18", "--opt", "signum"}, 1e-4, 0.9, 30},
 	}
 	for _, c := range cases {
