@@ -31,6 +31,12 @@
 // residual kept, combined by rank 0 (server) or by each slice's owner
 // (shard, a coordinate-wise aggregator) with the aggregate's residual kept
 // the same way; it averages, so it is not Byzantine-robust by design.
+// --code (code.go, Sohn et al. 2020) has each worker vote the majority of
+// the signs of several partitions' gradients: repetition:R guarantees the
+// vote of the same workers all honest against (R-1)/2 Byzantines;
+// deterministic[:B] guarantees the majority of all partitions' signs
+// against B (default: the job's adversaries), for 2B+1 workers computing
+// every partition's gradient and the others about half of them.
 //
 // # Adversaries and attacks
 //
