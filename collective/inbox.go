@@ -46,7 +46,24 @@ type recvReq struct {
 	dst   []byte
 	state reqState
 	err   error // of a fill that failed
+	// borrow lets finish hand over a frame that was queued before the
+	// receive met it as it is, its byte-pool buffer in got, instead of
+	// copying it into dst (lent then says so, and the caller hands the
+	// buffer back with putBytes once read): a stream that runs ahead of
+	// its posted window then costs no second copy.
+	borrow bool
+	// got is the payload once finished: dst (dst[:n] with max), or the
+	// buffer lent.
+	got  []byte
+	lent bool
+	// max, when above len(dst), makes the receive take a frame of any
+	// length up to max (a vote's payload varies): one that fits dst is
+	// written into dst[:n], a longer one is queued and, with borrow, lent.
+	max int
 }
+
+// fits says whether a payload of n bytes may be written into r.dst.
+func (r *recvReq) fits(n int) bool { return n == len(r.dst) || n < len(r.dst) && r.max > 0 }
 
 // waiter is a goroutine waiting for its inbox to change: a notification
 // channel and a timer of its own, both reused (an inbox keeps spare ones),
@@ -169,10 +186,11 @@ func (b *inbox) begin(tag Tag, step uint32, n int) ([]byte, *recvReq, error) {
 	}
 	if tag != TagControl {
 		if i := b.matchLocked(tag); i >= 0 {
-			if r := b.posted[i]; r.step == step && len(r.dst) == n {
+			if r := b.posted[i]; r.step == step && r.fits(n) {
 				b.posted = slices.Delete(b.posted, i, i+1)
 				r.state = reqFilling
-				return r.dst, r, nil
+				r.got, r.lent = r.dst[:n], false
+				return r.got, r, nil
 			}
 		}
 	}
@@ -543,10 +561,15 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 		switch {
 		case f.step != r.step:
 			err = fmt.Errorf("%w: frame for step %d, this rank is at step %d", ErrBadFrame, f.step, r.step)
-		case len(f.payload) != len(r.dst):
+		case r.max == 0 && len(f.payload) != len(r.dst):
 			err = fmt.Errorf("%w: frame of %d bytes, want %d", ErrBadFrame, len(f.payload), len(r.dst))
+		case len(f.payload) > max(r.max, len(r.dst)) || len(f.payload) > len(r.dst) && !r.borrow:
+			err = fmt.Errorf("%w: frame of %d bytes, want at most %d", ErrBadFrame, len(f.payload), max(r.max, len(r.dst)))
+		case r.borrow && len(f.payload) > 0:
+			r.got, r.lent = f.payload, true
+			f.payload = nil
 		default:
-			copy(r.dst, f.payload)
+			r.got, r.lent = r.dst[:copy(r.dst, f.payload)], false
 		}
 		putBytes(f.payload)
 	}
@@ -554,7 +577,7 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 		return &PeerError{Rank: c.rank, Peer: r.peer, Op: "recv " + r.tag.String(), Err: err}
 	}
 	if r.peer != c.rank {
-		c.cnt.add(false, r.tag, HeaderSize+len(r.dst))
+		c.cnt.add(false, r.tag, HeaderSize+len(r.got))
 	}
 	return nil
 }

@@ -150,6 +150,23 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	counted := sc.counted
 	chunkLen := 64 * min(voteChunkWords, len(local.NZ))
+	// The strict vote posts every worker's chunks ahead (signWindow) and
+	// counts dense ones where they landed. A vote under a deadline takes
+	// whole frames from the queue instead (RecvBy): it must never wait on
+	// a frame that a stalling rank has half written into its buffer.
+	co := coreOf(c)
+	posted := q == nil && co != nil
+	if posted {
+		sc.vwins = resize(sc.vwins, len(live))
+		for i, r := range live {
+			sc.vwins[i].start(co, r, local.N)
+		}
+		defer func() {
+			for i := range live {
+				sc.vwins[i].cancel(co)
+			}
+		}()
+	}
 	for k := range chunks {
 		mine := chunkOf(local, k)
 		voters := append(sc.voters[:0], mine)
@@ -159,9 +176,12 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			var p []byte
 			var err error
-			if q != nil {
+			switch {
+			case posted:
+				p, err = sc.vwins[i].take(co, k, co.deadline())
+			case q != nil:
 				p, err = c.RecvBy(r, TagVote, deadline)
-			} else {
+			default:
 				p, err = c.Recv(r, TagVote)
 			}
 			if err != nil {
@@ -179,8 +199,12 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			v := wordsOf(sc.signsBuf(i, chunkLen), 0, len(mine.NZ))
 			v.N = mine.N
-			err = DecodeSignsWire(v, p)
-			putBytes(p)
+			if posted {
+				v, err = viewSignsWire(v, p, sc.onesWords(len(mine.NZ)))
+			} else {
+				err = DecodeSignsWire(v, p)
+				putBytes(p)
+			}
 			if err != nil {
 				return opError("vote", &PeerError{Rank: 0, Peer: r, Op: fmt.Sprintf("decode vote chunk %d", k), Err: err})
 			}
@@ -189,6 +213,11 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		sc.voters = voters
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
+		if posted {
+			for i := range live {
+				sc.vwins[i].refill(co, k)
+			}
+		}
 		out.send(TagVoteResult, encodeVote(res))
 		yield()
 	}

@@ -135,6 +135,8 @@ type scratch struct {
 	voters   []kernels.Signs // what kernels.Vote counts
 	chunks   []kernels.Signs // a chunk of each of them (countVote)
 	signs    []kernels.Signs // decoded votes, by slot, reused while they fit
+	vwins    []signWindow    // rank 0's posted vote chunks, by index in peers
+	ones     []uint64        // all bits set (onesWords)
 	payloads [][]byte        // the allgather vote's payloads, by rank
 	reports  [][]byte        // its digest vectors, by rank
 }
@@ -210,25 +212,35 @@ func (w *window) post(co *core, i, k int) {
 	if cap(w.bufs[s]) < 4*segFloats() {
 		w.bufs[s] = make([]byte, 4*segFloats())
 	}
-	w.reqs[s] = recvReq{peer: w.peer, tag: w.tag, dst: w.bufs[s][:4*k]}
+	w.reqs[s] = recvReq{peer: w.peer, tag: w.tag, dst: w.bufs[s][:4*k], borrow: true}
 	co.post(&w.reqs[s])
 }
 
-// take waits for segment i and returns its values (its slot's memory, the
-// caller's until it calls refill(i)).
+// take waits for segment i and returns its values (its slot's memory, or
+// the byte-pool buffer it was queued in when it came before its slot was
+// posted; the caller's until it calls refill(i)).
 func (w *window) take(co *core, i int) ([]float32, error) {
 	r := &w.reqs[i%segWindow]
 	if err := co.finish(r, co.deadline()); err != nil {
 		return nil, err
 	}
-	return bytesFloats(r.dst), nil
+	return bytesFloats(r.got), nil
 }
 
-// refill reuses segment i's slot for segment i+segWindow, if the stream
-// has one, of k float32s.
+// refill hands back segment i's buffer if it was lent, and reuses its
+// slot for segment i+segWindow, if the stream has one, of k float32s.
 func (w *window) refill(co *core, i, k int) {
+	w.giveBack(i % segWindow)
 	if i+segWindow < w.n {
 		w.post(co, i+segWindow, k)
+	}
+}
+
+// giveBack returns slot s's lent buffer, if any, to the byte pool.
+func (w *window) giveBack(s int) {
+	if r := &w.reqs[s]; r.lent {
+		putBytes(r.got)
+		r.got, r.lent = nil, false
 	}
 }
 
@@ -236,5 +248,6 @@ func (w *window) refill(co *core, i, k int) {
 func (w *window) cancel(co *core) {
 	for s := range w.reqs {
 		co.cancel(&w.reqs[s])
+		w.giveBack(s)
 	}
 }

@@ -331,6 +331,67 @@ func TestSignsWireRejects(t *testing.T) {
 	}
 }
 
+// checkView holds viewSignsWire of b to DecodeSignsWire's: the same
+// error, or the same signs; with aligned, b is first copied so that its
+// sign plane lies 8-byte aligned (where the view reads it in place).
+func checkView(t *testing.T, n int, b []byte, aligned bool) {
+	t.Helper()
+	if aligned {
+		buf := make([]byte, 1+len(b))
+		b = buf[1 : 1+copy(buf[1:], b)]
+	}
+	want := kernels.NewSigns(n)
+	werr := DecodeSignsWire(want, b)
+	ones := make([]uint64, kernels.Words(n))
+	fillOnes(ones)
+	got, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+		t.Fatalf("n=%d: view error %v, decode error %v", n, err, werr)
+	}
+	if err != nil {
+		return
+	}
+	if err := equalSigns(got, want); err != nil {
+		t.Fatalf("n=%d: view and decode differ: %v", n, err)
+	}
+	if got.N != n || len(got.NZ) != kernels.Words(n) || len(got.Neg) != kernels.Words(n) {
+		t.Fatalf("n=%d: view of %d coordinates, %d and %d words", n, got.N, len(got.NZ), len(got.Neg))
+	}
+}
+
+// TestViewSignsWire: the zero-copy view of a received vote equals its
+// decoding: dense whole-word votes aligned (viewed in place) or not,
+// tails, zeros, compressed planes, truncated and corrupt payloads.
+func TestViewSignsWire(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 4))
+	for _, n := range []int{0, 1, 64, 100, 128, 4096, 64*300 + 5, 64 * 1000} {
+		for _, zero := range []float64{0, 0.3} {
+			for _, c := range []Compression{CompressAuto, CompressNone} {
+				b := EncodeSignsWire(nil, randomSigns(rng, n, zero, 50), c)
+				for _, aligned := range []bool{false, true} {
+					checkView(t, n, b, aligned)
+					if len(b) > 0 {
+						checkView(t, n, b[:len(b)-1], aligned)
+						bad := append([]byte(nil), b...)
+						bad[rng.IntN(len(bad))] ^= 1 << rng.IntN(8)
+						checkView(t, n, bad, aligned)
+					}
+				}
+			}
+		}
+	}
+	// The view reads the plane in place: no copy.
+	n := 64 * 10
+	buf := make([]byte, 1+MaxSignsWireLen(n))
+	b := buf[1 : 1+copy(buf[1:], EncodeSignsWire(nil, randomSigns(rng, n, 0, 50), CompressAuto))]
+	ones := make([]uint64, 10)
+	fillOnes(ones)
+	v, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+	if err != nil || &wordBytes(v.Neg)[0] != &b[SignsWireHeaderSize] || &v.NZ[0] != &ones[0] {
+		t.Fatalf("a dense aligned vote was not viewed in place (%v)", err)
+	}
+}
+
 func FuzzDecodeSignsWire(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	for _, n := range []int{0, 1, 64, 100, 1000} {
@@ -341,6 +402,10 @@ func FuzzDecodeSignsWire(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, n uint16, b []byte) {
+		// The zero-copy view (rank 0's server vote) says what the decoder
+		// says, wherever the payload lies.
+		checkView(t, int(n), b, false)
+		checkView(t, int(n), b, true)
 		s := kernels.NewSigns(int(n))
 		if err := DecodeSignsWire(s, b); err != nil {
 			if !errors.Is(err, ErrBadFrame) {
