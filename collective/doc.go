@@ -254,6 +254,8 @@
 //	vote shard      rank r: shard j of its signs --> rank j; rank j counts shard j
 //	                and sends that part of the result --> every rank. About
 //	                2 x 2d/8 bytes per rank whatever M; shard owners are trusted.
+//	                Rank j posts the votes for its shard as rank 0's server
+//	                vote posts its chunks, and counts dense ones in place.
 //	mean server     rank r != 0: 4d bytes --> rank 0 --> 4d bytes back, in 1 MiB
 //	                segments; rank 0 sums and answers segment by segment.
 //	mean ring       reduce-scatter then allgather along the ring, pipelined by

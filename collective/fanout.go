@@ -92,13 +92,20 @@ func (w *signWindow) start(co *core, peer, d int) {
 func (w *signWindow) post(co *core, k int) {
 	s := k % voteWindow
 	lo, hi := chunkWords(kernels.Words(w.d), k)
-	n := wordsLen(w.d, lo, hi)
+	postVote(co, &w.reqs[s], &w.bufs[s], w.peer, wordsLen(w.d, lo, hi))
+}
+
+// postVote posts r, a receive of a vote (TagVote) of n coordinates from
+// peer: into *buf (grown to fit) one byte in, where a dense vote's sign
+// plane lies 8-byte aligned for viewSignsWire; a longer payload (up to
+// MaxSignsWireLen(n)), or one already queued, is lent.
+func postVote(co *core, r *recvReq, buf *[]byte, peer, n int) {
 	dense := SignsWireHeaderSize + (n+7)/8
-	if cap(w.bufs[s]) < 1+dense {
-		w.bufs[s] = make([]byte, 1+SignsWireHeaderSize+8*voteChunkWords)
+	if cap(*buf) < 1+dense {
+		*buf = make([]byte, 1+dense)
 	}
-	w.reqs[s] = recvReq{peer: w.peer, tag: TagVote, dst: w.bufs[s][1 : 1+dense], max: MaxSignsWireLen(n), borrow: true}
-	co.post(&w.reqs[s])
+	*r = recvReq{peer: peer, tag: TagVote, dst: (*buf)[1 : 1+dense], max: MaxSignsWireLen(n), borrow: true}
+	co.post(r)
 }
 
 // take waits for chunk k, until deadline, and returns its payload (the
@@ -114,17 +121,9 @@ func (w *signWindow) take(co *core, k int, deadline time.Time) ([]byte, error) {
 // refill hands back chunk k's buffer if it was lent, and posts chunk
 // k+voteWindow in its slot, if the vote has one.
 func (w *signWindow) refill(co *core, k int) {
-	w.giveBack(k % voteWindow)
+	w.reqs[k%voteWindow].giveBack()
 	if k+voteWindow < w.n {
 		w.post(co, k+voteWindow)
-	}
-}
-
-// giveBack returns slot s's lent buffer, if any, to the byte pool.
-func (w *signWindow) giveBack(s int) {
-	if r := &w.reqs[s]; r.lent {
-		putBytes(r.got)
-		r.got, r.lent = nil, false
 	}
 }
 
@@ -132,7 +131,7 @@ func (w *signWindow) giveBack(s int) {
 func (w *signWindow) cancel(co *core) {
 	for s := range w.reqs {
 		co.cancel(&w.reqs[s])
-		w.giveBack(s)
+		w.reqs[s].giveBack()
 	}
 }
 

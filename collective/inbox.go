@@ -62,6 +62,15 @@ type recvReq struct {
 	max int
 }
 
+// giveBack hands the buffer lent to a finished receive back to the byte
+// pool, if one was lent.
+func (r *recvReq) giveBack() {
+	if r.lent {
+		putBytes(r.got)
+		r.got, r.lent = nil, false
+	}
+}
+
 // fits says whether a payload of n bytes may be written into r.dst.
 func (r *recvReq) fits(n int) bool { return n == len(r.dst) || n < len(r.dst) && r.max > 0 }
 

@@ -136,6 +136,8 @@ type scratch struct {
 	chunks   []kernels.Signs // a chunk of each of them (countVote)
 	signs    []kernels.Signs // decoded votes, by slot, reused while they fit
 	vwins    []signWindow    // rank 0's posted vote chunks, by index in peers
+	vreqs    []recvReq       // a shard owner's posted votes, by rank
+	vbufs    [][]byte        // their buffers
 	ones     []uint64        // all bits set (onesWords)
 	payloads [][]byte        // the allgather vote's payloads, by rank
 	reports  [][]byte        // its digest vectors, by rank
@@ -230,17 +232,9 @@ func (w *window) take(co *core, i int) ([]float32, error) {
 // refill hands back segment i's buffer if it was lent, and reuses its
 // slot for segment i+segWindow, if the stream has one, of k float32s.
 func (w *window) refill(co *core, i, k int) {
-	w.giveBack(i % segWindow)
+	w.reqs[i%segWindow].giveBack()
 	if i+segWindow < w.n {
 		w.post(co, i+segWindow, k)
-	}
-}
-
-// giveBack returns slot s's lent buffer, if any, to the byte pool.
-func (w *window) giveBack(s int) {
-	if r := &w.reqs[s]; r.lent {
-		putBytes(r.got)
-		r.got, r.lent = nil, false
 	}
 }
 
@@ -248,6 +242,6 @@ func (w *window) giveBack(s int) {
 func (w *window) cancel(co *core) {
 	for s := range w.reqs {
 		co.cancel(&w.reqs[s])
-		w.giveBack(s)
+		w.reqs[s].giveBack()
 	}
 }

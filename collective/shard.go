@@ -59,6 +59,26 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	}
 	sc := scratchOf(c)
 	peers := sc.others(c)
+	mine := shardOf(local, m, me)
+	// The votes for our shard are posted before our own go out, each
+	// into a buffer of ours where a dense one is counted in place
+	// (postVote, viewSignsWire), as rank 0's server vote does.
+	co := coreOf(c)
+	if co != nil {
+		sc.vreqs = resize(sc.vreqs, m)
+		for len(sc.vbufs) < m {
+			sc.vbufs = append(sc.vbufs, nil)
+		}
+		for _, r := range peers {
+			postVote(co, &sc.vreqs[r], &sc.vbufs[r], r, mine.N)
+		}
+		defer func() {
+			for _, r := range peers {
+				co.cancel(&sc.vreqs[r])
+				sc.vreqs[r].giveBack()
+			}
+		}()
+	}
 	out := &sc.fan
 	out.start(c, peers)
 	defer out.wait()          // nothing is queued once this returns
@@ -68,25 +88,34 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		fr.release()
 		yield()
 	}
-	mine := shardOf(local, m, me)
 	voters := sc.voters[:0]
 	for r := 0; r < m; r++ {
 		v := sc.signsBuf(r, mine.N)
-		voters = append(voters, v)
 		if r == me {
 			v.CopyFrom(mine)
 			v.Canonicalize()
+			voters = append(voters, v)
 			continue
 		}
-		b, err := c.Recv(r, TagVote)
-		if err != nil {
-			return opError("vote", err)
+		var err error
+		if co != nil {
+			q := &sc.vreqs[r]
+			if err = co.finish(q, co.deadline()); err != nil {
+				return opError("vote", err)
+			}
+			v, err = viewSignsWire(v, q.got, sc.onesWords(len(mine.NZ)))
+		} else {
+			var b []byte
+			if b, err = c.Recv(r, TagVote); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(v, b)
+			putBytes(b)
 		}
-		err = DecodeSignsWire(v, b)
-		putBytes(b)
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: r, Op: "decode vote", Err: err})
 		}
+		voters = append(voters, v)
 	}
 	sc.voters = voters
 	lo, _ := shardWords(len(local.NZ), m, me)
