@@ -127,7 +127,12 @@
 //   - Send side: the payload is the caller's memory, read until Send
 //     returns and not after; the fast collectives pass their vectors' own
 //     memory (a []float32 viewed as bytes; see "fp32 on the wire"), or a
-//     pooled buffer they encoded into. A frame queued to a peer's outbox
+//     pooled buffer they encoded into. The votes send their wire form in
+//     parts (encodeVoteParts): the 7-byte header, then the planes that are
+//     the signs' own words as they are (a dense vote's Neg, a result's
+//     non-zero mask), then what had to be computed (gathered sign bits);
+//     TCP in the clear writes them with the frame header in one writev,
+//     a sealed link joins them in its own buffer first. A frame queued to a peer's outbox
 //     (outbox.go: a goroutine per peer that sends queued frames in order,
 //     so a collective sums or counts while its frames drain) stays the
 //     collective's until the push is collected (outbox.wait), which the

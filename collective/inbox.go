@@ -347,8 +347,10 @@ type core struct {
 	step      atomic.Uint32
 	dropStale bool
 	stale     atomic.Int64
-	// send is the transport's Send, for the send queues.
-	send func(peer int, tag Tag, payload []byte) error
+	// send is the transport's Send, for the send queues; sendv, if set,
+	// sends a payload in parts without joining them (see sendParts).
+	send  func(peer int, tag Tag, payload []byte) error
+	sendv func(peer int, tag Tag, p parts) error
 	// stall fails the link to peer when a receive timed out while the
 	// frame it waits for was half written (TCP: closes the connection, so
 	// the reader's read ends); nil where a fill cannot stall.
@@ -603,6 +605,35 @@ func (c *core) cancel(r *recvReq) {
 		b.waitLocked(time.Time{}, nil)
 	}
 	r.state = reqIdle
+}
+
+// parts is a frame's payload in pieces, sent one after another (empty
+// ones are skipped): a vote's wire header, then planes that are the
+// vote's own words (see encodeVoteParts).
+type parts [3][]byte
+
+// len is the payload's length.
+func (p *parts) len() int { return len(p[0]) + len(p[1]) + len(p[2]) }
+
+// appendTo appends the payload to b.
+func (p *parts) appendTo(b []byte) []byte {
+	return append(append(append(b, p[0]...), p[1]...), p[2]...)
+}
+
+// sendParts sends one frame of payload p to peer: without joining its
+// parts where the transport can (TCP in the clear), else joined in a
+// pooled buffer.
+func (c *core) sendParts(peer int, tag Tag, p parts) error {
+	if p.len() == len(p[0]) {
+		return c.send(peer, tag, p[0])
+	}
+	if c.sendv != nil {
+		return c.sendv(peer, tag, p)
+	}
+	b := p.appendTo(getBytes(p.len())[:0])
+	err := c.send(peer, tag, b)
+	putBytes(b)
+	return err
 }
 
 // deliver writes one frame from peer (whose Send holds its link's send

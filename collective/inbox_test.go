@@ -380,3 +380,31 @@ func FuzzInbox(f *testing.F) {
 		}
 	})
 }
+
+// TestSendParts: a payload sent in parts arrives as the parts joined, under
+// every transport security and to the rank itself, and counts its bytes.
+func TestSendParts(t *testing.T) {
+	for _, sec := range []Security{SecurityOff, SecurityAuth, SecuritySeal} {
+		comms := tcpWorldOpts(t, 2, TCPOptions{Security: sec})
+		tc := comms[0].(*tcpComm)
+		for _, p := range []parts{{frameBytes(1, 7), frameBytes(2, 100), frameBytes(3, 9)}, {frameBytes(4, 3), nil, frameBytes(5, 4)}, {frameBytes(6, 5)}, {}} {
+			want := p.appendTo(nil)
+			for _, to := range []int{1, 0} {
+				before := comms[0].Traffic()
+				if err := tc.sendParts(to, TagVote, p); err != nil {
+					t.Fatal(err)
+				}
+				got, err := comms[to].Recv(0, TagVote)
+				if err != nil || string(got) != string(want) {
+					t.Fatalf("%s to rank %d: got %v (%v), want %v", sec, to, got, err, want)
+				}
+				if n := comms[0].Traffic().Sent.Bytes - before.Sent.Bytes; to == 1 && n != int64(HeaderSize+len(want)) {
+					t.Fatalf("%s: counted %d bytes sent, want %d", sec, n, HeaderSize+len(want))
+				}
+			}
+		}
+		for _, c := range comms {
+			c.Close()
+		}
+	}
+}

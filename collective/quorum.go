@@ -93,10 +93,18 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	chunks := chunkCount(len(local.NZ))
 	if c.Rank() != 0 {
+		tc, _ := c.(*tcpComm) // (not through a wrapper, whose Send may differ)
 		for k := range chunks {
-			enc := encodeVote(chunkOf(local, k))
-			err := c.Send(0, TagVote, enc)
-			putBytes(enc)
+			var err error
+			if tc != nil { // the planes leave from local's own words
+				p, buf := encodeVoteParts(chunkOf(local, k))
+				err = tc.sendParts(0, TagVote, p)
+				putBytes(buf)
+			} else {
+				enc := encodeVote(chunkOf(local, k))
+				err = c.Send(0, TagVote, enc)
+				putBytes(enc)
+			}
 			if err != nil {
 				return opError("vote", err)
 			}
@@ -218,7 +226,14 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				sc.vwins[i].refill(co, k)
 			}
 		}
-		out.send(TagVoteResult, encodeVote(res))
+		if co != nil { // the result's planes leave from result's own words (out.wait before return)
+			p, buf := encodeVoteParts(res)
+			fr := shareParts(p, buf)
+			out.sendFrame(TagVoteResult, fr)
+			fr.release()
+		} else {
+			out.send(TagVoteResult, encodeVote(res))
+		}
 		yield()
 	}
 	if q != nil {

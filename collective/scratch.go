@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"sync"
 	"unsafe"
@@ -102,6 +103,53 @@ func putWords(w []uint64)     { wordsPool.put(w) }
 // pooled buffer; hand it back with putBytes once sent.
 func encodeVote(s kernels.Signs) []byte {
 	return EncodeSignsWire(getBytes(MaxSignsWireLen(s.N))[:0], s, voteCompression)
+}
+
+// encodeVoteParts is encodeVote without copying what the wire form takes
+// from s's words as they are: its payload is the parts of p, one after
+// another, and equals encodeVote(s) byte for byte (TestEncodeVoteParts).
+// Where s has whole words, on a little-endian host, and its non-zero plane
+// is not stored compressed, p is the 7-byte wire header (in buf), the
+// non-zero plane as s.NZ's memory (none for a dense vote under
+// CompressAuto), and the sign plane: s.Neg's memory when no sign is zero,
+// else the sign bits gathered into buf. Anything else is encodeVote's
+// buffer, whole. buf is pooled: hand it back (putBytes) once p is sent;
+// s's words must not change until then.
+func encodeVoteParts(s kernels.Signs) (p parts, buf []byte) {
+	const h = SignsWireHeaderSize
+	c := voteCompression
+	if !littleEndian || len(s.NZ) == 0 || s.N != 64*len(s.NZ) {
+		buf = encodeVote(s)
+		return parts{buf}, buf
+	}
+	nnz := countNZ(s)
+	if nnz == s.N && c != CompressNone {
+		buf = append(getBytes(h)[:0], signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
+		return parts{buf, wordBytes(s.Neg)}, buf
+	}
+	nz := wordBytes(s.NZ)
+	if c == CompressAuto && len(nz) >= minCompress && samplePays(nz) {
+		buf = encodeVote(s) // the plane may compress: EncodeSignsWire decides
+		return parts{buf, nil}, buf
+	}
+	sw := kernels.Words(nnz)
+	buf = getBytes(8 + 8*sw)
+	copy(buf, []byte{signsWireFormat, planeRaw, planeRaw})
+	binary.LittleEndian.PutUint32(buf[3:], uint32(len(nz)))
+	if nnz == s.N {
+		return parts{buf[:h], nz, wordBytes(s.Neg)}, buf
+	}
+	if sw > 0 {
+		if uintptr(unsafe.Pointer(&buf[8]))%8 != 0 { // pooled buffers of 16 bytes and more are aligned
+			putBytes(buf)
+			buf = encodeVote(s)
+			return parts{buf}, buf
+		}
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&buf[8])), sw)
+		clear(words)
+		gatherSignBits(words, s)
+	}
+	return parts{buf[:h], nz, buf[8 : 8+(nnz+7)/8]}, buf
 }
 
 // engine is a Comm of this package (NewMemWorld, DialTCP): its collectives

@@ -82,8 +82,8 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	out := &sc.fan
 	out.start(c, peers)
 	defer out.wait()          // nothing is queued once this returns
-	for i, j := range peers { // shard j of our signs to its owner
-		fr := share(encodeVote(shardOf(local, m, j)))
+	for i, j := range peers { // shard j of our signs to its owner, from local's words (out.wait before return)
+		fr := shareParts(encodeVoteParts(shardOf(local, m, j)))
 		out.sendTo(i, TagVote, fr)
 		fr.release()
 		yield()
@@ -121,7 +121,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	lo, _ := shardWords(len(local.NZ), m, me)
 	res := shardOf(result, m, me)
 	countVote(res, voters, opt, lo, sc)
-	out.send(TagVoteResult, encodeVote(res))
+	fr := shareParts(encodeVoteParts(res))
+	out.sendFrame(TagVoteResult, fr)
+	fr.release()
 	yield()
 	for j := 0; j < m; j++ {
 		if j == me {

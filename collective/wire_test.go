@@ -668,3 +668,31 @@ func TestOnesCount(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeVoteParts: the vote's payload in parts (the planes left in the
+// vote's own words) is encodeVote's, byte for byte: dense or with zeros,
+// masks that compress or not, whole words or a tail, both compressions.
+func TestEncodeVoteParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 5))
+	for _, n := range []int{0, 1, 64, 100, 64 * 5, 64 * 1000, 64*1000 + 3} {
+		for _, zero := range []float64{0, 0.001, 0.3, 0.9} {
+			for _, runs := range []int{0, 50} {
+				for _, c := range []Compression{CompressAuto, CompressNone} {
+					withCompression(c, func() {
+						s := randomSigns(rng, n, zero, runs)
+						want := encodeVote(s)
+						p, buf := encodeVoteParts(s)
+						if got := p.appendTo(nil); string(got) != string(want) {
+							t.Fatalf("n=%d zero=%v runs=%d compression=%d: parts differ from encodeVote (%d and %d bytes)", n, zero, runs, c, len(got), len(want))
+						}
+						if p.len() != len(want) {
+							t.Fatalf("n=%d: parts say %d bytes, want %d", n, p.len(), len(want))
+						}
+						putBytes(buf)
+						putBytes(want)
+					})
+				}
+			}
+		}
+	}
+}
