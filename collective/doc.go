@@ -252,7 +252,10 @@
 //	                shared all-ones mask (viewSignsWire): no decode, no
 //	                copy. A vote with zeros, or under a Quorum's deadline
 //	                (which takes whole frames from the queue, never waiting
-//	                on one a stalling rank half wrote), is decoded.
+//	                on one a stalling rank half wrote), is decoded. Each
+//	                worker posts its result chunks before it votes, with
+//	                a word to spare, and scatters a result's sign plane
+//	                from where it landed (planeWords).
 //	vote allgather  every rank: signs --> every rank; SHA-256 digests of what it
 //	                received --> every rank; all compare (equivocation fails the
 //	                step, naming the rank) and count locally. Nobody is trusted.

@@ -92,19 +92,27 @@ func (w *signWindow) start(co *core, peer, d int) {
 func (w *signWindow) post(co *core, k int) {
 	s := k % voteWindow
 	lo, hi := chunkWords(kernels.Words(w.d), k)
-	postVote(co, &w.reqs[s], &w.bufs[s], w.peer, wordsLen(w.d, lo, hi))
+	postVote(co, &w.reqs[s], &w.bufs[s], w.peer, TagVote, wordsLen(w.d, lo, hi), false)
 }
 
-// postVote posts r, a receive of a vote (TagVote) of n coordinates from
-// peer: into *buf (grown to fit) one byte in, where a dense vote's sign
-// plane lies 8-byte aligned for viewSignsWire; a longer payload (up to
-// MaxSignsWireLen(n)), or one already queued, is lent.
-func postVote(co *core, r *recvReq, buf *[]byte, peer, n int) {
-	dense := SignsWireHeaderSize + (n+7)/8
-	if cap(*buf) < 1+dense {
-		*buf = make([]byte, 1+dense)
+// postVote posts r, a receive of a vote payload (a voter's signs or a
+// result) of n coordinates from peer under tag, into *buf (grown to fit)
+// one byte in: a plane that starts a word into the payload's planes then
+// lies 8-byte aligned. Without whole, dst holds a dense vote (the sign
+// plane right after the 7-byte header, for viewSignsWire) and a longer
+// payload (up to MaxSignsWireLen(n)), or one already queued, is lent.
+// With whole, dst takes any payload up to MaxSignsWireLen(n), with a word
+// to spare behind it, so a result's raw sign plane after a raw non-zero
+// plane of whole words is scattered where it landed (planeWords).
+func postVote(co *core, r *recvReq, buf *[]byte, peer int, tag Tag, n int, whole bool) {
+	size, spare := SignsWireHeaderSize+(n+7)/8, 0
+	if whole {
+		size, spare = MaxSignsWireLen(n), 8
 	}
-	*r = recvReq{peer: peer, tag: TagVote, dst: (*buf)[1 : 1+dense], max: MaxSignsWireLen(n), borrow: true}
+	if cap(*buf) < 1+size+spare {
+		*buf = make([]byte, 1+size+spare)
+	}
+	*r = recvReq{peer: peer, tag: tag, dst: (*buf)[1 : 1+size], max: MaxSignsWireLen(n), borrow: true}
 	co.post(r)
 }
 

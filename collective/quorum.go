@@ -93,6 +93,26 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	chunks := chunkCount(len(local.NZ))
 	if c.Rank() != 0 {
+		// The result's chunks are posted before the first vote goes out,
+		// each into a buffer of ours where its sign plane is scattered
+		// from where it landed (postVote).
+		co := coreOf(c)
+		if co != nil {
+			sc := &co.sc
+			sc.vreqs = resize(sc.vreqs, chunks)
+			for len(sc.vbufs) < chunks {
+				sc.vbufs = append(sc.vbufs, nil)
+			}
+			for k := range chunks {
+				postVote(co, &sc.vreqs[k], &sc.vbufs[k], 0, TagVoteResult, chunkOf(result, k).N, true)
+			}
+			defer func() {
+				for k := range chunks {
+					co.cancel(&sc.vreqs[k])
+					sc.vreqs[k].giveBack()
+				}
+			}()
+		}
 		tc, _ := c.(*tcpComm) // (not through a wrapper, whose Send may differ)
 		for k := range chunks {
 			var err error
@@ -110,7 +130,14 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 		}
 		for k := range chunks {
-			p, err := c.Recv(0, TagVoteResult)
+			var p []byte
+			var err error
+			if co != nil {
+				err = co.finish(&co.sc.vreqs[k], co.deadline())
+				p = co.sc.vreqs[k].got
+			} else {
+				p, err = c.Recv(0, TagVoteResult)
+			}
 			if err != nil {
 				return opError("vote", err)
 			}
@@ -118,7 +145,11 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 			}
 			err = DecodeSignsWire(chunkOf(result, k), p)
-			putBytes(p)
+			if co != nil {
+				co.sc.vreqs[k].giveBack()
+			} else {
+				putBytes(p)
+			}
 			if err != nil {
 				return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: fmt.Sprintf("decode vote-result chunk %d", k), Err: err})
 			}

@@ -60,22 +60,27 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	sc := scratchOf(c)
 	peers := sc.others(c)
 	mine := shardOf(local, m, me)
-	// The votes for our shard are posted before our own go out, each
-	// into a buffer of ours where a dense one is counted in place
-	// (postVote, viewSignsWire), as rank 0's server vote does.
+	// The votes for our shard, and the other shards of the result, are
+	// posted before our own votes go out, each into a buffer of ours
+	// where a dense vote is counted in place (viewSignsWire) and a
+	// result's sign plane scattered from where it landed (postVote).
 	co := coreOf(c)
 	if co != nil {
-		sc.vreqs = resize(sc.vreqs, m)
-		for len(sc.vbufs) < m {
+		sc.vreqs = resize(sc.vreqs, 2*m)
+		for len(sc.vbufs) < 2*m {
 			sc.vbufs = append(sc.vbufs, nil)
 		}
+		w := len(local.NZ)
 		for _, r := range peers {
-			postVote(co, &sc.vreqs[r], &sc.vbufs[r], r, mine.N)
+			postVote(co, &sc.vreqs[r], &sc.vbufs[r], r, TagVote, mine.N, false)
+			postVote(co, &sc.vreqs[m+r], &sc.vbufs[m+r], r, TagVoteResult, shardLen(local.N, w, m, r), true)
 		}
 		defer func() {
 			for _, r := range peers {
 				co.cancel(&sc.vreqs[r])
 				sc.vreqs[r].giveBack()
+				co.cancel(&sc.vreqs[m+r])
+				sc.vreqs[m+r].giveBack()
 			}
 		}()
 	}
@@ -129,12 +134,22 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		if j == me {
 			continue
 		}
-		b, err := c.Recv(j, TagVoteResult)
-		if err != nil {
-			return opError("vote", err)
+		var err error
+		if co != nil {
+			q := &sc.vreqs[m+j]
+			if err = co.finish(q, co.deadline()); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(shardOf(result, m, j), q.got)
+			q.giveBack()
+		} else {
+			var b []byte
+			if b, err = c.Recv(j, TagVoteResult); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(shardOf(result, m, j), b)
+			putBytes(b)
 		}
-		err = DecodeSignsWire(shardOf(result, m, j), b)
-		putBytes(b)
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: j, Op: "decode vote-result", Err: err})
 		}

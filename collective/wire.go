@@ -314,11 +314,29 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		}
 		return nil
 	}
+	if w := planeWords(signPlane, kernels.Words(nnz)); w != nil {
+		scatterSignBits(s, w) // straight from the received bytes
+		return nil
+	}
 	signWords := getWords(kernels.Words(nnz))
 	wordsFrom(signWords, signPlane)
 	scatterSignBits(s, signWords)
 	putWords(signWords)
 	return nil
+}
+
+// planeWords is plane read in place as n words, when it lies 8-byte
+// aligned and its memory runs on to n whole words (the bytes past the
+// plane, within its capacity, are never used: scatterSignBits takes only
+// the bits the non-zero mask counts, and the plane holds all of those);
+// else nil. A raw sign plane is so when its payload was received one byte
+// into a buffer with a word to spare (postVote with room).
+func planeWords(plane []byte, n int) []uint64 {
+	if !littleEndian || n == 0 || cap(plane) < 8*n || len(plane) > 8*n ||
+		uintptr(unsafe.Pointer(unsafe.SliceData(plane)))%8 != 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(plane))), n)
 }
 
 // viewSignsWire is DecodeSignsWire without its copies where the wire form

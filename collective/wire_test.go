@@ -334,14 +334,32 @@ func TestSignsWireRejects(t *testing.T) {
 // checkView holds viewSignsWire of b to DecodeSignsWire's: the same
 // error, or the same signs; with aligned, b is first copied so that its
 // sign plane lies 8-byte aligned (where the view reads it in place).
+//
+// The reference decodes a copy of b with no capacity past it, where no
+// plane is read in place past its end; aligned, b is also given a word of
+// garbage past its end, as postVote's buffers have, which DecodeSignsWire's
+// in-place scatter (planeWords) must not use.
 func checkView(t *testing.T, n int, b []byte, aligned bool) {
 	t.Helper()
-	if aligned {
-		buf := make([]byte, 1+len(b))
-		b = buf[1 : 1+copy(buf[1:], b)]
-	}
 	want := kernels.NewSigns(n)
-	werr := DecodeSignsWire(want, b)
+	werr := DecodeSignsWire(want, append(make([]byte, 0, len(b)), b...))
+	if aligned {
+		buf := make([]byte, 1+len(b)+8)
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		b = buf[1 : 1+copy(buf[1:], b)]
+		again := kernels.NewSigns(n)
+		err := DecodeSignsWire(again, b)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("n=%d: decode in place: error %v, want %v", n, err, werr)
+		}
+		if err == nil {
+			if err := equalSigns(again, want); err != nil {
+				t.Fatalf("n=%d: decode in place differs: %v", n, err)
+			}
+		}
+	}
 	ones := make([]uint64, kernels.Words(n))
 	fillOnes(ones)
 	got, err := viewSignsWire(kernels.NewSigns(n), b, ones)
@@ -389,6 +407,16 @@ func TestViewSignsWire(t *testing.T) {
 	v, err := viewSignsWire(kernels.NewSigns(n), b, ones)
 	if err != nil || &wordBytes(v.Neg)[0] != &b[SignsWireHeaderSize] || &v.NZ[0] != &ones[0] {
 		t.Fatalf("a dense aligned vote was not viewed in place (%v)", err)
+	}
+	// A result with ties, received as postVote receives one: its sign
+	// plane is scattered in place.
+	r := EncodeSignsWire(nil, randomSigns(rng, n, 0.3, 0), CompressNone)
+	buf = make([]byte, 1+len(r)+8)
+	b = buf[1 : 1+copy(buf[1:], r)]
+	nzLen := int(binary.LittleEndian.Uint32(b[3:]))
+	plane := b[SignsWireHeaderSize+nzLen:]
+	if planeWords(plane, (8*len(plane)+63)/64) == nil {
+		t.Fatal("a result's raw sign plane, one byte into a buffer with a spare word, is not read in place")
 	}
 }
 
