@@ -1,6 +1,10 @@
 package collective
 
-import "signsgd/kernels"
+import (
+	"time"
+
+	"signsgd/kernels"
+)
 
 // voteChunkWords is the size, in 64-coordinate words, of the chunks the
 // server vote sends, counts and returns one after another: 16384 words are
@@ -55,4 +59,96 @@ func countVote(dst kernels.Signs, voters []kernels.Signs, opt kernels.VoteOption
 		}
 		kernels.Vote(wordsOf(dst, lo, hi), sc.chunks, opt.AtWord(base+lo))
 	}
+}
+
+// voteWindow is how many chunks of one worker's votes rank 0 keeps posted
+// ahead (signWindow): the link writes chunk k+1.. in place while chunk k
+// is counted. 16 chunks are a whole ResNet-18 vote.
+const voteWindow = 16
+
+// signWindow is one worker's vote chunks, posted at rank 0 into buffers of
+// its own: a chunk's slot holds its dense wire form (no zero sign, 7 +
+// ceil(n/8) bytes) one byte into the slot's buffer, so that its sign plane
+// lies 8-byte aligned and is counted where it landed (viewSignsWire). A
+// longer payload (zero signs stored raw), or one that came before its slot
+// was posted, is lent from the queue instead (recvReq.borrow).
+type signWindow struct {
+	peer int
+	n    int // chunks in the vote
+	d    int // coordinates in the vote
+	reqs [voteWindow]recvReq
+	bufs [voteWindow][]byte
+}
+
+// start posts the first chunks of a vote of d coordinates from peer.
+func (w *signWindow) start(co *core, peer, d int) {
+	w.peer, w.d, w.n = peer, d, chunkCount(kernels.Words(d))
+	for k := range min(voteWindow, w.n) {
+		w.post(co, k)
+	}
+}
+
+// post posts chunk k into its slot.
+func (w *signWindow) post(co *core, k int) {
+	s := k % voteWindow
+	lo, hi := chunkWords(kernels.Words(w.d), k)
+	postVote(co, &w.reqs[s], &w.bufs[s], w.peer, TagVote, wordsLen(w.d, lo, hi), false)
+}
+
+// postVote posts r, a receive of a vote payload (a voter's signs or a
+// result) of n coordinates from peer under tag, into *buf (grown to fit)
+// one byte in: a plane that starts a word into the payload's planes then
+// lies 8-byte aligned. Without whole, dst holds a dense vote (the sign
+// plane right after the 7-byte header, for viewSignsWire) and a longer
+// payload (up to MaxSignsWireLen(n)), or one already queued, is lent.
+// With whole, dst takes any payload up to MaxSignsWireLen(n), with a word
+// to spare behind it, so a result's raw sign plane after a raw non-zero
+// plane of whole words is scattered where it landed (planeWords).
+func postVote(co *core, r *recvReq, buf *[]byte, peer int, tag Tag, n int, whole bool) {
+	size, spare := SignsWireHeaderSize+(n+7)/8, 0
+	if whole {
+		size, spare = MaxSignsWireLen(n), 8
+	}
+	if cap(*buf) < 1+size+spare {
+		*buf = make([]byte, 1+size+spare)
+	}
+	*r = recvReq{peer: peer, tag: tag, dst: (*buf)[1 : 1+size], max: MaxSignsWireLen(n), borrow: true}
+	co.post(r)
+}
+
+// take waits for chunk k, until deadline, and returns its payload (the
+// caller's until it calls refill(k)).
+func (w *signWindow) take(co *core, k int, deadline time.Time) ([]byte, error) {
+	r := &w.reqs[k%voteWindow]
+	if err := co.finish(r, deadline); err != nil {
+		return nil, err
+	}
+	return r.got, nil
+}
+
+// refill hands back chunk k's buffer if it was lent, and posts chunk
+// k+voteWindow in its slot, if the vote has one.
+func (w *signWindow) refill(co *core, k int) {
+	w.reqs[k%voteWindow].giveBack()
+	if k+voteWindow < w.n {
+		w.post(co, k+voteWindow)
+	}
+}
+
+// cancel withdraws whatever is still posted.
+func (w *signWindow) cancel(co *core) {
+	for s := range w.reqs {
+		co.cancel(&w.reqs[s])
+		w.reqs[s].giveBack()
+	}
+}
+
+// onesWords returns n words with every bit set, read only (the NZ plane of
+// dense votes viewed in place).
+func (sc *scratch) onesWords(n int) []uint64 {
+	if len(sc.ones) < n {
+		sc.ones = make([]uint64, n)
+		fillOnes(sc.ones)
+	}
+	return sc.ones[:n:n]
 }

@@ -46,7 +46,33 @@ type recvReq struct {
 	dst   []byte
 	state reqState
 	err   error // of a fill that failed
+	// borrow lets finish hand over a frame that was queued before the
+	// receive met it as it is, its byte-pool buffer in got, instead of
+	// copying it into dst (lent then says so, and the caller hands the
+	// buffer back with putBytes once read): a stream that runs ahead of
+	// its posted window then costs no second copy.
+	borrow bool
+	// got is the payload once finished: dst (dst[:n] with max), or the
+	// buffer lent.
+	got  []byte
+	lent bool
+	// max, when above len(dst), makes the receive take a frame of any
+	// length up to max (a vote's payload varies): one that fits dst is
+	// written into dst[:n], a longer one is queued and, with borrow, lent.
+	max int
 }
+
+// giveBack hands the buffer lent to a finished receive back to the byte
+// pool, if one was lent.
+func (r *recvReq) giveBack() {
+	if r.lent {
+		putBytes(r.got)
+		r.got, r.lent = nil, false
+	}
+}
+
+// fits says whether a payload of n bytes may be written into r.dst.
+func (r *recvReq) fits(n int) bool { return n == len(r.dst) || n < len(r.dst) && r.max > 0 }
 
 // waiter is a goroutine waiting for its inbox to change: a notification
 // channel and a timer of its own, both reused (an inbox keeps spare ones),
@@ -169,10 +195,11 @@ func (b *inbox) begin(tag Tag, step uint32, n int) ([]byte, *recvReq, error) {
 	}
 	if tag != TagControl {
 		if i := b.matchLocked(tag); i >= 0 {
-			if r := b.posted[i]; r.step == step && len(r.dst) == n {
+			if r := b.posted[i]; r.step == step && r.fits(n) {
 				b.posted = slices.Delete(b.posted, i, i+1)
 				r.state = reqFilling
-				return r.dst, r, nil
+				r.got, r.lent = r.dst[:n], false
+				return r.got, r, nil
 			}
 		}
 	}
@@ -320,8 +347,10 @@ type core struct {
 	step      atomic.Uint32
 	dropStale bool
 	stale     atomic.Int64
-	// send is the transport's Send, for the send queues.
-	send func(peer int, tag Tag, payload []byte) error
+	// send is the transport's Send, for the send queues; sendv, if set,
+	// sends a payload in parts without joining them (see sendParts).
+	send  func(peer int, tag Tag, payload []byte) error
+	sendv func(peer int, tag Tag, p parts) error
 	// stall fails the link to peer when a receive timed out while the
 	// frame it waits for was half written (TCP: closes the connection, so
 	// the reader's read ends); nil where a fill cannot stall.
@@ -543,10 +572,15 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 		switch {
 		case f.step != r.step:
 			err = fmt.Errorf("%w: frame for step %d, this rank is at step %d", ErrBadFrame, f.step, r.step)
-		case len(f.payload) != len(r.dst):
+		case r.max == 0 && len(f.payload) != len(r.dst):
 			err = fmt.Errorf("%w: frame of %d bytes, want %d", ErrBadFrame, len(f.payload), len(r.dst))
+		case len(f.payload) > max(r.max, len(r.dst)) || len(f.payload) > len(r.dst) && !r.borrow:
+			err = fmt.Errorf("%w: frame of %d bytes, want at most %d", ErrBadFrame, len(f.payload), max(r.max, len(r.dst)))
+		case r.borrow && len(f.payload) > 0:
+			r.got, r.lent = f.payload, true
+			f.payload = nil
 		default:
-			copy(r.dst, f.payload)
+			r.got, r.lent = r.dst[:copy(r.dst, f.payload)], false
 		}
 		putBytes(f.payload)
 	}
@@ -554,7 +588,7 @@ func (c *core) finish(r *recvReq, deadline time.Time) error {
 		return &PeerError{Rank: c.rank, Peer: r.peer, Op: "recv " + r.tag.String(), Err: err}
 	}
 	if r.peer != c.rank {
-		c.cnt.add(false, r.tag, HeaderSize+len(r.dst))
+		c.cnt.add(false, r.tag, HeaderSize+len(r.got))
 	}
 	return nil
 }
@@ -571,6 +605,35 @@ func (c *core) cancel(r *recvReq) {
 		b.waitLocked(time.Time{}, nil)
 	}
 	r.state = reqIdle
+}
+
+// parts is a frame's payload in pieces, sent one after another (empty
+// ones are skipped): a vote's wire header, then planes that are the
+// vote's own words (see encodeVoteParts).
+type parts [3][]byte
+
+// len is the payload's length.
+func (p *parts) len() int { return len(p[0]) + len(p[1]) + len(p[2]) }
+
+// appendTo appends the payload to b.
+func (p *parts) appendTo(b []byte) []byte {
+	return append(append(append(b, p[0]...), p[1]...), p[2]...)
+}
+
+// sendParts sends one frame of payload p to peer: without joining its
+// parts where the transport can (TCP in the clear), else joined in a
+// pooled buffer.
+func (c *core) sendParts(peer int, tag Tag, p parts) error {
+	if p.len() == len(p[0]) {
+		return c.send(peer, tag, p[0])
+	}
+	if c.sendv != nil {
+		return c.sendv(peer, tag, p)
+	}
+	b := p.appendTo(getBytes(p.len())[:0])
+	err := c.send(peer, tag, b)
+	putBytes(b)
+	return err
 }
 
 // deliver writes one frame from peer (whose Send holds its link's send

@@ -98,6 +98,81 @@ func TestPostedReceives(t *testing.T) {
 	}
 }
 
+// TestPostedReceivesLendAndVary: a receive with borrow takes a frame that
+// was queued before it was posted as it is (lent, no copy), and one with
+// max takes a frame of any length up to max, in place when it fits dst;
+// the bytes counted are the frame's; a frame longer than max is an error
+// naming the peer.
+func TestPostedReceivesLendAndVary(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			comms := tr.make(t, 2)
+			co := comms[1].(engine).base()
+			send := func(i, n int) {
+				if err := comms[0].Send(1, TagVote, frameBytes(i, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Queued first, then met by a borrowing receive: lent, of
+			// its own length (up to max).
+			send(0, 9)
+			send(1, 5)
+			var rs [4]recvReq
+			for i := range rs {
+				rs[i] = recvReq{peer: 0, tag: TagVote, dst: make([]byte, 7), max: 12, borrow: true}
+			}
+			before := comms[1].Traffic()
+			for i := range 2 {
+				co.post(&rs[i])
+				if err := co.finish(&rs[i], co.deadline()); err != nil {
+					t.Fatal(err)
+				}
+				if !rs[i].lent || string(rs[i].got) != string(frameBytes(i, []int{9, 5}[i])) {
+					t.Fatalf("queued frame %d: lent %v, got %v", i, rs[i].lent, rs[i].got)
+				}
+				putBytes(rs[i].got)
+			}
+			// Posted first: a shorter frame lands in dst[:n]; a longer one
+			// (up to max) is queued and lent.
+			co.post(&rs[2])
+			co.post(&rs[3])
+			send(2, 6)
+			send(3, 11)
+			for i := 2; i < 4; i++ {
+				if err := co.finish(&rs[i], co.deadline()); err != nil {
+					t.Fatal(err)
+				}
+				n := []int{6, 11}[i-2]
+				if string(rs[i].got) != string(frameBytes(i, n)) || rs[i].lent != (n > 7) {
+					t.Fatalf("frame %d: lent %v, got %v", i, rs[i].lent, rs[i].got)
+				}
+				if !rs[i].lent && &rs[i].got[0] != &rs[i].dst[0] {
+					t.Fatalf("frame %d was not written in place", i)
+				}
+				if rs[i].lent {
+					putBytes(rs[i].got)
+				}
+			}
+			if got := comms[1].Traffic().Recv.Bytes - before.Recv.Bytes; got != 4*HeaderSize+9+5+6+11 {
+				t.Fatalf("counted %d bytes", got)
+			}
+			// Longer than max: an error naming the peer.
+			send(4, 13)
+			r := recvReq{peer: 0, tag: TagVote, dst: make([]byte, 7), max: 12, borrow: true}
+			err := co.finish(&r, co.deadline())
+			if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "at most 12") {
+				t.Fatalf("a frame past max: %v", err)
+			}
+			// Without borrow or max, a queued frame is still copied.
+			send(5, 7)
+			r = recvReq{peer: 0, tag: TagVote, dst: make([]byte, 7)}
+			if err := co.finish(&r, co.deadline()); err != nil || r.lent || string(r.dst) != string(frameBytes(5, 7)) {
+				t.Fatalf("copied: %v %v %v", r.lent, r.dst, err)
+			}
+		})
+	}
+}
+
 // TestRecvIntoRefuses: a frame of another length or another step is an
 // error naming the peer, and it is consumed; with DropStale a frame of a
 // past step is skipped, posted or queued.
@@ -304,4 +379,32 @@ func FuzzInbox(f *testing.F) {
 			t.Fatalf("%d receives still posted after cancel", left)
 		}
 	})
+}
+
+// TestSendParts: a payload sent in parts arrives as the parts joined, under
+// every transport security and to the rank itself, and counts its bytes.
+func TestSendParts(t *testing.T) {
+	for _, sec := range []Security{SecurityOff, SecurityAuth, SecuritySeal} {
+		comms := tcpWorldOpts(t, 2, TCPOptions{Security: sec})
+		tc := comms[0].(*tcpComm)
+		for _, p := range []parts{{frameBytes(1, 7), frameBytes(2, 100), frameBytes(3, 9)}, {frameBytes(4, 3), nil, frameBytes(5, 4)}, {frameBytes(6, 5)}, {}} {
+			want := p.appendTo(nil)
+			for _, to := range []int{1, 0} {
+				before := comms[0].Traffic()
+				if err := tc.sendParts(to, TagVote, p); err != nil {
+					t.Fatal(err)
+				}
+				got, err := comms[to].Recv(0, TagVote)
+				if err != nil || string(got) != string(want) {
+					t.Fatalf("%s to rank %d: got %v (%v), want %v", sec, to, got, err, want)
+				}
+				if n := comms[0].Traffic().Sent.Bytes - before.Sent.Bytes; to == 1 && n != int64(HeaderSize+len(want)) {
+					t.Fatalf("%s: counted %d bytes sent, want %d", sec, n, HeaderSize+len(want))
+				}
+			}
+		}
+		for _, c := range comms {
+			c.Close()
+		}
+	}
 }

@@ -32,7 +32,7 @@ type outbox struct {
 // outJob is one frame to send; release, if set, is called once it is sent.
 type outJob struct {
 	tag     Tag
-	payload []byte
+	payload parts
 	release *fanFrame
 }
 
@@ -67,7 +67,7 @@ func (o *outbox) serve() {
 	for {
 		select {
 		case j := <-o.jobs:
-			err := o.c.send(o.peer, j.tag, j.payload)
+			err := o.c.sendParts(o.peer, j.tag, j.payload)
 			if j.release != nil {
 				j.release.release()
 			}
@@ -96,6 +96,11 @@ func (o *outbox) serve() {
 // collect an earlier send to make room and that one had failed, or the
 // Comm is closed.
 func (o *outbox) push(tag Tag, payload []byte, release *fanFrame) error {
+	return o.pushParts(tag, parts{payload}, release)
+}
+
+// pushParts is push of a payload in parts (see sendParts).
+func (o *outbox) pushParts(tag Tag, payload parts, release *fanFrame) error {
 	var err error
 	if o.queued == outboxDepth {
 		err = o.next()
@@ -167,9 +172,12 @@ type fanout struct {
 
 // fanFrame is a pooled payload shared by the outboxes of a fanout and its
 // caller: refs counts the holders, and the last release hands the payload
-// back to the byte pool.
+// back to the byte pool. The payload sent is p: b itself, or parts of
+// which b (pooled) holds some and the others are memory that stays put
+// until the fanout's wait (a vote's result words).
 type fanFrame struct {
 	b    []byte
+	p    parts
 	refs atomic.Int32
 }
 
@@ -181,15 +189,23 @@ func share(b []byte) *fanFrame {
 	if fr == nil {
 		fr = new(fanFrame)
 	}
-	fr.b = b
+	fr.b, fr.p = b, parts{b}
 	fr.refs.Store(1)
+	return fr
+}
+
+// shareParts is share of a payload in parts, b being the pooled buffer
+// handed back once all are sent.
+func shareParts(p parts, b []byte) *fanFrame {
+	fr := share(b)
+	fr.p = p
 	return fr
 }
 
 func (f *fanFrame) release() {
 	if f.refs.Add(-1) == 0 {
 		putBytes(f.b)
-		f.b = nil
+		f.b, f.p = nil, parts{}
 		fanFrames.Put(f)
 	}
 }
@@ -226,13 +242,18 @@ func (f *fanout) sendTo(i int, tag Tag, fr *fanFrame) {
 		return
 	}
 	if f.c == nil {
-		if err := f.comm.Send(f.peers[i], tag, fr.b); err != nil && f.errs[i] == nil {
+		b := fr.p[0]
+		if len(b) != fr.p.len() { // in parts: joined for a Comm of another package
+			b = fr.p.appendTo(getBytes(fr.p.len())[:0])
+			defer putBytes(b)
+		}
+		if err := f.comm.Send(f.peers[i], tag, b); err != nil && f.errs[i] == nil {
 			f.errs[i] = err
 		}
 		return
 	}
 	fr.refs.Add(1)
-	if err := f.c.outboxTo(f.peers[i]).push(tag, fr.b, fr); err != nil && f.errs[i] == nil {
+	if err := f.c.outboxTo(f.peers[i]).pushParts(tag, fr.p, fr); err != nil && f.errs[i] == nil {
 		f.errs[i] = err
 	}
 }

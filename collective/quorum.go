@@ -93,16 +93,51 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	chunks := chunkCount(len(local.NZ))
 	if c.Rank() != 0 {
+		// The result's chunks are posted before the first vote goes out,
+		// each into a buffer of ours where its sign plane is scattered
+		// from where it landed (postVote).
+		co := coreOf(c)
+		if co != nil {
+			sc := &co.sc
+			sc.vreqs = resize(sc.vreqs, chunks)
+			for len(sc.vbufs) < chunks {
+				sc.vbufs = append(sc.vbufs, nil)
+			}
+			for k := range chunks {
+				postVote(co, &sc.vreqs[k], &sc.vbufs[k], 0, TagVoteResult, chunkOf(result, k).N, true)
+			}
+			defer func() {
+				for k := range chunks {
+					co.cancel(&sc.vreqs[k])
+					sc.vreqs[k].giveBack()
+				}
+			}()
+		}
+		tc, _ := c.(*tcpComm) // (not through a wrapper, whose Send may differ)
 		for k := range chunks {
-			enc := encodeVote(chunkOf(local, k))
-			err := c.Send(0, TagVote, enc)
-			putBytes(enc)
+			var err error
+			if tc != nil { // the planes leave from local's own words
+				p, buf := encodeVoteParts(chunkOf(local, k))
+				err = tc.sendParts(0, TagVote, p)
+				putBytes(buf)
+			} else {
+				enc := encodeVote(chunkOf(local, k))
+				err = c.Send(0, TagVote, enc)
+				putBytes(enc)
+			}
 			if err != nil {
 				return opError("vote", err)
 			}
 		}
 		for k := range chunks {
-			p, err := c.Recv(0, TagVoteResult)
+			var p []byte
+			var err error
+			if co != nil {
+				err = co.finish(&co.sc.vreqs[k], co.deadline())
+				p = co.sc.vreqs[k].got
+			} else {
+				p, err = c.Recv(0, TagVoteResult)
+			}
 			if err != nil {
 				return opError("vote", err)
 			}
@@ -110,7 +145,11 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 			}
 			err = DecodeSignsWire(chunkOf(result, k), p)
-			putBytes(p)
+			if co != nil {
+				co.sc.vreqs[k].giveBack()
+			} else {
+				putBytes(p)
+			}
 			if err != nil {
 				return opError("vote", &PeerError{Rank: c.Rank(), Peer: 0, Op: fmt.Sprintf("decode vote-result chunk %d", k), Err: err})
 			}
@@ -150,6 +189,23 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 	}
 	counted := sc.counted
 	chunkLen := 64 * min(voteChunkWords, len(local.NZ))
+	// The strict vote posts every worker's chunks ahead (signWindow) and
+	// counts dense ones where they landed. A vote under a deadline takes
+	// whole frames from the queue instead (RecvBy): it must never wait on
+	// a frame that a stalling rank has half written into its buffer.
+	co := coreOf(c)
+	posted := q == nil && co != nil
+	if posted {
+		sc.vwins = resize(sc.vwins, len(live))
+		for i, r := range live {
+			sc.vwins[i].start(co, r, local.N)
+		}
+		defer func() {
+			for i := range live {
+				sc.vwins[i].cancel(co)
+			}
+		}()
+	}
 	for k := range chunks {
 		mine := chunkOf(local, k)
 		voters := append(sc.voters[:0], mine)
@@ -159,9 +215,12 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			var p []byte
 			var err error
-			if q != nil {
+			switch {
+			case posted:
+				p, err = sc.vwins[i].take(co, k, co.deadline())
+			case q != nil:
 				p, err = c.RecvBy(r, TagVote, deadline)
-			} else {
+			default:
 				p, err = c.Recv(r, TagVote)
 			}
 			if err != nil {
@@ -179,8 +238,12 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			}
 			v := wordsOf(sc.signsBuf(i, chunkLen), 0, len(mine.NZ))
 			v.N = mine.N
-			err = DecodeSignsWire(v, p)
-			putBytes(p)
+			if posted {
+				v, err = viewSignsWire(v, p, sc.onesWords(len(mine.NZ)))
+			} else {
+				err = DecodeSignsWire(v, p)
+				putBytes(p)
+			}
 			if err != nil {
 				return opError("vote", &PeerError{Rank: 0, Peer: r, Op: fmt.Sprintf("decode vote chunk %d", k), Err: err})
 			}
@@ -189,7 +252,19 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		sc.voters = voters
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
-		out.send(TagVoteResult, encodeVote(res))
+		if posted {
+			for i := range live {
+				sc.vwins[i].refill(co, k)
+			}
+		}
+		if co != nil { // the result's planes leave from result's own words (out.wait before return)
+			p, buf := encodeVoteParts(res)
+			fr := shareParts(p, buf)
+			out.sendFrame(TagVoteResult, fr)
+			fr.release()
+		} else {
+			out.send(TagVoteResult, encodeVote(res))
+		}
 		yield()
 	}
 	if q != nil {

@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"sync"
 	"unsafe"
@@ -104,6 +105,53 @@ func encodeVote(s kernels.Signs) []byte {
 	return EncodeSignsWire(getBytes(MaxSignsWireLen(s.N))[:0], s, voteCompression)
 }
 
+// encodeVoteParts is encodeVote without copying what the wire form takes
+// from s's words as they are: its payload is the parts of p, one after
+// another, and equals encodeVote(s) byte for byte (TestEncodeVoteParts).
+// Where s has whole words, on a little-endian host, and its non-zero plane
+// is not stored compressed, p is the 7-byte wire header (in buf), the
+// non-zero plane as s.NZ's memory (none for a dense vote under
+// CompressAuto), and the sign plane: s.Neg's memory when no sign is zero,
+// else the sign bits gathered into buf. Anything else is encodeVote's
+// buffer, whole. buf is pooled: hand it back (putBytes) once p is sent;
+// s's words must not change until then.
+func encodeVoteParts(s kernels.Signs) (p parts, buf []byte) {
+	const h = SignsWireHeaderSize
+	c := voteCompression
+	if !littleEndian || len(s.NZ) == 0 || s.N != 64*len(s.NZ) {
+		buf = encodeVote(s)
+		return parts{buf}, buf
+	}
+	nnz := countNZ(s)
+	if nnz == s.N && c != CompressNone {
+		buf = append(getBytes(h)[:0], signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
+		return parts{buf, wordBytes(s.Neg)}, buf
+	}
+	nz := wordBytes(s.NZ)
+	if c == CompressAuto && len(nz) >= minCompress && samplePays(nz) {
+		buf = encodeVote(s) // the plane may compress: EncodeSignsWire decides
+		return parts{buf, nil}, buf
+	}
+	sw := kernels.Words(nnz)
+	buf = getBytes(8 + 8*sw)
+	copy(buf, []byte{signsWireFormat, planeRaw, planeRaw})
+	binary.LittleEndian.PutUint32(buf[3:], uint32(len(nz)))
+	if nnz == s.N {
+		return parts{buf[:h], nz, wordBytes(s.Neg)}, buf
+	}
+	if sw > 0 {
+		if uintptr(unsafe.Pointer(&buf[8]))%8 != 0 { // pooled buffers of 16 bytes and more are aligned
+			putBytes(buf)
+			buf = encodeVote(s)
+			return parts{buf}, buf
+		}
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&buf[8])), sw)
+		clear(words)
+		gatherSignBits(words, s)
+	}
+	return parts{buf[:h], nz, buf[8 : 8+(nnz+7)/8]}, buf
+}
+
 // engine is a Comm of this package (NewMemWorld, DialTCP): its collectives
 // run on the core's posted receives, send queues and scratch. Any other
 // Comm gets the plain forms, which use the Comm interface only.
@@ -135,6 +183,10 @@ type scratch struct {
 	voters   []kernels.Signs // what kernels.Vote counts
 	chunks   []kernels.Signs // a chunk of each of them (countVote)
 	signs    []kernels.Signs // decoded votes, by slot, reused while they fit
+	vwins    []signWindow    // rank 0's posted vote chunks, by index in peers
+	vreqs    []recvReq       // a shard owner's posted votes, by rank
+	vbufs    [][]byte        // their buffers
+	ones     []uint64        // all bits set (onesWords)
 	payloads [][]byte        // the allgather vote's payloads, by rank
 	reports  [][]byte        // its digest vectors, by rank
 }
@@ -210,23 +262,25 @@ func (w *window) post(co *core, i, k int) {
 	if cap(w.bufs[s]) < 4*segFloats() {
 		w.bufs[s] = make([]byte, 4*segFloats())
 	}
-	w.reqs[s] = recvReq{peer: w.peer, tag: w.tag, dst: w.bufs[s][:4*k]}
+	w.reqs[s] = recvReq{peer: w.peer, tag: w.tag, dst: w.bufs[s][:4*k], borrow: true}
 	co.post(&w.reqs[s])
 }
 
-// take waits for segment i and returns its values (its slot's memory, the
-// caller's until it calls refill(i)).
+// take waits for segment i and returns its values (its slot's memory, or
+// the byte-pool buffer it was queued in when it came before its slot was
+// posted; the caller's until it calls refill(i)).
 func (w *window) take(co *core, i int) ([]float32, error) {
 	r := &w.reqs[i%segWindow]
 	if err := co.finish(r, co.deadline()); err != nil {
 		return nil, err
 	}
-	return bytesFloats(r.dst), nil
+	return bytesFloats(r.got), nil
 }
 
-// refill reuses segment i's slot for segment i+segWindow, if the stream
-// has one, of k float32s.
+// refill hands back segment i's buffer if it was lent, and reuses its
+// slot for segment i+segWindow, if the stream has one, of k float32s.
 func (w *window) refill(co *core, i, k int) {
+	w.reqs[i%segWindow].giveBack()
 	if i+segWindow < w.n {
 		w.post(co, i+segWindow, k)
 	}
@@ -236,5 +290,6 @@ func (w *window) refill(co *core, i, k int) {
 func (w *window) cancel(co *core) {
 	for s := range w.reqs {
 		co.cancel(&w.reqs[s])
+		w.reqs[s].giveBack()
 	}
 }

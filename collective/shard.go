@@ -59,51 +59,97 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	}
 	sc := scratchOf(c)
 	peers := sc.others(c)
+	mine := shardOf(local, m, me)
+	// The votes for our shard, and the other shards of the result, are
+	// posted before our own votes go out, each into a buffer of ours
+	// where a dense vote is counted in place (viewSignsWire) and a
+	// result's sign plane scattered from where it landed (postVote).
+	co := coreOf(c)
+	if co != nil {
+		sc.vreqs = resize(sc.vreqs, 2*m)
+		for len(sc.vbufs) < 2*m {
+			sc.vbufs = append(sc.vbufs, nil)
+		}
+		w := len(local.NZ)
+		for _, r := range peers {
+			postVote(co, &sc.vreqs[r], &sc.vbufs[r], r, TagVote, mine.N, false)
+			postVote(co, &sc.vreqs[m+r], &sc.vbufs[m+r], r, TagVoteResult, shardLen(local.N, w, m, r), true)
+		}
+		defer func() {
+			for _, r := range peers {
+				co.cancel(&sc.vreqs[r])
+				sc.vreqs[r].giveBack()
+				co.cancel(&sc.vreqs[m+r])
+				sc.vreqs[m+r].giveBack()
+			}
+		}()
+	}
 	out := &sc.fan
 	out.start(c, peers)
 	defer out.wait()          // nothing is queued once this returns
-	for i, j := range peers { // shard j of our signs to its owner
-		fr := share(encodeVote(shardOf(local, m, j)))
+	for i, j := range peers { // shard j of our signs to its owner, from local's words (out.wait before return)
+		fr := shareParts(encodeVoteParts(shardOf(local, m, j)))
 		out.sendTo(i, TagVote, fr)
 		fr.release()
 		yield()
 	}
-	mine := shardOf(local, m, me)
 	voters := sc.voters[:0]
 	for r := 0; r < m; r++ {
 		v := sc.signsBuf(r, mine.N)
-		voters = append(voters, v)
 		if r == me {
 			v.CopyFrom(mine)
 			v.Canonicalize()
+			voters = append(voters, v)
 			continue
 		}
-		b, err := c.Recv(r, TagVote)
-		if err != nil {
-			return opError("vote", err)
+		var err error
+		if co != nil {
+			q := &sc.vreqs[r]
+			if err = co.finish(q, co.deadline()); err != nil {
+				return opError("vote", err)
+			}
+			v, err = viewSignsWire(v, q.got, sc.onesWords(len(mine.NZ)))
+		} else {
+			var b []byte
+			if b, err = c.Recv(r, TagVote); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(v, b)
+			putBytes(b)
 		}
-		err = DecodeSignsWire(v, b)
-		putBytes(b)
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: r, Op: "decode vote", Err: err})
 		}
+		voters = append(voters, v)
 	}
 	sc.voters = voters
 	lo, _ := shardWords(len(local.NZ), m, me)
 	res := shardOf(result, m, me)
 	countVote(res, voters, opt, lo, sc)
-	out.send(TagVoteResult, encodeVote(res))
+	fr := shareParts(encodeVoteParts(res))
+	out.sendFrame(TagVoteResult, fr)
+	fr.release()
 	yield()
 	for j := 0; j < m; j++ {
 		if j == me {
 			continue
 		}
-		b, err := c.Recv(j, TagVoteResult)
-		if err != nil {
-			return opError("vote", err)
+		var err error
+		if co != nil {
+			q := &sc.vreqs[m+j]
+			if err = co.finish(q, co.deadline()); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(shardOf(result, m, j), q.got)
+			q.giveBack()
+		} else {
+			var b []byte
+			if b, err = c.Recv(j, TagVoteResult); err != nil {
+				return opError("vote", err)
+			}
+			err = DecodeSignsWire(shardOf(result, m, j), b)
+			putBytes(b)
 		}
-		err = DecodeSignsWire(shardOf(result, m, j), b)
-		putBytes(b)
 		if err != nil {
 			return opError("vote", &PeerError{Rank: me, Peer: j, Op: "decode vote-result", Err: err})
 		}

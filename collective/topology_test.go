@@ -497,3 +497,53 @@ func TestByteFormulas(t *testing.T) {
 		}
 	}
 }
+
+// TestPostedVotes: rank 0's posted window of vote chunks (server), and a
+// shard owner's posted votes, give the naive vote whether the votes land
+// in place (posted first), come before they are posted (queued, then
+// lent: rank 0 starts late, and the server vote has more chunks than
+// voteWindow), are dense (counted in place) or hold zeros (decoded), with
+// a shorter last chunk or not, on both transports, twice in a row (the
+// slots are reused).
+func TestPostedVotes(t *testing.T) {
+	for _, tr := range transports {
+		for _, topo := range []string{"server", "shard"} {
+			testPostedVotes(t, tr.name, tr.make(t, 3), topo)
+		}
+	}
+}
+
+func testPostedVotes(t *testing.T, tr string, comms []Comm, topo string) {
+	withChunkWords(2, func() {
+		for _, d := range []int{64 * 2 * (voteWindow + 5), 64*2*(voteWindow+5) - 37, 64 * 3} {
+			for _, dense := range []bool{true, false} {
+				for _, late := range []bool{false, true} {
+					voters := make([]kernels.Signs, len(comms))
+					for r := range voters {
+						voters[r] = voterSigns(r, d, dense)
+					}
+					opt := kernels.VoteOptions{Tie: kernels.TieZero}
+					want := kernels.NewSigns(d)
+					kernels.VoteNaive(want, voters, opt)
+					for range 2 {
+						errs := runAllErrs(comms, func(c Comm) error {
+							if late && c.Rank() == 0 {
+								time.Sleep(20 * time.Millisecond)
+							}
+							result := kernels.NewSigns(d)
+							if err := Vote(c, topo, voters[c.Rank()], result, opt); err != nil {
+								return err
+							}
+							return equalSigns(result, want)
+						})
+						for r, err := range errs {
+							if err != nil {
+								t.Fatalf("%s %s d=%d dense=%v late=%v: rank %d: %v", tr, topo, d, dense, late, r, err)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -314,11 +314,49 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		}
 		return nil
 	}
+	if w := planeWords(signPlane, kernels.Words(nnz)); w != nil {
+		scatterSignBits(s, w) // straight from the received bytes
+		return nil
+	}
 	signWords := getWords(kernels.Words(nnz))
 	wordsFrom(signWords, signPlane)
 	scatterSignBits(s, signWords)
 	putWords(signWords)
 	return nil
+}
+
+// planeWords is plane read in place as n words, when it lies 8-byte
+// aligned and its memory runs on to n whole words (the bytes past the
+// plane, within its capacity, are never used: scatterSignBits takes only
+// the bits the non-zero mask counts, and the plane holds all of those);
+// else nil. A raw sign plane is so when its payload was received one byte
+// into a buffer with a word to spare (postVote with room).
+func planeWords(plane []byte, n int) []uint64 {
+	if !littleEndian || n == 0 || cap(plane) < 8*n || len(plane) > 8*n ||
+		uintptr(unsafe.Pointer(unsafe.SliceData(plane)))%8 != 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(plane))), n)
+}
+
+// viewSignsWire is DecodeSignsWire without its copies where the wire form
+// allows: a dense vote (no zero sign, so no non-zero plane stored, and its
+// sign plane raw) of whole words, whose sign plane lies 8-byte aligned in
+// b, is returned as a view: its NZ words are ones (all bits set, read
+// only, at least Words(s.N) of them), its Neg words b's own memory. Any
+// other b is decoded into s, whose N is the number of coordinates, and s
+// is returned. The view is valid while b is. Reference: DecodeSignsWire
+// (the same signs, the same errors; TestViewSignsWire, FuzzDecodeSignsWire).
+func viewSignsWire(s kernels.Signs, b []byte, ones []uint64) (kernels.Signs, error) {
+	const h = SignsWireHeaderSize
+	w := len(s.NZ)
+	if littleEndian && w > 0 && s.N == 64*w && len(b) == h+8*w && len(ones) >= w &&
+		b[0] == signsWireFormat && b[1] == planeOnes && b[2] == planeRaw &&
+		binary.LittleEndian.Uint32(b[3:]) == 0 && uintptr(unsafe.Pointer(&b[h]))%8 == 0 {
+		neg := unsafe.Slice((*uint64)(unsafe.Pointer(&b[h])), w)
+		return kernels.Signs{N: s.N, NZ: ones[:w:w], Neg: neg}, nil
+	}
+	return s, DecodeSignsWire(s, b)
 }
 
 // decodePlane fills dst, whose length is the plane's known size, from src

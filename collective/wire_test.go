@@ -331,6 +331,95 @@ func TestSignsWireRejects(t *testing.T) {
 	}
 }
 
+// checkView holds viewSignsWire of b to DecodeSignsWire's: the same
+// error, or the same signs; with aligned, b is first copied so that its
+// sign plane lies 8-byte aligned (where the view reads it in place).
+//
+// The reference decodes a copy of b with no capacity past it, where no
+// plane is read in place past its end; aligned, b is also given a word of
+// garbage past its end, as postVote's buffers have, which DecodeSignsWire's
+// in-place scatter (planeWords) must not use.
+func checkView(t *testing.T, n int, b []byte, aligned bool) {
+	t.Helper()
+	want := kernels.NewSigns(n)
+	werr := DecodeSignsWire(want, append(make([]byte, 0, len(b)), b...))
+	if aligned {
+		buf := make([]byte, 1+len(b)+8)
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		b = buf[1 : 1+copy(buf[1:], b)]
+		again := kernels.NewSigns(n)
+		err := DecodeSignsWire(again, b)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("n=%d: decode in place: error %v, want %v", n, err, werr)
+		}
+		if err == nil {
+			if err := equalSigns(again, want); err != nil {
+				t.Fatalf("n=%d: decode in place differs: %v", n, err)
+			}
+		}
+	}
+	ones := make([]uint64, kernels.Words(n))
+	fillOnes(ones)
+	got, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+		t.Fatalf("n=%d: view error %v, decode error %v", n, err, werr)
+	}
+	if err != nil {
+		return
+	}
+	if err := equalSigns(got, want); err != nil {
+		t.Fatalf("n=%d: view and decode differ: %v", n, err)
+	}
+	if got.N != n || len(got.NZ) != kernels.Words(n) || len(got.Neg) != kernels.Words(n) {
+		t.Fatalf("n=%d: view of %d coordinates, %d and %d words", n, got.N, len(got.NZ), len(got.Neg))
+	}
+}
+
+// TestViewSignsWire: the zero-copy view of a received vote equals its
+// decoding: dense whole-word votes aligned (viewed in place) or not,
+// tails, zeros, compressed planes, truncated and corrupt payloads.
+func TestViewSignsWire(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 4))
+	for _, n := range []int{0, 1, 64, 100, 128, 4096, 64*300 + 5, 64 * 1000} {
+		for _, zero := range []float64{0, 0.3} {
+			for _, c := range []Compression{CompressAuto, CompressNone} {
+				b := EncodeSignsWire(nil, randomSigns(rng, n, zero, 50), c)
+				for _, aligned := range []bool{false, true} {
+					checkView(t, n, b, aligned)
+					if len(b) > 0 {
+						checkView(t, n, b[:len(b)-1], aligned)
+						bad := append([]byte(nil), b...)
+						bad[rng.IntN(len(bad))] ^= 1 << rng.IntN(8)
+						checkView(t, n, bad, aligned)
+					}
+				}
+			}
+		}
+	}
+	// The view reads the plane in place: no copy.
+	n := 64 * 10
+	buf := make([]byte, 1+MaxSignsWireLen(n))
+	b := buf[1 : 1+copy(buf[1:], EncodeSignsWire(nil, randomSigns(rng, n, 0, 50), CompressAuto))]
+	ones := make([]uint64, 10)
+	fillOnes(ones)
+	v, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+	if err != nil || &wordBytes(v.Neg)[0] != &b[SignsWireHeaderSize] || &v.NZ[0] != &ones[0] {
+		t.Fatalf("a dense aligned vote was not viewed in place (%v)", err)
+	}
+	// A result with ties, received as postVote receives one: its sign
+	// plane is scattered in place.
+	r := EncodeSignsWire(nil, randomSigns(rng, n, 0.3, 0), CompressNone)
+	buf = make([]byte, 1+len(r)+8)
+	b = buf[1 : 1+copy(buf[1:], r)]
+	nzLen := int(binary.LittleEndian.Uint32(b[3:]))
+	plane := b[SignsWireHeaderSize+nzLen:]
+	if planeWords(plane, (8*len(plane)+63)/64) == nil {
+		t.Fatal("a result's raw sign plane, one byte into a buffer with a spare word, is not read in place")
+	}
+}
+
 func FuzzDecodeSignsWire(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	for _, n := range []int{0, 1, 64, 100, 1000} {
@@ -341,6 +430,10 @@ func FuzzDecodeSignsWire(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, n uint16, b []byte) {
+		// The zero-copy view (rank 0's server vote) says what the decoder
+		// says, wherever the payload lies.
+		checkView(t, int(n), b, false)
+		checkView(t, int(n), b, true)
 		s := kernels.NewSigns(int(n))
 		if err := DecodeSignsWire(s, b); err != nil {
 			if !errors.Is(err, ErrBadFrame) {
@@ -599,6 +692,34 @@ func TestOnesCount(t *testing.T) {
 		for n := 0; off+n <= len(w); n++ {
 			if got, want := onesCount(w[off:off+n]), onesCountGo(w[off:off+n]); got != want {
 				t.Fatalf("offset %d, %d words: %d bits, want %d", off, n, got, want)
+			}
+		}
+	}
+}
+
+// TestEncodeVoteParts: the vote's payload in parts (the planes left in the
+// vote's own words) is encodeVote's, byte for byte: dense or with zeros,
+// masks that compress or not, whole words or a tail, both compressions.
+func TestEncodeVoteParts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 5))
+	for _, n := range []int{0, 1, 64, 100, 64 * 5, 64 * 1000, 64*1000 + 3} {
+		for _, zero := range []float64{0, 0.001, 0.3, 0.9} {
+			for _, runs := range []int{0, 50} {
+				for _, c := range []Compression{CompressAuto, CompressNone} {
+					withCompression(c, func() {
+						s := randomSigns(rng, n, zero, runs)
+						want := encodeVote(s)
+						p, buf := encodeVoteParts(s)
+						if got := p.appendTo(nil); string(got) != string(want) {
+							t.Fatalf("n=%d zero=%v runs=%d compression=%d: parts differ from encodeVote (%d and %d bytes)", n, zero, runs, c, len(got), len(want))
+						}
+						if p.len() != len(want) {
+							t.Fatalf("n=%d: parts say %d bytes, want %d", n, p.len(), len(want))
+						}
+						putBytes(buf)
+						putBytes(want)
+					})
+				}
 			}
 		}
 	}
