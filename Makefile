@@ -134,14 +134,15 @@ figures: build
 # heatmaps/. Each run's ranks are goroutines of one process (--launcher sim,
 # the default: the same model as real processes, faster). logreg: 9 and 17
 # workers, iid, dirichlet:1 and dirichlet:0.1, 5 epochs (sgd at 3e-2, the
-# votes at 1e-3), every method and attack (1578 runs); mnist mlp: 9
-# workers, the same methods, attacks, partitions and counts, one epoch of
-# 6000 rows (789 runs); mnist cnn: 9 workers, 0 and 4
-# Byzantine, iid and dirichlet:0.1, 5 methods, 4 attacks, one epoch of
-# 3000 rows (50 runs). About 65 minutes here on two shared cores (16, 30
-# and 18); each report has its time.
+# votes at 1e-3), every method (election coding by the repetition and the
+# deterministic code among them) and attack (1692 runs); mnist mlp: the
+# same at 9 and 17 workers, one epoch of 6000 rows (1692 runs); mnist cnn:
+# 9 workers, 0 and 4 Byzantine, iid and dirichlet:0.1, 5 methods, 4
+# attacks, one epoch of 3000 rows (50 runs). About 75 minutes here (logreg
+# 16 and mnist mlp 50 on two cores shared with other work, cnn 7 on a
+# quiet machine); each report has its time.
 # Runs are cached in bench/results/robustness/runs/ (kept out of git), so an
-# interrupted grid resumes. robustness-quick: 139 runs, a minute or two.
+# interrupted grid resumes. robustness-quick: 149 runs, under a minute.
 ROBUSTNESS_OUT = bench/results/robustness
 robustness: build
 	./$(BIN) robustness --out $(ROBUSTNESS_OUT) --dataset logreg --epochs 5 --lr-sgd 3e-2 --lr-vote 1e-3 --workers 9,17
