@@ -63,7 +63,7 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 // BenchmarkSgemm reports GFLOP/s on convolution-like shapes, for the BLAS
 // and (where the CPU has it) the AVX-512 kernel ("asm").
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600}, {64, 1600, 784}, {1024, 1024, 1024}} {
+	for _, s := range BenchSgemmShapes {
 		m, n, k := s[0], s[1], s[2]
 		for _, asm := range []bool{false, true} {
 			name := BLASName()

@@ -32,6 +32,12 @@ func (r *shapeSet) addConv(s ConvShape) {
 	r.mu.Unlock()
 }
 
+// BenchSgemmShapes are BenchmarkSgemm's products (m, n, k): ResNet's
+// first stages and its last at batch 1, and a square one. The calibration
+// measures them beside the networks' own, so the chooser's decision on
+// them is measured too.
+var BenchSgemmShapes = [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600}, {64, 1600, 784}, {1024, 1024, 1024}}
+
 // Shapes are the shapes of the products and convolutions that have two
 // implementations to choose from, as a network's step meets them.
 type Shapes struct {

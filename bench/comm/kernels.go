@@ -68,6 +68,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 			return cli.UsageError("bench kernels: unknown model %q", name)
 		}
 	}
+	shapes.Merge(kernels.Shapes{Sgemm: kernels.BenchSgemmShapes})
 	shapes.Vote = kernelVoters
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	if !*calibrate {
