@@ -88,7 +88,7 @@ func parseCode(v string, m, adversaries int) (codeSpec, error) {
 	if v == "" {
 		return codeSpec{}, nil
 	}
-	name, arg, _ := strings.Cut(v, ":")
+	name, arg, hasArg := strings.Cut(v, ":")
 	switch name {
 	case "repetition":
 		r, err := strconv.Atoi(arg)
@@ -101,7 +101,7 @@ func parseCode(v string, m, adversaries int) (codeSpec, error) {
 		return codeSpec{name: name, r: r}, nil
 	case "deterministic":
 		b := adversaries
-		if arg != "" || strings.Contains(v, ":") {
+		if hasArg {
 			var err error
 			if b, err = strconv.Atoi(arg); err != nil || b < 0 {
 				return codeSpec{}, badFlag("--code %s: want deterministic or deterministic:B with B a count of Byzantine workers", v)
@@ -145,6 +145,11 @@ func (sp codeSpec) allocation(m int, seed uint64) [][]int {
 	case "bernoulli":
 		return bernoulliAllocation(m, sp.p, seed)
 	}
+	return identityAllocation(m)
+}
+
+// identityAllocation gives worker j partition j alone: no coding.
+func identityAllocation(m int) [][]int {
 	out := make([][]int, m)
 	for j := range out {
 		out[j] = []int{j}
@@ -170,13 +175,10 @@ func repetitionAllocation(m, r int) [][]int {
 // the pair's first rank takes the next (m-1)/2 partitions after it
 // (cyclically) and the second the rest. B = 0 is the identity (no coding).
 func deterministicAllocation(m, b int) [][]int {
-	out := make([][]int, m)
 	if b == 0 {
-		for j := range out {
-			out[j] = []int{j}
-		}
-		return out
+		return identityAllocation(m)
 	}
+	out := make([][]int, m)
 	k := 2*b + 1
 	if (m-k)%2 == 1 {
 		k++
