@@ -21,14 +21,12 @@ import (
 )
 
 // Method is one row of the grid: a name and the `signsgd run` flags that
-// select it. Code is election coding's scheme: "repetition" adds --code
-// repetition:R with R = CodeR(workers), "deterministic" adds --code
-// deterministic (tolerating the run's own Byzantine count).
+// select it. Code, when set, is election coding's --code on m workers.
 type Method struct {
 	Name  string
 	Opt   string
 	Flags []string
-	Code  string
+	Code  func(m int) string
 }
 
 // Methods are SGD with every aggregator, SGD's median after each
@@ -51,8 +49,10 @@ func Methods() []Method {
 		out = append(out, Method{Name: o + " vote", Opt: o, Flags: []string{"--opt", o}})
 	}
 	signum := []string{"--opt", "signum"}
-	return append(out, Method{Name: "signum rep-coded", Opt: "signum", Flags: signum, Code: "repetition"},
-		Method{Name: "signum det-coded", Opt: "signum", Flags: signum, Code: "deterministic"})
+	return append(out,
+		Method{Name: "signum rep-coded", Opt: "signum", Flags: signum, Code: func(m int) string { return "repetition:" + strconv.Itoa(CodeR(m)) }},
+		// B is the run's own Byzantine count (--code's default).
+		Method{Name: "signum det-coded", Opt: "signum", Flags: signum, Code: func(int) string { return "deterministic" }})
 }
 
 // CodeR is the repetition of the coded method on m workers: the least
@@ -156,11 +156,8 @@ func (g Grid) args(m Method, workers int, partition, attack string, f int) []str
 	} else if lr != "" {
 		a = append(a, "--lr", lr)
 	}
-	switch m.Code {
-	case "repetition":
-		a = append(a, "--code", "repetition:"+strconv.Itoa(CodeR(workers)))
-	case "deterministic":
-		a = append(a, "--code", "deterministic")
+	if m.Code != nil {
+		a = append(a, "--code", m.Code(workers))
 	}
 	if attack != "" {
 		a = append(a, "--attack", attack)
