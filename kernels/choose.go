@@ -316,10 +316,15 @@ func SgemmClass(m, n, k int) string {
 	return fmt.Sprintf("m%d.n%d.k%d", pow2Class(m), pow2Class(n), pow2Class(k))
 }
 
-// ConvClass is the shape class of a convolution for the Winograd choice.
+// ConvClass is the shape class of a convolution for the Winograd choice;
+// a 5x5's (F(2x2, 5x5)) starts with "k5.".
 func ConvClass(s ConvShape) string {
 	th, tw := s.wgTiles()
-	return fmt.Sprintf("in%d.out%d.tiles%d", pow2Class(s.InC), pow2Class(s.OutC), pow2Class(s.Batch*th*tw))
+	c := fmt.Sprintf("in%d.out%d.tiles%d", pow2Class(s.InC), pow2Class(s.OutC), pow2Class(s.Batch*th*tw))
+	if s.KH != 3 {
+		c = fmt.Sprintf("k%d.", s.KH) + c
+	}
+	return c
 }
 
 // VoteClass is the shape class of a vote of m voters.

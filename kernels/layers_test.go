@@ -150,6 +150,15 @@ func convShapes() []ConvShape {
 		ConvShape{Batch: 2, InC: 20, InH: 6, InW: 5, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 0},
 		ConvShape{Batch: 2, InC: 16, InH: 5, InW: 8, OutC: 17, KH: 3, KW: 3, Stride: 1, Pad: 2},
 		ConvShape{Batch: 2, InC: 32, InH: 1, InW: 1, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		// The same for 5x5 (F(2x2, 5x5)): every padding 0..4, odd and even
+		// sizes, an output of one pixel, and a tile row longer than 16.
+		ConvShape{Batch: 2, InC: 16, InH: 9, InW: 7, OutC: 17, KH: 5, KW: 5, Stride: 1, Pad: 2},
+		ConvShape{Batch: 1, InC: 17, InH: 6, InW: 11, OutC: 16, KH: 5, KW: 5, Stride: 1, Pad: 0},
+		ConvShape{Batch: 2, InC: 16, InH: 8, InW: 8, OutC: 16, KH: 5, KW: 5, Stride: 1, Pad: 1},
+		ConvShape{Batch: 1, InC: 16, InH: 3, InW: 5, OutC: 18, KH: 5, KW: 5, Stride: 1, Pad: 3},
+		ConvShape{Batch: 2, InC: 16, InH: 5, InW: 4, OutC: 16, KH: 5, KW: 5, Stride: 1, Pad: 4},
+		ConvShape{Batch: 1, InC: 16, InH: 1, InW: 1, OutC: 16, KH: 5, KW: 5, Stride: 1, Pad: 2},
+		ConvShape{Batch: 1, InC: 16, InH: 4, InW: 37, OutC: 16, KH: 5, KW: 5, Stride: 1, Pad: 2},
 	)
 }
 

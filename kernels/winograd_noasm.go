@@ -2,10 +2,16 @@
 
 package kernels
 
-func wgRowPad(n int) int { return 2*n + 2 }
+func wgRowPad(n int) int { return 2*n + 4 }
 
 func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool { return false }
 
 func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+	return false
+}
+
+func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int) bool { return false }
+
+func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
 	return false
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates ../winograd_amd64.s: AVX-512 forms of winograd.go's
-winogradInputRow and winogradOutputRow, sixteen tiles a step, the same
+winogradInputRow and winogradOutputRow and of winograd5.go's
+winograd5InputRow and winograd5OutputRow, sixteen tiles a step, the same
 float32 operations in the same order (so bit for bit the Go's results).
 Run from kernels/: python3 asmgen/winograd_avx512.py."""
 
@@ -151,6 +152,171 @@ a("\tADDQ $128, R8")
 a("\tADDQ $128, R9")
 a("\tSUBQ $16, CX")
 a("\tJGT outloop")
+a("\tVZEROUPPER")
+a("\tRET")
+
+
+
+# F(2x2, 5x5): six input rows, 36 entries. Constants: 4.0 and 2.0.
+a("DATA ·wgFour+0(SB)/4, $0x40800000")
+a("GLOBL ·wgFour(SB), RODATA|NOPTR, $4")
+a("DATA ·wgTwo+0(SB)/4, $0x40000000")
+a("GLOBL ·wgTwo(SB), RODATA|NOPTR, $4")
+a("")
+
+
+def wg5_in(d, q, t):
+    """q[0..5] = wg5In(d[0..5]) (winograd5.go), the same operations in the
+    same order; t: four scratch registers. Z28 holds 4, Z29 holds 2."""
+    d0, d1, d2, d3, d4, d5 = (f"Z{x}" for x in d)
+    q0, q1, q2, q3, q4, q5 = (f"Z{x}" for x in q)
+    t0, t1, t2, t3 = (f"Z{x}" for x in t)
+    # c, e := d4-d2, 2*(d3-d1)
+    a(f"\tVSUBPS {d2}, {d4}, {t2}")
+    a(f"\tVSUBPS {d1}, {d3}, {t3}")
+    a(f"\tVMULPS Z29, {t3}, {t3}")
+    # q0 = (d4 + 4*(d0-d2)) - d2
+    a(f"\tVSUBPS {d2}, {d0}, {t0}")
+    a(f"\tVMULPS Z28, {t0}, {t0}")
+    a(f"\tVADDPS {t0}, {d4}, {t0}")
+    a(f"\tVSUBPS {d2}, {t0}, {q0}")
+    # q1 = (d3 + d4) - 4*(d1+d2)
+    a(f"\tVADDPS {d2}, {d1}, {t0}")
+    a(f"\tVMULPS Z28, {t0}, {t0}")
+    a(f"\tVADDPS {d4}, {d3}, {t1}")
+    a(f"\tVSUBPS {t0}, {t1}, {q1}")
+    # q2 = (d4 - d3) + 4*(d1-d2)
+    a(f"\tVSUBPS {d2}, {d1}, {t0}")
+    a(f"\tVMULPS Z28, {t0}, {t0}")
+    a(f"\tVSUBPS {d3}, {d4}, {t1}")
+    a(f"\tVADDPS {t0}, {t1}, {q2}")
+    # q3 = c + e, q4 = c - e
+    a(f"\tVADDPS {t3}, {t2}, {q3}")
+    a(f"\tVSUBPS {t3}, {t2}, {q4}")
+    # q5 = (d5 + 4*(d1-d3)) - d3
+    a(f"\tVSUBPS {d3}, {d1}, {t0}")
+    a(f"\tVMULPS Z28, {t0}, {t0}")
+    a(f"\tVADDPS {t0}, {d5}, {t0}")
+    a(f"\tVSUBPS {d3}, {t0}, {q5}")
+
+
+a("// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)")
+a("//")
+a("// winograd5InputRow: tile k (< n >= 1) reads columns 2k..2k+5 of the six")
+a("// rows (rowLen apart from rows) and writes entry xi of B^T d B to")
+a("// v[xi*plane + k]. It reads the rows up to column 32 ceil(n/16) + 3 and")
+a("// uses q (36 x 16 values) for d B.")
+a("TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-48")
+a("\tMOVQ rows+0(FP), R8")
+a("\tMOVQ rowLen+8(FP), R9")
+a("\tSHLQ $2, R9")
+a("\tLEAQ (R9)(R9*2), R10")  # 3 rows
+a("\tLEAQ (R9)(R9*4), R11")  # 5 rows
+a("\tMOVQ v+16(FP), DI")
+a("\tMOVQ plane+24(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tLEAQ (BX)(BX*2), R12")
+a("\tSHLQ $1, R12")  # 6 planes
+a("\tMOVQ n+32(FP), CX")
+a("\tMOVQ q+40(FP), SI")
+a("\tVMOVUPS ·wgEven(SB), Z30")
+a("\tVMOVUPS ·wgOdd(SB), Z31")
+a("\tVBROADCASTSS ·wgFour(SB), Z28")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("in5loop:")
+tail_mask("in5mask")
+rowaddr = ["(R8)", "(R8)(R9*1)", "(R8)(R9*2)", "(R8)(R10*1)", "(R8)(R9*4)", "(R8)(R11*1)"]
+for i, ra in enumerate(rowaddr):
+    # d0..d5 of each tile: evens and odds of columns 2k.., 2k+2.., 2k+4..
+    for j in range(6):
+        off = 8 * (j // 2)
+        idx = "Z30" if j % 2 == 0 else "Z31"
+        a(f"\tVMOVUPS {off}{ra}, Z{j}")
+        a(f"\tVPERMT2PS {off + 64}{ra}, {idx}, Z{j}")
+    wg5_in(range(0, 6), range(6, 12), range(12, 16))
+    for j in range(6):
+        a(f"\tVMOVUPS Z{6 + j}, {(6 * i + j) * 64}(SI)")
+# Column j: v[6i+j] from q[0..5][j].
+a("\tMOVQ DI, DX")
+for j in range(6):
+    for i in range(6):
+        a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
+    wg5_in(range(0, 6), range(6, 12), range(12, 16))
+    a("\tMOVQ DX, R13")
+    for i in range(6):
+        a(f"\tVMOVUPS Z{6 + i}, K1, (R13)")
+        if i < 5:
+            a("\tADDQ R12, R13")
+    if j < 5:
+        a("\tADDQ BX, DX")
+a("\tADDQ $64, DI")
+a("\tADDQ $128, R8")
+a("\tSUBQ $16, CX")
+a("\tJGT in5loop")
+a("\tVZEROUPPER")
+a("\tRET")
+a("")
+
+
+def wg5_out(m, c0, c1, t):
+    """c0, c1 = wg5Out(m[0..5]); t: four scratch registers; Z29 holds 2."""
+    m0, m1, m2, m3, m4, m5 = (f"Z{x}" for x in m)
+    p, n, p2, n2 = (f"Z{x}" for x in t)
+    a(f"\tVADDPS {m2}, {m1}, {p}")
+    a(f"\tVSUBPS {m2}, {m1}, {n}")
+    a(f"\tVADDPS {m4}, {m3}, {p2}")
+    a(f"\tVSUBPS {m4}, {m3}, {n2}")
+    a(f"\tVADDPS {p}, {m0}, Z{c0}")
+    a(f"\tVADDPS {p2}, Z{c0}, Z{c0}")
+    a(f"\tVMULPS Z29, {n2}, {n2}")
+    a(f"\tVADDPS {n2}, {n}, Z{c1}")
+    a(f"\tVADDPS {m5}, Z{c1}, Z{c1}")
+
+
+a("// func wg5OutputRowAVX512(m *float32, plane, n int, y0, y1 *float32, bias float32)")
+a("//")
+a("// winograd5OutputRow: from tile k's entries m[xi*plane + k] (k < n >= 1),")
+a("// its two output rows' columns 2k, 2k+1 (bias added) into y0 and y1, which")
+a("// it writes up to column 32 ceil(n/16) - 1.")
+a("TEXT ·wg5OutputRowAVX512(SB), NOSPLIT, $0-44")
+a("\tMOVQ m+0(FP), SI")
+a("\tMOVQ plane+8(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tMOVQ n+16(FP), CX")
+a("\tMOVQ y0+24(FP), R8")
+a("\tMOVQ y1+32(FP), R9")
+a("\tVBROADCASTSS bias+40(FP), Z27")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("\tVMOVUPS ·wgLo(SB), Z30")
+a("\tVMOVUPS ·wgHi(SB), Z31")
+a("out5loop:")
+tail_mask("out5mask")
+a("\tMOVQ SI, R13")
+# Row i: r[i] = wg5Out(M[i][0..5]) into Z{10+2i}, Z{11+2i}.
+for i in range(6):
+    for j in range(6):
+        a(f"\tVMOVUPS.Z (R13), K1, Z{j}")
+        if not (i == 5 and j == 5):
+            a("\tADDQ BX, R13")
+    wg5_out(range(0, 6), 10 + 2 * i, 11 + 2 * i, range(6, 10))
+# Column j: Y[0][j], Y[1][j] from r[0..5][j], bias added, into Z{22+j} (row
+# 0) and Z{24+j} (row 1).
+for j in range(2):
+    wg5_out([10 + 2 * i + j for i in range(6)], 22 + j, 24 + j, range(6, 10))
+    a(f"\tVADDPS Z27, Z{22 + j}, Z{22 + j}")
+    a(f"\tVADDPS Z27, Z{24 + j}, Z{24 + j}")
+for y, ptr in ((22, "R8"), (24, "R9")):
+    a(f"\tVMOVAPS Z{y}, Z0")
+    a(f"\tVPERMT2PS Z{y + 1}, Z30, Z0")
+    a(f"\tVMOVAPS Z{y}, Z1")
+    a(f"\tVPERMT2PS Z{y + 1}, Z31, Z1")
+    a(f"\tVMOVUPS Z0, ({ptr})")
+    a(f"\tVMOVUPS Z1, 64({ptr})")
+a("\tADDQ $64, SI")
+a("\tADDQ $128, R8")
+a("\tADDQ $128, R9")
+a("\tSUBQ $16, CX")
+a("\tJGT out5loop")
 a("\tVZEROUPPER")
 a("\tRET")
 
