@@ -31,6 +31,9 @@ func (s ConvShape) ColsLen() int {
 	if s.dInByConv() {
 		n = max(n, s.dInConvColsLen()+s.wLen())
 	}
+	if s.wgWgrad() {
+		n = max(n, s.wgWgradColsLen())
+	}
 	return n
 }
 
@@ -284,8 +287,9 @@ func (bl convBlock) columns(in, cols []float32) ([]float32, int) {
 // does not depend on the threads. For a stride-1 square convolution
 // (dInByConv), dIn is instead the convolution of dOut with the flipped,
 // transposed filters (padding KH-1-Pad), the same sum in another order,
-// which is a Winograd convolution when s.winograd() (dW stays an im2col
-// product there: its Winograd form, measured, was slower).
+// which is a Winograd convolution when s.winograd(). dW stays an im2col
+// product for a 3x3 (its Winograd form, measured, was slower); for a 5x5
+// on the Winograd path it is Winograd's too (winograd5Wgrad).
 //
 // Reference: Conv2DBackwardNaive.
 func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []float32) {
@@ -314,21 +318,25 @@ func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []f
 		}
 	}
 	byConv := dIn != nil && s.dInByConv()
-	nc := s.blockImages()
-	for n0 := 0; n0 < s.Batch; n0 += nc {
-		bl := s.block(n0, min(n0+nc, s.Batch))
-		b, ldb := bl.columns(in, cols)
-		g := dOut[bl.outOff:]
-		sgemmNTAcc(s.OutC, k, bl.n, g, bl.ldo, b, ldb, dW, k)
-		if dIn == nil || byConv {
-			continue
+	if s.wgWgrad() { // a 5x5 on the Winograd path: dIn is byConv (or nil)
+		winograd5Wgrad(dW, dOut, in, s, cols)
+	} else {
+		nc := s.blockImages()
+		for n0 := 0; n0 < s.Batch; n0 += nc {
+			bl := s.block(n0, min(n0+nc, s.Batch))
+			b, ldb := bl.columns(in, cols)
+			g := dOut[bl.outOff:]
+			sgemmNTAcc(s.OutC, k, bl.n, g, bl.ldo, b, ldb, dW, k)
+			if dIn == nil || byConv {
+				continue
+			}
+			if s.pointwise() { // b is in from this block on: dIn likewise
+				Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, dIn[len(in)-len(b):], ldb)
+				continue
+			}
+			Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, b, ldb)
+			col2im(dIn, b, s, bl.n0, bl.n1)
 		}
-		if s.pointwise() { // b is in from this block on: dIn likewise
-			Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, dIn[len(in)-len(b):], ldb)
-			continue
-		}
-		Sgemm(true, false, k, bl.n, s.OutC, 1, w, k, g, bl.ldo, 0, b, ldb)
-		col2im(dIn, b, s, bl.n0, bl.n1)
 	}
 	if byConv {
 		t := s.transposed()

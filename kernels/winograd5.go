@@ -39,8 +39,9 @@ func wg5Out(m0, m1, m2, m3, m4, m5 float32) (float32, float32) {
 	return (m0 + p) + p2, (n + 2*n2) + m5
 }
 
-// wg5G is G applied to g0..g4.
-func wg5G(g0, g1, g2, g3, g4 float64) [6]float64 {
+// wg5G is G g for a column g of five values.
+func wg5G(g [5]float64) [6]float64 {
+	g0, g1, g2, g3, g4 := g[0], g[1], g[2], g[3], g[4]
 	return [6]float64{
 		g0 / 4,
 		-(g0 + g1 + g2 + g3 + g4) / 6,
@@ -49,6 +50,24 @@ func wg5G(g0, g1, g2, g3, g4 float64) [6]float64 {
 		(g0 - 2*g1 + 4*g2 - 8*g3 + 16*g4) / 24,
 		g4,
 	}
+}
+
+// wg5GT is G^T u for a column u of six values.
+func wg5GT(u [6]float64) [5]float64 {
+	p, n := (u[1]+u[2])/6, (u[1]-u[2])/6
+	p2, n2 := (u[3]+u[4])/24, (u[3]-u[4])/24
+	return [5]float64{
+		u[0]/4 - p + p2,
+		-n + 2*n2,
+		-p + 4*p2,
+		-n + 8*n2,
+		-p + 16*p2 + u[5],
+	}
+}
+
+// wg5Expand is A x for the two values x0, x1 (A = (A^T)^T, 6x2).
+func wg5Expand(x0, x1 float32) [6]float32 {
+	return [6]float32{x0, x0 + x1, x0 - x1, x0 + 2*x1, x0 - 2*x1, x1}
 }
 
 // winograd5Filters writes u (36 planes of OutC x InC, wgPlane apart) = G g
@@ -63,12 +82,15 @@ func winograd5Filters(u, w []float32, outC, inC int) {
 				// p = g G^T (5x6), row by row.
 				var p [5][6]float64
 				for k := range 5 {
-					r := g[5*k : 5*k+5 : 5*k+5]
-					p[k] = wg5G(float64(r[0]), float64(r[1]), float64(r[2]), float64(r[3]), float64(r[4]))
+					var r [5]float64
+					for l := range r {
+						r[l] = float64(g[5*k+l])
+					}
+					p[k] = wg5G(r)
 				}
 				at := o*inC + c
 				for j := range 6 {
-					col := wg5G(p[0][j], p[1][j], p[2][j], p[3][j], p[4][j])
+					col := wg5G([5]float64{p[0][j], p[1][j], p[2][j], p[3][j], p[4][j]})
 					for i, x := range col {
 						u[(6*i+j)*plane+at] = float32(x)
 					}
@@ -126,6 +148,157 @@ func winograd5OutputRow(rows [2][]float32, m []float32, plane, n int, bias float
 		for j := range 2 {
 			a, b := wg5Out(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j])
 			y0[2*tx+j], y1[2*tx+j] = a+bias, b+bias
+		}
+	}
+}
+
+// The weight gradient of an F(2x2, 5x5) convolution. With U = G g G^T and
+// V = B^T d B, a tile's outputs are Y = A^T (U . V) A, so the gradient of
+// U is the sum over the tiles of (A dY A^T) . V, and that of the filter
+// is dg = G^T dU G. Summed over the tiles, the 36 entries of dU become 36
+// products of (OutC x tiles) by (tiles x InC): 36 multiply-adds per 2x2
+// outputs and channel pair instead of im2col's 100, at the price of the
+// input transform (the forward one), the output gradient's (A dY A^T,
+// additions only) and the filters'.
+//
+// The tiles are cut into wg5WgradSegs segments of whole chunks, a number
+// that depends on the shape alone; each segment's products accumulate in
+// a partial of its own, and the partials are summed in segment order, so
+// the result does not depend on the threads.
+const wg5WgradSegs = 4
+
+// wgWgradSegs is how many segments winograd5Wgrad cuts s's tiles into.
+func (s ConvShape) wgWgradSegs() int {
+	th, tw := s.wgTiles()
+	chunks := (s.Batch*th*tw + s.wgChunk() - 1) / s.wgChunk()
+	return max(1, min(wg5WgradSegs, chunks))
+}
+
+// wgWgradColsLen is the scratch of winograd5Wgrad: the segments' partials
+// (36 planes of OutC x InC each), then the forward path's slots.
+func (s ConvShape) wgWgradColsLen() int {
+	return s.wgWgradSegs()*36*wgPlane(s.OutC*s.InC) + s.wgSlots()*s.wgSlotLen()
+}
+
+// wgWgrad reports a convolution whose weight gradient Conv2DBackward
+// computes with winograd5Wgrad: a 5x5 on the Winograd path.
+func (s ConvShape) wgWgrad() bool { return s.KH == 5 && s.winograd() }
+
+// winograd5Wgrad accumulates dW (OutC, InC, 5, 5) += the weight gradient
+// of the convolution s (wgWgrad) for the output gradient dOut and the
+// input in, both channel-major.
+func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
+	th, tw := s.wgTiles()
+	tiles := s.Batch * th * tw
+	chunk := s.wgChunk()
+	chunks := (tiles + chunk - 1) / chunk
+	segs := s.wgWgradSegs()
+	up := wgPlane(s.OutC * s.InC)
+	parts := cols[:segs*36*up]
+	head := len(parts)
+	slotLen := s.wgSlotLen()
+	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
+	vp, zp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
+	parallelSlots(segs, slots, func(slot, g0, g1 int) {
+		scratch := cols[head+slot*slotLen : head+(slot+1)*slotLen]
+		v := scratch[:36*vp]
+		z := scratch[36*vp : 36*(vp+zp)]
+		aux := scratch[36*(vp+zp):]
+		for g := g0; g < g1; g++ {
+			du := parts[g*36*up : (g+1)*36*up]
+			c0, c1 := g*chunks/segs, (g+1)*chunks/segs
+			for ci := c0; ci < c1; ci++ {
+				t0 := ci * chunk
+				nt := min(chunk, tiles-t0)
+				winogradInput(v, vp, nt, in, s, t0, aux)
+				winograd5OutGrad(z, zp, nt, dOut, s, t0, aux)
+				var beta float32
+				if ci > c0 {
+					beta = 1
+				}
+				for xi := range 36 {
+					sgemmSerial(false, true, s.OutC, s.InC, nt, 1, z[xi*zp:], nt, v[xi*vp:], nt, beta, du[xi*up:], s.InC)
+				}
+			}
+		}
+	})
+	plane := wgPlane(s.OutC * s.InC)
+	parallelFor(s.OutC, 4, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < s.InC; c++ {
+				at := o*s.InC + c
+				// dU (6x6, the segments summed in order), then G^T dU G.
+				var du [6][6]float64
+				for g := range segs {
+					for xi := range 36 {
+						du[xi/6][xi%6] += float64(parts[g*36*up+xi*plane+at])
+					}
+				}
+				var p [6][5]float64 // dU G, row by row
+				for i := range 6 {
+					p[i] = wg5GT(du[i])
+				}
+				dg := dW[at*25 : at*25+25 : at*25+25]
+				for l := range 5 {
+					col := wg5GT([6]float64{p[0][l], p[1][l], p[2][l], p[3][l], p[4][l], p[5][l]})
+					for k, x := range col {
+						dg[5*k+l] += float32(x)
+					}
+				}
+			}
+		}
+	})
+}
+
+// winograd5OutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
+// A^T for the nt tiles from tile t0 on: dY is the tile's 2x2 block of the
+// output gradient (channel-major), zeros past the image's edge. rows is
+// scratch of at least 2 wgRowPad(tw).
+func winograd5OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t0 int, rows []float32) {
+	th, tw := s.wgTiles()
+	oh, ow := s.OutH(), s.OutW()
+	rowLen := wgRowPad(tw)
+	r := [2][]float32{rows[:rowLen], rows[rowLen : 2*rowLen]}
+	for o := 0; o < s.OutC; o++ {
+		for t := t0; t < t0+nt; {
+			sg := wgSegmentAt(th, tw, t0, nt, t)
+			t += sg.k
+			img := dOut[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
+			x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
+			for i := range r {
+				b := r[i][:2*sg.k]
+				clear(b[x1-x0:])
+				if y := 2*sg.ty + i; y < oh {
+					copy(b, img[y*ow+x0:y*ow+x1])
+				} else {
+					clear(b)
+				}
+			}
+			winograd5OutGradRow(z[o*nt+sg.at:], plane, r, sg.k)
+		}
+	}
+}
+
+// winograd5OutGradRow writes n tiles' A dY A^T from their two rows of the
+// output gradient (tile k's columns 2k, 2k+1): tile k's entry xi goes to
+// z[xi*plane + k].
+func winograd5OutGradRow(z []float32, plane int, rows [2][]float32, n int) {
+	if wg5OutGradRowFast(z, plane, rows, n) {
+		return
+	}
+	var o [36][]float32
+	for xi := range o {
+		o[xi] = z[xi*plane : xi*plane+n]
+	}
+	r0, r1 := rows[0][:2*n], rows[1][:2*n]
+	for k := range n {
+		// w = dY A^T row by row, then z = A w column by column.
+		w0, w1 := wg5Expand(r0[2*k], r0[2*k+1]), wg5Expand(r1[2*k], r1[2*k+1])
+		for j := range 6 {
+			col := wg5Expand(w0[j], w1[j])
+			for i, x := range col {
+				o[6*i+j][k] = x
+			}
 		}
 	}
 }

@@ -105,3 +105,24 @@ func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32
 	wg5OutputRowAVX512(&m[0], plane, n, &rows[0][0], &rows[1][0], bias)
 	return true
 }
+
+// wg5OutGradRowAVX512 is winograd5OutGradRow's loop for n tiles: for tile
+// k, dY[i][j] = ri[2k+j] (i, j < 2) and
+//
+//	z[(6i+j)*plane + k] = (A dY A^T)[i][j]
+//
+// with F(2x2, 5x5)'s A^T (winograd5.go).
+//
+//go:noescape
+func wg5OutGradRowAVX512(r0, r1, z *float32, plane, n int)
+
+// wg5OutGradRowFast runs the AVX-512 output-gradient transform when the
+// CPU has it and the rows have the padding it reads.
+func wg5OutGradRowFast(z []float32, plane int, rows [2][]float32, n int) bool {
+	if !haveAVX512 || !useAsm || n < 1 || len(rows[0]) < wgOutPad(n) || len(rows[1]) < wgOutPad(n) {
+		return false
+	}
+	_ = z[35*plane+n-1] // the last value written
+	wg5OutGradRowAVX512(&rows[0][0], &rows[1][0], &z[0], plane, n)
+	return true
+}

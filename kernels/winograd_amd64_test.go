@@ -114,6 +114,28 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				t.Fatalf("input transform, %d tiles: wrote v[%d] (entry %d, tile %d)", n, i, i/plane, i%plane)
 			}
 		}
+		dy := [2][]float32{make([]float32, wgRowPad(n)), make([]float32, wgRowPad(n))}
+		fill(dy[0])
+		fill(dy[1])
+		var z [2][]float32
+		for k, asm := range []bool{false, true} {
+			func() {
+				defer setUseAsm(asm)()
+				z[k] = make([]float32, 36*plane)
+				for i := range z[k] {
+					z[k][i] = 7
+				}
+				winograd5OutGradRow(z[k], plane, dy, n)
+			}()
+		}
+		for i := range z[0] {
+			if bits(z[1][i]) != bits(z[0][i]) {
+				t.Fatalf("output gradient transform, %d tiles: z[%d] (entry %d, tile %d) = %v, Go %v", n, i, i/plane, i%plane, z[1][i], z[0][i])
+			}
+			if i%plane >= n && z[1][i] != 7 {
+				t.Fatalf("output gradient transform, %d tiles: wrote z[%d] (entry %d, tile %d)", n, i, i/plane, i%plane)
+			}
+		}
 		m := make([]float32, 36*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())

@@ -15,3 +15,5 @@ func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int) bool
 func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
 	return false
 }
+
+func wg5OutGradRowFast(z []float32, plane int, rows [2][]float32, n int) bool { return false }

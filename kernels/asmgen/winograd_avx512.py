@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates ../winograd_amd64.s: AVX-512 forms of winograd.go's
 winogradInputRow and winogradOutputRow and of winograd5.go's
-winograd5InputRow and winograd5OutputRow, sixteen tiles a step, the same
+winograd5InputRow, winograd5OutputRow and winograd5OutGradRow, sixteen
+tiles a step, the same
 float32 operations in the same order (so bit for bit the Go's results).
 Run from kernels/: python3 asmgen/winograd_avx512.py."""
 
@@ -317,6 +318,65 @@ a("\tADDQ $128, R8")
 a("\tADDQ $128, R9")
 a("\tSUBQ $16, CX")
 a("\tJGT out5loop")
+a("\tVZEROUPPER")
+a("\tRET")
+
+
+def wg5_expand(x0, x1, out, t):
+    """out[0..5] = wg5Expand(x0, x1); t: one scratch register; Z29 holds 2."""
+    o = [f"Z{x}" for x in out]
+    a(f"\tVMOVAPS Z{x0}, {o[0]}")
+    a(f"\tVADDPS Z{x1}, Z{x0}, {o[1]}")
+    a(f"\tVSUBPS Z{x1}, Z{x0}, {o[2]}")
+    a(f"\tVMULPS Z29, Z{x1}, Z{t}")
+    a(f"\tVADDPS Z{t}, Z{x0}, {o[3]}")
+    a(f"\tVSUBPS Z{t}, Z{x0}, {o[4]}")
+    a(f"\tVMOVAPS Z{x1}, {o[5]}")
+
+
+a("")
+a("// func wg5OutGradRowAVX512(r0, r1, z *float32, plane, n int)")
+a("//")
+a("// winograd5OutGradRow: tile k (< n >= 1) reads columns 2k, 2k+1 of the two")
+a("// rows (up to column 32 ceil(n/16) - 1) and writes entry xi of A dY A^T to")
+a("// z[xi*plane + k].")
+a("TEXT ·wg5OutGradRowAVX512(SB), NOSPLIT, $0-40")
+a("\tMOVQ r0+0(FP), R8")
+a("\tMOVQ r1+8(FP), R9")
+a("\tMOVQ z+16(FP), DI")
+a("\tMOVQ plane+24(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tLEAQ (BX)(BX*2), R12")
+a("\tSHLQ $1, R12")  # 6 planes
+a("\tMOVQ n+32(FP), CX")
+a("\tVMOVUPS ·wgEven(SB), Z30")
+a("\tVMOVUPS ·wgOdd(SB), Z31")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("ogloop:")
+tail_mask("ogmask")
+for r, (e, o) in (("R8", (0, 1)), ("R9", (2, 3))):
+    a(f"\tVMOVUPS ({r}), Z{e}")
+    a(f"\tVPERMT2PS 64({r}), Z30, Z{e}")
+    a(f"\tVMOVUPS ({r}), Z{o}")
+    a(f"\tVPERMT2PS 64({r}), Z31, Z{o}")
+# w0 = expand(row 0) in Z4..Z9, w1 = expand(row 1) in Z10..Z15.
+wg5_expand(0, 1, range(4, 10), 28)
+wg5_expand(2, 3, range(10, 16), 28)
+a("\tMOVQ DI, DX")
+for j in range(6):
+    wg5_expand(4 + j, 10 + j, range(16, 22), 28)
+    a("\tMOVQ DX, R13")
+    for i in range(6):
+        a(f"\tVMOVUPS Z{16 + i}, K1, (R13)")
+        if i < 5:
+            a("\tADDQ R12, R13")
+    if j < 5:
+        a("\tADDQ BX, DX")
+a("\tADDQ $64, DI")
+a("\tADDQ $128, R8")
+a("\tADDQ $128, R9")
+a("\tSUBQ $16, CX")
+a("\tJGT ogloop")
 a("\tVZEROUPPER")
 a("\tRET")
 
