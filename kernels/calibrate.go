@@ -180,6 +180,30 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	return t, nil
 }
 
+// KeepUnmeasured adds to t the entries of old, a table measured earlier on
+// the same CPU, BLAS core and threads, whose classes t did not measure: a
+// calibration of one network's shapes then updates a table rather than
+// replacing it. It fails, naming the difference, on another machine's table.
+func (t *Table) KeepUnmeasured(old *Table) error {
+	if old.CPU.Vendor != t.CPU.Vendor || old.CPU.Family != t.CPU.Family || old.CPU.Model != t.CPU.Model ||
+		old.BLAS != t.BLAS || old.BLASCore != t.BLASCore || old.Threads != t.Threads {
+		return fmt.Errorf("the earlier table is for %s-%d-%d, %s %s, %d threads, not %s-%d-%d, %s %s, %d threads",
+			old.CPU.Vendor, old.CPU.Family, old.CPU.Model, old.BLAS, old.BLASCore, old.Threads,
+			t.CPU.Vendor, t.CPU.Family, t.CPU.Model, t.BLAS, t.BLASCore, t.Threads)
+	}
+	entries := map[string]*Entry{}
+	for i := range t.Entries {
+		entries[t.Entries[i].Kernel+"/"+t.Entries[i].Class] = &t.Entries[i]
+	}
+	for i := range old.Entries {
+		if e := &old.Entries[i]; entries[e.Kernel+"/"+e.Class] == nil {
+			entries[e.Kernel+"/"+e.Class] = e
+		}
+	}
+	t.Entries = sortedEntries(entries)
+	return nil
+}
+
 func sortedEntries(entries map[string]*Entry) []Entry {
 	var out []Entry
 	for _, e := range entries {

@@ -176,3 +176,34 @@ func keys(m fstest.MapFS) []string {
 	}
 	return out
 }
+
+// TestKeepUnmeasured: a calibration of some classes keeps the earlier
+// table's other classes and its own measurements of the classes it
+// measured, and refuses a table of another CPU or core.
+func TestKeepUnmeasured(t *testing.T) {
+	cpu := CPU{Vendor: "GenuineIntel", Family: 6, Model: 207}
+	entry := func(class string, wino, im2col float64) Entry {
+		e := Entry{Kernel: KernelConv, Class: class, NS: map[string]float64{ChoiceWinograd: wino, ChoiceIm2col: im2col}}
+		e.choose()
+		return e
+	}
+	now := &Table{CPU: cpu, BLAS: "openblas", BLASCore: "SkylakeX", Threads: 2,
+		Entries: []Entry{entry("k5.in64.out64.tiles4096", 1, 2)}}
+	old := &Table{CPU: cpu, BLAS: "openblas", BLASCore: "SkylakeX", Threads: 2,
+		Entries: []Entry{entry("k5.in64.out64.tiles4096", 3, 2), entry("in64.out64.tiles1024", 5, 4)}}
+	if err := now.KeepUnmeasured(old); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range now.Entries {
+		got = append(got, e.Class+"="+e.Choice)
+	}
+	if want := "in64.out64.tiles1024=im2col k5.in64.out64.tiles4096=winograd"; strings.Join(got, " ") != want {
+		t.Errorf("merged classes %q, want %q", strings.Join(got, " "), want)
+	}
+	other := *old
+	other.BLASCore = "Haswell"
+	if err := now.KeepUnmeasured(&other); err == nil || !strings.Contains(err.Error(), "Haswell") {
+		t.Errorf("a Haswell table merged into a SkylakeX one: %v", err)
+	}
+}

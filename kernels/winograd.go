@@ -112,7 +112,7 @@ func (s ConvShape) wgSlots() int {
 // row buffers.
 func (s ConvShape) wgColsLen() int {
 	x := s.wgPlanes()
-	return x*wgPlane(s.OutC*s.InC) + x*s.wgPackedPlane() + s.wgSlots()*s.wgSlotLen()
+	return x*wgPlane(s.OutC*s.InC) + x*s.wgPackedPlane() + s.wg5PaddedLen() + s.wgSlots()*s.wgSlotLen()
 }
 
 // wgPacked reports whether the wgPlanes products use the AVX-512 kernel with the
@@ -131,11 +131,16 @@ func (s ConvShape) wgPackedPlane() int {
 
 // wgSlotLen is one slot: the chunk's two transformed buffers, then the
 // padded input rows of one tile row, wgTile of wgRowPad(tw), whose space
-// the two output rows (as long) use after them.
+// the two output rows (as long) use after them, then for F(2x2, 5x5) the
+// input transform's scratch (wg5QLen).
 func (s ConvShape) wgSlotLen() int {
 	c := s.wgChunk()
 	_, tw := s.wgTiles()
-	return s.wgPlanes()*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + s.wgTile()*wgRowPad(tw)
+	n := s.wgPlanes()*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + s.wgTile()*wgRowPad(tw)
+	if s.KH == 5 {
+		n += wg5QLen
+	}
+	return n
 }
 
 // winogradForward is convForward for a shape with s.winograd(): out =
@@ -165,6 +170,11 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		})
 	}
 	head := len(u) + len(packed)
+	padded := cols[head : head+s.wg5PaddedLen()]
+	if s.KH == 5 {
+		winograd5Pad(padded, in, s)
+	}
+	head += len(padded)
 	chunk, slotLen := s.wgChunk(), s.wgSlotLen()
 	chunks := (tiles + chunk - 1) / chunk
 	// As many threads as Threads() says, or as cols has slots for (should
@@ -179,7 +189,11 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		for ci := c0; ci < c1; ci++ {
 			t0 := ci * chunk
 			nt := min(chunk, tiles-t0)
-			winogradInput(v, vp, nt, in, s, t0, aux)
+			if s.KH == 5 {
+				winograd5Input(v, vp, nt, padded, s, t0, aux[s.wgTile()*wgRowPad(tw):])
+			} else {
+				winogradInput(v, vp, nt, in, s, t0, aux)
+			}
 			for xi := 0; xi < x; xi++ {
 				if pp > 0 {
 					sgemmPackedA(s.OutC, nt, s.InC, packed[xi*pp:], v[xi*vp:], nt, m[xi*mp:], nt)
@@ -232,18 +246,17 @@ func wgSegmentAt(th, tw, t0, nt, t int) wgSegment {
 	return wgSegment{n: r / th, ty: r % th, tx0: tx0, k: min(tw-tx0, t0+nt-t), at: t - t0}
 }
 
-// winogradInput writes v (wgPlanes planes of InC x nt, plane apart) =
-// B^T d B for the nt tiles from tile t0 on (channel-major input): tile t =
-// (n th + ty) tw + tx starts at row 2 ty - Pad, column 2 tx - Pad of image
-// n, zeros outside the image. rows is scratch of at least wgTile
-// wgRowPad(tw).
+// winogradInput writes v (16 planes of InC x nt, plane apart) = B^T d B
+// for the nt tiles from tile t0 on of an F(2x2, 3x3) convolution
+// (channel-major input): tile t = (n th + ty) tw + tx starts at row 2 ty -
+// Pad, column 2 tx - Pad of image n, zeros outside the image. rows is
+// scratch of at least 4 wgRowPad(tw).
 func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int, rows []float32) {
 	th, tw := s.wgTiles()
 	hw := s.InH * s.InW
 	rowLen := wgRowPad(tw)
-	a := s.wgTile()
-	var buf [6][]float32
-	for i := range a {
+	var buf [4][]float32
+	for i := range buf {
 		buf[i] = rows[i*rowLen : (i+1)*rowLen]
 	}
 	for c := 0; c < s.InC; c++ {
@@ -253,8 +266,8 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 			img := in[(c*s.Batch+sg.n)*hw : (c*s.Batch+sg.n+1)*hw]
 			// buf[i][j] is input row 2 ty - Pad + i, column 2 tx0 - Pad + j.
 			x0 := 2*sg.tx0 - s.Pad
-			width := 2*sg.k + a - 2
-			for i := range a {
+			width := 2*sg.k + 2
+			for i := range buf {
 				b := buf[i][:width]
 				clear(b)
 				if y := 2*sg.ty - s.Pad + i; y >= 0 && y < s.InH {
@@ -264,11 +277,7 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 					}
 				}
 			}
-			if a == 6 {
-				winograd5InputRow(v[c*nt+sg.at:], plane, rows, rowLen, sg.k)
-			} else {
-				winogradInputRow(v[c*nt+sg.at:], plane, [4][]float32(buf[:4]), sg.k)
-			}
+			winogradInputRow(v[c*nt+sg.at:], plane, buf, sg.k)
 		}
 	}
 }
@@ -311,21 +320,21 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 	var rows [2][]float32
 	rowLen := wgRowPad(tw)
 	rows[0], rows[1] = buf[:rowLen], buf[rowLen:2*rowLen]
-	for o := 0; o < s.OutC; o++ {
-		var b float32
-		if bias != nil {
-			b = bias[o]
-		}
-		for t := t0; t < t0+nt; {
-			sg := wgSegmentAt(th, tw, t0, nt, t)
-			t += sg.k
+	for t := t0; t < t0+nt; {
+		sg := wgSegmentAt(th, tw, t0, nt, t)
+		t += sg.k
+		x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
+		for o := 0; o < s.OutC; o++ {
+			var b float32
+			if bias != nil {
+				b = bias[o]
+			}
 			if s.KH == 5 {
 				winograd5OutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
 			} else {
 				winogradOutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
 			}
 			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
-			x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
 			for i := 0; i < 2; i++ {
 				if y := 2*sg.ty + i; y < oh {
 					copy(img[y*ow+x0:y*ow+x1], rows[i][:x1-x0])

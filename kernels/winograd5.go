@@ -39,23 +39,28 @@ func wg5Out(m0, m1, m2, m3, m4, m5 float32) (float32, float32) {
 	return (m0 + p) + p2, (n + 2*n2) + m5
 }
 
-// wg5G is G g for a column g of five values.
+// wg5G is G g for a column g of five values (multiplications by the
+// reciprocals: a division costs ten times as much).
 func wg5G(g [5]float64) [6]float64 {
+	const sixth, t24 = 1. / 6, 1. / 24
 	g0, g1, g2, g3, g4 := g[0], g[1], g[2], g[3], g[4]
+	e, o := g0+g2+g4, g1+g3
+	e2, o2 := g0+4*g2+16*g4, 2*g1+8*g3
 	return [6]float64{
-		g0 / 4,
-		-(g0 + g1 + g2 + g3 + g4) / 6,
-		-(g0 - g1 + g2 - g3 + g4) / 6,
-		(g0 + 2*g1 + 4*g2 + 8*g3 + 16*g4) / 24,
-		(g0 - 2*g1 + 4*g2 - 8*g3 + 16*g4) / 24,
+		g0 * 0.25,
+		-(e + o) * sixth,
+		-(e - o) * sixth,
+		(e2 + o2) * t24,
+		(e2 - o2) * t24,
 		g4,
 	}
 }
 
 // wg5GT is G^T u for a column u of six values.
 func wg5GT(u [6]float64) [5]float64 {
-	p, n := (u[1]+u[2])/6, (u[1]-u[2])/6
-	p2, n2 := (u[3]+u[4])/24, (u[3]-u[4])/24
+	const sixth, t24 = 1. / 6, 1. / 24
+	p, n := (u[1]+u[2])*sixth, (u[1]-u[2])*sixth
+	p2, n2 := (u[3]+u[4])*t24, (u[3]-u[4])*t24
 	return [5]float64{
 		u[0]/4 - p + p2,
 		-n + 2*n2,
@@ -100,11 +105,75 @@ func winograd5Filters(u, w []float32, outC, inC int) {
 	})
 }
 
-// winograd5InputRow transforms n tiles side by side from their six padded
-// input rows, rowLen apart in rows (tile k's columns 2k..2k+5); tile k's
-// entry xi goes to v[xi*plane + k].
-func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int) {
-	if wg5InputRowFast(v, plane, rows, rowLen, n) {
+// wg5QLen is the scratch of the AVX-512 input transform: d B for 16 tiles.
+const wg5QLen = 36 * 16
+
+// wg5Padded is the size of one image of an F(2x2, 5x5) convolution's
+// padded input (winograd5Pad): 2 th + 4 rows of 2 tw + 4 columns, the rows
+// and columns of every tile.
+func (s ConvShape) wg5Padded() (ph, pw int) {
+	th, tw := s.wgTiles()
+	return 2*th + 4, 2*tw + 4
+}
+
+// wg5PaddedLen is the padded input of every channel and image, and past it
+// the columns the AVX-512 input transform reads beyond a tile row (0 but
+// for F(2x2, 5x5)).
+func (s ConvShape) wg5PaddedLen() int {
+	if s.KH != 5 {
+		return 0
+	}
+	ph, pw := s.wg5Padded()
+	_, tw := s.wgTiles()
+	return s.InC*s.Batch*ph*pw + wgRowPad(tw)
+}
+
+// winograd5Pad writes p (wg5PaddedLen) = the channel-major input in, each
+// image at row and column Pad of a ph x pw image of zeros (wg5Padded),
+// so that a tile's six rows are six rows of p, pw apart, and no tile row
+// is copied again for each chunk it falls in.
+func winograd5Pad(p, in []float32, s ConvShape) {
+	ph, pw := s.wg5Padded()
+	hw := s.InH * s.InW
+	parallelFor(s.InC*s.Batch, 4, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			dst := p[i*ph*pw : (i+1)*ph*pw]
+			src := in[i*hw : (i+1)*hw]
+			clear(dst[:s.Pad*pw])
+			for y := range s.InH {
+				row := dst[(s.Pad+y)*pw : (s.Pad+y+1)*pw]
+				clear(row[:s.Pad])
+				copy(row[s.Pad:], src[y*s.InW:(y+1)*s.InW])
+				clear(row[s.Pad+s.InW:])
+			}
+			clear(dst[(s.Pad+s.InH)*pw:])
+		}
+	})
+	clear(p[s.InC*s.Batch*ph*pw:])
+}
+
+// winograd5Input writes v (36 planes of InC x nt, plane apart) = B^T d B
+// for the nt tiles from tile t0 on, from the padded input p
+// (winograd5Pad): tile t = (n th + ty) tw + tx is rows 2 ty.. and columns
+// 2 tx.. of image n there. q is scratch of wg5QLen.
+func winograd5Input(v []float32, plane, nt int, p []float32, s ConvShape, t0 int, q []float32) {
+	th, tw := s.wgTiles()
+	ph, pw := s.wg5Padded()
+	for t := t0; t < t0+nt; {
+		sg := wgSegmentAt(th, tw, t0, nt, t)
+		t += sg.k
+		for c := 0; c < s.InC; c++ {
+			at := ((c*s.Batch+sg.n)*ph+2*sg.ty)*pw + 2*sg.tx0
+			winograd5InputRow(v[c*nt+sg.at:], plane, p[at:], pw, sg.k, q)
+		}
+	}
+}
+
+// winograd5InputRow transforms n tiles side by side from their six input
+// rows, rowLen apart in rows (tile k's columns 2k..2k+5); tile k's entry
+// xi goes to v[xi*plane + k]. q is scratch of wg5QLen.
+func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q []float32) {
+	if wg5InputRowFast(v, plane, rows, rowLen, n, q) {
 		return
 	}
 	var o [36][]float32
@@ -175,9 +244,10 @@ func (s ConvShape) wgWgradSegs() int {
 }
 
 // wgWgradColsLen is the scratch of winograd5Wgrad: the segments' partials
-// (36 planes of OutC x InC each), then the forward path's slots.
+// (36 planes of OutC x InC each), the padded input, then the forward
+// path's slots.
 func (s ConvShape) wgWgradColsLen() int {
-	return s.wgWgradSegs()*36*wgPlane(s.OutC*s.InC) + s.wgSlots()*s.wgSlotLen()
+	return s.wgWgradSegs()*36*wgPlane(s.OutC*s.InC) + s.wg5PaddedLen() + s.wgSlots()*s.wgSlotLen()
 }
 
 // wgWgrad reports a convolution whose weight gradient Conv2DBackward
@@ -195,7 +265,9 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 	segs := s.wgWgradSegs()
 	up := wgPlane(s.OutC * s.InC)
 	parts := cols[:segs*36*up]
-	head := len(parts)
+	padded := cols[len(parts) : len(parts)+s.wg5PaddedLen()]
+	winograd5Pad(padded, in, s)
+	head := len(parts) + len(padded)
 	slotLen := s.wgSlotLen()
 	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
 	vp, zp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
@@ -204,13 +276,14 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 		v := scratch[:36*vp]
 		z := scratch[36*vp : 36*(vp+zp)]
 		aux := scratch[36*(vp+zp):]
+		q := aux[6*wgRowPad(tw):]
 		for g := g0; g < g1; g++ {
 			du := parts[g*36*up : (g+1)*36*up]
 			c0, c1 := g*chunks/segs, (g+1)*chunks/segs
 			for ci := c0; ci < c1; ci++ {
 				t0 := ci * chunk
 				nt := min(chunk, tiles-t0)
-				winogradInput(v, vp, nt, in, s, t0, aux)
+				winograd5Input(v, vp, nt, padded, s, t0, q)
 				winograd5OutGrad(z, zp, nt, dOut, s, t0, aux)
 				var beta float32
 				if ci > c0 {
@@ -222,17 +295,21 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 			}
 		}
 	})
-	plane := wgPlane(s.OutC * s.InC)
+	// dU: the segments' partials summed in order into the first.
+	dU := parts[:36*up]
+	parallelFor(36*up, 4096, func(i0, i1 int) {
+		for g := 1; g < segs; g++ {
+			AddInPlace(dU[i0:i1], parts[g*36*up+i0:g*36*up+i1])
+		}
+	})
 	parallelFor(s.OutC, 4, func(o0, o1 int) {
 		for o := o0; o < o1; o++ {
 			for c := 0; c < s.InC; c++ {
 				at := o*s.InC + c
-				// dU (6x6, the segments summed in order), then G^T dU G.
+				// G^T dU G.
 				var du [6][6]float64
-				for g := range segs {
-					for xi := range 36 {
-						du[xi/6][xi%6] += float64(parts[g*36*up+xi*plane+at])
-					}
+				for xi := range 36 {
+					du[xi/6][xi%6] = float64(dU[xi*up+at])
 				}
 				var p [6][5]float64 // dU G, row by row
 				for i := range 6 {

@@ -84,13 +84,13 @@ func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *f
 func wg5OutputRowAVX512(m *float32, plane, n int, y0, y1 *float32, bias float32)
 
 // wg5InputRowFast runs the AVX-512 F(2x2, 5x5) input transform when the
-// CPU has it and each of the six rows has the padding it reads.
-func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int) bool {
-	if !haveAVX512 || !useAsm || n < 1 || rowLen < wgRowPad(n) || len(rows) < 5*rowLen+wgRowPad(n) {
+// CPU has it and rows reaches as far as it reads (a row may run on into
+// the next: only the tiles' own columns reach v).
+func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+	if !haveAVX512 || !useAsm || n < 1 || len(rows) < 5*rowLen+wgRowPad(n) || len(q) < wg5QLen {
 		return false
 	}
 	_ = v[35*plane+n-1] // the last value written
-	var q [36 * 16]float32
 	wg5InputRowAVX512(&rows[0], rowLen, &v[0], plane, n, &q[0])
 	return true
 }

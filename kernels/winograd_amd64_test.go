@@ -103,7 +103,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				for i := range v[k] {
 					v[k][i] = 7
 				}
-				winograd5InputRow(v[k], plane, rows, rowLen, n)
+				winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen))
 			}()
 		}
 		for i := range v[0] {

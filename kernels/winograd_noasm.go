@@ -10,7 +10,9 @@ func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32)
 	return false
 }
 
-func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int) bool { return false }
+func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+	return false
+}
 
 func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
 	return false

@@ -44,6 +44,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	reps := fs.Int("reps", 5, "with --calibrate: timed runs per shape and choice (the median is kept)")
 	threads := fs.Int("threads", 2, "threads of the products and convolutions (as bench-step's ResNets)")
 	models := fs.String("models", "mlp,mnistnet,resnet18,resnet50", "networks whose shapes are measured")
+	keep := fs.Bool("keep", false, "with --calibrate: keep the existing table's classes that this run does not measure")
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
 	}
@@ -87,11 +88,27 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		path = filepath.Join(path, kernels.TableName(t.CPU, core))
 	}
+	if *keep {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("bench kernels --keep: %w", err)
+		}
+		var prev kernels.Table
+		if err := json.Unmarshal(old, &prev); err != nil {
+			return fmt.Errorf("bench kernels --keep: %s: %w", path, err)
+		}
+		if err := t.KeepUnmeasured(&prev); err != nil {
+			return fmt.Errorf("bench kernels --keep: %s: %w", path, err)
+		}
+	}
 	data, err := json.MarshalIndent(t, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	if err := cli.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	}); err != nil {
 		return err
 	}
 	for _, e := range t.Entries {
