@@ -90,6 +90,7 @@ type Config struct {
 	listenAll     string   // rank 0 under Slurm or mpirun: ":port"
 	hosts         hostSpan // where the launcher's ranks run (security.go)
 	loaderThreads int      // image decoding goroutines per rank
+	nodeCores     int      // cores the job holds on this rank's node (0: unknown)
 	simLink       collective.Link
 	simCompute    time.Duration // parsed SimCompute (0: measured)
 	sim           *simWorld     // --launcher sim: what the ranks share (nil otherwise)

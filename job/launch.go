@@ -367,6 +367,7 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 			return "", badFlag("--rank with --launcher %s: give one or the other", cfg.Launcher)
 		}
 		setThreads(cfg, runtime.GOMAXPROCS(0)) // which a launcher may set
+		cfg.nodeCores = runtime.NumCPU()
 		return "flags", nil
 	}
 	which := cfg.Launcher
@@ -436,5 +437,6 @@ func resolveLauncher(cfg *Config, getenv func(string) string) (string, error) {
 		ranks = 1
 	}
 	setThreads(cfg, slurm.ThreadsPerRank(cpus, ranks))
+	cfg.nodeCores = cpus
 	return which, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"signsgd/collective"
 	"signsgd/data"
+	"signsgd/kernels"
 )
 
 // Model is what the training loop needs of a network (nn.Net): flat
@@ -119,6 +121,26 @@ func evaluate(model Model, src data.Source, batch, limit int) (loss, acc1, acc5 
 		return loss, math.NaN(), math.NaN(), nil
 	}
 	return loss, float64(top1) / float64(n), float64(top5) / float64(n), nil
+}
+
+// wideThreads gives this rank the n cores the job holds on its node until
+// the returned function restores its own share: for the last evaluation,
+// which rank 0 runs while every other rank waits for the end (in earlier
+// epochs they are computing the next one's steps). The kernels' results
+// do not depend on their threads, so neither do the metrics.
+func wideThreads(n int) (restore func()) {
+	procs, threads, blas := runtime.GOMAXPROCS(0), kernels.Threads(), kernels.BLASThreads()
+	if n <= threads {
+		return func() {}
+	}
+	runtime.GOMAXPROCS(n)
+	kernels.SetThreads(n)
+	kernels.SetBLASThreads(n)
+	return func() {
+		kernels.SetThreads(threads)
+		kernels.SetBLASThreads(blas)
+		runtime.GOMAXPROCS(procs)
+	}
 }
 
 // Train runs one rank of the job described by cfg over c until the last
@@ -461,7 +483,12 @@ func (r *run) record(epoch int, lr float32, st epochStats, abstained map[int]int
 	rec.DroppedRanks = slices.Clone(r.dropped)
 	rec.StaleVotes = r.c.Traffic().StaleFrames
 	evalStart := time.Now()
+	restore := func() {}
+	if epoch == cfg.Epochs-1 {
+		restore = wideThreads(cfg.nodeCores)
+	}
 	loss, acc, acc5, err := evaluate(r.model, r.test, evalBatch(cfg), cfg.EvalLimit)
+	restore()
 	if err != nil {
 		return fmt.Errorf("epoch %d evaluation: %w", epoch+1, err)
 	}
