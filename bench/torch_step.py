@@ -34,6 +34,25 @@ class TorchNet(nn.Module):
         return self.fc2(x)
 
 
+class MNISTNet(nn.Module):
+    """The paper code's second MNIST network (mnistnet)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 64, 5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2), nn.Dropout(0.25),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, stride=2), nn.Dropout(0.25))
+        self.classifier = nn.Sequential(
+            nn.Linear(3136, 128), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(128, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 
@@ -59,11 +78,13 @@ def bench(name, model, shape, classes, threads, reps):
 def main():
     import torchvision.models as tvm
 
-    which = sys.argv[1:] or ["mlp", "cnn", "resnet18", "resnet50"]
+    which = sys.argv[1:] or ["mlp", "cnn", "mnistnet", "resnet18", "resnet50"]
     if "mlp" in which:
         bench("mlp", mlp(), (128, 1, 28, 28), 10, 1, 200)
     if "cnn" in which:
         bench("cnn", TorchNet(), (14, 1, 28, 28), 10, 1, 50)
+    if "mnistnet" in which:
+        bench("mnistnet", MNISTNet(), (14, 1, 28, 28), 10, 1, 20)
     if "resnet18" in which:
         bench("resnet18", tvm.resnet18(), (8, 3, 224, 224), 1000, 2, 5)
     if "resnet50" in which:

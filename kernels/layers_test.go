@@ -634,7 +634,8 @@ func TestAddInPlace(t *testing.T) {
 	AddInPlace(dst, src[:2])
 }
 
-// BenchmarkConv2D runs ResNet-18-like convolutions at batch 8. Backward
+// BenchmarkConv2D runs ResNet-18-like convolutions at batch 8 and
+// mnistnet's 5x5 at batch 14. Backward
 // computes dW and dIn (two SGEMMs the size of the forward one), except the
 // stem, whose input needs no gradient.
 func BenchmarkConv2D(b *testing.B) {
@@ -652,6 +653,8 @@ func BenchmarkConv2D(b *testing.B) {
 		{"cnhw/128c28x28k3", ConvShape{Batch: 8, InC: 128, InH: 28, InW: 28, OutC: 128, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 		{"cnhw/256c14x14k3", ConvShape{Batch: 8, InC: 256, InH: 14, InW: 14, OutC: 256, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 		{"cnhw/512c7x7k3", ConvShape{Batch: 8, InC: 512, InH: 7, InW: 7, OutC: 512, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
+		// mnistnet's 5x5 layer (batch 14): F(2x2, 5x5) against im2col.
+		{"cnhw/64c28x28k5", ConvShape{Batch: 14, InC: 64, InH: 28, InW: 28, OutC: 64, KH: 5, KW: 5, Stride: 1, Pad: 2, Layout: CNHW}, false},
 	} {
 		for _, wino := range []bool{true, false} {
 			if !wino && !c.s.winograd() {
