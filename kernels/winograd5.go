@@ -164,16 +164,17 @@ func winograd5Input(v []float32, plane, nt int, p []float32, s ConvShape, t0 int
 		t += sg.k
 		for c := 0; c < s.InC; c++ {
 			at := ((c*s.Batch+sg.n)*ph+2*sg.ty)*pw + 2*sg.tx0
-			winograd5InputRow(v[c*nt+sg.at:], plane, p[at:], pw, sg.k, q)
+			winograd5InputRow(v[c*nt+sg.at:], plane, p[at:], pw, sg.k, q, s.Batch*ph*pw)
 		}
 	}
 }
 
 // winograd5InputRow transforms n tiles side by side from their six input
 // rows, rowLen apart in rows (tile k's columns 2k..2k+5); tile k's entry
-// xi goes to v[xi*plane + k]. q is scratch of wg5QLen.
-func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q []float32) {
-	if wg5InputRowFast(v, plane, rows, rowLen, n, q) {
+// xi goes to v[xi*plane + k]. q is scratch of wg5QLen; the same columns
+// ahead values further on are read next (a hint: they are prefetched).
+func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q []float32, ahead int) {
+	if wg5InputRowFast(v, plane, rows, rowLen, n, q, ahead) {
 		return
 	}
 	var o [36][]float32

@@ -38,7 +38,7 @@ func TestWinograd5Matrices(t *testing.T) {
 			copy(rows[i*rowLen:], d[i][:])
 		}
 		v := make([]float32, 36)
-		winograd5InputRow(v, 1, rows, rowLen, 1, make([]float32, wg5QLen))
+		winograd5InputRow(v, 1, rows, rowLen, 1, make([]float32, wg5QLen), 0)
 		m := make([]float32, 36)
 		for xi := range m {
 			m[xi] = u[xi*wgPlane(1)] * v[xi]

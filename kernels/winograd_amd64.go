@@ -71,9 +71,10 @@ func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32)
 //	v[(6i+j)*plane + k] = (B^T d B)[i][j]
 //
 // with F(2x2, 5x5)'s B^T (winograd5.go). q is scratch of 36 x 16 values.
+// It prefetches the tiles' columns of the six rows ahead bytes further on.
 //
 //go:noescape
-func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)
+func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32, ahead int)
 
 // wg5OutputRowAVX512 is winograd5OutputRow's loop for n tiles: for tile k,
 // M[i][j] = m[(6i+j)*plane + k], Y = A^T M A with F(2x2, 5x5)'s A^T, and
@@ -86,12 +87,12 @@ func wg5OutputRowAVX512(m *float32, plane, n int, y0, y1 *float32, bias float32)
 // wg5InputRowFast runs the AVX-512 F(2x2, 5x5) input transform when the
 // CPU has it and rows reaches as far as it reads (a row may run on into
 // the next: only the tiles' own columns reach v).
-func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32, ahead int) bool {
 	if !haveAVX512 || !useAsm || n < 1 || len(rows) < 5*rowLen+wgRowPad(n) || len(q) < wg5QLen {
 		return false
 	}
 	_ = v[35*plane+n-1] // the last value written
-	wg5InputRowAVX512(&rows[0], rowLen, &v[0], plane, n, &q[0])
+	wg5InputRowAVX512(&rows[0], rowLen, &v[0], plane, n, &q[0], 4*ahead)
 	return true
 }
 

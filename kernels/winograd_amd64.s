@@ -315,13 +315,14 @@ GLOBL ·wgFour(SB), RODATA|NOPTR, $4
 DATA ·wgTwo+0(SB)/4, $0x40000000
 GLOBL ·wgTwo(SB), RODATA|NOPTR, $4
 
-// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)
+// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32, ahead int)
 //
 // winograd5InputRow: tile k (< n >= 1) reads columns 2k..2k+5 of the six
 // rows (rowLen apart from rows) and writes entry xi of B^T d B to
 // v[xi*plane + k]. It reads the rows up to column 32 ceil(n/16) + 3 and
-// uses q (36 x 16 values) for d B.
-TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-48
+// uses q (36 x 16 values) for d B. It prefetches the same columns of the
+// six rows ahead bytes further on (the next channel's).
+TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-56
 	MOVQ rows+0(FP), R8
 	MOVQ rowLen+8(FP), R9
 	SHLQ $2, R9
@@ -347,6 +348,32 @@ in5loop:
 	DECQ AX
 in5mask:
 	KMOVW AX, K1
+	MOVQ ahead+48(FP), DX
+	ADDQ R8, DX
+	PREFETCHT0 0(DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 128(DX)
+	PREFETCHT0 143(DX)
+	PREFETCHT0 0(DX)(R9*1)
+	PREFETCHT0 64(DX)(R9*1)
+	PREFETCHT0 128(DX)(R9*1)
+	PREFETCHT0 143(DX)(R9*1)
+	PREFETCHT0 0(DX)(R9*2)
+	PREFETCHT0 64(DX)(R9*2)
+	PREFETCHT0 128(DX)(R9*2)
+	PREFETCHT0 143(DX)(R9*2)
+	PREFETCHT0 0(DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 128(DX)(R10*1)
+	PREFETCHT0 143(DX)(R10*1)
+	PREFETCHT0 0(DX)(R9*4)
+	PREFETCHT0 64(DX)(R9*4)
+	PREFETCHT0 128(DX)(R9*4)
+	PREFETCHT0 143(DX)(R9*4)
+	PREFETCHT0 0(DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 128(DX)(R11*1)
+	PREFETCHT0 143(DX)(R11*1)
 	VMOVUPS 0(R8), Z0
 	VPERMT2PS 64(R8), Z30, Z0
 	VMOVUPS 0(R8), Z1

@@ -103,7 +103,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				for i := range v[k] {
 					v[k][i] = 7
 				}
-				winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen))
+				winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen), 0)
 			}()
 		}
 		for i := range v[0] {

@@ -10,7 +10,7 @@ func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32)
 	return false
 }
 
-func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32, ahead int) bool {
 	return false
 }
 

@@ -201,13 +201,14 @@ def wg5_in(d, q, t):
     a(f"\tVSUBPS {d3}, {t0}, {q5}")
 
 
-a("// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)")
+a("// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32, ahead int)")
 a("//")
 a("// winograd5InputRow: tile k (< n >= 1) reads columns 2k..2k+5 of the six")
 a("// rows (rowLen apart from rows) and writes entry xi of B^T d B to")
 a("// v[xi*plane + k]. It reads the rows up to column 32 ceil(n/16) + 3 and")
-a("// uses q (36 x 16 values) for d B.")
-a("TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-48")
+a("// uses q (36 x 16 values) for d B. It prefetches the same columns of the")
+a("// six rows ahead bytes further on (the next channel's).")
+a("TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-56")
 a("\tMOVQ rows+0(FP), R8")
 a("\tMOVQ rowLen+8(FP), R9")
 a("\tSHLQ $2, R9")
@@ -226,6 +227,11 @@ a("\tVBROADCASTSS ·wgFour(SB), Z28")
 a("\tVBROADCASTSS ·wgTwo(SB), Z29")
 a("in5loop:")
 tail_mask("in5mask")
+a("\tMOVQ ahead+48(FP), DX")
+a("\tADDQ R8, DX")
+for idx in ["", "(R9*1)", "(R9*2)", "(R10*1)", "(R9*4)", "(R11*1)"]:
+    for off in (0, 64, 128, 143):
+        a(f"\tPREFETCHT0 {off}(DX){idx}")
 rowaddr = ["(R8)", "(R8)(R9*1)", "(R8)(R9*2)", "(R8)(R10*1)", "(R8)(R9*4)", "(R8)(R11*1)"]
 for i, ra in enumerate(rowaddr):
     # d0..d5 of each tile: evens and odds of columns 2k.., 2k+2.., 2k+4..
