@@ -183,14 +183,14 @@ func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q 
 	}
 	for tx := range n {
 		x := 2 * tx
-		// q = d B, row by row, then v = B^T q, column by column.
-		var q [6][6]float32
-		for i := range q {
+		// dB = d B, row by row, then v = B^T dB, column by column.
+		var dB [6][6]float32
+		for i := range dB {
 			d := rows[i*rowLen+x : i*rowLen+x+6 : i*rowLen+x+6]
-			q[i] = wg5In(d[0], d[1], d[2], d[3], d[4], d[5])
+			dB[i] = wg5In(d[0], d[1], d[2], d[3], d[4], d[5])
 		}
 		for j := range 6 {
-			col := wg5In(q[0][j], q[1][j], q[2][j], q[3][j], q[4][j], q[5][j])
+			col := wg5In(dB[0][j], dB[1][j], dB[2][j], dB[3][j], dB[4][j], dB[5][j])
 			for i, y := range col {
 				o[6*i+j][tx] = y
 			}
