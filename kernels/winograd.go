@@ -107,9 +107,9 @@ func (s ConvShape) wgSlots() int {
 
 // wgColsLen is the scratch of the Winograd path: the transformed filters
 // (wgPlanes planes of OutC x InC), the same packed for the micro-kernel
-// (when wgPacked), then per slot one chunk's transformed input (wgPlanes
-// planes of InC x chunk), products (as many planes of OutC x chunk) and
-// row buffers.
+// (when wgPacked), for F(2x2, 5x5) the padded input (wg5PaddedLen), then
+// per slot one chunk's transformed input (wgPlanes planes of InC x chunk),
+// products (as many planes of OutC x chunk) and row buffers.
 func (s ConvShape) wgColsLen() int {
 	x := s.wgPlanes()
 	return x*wgPlane(s.OutC*s.InC) + x*s.wgPackedPlane() + s.wg5PaddedLen() + s.wgSlots()*s.wgSlotLen()
