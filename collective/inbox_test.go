@@ -33,6 +33,22 @@ func waitFilled(t *testing.T, co *core, r *recvReq) {
 	t.Fatal("the posted receive was never filled")
 }
 
+// waitQueued waits until n frames from peer are queued in co's inbox (over
+// TCP a sent frame reaches the inbox when the reader has read it).
+func waitQueued(t *testing.T, co *core, peer, n int) {
+	t.Helper()
+	b := co.inbox(peer)
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		queued := len(b.frames)
+		b.mu.Unlock()
+		if queued >= n {
+			return
+		}
+	}
+	t.Fatalf("%d frames from rank %d never queued", n, peer)
+}
+
 // TestPostedReceives: receives posted before their frames are filled in
 // place, by the sender's or reader's goroutine, in the order posted; a
 // frame that came before its receive is copied from the queue; other tags
@@ -117,6 +133,7 @@ func TestPostedReceivesLendAndVary(t *testing.T) {
 			// its own length (up to max).
 			send(0, 9)
 			send(1, 5)
+			waitQueued(t, co, 0, 2)
 			var rs [4]recvReq
 			for i := range rs {
 				rs[i] = recvReq{peer: 0, tag: TagVote, dst: make([]byte, 7), max: 12, borrow: true}
