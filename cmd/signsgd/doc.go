@@ -3,4 +3,8 @@
 // reproduces the paper's experiments. `signsgd run --help` lists the flags
 // (generated from the registries); package signsgd/job documents the job,
 // and the README gives a tour.
+//
+// With SIGNSGD_CPUPROFILE=DIR every signsgd process, the launcher and each
+// rank it starts, writes its CPU profile into DIR (signsgd-rankN-PID.prof
+// for rank N) for `go tool pprof`: where a rank's time goes in a real job.
 package main

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"signsgd/bench/accscale"
@@ -31,5 +32,12 @@ var commands = []cli.Command{
 
 func main() {
 	kernels.ReexecForBLASCore()
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands))
+	stop, err := startCPUProfile(os.Getenv(profileEnv), os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "signsgd:", err)
+		os.Exit(1)
+	}
+	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands)
+	stop()
+	os.Exit(code)
 }

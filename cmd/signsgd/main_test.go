@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"signsgd/job/cli"
@@ -73,10 +74,7 @@ func TestBLASCoreChosen(t *testing.T) {
 	if _, set := os.LookupEnv("OPENBLAS_CORETYPE"); set {
 		t.Skip("OPENBLAS_CORETYPE is set for this test: OpenBLAS's own detection is unknown")
 	}
-	bin := filepath.Join(t.TempDir(), "signsgd")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
+	bin := buildBinary(t)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SIGNSGD_OPENBLAS_DETECTED=") {
@@ -104,5 +102,79 @@ func TestBLASCoreChosen(t *testing.T) {
 	user := "BLAS openblas (" + detected + ", OPENBLAS_CORETYPE set by the user)"
 	if got := report("OPENBLAS_CORETYPE=" + detected); !strings.Contains(got, user) {
 		t.Errorf("with OPENBLAS_CORETYPE=%s: %q, want %q", detected, got, user)
+	}
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds the program once for the tests that run it.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "signsgd-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "signsgd")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("build: %v\n%s", built.err, built.out)
+	}
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
+
+// TestCPUProfiles: with SIGNSGD_CPUPROFILE=DIR a job's launcher and each of
+// its ranks write a CPU profile there (gzip-compressed protocol buffers,
+// as runtime/pprof writes them), the ranks' named by their rank; a DIR that
+// cannot be made is a one-line error naming the variable, exit 1, before
+// anything runs.
+func TestCPUProfiles(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "prof")
+	cmd := exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1", "--quiet", "--out", filepath.Join(t.TempDir(), "run"))
+	cmd.Env = append(os.Environ(), profileEnv+"="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	for _, pattern := range []string{"signsgd-rank0-*.prof", "signsgd-rank1-*.prof", "signsgd-[0-9]*.prof"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pattern))
+		if len(files) != 1 {
+			t.Errorf("%s: %d files, want 1", pattern, len(files))
+			continue
+		}
+		b, err := os.ReadFile(files[0])
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s is no profile (%d bytes, %v)", files[0], len(b), err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1")
+	cmd.Env = append(os.Environ(), profileEnv+"="+filepath.Join(file, "prof"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("a profile directory under a file: %v, want exit 1", err)
+	}
+	if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, profileEnv) {
+		t.Errorf("a profile directory under a file: stderr %q, want one line naming %s", msg, profileEnv)
 	}
 }
