@@ -76,7 +76,9 @@
 // reads its rank from their environment (package slurm); else it launches
 // every rank as a process of itself on loopback, rank 0 on a listening
 // socket the launcher opens and hands down (no port race), each with
-// GOMAXPROCS = cores / ranks. --launcher sim runs every rank as a goroutine
+// GOMAXPROCS = cores / ranks. Rank 0 runs the last epoch's evaluation, while
+// the others only wait, on all the cores the job holds on its node.
+// --launcher sim runs every rank as a goroutine
 // over the in-memory transport (collective.NewSimNet with --sim-link), the
 // same rank code, with simulated step and exchange times in the metrics.
 //
