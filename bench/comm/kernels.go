@@ -25,9 +25,19 @@ var kernelModels = []struct {
 	batch   int
 }{
 	{"mlp", []int{1, 28, 28}, 10, 128, 128},
+	{"cnn", []int{1, 28, 28}, 10, 0, 14},
 	{"mnistnet", []int{1, 28, 28}, 10, 0, 14},
 	{"resnet18", []int{3, 224, 224}, 1000, 0, 8},
 	{"resnet50", []int{3, 224, 224}, 1000, 0, 8},
+}
+
+// kernelModelNames is the names of kernelModels, comma-separated.
+func kernelModelNames() string {
+	names := make([]string, len(kernelModels))
+	for i, m := range kernelModels {
+		names[i] = m.name
+	}
+	return strings.Join(names, ",")
 }
 
 // kernelVoters are the vote sizes calibrated (the workers of make run,
@@ -43,8 +53,8 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "kernels/calibration", "with --calibrate: the table's directory, or a .json file")
 	reps := fs.Int("reps", 5, "with --calibrate: timed runs per shape and choice (the median is kept)")
 	threads := fs.Int("threads", 2, "threads of the products and convolutions (as bench-step's ResNets)")
-	models := fs.String("models", "mlp,mnistnet,resnet18,resnet50", "networks whose shapes are measured")
-	keep := fs.Bool("keep", false, "with --calibrate: keep the existing table's classes that this run does not measure")
+	models := fs.String("models", kernelModelNames(), "networks whose shapes are measured")
+	keep := fs.Bool("keep", false, "with --calibrate: measure only the --models networks' shapes (not BenchmarkSgemm's) and keep the existing table's other classes")
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
 	}
@@ -69,7 +79,9 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 			return cli.UsageError("bench kernels: unknown model %q", name)
 		}
 	}
-	shapes.Merge(kernels.Shapes{Sgemm: kernels.BenchSgemmShapes})
+	if !*keep { // a partial calibration measures the named networks' shapes alone
+		shapes.Merge(kernels.Shapes{Sgemm: kernels.BenchSgemmShapes})
+	}
 	shapes.Vote = kernelVoters
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	if !*calibrate {
