@@ -75,6 +75,14 @@ const wgSkew = 16
 // wgPlane is the stride between two planes of n values.
 func wgPlane(n int) int { return n + wgSkew }
 
+// wgPlaneViews sets views[xi] to the n values of entry xi of a run of
+// tiles: x[xi*plane : xi*plane+n].
+func wgPlaneViews(views [][]float32, x []float32, plane, n int) {
+	for xi := range views {
+		views[xi] = x[xi*plane : xi*plane+n]
+	}
+}
+
 // wgTiles is the number of 2x2 output tiles down and across one image.
 func (s ConvShape) wgTiles() (th, tw int) { return (s.OutH() + 1) / 2, (s.OutW() + 1) / 2 }
 
@@ -143,6 +151,36 @@ func (s ConvShape) wgSlotLen() int {
 	return n
 }
 
+// wgSlot is one thread's scratch of the Winograd path (wgSlotLen, the
+// slots one after another from cols[head:]): a chunk's transformed input v
+// and products m (wgPlanes planes each, vp and mp apart), the row buffers
+// (wgTile of wgRowPad(tw)) and, for F(2x2, 5x5), the input transform's
+// scratch q (wg5QLen).
+type wgSlot struct {
+	v, m, rows, q []float32
+	vp, mp        int
+}
+
+// wgSlotsIn is how many slots run: as many as Threads() says, or as cols
+// has room for from head on (should the setting have changed since
+// ColsLen).
+func (s ConvShape) wgSlotsIn(cols []float32, head int) int {
+	return max(1, min(s.wgSlots(), (len(cols)-head)/s.wgSlotLen()))
+}
+
+// wgSlotAt is slot i of the slots from cols[head:].
+func (s ConvShape) wgSlotAt(cols []float32, head, i int) wgSlot {
+	n, x, chunk := s.wgSlotLen(), s.wgPlanes(), s.wgChunk()
+	_, tw := s.wgTiles()
+	sl := wgSlot{vp: wgPlane(s.InC * chunk), mp: wgPlane(s.OutC * chunk)}
+	scratch := cols[head+i*n : head+(i+1)*n]
+	sl.v = scratch[:x*sl.vp]
+	sl.m = scratch[x*sl.vp : x*(sl.vp+sl.mp)]
+	aux := scratch[x*(sl.vp+sl.mp):]
+	sl.rows, sl.q = aux[:s.wgTile()*wgRowPad(tw)], aux[s.wgTile()*wgRowPad(tw):]
+	return sl
+}
+
 // winogradForward is convForward for a shape with s.winograd(): out =
 // w * in + bias. The batch's tiles are cut into chunks of wgChunk; each
 // thread takes a run of chunks and, chunk by chunk, transforms its input,
@@ -175,24 +213,18 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		winograd5Pad(padded, in, s)
 	}
 	head += len(padded)
-	chunk, slotLen := s.wgChunk(), s.wgSlotLen()
+	chunk := s.wgChunk()
 	chunks := (tiles + chunk - 1) / chunk
-	// As many threads as Threads() says, or as cols has slots for (should
-	// the setting have changed since ColsLen).
-	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
-	vp, mp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
-	parallelSlots(chunks, slots, func(slot, c0, c1 int) {
-		scratch := cols[head+slot*slotLen : head+(slot+1)*slotLen]
-		v := scratch[:x*vp]
-		m := scratch[x*vp : x*(vp+mp)]
-		aux := scratch[x*(vp+mp):]
+	parallelSlots(chunks, s.wgSlotsIn(cols, head), func(slot, c0, c1 int) {
+		sl := s.wgSlotAt(cols, head, slot)
+		v, m, vp, mp := sl.v, sl.m, sl.vp, sl.mp
 		for ci := c0; ci < c1; ci++ {
 			t0 := ci * chunk
 			nt := min(chunk, tiles-t0)
 			if s.KH == 5 {
-				winograd5Input(v, vp, nt, padded, s, t0, aux[s.wgTile()*wgRowPad(tw):])
+				winograd5Input(v, vp, nt, padded, s, t0, sl.q)
 			} else {
-				winogradInput(v, vp, nt, in, s, t0, aux)
+				winogradInput(v, vp, nt, in, s, t0, sl.rows)
 			}
 			for xi := 0; xi < x; xi++ {
 				if pp > 0 {
@@ -202,7 +234,7 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 				sgemmSerial(false, false, s.OutC, nt, s.InC, 1, u[xi*up:], s.InC,
 					v[xi*vp:], nt, 0, m[xi*mp:], nt)
 			}
-			winogradOutput(out, m, mp, nt, bias, s, t0, aux)
+			winogradOutput(out, m, mp, nt, bias, s, t0, sl.rows)
 		}
 	})
 }
@@ -291,9 +323,7 @@ func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
 	}
 	r0, r1, r2, r3 := rows[0], rows[1], rows[2], rows[3]
 	var o [16][]float32
-	for xi := range o {
-		o[xi] = v[xi*plane : xi*plane+n]
-	}
+	wgPlaneViews(o[:], v, plane, n)
 	for tx := 0; tx < n; tx++ {
 		x := 2 * tx
 		a, b, c, d := r0[x:x+4:x+4], r1[x:x+4:x+4], r2[x:x+4:x+4], r3[x:x+4:x+4]
@@ -320,6 +350,10 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 	var rows [2][]float32
 	rowLen := wgRowPad(tw)
 	rows[0], rows[1] = buf[:rowLen], buf[rowLen:2*rowLen]
+	outputRow := winogradOutputRow
+	if s.KH == 5 {
+		outputRow = winograd5OutputRow
+	}
 	for t := t0; t < t0+nt; {
 		sg := wgSegmentAt(th, tw, t0, nt, t)
 		t += sg.k
@@ -329,11 +363,7 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 			if bias != nil {
 				b = bias[o]
 			}
-			if s.KH == 5 {
-				winograd5OutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
-			} else {
-				winogradOutputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
-			}
+			outputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
 			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
 			for i := 0; i < 2; i++ {
 				if y := 2*sg.ty + i; y < oh {
@@ -351,9 +381,7 @@ func winogradOutputRow(rows [2][]float32, m []float32, plane, n int, bias float3
 		return
 	}
 	var in [16][]float32
-	for xi := range in {
-		in[xi] = m[xi*plane : xi*plane+n]
-	}
+	wgPlaneViews(in[:], m, plane, n)
 	y0, y1 := rows[0][:2*n], rows[1][:2*n]
 	for tx := 0; tx < n; tx++ {
 		// r = m A, row by row: (m0+m1+m2, m1-m2-m3).

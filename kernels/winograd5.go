@@ -178,9 +178,7 @@ func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q 
 		return
 	}
 	var o [36][]float32
-	for xi := range o {
-		o[xi] = v[xi*plane : xi*plane+n]
-	}
+	wgPlaneViews(o[:], v, plane, n)
 	for tx := range n {
 		x := 2 * tx
 		// dB = d B, row by row, then v = B^T dB, column by column.
@@ -205,9 +203,7 @@ func winograd5OutputRow(rows [2][]float32, m []float32, plane, n int, bias float
 		return
 	}
 	var in [36][]float32
-	for xi := range in {
-		in[xi] = m[xi*plane : xi*plane+n]
-	}
+	wgPlaneViews(in[:], m, plane, n)
 	y0, y1 := rows[0][:2*n], rows[1][:2*n]
 	for tx := range n {
 		// r = M A, row by row, then Y = A^T r, column by column.
@@ -269,23 +265,17 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 	padded := cols[len(parts) : len(parts)+s.wg5PaddedLen()]
 	winograd5Pad(padded, in, s)
 	head := len(parts) + len(padded)
-	slotLen := s.wgSlotLen()
-	slots := max(1, min(s.wgSlots(), (len(cols)-head)/slotLen))
-	vp, zp := wgPlane(s.InC*chunk), wgPlane(s.OutC*chunk)
-	parallelSlots(segs, slots, func(slot, g0, g1 int) {
-		scratch := cols[head+slot*slotLen : head+(slot+1)*slotLen]
-		v := scratch[:36*vp]
-		z := scratch[36*vp : 36*(vp+zp)]
-		aux := scratch[36*(vp+zp):]
-		q := aux[6*wgRowPad(tw):]
+	parallelSlots(segs, s.wgSlotsIn(cols, head), func(slot, g0, g1 int) {
+		sl := s.wgSlotAt(cols, head, slot)
+		v, z, vp, zp := sl.v, sl.m, sl.vp, sl.mp // z: the output gradient's transform
 		for g := g0; g < g1; g++ {
 			du := parts[g*36*up : (g+1)*36*up]
 			c0, c1 := g*chunks/segs, (g+1)*chunks/segs
 			for ci := c0; ci < c1; ci++ {
 				t0 := ci * chunk
 				nt := min(chunk, tiles-t0)
-				winograd5Input(v, vp, nt, padded, s, t0, q)
-				winograd5OutGrad(z, zp, nt, dOut, s, t0, aux)
+				winograd5Input(v, vp, nt, padded, s, t0, sl.q)
+				winograd5OutGrad(z, zp, nt, dOut, s, t0, sl.rows)
 				var beta float32
 				if ci > c0 {
 					beta = 1
@@ -365,9 +355,7 @@ func winograd5OutGradRow(z []float32, plane int, rows [2][]float32, n int) {
 		return
 	}
 	var o [36][]float32
-	for xi := range o {
-		o[xi] = z[xi*plane : xi*plane+n]
-	}
+	wgPlaneViews(o[:], z, plane, n)
 	r0, r1 := rows[0][:2*n], rows[1][:2*n]
 	for k := range n {
 		// w = dY A^T row by row, then z = A w column by column.
