@@ -17,16 +17,8 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 		t.Skip("no AVX-512 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(63, 64))
-	special := []float32{float32(math.Copysign(0, -1)), float32(math.Inf(1)), 1e-40, 3e38}
-	fill := func(x []float32) {
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-			if rng.IntN(50) == 0 {
-				x[i] = special[rng.IntN(len(special))]
-			}
-		}
-	}
-	bits := func(v float32) uint32 { return math.Float32bits(v) }
+	fill := wgTestFill(rng)
+	bits := math.Float32bits
 	for n := 1; n <= 40; n++ {
 		plane := n + 3 + rng.IntN(20)
 		var rows [4][]float32
@@ -45,11 +37,7 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 				winogradInputRow(v[k], plane, rows, n)
 			}()
 		}
-		for i := range v[0] {
-			if bits(v[1][i]) != bits(v[0][i]) {
-				t.Fatalf("input transform, %d tiles: v[%d] (entry %d, tile %d) = %v, Go %v", n, i, i/plane, i%plane, v[1][i], v[0][i])
-			}
-		}
+		checkPlanes(t, "input transform", n, plane, v[1], v[0])
 		m := make([]float32, 16*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())
@@ -80,16 +68,8 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 		t.Skip("no AVX-512 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(65, 66))
-	special := []float32{float32(math.Copysign(0, -1)), float32(math.Inf(1)), 1e-40, 3e38}
-	fill := func(x []float32) {
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-			if rng.IntN(50) == 0 {
-				x[i] = special[rng.IntN(len(special))]
-			}
-		}
-	}
-	bits := func(v float32) uint32 { return math.Float32bits(v) }
+	fill := wgTestFill(rng)
+	bits := math.Float32bits
 	for n := 1; n <= 40; n++ {
 		plane := n + 3 + rng.IntN(20)
 		rowLen := wgRowPad(n) + rng.IntN(3)
@@ -106,14 +86,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen), 0)
 			}()
 		}
-		for i := range v[0] {
-			if bits(v[1][i]) != bits(v[0][i]) {
-				t.Fatalf("input transform, %d tiles: v[%d] (entry %d, tile %d) = %v, Go %v", n, i, i/plane, i%plane, v[1][i], v[0][i])
-			}
-			if i%plane >= n && v[1][i] != 7 {
-				t.Fatalf("input transform, %d tiles: wrote v[%d] (entry %d, tile %d)", n, i, i/plane, i%plane)
-			}
-		}
+		checkPlanes(t, "input transform", n, plane, v[1], v[0])
 		dy := [2][]float32{make([]float32, wgRowPad(n)), make([]float32, wgRowPad(n))}
 		fill(dy[0])
 		fill(dy[1])
@@ -128,14 +101,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				winograd5OutGradRow(z[k], plane, dy, n)
 			}()
 		}
-		for i := range z[0] {
-			if bits(z[1][i]) != bits(z[0][i]) {
-				t.Fatalf("output gradient transform, %d tiles: z[%d] (entry %d, tile %d) = %v, Go %v", n, i, i/plane, i%plane, z[1][i], z[0][i])
-			}
-			if i%plane >= n && z[1][i] != 7 {
-				t.Fatalf("output gradient transform, %d tiles: wrote z[%d] (entry %d, tile %d)", n, i, i/plane, i%plane)
-			}
-		}
+		checkPlanes(t, "output gradient transform", n, plane, z[1], z[0])
 		m := make([]float32, 36*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())
@@ -155,6 +121,35 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 					t.Fatalf("output transform, %d tiles: row %d [%d] = %v, Go %v", n, j, i, out[1][j][i], out[0][j][i])
 				}
 			}
+		}
+	}
+}
+
+// wgTestFill returns a filler of normal values with, one in fifty, a
+// special one: -0, +Inf, a denormal, a value near the largest.
+func wgTestFill(rng *rand.Rand) func([]float32) {
+	special := []float32{float32(math.Copysign(0, -1)), float32(math.Inf(1)), 1e-40, 3e38}
+	return func(x []float32) {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+			if rng.IntN(50) == 0 {
+				x[i] = special[rng.IntN(len(special))]
+			}
+		}
+	}
+}
+
+// checkPlanes fails unless got (the AVX-512 form's planes, plane apart,
+// filled with 7 before) has want's bits everywhere and 7 past the n tiles
+// of every plane.
+func checkPlanes(t *testing.T, what string, n, plane int, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s, %d tiles: [%d] (entry %d, tile %d) = %v, Go %v", what, n, i, i/plane, i%plane, got[i], want[i])
+		}
+		if i%plane >= n && got[i] != 7 {
+			t.Fatalf("%s, %d tiles: wrote [%d] (entry %d, tile %d)", what, n, i, i/plane, i%plane)
 		}
 	}
 }

@@ -42,6 +42,30 @@ def tail_mask(label):
     a("\tKMOVW AX, K1")
 
 
+def store_rows(rows):
+    """Interleaves columns 2k and 2k+1 of each output row (Z{y}, Z{y+1}
+    for y, ptr in rows) and stores the row's 32 values at ptr."""
+    for y, ptr in rows:
+        a(f"\tVMOVAPS Z{y}, Z0")
+        a(f"\tVPERMT2PS Z{y + 1}, Z30, Z0")
+        a(f"\tVMOVAPS Z{y}, Z1")
+        a(f"\tVPERMT2PS Z{y + 1}, Z31, Z1")
+        a(f"\tVMOVUPS Z0, ({ptr})")
+        a(f"\tVMOVUPS Z1, 64({ptr})")
+
+
+def output_loop_end(label):
+    """Next sixteen tiles of an output transform: m on by 16 values, the
+    rows by 32; then the return."""
+    a("\tADDQ $64, SI")
+    a("\tADDQ $128, R8")
+    a("\tADDQ $128, R9")
+    a("\tSUBQ $16, CX")
+    a(f"\tJGT {label}")
+    a("\tVZEROUPPER")
+    a("\tRET")
+
+
 a("// func wgInputRowAVX512(r0, r1, r2, r3, v *float32, plane, n int)")
 a("//")
 a("// winogradInputRow: tile k (< n >= 1) reads columns 2k..2k+3 of the four")
@@ -140,21 +164,8 @@ for col in range(2):
     a(f"\tVSUBPS Z{r2}, Z{r1}, Z{26 + col}")
     a(f"\tVSUBPS Z{r3}, Z{26 + col}, Z{26 + col}")
     a(f"\tVADDPS Z29, Z{26 + col}, Z{26 + col}")
-# Interleave columns 2k and 2k+1 of each output row.
-for y, ptr in ((24, "R8"), (26, "R9")):
-    a(f"\tVMOVAPS Z{y}, Z0")
-    a(f"\tVPERMT2PS Z{y + 1}, Z30, Z0")
-    a(f"\tVMOVAPS Z{y}, Z1")
-    a(f"\tVPERMT2PS Z{y + 1}, Z31, Z1")
-    a(f"\tVMOVUPS Z0, ({ptr})")
-    a(f"\tVMOVUPS Z1, 64({ptr})")
-a("\tADDQ $64, SI")
-a("\tADDQ $128, R8")
-a("\tADDQ $128, R9")
-a("\tSUBQ $16, CX")
-a("\tJGT outloop")
-a("\tVZEROUPPER")
-a("\tRET")
+store_rows(((24, "R8"), (26, "R9")))
+output_loop_end("outloop")
 
 
 
@@ -312,20 +323,8 @@ for j in range(2):
     wg5_out([10 + 2 * i + j for i in range(6)], 22 + j, 24 + j, range(6, 10))
     a(f"\tVADDPS Z27, Z{22 + j}, Z{22 + j}")
     a(f"\tVADDPS Z27, Z{24 + j}, Z{24 + j}")
-for y, ptr in ((22, "R8"), (24, "R9")):
-    a(f"\tVMOVAPS Z{y}, Z0")
-    a(f"\tVPERMT2PS Z{y + 1}, Z30, Z0")
-    a(f"\tVMOVAPS Z{y}, Z1")
-    a(f"\tVPERMT2PS Z{y + 1}, Z31, Z1")
-    a(f"\tVMOVUPS Z0, ({ptr})")
-    a(f"\tVMOVUPS Z1, 64({ptr})")
-a("\tADDQ $64, SI")
-a("\tADDQ $128, R8")
-a("\tADDQ $128, R9")
-a("\tSUBQ $16, CX")
-a("\tJGT out5loop")
-a("\tVZEROUPPER")
-a("\tRET")
+store_rows(((22, "R8"), (24, "R9")))
+output_loop_end("out5loop")
 
 
 def wg5_expand(x0, x1, out, t):
