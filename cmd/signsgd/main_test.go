@@ -178,3 +178,24 @@ func TestCPUProfiles(t *testing.T) {
 		t.Errorf("a profile directory under a file: stderr %q, want one line naming %s", msg, profileEnv)
 	}
 }
+
+// TestRankArg: the profile's file name finds the rank in every form
+// package flag accepts, and nothing where there is none.
+func TestRankArg(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--rank", "3", "--workers", "4"}, "3"},
+		{[]string{"run", "-rank", "2"}, "2"},
+		{[]string{"run", "--rank=5"}, "5"},
+		{[]string{"run", "-rank=7"}, "7"},
+		{[]string{"run", "--workers", "4"}, ""},
+		{[]string{"run", "--ranks", "4"}, ""},
+		{[]string{"run", "--rank"}, ""},
+	} {
+		if got := rankArg(c.args); got != c.want {
+			t.Errorf("rankArg(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}

@@ -44,13 +44,22 @@ func startCPUProfile(dir string, args []string) (stop func(), err error) {
 	}, nil
 }
 
-// rankArg is the value of --rank among args ("" when absent).
+// rankArg is the value of the rank flag among args, in any of the forms
+// package flag takes (-rank N, --rank N, -rank=N, --rank=N); "" when
+// absent.
 func rankArg(args []string) string {
 	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, "--rank="); ok {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, v, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if name != "rank" {
+			continue
+		}
+		if hasValue {
 			return v
 		}
-		if a == "--rank" && i+1 < len(args) {
+		if i+1 < len(args) {
 			return args[i+1]
 		}
 	}
