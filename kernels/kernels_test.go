@@ -567,7 +567,7 @@ func BenchmarkApplySignStep(b *testing.B) {
 // the portable Go is checked too on machines that have the assembly.
 func TestVotePortableMatchesAsm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	for _, m := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 64, 65, 255, 256, 300} {
+	for _, m := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 255, 256, 300} {
 		for _, n := range []int{0, 1, 64, 255, 256, 257, 64*256 + 64*5 + 3} {
 			voters := make([]Signs, m)
 			// Dense voters (no zero sign), as float gradients give, take

@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"math/bits"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -28,12 +29,57 @@ import (
 //go:noescape
 func voteAVX2(nz, neg *unsafe.Pointer, m int, off uintptr, n int, scratch *[8][4]uint64, outNZ, outNeg, outEq *uint64)
 
-// voteAVX512 (vote_avx512_amd64.s) is voteAVX2's loop over n words (n a
-// multiple of 8); mplanes holds m bit-sliced, the NZ count of a group where
-// no voter abstains.
+// voteAVX512P1 .. voteAVX512P8 (vote_avx512_amd64.s) are voteAVX2's loop
+// over n words (n a multiple of 8) for m voters with bits.Len(m) = P, the
+// planes they count in; mplanes holds m bit-sliced, the NZ count of a group
+// where no voter abstains.
 //
 //go:noescape
-func voteAVX512(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+func voteAVX512P1(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P2(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P3(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P4(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P5(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P6(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P7(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+//go:noescape
+func voteAVX512P8(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)
+
+// voteAVX512 runs the AVX-512 kernel for bits.Len(m) planes (a switch,
+// not a table of funcs, so that the arguments stay on the caller's stack).
+func voteAVX512(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64) {
+	switch bits.Len(uint(m)) {
+	case 1:
+		voteAVX512P1(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 2:
+		voteAVX512P2(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 3:
+		voteAVX512P3(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 4:
+		voteAVX512P4(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 5:
+		voteAVX512P5(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 6:
+		voteAVX512P6(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	case 7:
+		voteAVX512P7(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	default:
+		voteAVX512P8(nz, neg, m, off, n, mplanes, outNZ, outNeg, outEq)
+	}
+}
 
 // haveAVX2 says whether the AVX2 vote kernel runs on this CPU (read once);
 // haveAVX512 (sgemm_amd64.go) likewise for the AVX-512 one.

@@ -1,8 +1,10 @@
 """Writes ../vote_avx512_amd64.s: the AVX-512 majority-vote kernel.
 
 One group is eight words (one ZMM register, one cache line of every plane).
-Counts are bit-sliced in eight planes (m <= 255): Z0..Z7 while counting,
-count(NZ) kept in Z16..Z23 while count(Neg) is counted. Voters enter eight at
+Counts are bit-sliced in P planes, P = bits.Len(m) (m <= 255), one kernel
+per P so that a small vote does not carry eight planes through every adder
+and compare: Z0..Z(P-1) while counting, count(NZ) kept in Z16.. while
+count(Neg) is counted. Voters enter eight at
 a time through a Harley-Seal tree of full adders, each full adder two
 VPTERNLOGQ (xor3 and majority). A group whose NZ words are all ones in every
 voter (a float gradient's signs have no zeros) skips counting NZ: the count
@@ -53,21 +55,26 @@ def full_add(acc, x, y, carry):
     tern(XOR3, acc, x, y)
 
 
-def ripple(c, lo, t):
-    """Add carry register c into planes lo..7, half adders; clobbers t."""
-    for j in range(lo, 7):
+def ripple(c, lo, t, P):
+    """Add carry register c into planes lo..P-1, half adders; clobbers t.
+
+    The count never reaches 2^P (m < 2^P), so the last plane's carry is
+    dropped."""
+    for j in range(lo, P - 1):
         e(f"VPANDQ {c}, Z{j}, {t}")
         e(f"VPXORQ {c}, Z{j}, Z{j}")
         c, t = t, c
-    e(f"VPXORQ {c}, Z7, Z7")
+    e(f"VPXORQ {c}, Z{P - 1}, Z{P - 1}")
 
 
-def count(base, tag):
-    """Counts word group DX of the m planes listed at base into Z0..Z7."""
-    for j in range(8):
+def count(base, tag, P):
+    """Counts word group DX of the m planes listed at base into Z0..Z(P-1)."""
+    for j in range(P):
         e(f"VPXORQ Z{j}, Z{j}, Z{j}")
     e(f"MOVQ {base}, R10")
     e("MOVQ CX, R11")
+    if P < 4:  # m < 8: no octet of voters
+        return count_rest(tag, P)
     label(f"{tag}oct")
     e("CMPQ R11, $8")
     e(f"JLT {tag}rest")
@@ -84,16 +91,21 @@ def count(base, tag):
     full_add("Z0", "Z14", "Z15", "Z25")
     full_add("Z1", "Z24", "Z25", "Z27")
     full_add("Z2", "Z26", "Z27", "Z28")
-    ripple("Z28", 3, "Z29")
+    ripple("Z28", 3, "Z29", P)
     e("ADDQ $64, R10")
     e("SUBQ $8, R11")
     e(f"JMP {tag}oct")
+    count_rest(tag, P)
+
+
+def count_rest(tag, P):
+    """The voters left after the octets, one at a time."""
     label(f"{tag}rest")
     e("TESTQ R11, R11")
     e(f"JZ {tag}done")
     e("MOVQ 0(R10), AX")
     e("VMOVDQU64 (AX)(DX*1), Z8")
-    ripple("Z8", 0, "Z9")
+    ripple("Z8", 0, "Z9", P)
     e("ADDQ $8, R10")
     e("DECQ R11")
     e(f"JMP {tag}rest")
@@ -106,86 +118,96 @@ L += [
     "//go:build amd64 && !noasm",
     "",
     '#include "textflag.h"',
-    "",
-    "// func voteAVX512(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)",
-    "//",
-    "// For words off/8 .. off/8+n-1 (n a multiple of 8) of the m planes whose",
-    "// word-0 addresses are nz[0..m-1] and neg[0..m-1] (1 <= m <= 255), counts",
-    "// both planes bit-sliced (Harley-Seal, eight voters at a time, VPTERNLOGQ",
-    "// full adders), compares count(NZ) with 2 count(Neg) and writes sign(V) as",
-    "// NZ and Neg words and the tie mask, eight words per iteration. Where every",
-    "// voter's NZ words are all ones, count(NZ) is m: mplanes holds its planes.",
-    "TEXT ·voteAVX512(SB), NOSPLIT, $0-72",
 ]
-e("MOVQ nz+0(FP), SI")
-e("MOVQ neg+8(FP), BX")
-e("MOVQ m+16(FP), CX")
-e("MOVQ off+24(FP), DX")
-e("MOVQ n+32(FP), R8")
-e("MOVQ mplanes+40(FP), R9")
-e("MOVQ outNZ+48(FP), R12")
-e("MOVQ outNeg+56(FP), R13")
-e("MOVQ outEq+64(FP), R14")
-label("group")
-e("CMPQ R8, $8")
-e("JLT end")
-# Dense check: AND of every voter's NZ words.
-e("VPTERNLOGQ $0xff, Z24, Z24, Z24")
-e("MOVQ SI, R10")
-e("MOVQ CX, R11")
-label("dense")
-e("MOVQ 0(R10), AX")
-e("VPANDQ (AX)(DX*1), Z24, Z24")
-if PREFETCH:
-    e(f"PREFETCHT0 {PREFETCH}(AX)(DX*1)")
-e("ADDQ $8, R10")
-e("DECQ R11")
-e("JNZ dense")
-e("VPTERNLOGQ $0x55, Z24, Z24, Z24 // not")
-e("VPTESTMQ Z24, Z24, K1")
-e("KORTESTW K1, K1")
-e("JNZ sparse")
-for j in range(8):
-    e(f"VMOVDQU64 {64 * j}(R9), Z{16 + j}")
-e("JMP negs")
-label("sparse")
-count("SI", "nz")
-for j in range(8):
-    e(f"VMOVDQA64 Z{j}, Z{16 + j}")
-label("negs")
-count("BX", "neg")
-# Compare a = count(NZ) (Z16..Z23) with b = 2 count(Neg) (plane j of b is
-# Z(j-1)), most significant plane first: eq Z30, gt Z31, lt Z29, t Z28.
-e("VPTERNLOGQ $0xff, Z30, Z30, Z30")
-e("VPXORQ Z31, Z31, Z31")
-e("VPXORQ Z29, Z29, Z29")
-for j in range(8, -1, -1):
-    a = f"Z{16 + j}" if j < 8 else None
-    b = f"Z{j - 1}" if j > 0 else None
-    L.append(f"\t// plane {j}")
-    if a and b:
-        e("VMOVDQA64 Z30, Z28")
-        tern(AND_XOR, "Z28", a, b)  # t = eq & (a ^ b)
-        tern(OR_AND, "Z31", "Z28", a)  # gt |= t & a
-        tern(OR_AND, "Z29", "Z28", b)  # lt |= t & b
-        tern(ANDNOT, "Z30", "Z28", "Z28")  # eq &^= t
-    else:
-        x = a or b  # the other is 0: t = eq & x
-        tern(OR_AND, "Z31" if a else "Z29", "Z30", x)
-        tern(ANDNOT, "Z30", x, x)
-e("VPORQ Z29, Z31, Z31")
-e("VMOVDQU64 Z31, (R12)")
-e("VMOVDQU64 Z29, (R13)")
-e("VMOVDQU64 Z30, (R14)")
-e("ADDQ $64, R12")
-e("ADDQ $64, R13")
-e("ADDQ $64, R14")
-e("ADDQ $64, DX")
-e("SUBQ $8, R8")
-e("JMP group")
-label("end")
-e("VZEROUPPER")
-e("RET")
+
+
+def kernel(P):
+    """voteAVX512P<P>: the kernel for m < 2^P voters, counting in P planes."""
+    L.extend([
+        "",
+        f"// func voteAVX512P{P}(nz, neg *unsafe.Pointer, m int, off uintptr, n int, mplanes *[8][8]uint64, outNZ, outNeg, outEq *uint64)",
+        "//",
+        "// For words off/8 .. off/8+n-1 (n a multiple of 8) of the m planes whose",
+        f"// word-0 addresses are nz[0..m-1] and neg[0..m-1] ({1 << (P - 1)} <= m < {1 << P}), counts",
+        f"// both planes bit-sliced in {P} planes (Harley-Seal, eight voters at a time, VPTERNLOGQ",
+        "// full adders), compares count(NZ) with 2 count(Neg) and writes sign(V) as",
+        "// NZ and Neg words and the tie mask, eight words per iteration. Where every",
+        "// voter's NZ words are all ones, count(NZ) is m: mplanes holds its planes.",
+        f"TEXT ·voteAVX512P{P}(SB), NOSPLIT, $0-72",
+    ])
+    e("MOVQ nz+0(FP), SI")
+    e("MOVQ neg+8(FP), BX")
+    e("MOVQ m+16(FP), CX")
+    e("MOVQ off+24(FP), DX")
+    e("MOVQ n+32(FP), R8")
+    e("MOVQ mplanes+40(FP), R9")
+    e("MOVQ outNZ+48(FP), R12")
+    e("MOVQ outNeg+56(FP), R13")
+    e("MOVQ outEq+64(FP), R14")
+    label("group")
+    e("CMPQ R8, $8")
+    e("JLT end")
+    # Dense check: AND of every voter's NZ words.
+    e("VPTERNLOGQ $0xff, Z24, Z24, Z24")
+    e("MOVQ SI, R10")
+    e("MOVQ CX, R11")
+    label("dense")
+    e("MOVQ 0(R10), AX")
+    e("VPANDQ (AX)(DX*1), Z24, Z24")
+    if PREFETCH:
+        e(f"PREFETCHT0 {PREFETCH}(AX)(DX*1)")
+    e("ADDQ $8, R10")
+    e("DECQ R11")
+    e("JNZ dense")
+    e("VPTERNLOGQ $0x55, Z24, Z24, Z24 // not")
+    e("VPTESTMQ Z24, Z24, K1")
+    e("KORTESTW K1, K1")
+    e("JNZ sparse")
+    for j in range(P):
+        e(f"VMOVDQU64 {64 * j}(R9), Z{16 + j}")
+    e("JMP negs")
+    label("sparse")
+    count("SI", "nz", P)
+    for j in range(P):
+        e(f"VMOVDQA64 Z{j}, Z{16 + j}")
+    label("negs")
+    count("BX", "neg", P)
+    # Compare a = count(NZ) (Z16..) with b = 2 count(Neg) (plane j of b is
+    # Z(j-1)), most significant plane first: eq Z30, gt Z31, lt Z29, t Z28.
+    e("VPTERNLOGQ $0xff, Z30, Z30, Z30")
+    e("VPXORQ Z31, Z31, Z31")
+    e("VPXORQ Z29, Z29, Z29")
+    for j in range(P, -1, -1):
+        a = f"Z{16 + j}" if j < P else None
+        b = f"Z{j - 1}" if j > 0 else None
+        L.append(f"\t// plane {j}")
+        if a and b:
+            e("VMOVDQA64 Z30, Z28")
+            tern(AND_XOR, "Z28", a, b)  # t = eq & (a ^ b)
+            tern(OR_AND, "Z31", "Z28", a)  # gt |= t & a
+            tern(OR_AND, "Z29", "Z28", b)  # lt |= t & b
+            tern(ANDNOT, "Z30", "Z28", "Z28")  # eq &^= t
+        else:
+            x = a or b  # the other is 0: t = eq & x
+            tern(OR_AND, "Z31" if a else "Z29", "Z30", x)
+            tern(ANDNOT, "Z30", x, x)
+    e("VPORQ Z29, Z31, Z31")
+    e("VMOVDQU64 Z31, (R12)")
+    e("VMOVDQU64 Z29, (R13)")
+    e("VMOVDQU64 Z30, (R14)")
+    e("ADDQ $64, R12")
+    e("ADDQ $64, R13")
+    e("ADDQ $64, R14")
+    e("ADDQ $64, DX")
+    e("SUBQ $8, R8")
+    e("JMP group")
+    label("end")
+    e("VZEROUPPER")
+    e("RET")
+
+
+for P in range(1, 9):
+    kernel(P)
 L.append("")
 
 here = os.path.dirname(os.path.abspath(__file__))
