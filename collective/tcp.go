@@ -1,7 +1,6 @@
 package collective
 
 import (
-	"bufio"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -668,7 +667,7 @@ func minTime(a, b time.Time) time.Time {
 // inbox.begin).
 func (c *tcpComm) read(peer int, conn net.Conn) {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(conn, 1<<16)
+	br := newLinkReader(conn)
 	var hdr [HeaderSize]byte
 	in := c.inbox(peer)
 	s := c.recvSeal[peer]
@@ -689,6 +688,7 @@ func (c *tcpComm) read(peer int, conn net.Conn) {
 			if err = c.readSealed(br, s, hdr[:], h, dst); err != nil {
 				err = c.linkError(peer, err)
 			}
+			br.framed(h.length)
 			in.end(peer, h.tag, h.step, dst, r, err)
 			if err == nil {
 				continue
