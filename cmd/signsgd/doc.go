@@ -7,4 +7,7 @@
 // With SIGNSGD_CPUPROFILE=DIR every signsgd process, the launcher and each
 // rank it starts, writes its CPU profile into DIR (signsgd-rankN-PID.prof
 // for rank N) for `go tool pprof`: where a rank's time goes in a real job.
+// SIGNSGD_TRACE=DIR likewise writes each process's execution trace
+// (signsgd-rankN-PID.trace) for `go tool trace`: when a rank waits, on
+// what, and what its other goroutines do meanwhile.
 package main

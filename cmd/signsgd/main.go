@@ -32,12 +32,19 @@ var commands = []cli.Command{
 
 func main() {
 	kernels.ReexecForBLASCore()
-	stop, err := startCPUProfile(os.Getenv(profileEnv), os.Args[1:])
+	stopProfile, err := startCPUProfile(os.Getenv(profileEnv), os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signsgd:", err)
 		os.Exit(1)
 	}
+	stopTrace, err := startTrace(os.Getenv(traceEnv), os.Args[1:])
+	if err != nil {
+		stopProfile()
+		fmt.Fprintln(os.Stderr, "signsgd:", err)
+		os.Exit(1)
+	}
 	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands)
-	stop()
+	stopTrace()
+	stopProfile()
 	os.Exit(code)
 }

@@ -140,42 +140,51 @@ func TestMain(m *testing.M) {
 
 // TestCPUProfiles: with SIGNSGD_CPUPROFILE=DIR a job's launcher and each of
 // its ranks write a CPU profile there (gzip-compressed protocol buffers,
-// as runtime/pprof writes them), the ranks' named by their rank; a DIR that
-// cannot be made is a one-line error naming the variable, exit 1, before
-// anything runs.
+// as runtime/pprof writes them), the ranks' named by their rank; with
+// SIGNSGD_TRACE=DIR likewise an execution trace (runtime/trace's format,
+// which begins "go 1."). A DIR that cannot be made is a one-line error
+// naming the variable, exit 1, before anything runs.
 func TestCPUProfiles(t *testing.T) {
 	bin := buildBinary(t)
-	dir := filepath.Join(t.TempDir(), "prof")
-	cmd := exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1", "--quiet", "--out", filepath.Join(t.TempDir(), "run"))
-	cmd.Env = append(os.Environ(), profileEnv+"="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("run: %v\n%s", err, out)
-	}
-	for _, pattern := range []string{"signsgd-rank0-*.prof", "signsgd-rank1-*.prof", "signsgd-[0-9]*.prof"} {
-		files, _ := filepath.Glob(filepath.Join(dir, pattern))
-		if len(files) != 1 {
-			t.Errorf("%s: %d files, want 1", pattern, len(files))
-			continue
+	for _, c := range []struct {
+		env, ext string
+		magic    []byte
+	}{
+		{profileEnv, ".prof", []byte{0x1f, 0x8b}},
+		{traceEnv, ".trace", []byte("go 1.")},
+	} {
+		dir := filepath.Join(t.TempDir(), "prof")
+		cmd := exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1", "--quiet", "--out", filepath.Join(t.TempDir(), "run"))
+		cmd.Env = append(os.Environ(), c.env+"="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: run: %v\n%s", c.env, err, out)
 		}
-		b, err := os.ReadFile(files[0])
-		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-			t.Errorf("%s is no profile (%d bytes, %v)", files[0], len(b), err)
+		for _, pattern := range []string{"signsgd-rank0-*", "signsgd-rank1-*", "signsgd-[0-9]*"} {
+			files, _ := filepath.Glob(filepath.Join(dir, pattern+c.ext))
+			if len(files) != 1 {
+				t.Errorf("%s: %s%s: %d files, want 1", c.env, pattern, c.ext, len(files))
+				continue
+			}
+			b, err := os.ReadFile(files[0])
+			if err != nil || !bytes.HasPrefix(b, c.magic) {
+				t.Errorf("%s: %s is not what its recorder writes (%d bytes, %v)", c.env, files[0], len(b), err)
+			}
 		}
-	}
-	file := filepath.Join(t.TempDir(), "a-file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd = exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1")
-	cmd.Env = append(os.Environ(), profileEnv+"="+filepath.Join(file, "prof"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Errorf("a profile directory under a file: %v, want exit 1", err)
-	}
-	if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, profileEnv) {
-		t.Errorf("a profile directory under a file: stderr %q, want one line naming %s", msg, profileEnv)
+		file := filepath.Join(t.TempDir(), "a-file")
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1")
+		cmd.Env = append(os.Environ(), c.env+"="+filepath.Join(file, "prof"))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("%s: a directory under a file: %v, want exit 1", c.env, err)
+		}
+		if msg := stderr.String(); strings.Count(msg, "\n") != 1 || !strings.Contains(msg, c.env) {
+			t.Errorf("%s: a directory under a file: stderr %q, want one line naming it", c.env, msg)
+		}
 	}
 }
 
