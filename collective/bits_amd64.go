@@ -69,3 +69,13 @@ func onesCount(w []uint64) int {
 //
 //go:noescape
 func scatterBMI2(neg, nz, in []uint64)
+
+// scatterCopyBMI2 is scatterBMI2 that also copies nz into nzOut (as long
+// as nz) and returns popcount(nz), the bits it took from in: the received
+// non-zero plane copied, counted and its signs scattered in one pass. in
+// must not be empty; a stream shorter than the count is read no further
+// than its last word (the caller then refuses the payload). Reference:
+// copy(nzOut, nz); scatterSignBitsGo; onesCount(nz).
+//
+//go:noescape
+func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int

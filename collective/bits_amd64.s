@@ -136,6 +136,54 @@ sloop:
 sdone:
 	RET
 
+// func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int
+//
+// scatterBMI2 that also copies each word of nz to nzOut (the same length)
+// and returns the bits taken from in, the popcount of nz: a received
+// non-zero plane is copied, counted and its signs scattered in one pass.
+TEXT ·scatterCopyBMI2(SB), NOSPLIT, $0-104
+	MOVQ neg_base+0(FP), DI
+	MOVQ nzOut_base+24(FP), R10
+	MOVQ nz_base+48(FP), SI
+	MOVQ nz_len+56(FP), R14
+	MOVQ in_base+72(FP), DX
+	MOVQ in_len+80(FP), AX
+	LEAQ -8(DX)(AX*8), R15 // in's last word
+	XORQ R13, R13          // w
+	XORQ CX, CX            // o: bit offset in (DX)
+	XORQ R12, R12          // bits taken
+	TESTQ R14, R14
+	JZ cdone
+
+cloop:
+	MOVQ (SI)(R13*8), BX
+	MOVQ BX, (R10)(R13*8)
+	POPCNTQ BX, R11   // n
+	ADDQ R11, R12
+	MOVQ DX, R9
+	CMPQ R9, R15
+	CMOVQHI R15, R9   // min(DX, last)
+	MOVQ (R9), R8     // in[i]
+	LEAQ 8(DX), R9
+	CMPQ R9, R15
+	CMOVQHI R15, R9   // min(DX + 8, last)
+	MOVQ (R9), R9     // in[i+1]
+	SHRQ CX, R9, R8   // R8 = in[i] >> o | in[i+1] << (64 - o)
+	PDEPQ BX, R8, AX
+	MOVQ AX, (DI)(R13*8)
+	ADDQ R11, CX      // o += n
+	MOVQ CX, AX
+	SHRQ $6, AX
+	LEAQ (DX)(AX*8), DX
+	ANDQ $63, CX
+	INCQ R13
+	CMPQ R13, R14
+	JB cloop
+
+cdone:
+	MOVQ R12, ret+96(FP)
+	RET
+
 // func popcntAVX512(w *uint64, n int) int
 //
 // The number of set bits in the n words at w (n a multiple of 16), two

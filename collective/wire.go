@@ -284,6 +284,21 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 		nnz = s.N
 	} else {
 		nzPlane := rest[:n]
+		if b[1] == planeRaw && b[2] == planeRaw && useBMI2 && s.N == 64*len(s.NZ) && int(n) == 8*len(s.NZ) {
+			// Whole words, both planes raw, as a result chunk arrives: when
+			// both planes lie aligned in b, one pass copies the non-zero
+			// plane, counts it and scatters the signs.
+			nzIn := planeWords(nzPlane, len(s.NZ))
+			signPlane := rest[n:]
+			in := planeWords(signPlane, (len(signPlane)+7)/8)
+			if nzIn != nil && in != nil {
+				nnz := scatterCopyBMI2(s.Neg, s.NZ, nzIn, in)
+				if len(signPlane) != (nnz+7)/8 {
+					return fmt.Errorf("%w: signs: raw sign plane of %d bytes, want %d", ErrBadFrame, len(signPlane), (nnz+7)/8)
+				}
+				return nil
+			}
+		}
 		if b[1] != planeRaw || int(n) != (s.N+7)/8 { // (a raw plane is read in place)
 			nzPlane = getBytes((s.N + 7) / 8)
 			defer putBytes(nzPlane)
