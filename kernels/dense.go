@@ -91,6 +91,14 @@ func ReluForward(out, in []float32) {
 
 func reluForward(out, in []float32) {
 	out = out[:len(in)]
+	k := reluForwardFast(out, in)
+	for i, v := range in[k:] {
+		out[k+i] = max(v, 0)
+	}
+}
+
+// ReluForwardNaive is the reference for ReluForward: Go's max(v, 0).
+func ReluForwardNaive(out, in []float32) {
 	for i, v := range in {
 		out[i] = max(v, 0)
 	}
@@ -111,6 +119,8 @@ func ReluBackward(dIn, dOut, out []float32) {
 
 func reluBackward(dIn, dOut, out []float32) {
 	dIn, dOut = dIn[:len(out)], dOut[:len(out)]
+	k := reluBackwardFast(dIn, dOut, out)
+	dIn, dOut, out = dIn[k:], dOut[k:], out[k:]
 	for i, y := range out {
 		b := int64(int32(math.Float32bits(y)))
 		mask := uint32(-b >> 63) // all ones when b > 0, else 0
