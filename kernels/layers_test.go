@@ -1068,3 +1068,28 @@ func TestBatchNormAddReluMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMaxPool2D is mnistnet's first pooling (batch 14, 64 planes of
+// 28x28, 2x2 windows, stride 2) on one thread: /kernel=go is the general
+// path's row-wise maxima, which CPUs without AVX-512 take.
+func BenchmarkMaxPool2D(b *testing.B) {
+	const bt, c, h, w = 14, 64, 28, 28
+	for _, kernel := range []string{"", "go"} {
+		name := "2x2"
+		if kernel != "" {
+			name += "/kernel=" + kernel
+		}
+		b.Run(name, func(b *testing.B) {
+			defer withKernel(kernel)()
+			SetThreads(1)
+			defer SetThreads(0)
+			rng := rand.New(rand.NewPCG(1, 2))
+			in := randSlice(rng, bt*c*h*w)
+			out, arg := make([]float32, bt*c*h*w/4), make([]int32, bt*c*h*w/4)
+			b.SetBytes(int64(4 * len(in)))
+			for range b.N {
+				MaxPool2DForward(out, in, arg, bt, c, h, w, 2, 2, 0)
+			}
+		})
+	}
+}

@@ -77,6 +77,9 @@ func maxPoolPlanes(out, in []float32, argmax []int32, h, w, k, stride, pad, p0, 
 // kx, in long branch-free loops (maxRow). Until the row is done, y holds
 // the running maxima as maxKey integers.
 func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride, pad int) {
+	if k == 2 && stride == 2 && pad == 0 && useMaxPool2x2 && maxPool2x2Fast(y, am, x, w, oh, ow) {
+		return
+	}
 	for oy := 0; oy < oh; oy++ {
 		yr := y[oy*ow : (oy+1)*ow]
 		ar := am[oy*ow : (oy+1)*ow]
@@ -99,6 +102,12 @@ func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride,
 		}
 	}
 }
+
+// useMaxPool2x2 lets tests send 2x2, stride-2 windows through the general
+// path, to check the AVX-512 kernel (maxPool2x2Fast) against it. Without
+// AVX-512 the general path pools them: a per-output Go loop over the four
+// inputs was slower than its row-wise maxima.
+var useMaxPool2x2 = true
 
 // maxRow updates running maxima keys (as maxKey bits) and their plane
 // indices am with row[ix0 + i*stride] (plane index base + ix); only a

@@ -1,0 +1,6 @@
+//go:build !amd64 || noasm
+
+package kernels
+
+// maxPool2x2Fast does nothing without assembly: the general path pools.
+func maxPool2x2Fast(y []float32, am []int32, x []float32, w, oh, ow int) bool { return false }
