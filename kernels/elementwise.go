@@ -104,13 +104,14 @@ func DropoutForward(out, in []float32, mask []float32, p float32, seed uint64) {
 	// p * 2^53 (an exact threshold: P(keep) = 1 - p up to 2^-53).
 	thresh := uint64(float64(p) * (1 << 53))
 	scale := 1 / (1 - p)
-	for i, v := range in {
+	k := dropoutFast(out, in, mask, seed, thresh, scale)
+	for i := k; i < len(in); i++ {
 		var m float32
 		if dropoutHash(seed, uint64(i))>>11 >= thresh {
 			m = scale
 		}
 		mask[i] = m
-		out[i] = v * m
+		out[i] = in[i] * m
 	}
 }
 
