@@ -655,6 +655,7 @@ func BenchmarkConv2D(b *testing.B) {
 		{"cnhw/512c7x7k3", ConvShape{Batch: 8, InC: 512, InH: 7, InW: 7, OutC: 512, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 		// mnistnet's 5x5 layer (batch 14): F(2x2, 5x5) against im2col.
 		{"cnhw/64c28x28k5", ConvShape{Batch: 14, InC: 64, InH: 28, InW: 28, OutC: 64, KH: 5, KW: 5, Stride: 1, Pad: 2, Layout: CNHW}, false},
+		{"cnhw/64c14x14k3b14", ConvShape{Batch: 14, InC: 64, InH: 14, InW: 14, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 	} {
 		for _, wino := range []bool{true, false} {
 			if !wino && !c.s.winograd() {
