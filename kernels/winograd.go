@@ -291,10 +291,12 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 	for i := range buf {
 		buf[i] = rows[i*rowLen : (i+1)*rowLen]
 	}
-	for c := 0; c < s.InC; c++ {
-		for t := t0; t < t0+nt; {
-			sg := wgSegmentAt(th, tw, t0, nt, t)
-			t += sg.k
+	// Segments outside, channels inside: a segment is found with two
+	// divisions, once rather than once per channel.
+	for t := t0; t < t0+nt; {
+		sg := wgSegmentAt(th, tw, t0, nt, t)
+		t += sg.k
+		for c := 0; c < s.InC; c++ {
 			img := in[(c*s.Batch+sg.n)*hw : (c*s.Batch+sg.n+1)*hw]
 			// buf[i][j] is input row 2 ty - Pad + i, column 2 tx0 - Pad + j.
 			x0 := 2*sg.tx0 - s.Pad

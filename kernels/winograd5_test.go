@@ -61,3 +61,34 @@ func TestWinograd5Matrices(t *testing.T) {
 		}
 	}
 }
+
+// TestWinograd5ScalarForms: the scalar forms the filter transforms' loops
+// use (wg5GS, wg5GTS) give the array forms' results bit for bit, so the
+// transforms' float64 arithmetic, and a run's model, did not change.
+func TestWinograd5ScalarForms(t *testing.T) {
+	rng := rand.New(rand.NewPCG(69, 70))
+	for range 10000 {
+		var g [5]float64
+		var u [6]float64
+		for i := range g {
+			g[i] = rng.NormFloat64() * math.Exp(8*rng.NormFloat64())
+		}
+		for i := range u {
+			u[i] = rng.NormFloat64() * math.Exp(8*rng.NormFloat64())
+		}
+		want := wg5G(g)
+		r0, r1, r2, r3, r4, r5 := wg5GS(g[0], g[1], g[2], g[3], g[4])
+		for i, x := range [6]float64{r0, r1, r2, r3, r4, r5} {
+			if math.Float64bits(x) != math.Float64bits(want[i]) {
+				t.Fatalf("wg5GS(%v)[%d] = %v, wg5G gives %v", g, i, x, want[i])
+			}
+		}
+		wantT := wg5GT(u)
+		s0, s1, s2, s3, s4 := wg5GTS(u[0], u[1], u[2], u[3], u[4], u[5])
+		for i, x := range [5]float64{s0, s1, s2, s3, s4} {
+			if math.Float64bits(x) != math.Float64bits(wantT[i]) {
+				t.Fatalf("wg5GTS(%v)[%d] = %v, wg5GT gives %v", u, i, x, wantT[i])
+			}
+		}
+	}
+}

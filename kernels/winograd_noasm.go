@@ -4,6 +4,9 @@ package kernels
 
 func wgRowPad(n int) int { return 2*n + 4 }
 
+// wgOutPad is an output row of n tiles: the Go loops write 2n values.
+func wgOutPad(n int) int { return 2 * n }
+
 func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool { return false }
 
 func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
