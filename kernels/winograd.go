@@ -311,7 +311,7 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 					}
 				}
 			}
-			winogradInputRow(v[c*nt+sg.at:], plane, buf, sg.k)
+			winogradInputRow(v[c*nt+sg.at:], plane, &buf, sg.k)
 		}
 	}
 }
@@ -319,7 +319,7 @@ func winogradInput(v []float32, plane, nt int, in []float32, s ConvShape, t0 int
 // winogradInputRow transforms n tiles side by side from their four padded
 // input rows (tile k's columns 2k..2k+3); tile k's entry xi goes to
 // v[xi*plane + k].
-func winogradInputRow(v []float32, plane int, rows [4][]float32, n int) {
+func winogradInputRow(v []float32, plane int, rows *[4][]float32, n int) {
 	if wgInputRowFast(v, plane, rows, n) {
 		return
 	}
@@ -365,7 +365,7 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 			if bias != nil {
 				b = bias[o]
 			}
-			outputRow(rows, m[o*nt+sg.at:], plane, sg.k, b)
+			outputRow(&rows, m[o*nt+sg.at:], plane, sg.k, b)
 			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
 			for i := 0; i < 2; i++ {
 				if y := 2*sg.ty + i; y < oh {
@@ -378,7 +378,7 @@ func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape
 
 // winogradOutputRow writes n tiles' two output rows (2n values each, bias
 // added) from the products: tile k's entry xi is m[xi*plane + k].
-func winogradOutputRow(rows [2][]float32, m []float32, plane, n int, bias float32) {
+func winogradOutputRow(rows *[2][]float32, m []float32, plane, n int, bias float32) {
 	if wgOutputRowFast(rows, m, plane, n, bias) {
 		return
 	}

@@ -221,7 +221,7 @@ func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q 
 
 // winograd5OutputRow writes n tiles' two output rows (2n values each, bias
 // added) from the products: tile k's entry xi is m[xi*plane + k].
-func winograd5OutputRow(rows [2][]float32, m []float32, plane, n int, bias float32) {
+func winograd5OutputRow(rows *[2][]float32, m []float32, plane, n int, bias float32) {
 	if wg5OutputRowFast(rows, m, plane, n, bias) {
 		return
 	}
@@ -368,7 +368,7 @@ func winograd5OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t
 				// transform reads them where they lie (what it reads past
 				// the segment's columns only meets tiles it does not
 				// store).
-				winograd5OutGradRow(z[o*nt+sg.at:], plane, [2][]float32{dOut[at:], dOut[at+ow:]}, sg.k)
+				winograd5OutGradRow(z[o*nt+sg.at:], plane, &[2][]float32{dOut[at:], dOut[at+ow:]}, sg.k)
 				continue
 			}
 			img := dOut[base : base+oh*ow]
@@ -381,7 +381,7 @@ func winograd5OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t
 					clear(b)
 				}
 			}
-			winograd5OutGradRow(z[o*nt+sg.at:], plane, r, sg.k)
+			winograd5OutGradRow(z[o*nt+sg.at:], plane, &r, sg.k)
 		}
 	}
 }
@@ -389,7 +389,7 @@ func winograd5OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t
 // winograd5OutGradRow writes n tiles' A dY A^T from their two rows of the
 // output gradient (tile k's columns 2k, 2k+1): tile k's entry xi goes to
 // z[xi*plane + k].
-func winograd5OutGradRow(z []float32, plane int, rows [2][]float32, n int) {
+func winograd5OutGradRow(z []float32, plane int, rows *[2][]float32, n int) {
 	if wg5OutGradRowFast(z, plane, rows, n) {
 		return
 	}

@@ -44,7 +44,7 @@ func TestWinograd5Matrices(t *testing.T) {
 			m[xi] = u[xi*wgPlane(1)] * v[xi]
 		}
 		out := [2][]float32{make([]float32, wgRowPad(1)), make([]float32, wgRowPad(1))}
-		winograd5OutputRow(out, m, 1, 1, 0)
+		winograd5OutputRow(&out, m, 1, 1, 0)
 		for i := range 2 {
 			for j := range 2 {
 				var want, mag float64

@@ -39,7 +39,7 @@ func wgOutPad(n int) int { return (n + 15) / 16 * 32 }
 
 // wgInputRowFast runs the AVX-512 input transform when the CPU has it and
 // rows has the padding it reads, reporting whether it did.
-func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool {
+func wgInputRowFast(v []float32, plane int, rows *[4][]float32, n int) bool {
 	if !haveAVX512 || !useAsm || n < 1 {
 		return false
 	}
@@ -56,7 +56,7 @@ func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool {
 
 // wgOutputRowFast runs the AVX-512 output transform when the CPU has it
 // and rows has the padding it writes, reporting whether it did.
-func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+func wgOutputRowFast(rows *[2][]float32, m []float32, plane, n int, bias float32) bool {
 	if !haveAVX512 || !useAsm || n < 1 || len(rows[0]) < wgOutPad(n) || len(rows[1]) < wgOutPad(n) {
 		return false
 	}
@@ -98,7 +98,7 @@ func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []
 
 // wg5OutputRowFast runs the AVX-512 F(2x2, 5x5) output transform when the
 // CPU has it and rows has the padding it writes.
-func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+func wg5OutputRowFast(rows *[2][]float32, m []float32, plane, n int, bias float32) bool {
 	if !haveAVX512 || !useAsm || n < 1 || len(rows[0]) < wgOutPad(n) || len(rows[1]) < wgOutPad(n) {
 		return false
 	}
@@ -119,7 +119,7 @@ func wg5OutGradRowAVX512(r0, r1, z *float32, plane, n int)
 
 // wg5OutGradRowFast runs the AVX-512 output-gradient transform when the
 // CPU has it and the rows have the padding it reads.
-func wg5OutGradRowFast(z []float32, plane int, rows [2][]float32, n int) bool {
+func wg5OutGradRowFast(z []float32, plane int, rows *[2][]float32, n int) bool {
 	if !haveAVX512 || !useAsm || n < 1 || len(rows[0]) < wgOutPad(n) || len(rows[1]) < wgOutPad(n) {
 		return false
 	}

@@ -34,7 +34,7 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 				for i := range v[k] {
 					v[k][i] = 7
 				}
-				winogradInputRow(v[k], plane, rows, n)
+				winogradInputRow(v[k], plane, &rows, n)
 			}()
 		}
 		checkPlanes(t, "input transform", n, plane, v[1], v[0])
@@ -48,7 +48,7 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 				for j := range out[k] {
 					out[k][j] = make([]float32, wgRowPad(n))
 				}
-				winogradOutputRow(out[k], m, plane, n, bias)
+				winogradOutputRow(&out[k], m, plane, n, bias)
 			}()
 		}
 		for j := range 2 {
@@ -98,7 +98,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				for i := range z[k] {
 					z[k][i] = 7
 				}
-				winograd5OutGradRow(z[k], plane, dy, n)
+				winograd5OutGradRow(z[k], plane, &dy, n)
 			}()
 		}
 		checkPlanes(t, "output gradient transform", n, plane, z[1], z[0])
@@ -112,7 +112,7 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 				for j := range out[k] {
 					out[k][j] = make([]float32, wgRowPad(n))
 				}
-				winograd5OutputRow(out[k], m, plane, n, bias)
+				winograd5OutputRow(&out[k], m, plane, n, bias)
 			}()
 		}
 		for j := range 2 {

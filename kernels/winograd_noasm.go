@@ -7,9 +7,9 @@ func wgRowPad(n int) int { return 2*n + 4 }
 // wgOutPad is an output row of n tiles: the Go loops write 2n values.
 func wgOutPad(n int) int { return 2 * n }
 
-func wgInputRowFast(v []float32, plane int, rows [4][]float32, n int) bool { return false }
+func wgInputRowFast(v []float32, plane int, rows *[4][]float32, n int) bool { return false }
 
-func wgOutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+func wgOutputRowFast(rows *[2][]float32, m []float32, plane, n int, bias float32) bool {
 	return false
 }
 
@@ -17,8 +17,8 @@ func wg5InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []
 	return false
 }
 
-func wg5OutputRowFast(rows [2][]float32, m []float32, plane, n int, bias float32) bool {
+func wg5OutputRowFast(rows *[2][]float32, m []float32, plane, n int, bias float32) bool {
 	return false
 }
 
-func wg5OutGradRowFast(z []float32, plane int, rows [2][]float32, n int) bool { return false }
+func wg5OutGradRowFast(z []float32, plane int, rows *[2][]float32, n int) bool { return false }
