@@ -112,9 +112,13 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 		fmt.Fprintln(log)
 	}
+	var timeThese func(kernel string, choices []string, run func()) (map[string]float64, error)
 	timeChoices := func(kernel string, run func()) (map[string]float64, error) {
+		return timeThese(kernel, kernelChoices[kernel], run)
+	}
+	timeThese = func(kernel string, choices []string, run func()) (map[string]float64, error) {
 		ns := map[string]float64{}
-		for _, c := range kernelChoices[kernel] {
+		for _, c := range choices {
 			restore, err := ForceKernels(kernel + ":" + c)
 			if err != nil {
 				return nil, err
@@ -149,7 +153,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	for _, s := range shapes.Conv {
 		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
 		var cols []float32
-		ns, err := timeChoices(KernelConv, func() {
+		ns, err := timeThese(KernelConv, convChoices(s), func() {
 			if n := s.ColsLen(); len(cols) < n {
 				cols = make([]float32, n)
 			}

@@ -49,9 +49,11 @@ import (
 //
 // The default rules are safe on both vendors measured: the micro-kernel
 // wherever it fills its tiles (ahead of OpenBLAS on the conv shapes on
-// Intel Xeon and AMD EPYC Zen 4 alike: BenchmarkSgemm), Winograd for 3x3 convolutions with enough channels and
-// tiles (ahead of PyTorch on both), AVX-512 for the vote where the CPU has
-// it (exact either way; vpternlogq on both).
+// Intel Xeon and AMD EPYC Zen 4 alike: BenchmarkSgemm), Winograd F(2x2,
+// 3x3) for 3x3 convolutions with enough channels and tiles (ahead of
+// PyTorch on both; F(4x4, 3x3), faster on large images but not on small
+// ones, only where a table measured it), AVX-512 for the vote where the
+// CPU has it (exact either way; vpternlogq on both).
 
 // Kernel names and their choices.
 const (
@@ -62,14 +64,17 @@ const (
 	ChoiceAVX512   = "avx512"
 	ChoiceBLAS     = "blas"
 	ChoiceWinograd = "winograd"
-	ChoiceIm2col   = "im2col"
-	ChoiceAVX2     = "avx2"
+	// ChoiceWinograd4 is F(4x4, 3x3) for a 3x3 (winograd4.go); for a 5x5
+	// it is F(2x2, 5x5), as ChoiceWinograd.
+	ChoiceWinograd4 = "winograd4x4"
+	ChoiceIm2col    = "im2col"
+	ChoiceAVX2      = "avx2"
 )
 
 // kernelChoices lists each kernel's choices, the default rule's first.
 var kernelChoices = map[string][]string{
 	KernelSgemm: {ChoiceAVX512, ChoiceBLAS},
-	KernelConv:  {ChoiceWinograd, ChoiceIm2col},
+	KernelConv:  {ChoiceWinograd, ChoiceIm2col, ChoiceWinograd4},
 	KernelVote:  {ChoiceAVX512, ChoiceAVX2},
 }
 
@@ -319,12 +324,25 @@ func SgemmClass(m, n, k int) string {
 // ConvClass is the shape class of a convolution for the Winograd choice;
 // a 5x5's (F(2x2, 5x5)) starts with "k5.".
 func ConvClass(s ConvShape) string {
-	th, tw := s.wgTiles()
+	th, tw := s.wgTiles2()
 	c := fmt.Sprintf("in%d.out%d.tiles%d", pow2Class(s.InC), pow2Class(s.OutC), pow2Class(s.Batch*th*tw))
 	if s.KH != 3 {
 		c = fmt.Sprintf("k%d.", s.KH) + c
 	}
 	return c
+}
+
+// convChoices is the choices a convolution of shape s has: F(4x4, 3x3)
+// only for a 3x3 (for a 5x5, ChoiceWinograd4 would time F(2x2, 5x5)
+// twice).
+func convChoices(s ConvShape) []string {
+	var cs []string
+	for _, c := range kernelChoices[KernelConv] {
+		if c != ChoiceWinograd4 || s.KH == 3 {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }
 
 // VoteClass is the shape class of a vote of m voters.

@@ -33,7 +33,9 @@
 // transformed 4x4 input tiles and filters, 16 SGEMMs, transformed back,
 // chunk by chunk per thread, its transforms in AVX-512 (winograd_amd64.s).
 // A 5x5 one takes F(2x2, 5x5) the same way (6x6 tiles, 36 SGEMMs;
-// winograd5.go), its filter gradient too.
+// winograd5.go), its filter gradient too, and a 3x3 whose class the
+// calibration table gives to F(4x4, 3x3) takes that (6x6 tiles 4 apart,
+// 36 SGEMMs; winograd4.go).
 // A weight gradient's product, whose inner dimension dwarfs its result, is
 // cut along that dimension into segments the threads take in turn
 // (wgrad.go). Sgemm runs an AVX-512 micro-kernel (sgemm_amd64.s, 8 x 48
@@ -65,7 +67,10 @@
 //     output transform while they are in its cache; the transforms are
 //     AVX-512, sixteen tiles a step; the transformed filters are packed once.
 //     The filter gradient stays im2col (its Winograd form measured slower).
-//     A 5x5 (mnistnet's second layer holds 83% of its work) takes F(2x2,
+//     F(4x4, 3x3) (36 SGEMMs for 4x4 outputs, 4x fewer multiply-adds than
+//     im2col) is faster on large images (ResNet's 56x56 and 28x28 stages)
+//     and slower on small ones, whose 4x4 blocks waste more of the image:
+//     the calibrated table chooses it per class. A 5x5 (mnistnet's second layer holds 83% of its work) takes F(2x2,
 //     5x5): 36 SGEMMs, 2.78x fewer multiply-adds, for the forward pass, the
 //     input gradient and the filter gradient (36 products over the tiles,
 //     in segments fixed by the shape).

@@ -150,6 +150,8 @@ func convShapes() []ConvShape {
 		ConvShape{Batch: 2, InC: 20, InH: 6, InW: 5, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 0},
 		ConvShape{Batch: 2, InC: 16, InH: 5, InW: 8, OutC: 17, KH: 3, KW: 3, Stride: 1, Pad: 2},
 		ConvShape{Batch: 2, InC: 32, InH: 1, InW: 1, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		// A tile row of F(4x4, 3x3) longer than 16 tiles.
+		ConvShape{Batch: 1, InC: 16, InH: 6, InW: 70, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
 		// The same for 5x5 (F(2x2, 5x5)): every padding 0..4, odd and even
 		// sizes, an output of one pixel, and a tile row longer than 16.
 		ConvShape{Batch: 2, InC: 16, InH: 9, InW: 7, OutC: 17, KH: 5, KW: 5, Stride: 1, Pad: 2},
@@ -164,10 +166,6 @@ func convShapes() []ConvShape {
 
 func TestConv2DMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
-	type convCase struct {
-		s      ConvShape
-		budget int // colsBudget: 1 makes every block of a CNHW batch one image
-	}
 	var cases []convCase
 	for _, c := range []convCase{{ConvShape{Layout: NCHW}, colsBudget}, {ConvShape{Layout: CNHW}, colsBudget}, {ConvShape{Layout: CNHW}, 1}} {
 		for _, s := range convShapes() {
@@ -176,11 +174,33 @@ func TestConv2DMatchesNaive(t *testing.T) {
 		}
 	}
 	defer setWgMinTiles(1)() // the Winograd path on every shape it can take, however small
+	// The chooser's default, then F(4x4, 3x3) for every 3x3 it can take.
+	for _, force := range []string{"", "conv:" + ChoiceWinograd4} {
+		if force != "" {
+			restore, err := ForceKernels(force)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer restore()
+		}
+		testConvCases(t, rng, cases, force)
+	}
+}
+
+type convCase struct {
+	s      ConvShape
+	budget int // colsBudget: 1 makes every block of a CNHW batch one image
+}
+
+// testConvCases is TestConv2DMatchesNaive's check of each case, under the
+// chooser's forced choices (named in the failures).
+func testConvCases(t *testing.T, rng *rand.Rand, cases []convCase, force string) {
+	t.Helper()
 	for si, c := range cases {
 		s := c.s
 		func() {
 			defer setColsBudget(c.budget)()
-			name := fmt.Sprintf("%s %+v blocks of %d", BLASName(), s, s.blockImages())
+			name := fmt.Sprintf("%s %s %+v blocks of %d", BLASName(), force, s, s.blockImages())
 			in := randSlice(rng, s.inLen())
 			w := randSlice(rng, s.wLen())
 			var bias []float32
@@ -657,17 +677,19 @@ func BenchmarkConv2D(b *testing.B) {
 		{"cnhw/64c28x28k5", ConvShape{Batch: 14, InC: 64, InH: 28, InW: 28, OutC: 64, KH: 5, KW: 5, Stride: 1, Pad: 2, Layout: CNHW}, false},
 		{"cnhw/64c14x14k3b14", ConvShape{Batch: 14, InC: 64, InH: 14, InW: 14, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}, false},
 	} {
-		for _, wino := range []bool{true, false} {
-			if !wino && !c.s.winograd() {
-				continue
-			}
-			name := c.name
-			if c.s.winograd() {
-				name += map[bool]string{true: "/winograd", false: "/im2col"}[wino]
-			}
+		if !c.s.winograd() {
+			benchConv(b, c.name, c.s, c.first)
+			continue
+		}
+		// Each Winograd form the shape can take, forced, and im2col.
+		for _, choice := range convChoices(c.s) {
 			func() {
-				defer setUseWinograd(wino)()
-				benchConv(b, name, c.s, c.first)
+				restore, err := ForceKernels("conv:" + choice)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer restore()
+				benchConv(b, c.name+"/"+choice, c.s, c.first)
 			}()
 		}
 	}

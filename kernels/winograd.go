@@ -38,28 +38,44 @@ var useWinograd = true
 // the transforms dominate.
 const winogradMinChannels = 16
 
-// winograd reports a convolution Conv2DForward computes with F(2x2, 3x3)
-// or F(2x2, 5x5): channel-major, 3x3 or 5x5, stride 1, padding less than
-// the kernel, enough channels and tiles, and the chooser (ChooseConv)
-// takes Winograd over im2col for it.
+// winograd reports a convolution Conv2DForward computes with F(2x2, 3x3),
+// F(4x4, 3x3) or F(2x2, 5x5): channel-major, 3x3 or 5x5, stride 1,
+// padding less than the kernel, enough channels and tiles, and the chooser
+// (ChooseConv) takes a Winograd form over im2col for it.
 func (s ConvShape) winograd() bool {
-	if !useWinograd || s.Layout != CNHW || s.KH != s.KW || (s.KH != 3 && s.KH != 5) || s.Stride != 1 || s.Pad >= s.KH ||
-		s.InC < winogradMinChannels || s.OutC < winogradMinChannels {
-		return false
-	}
-	th, tw := s.wgTiles()
-	if s.Batch*th*tw < wgMinTiles {
+	if !s.wgShape() {
 		return false
 	}
 	if r := shapeRecorder.Load(); r != nil {
 		r.addConv(s)
 	}
-	return ChooseConv(s) == ChoiceWinograd
+	c := ChooseConv(s)
+	return c == ChoiceWinograd || c == ChoiceWinograd4
 }
 
-// wgTile is the side of the Winograd path's input tiles (KH + 1: 4 for
-// F(2x2, 3x3), 6 for F(2x2, 5x5)).
-func (s ConvShape) wgTile() int { return s.KH + 1 }
+// wgShape reports a shape the Winograd path can take (winograd without
+// the chooser).
+func (s ConvShape) wgShape() bool {
+	if !useWinograd || s.Layout != CNHW || s.KH != s.KW || (s.KH != 3 && s.KH != 5) || s.Stride != 1 || s.Pad >= s.KH ||
+		s.InC < winogradMinChannels || s.OutC < winogradMinChannels {
+		return false
+	}
+	th, tw := s.wgTiles2()
+	return s.Batch*th*tw >= wgMinTiles
+}
+
+// wgOut is the side of the Winograd path's output blocks: 4 for a 3x3
+// the chooser sends to F(4x4, 3x3), else 2.
+func (s ConvShape) wgOut() int {
+	if s.KH == 3 && s.wgShape() && ChooseConv(s) == ChoiceWinograd4 {
+		return 4
+	}
+	return 2
+}
+
+// wgTile is the side of the Winograd path's input tiles (KH + wgOut - 1:
+// 4 for F(2x2, 3x3), 6 for F(4x4, 3x3) and F(2x2, 5x5)).
+func (s ConvShape) wgTile() int { return s.KH + s.wgOut() - 1 }
 
 // wgPlanes is the number of entries of a transformed tile, and so of
 // SGEMMs: 16 or 36.
@@ -83,8 +99,27 @@ func wgPlaneViews(views [][]float32, x []float32, plane, n int) {
 	}
 }
 
-// wgTiles is the number of 2x2 output tiles down and across one image.
-func (s ConvShape) wgTiles() (th, tw int) { return (s.OutH() + 1) / 2, (s.OutW() + 1) / 2 }
+// wgTiles is the number of output blocks (wgOut square) down and across
+// one image.
+func (s ConvShape) wgTiles() (th, tw int) {
+	m := s.wgOut()
+	return (s.OutH() + m - 1) / m, (s.OutW() + m - 1) / m
+}
+
+// wgTiles2 is wgTiles for 2x2 blocks, whatever the chooser says: the
+// shape's class (ConvClass) and the path's minimum count it.
+func (s ConvShape) wgTiles2() (th, tw int) { return (s.OutH() + 1) / 2, (s.OutW() + 1) / 2 }
+
+// wgRowLen is the length of the slots' row buffers: the input rows of
+// F(2x2, 3x3) padded for its AVX-512 transform, and an output row of a
+// run of tiles (wgOut per tile).
+func (s ConvShape) wgRowLen() int {
+	_, tw := s.wgTiles()
+	if s.wgOut() == 4 {
+		return max(wgRowPad(tw), wg43RowPad(tw))
+	}
+	return wgRowPad(tw)
+}
 
 // wgMinTiles is the fewest 2x2 output tiles (over the batch) for which
 // the Winograd path pays: its filter transform (16 values per filter,
@@ -138,14 +173,13 @@ func (s ConvShape) wgPackedPlane() int {
 }
 
 // wgSlotLen is one slot: the chunk's two transformed buffers, then the
-// padded input rows of one tile row, wgTile of wgRowPad(tw), whose space
-// the two output rows (as long) use after them, then for F(2x2, 5x5) the
-// input transform's scratch (wg5QLen).
+// padded input rows of one tile row of F(2x2, 3x3), wgTile of wgRowLen,
+// whose space the output rows (as long) use after them, then for F(2x2,
+// 5x5) and F(4x4, 3x3) the transforms' scratch (wg5QLen).
 func (s ConvShape) wgSlotLen() int {
 	c := s.wgChunk()
-	_, tw := s.wgTiles()
-	n := s.wgPlanes()*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + s.wgTile()*wgRowPad(tw)
-	if s.KH == 5 {
+	n := s.wgPlanes()*(wgPlane(s.InC*c)+wgPlane(s.OutC*c)) + s.wgTile()*s.wgRowLen()
+	if s.wgTile() == 6 {
 		n += wg5QLen
 	}
 	return n
@@ -154,7 +188,7 @@ func (s ConvShape) wgSlotLen() int {
 // wgSlot is one thread's scratch of the Winograd path (wgSlotLen, the
 // slots one after another from cols[head:]): a chunk's transformed input v
 // and products m (wgPlanes planes each, vp and mp apart), the row buffers
-// (wgTile of wgRowPad(tw)) and, for F(2x2, 5x5), the input transform's
+// (wgTile of wgRowLen) and, for F(2x2, 5x5), the input transform's
 // scratch q (wg5QLen).
 type wgSlot struct {
 	v, m, rows, q []float32
@@ -171,13 +205,12 @@ func (s ConvShape) wgSlotsIn(cols []float32, head int) int {
 // wgSlotAt is slot i of the slots from cols[head:].
 func (s ConvShape) wgSlotAt(cols []float32, head, i int) wgSlot {
 	n, x, chunk := s.wgSlotLen(), s.wgPlanes(), s.wgChunk()
-	_, tw := s.wgTiles()
 	sl := wgSlot{vp: wgPlane(s.InC * chunk), mp: wgPlane(s.OutC * chunk)}
 	scratch := cols[head+i*n : head+(i+1)*n]
 	sl.v = scratch[:x*sl.vp]
 	sl.m = scratch[x*sl.vp : x*(sl.vp+sl.mp)]
 	aux := scratch[x*(sl.vp+sl.mp):]
-	sl.rows, sl.q = aux[:s.wgTile()*wgRowPad(tw)], aux[s.wgTile()*wgRowPad(tw):]
+	sl.rows, sl.q = aux[:s.wgTile()*s.wgRowLen()], aux[s.wgTile()*s.wgRowLen():]
 	return sl
 }
 
@@ -193,9 +226,12 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	x := s.wgPlanes()
 	up := wgPlane(s.OutC * s.InC)
 	u := cols[:x*up]
-	if s.KH == 5 {
+	switch {
+	case s.KH == 5:
 		winograd5Filters(u, w, s.OutC, s.InC)
-	} else {
+	case s.wgOut() == 4:
+		winograd43Filters(u, w, s.OutC, s.InC)
+	default:
 		winogradFilters(u, w, s.OutC, s.InC)
 	}
 	pp := s.wgPackedPlane()
@@ -209,7 +245,7 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	}
 	head := len(u) + len(packed)
 	padded := cols[head : head+s.wg5PaddedLen()]
-	if s.KH == 5 {
+	if len(padded) > 0 {
 		winograd5Pad(padded, in, s)
 	}
 	head += len(padded)
@@ -221,7 +257,7 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		for ci := c0; ci < c1; ci++ {
 			t0 := ci * chunk
 			nt := min(chunk, tiles-t0)
-			if s.KH == 5 {
+			if len(padded) > 0 {
 				winograd5Input(v, vp, nt, padded, s, t0, sl.q)
 			} else {
 				winogradInput(v, vp, nt, in, s, t0, sl.rows)
@@ -234,7 +270,7 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 				sgemmSerial(false, false, s.OutC, nt, s.InC, 1, u[xi*up:], s.InC,
 					v[xi*vp:], nt, 0, m[xi*mp:], nt)
 			}
-			winogradOutput(out, m, mp, nt, bias, s, t0, sl.rows)
+			winogradOutput(out, m, mp, nt, bias, s, t0, sl.rows, sl.q)
 		}
 	})
 }
@@ -345,30 +381,37 @@ func winogradInputRow(v []float32, plane int, rows *[4][]float32, n int) {
 // winogradOutput writes out = A^T m A (+ bias) for the nt tiles from
 // tile t0 on, from their products m (wgPlanes planes of OutC x nt, plane apart),
 // dropping the outputs of edge tiles that fall past the image. buf is
-// scratch of at least 2 wgRowPad(tw).
-func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape, t0 int, buf []float32) {
+// scratch of wgOut rows of wgRowLen; q, of wg43RLen for F(4x4, 3x3).
+func winogradOutput(out, m []float32, plane, nt int, bias []float32, s ConvShape, t0 int, buf, q []float32) {
 	th, tw := s.wgTiles()
 	oh, ow := s.OutH(), s.OutW()
-	var rows [2][]float32
-	rowLen := wgRowPad(tw)
-	rows[0], rows[1] = buf[:rowLen], buf[rowLen:2*rowLen]
-	outputRow := winogradOutputRow
-	if s.KH == 5 {
-		outputRow = winograd5OutputRow
+	mo := s.wgOut()
+	rowLen := s.wgRowLen()
+	var rows [4][]float32
+	for i := range mo {
+		rows[i] = buf[i*rowLen : (i+1)*rowLen]
 	}
+	two := (*[2][]float32)(rows[:2])
 	for t := t0; t < t0+nt; {
 		sg := wgSegmentAt(th, tw, t0, nt, t)
 		t += sg.k
-		x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
+		x0, x1 := mo*sg.tx0, min(mo*(sg.tx0+sg.k), ow)
 		for o := 0; o < s.OutC; o++ {
 			var b float32
 			if bias != nil {
 				b = bias[o]
 			}
-			outputRow(&rows, m[o*nt+sg.at:], plane, sg.k, b)
+			switch {
+			case mo == 4:
+				winograd43OutputRow(&rows, m[o*nt+sg.at:], plane, sg.k, b, q)
+			case s.KH == 5:
+				winograd5OutputRow(two, m[o*nt+sg.at:], plane, sg.k, b)
+			default:
+				winogradOutputRow(two, m[o*nt+sg.at:], plane, sg.k, b)
+			}
 			img := out[(o*s.Batch+sg.n)*oh*ow : (o*s.Batch+sg.n+1)*oh*ow]
-			for i := 0; i < 2; i++ {
-				if y := 2*sg.ty + i; y < oh {
+			for i := range mo {
+				if y := mo*sg.ty + i; y < oh {
 					copy(img[y*ow+x0:y*ow+x1], rows[i][:x1-x0])
 				}
 			}

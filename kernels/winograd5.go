@@ -136,19 +136,20 @@ const wg5QLen = 36 * 16
 // and columns of every tile.
 func (s ConvShape) wg5Padded() (ph, pw int) {
 	th, tw := s.wgTiles()
-	return 2*th + 4, 2*tw + 4
+	m := s.wgOut()
+	return m*th + s.KH - 1, m*tw + s.KH - 1
 }
 
 // wg5PaddedLen is the padded input of every channel and image, and past it
 // the columns the AVX-512 input transform reads beyond a tile row (0 but
 // for F(2x2, 5x5)).
 func (s ConvShape) wg5PaddedLen() int {
-	if s.KH != 5 {
+	if s.wgTile() != 6 {
 		return 0
 	}
 	ph, pw := s.wg5Padded()
 	_, tw := s.wgTiles()
-	return s.InC*s.Batch*ph*pw + wgRowPad(tw)
+	return s.InC*s.Batch*ph*pw + max(wgRowPad(tw), wg43RowPad(tw))
 }
 
 // winograd5Pad writes p (wg5PaddedLen) = the channel-major input in, each
@@ -182,11 +183,16 @@ func winograd5Pad(p, in []float32, s ConvShape) {
 func winograd5Input(v []float32, plane, nt int, p []float32, s ConvShape, t0 int, q []float32) {
 	th, tw := s.wgTiles()
 	ph, pw := s.wg5Padded()
+	m := s.wgOut()
 	for t := t0; t < t0+nt; {
 		sg := wgSegmentAt(th, tw, t0, nt, t)
 		t += sg.k
 		for c := 0; c < s.InC; c++ {
-			at := ((c*s.Batch+sg.n)*ph+2*sg.ty)*pw + 2*sg.tx0
+			at := ((c*s.Batch+sg.n)*ph+m*sg.ty)*pw + m*sg.tx0
+			if m == 4 {
+				winograd43InputRow(v[c*nt+sg.at:], plane, p[at:], pw, sg.k, q)
+				continue
+			}
 			winograd5InputRow(v[c*nt+sg.at:], plane, p[at:], pw, sg.k, q, s.Batch*ph*pw)
 		}
 	}

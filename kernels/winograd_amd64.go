@@ -127,3 +127,55 @@ func wg5OutGradRowFast(z []float32, plane int, rows *[2][]float32, n int) bool {
 	wg5OutGradRowAVX512(&rows[0][0], &rows[1][0], &z[0], plane, n)
 	return true
 }
+
+// wg43InputRowAVX512 is winograd43InputRow's loop for n tiles: for tile k,
+// d[i][j] = rows[i*rowLen + 4k + j] (i, j < 6) and
+//
+//	v[xi*plane + k] = (B^T d B)[xi/6][xi%6]
+//
+// with q scratch for d B. It reads the rows up to column 64 ceil(n/16) + 3.
+//
+//go:noescape
+func wg43InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)
+
+// wg43OutputRowAVX512 is winograd43OutputRow's loop for n tiles: tile k's
+// four output rows' columns 4k..4k+3, bias added, from m[xi*plane + k],
+// into y0..y3 (written up to column 64 ceil(n/16) - 1), with r scratch for
+// M A (wg43RLen values).
+//
+//go:noescape
+func wg43OutputRowAVX512(m *float32, plane, n int, y0, y1, y2, y3 *float32, bias float32, r *float32)
+
+// wg43RowPad is how far past a run of n tiles' first column the AVX-512
+// F(4x4, 3x3) transforms read an input row or write an output row.
+func wg43RowPad(n int) int { return (n+15)/16*64 + 8 }
+
+// wg43RLen is the output transform's scratch: M A for 16 tiles.
+const wg43RLen = 24 * 16
+
+// wg43InputRowFast runs the AVX-512 F(4x4, 3x3) input transform when the
+// CPU has it (with AVX-512 DQ) and rows reaches as far as it reads.
+func wg43InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+	if !haveAVX512DQ || !useAsm || n < 1 || len(rows) < 5*rowLen+wg43RowPad(n) || len(q) < wg5QLen {
+		return false
+	}
+	_ = v[35*plane+n-1] // the last value written
+	wg43InputRowAVX512(&rows[0], rowLen, &v[0], plane, n, &q[0])
+	return true
+}
+
+// wg43OutputRowFast runs the AVX-512 F(4x4, 3x3) output transform when
+// the CPU has it and the rows are as long as it writes.
+func wg43OutputRowFast(rows *[4][]float32, m []float32, plane, n int, bias float32, r []float32) bool {
+	if !haveAVX512DQ || !useAsm || n < 1 || len(r) < wg43RLen {
+		return false
+	}
+	for _, y := range rows {
+		if len(y) < wg43RowPad(n) {
+			return false
+		}
+	}
+	_ = m[35*plane+n-1] // the last value read
+	wg43OutputRowAVX512(&m[0], plane, n, &rows[0][0], &rows[1][0], &rows[2][0], &rows[3][0], bias, &r[0])
+	return true
+}

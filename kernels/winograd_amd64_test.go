@@ -153,3 +153,53 @@ func checkPlanes(t *testing.T, what string, n, plane int, got, want []float32) {
 		}
 	}
 }
+
+// The same for F(4x4, 3x3)'s transforms: bit for bit the Go loops', for
+// runs of 1 to 40 tiles, nothing written past a run's tiles (or, for the
+// output rows, past its 4n values within what the kernel may write).
+func TestWinograd43RowsMatchGo(t *testing.T) {
+	if !haveAVX512DQ {
+		t.Skip("no AVX-512 DQ on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	fill := wgTestFill(rng)
+	bits := math.Float32bits
+	for n := 1; n <= 40; n++ {
+		plane := n + 3 + rng.IntN(20)
+		rowLen := 4*n + 2 + rng.IntN(3)
+		rows := make([]float32, 5*rowLen+wg43RowPad(n))
+		fill(rows)
+		var v [2][]float32
+		for k, asm := range []bool{false, true} {
+			func() {
+				defer setUseAsm(asm)()
+				v[k] = make([]float32, 36*plane)
+				for i := range v[k] {
+					v[k][i] = 7
+				}
+				winograd43InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen))
+			}()
+		}
+		checkPlanes(t, "F(4x4, 3x3) input transform", n, plane, v[1], v[0])
+		m := make([]float32, 36*plane)
+		fill(m)
+		bias := float32(rng.NormFloat64())
+		var out [2][4][]float32
+		for k, asm := range []bool{false, true} {
+			func() {
+				defer setUseAsm(asm)()
+				for j := range out[k] {
+					out[k][j] = make([]float32, wg43RowPad(n))
+				}
+				winograd43OutputRow(&out[k], m, plane, n, bias, make([]float32, wg43RLen))
+			}()
+		}
+		for j := range 4 {
+			for i := range 4 * n {
+				if bits(out[1][j][i]) != bits(out[0][j][i]) {
+					t.Fatalf("F(4x4, 3x3) output transform, %d tiles: row %d [%d] = %v, Go %v", n, j, i, out[1][j][i], out[0][j][i])
+				}
+			}
+		}
+	}
+}

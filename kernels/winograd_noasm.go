@@ -22,3 +22,15 @@ func wg5OutputRowFast(rows *[2][]float32, m []float32, plane, n int, bias float3
 }
 
 func wg5OutGradRowFast(z []float32, plane int, rows *[2][]float32, n int) bool { return false }
+
+func wg43RowPad(n int) int { return 4*n + 2 }
+
+const wg43RLen = 0
+
+func wg43InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q []float32) bool {
+	return false
+}
+
+func wg43OutputRowFast(rows *[4][]float32, m []float32, plane, n int, bias float32, r []float32) bool {
+	return false
+}

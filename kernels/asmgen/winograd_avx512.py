@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates ../winograd_amd64.s: AVX-512 forms of winograd.go's
-winogradInputRow and winogradOutputRow and of winograd5.go's
-winograd5InputRow, winograd5OutputRow and winograd5OutGradRow, sixteen
+winogradInputRow and winogradOutputRow, of winograd5.go's
+winograd5InputRow, winograd5OutputRow and winograd5OutGradRow, and of
+winograd4.go's winograd43InputRow and winograd43OutputRow, sixteen
 tiles a step, the same
 float32 operations in the same order (so bit for bit the Go's results).
 Run from kernels/: python3 asmgen/winograd_avx512.py."""
@@ -384,6 +385,184 @@ a("\tSUBQ $16, CX")
 a("\tJGT ogloop")
 a("\tVZEROUPPER")
 a("\tRET")
+
+
+# F(4x4, 3x3): tiles 4 apart. Element j of the sixteen tiles k of a row is
+# column 4k + j: tiles 0..7 from columns 0..31 and tiles 8..15 from
+# columns 32..63 through one index table (lanes 0..7: 4l + j), the two
+# halves joined with VINSERTF32X8; elements 4 and 5 the same from the
+# columns 4 on.
+for j in range(4):
+    for i in range(16):
+        a(f"DATA ·wg4Idx{j}+{4 * i}(SB)/4, ${4 * i + j if i < 8 else 0}")
+    a(f"GLOBL ·wg4Idx{j}(SB), RODATA|NOPTR, $64")
+    a("")
+
+
+def wg43_gather(ra):
+    """d0..d5 of the sixteen tiles of the row at ra into Z0..Z5: loads in
+    Z16..Z23, index tables in Z24..Z27."""
+    for x, off in enumerate([0, 64, 128, 192, 16, 80, 144, 208]):
+        a(f"\tVMOVUPS {off}{ra}, Z{16 + x}")
+    for j in range(6):
+        lo, hi = (16, 17) if j < 4 else (20, 21)
+        lo2, hi2 = (18, 19) if j < 4 else (22, 23)
+        idx = f"Z{24 + j % 4}"
+        a(f"\tVMOVAPS Z{lo}, Z{j}")
+        a(f"\tVPERMT2PS Z{hi}, {idx}, Z{j}")
+        a(f"\tVMOVAPS Z{lo2}, Z6")
+        a(f"\tVPERMT2PS Z{hi2}, {idx}, Z6")
+        a(f"\tVINSERTF32X8 $1, Y6, Z{j}, Z{j}")
+
+
+a("// func wg43InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32)")
+a("//")
+a("// winograd43InputRow: tile k (< n >= 1) reads columns 4k..4k+5 of the six")
+a("// rows (rowLen apart from rows) and writes entry xi of B^T d B to")
+a("// v[xi*plane + k]. It reads the rows up to column 64 ceil(n/16) + 19 and")
+a("// uses q (36 x 16 values) for d B.")
+a("TEXT ·wg43InputRowAVX512(SB), NOSPLIT, $0-48")
+a("\tMOVQ rows+0(FP), R8")
+a("\tMOVQ rowLen+8(FP), R9")
+a("\tSHLQ $2, R9")
+a("\tLEAQ (R9)(R9*2), R10")  # 3 rows
+a("\tLEAQ (R9)(R9*4), R11")  # 5 rows
+a("\tMOVQ v+16(FP), DI")
+a("\tMOVQ plane+24(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tLEAQ (BX)(BX*2), R12")
+a("\tSHLQ $1, R12")  # 6 planes
+a("\tMOVQ n+32(FP), CX")
+a("\tMOVQ q+40(FP), SI")
+for j in range(4):
+    a(f"\tVMOVUPS ·wg4Idx{j}(SB), Z{24 + j}")
+a("\tVBROADCASTSS ·wgFour(SB), Z28")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("in43loop:")
+tail_mask("in43mask")
+for i, ra in enumerate(["(R8)", "(R8)(R9*1)", "(R8)(R9*2)", "(R8)(R10*1)", "(R8)(R9*4)", "(R8)(R11*1)"]):
+    wg43_gather(ra)
+    wg5_in(range(0, 6), range(6, 12), range(12, 16))
+    for j in range(6):
+        a(f"\tVMOVUPS Z{6 + j}, {(6 * i + j) * 64}(SI)")
+# Column j: v[6i+j] from q[0..5][j].
+a("\tMOVQ DI, DX")
+for j in range(6):
+    for i in range(6):
+        a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
+    wg5_in(range(0, 6), range(6, 12), range(12, 16))
+    a("\tMOVQ DX, R13")
+    for i in range(6):
+        a(f"\tVMOVUPS Z{6 + i}, K1, (R13)")
+        if i < 5:
+            a("\tADDQ R12, R13")
+    if j < 5:
+        a("\tADDQ BX, DX")
+a("\tADDQ $64, DI")
+a("\tADDQ $256, R8")
+a("\tSUBQ $16, CX")
+a("\tJGT in43loop")
+a("\tVZEROUPPER")
+a("\tRET")
+a("")
+
+
+def wg4_out(m, y, t):
+    """y[0..3] = wg4Out(m[0..5]) (winograd4.go), the same operations in the
+    same order; t: four scratch registers. Z29 holds 2, Z28 4, Z27 8."""
+    m0, m1, m2, m3, m4, m5 = (f"Z{x}" for x in m)
+    y0, y1, y2, y3 = (f"Z{x}" for x in y)
+    p, n, p2, n2 = (f"Z{x}" for x in t)
+    a(f"\tVADDPS {m2}, {m1}, {p}")
+    a(f"\tVSUBPS {m2}, {m1}, {n}")
+    a(f"\tVADDPS {m4}, {m3}, {p2}")
+    a(f"\tVSUBPS {m4}, {m3}, {n2}")
+    a(f"\tVADDPS {p}, {m0}, {y0}")
+    a(f"\tVADDPS {p2}, {y0}, {y0}")
+    a(f"\tVMULPS Z29, {n2}, {y1}")
+    a(f"\tVADDPS {y1}, {n}, {y1}")
+    a(f"\tVMULPS Z28, {p2}, {y2}")
+    a(f"\tVADDPS {y2}, {p}, {y2}")
+    a(f"\tVMULPS Z27, {n2}, {y3}")
+    a(f"\tVADDPS {y3}, {n}, {y3}")
+    a(f"\tVADDPS {m5}, {y3}, {y3}")
+
+
+a("DATA ·wgEight+0(SB)/4, $0x41000000")
+a("GLOBL ·wgEight(SB), RODATA|NOPTR, $4")
+a("")
+a("// func wg43OutputRowAVX512(m *float32, plane, n int, y0, y1, y2, y3 *float32, bias float32, r *float32)")
+a("//")
+a("// winograd43OutputRow: from tile k's entries m[xi*plane + k] (k < n >= 1),")
+a("// its four output rows' columns 4k..4k+3 (bias added) into y0..y3, which")
+a("// it writes up to column 64 ceil(n/16) - 1. r is scratch of 24 x 16")
+a("// values (M A, row by row).")
+a("TEXT ·wg43OutputRowAVX512(SB), NOSPLIT, $0-72")
+a("\tMOVQ m+0(FP), SI")
+a("\tMOVQ plane+8(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tMOVQ n+16(FP), CX")
+a("\tMOVQ y0+24(FP), R8")
+a("\tMOVQ y1+32(FP), R9")
+a("\tMOVQ y2+40(FP), R10")
+a("\tMOVQ y3+48(FP), R11")
+a("\tVBROADCASTSS bias+56(FP), Z26")
+a("\tMOVQ r+64(FP), DX")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("\tVBROADCASTSS ·wgFour(SB), Z28")
+a("\tVBROADCASTSS ·wgEight(SB), Z27")
+a("out43loop:")
+tail_mask("out43mask")
+a("\tMOVQ SI, R13")
+# Row i: r[i][0..3] = wg4Out(M[i][0..5]), to the scratch.
+for i in range(6):
+    for j in range(6):
+        a(f"\tVMOVUPS.Z (R13), K1, Z{j}")
+        if not (i == 5 and j == 5):
+            a("\tADDQ BX, R13")
+    wg4_out(range(0, 6), range(6, 10), range(10, 14))
+    for j in range(4):
+        a(f"\tVMOVUPS Z{6 + j}, {(4 * i + j) * 64}(DX)")
+# Column j: Y[a][j] = wg4Out(r[0..5][j])[a], bias added, into Z{8 + 4a + j}
+# (output row a); scratch Z24, Z25, Z30, Z31.
+for j in range(4):
+    for i in range(6):
+        a(f"\tVMOVUPS {(4 * i + j) * 64}(DX), Z{i}")
+    wg4_out(range(0, 6), [8 + j, 12 + j, 16 + j, 20 + j], [24, 25, 30, 31])
+    for row in range(4):
+        a(f"\tVADDPS Z26, Z{8 + 4 * row + j}, Z{8 + 4 * row + j}")
+# Output row a: the 4 columns of the sixteen tiles (Z{8+4a}..Z{11+4a},
+# tile k in lane k) interleaved to tile-major order, 64 values.
+for row, ptr in enumerate(["R8", "R9", "R10", "R11"]):
+    y0, y1, y2, y3 = (f"Z{8 + 4 * row + j}" for j in range(4))
+    # Within each 128-bit lane (tiles 4L..4L+3): a 4x4 transpose.
+    a(f"\tVUNPCKLPS {y1}, {y0}, Z0")
+    a(f"\tVUNPCKHPS {y1}, {y0}, Z1")
+    a(f"\tVUNPCKLPS {y3}, {y2}, Z2")
+    a(f"\tVUNPCKHPS {y3}, {y2}, Z3")
+    a("\tVUNPCKLPD Z2, Z0, Z4")  # tile 4L
+    a("\tVUNPCKHPD Z2, Z0, Z5")  # tile 4L+1
+    a("\tVUNPCKLPD Z3, Z1, Z6")  # tile 4L+2
+    a("\tVUNPCKHPD Z3, Z1, Z7")  # tile 4L+3
+    # Across the lanes: 128-bit block L of Z4..Z7 in turn.
+    a("\tVSHUFF32X4 $0x44, Z5, Z4, Z0")  # [4.L0 4.L1 5.L0 5.L1]
+    a("\tVSHUFF32X4 $0x44, Z7, Z6, Z1")  # [6.L0 6.L1 7.L0 7.L1]
+    a("\tVSHUFF32X4 $0xEE, Z5, Z4, Z2")  # [4.L2 4.L3 5.L2 5.L3]
+    a("\tVSHUFF32X4 $0xEE, Z7, Z6, Z3")
+    a("\tVSHUFF32X4 $0x88, Z1, Z0, Z4")  # tiles 0..3
+    a("\tVSHUFF32X4 $0xDD, Z1, Z0, Z5")  # tiles 4..7
+    a("\tVSHUFF32X4 $0x88, Z3, Z2, Z6")  # tiles 8..11
+    a("\tVSHUFF32X4 $0xDD, Z3, Z2, Z7")  # tiles 12..15
+    for x in range(4):
+        a(f"\tVMOVUPS Z{4 + x}, {64 * x}({ptr})")
+a("\tADDQ $64, SI")
+for ptr in ["R8", "R9", "R10", "R11"]:
+    a(f"\tADDQ $256, {ptr}")
+a("\tSUBQ $16, CX")
+a("\tJGT out43loop")
+a("\tVZEROUPPER")
+a("\tRET")
+a("")
 
 with open("winograd_amd64.s", "w") as f:
     f.write("\n".join(L) + "\n")

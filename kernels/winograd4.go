@@ -1,0 +1,113 @@
+package kernels
+
+// F(4x4, 3x3) (Lavin and Gray's, the points 0, 1, -1, 2, -2 and infinity):
+// each 4x4 block of outputs of one filter comes from a 6x6 tile of the
+// input, tiles 4 apart,
+//
+//	Y = A^T [ (G g G^T) . (B^T d B) ] A
+//
+// with F(2x2, 5x5)'s B^T (wg5In), and
+//
+//	G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//	A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+//
+// 36 multiply-adds per 4x4 outputs and input channel: 2.25 per output
+// where F(2x2, 3x3) takes 4 and im2col 9, at the price of transforms that
+// reach 8 times a value (A^T's last row), so rounding grows with them
+// (TestWinograd43Matrices bounds it). The chooser takes it per shape class
+// (ChoiceWinograd4) where it measured faster; it shares F(2x2, 5x5)'s
+// machinery: 36 planes, the input padded once per call (winogradPad).
+
+// wg43GS is G g for a column g of three values, in float64 (see wg5GS).
+func wg43GS(g0, g1, g2 float64) (r0, r1, r2, r3, r4, r5 float64) {
+	const sixth, t24 = 1. / 6, 1. / 24
+	e := g0 + g2
+	e2, o2 := g0+4*g2, 2*g1
+	return g0 * 0.25, -(e + g1) * sixth, -(e - g1) * sixth, (e2 + o2) * t24, (e2 - o2) * t24, g2
+}
+
+// wg4Out is A^T applied to m0..m5: its four values.
+func wg4Out(m0, m1, m2, m3, m4, m5 float32) (y0, y1, y2, y3 float32) {
+	p, n := m1+m2, m1-m2
+	p2, n2 := m3+m4, m3-m4
+	return (m0 + p) + p2, n + 2*n2, p + 4*p2, (n + 8*n2) + m5
+}
+
+// winograd43Filters writes u (36 planes of OutC x InC, wgPlane apart) = G
+// g G^T for every 3x3 filter g of w (OutC, InC, 3, 3): u[xi, o, c] is
+// entry xi (row-major 6x6) of filter (o, c)'s transform.
+func winograd43Filters(u, w []float32, outC, inC int) {
+	plane := wgPlane(outC * inC)
+	parallelFor(outC, 4, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < inC; c++ {
+				g := w[(o*inC+c)*9 : (o*inC+c)*9+9 : (o*inC+c)*9+9]
+				// p = g G^T (3x6), row by row.
+				var p [3][6]float64
+				for k := range 3 {
+					q := &p[k]
+					q[0], q[1], q[2], q[3], q[4], q[5] = wg43GS(float64(g[3*k]), float64(g[3*k+1]), float64(g[3*k+2]))
+				}
+				at := o*inC + c
+				for j := range 6 {
+					c0, c1, c2, c3, c4, c5 := wg43GS(p[0][j], p[1][j], p[2][j])
+					u[j*plane+at] = float32(c0)
+					u[(6+j)*plane+at] = float32(c1)
+					u[(12+j)*plane+at] = float32(c2)
+					u[(18+j)*plane+at] = float32(c3)
+					u[(24+j)*plane+at] = float32(c4)
+					u[(30+j)*plane+at] = float32(c5)
+				}
+			}
+		}
+	})
+}
+
+// winograd43InputRow transforms n tiles side by side from their six input
+// rows, rowLen apart in rows (tile k's columns 4k..4k+5); tile k's entry
+// xi goes to v[xi*plane + k]. q is scratch of wg5QLen.
+func winograd43InputRow(v []float32, plane int, rows []float32, rowLen, n int, q []float32) {
+	if wg43InputRowFast(v, plane, rows, rowLen, n, q) {
+		return
+	}
+	var o [36][]float32
+	wgPlaneViews(o[:], v, plane, n)
+	for tx := range n {
+		x := 4 * tx
+		var dB [6][6]float32
+		for i := range dB {
+			d := rows[i*rowLen+x : i*rowLen+x+6 : i*rowLen+x+6]
+			dB[i] = wg5In(d[0], d[1], d[2], d[3], d[4], d[5])
+		}
+		for j := range 6 {
+			col := wg5In(dB[0][j], dB[1][j], dB[2][j], dB[3][j], dB[4][j], dB[5][j])
+			for i, y := range col {
+				o[6*i+j][tx] = y
+			}
+		}
+	}
+}
+
+// winograd43OutputRow writes n tiles' four output rows (4n values each,
+// bias added) from the products: tile k's entry xi is m[xi*plane + k]. r
+// is scratch of wg43RLen.
+func winograd43OutputRow(rows *[4][]float32, m []float32, plane, n int, bias float32, r []float32) {
+	if wg43OutputRowFast(rows, m, plane, n, bias, r) {
+		return
+	}
+	var in [36][]float32
+	wgPlaneViews(in[:], m, plane, n)
+	y0, y1, y2, y3 := rows[0][:4*n], rows[1][:4*n], rows[2][:4*n], rows[3][:4*n]
+	for tx := range n {
+		// r = M A, row by row, then Y = A^T r, column by column.
+		var r [6][4]float32
+		for i := range r {
+			r[i][0], r[i][1], r[i][2], r[i][3] = wg4Out(in[6*i][tx], in[6*i+1][tx], in[6*i+2][tx], in[6*i+3][tx], in[6*i+4][tx], in[6*i+5][tx])
+		}
+		x := 4 * tx
+		for j := range 4 {
+			a, b, c, d := wg4Out(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j])
+			y0[x+j], y1[x+j], y2[x+j], y3[x+j] = a+bias, b+bias, c+bias, d+bias
+		}
+	}
+}
