@@ -1093,27 +1093,37 @@ func TestBatchNormAddReluMatchesUnfused(t *testing.T) {
 }
 
 // BenchmarkMaxPool2D is mnistnet's first pooling (batch 14, 64 planes of
-// 28x28, 2x2 windows, stride 2) on one thread: /kernel=go is the general
-// path's row-wise maxima, which CPUs without AVX-512 take.
+// 28x28, 2x2 windows, stride 2) and ResNet's stem pooling (batch 8, 64
+// planes of 112x112, 3x3 windows, stride 2, padding 1) on one thread;
+// /kernel=go is the general path's row-wise maxima, which CPUs without
+// AVX-512 take.
 func BenchmarkMaxPool2D(b *testing.B) {
-	const bt, c, h, w = 14, 64, 28, 28
-	for _, kernel := range []string{"", "go"} {
-		name := "2x2"
-		if kernel != "" {
-			name += "/kernel=" + kernel
-		}
-		b.Run(name, func(b *testing.B) {
-			defer withKernel(kernel)()
-			SetThreads(1)
-			defer SetThreads(0)
-			rng := rand.New(rand.NewPCG(1, 2))
-			in := randSlice(rng, bt*c*h*w)
-			out, arg := make([]float32, bt*c*h*w/4), make([]int32, bt*c*h*w/4)
-			b.SetBytes(int64(4 * len(in)))
-			for range b.N {
-				MaxPool2DForward(out, in, arg, bt, c, h, w, 2, 2, 0)
+	for _, c := range []struct {
+		name                         string
+		bt, ch, h, w, k, stride, pad int
+	}{
+		{"2x2", 14, 64, 28, 28, 2, 2, 0},
+		{"3x3s2p1", 8, 64, 112, 112, 3, 2, 1},
+	} {
+		for _, kernel := range []string{"", "go"} {
+			name := c.name
+			if kernel != "" {
+				name += "/kernel=" + kernel
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				defer withKernel(kernel)()
+				SetThreads(1)
+				defer SetThreads(0)
+				rng := rand.New(rand.NewPCG(1, 2))
+				in := randSlice(rng, c.bt*c.ch*c.h*c.w)
+				oh, ow := PoolOut(c.h, c.k, c.stride, c.pad), PoolOut(c.w, c.k, c.stride, c.pad)
+				out, arg := make([]float32, c.bt*c.ch*oh*ow), make([]int32, c.bt*c.ch*oh*ow)
+				b.SetBytes(int64(4 * len(in)))
+				for range b.N {
+					MaxPool2DForward(out, in, arg, c.bt, c.ch, c.h, c.w, c.k, c.stride, c.pad)
+				}
+			})
+		}
 	}
 }
 

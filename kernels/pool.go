@@ -80,6 +80,9 @@ func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride,
 	if k == 2 && stride == 2 && pad == 0 && useMaxPool2x2 && maxPool2x2Fast(y, am, x, w, oh, ow) {
 		return
 	}
+	if k == 3 && stride == 2 && pad == 1 && useMaxPool2x2 && maxPool3x3s2p1Fast(y, am, x, h, w, oh, ow) {
+		return
+	}
 	for oy := 0; oy < oh; oy++ {
 		yr := y[oy*ow : (oy+1)*ow]
 		ar := am[oy*ow : (oy+1)*ow]
@@ -103,8 +106,9 @@ func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride,
 	}
 }
 
-// useMaxPool2x2 lets tests send 2x2, stride-2 windows through the general
-// path, to check the AVX-512 kernel (maxPool2x2Fast) against it. Without
+// useMaxPool2x2 lets tests send 2x2, stride-2 windows (and 3x3 ones with
+// stride 2 and padding 1) through the general path, to check the AVX-512
+// kernels (maxPool2x2Fast, maxPool3x3s2p1Fast) against it. Without
 // AVX-512 the general path pools them: a per-output Go loop over the four
 // inputs was slower than its row-wise maxima.
 var useMaxPool2x2 = true

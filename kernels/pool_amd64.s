@@ -22,6 +22,15 @@
 	VMOVDQA32 v, K6, Z21 \
 	VMOVDQA32 i, K6, Z22
 
+// TAKEIN(k, v, i, valid) is TAKE in the lanes of mask valid only.
+// K6 is scratch.
+#define TAKEIN(k, v, i, valid) \
+	VPCMPD $6, Z20, k, K6 \
+	KANDW valid, K6, K6 \
+	VMOVDQA32 k, K6, Z20 \
+	VMOVDQA32 v, K6, Z21 \
+	VMOVDQA32 i, K6, Z22
+
 // func maxPool2x2AVX512(y *float32, am *int32, x *float32, w, oh, ow int)
 //
 // maxPoolPlane for 2x2 windows, stride 2, no padding, over one plane x (h
@@ -134,6 +143,247 @@ rowdone:
 	CMPQ R11, R9
 	JLT row
 done:
+	VZEROUPPER
+	RET
+
+// func maxPool3x3s2p1AVX512(y *float32, am *int32, x *float32, h, w, oh, ow int)
+//
+// maxPoolPlane for 3x3 windows, stride 2, padding 1 (ResNet's stem) over
+// one plane x (h x w): output (oy, i) is the first maximum, by maxKey, of
+// the window's inputs inside the plane, rows 2oy-1..2oy+1 and in each the
+// columns 2i-1, 2i, 2i+1, in that order (the general path's); y gets its
+// value and am its plane index. Sixteen outputs a step; loads and stores
+// are masked to the plane's rows, and a candidate outside the plane never
+// takes part (every window holds its centre, so one always wins).
+TEXT ·maxPool3x3s2p1AVX512(SB), NOSPLIT, $16-56
+	MOVQ y+0(FP), DI
+	MOVQ am+8(FP), R14
+	MOVQ x+16(FP), SI
+	MOVQ h+24(FP), BX
+	MOVQ w+32(FP), R8
+	MOVQ oh+40(FP), R9
+	MOVQ ow+48(FP), R10
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z29
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z28
+	MOVL $0x80000000, AX
+	VPBROADCASTD AX, Z26 // MinInt32: below every key
+	MOVL $1, AX
+	VPBROADCASTD AX, Z25
+	VMOVDQU32 ·wgEven(SB), Z30
+	VMOVDQU32 ·wgOdd(SB), Z31
+	VMOVDQU32 ·poolIota2(SB), Z27
+	XORQ R11, R11 // oy
+	TESTQ R9, R9
+	JZ p3done
+p3row:
+	XORQ R12, R12 // i0
+p3group:
+	MOVQ R10, CX
+	SUBQ R12, CX // outputs left in the row
+	JLE p3rowdone
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m1
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m1
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m1:
+	KMOVW AX, K1
+	KMOVW K1, AX
+	TESTQ R12, R12
+	JNZ p3kl
+	ANDL $0xFFFE, AX
+p3kl:
+	KMOVW AX, K2
+	MOVQ R8, CX
+	SHRQ $1, CX
+	SUBQ R12, CX
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m2
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m2
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m2:
+	KMOVW AX, K3
+	KANDW K1, K3, K3
+	MOVQ R8, CX
+	SUBQ R12, CX
+	SUBQ R12, CX
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m3
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m3
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m3:
+	KMOVW AX, K4
+	SUBQ $16, CX
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m4
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m4
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m4:
+	KMOVW AX, K5
+	MOVQ R8, CX
+	SUBQ R12, CX
+	SUBQ R12, CX
+	ADDQ $2, CX
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m5
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m5
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m5:
+	KMOVW AX, K6
+	KMOVW K6, AX
+	TESTQ R12, R12
+	JNZ p3kb
+	ANDL $0xFFFC, AX
+p3kb:
+	KMOVW AX, K6
+	SUBQ $16, CX
+	MOVQ $0xFFFF, AX
+	CMPQ CX, $16
+	JGE m6
+	XORQ AX, AX
+	CMPQ CX, $0
+	JLE m6
+	MOVQ $1, AX
+	SHLXQ CX, AX, AX
+	DECQ AX
+m6:
+	KMOVW AX, K7
+	KMOVW K4, ka0-16(SP) // the loads' masks: K6 and K7 are scratch below
+	KMOVW K5, ka1-14(SP)
+	KMOVW K6, kb0-12(SP)
+	KMOVW K7, kb1-10(SP)
+	VMOVDQA32 Z26, Z20 // running key
+	VPXORD Z21, Z21, Z21 // value
+	VPXORD Z22, Z22, Z22 // index
+	// window row 0: input row 2 oy - 1 + 0
+	MOVQ R11, R13
+	SHLQ $1, R13
+	DECQ R13
+	JS p3skip0
+	MOVQ R13, R15
+	IMULQ R8, R15
+	LEAQ (R15)(R12*2), R15
+	LEAQ (SI)(R15*4), DX
+	KMOVW kb0-12(SP), K6
+	KMOVW kb1-10(SP), K7
+	VMOVUPS.Z (DX), K4, Z0
+	VMOVUPS.Z 64(DX), K5, Z1
+	VMOVAPS Z0, Z2
+	VPERMT2PS Z1, Z30, Z0 // columns 2i
+	VPERMT2PS Z1, Z31, Z2 // columns 2i+1
+	VMOVUPS.Z -8(DX), K6, Z3
+	VMOVUPS.Z 56(DX), K7, Z4
+	VPERMT2PS Z4, Z31, Z3 // columns 2i-1
+	VPBROADCASTD R15, Z10
+	VPADDD Z27, Z10, Z10 // index of 2i
+	VPADDD Z25, Z10, Z11 // 2i+1
+	VPSUBD Z25, Z10, Z12 // 2i-1
+	KEY(Z3, Z17, Z16)
+	TAKEIN(Z17, Z3, Z12, K2)
+	KEY(Z0, Z17, Z16)
+	TAKEIN(Z17, Z0, Z10, K1)
+	KEY(Z2, Z17, Z16)
+	TAKEIN(Z17, Z2, Z11, K3)
+p3skip0:
+	// window row 1: input row 2 oy - 1 + 1
+	MOVQ R11, R13
+	SHLQ $1, R13
+	CMPQ R13, BX
+	JGE p3skip1
+	MOVQ R13, R15
+	IMULQ R8, R15
+	LEAQ (R15)(R12*2), R15
+	LEAQ (SI)(R15*4), DX
+	KMOVW kb0-12(SP), K6
+	KMOVW kb1-10(SP), K7
+	VMOVUPS.Z (DX), K4, Z0
+	VMOVUPS.Z 64(DX), K5, Z1
+	VMOVAPS Z0, Z2
+	VPERMT2PS Z1, Z30, Z0 // columns 2i
+	VPERMT2PS Z1, Z31, Z2 // columns 2i+1
+	VMOVUPS.Z -8(DX), K6, Z3
+	VMOVUPS.Z 56(DX), K7, Z4
+	VPERMT2PS Z4, Z31, Z3 // columns 2i-1
+	VPBROADCASTD R15, Z10
+	VPADDD Z27, Z10, Z10 // index of 2i
+	VPADDD Z25, Z10, Z11 // 2i+1
+	VPSUBD Z25, Z10, Z12 // 2i-1
+	KEY(Z3, Z17, Z16)
+	TAKEIN(Z17, Z3, Z12, K2)
+	KEY(Z0, Z17, Z16)
+	TAKEIN(Z17, Z0, Z10, K1)
+	KEY(Z2, Z17, Z16)
+	TAKEIN(Z17, Z2, Z11, K3)
+p3skip1:
+	// window row 2: input row 2 oy - 1 + 2
+	MOVQ R11, R13
+	SHLQ $1, R13
+	INCQ R13
+	CMPQ R13, BX
+	JGE p3skip2
+	MOVQ R13, R15
+	IMULQ R8, R15
+	LEAQ (R15)(R12*2), R15
+	LEAQ (SI)(R15*4), DX
+	KMOVW kb0-12(SP), K6
+	KMOVW kb1-10(SP), K7
+	VMOVUPS.Z (DX), K4, Z0
+	VMOVUPS.Z 64(DX), K5, Z1
+	VMOVAPS Z0, Z2
+	VPERMT2PS Z1, Z30, Z0 // columns 2i
+	VPERMT2PS Z1, Z31, Z2 // columns 2i+1
+	VMOVUPS.Z -8(DX), K6, Z3
+	VMOVUPS.Z 56(DX), K7, Z4
+	VPERMT2PS Z4, Z31, Z3 // columns 2i-1
+	VPBROADCASTD R15, Z10
+	VPADDD Z27, Z10, Z10 // index of 2i
+	VPADDD Z25, Z10, Z11 // 2i+1
+	VPSUBD Z25, Z10, Z12 // 2i-1
+	KEY(Z3, Z17, Z16)
+	TAKEIN(Z17, Z3, Z12, K2)
+	KEY(Z0, Z17, Z16)
+	TAKEIN(Z17, Z0, Z10, K1)
+	KEY(Z2, Z17, Z16)
+	TAKEIN(Z17, Z2, Z11, K3)
+p3skip2:
+	MOVQ R11, AX
+	IMULQ R10, AX
+	ADDQ R12, AX
+	VMOVUPS Z21, K1, (DI)(AX*4)
+	VMOVDQU32 Z22, K1, (R14)(AX*4)
+	ADDQ $16, R12
+	JMP p3group
+p3rowdone:
+	INCQ R11
+	CMPQ R11, R9
+	JLT p3row
+p3done:
 	VZEROUPPER
 	RET
 
