@@ -55,10 +55,13 @@ func onesCount(w []uint64) int {
 	return n + onesCountGo(w)
 }
 
-// scatterBMI2 sets neg[w] to the next popcount(nz[w]) bits of the stream
-// in, deposited onto nz[w] by PDEP (scatterSignBits in one loop). in must
-// hold every bit the words of nz take, and at least one word. Go's loop
-// (scatterSignBitsGo):
+// scatterCopyBMI2 sets neg[w] to the next popcount(nz[w]) bits of the
+// stream in, deposited onto nz[w] by PDEP, copies nz into nzOut (as long
+// as nz; it may be nz itself) and returns popcount(nz), the bits it took
+// from in: a received non-zero plane copied, counted and its signs
+// scattered in one pass. in must not be empty; a stream shorter than the
+// count is read no further than its last word (the caller then refuses
+// the payload). Go's loop (scatterSignBitsGo, then the copy and count):
 //
 //	k := 0 // bits read
 //	for w := range nz {
@@ -66,16 +69,6 @@ func onesCount(w []uint64) int {
 //		neg[w] = pdep64(v, nz[w])
 //		k += popcount(nz[w])
 //	}
-//
-//go:noescape
-func scatterBMI2(neg, nz, in []uint64)
-
-// scatterCopyBMI2 is scatterBMI2 that also copies nz into nzOut (as long
-// as nz) and returns popcount(nz), the bits it took from in: the received
-// non-zero plane copied, counted and its signs scattered in one pass. in
-// must not be empty; a stream shorter than the count is read no further
-// than its last word (the caller then refuses the payload). Reference:
-// copy(nzOut, nz); scatterSignBitsGo; onesCount(nz).
 //
 //go:noescape
 func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int

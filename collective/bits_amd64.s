@@ -87,60 +87,20 @@ gdone:
 gret:
 	RET
 
-// func scatterBMI2(neg, nz, in []uint64)
+// func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int
 //
 // For each word w of nz: the next popcount(nz[w]) bits of the stream in,
-// PDEP'd onto nz[w], into neg[w] (0 where nz[w] is 0). in must not be
-// empty. Without a branch on the data: the next 64 bits of the stream are
+// PDEP'd onto nz[w], into neg[w] (0 where nz[w] is 0); nz[w] is also
+// copied to nzOut[w] (nzOut may be nz), and the bits taken from in, the
+// popcount of nz, are returned: a received non-zero plane is copied,
+// counted and its signs scattered in one pass. in must not be empty.
+// Without a branch on the data: the next 64 bits of the stream are
 // always (in[i+1]:in[i]) >> o, a double shift (SHRD, by 0 when o is 0),
 // both loads clamped to in's last word (past it only zero masks remain,
 // and PDEP takes no bits for them); the offset and the word advance by
 // arithmetic. The branch on o + n > 64 this replaces mispredicted on the
 // random masks of a tied vote, half the words (BenchmarkSignsWirePlanes).
 // Go's loop: scatterSignBitsGo.
-TEXT ·scatterBMI2(SB), NOSPLIT, $0-72
-	MOVQ neg_base+0(FP), DI
-	MOVQ nz_base+24(FP), SI
-	MOVQ nz_len+32(FP), R14
-	MOVQ in_base+48(FP), DX
-	MOVQ in_len+56(FP), AX
-	LEAQ -8(DX)(AX*8), R15 // in's last word
-	XORQ R13, R13          // w
-	XORQ CX, CX            // o: bit offset in (DX)
-	TESTQ R14, R14
-	JZ sdone
-
-sloop:
-	MOVQ (SI)(R13*8), BX
-	POPCNTQ BX, R11   // n
-	MOVQ DX, R12
-	CMPQ R12, R15
-	CMOVQHI R15, R12  // min(DX, last)
-	MOVQ (R12), R8    // in[i]
-	LEAQ 8(DX), R9
-	CMPQ R9, R15
-	CMOVQHI R15, R9   // min(DX + 8, last)
-	MOVQ (R9), R10    // in[i+1]
-	SHRQ CX, R10, R8  // R8 = in[i] >> o | in[i+1] << (64 - o)
-	PDEPQ BX, R8, AX
-	MOVQ AX, (DI)(R13*8)
-	ADDQ R11, CX      // o += n
-	MOVQ CX, AX
-	SHRQ $6, AX
-	LEAQ (DX)(AX*8), DX
-	ANDQ $63, CX
-	INCQ R13
-	CMPQ R13, R14
-	JB sloop
-
-sdone:
-	RET
-
-// func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int
-//
-// scatterBMI2 that also copies each word of nz to nzOut (the same length)
-// and returns the bits taken from in, the popcount of nz: a received
-// non-zero plane is copied, counted and its signs scattered in one pass.
 TEXT ·scatterCopyBMI2(SB), NOSPLIT, $0-104
 	MOVQ neg_base+0(FP), DI
 	MOVQ nzOut_base+24(FP), R10

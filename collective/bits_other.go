@@ -9,7 +9,6 @@ func pext64(v, m uint64) uint64 { return extractBitsNaive(v, m) }
 func pdep64(v, m uint64) uint64 { return depositBitsNaive(v, m) }
 
 func gatherBMI2(out, nz, neg []uint64, tail uint64)   { panic("collective: no BMI2 assembly") }
-func scatterBMI2(neg, nz, in []uint64)                { panic("collective: no BMI2 assembly") }
 func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int { panic("collective: no BMI2 assembly") }
 
 // onesCount is the number of set bits in w.

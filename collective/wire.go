@@ -451,7 +451,7 @@ func gatherSignBitsGo(out []uint64, s kernels.Signs) {
 // j-th coordinate whose NZ bit is set. Reference: scatterSignBitsNaive.
 func scatterSignBits(s kernels.Signs, in []uint64) {
 	if useBMI2 && len(in) > 0 {
-		scatterBMI2(s.Neg, s.NZ, in)
+		scatterCopyBMI2(s.Neg, s.NZ, s.NZ, in)
 		return
 	}
 	scatterSignBitsGo(s, in)

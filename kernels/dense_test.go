@@ -222,28 +222,19 @@ func TestReluBackwardMatchesNaive(t *testing.T) {
 func BenchmarkRelu(b *testing.B) {
 	n := 14 * 64 * 28 * 28
 	for _, pass := range []string{"forward", "backward"} {
-		for _, kernel := range []string{"", "go"} {
-			name := pass
-			if kernel != "" {
-				name += "/kernel=" + kernel
-			}
-			b.Run(name, func(b *testing.B) {
-				defer withKernel(kernel)()
-				SetThreads(1)
-				defer SetThreads(0)
-				rng := rand.New(rand.NewPCG(1, 2))
-				x, d := randSlice(rng, n), randSlice(rng, n)
-				y := make([]float32, n)
-				ReluForward(y, x)
-				b.SetBytes(int64(8 * n))
-				for range b.N {
-					if pass == "forward" {
-						ReluForward(d, x)
-					} else {
-						ReluBackward(d, x, y)
-					}
+		oneThreadKernels(b, pass, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x, d := randSlice(rng, n), randSlice(rng, n)
+			y := make([]float32, n)
+			ReluForward(y, x)
+			b.SetBytes(int64(8 * n))
+			for range b.N {
+				if pass == "forward" {
+					ReluForward(d, x)
+				} else {
+					ReluBackward(d, x, y)
 				}
-			})
-		}
+			}
+		})
 	}
 }

@@ -1105,25 +1105,16 @@ func BenchmarkMaxPool2D(b *testing.B) {
 		{"2x2", 14, 64, 28, 28, 2, 2, 0},
 		{"3x3s2p1", 8, 64, 112, 112, 3, 2, 1},
 	} {
-		for _, kernel := range []string{"", "go"} {
-			name := c.name
-			if kernel != "" {
-				name += "/kernel=" + kernel
+		oneThreadKernels(b, c.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			in := randSlice(rng, c.bt*c.ch*c.h*c.w)
+			oh, ow := PoolOut(c.h, c.k, c.stride, c.pad), PoolOut(c.w, c.k, c.stride, c.pad)
+			out, arg := make([]float32, c.bt*c.ch*oh*ow), make([]int32, c.bt*c.ch*oh*ow)
+			b.SetBytes(int64(4 * len(in)))
+			for range b.N {
+				MaxPool2DForward(out, in, arg, c.bt, c.ch, c.h, c.w, c.k, c.stride, c.pad)
 			}
-			b.Run(name, func(b *testing.B) {
-				defer withKernel(kernel)()
-				SetThreads(1)
-				defer SetThreads(0)
-				rng := rand.New(rand.NewPCG(1, 2))
-				in := randSlice(rng, c.bt*c.ch*c.h*c.w)
-				oh, ow := PoolOut(c.h, c.k, c.stride, c.pad), PoolOut(c.w, c.k, c.stride, c.pad)
-				out, arg := make([]float32, c.bt*c.ch*oh*ow), make([]int32, c.bt*c.ch*oh*ow)
-				b.SetBytes(int64(4 * len(in)))
-				for range b.N {
-					MaxPool2DForward(out, in, arg, c.bt, c.ch, c.h, c.w, c.k, c.stride, c.pad)
-				}
-			})
-		}
+		})
 	}
 }
 
@@ -1160,19 +1151,12 @@ func TestDropoutMatchesGo(t *testing.T) {
 // p = 0.25) on one thread; /kernel=go is the Go loop.
 func BenchmarkDropout(b *testing.B) {
 	n := 14 * 64 * 14 * 14
-	for _, kernel := range []string{"", "go"} {
-		name := "p=0.25"
-		if kernel != "" {
-			name += "/kernel=" + kernel
+	oneThreadKernels(b, "p=0.25", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		in, out, mask := randSlice(rng, n), make([]float32, n), make([]float32, n)
+		b.SetBytes(int64(12 * n))
+		for i := range b.N {
+			DropoutForward(out, in, mask, 0.25, uint64(i))
 		}
-		b.Run(name, func(b *testing.B) {
-			defer withKernel(kernel)()
-			rng := rand.New(rand.NewPCG(1, 2))
-			in, out, mask := randSlice(rng, n), make([]float32, n), make([]float32, n)
-			b.SetBytes(int64(12 * n))
-			for i := range b.N {
-				DropoutForward(out, in, mask, 0.25, uint64(i))
-			}
-		})
-	}
+	})
 }

@@ -1,5 +1,7 @@
 package kernels
 
+import "testing"
+
 // The package's test switches: each set function sets one of the knobs
 // that exist for tests and returns the function that puts back the value
 // it replaced (defer setUseAsm(false)()), so no test leaves a knob changed
@@ -38,3 +40,21 @@ func setRobustChunk(n int) (restore func()) { return setSwitch(&robustChunk, n) 
 // withKernel is setUseAsm for a benchmark's kernel name: "go" the portable
 // loops, anything else the assembly.
 func withKernel(kernel string) (restore func()) { return setUseAsm(kernel != "go") }
+
+// oneThreadKernels runs body as sub-benchmark name, then as name/kernel=go
+// with the portable loops, each on one thread (a rank's share of a
+// machine): an elementwise kernel's assembly against its Go loop.
+func oneThreadKernels(b *testing.B, name string, body func(b *testing.B)) {
+	for _, kernel := range []string{"", "go"} {
+		sub := name
+		if kernel != "" {
+			sub += "/kernel=" + kernel
+		}
+		b.Run(sub, func(b *testing.B) {
+			defer withKernel(kernel)()
+			SetThreads(1)
+			defer SetThreads(0)
+			body(b)
+		})
+	}
+}

@@ -70,22 +70,7 @@ func winograd43InputRow(v []float32, plane int, rows []float32, rowLen, n int, q
 	if wg43InputRowFast(v, plane, rows, rowLen, n, q) {
 		return
 	}
-	var o [36][]float32
-	wgPlaneViews(o[:], v, plane, n)
-	for tx := range n {
-		x := 4 * tx
-		var dB [6][6]float32
-		for i := range dB {
-			d := rows[i*rowLen+x : i*rowLen+x+6 : i*rowLen+x+6]
-			dB[i] = wg5In(d[0], d[1], d[2], d[3], d[4], d[5])
-		}
-		for j := range 6 {
-			col := wg5In(dB[0][j], dB[1][j], dB[2][j], dB[3][j], dB[4][j], dB[5][j])
-			for i, y := range col {
-				o[6*i+j][tx] = y
-			}
-		}
-	}
+	wg6InputRowGo(v, plane, rows, rowLen, n, 4)
 }
 
 // winograd43OutputRow writes n tiles' four output rows (4n values each,

@@ -206,10 +206,18 @@ func winograd5InputRow(v []float32, plane int, rows []float32, rowLen, n int, q 
 	if wg5InputRowFast(v, plane, rows, rowLen, n, q, ahead) {
 		return
 	}
+	wg6InputRowGo(v, plane, rows, rowLen, n, 2)
+}
+
+// wg6InputRowGo is the Go loop of the 6x6-tile input transforms: n tiles
+// side by side, tile k's columns step k..step k+5 of the six rows (rowLen
+// apart in rows), B^T d B of each into v[xi*plane + k]; step 2 for F(2x2,
+// 5x5), 4 for F(4x4, 3x3).
+func wg6InputRowGo(v []float32, plane int, rows []float32, rowLen, n, step int) {
 	var o [36][]float32
 	wgPlaneViews(o[:], v, plane, n)
 	for tx := range n {
-		x := 2 * tx
+		x := step * tx
 		// dB = d B, row by row, then v = B^T dB, column by column.
 		var dB [6][6]float32
 		for i := range dB {
