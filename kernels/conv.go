@@ -288,8 +288,9 @@ func (bl convBlock) columns(in, cols []float32) ([]float32, int) {
 // (dInByConv), dIn is instead the convolution of dOut with the flipped,
 // transposed filters (padding KH-1-Pad), the same sum in another order,
 // which is a Winograd convolution when s.winograd(). dW stays an im2col
-// product for a 3x3 (its Winograd form, measured, was slower); for a 5x5
-// on the Winograd path it is Winograd's too (winograd5Wgrad).
+// product for a 3x3 on F(2x2, 3x3) (its Winograd form, measured, was
+// slower); for a 5x5 on the Winograd path, and a 3x3 on F(4x4, 3x3), it
+// is Winograd's too (winograd5Wgrad).
 //
 // Reference: Conv2DBackwardNaive.
 func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []float32) {

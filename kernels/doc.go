@@ -70,7 +70,8 @@
 //     F(4x4, 3x3) (36 SGEMMs for 4x4 outputs, 4x fewer multiply-adds than
 //     im2col) is faster on large images (ResNet's 56x56 and 28x28 stages)
 //     and slower on small ones, whose 4x4 blocks waste more of the image:
-//     the calibrated table chooses it per class. A 5x5 (mnistnet's second layer holds 83% of its work) takes F(2x2,
+//     the calibrated table chooses it per class; a 3x3 on it takes its
+//     filter gradient through it too, as the 5x5 does. A 5x5 (mnistnet's second layer holds 83% of its work) takes F(2x2,
 //     5x5): 36 SGEMMs, 2.78x fewer multiply-adds, for the forward pass, the
 //     input gradient and the filter gradient (36 products over the tiles,
 //     in segments fixed by the shape).

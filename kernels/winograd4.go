@@ -96,3 +96,102 @@ func winograd43OutputRow(rows *[4][]float32, m []float32, plane, n int, bias flo
 		}
 	}
 }
+
+// wg43GTS is G^T u for a column u of six values: the 3x3 filter's side of
+// the weight gradient's G^T dU G, in float64.
+func wg43GTS(u0, u1, u2, u3, u4, u5 float64) (r0, r1, r2 float64) {
+	const sixth, t24 = 1. / 6, 1. / 24
+	p, n := (u1+u2)*sixth, (u1-u2)*sixth
+	p2, n2 := (u3+u4)*t24, (u3-u4)*t24
+	return u0/4 - p + p2, -n + 2*n2, -p + 4*p2 + u5
+}
+
+// wg4Expand is A x for the four values x0..x3 (A = (A^T)^T, 6x4).
+func wg4Expand(x0, x1, x2, x3 float32) [6]float32 {
+	e, o := x0+x2, x1+x3
+	e2, o2 := x0+4*x2, 2*x1+8*x3
+	return [6]float32{x0, e + o, e - o, e2 + o2, e2 - o2, x3}
+}
+
+// winograd43OutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
+// A^T for the nt tiles from tile t0 on of an F(4x4, 3x3) convolution: dY
+// is the tile's 4x4 block of the output gradient (channel-major), zeros
+// past the image's edge, copied into rows (4 rows of wgRowLen); q is
+// scratch of wg43RLen.
+func winograd43OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t0 int, rows, q []float32) {
+	th, tw := s.wgTiles()
+	oh, ow := s.OutH(), s.OutW()
+	rowLen := len(rows) / 4
+	var r [4][]float32
+	for i := range r {
+		r[i] = rows[i*rowLen : (i+1)*rowLen]
+	}
+	for t := t0; t < t0+nt; {
+		sg := wgSegmentAt(th, tw, t0, nt, t)
+		t += sg.k
+		x0, x1 := 4*sg.tx0, min(4*(sg.tx0+sg.k), ow)
+		for c := 0; c < s.OutC; c++ {
+			img := dOut[(c*s.Batch+sg.n)*oh*ow : (c*s.Batch+sg.n+1)*oh*ow]
+			for i := range r {
+				b := r[i][:4*sg.k]
+				clear(b[x1-x0:])
+				if y := 4*sg.ty + i; y < oh {
+					copy(b, img[y*ow+x0:y*ow+x1])
+				} else {
+					clear(b)
+				}
+			}
+			winograd43OutGradRow(z[c*nt+sg.at:], plane, &r, sg.k, q)
+		}
+	}
+}
+
+// winograd43OutGradRow writes n tiles' A dY A^T from their four rows of
+// the output gradient (tile k's columns 4k..4k+3): tile k's entry xi goes
+// to z[xi*plane + k]. q is scratch of wg43RLen.
+func winograd43OutGradRow(z []float32, plane int, rows *[4][]float32, n int, q []float32) {
+	if wg43OutGradRowFast(z, plane, rows, n, q) {
+		return
+	}
+	var o [36][]float32
+	wgPlaneViews(o[:], z, plane, n)
+	for k := range n {
+		x := 4 * k
+		// w = dY A^T row by row, then z = A w column by column.
+		var w [4][6]float32
+		for i := range w {
+			w[i] = wg4Expand(rows[i][x], rows[i][x+1], rows[i][x+2], rows[i][x+3])
+		}
+		for j := range 6 {
+			col := wg4Expand(w[0][j], w[1][j], w[2][j], w[3][j])
+			for i, v := range col {
+				o[6*i+j][k] = v
+			}
+		}
+	}
+}
+
+// winograd43FilterGrads accumulates dW (OutC, InC, 3, 3) += G^T dU G for
+// every filter, dU its 36 planes (up apart) of the summed products.
+func winograd43FilterGrads(dW, dU []float32, up int, s ConvShape) {
+	parallelFor(s.OutC, 4, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < s.InC; c++ {
+				at := o*s.InC + c
+				var p [6][3]float64 // dU G, row by row
+				for i := range 6 {
+					q := &p[i]
+					q[0], q[1], q[2] = wg43GTS(float64(dU[(6*i)*up+at]), float64(dU[(6*i+1)*up+at]), float64(dU[(6*i+2)*up+at]),
+						float64(dU[(6*i+3)*up+at]), float64(dU[(6*i+4)*up+at]), float64(dU[(6*i+5)*up+at]))
+				}
+				dg := dW[at*9 : at*9+9 : at*9+9]
+				for l := range 3 {
+					c0, c1, c2 := wg43GTS(p[0][l], p[1][l], p[2][l], p[3][l], p[4][l], p[5][l])
+					dg[l] += float32(c0)
+					dg[3+l] += float32(c1)
+					dg[6+l] += float32(c2)
+				}
+			}
+		}
+	})
+}

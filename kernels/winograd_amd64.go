@@ -179,3 +179,30 @@ func wg43OutputRowFast(rows *[4][]float32, m []float32, plane, n int, bias float
 	wg43OutputRowAVX512(&m[0], plane, n, &rows[0][0], &rows[1][0], &rows[2][0], &rows[3][0], bias, &r[0])
 	return true
 }
+
+// wg43OutGradRowAVX512 is winograd43OutGradRow's loop for n tiles: for
+// tile k, dY[i][j] = ri[4k+j] (i, j < 4) and
+//
+//	z[xi*plane + k] = (A dY A^T)[xi/6][xi%6]
+//
+// with F(4x4, 3x3)'s A^T (winograd4.go), q scratch for dY A^T (wg43RLen
+// values). It reads the rows up to column 64 ceil(n/16) - 1.
+//
+//go:noescape
+func wg43OutGradRowAVX512(r0, r1, r2, r3, z *float32, plane, n int, q *float32)
+
+// wg43OutGradRowFast runs the AVX-512 F(4x4, 3x3) output-gradient
+// transform when the CPU has it and the rows reach as far as it reads.
+func wg43OutGradRowFast(z []float32, plane int, rows *[4][]float32, n int, q []float32) bool {
+	if !haveAVX512DQ || !useAsm || n < 1 || len(q) < wg43RLen {
+		return false
+	}
+	for _, r := range rows {
+		if len(r) < wg43RowPad(n) {
+			return false
+		}
+	}
+	_ = z[35*plane+n-1] // the last value written
+	wg43OutGradRowAVX512(&rows[0][0], &rows[1][0], &rows[2][0], &rows[3][0], &z[0], plane, n, &q[0])
+	return true
+}

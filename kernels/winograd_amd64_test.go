@@ -181,6 +181,23 @@ func TestWinograd43RowsMatchGo(t *testing.T) {
 			}()
 		}
 		checkPlanes(t, "F(4x4, 3x3) input transform", n, plane, v[1], v[0])
+		var dy [4][]float32
+		for i := range dy {
+			dy[i] = make([]float32, wg43RowPad(n))
+			fill(dy[i])
+		}
+		var z [2][]float32
+		for k, asm := range []bool{false, true} {
+			func() {
+				defer setUseAsm(asm)()
+				z[k] = make([]float32, 36*plane)
+				for i := range z[k] {
+					z[k][i] = 7
+				}
+				winograd43OutGradRow(z[k], plane, &dy, n, make([]float32, wg43RLen))
+			}()
+		}
+		checkPlanes(t, "F(4x4, 3x3) output gradient transform", n, plane, z[1], z[0])
 		m := make([]float32, 36*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())

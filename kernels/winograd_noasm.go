@@ -34,3 +34,7 @@ func wg43InputRowFast(v []float32, plane int, rows []float32, rowLen, n int, q [
 func wg43OutputRowFast(rows *[4][]float32, m []float32, plane, n int, bias float32, r []float32) bool {
 	return false
 }
+
+func wg43OutGradRowFast(z []float32, plane int, rows *[4][]float32, n int, q []float32) bool {
+	return false
+}

@@ -564,5 +564,87 @@ a("\tVZEROUPPER")
 a("\tRET")
 a("")
 
+
+
+def wg4_expand(x, y, t):
+    """y[0..5] = wg4Expand(x[0..3]) (winograd4.go), the same operations in
+    the same order; t: two scratch registers. Z29 holds 2, Z28 4, Z27 8."""
+    x0, x1, x2, x3 = (f"Z{r}" for r in x)
+    y0, y1, y2, y3, y4, y5 = (f"Z{r}" for r in y)
+    e, o = (f"Z{r}" for r in t)
+    a(f"\tVADDPS {x2}, {x0}, {e}")
+    a(f"\tVADDPS {x3}, {x1}, {o}")
+    a(f"\tVMOVAPS {x0}, {y0}")
+    a(f"\tVADDPS {o}, {e}, {y1}")
+    a(f"\tVSUBPS {o}, {e}, {y2}")
+    a(f"\tVMULPS Z28, {x2}, {e}")  # e2 = x0 + 4 x2
+    a(f"\tVADDPS {e}, {x0}, {e}")
+    a(f"\tVMULPS Z29, {x1}, {o}")  # o2 = 2 x1 + 8 x3
+    a(f"\tVMULPS Z27, {x3}, {y5}")
+    a(f"\tVADDPS {y5}, {o}, {o}")
+    a(f"\tVADDPS {o}, {e}, {y3}")
+    a(f"\tVSUBPS {o}, {e}, {y4}")
+    a(f"\tVMOVAPS {x3}, {y5}")
+
+
+a("// func wg43OutGradRowAVX512(r0, r1, r2, r3, z *float32, plane, n int, q *float32)")
+a("//")
+a("// winograd43OutGradRow: tile k (< n >= 1) reads columns 4k..4k+3 of the")
+a("// four rows (its 4x4 block dY) and writes entry xi of A dY A^T to")
+a("// z[xi*plane + k]. It reads the rows up to column 64 ceil(n/16) - 1 and")
+a("// uses q (24 x 16 values) for dY A^T.")
+a("TEXT ·wg43OutGradRowAVX512(SB), NOSPLIT, $0-64")
+a("\tMOVQ r0+0(FP), R8")
+a("\tMOVQ r1+8(FP), R9")
+a("\tMOVQ r2+16(FP), R10")
+a("\tMOVQ r3+24(FP), R11")
+a("\tMOVQ z+32(FP), DI")
+a("\tMOVQ plane+40(FP), BX")
+a("\tSHLQ $2, BX")
+a("\tMOVQ n+48(FP), CX")
+a("\tMOVQ q+56(FP), SI")
+a("\tLEAQ (BX)(BX*2), R12")
+a("\tSHLQ $1, R12")  # 6 planes
+for j in range(4):
+    a(f"\tVMOVUPS ·wg4Idx{j}(SB), Z{20 + j}")
+a("\tVBROADCASTSS ·wgTwo(SB), Z29")
+a("\tVBROADCASTSS ·wgFour(SB), Z28")
+a("\tVBROADCASTSS ·wgEight(SB), Z27")
+a("og43loop:")
+tail_mask("og43mask")
+for i, r in enumerate(["R8", "R9", "R10", "R11"]):
+    for x, off in enumerate([0, 64, 128, 192]):
+        a(f"\tVMOVUPS {off}({r}), Z{10 + x}")
+    for j in range(4):
+        a(f"\tVMOVAPS Z10, Z{j}")
+        a(f"\tVPERMT2PS Z11, Z{20 + j}, Z{j}")
+        a("\tVMOVAPS Z12, Z14")
+        a(f"\tVPERMT2PS Z13, Z{20 + j}, Z14")
+        a(f"\tVINSERTF32X8 $1, Y14, Z{j}, Z{j}")
+    wg4_expand(range(0, 4), range(4, 10), (14, 15))
+    for j in range(6):
+        a(f"\tVMOVUPS Z{4 + j}, {(6 * i + j) * 64}(SI)")
+# Column j: z[6i+j] = wg4Expand(w[0..3][j])[i].
+a("\tMOVQ DI, DX")
+for j in range(6):
+    for i in range(4):
+        a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
+    wg4_expand(range(0, 4), range(4, 10), (14, 15))
+    a("\tMOVQ DX, R13")
+    for i in range(6):
+        a(f"\tVMOVUPS Z{4 + i}, K1, (R13)")
+        if i < 5:
+            a("\tADDQ R12, R13")
+    if j < 5:
+        a("\tADDQ BX, DX")
+a("\tADDQ $64, DI")
+for r in ["R8", "R9", "R10", "R11"]:
+    a(f"\tADDQ $256, {r}")
+a("\tSUBQ $16, CX")
+a("\tJGT og43loop")
+a("\tVZEROUPPER")
+a("\tRET")
+a("")
+
 with open("winograd_amd64.s", "w") as f:
     f.write("\n".join(L) + "\n")
