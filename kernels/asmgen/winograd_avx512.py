@@ -213,6 +213,34 @@ def wg5_in(d, q, t):
     a(f"\tVSUBPS {d3}, {t0}, {q5}")
 
 
+def in6_row(i):
+    """Row i of a 6x6-tile input transform: d B of the sixteen tiles'
+    d0..d5 (Z0..Z5) stored to q (SI) as its entries 6i..6i+5."""
+    wg5_in(range(0, 6), range(6, 12), range(12, 16))
+    for j in range(6):
+        a(f"\tVMOVUPS Z{6 + j}, {(6 * i + j) * 64}(SI)")
+
+
+def in6_columns():
+    """The column pass of a 6x6-tile input transform: v[6i+j] (DI, planes
+    BX apart, six planes R12) = B^T of column j of q (SI), masked to K1;
+    then DI on to the next sixteen tiles."""
+    a("\tMOVQ DI, DX")
+    for j in range(6):
+        for i in range(6):
+            a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
+        wg5_in(range(0, 6), range(6, 12), range(12, 16))
+        a("\tMOVQ DX, R13")
+        for i in range(6):
+            a(f"\tVMOVUPS Z{6 + i}, K1, (R13)")
+            if i < 5:
+                a("\tADDQ R12, R13")
+        if j < 5:
+            a("\tADDQ BX, DX")
+    a("\tADDQ $64, DI")
+
+
+
 a("// func wg5InputRowAVX512(rows *float32, rowLen int, v *float32, plane, n int, q *float32, ahead int)")
 a("//")
 a("// winograd5InputRow: tile k (< n >= 1) reads columns 2k..2k+5 of the six")
@@ -252,23 +280,8 @@ for i, ra in enumerate(rowaddr):
         idx = "Z30" if j % 2 == 0 else "Z31"
         a(f"\tVMOVUPS {off}{ra}, Z{j}")
         a(f"\tVPERMT2PS {off + 64}{ra}, {idx}, Z{j}")
-    wg5_in(range(0, 6), range(6, 12), range(12, 16))
-    for j in range(6):
-        a(f"\tVMOVUPS Z{6 + j}, {(6 * i + j) * 64}(SI)")
-# Column j: v[6i+j] from q[0..5][j].
-a("\tMOVQ DI, DX")
-for j in range(6):
-    for i in range(6):
-        a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
-    wg5_in(range(0, 6), range(6, 12), range(12, 16))
-    a("\tMOVQ DX, R13")
-    for i in range(6):
-        a(f"\tVMOVUPS Z{6 + i}, K1, (R13)")
-        if i < 5:
-            a("\tADDQ R12, R13")
-    if j < 5:
-        a("\tADDQ BX, DX")
-a("\tADDQ $64, DI")
+    in6_row(i)
+in6_columns()
 a("\tADDQ $128, R8")
 a("\tSUBQ $16, CX")
 a("\tJGT in5loop")
@@ -442,23 +455,8 @@ a("in43loop:")
 tail_mask("in43mask")
 for i, ra in enumerate(["(R8)", "(R8)(R9*1)", "(R8)(R9*2)", "(R8)(R10*1)", "(R8)(R9*4)", "(R8)(R11*1)"]):
     wg43_gather(ra)
-    wg5_in(range(0, 6), range(6, 12), range(12, 16))
-    for j in range(6):
-        a(f"\tVMOVUPS Z{6 + j}, {(6 * i + j) * 64}(SI)")
-# Column j: v[6i+j] from q[0..5][j].
-a("\tMOVQ DI, DX")
-for j in range(6):
-    for i in range(6):
-        a(f"\tVMOVUPS {(6 * i + j) * 64}(SI), Z{i}")
-    wg5_in(range(0, 6), range(6, 12), range(12, 16))
-    a("\tMOVQ DX, R13")
-    for i in range(6):
-        a(f"\tVMOVUPS Z{6 + i}, K1, (R13)")
-        if i < 5:
-            a("\tADDQ R12, R13")
-    if j < 5:
-        a("\tADDQ BX, DX")
-a("\tADDQ $64, DI")
+    in6_row(i)
+in6_columns()
 a("\tADDQ $256, R8")
 a("\tSUBQ $16, CX")
 a("\tJGT in43loop")
