@@ -112,11 +112,8 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 		fmt.Fprintln(log)
 	}
-	var timeThese func(kernel string, choices []string, run func()) (map[string]float64, error)
-	timeChoices := func(kernel string, run func()) (map[string]float64, error) {
-		return timeThese(kernel, kernelChoices[kernel], run)
-	}
-	timeThese = func(kernel string, choices []string, run func()) (map[string]float64, error) {
+	// timeChoices times run under each of kernel's choices (forced).
+	timeChoices := func(kernel string, choices []string, run func()) (map[string]float64, error) {
 		ns := map[string]float64{}
 		for _, c := range choices {
 			restore, err := ForceKernels(kernel + ":" + c)
@@ -133,7 +130,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		for _, s := range shapes.Sgemm {
 			m, n, k := s[0], s[1], s[2]
 			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
-			ns, err := timeChoices(KernelSgemm, func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
+			ns, err := timeChoices(KernelSgemm, kernelChoices[KernelSgemm], func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
 			if err != nil {
 				return nil, err
 			}
@@ -153,7 +150,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	for _, s := range shapes.Conv {
 		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
 		var cols []float32
-		ns, err := timeThese(KernelConv, convChoices(s), func() {
+		ns, err := timeChoices(KernelConv, convChoices(s), func() {
 			if n := s.ColsLen(); len(cols) < n {
 				cols = make([]float32, n)
 			}
@@ -173,7 +170,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				PackSigns(voters[i], randFloats(rng, d))
 			}
 			dst := NewSigns(d)
-			ns, err := timeChoices(KernelVote, func() { Vote(dst, voters, VoteOptions{}) })
+			ns, err := timeChoices(KernelVote, kernelChoices[KernelVote], func() { Vote(dst, voters, VoteOptions{}) })
 			if err != nil {
 				return nil, err
 			}
