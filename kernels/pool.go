@@ -77,10 +77,10 @@ func maxPoolPlanes(out, in []float32, argmax []int32, h, w, k, stride, pad, p0, 
 // kx, in long branch-free loops (maxRow). Until the row is done, y holds
 // the running maxima as maxKey integers.
 func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride, pad int) {
-	if k == 2 && stride == 2 && pad == 0 && useMaxPool2x2 && maxPool2x2Fast(y, am, x, w, oh, ow) {
+	if k == 2 && stride == 2 && pad == 0 && useMaxPoolFast && maxPool2x2Fast(y, am, x, w, oh, ow) {
 		return
 	}
-	if k == 3 && stride == 2 && pad == 1 && useMaxPool2x2 && maxPool3x3s2p1Fast(y, am, x, h, w, oh, ow) {
+	if k == 3 && stride == 2 && pad == 1 && useMaxPoolFast && maxPool3x3s2p1Fast(y, am, x, h, w, oh, ow) {
 		return
 	}
 	for oy := 0; oy < oh; oy++ {
@@ -106,12 +106,12 @@ func maxPoolPlane(y []float32, am []int32, x []float32, h, w, oh, ow, k, stride,
 	}
 }
 
-// useMaxPool2x2 lets tests send 2x2, stride-2 windows (and 3x3 ones with
-// stride 2 and padding 1) through the general path, to check the AVX-512
-// kernels (maxPool2x2Fast, maxPool3x3s2p1Fast) against it. Without
-// AVX-512 the general path pools them: a per-output Go loop over the four
-// inputs was slower than its row-wise maxima.
-var useMaxPool2x2 = true
+// useMaxPoolFast lets tests send the windows the AVX-512 kernels take (2x2
+// with stride 2; 3x3 with stride 2 and padding 1: maxPool2x2Fast,
+// maxPool3x3s2p1Fast) through the general path, to check the kernels
+// against it. Without AVX-512 the general path pools them: a per-output Go
+// loop over the four inputs was slower than its row-wise maxima.
+var useMaxPoolFast = true
 
 // maxRow updates running maxima keys (as maxKey bits) and their plane
 // indices am with row[ix0 + i*stride] (plane index base + ix); only a

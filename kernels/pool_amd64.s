@@ -155,7 +155,7 @@ done:
 // value and am its plane index. Sixteen outputs a step; loads and stores
 // are masked to the plane's rows, and a candidate outside the plane never
 // takes part (every window holds its centre, so one always wins).
-TEXT ·maxPool3x3s2p1AVX512(SB), NOSPLIT, $16-56
+TEXT ·maxPool3x3s2p1AVX512(SB), NOSPLIT, $8-56
 	MOVQ y+0(FP), DI
 	MOVQ am+8(FP), R14
 	MOVQ x+16(FP), SI
@@ -274,24 +274,30 @@ p3kb:
 	DECQ AX
 m6:
 	KMOVW AX, K7
-	KMOVW K4, ka0-16(SP) // the loads' masks: K6 and K7 are scratch below
-	KMOVW K5, ka1-14(SP)
-	KMOVW K6, kb0-12(SP)
-	KMOVW K7, kb1-10(SP)
+	KMOVW K6, kb0-8(SP) // the second loads' masks: K6 and K7 are scratch below
+	KMOVW K7, kb1-6(SP)
 	VMOVDQA32 Z26, Z20 // running key
 	VPXORD Z21, Z21, Z21 // value
 	VPXORD Z22, Z22, Z22 // index
-	// window row 0: input row 2 oy - 1 + 0
+	// The window's rows inside the plane, 2 oy - 1 .. 2 oy + 1 clipped to
+	// 0 .. h - 1 (R13 to CX), in order.
 	MOVQ R11, R13
 	SHLQ $1, R13
+	LEAQ 1(R13), CX
 	DECQ R13
-	JS p3skip0
+	JNS p3first
+	XORQ R13, R13
+p3first:
+	CMPQ CX, BX
+	JLT p3win
+	LEAQ -1(BX), CX
+p3win:
 	MOVQ R13, R15
 	IMULQ R8, R15
 	LEAQ (R15)(R12*2), R15
 	LEAQ (SI)(R15*4), DX
-	KMOVW kb0-12(SP), K6
-	KMOVW kb1-10(SP), K7
+	KMOVW kb0-8(SP), K6
+	KMOVW kb1-6(SP), K7
 	VMOVUPS.Z (DX), K4, Z0
 	VMOVUPS.Z 64(DX), K5, Z1
 	VMOVAPS Z0, Z2
@@ -310,68 +316,9 @@ m6:
 	TAKEIN(Z17, Z0, Z10, K1)
 	KEY(Z2, Z17, Z16)
 	TAKEIN(Z17, Z2, Z11, K3)
-p3skip0:
-	// window row 1: input row 2 oy - 1 + 1
-	MOVQ R11, R13
-	SHLQ $1, R13
-	CMPQ R13, BX
-	JGE p3skip1
-	MOVQ R13, R15
-	IMULQ R8, R15
-	LEAQ (R15)(R12*2), R15
-	LEAQ (SI)(R15*4), DX
-	KMOVW kb0-12(SP), K6
-	KMOVW kb1-10(SP), K7
-	VMOVUPS.Z (DX), K4, Z0
-	VMOVUPS.Z 64(DX), K5, Z1
-	VMOVAPS Z0, Z2
-	VPERMT2PS Z1, Z30, Z0 // columns 2i
-	VPERMT2PS Z1, Z31, Z2 // columns 2i+1
-	VMOVUPS.Z -8(DX), K6, Z3
-	VMOVUPS.Z 56(DX), K7, Z4
-	VPERMT2PS Z4, Z31, Z3 // columns 2i-1
-	VPBROADCASTD R15, Z10
-	VPADDD Z27, Z10, Z10 // index of 2i
-	VPADDD Z25, Z10, Z11 // 2i+1
-	VPSUBD Z25, Z10, Z12 // 2i-1
-	KEY(Z3, Z17, Z16)
-	TAKEIN(Z17, Z3, Z12, K2)
-	KEY(Z0, Z17, Z16)
-	TAKEIN(Z17, Z0, Z10, K1)
-	KEY(Z2, Z17, Z16)
-	TAKEIN(Z17, Z2, Z11, K3)
-p3skip1:
-	// window row 2: input row 2 oy - 1 + 2
-	MOVQ R11, R13
-	SHLQ $1, R13
 	INCQ R13
-	CMPQ R13, BX
-	JGE p3skip2
-	MOVQ R13, R15
-	IMULQ R8, R15
-	LEAQ (R15)(R12*2), R15
-	LEAQ (SI)(R15*4), DX
-	KMOVW kb0-12(SP), K6
-	KMOVW kb1-10(SP), K7
-	VMOVUPS.Z (DX), K4, Z0
-	VMOVUPS.Z 64(DX), K5, Z1
-	VMOVAPS Z0, Z2
-	VPERMT2PS Z1, Z30, Z0 // columns 2i
-	VPERMT2PS Z1, Z31, Z2 // columns 2i+1
-	VMOVUPS.Z -8(DX), K6, Z3
-	VMOVUPS.Z 56(DX), K7, Z4
-	VPERMT2PS Z4, Z31, Z3 // columns 2i-1
-	VPBROADCASTD R15, Z10
-	VPADDD Z27, Z10, Z10 // index of 2i
-	VPADDD Z25, Z10, Z11 // 2i+1
-	VPSUBD Z25, Z10, Z12 // 2i-1
-	KEY(Z3, Z17, Z16)
-	TAKEIN(Z17, Z3, Z12, K2)
-	KEY(Z0, Z17, Z16)
-	TAKEIN(Z17, Z0, Z10, K1)
-	KEY(Z2, Z17, Z16)
-	TAKEIN(Z17, Z2, Z11, K3)
-p3skip2:
+	CMPQ R13, CX
+	JLE p3win
 	MOVQ R11, AX
 	IMULQ R10, AX
 	ADDQ R12, AX

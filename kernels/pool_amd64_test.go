@@ -72,7 +72,7 @@ func TestMaxPoolFastMatchesGeneral(t *testing.T) {
 					oh, ow := PoolOut(h, k, stride, pad), PoolOut(w, k, stride, pad)
 					wantY, wantA := make([]float32, oh*ow), make([]int32, oh*ow)
 					func() {
-						defer setSwitch(&useMaxPool2x2, false)()
+						defer setSwitch(&useMaxPoolFast, false)()
 						maxPoolPlane(wantY, wantA, x, h, w, oh, ow, k, stride, pad)
 					}()
 					for _, asm := range []bool{true, false} {
