@@ -5,15 +5,15 @@ package kernels
 import "golang.org/x/sys/cpu"
 
 // dropoutAVX512 (dropout_amd64.s) is DropoutForward's loop over elements
-// i0 .. i0+n-1 (n a multiple of 16), the hashes eight to a register:
+// 0 .. n-1 (n a multiple of 16), the hashes eight to a register:
 //
-//	for i := i0; i < i0+n; i++ {
+//	for i := 0; i < n; i++ {
 //		m := 0; if dropoutHash(seed, i)>>11 >= thresh { m = scale }
-//		mask[i-i0], out[i-i0] = m, in[i-i0]*m
+//		mask[i], out[i] = m, in[i]*m
 //	}
 //
 //go:noescape
-func dropoutAVX512(out, in, mask *float32, n int, seed, i0, thresh uint64, scale float32)
+func dropoutAVX512(out, in, mask *float32, n int, seed, thresh uint64, scale float32)
 
 // haveAVX512DQ says whether VPMULLQ (64-bit lane products) runs here.
 var haveAVX512DQ = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
@@ -27,6 +27,6 @@ func dropoutFast(out, in, mask []float32, seed, thresh uint64, scale float32) in
 		return 0
 	}
 	_, _ = out[n-1], mask[n-1]
-	dropoutAVX512(&out[0], &in[0], &mask[0], n, seed, 0, thresh, scale)
+	dropoutAVX512(&out[0], &in[0], &mask[0], n, seed, thresh, scale)
 	return n
 }

@@ -15,30 +15,28 @@
 	VPSRLQ $31, z, t \
 	VPXORQ t, z, z
 
-// func dropoutAVX512(out, in, mask *float32, n int, seed, i0, thresh uint64, scale float32)
+// func dropoutAVX512(out, in, mask *float32, n int, seed, thresh uint64, scale float32)
 //
-// DropoutForward's loop over elements i0 .. i0+n-1 (n a multiple of 16):
+// DropoutForward's loop over elements 0 .. n-1 (n a multiple of 16):
 // element i is kept, mask scale, where dropoutHash(seed, i)>>11 >= thresh,
 // else mask 0; out = in * mask. Sixteen elements a step, their hashes in
 // two registers of eight uint64 lanes.
-TEXT ·dropoutAVX512(SB), NOSPLIT, $0-60
+TEXT ·dropoutAVX512(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
 	MOVQ in+8(FP), SI
 	MOVQ mask+16(FP), DX
 	MOVQ n+24(FP), CX
 	VPBROADCASTQ seed+32(FP), Z20
-	VPBROADCASTQ i0+40(FP), Z21
-	VPBROADCASTQ thresh+48(FP), Z22
-	VBROADCASTSS scale+56(FP), Z23
+	VPBROADCASTQ thresh+40(FP), Z22
+	VBROADCASTSS scale+48(FP), Z23
 	MOVQ $0x9e3779b97f4a7c15, AX
 	VPBROADCASTQ AX, Z27 // C1
 	MOVQ $0xbf58476d1ce4e5b9, AX
 	VPBROADCASTQ AX, Z29 // C2
 	MOVQ $0x94d049bb133111eb, AX
 	VPBROADCASTQ AX, Z28 // C3
-	// Z0 = i + 1 for lanes i0 .. i0+7, Z1 for i0+8 .. i0+15; Z26 = 16.
+	// Z0 = i + 1 for elements 0 .. 7, Z1 for 8 .. 15; Z26 = 16.
 	VMOVDQU64 ·dropoutLanes(SB), Z0
-	VPADDQ Z21, Z0, Z0
 	MOVQ $8, AX
 	VPBROADCASTQ AX, Z25
 	VPADDQ Z25, Z0, Z1
