@@ -113,39 +113,6 @@ func wg4Expand(x0, x1, x2, x3 float32) [6]float32 {
 	return [6]float32{x0, e + o, e - o, e2 + o2, e2 - o2, x3}
 }
 
-// winograd43OutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
-// A^T for the nt tiles from tile t0 on of an F(4x4, 3x3) convolution: dY
-// is the tile's 4x4 block of the output gradient (channel-major), zeros
-// past the image's edge, copied into rows (4 rows of wgRowLen); q is
-// scratch of wg43RLen.
-func winograd43OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t0 int, rows, q []float32) {
-	th, tw := s.wgTiles()
-	oh, ow := s.OutH(), s.OutW()
-	rowLen := len(rows) / 4
-	var r [4][]float32
-	for i := range r {
-		r[i] = rows[i*rowLen : (i+1)*rowLen]
-	}
-	for t := t0; t < t0+nt; {
-		sg := wgSegmentAt(th, tw, t0, nt, t)
-		t += sg.k
-		x0, x1 := 4*sg.tx0, min(4*(sg.tx0+sg.k), ow)
-		for c := 0; c < s.OutC; c++ {
-			img := dOut[(c*s.Batch+sg.n)*oh*ow : (c*s.Batch+sg.n+1)*oh*ow]
-			for i := range r {
-				b := r[i][:4*sg.k]
-				clear(b[x1-x0:])
-				if y := 4*sg.ty + i; y < oh {
-					copy(b, img[y*ow+x0:y*ow+x1])
-				} else {
-					clear(b)
-				}
-			}
-			winograd43OutGradRow(z[c*nt+sg.at:], plane, &r, sg.k, q)
-		}
-	}
-}
-
 // winograd43OutGradRow writes n tiles' A dY A^T from their four rows of
 // the output gradient (tile k's columns 4k..4k+3): tile k's entry xi goes
 // to z[xi*plane + k]. q is scratch of wg43RLen.

@@ -314,11 +314,7 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 				t0 := ci * chunk
 				nt := min(chunk, tiles-t0)
 				winograd5Input(v, vp, nt, padded, s, t0, sl.q)
-				if s.KH == 3 {
-					winograd43OutGrad(z, zp, nt, dOut, s, t0, sl.rows[:4*s.wgRowLen()], sl.q)
-				} else {
-					winograd5OutGrad(z, zp, nt, dOut, s, t0, sl.rows)
-				}
+				winogradOutGrad(z, zp, nt, dOut, s, t0, sl.rows, sl.q)
 				var beta float32
 				if ci > c0 {
 					beta = 1
@@ -368,44 +364,59 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 	})
 }
 
-// winograd5OutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
-// A^T for the nt tiles from tile t0 on: dY is the tile's 2x2 block of the
-// output gradient (channel-major), zeros past the image's edge. A run of
-// tiles inside the image is read from dOut in place; one at an edge is
-// copied, zeros added, into rows, scratch of at least 2 wgRowPad(tw).
-func winograd5OutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t0 int, rows []float32) {
+// winogradOutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
+// A^T for the nt tiles from tile t0 on of a convolution whose filter
+// gradient is Winograd's (wgWgrad): dY is the tile's m x m block of the
+// output gradient (channel-major; m = wgOut, 2 for F(2x2, 5x5), 4 for
+// F(4x4, 3x3)), zeros past the image's edge. A run of tiles inside the
+// image is read from dOut in place; one at an edge is copied, zeros
+// added, into rows (m rows of wgRowLen). q is scratch of wg43RLen.
+func winogradOutGrad(z []float32, plane, nt int, dOut []float32, s ConvShape, t0 int, rows, q []float32) {
 	th, tw := s.wgTiles()
 	oh, ow := s.OutH(), s.OutW()
-	rowLen := wgRowPad(tw)
-	r := [2][]float32{rows[:rowLen], rows[rowLen : 2*rowLen]}
+	m, rowLen := s.wgOut(), s.wgRowLen()
+	reach := wgOutPad // how far past a run's first column its transform reads
+	if m == 4 {
+		reach = wg43RowPad
+	}
+	var buf, r [4][]float32
+	for i := range m {
+		buf[i] = rows[i*rowLen : (i+1)*rowLen]
+	}
 	// Segments outside, channels inside: a segment is found with two
 	// divisions, once rather than once per channel.
 	for t := t0; t < t0+nt; {
 		sg := wgSegmentAt(th, tw, t0, nt, t)
 		t += sg.k
-		x0, x1 := 2*sg.tx0, min(2*(sg.tx0+sg.k), ow)
-		inside := x1-x0 == 2*sg.k && 2*sg.ty+1 < oh
+		x0, x1 := m*sg.tx0, min(m*(sg.tx0+sg.k), ow)
+		inside := x1-x0 == m*sg.k && m*sg.ty+m-1 < oh
 		for o := 0; o < s.OutC; o++ {
 			base := (o*s.Batch + sg.n) * oh * ow
-			if at := base + 2*sg.ty*ow + x0; inside && len(dOut)-at-ow >= wgOutPad(sg.k) {
-				// Both rows and every column inside the image: the
-				// transform reads them where they lie (what it reads past
-				// the segment's columns only meets tiles it does not
-				// store).
-				winograd5OutGradRow(z[o*nt+sg.at:], plane, &[2][]float32{dOut[at:], dOut[at+ow:]}, sg.k)
-				continue
-			}
-			img := dOut[base : base+oh*ow]
-			for i := range r {
-				b := r[i][:2*sg.k]
-				clear(b[x1-x0:])
-				if y := 2*sg.ty + i; y < oh {
-					copy(b, img[y*ow+x0:y*ow+x1])
-				} else {
-					clear(b)
+			if at := base + m*sg.ty*ow + x0; inside && len(dOut)-at-(m-1)*ow >= reach(sg.k) {
+				// Every row and column inside the image: the transform
+				// reads them where they lie (what it reads past the
+				// segment's columns only meets tiles it does not store).
+				for i := range m {
+					r[i] = dOut[at+i*ow:]
+				}
+			} else {
+				img := dOut[base : base+oh*ow]
+				for i := range m {
+					b := buf[i][:m*sg.k]
+					clear(b[x1-x0:])
+					if y := m*sg.ty + i; y < oh {
+						copy(b, img[y*ow+x0:y*ow+x1])
+					} else {
+						clear(b)
+					}
+					r[i] = buf[i]
 				}
 			}
-			winograd5OutGradRow(z[o*nt+sg.at:], plane, &r, sg.k)
+			if m == 4 {
+				winograd43OutGradRow(z[o*nt+sg.at:], plane, &r, sg.k, q)
+			} else {
+				winograd5OutGradRow(z[o*nt+sg.at:], plane, (*[2][]float32)(r[:2]), sg.k)
+			}
 		}
 	}
 }
