@@ -27,30 +27,21 @@ func TestWinogradRowsMatchGo(t *testing.T) {
 			fill(rows[i])
 		}
 		var v [2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				v[k] = make([]float32, 16*plane)
-				for i := range v[k] {
-					v[k][i] = 7
-				}
-				winogradInputRow(v[k], plane, &rows, n)
-			}()
-		}
+		goThenAsm(func(k int) {
+			v[k] = sevens(16 * plane)
+			winogradInputRow(v[k], plane, &rows, n)
+		})
 		checkPlanes(t, "input transform", n, plane, v[1], v[0])
 		m := make([]float32, 16*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())
 		var out [2][2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				for j := range out[k] {
-					out[k][j] = make([]float32, wgRowPad(n))
-				}
-				winogradOutputRow(&out[k], m, plane, n, bias)
-			}()
-		}
+		goThenAsm(func(k int) {
+			for j := range out[k] {
+				out[k][j] = make([]float32, wgRowPad(n))
+			}
+			winogradOutputRow(&out[k], m, plane, n, bias)
+		})
 		for j := range 2 {
 			for i := range 2 * n {
 				if bits(out[1][j][i]) != bits(out[0][j][i]) {
@@ -76,45 +67,30 @@ func TestWinograd5RowsMatchGo(t *testing.T) {
 		rows := make([]float32, 6*rowLen)
 		fill(rows)
 		var v [2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				v[k] = make([]float32, 36*plane)
-				for i := range v[k] {
-					v[k][i] = 7
-				}
-				winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen), 0)
-			}()
-		}
+		goThenAsm(func(k int) {
+			v[k] = sevens(36 * plane)
+			winograd5InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen), 0)
+		})
 		checkPlanes(t, "input transform", n, plane, v[1], v[0])
 		dy := [2][]float32{make([]float32, wgRowPad(n)), make([]float32, wgRowPad(n))}
 		fill(dy[0])
 		fill(dy[1])
 		var z [2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				z[k] = make([]float32, 36*plane)
-				for i := range z[k] {
-					z[k][i] = 7
-				}
-				winograd5OutGradRow(z[k], plane, &dy, n)
-			}()
-		}
+		goThenAsm(func(k int) {
+			z[k] = sevens(36 * plane)
+			winograd5OutGradRow(z[k], plane, &dy, n)
+		})
 		checkPlanes(t, "output gradient transform", n, plane, z[1], z[0])
 		m := make([]float32, 36*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())
 		var out [2][2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				for j := range out[k] {
-					out[k][j] = make([]float32, wgRowPad(n))
-				}
-				winograd5OutputRow(&out[k], m, plane, n, bias)
-			}()
-		}
+		goThenAsm(func(k int) {
+			for j := range out[k] {
+				out[k][j] = make([]float32, wgRowPad(n))
+			}
+			winograd5OutputRow(&out[k], m, plane, n, bias)
+		})
 		for j := range 2 {
 			for i := range 2 * n {
 				if bits(out[1][j][i]) != bits(out[0][j][i]) {
@@ -170,16 +146,10 @@ func TestWinograd43RowsMatchGo(t *testing.T) {
 		rows := make([]float32, 5*rowLen+wg43RowPad(n))
 		fill(rows)
 		var v [2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				v[k] = make([]float32, 36*plane)
-				for i := range v[k] {
-					v[k][i] = 7
-				}
-				winograd43InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen))
-			}()
-		}
+		goThenAsm(func(k int) {
+			v[k] = sevens(36 * plane)
+			winograd43InputRow(v[k], plane, rows, rowLen, n, make([]float32, wg5QLen))
+		})
 		checkPlanes(t, "F(4x4, 3x3) input transform", n, plane, v[1], v[0])
 		var dy [4][]float32
 		for i := range dy {
@@ -187,30 +157,21 @@ func TestWinograd43RowsMatchGo(t *testing.T) {
 			fill(dy[i])
 		}
 		var z [2][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				z[k] = make([]float32, 36*plane)
-				for i := range z[k] {
-					z[k][i] = 7
-				}
-				winograd43OutGradRow(z[k], plane, &dy, n, make([]float32, wg43RLen))
-			}()
-		}
+		goThenAsm(func(k int) {
+			z[k] = sevens(36 * plane)
+			winograd43OutGradRow(z[k], plane, &dy, n, make([]float32, wg43RLen))
+		})
 		checkPlanes(t, "F(4x4, 3x3) output gradient transform", n, plane, z[1], z[0])
 		m := make([]float32, 36*plane)
 		fill(m)
 		bias := float32(rng.NormFloat64())
 		var out [2][4][]float32
-		for k, asm := range []bool{false, true} {
-			func() {
-				defer setUseAsm(asm)()
-				for j := range out[k] {
-					out[k][j] = make([]float32, wg43RowPad(n))
-				}
-				winograd43OutputRow(&out[k], m, plane, n, bias, make([]float32, wg43RLen))
-			}()
-		}
+		goThenAsm(func(k int) {
+			for j := range out[k] {
+				out[k][j] = make([]float32, wg43RowPad(n))
+			}
+			winograd43OutputRow(&out[k], m, plane, n, bias, make([]float32, wg43RLen))
+		})
 		for j := range 4 {
 			for i := range 4 * n {
 				if bits(out[1][j][i]) != bits(out[0][j][i]) {
@@ -219,4 +180,24 @@ func TestWinograd43RowsMatchGo(t *testing.T) {
 			}
 		}
 	}
+}
+
+// goThenAsm runs run(0) with the Go loops, then run(1) with the assembly.
+func goThenAsm(run func(k int)) {
+	for k, asm := range []bool{false, true} {
+		func() {
+			defer setUseAsm(asm)()
+			run(k)
+		}()
+	}
+}
+
+// sevens returns n values of 7: planes a transform must leave alone past
+// its tiles (checkPlanes).
+func sevens(n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 7
+	}
+	return x
 }
