@@ -334,34 +334,9 @@ func winograd5Wgrad(dW, dOut, in []float32, s ConvShape, cols []float32) {
 	})
 	if s.KH == 3 {
 		winograd43FilterGrads(dW, dU, up, s)
-		return
+	} else {
+		winograd5FilterGrads(dW, dU, up, s)
 	}
-	parallelFor(s.OutC, 4, func(o0, o1 int) {
-		for o := o0; o < o1; o++ {
-			for c := 0; c < s.InC; c++ {
-				at := o*s.InC + c
-				// G^T dU G.
-				var du [6][6]float64
-				for xi := range 36 {
-					du[xi/6][xi%6] = float64(dU[xi*up+at])
-				}
-				var p [6][5]float64 // dU G, row by row
-				for i := range 6 {
-					d, q := &du[i], &p[i]
-					q[0], q[1], q[2], q[3], q[4] = wg5GTS(d[0], d[1], d[2], d[3], d[4], d[5])
-				}
-				dg := dW[at*25 : at*25+25 : at*25+25]
-				for l := range 5 {
-					c0, c1, c2, c3, c4 := wg5GTS(p[0][l], p[1][l], p[2][l], p[3][l], p[4][l], p[5][l])
-					dg[l] += float32(c0)
-					dg[5+l] += float32(c1)
-					dg[10+l] += float32(c2)
-					dg[15+l] += float32(c3)
-					dg[20+l] += float32(c4)
-				}
-			}
-		}
-	})
 }
 
 // winogradOutGrad writes z (36 planes of OutC x nt, plane apart) = A dY
@@ -441,4 +416,35 @@ func winograd5OutGradRow(z []float32, plane int, rows *[2][]float32, n int) {
 			}
 		}
 	}
+}
+
+// winograd5FilterGrads accumulates dW (OutC, InC, 5, 5) += G^T dU G for
+// every filter, dU its 36 planes (up apart) of the summed products.
+func winograd5FilterGrads(dW, dU []float32, up int, s ConvShape) {
+	parallelFor(s.OutC, 4, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			for c := 0; c < s.InC; c++ {
+				at := o*s.InC + c
+				// G^T dU G.
+				var du [6][6]float64
+				for xi := range 36 {
+					du[xi/6][xi%6] = float64(dU[xi*up+at])
+				}
+				var p [6][5]float64 // dU G, row by row
+				for i := range 6 {
+					d, q := &du[i], &p[i]
+					q[0], q[1], q[2], q[3], q[4] = wg5GTS(d[0], d[1], d[2], d[3], d[4], d[5])
+				}
+				dg := dW[at*25 : at*25+25 : at*25+25]
+				for l := range 5 {
+					c0, c1, c2, c3, c4 := wg5GTS(p[0][l], p[1][l], p[2][l], p[3][l], p[4][l], p[5][l])
+					dg[l] += float32(c0)
+					dg[5+l] += float32(c1)
+					dg[10+l] += float32(c2)
+					dg[15+l] += float32(c3)
+					dg[20+l] += float32(c4)
+				}
+			}
+		}
+	})
 }
