@@ -451,10 +451,7 @@ func im2colPlanes(cols, img []float32, s ConvShape, n0, n1, u0, u1 int) {
 					case 1:
 						copy(run, src[ix0:ix0+len(run)])
 					case 2:
-						src = src[ix0 : ix0+2*len(run)-1]
-						for i := range run {
-							run[i] = src[2*i]
-						}
+						gather2(run, src[ix0:ix0+2*len(run)-1])
 					default:
 						src = src[ix0 : ix0+st*(len(run)-1)+1]
 						for i := range run {
@@ -464,6 +461,42 @@ func im2colPlanes(cols, img []float32, s ConvShape, n0, n1, u0, u1 int) {
 				}
 			}
 		}
+	}
+}
+
+// gather2 sets dst[i] = src[2i], the strided run of im2col at stride 2
+// (len(src) >= 2 len(dst) - 1). Reference: gather2Go.
+func gather2(dst, src []float32) {
+	if !gather2Fast(dst, src) {
+		gather2Go(dst, src)
+	}
+}
+
+func gather2Go(dst, src []float32) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:2*len(dst)-1]
+	for i := range dst {
+		dst[i] = src[2*i]
+	}
+}
+
+// scatterAdd2 adds src[i] into dst[2i], col2im's run at stride 2
+// (len(dst) >= 2 len(src) - 1). Reference: scatterAdd2Go.
+func scatterAdd2(dst, src []float32) {
+	if !scatterAdd2Fast(dst, src) {
+		scatterAdd2Go(dst, src)
+	}
+}
+
+func scatterAdd2Go(dst, src []float32) {
+	if len(src) == 0 {
+		return
+	}
+	dst = dst[:2*len(src)-1]
+	for i, v := range src {
+		dst[2*i] += v
 	}
 }
 
@@ -538,6 +571,10 @@ func col2imPlanes(img, cols []float32, s ConvShape, n0, n1, u0, u1 int) {
 						continue
 					}
 					d = d[ix0 : ix0+st*(len(run)-1)+1]
+					if st == 2 {
+						scatterAdd2(d, run)
+						continue
+					}
 					for i, v := range run {
 						d[st*i] += v
 					}
