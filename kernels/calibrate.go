@@ -112,16 +112,25 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 		fmt.Fprintln(log)
 	}
-	// timeChoices times run under each of kernel's choices (forced).
+	// timeChoices times run under each of kernel's choices (forced), in
+	// turns (see medianTimes).
 	timeChoices := func(kernel string, choices []string, run func()) (map[string]float64, error) {
-		ns := map[string]float64{}
-		for _, c := range choices {
-			restore, err := ForceKernels(kernel + ":" + c)
+		runs := make([]func(), len(choices))
+		for i, c := range choices {
+			ch, err := forcedChooser(kernel + ":" + c)
 			if err != nil {
 				return nil, err
 			}
-			ns[c] = medianTime(reps, run)
-			restore()
+			runs[i] = func() { // the swaps take nanoseconds; making ch takes a table's parsing
+				prev := testChooser.Swap(ch)
+				defer testChooser.Store(prev)
+				run()
+			}
+		}
+		ts := medianTimes(reps, runs)
+		ns := map[string]float64{}
+		for i, t := range ts {
+			ns[choices[i]] = t
 		}
 		return ns, nil
 	}
@@ -220,20 +229,32 @@ func sortedEntries(entries map[string]*Entry) []Entry {
 	return out
 }
 
-// medianTime runs fn once, then reps times, and returns the median time in ns.
-func medianTime(reps int, fn func()) float64 {
-	fn()
-	ts := make([]float64, reps)
-	for i := range ts {
-		t0 := time.Now()
-		fn()
-		ts[i] = float64(time.Since(t0).Nanoseconds())
+// medianTimes runs each of fns once, then reps rounds of each of them in
+// turn, and returns each one's median time in ns. Taking turns, rather
+// than all of one's runs and then all of the next's, lets a change of the
+// machine's speed during the timing (a shared VM's moves by 2x within
+// minutes) weigh on every choice alike.
+func medianTimes(reps int, fns []func()) []float64 {
+	ts := make([][]float64, len(fns))
+	for r := -1; r < reps; r++ { // round -1 warms each up
+		for i, fn := range fns {
+			t0 := time.Now()
+			fn()
+			if r >= 0 {
+				ts[i] = append(ts[i], float64(time.Since(t0).Nanoseconds()))
+			}
+		}
 	}
-	sort.Float64s(ts)
-	if reps%2 == 1 {
-		return ts[reps/2]
+	med := make([]float64, len(fns))
+	for i, t := range ts {
+		sort.Float64s(t)
+		if reps%2 == 1 {
+			med[i] = t[reps/2]
+		} else {
+			med[i] = (t[reps/2-1] + t[reps/2]) / 2
+		}
 	}
-	return (ts[reps/2-1] + ts[reps/2]) / 2
+	return med
 }
 
 func randFloats(rng *rand.Rand, n int) []float32 {

@@ -455,6 +455,17 @@ func ChooseVote(m int) string {
 // replace this process's until the returned function restores them: for
 // benchmarks and calibration, which time each choice.
 func ForceKernels(spec string) (restore func(), err error) {
+	ch, err := forcedChooser(spec)
+	if err != nil {
+		return nil, err
+	}
+	prev := testChooser.Swap(ch)
+	return func() { testChooser.Store(prev) }, nil
+}
+
+// forcedChooser is the chooser ForceKernels makes active: the active
+// one's table and forced choices, with spec's over them.
+func forcedChooser(spec string) (*chooser, error) {
 	base := activeChooser()
 	ch, err := newChooser(base.cpu, calibrationFS, spec)
 	if err != nil {
@@ -470,6 +481,5 @@ func ForceKernels(spec string) (restore func(), err error) {
 		}
 	}
 	ch.report = ch.report || base.report
-	prev := testChooser.Swap(ch)
-	return func() { testChooser.Store(prev) }, nil
+	return ch, nil
 }

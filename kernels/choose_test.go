@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -205,5 +206,67 @@ func TestKeepUnmeasured(t *testing.T) {
 	other.BLASCore = "Haswell"
 	if err := now.KeepUnmeasured(&other); err == nil || !strings.Contains(err.Error(), "Haswell") {
 		t.Errorf("a Haswell table merged into a SkylakeX one: %v", err)
+	}
+}
+
+// medianTimes takes turns: a warm-up round, then reps rounds, each running
+// every function once in order; each function gets reps timings.
+func TestMedianTimesTakesTurns(t *testing.T) {
+	var order []int
+	fns := []func(){func() { order = append(order, 0) }, func() { order = append(order, 1) }, func() { order = append(order, 2) }}
+	for _, reps := range []int{1, 4, 5} {
+		order = order[:0]
+		ts := medianTimes(reps, fns)
+		if len(ts) != len(fns) {
+			t.Fatalf("reps %d: %d medians for %d functions", reps, len(ts), len(fns))
+		}
+		if len(order) != (reps+1)*len(fns) {
+			t.Fatalf("reps %d: %d runs, want %d", reps, len(order), (reps+1)*len(fns))
+		}
+		for i, f := range order {
+			if f != i%len(fns) {
+				t.Fatalf("reps %d: run %d was function %d, want %d (order %v)", reps, i, f, i%len(fns), order)
+			}
+		}
+	}
+}
+
+// Calibrate times every choice of a product and a convolution, picks the
+// faster of each, and leaves the chooser as it found it.
+func TestCalibrateSmall(t *testing.T) {
+	before := activeChooser()
+	conv := ConvShape{Batch: 8, InC: 16, InH: 12, InW: 12, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	defer setSwitch(&wgMinTiles, 1)()
+	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: []ConvShape{conv}}, 3, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if activeChooser() != before {
+		t.Fatal("Calibrate left another chooser active")
+	}
+	want := map[string][]string{KernelConv: convChoices(conv)}
+	if haveFastGemm() {
+		want[KernelSgemm] = kernelChoices[KernelSgemm]
+	}
+	if len(tb.Entries) != len(want) {
+		t.Fatalf("%d entries, want %d: %+v", len(tb.Entries), len(want), tb.Entries)
+	}
+	for _, e := range tb.Entries {
+		choices := want[e.Kernel]
+		if len(e.NS) != len(choices) {
+			t.Fatalf("%s %s: times of %v, want one for each of %v", e.Kernel, e.Class, e.NS, choices)
+		}
+		best := ""
+		for _, c := range choices {
+			if e.NS[c] <= 0 {
+				t.Fatalf("%s %s: %s timed %v ns", e.Kernel, e.Class, c, e.NS[c])
+			}
+			if best == "" || e.NS[c] < e.NS[best] {
+				best = c
+			}
+		}
+		if e.Choice != best {
+			t.Fatalf("%s %s: chose %s, the fastest was %s (%v)", e.Kernel, e.Class, e.Choice, best, e.NS)
+		}
 	}
 }
