@@ -18,34 +18,49 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	// 256, several row and column blocks, and narrow last panels; and
 	// products only whose transpose fills the tiles.
 	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0},
-		{8, 48, 1}, {16, 96, 300}, {64, 400, 37}, {63, 530, 600}, {200, 1000, 70}, {40, 47 * 8, 257}, {272, 144, 520}, {64, 25, 700}, {96, 9, 40}} {
+		{8, 48, 1}, {16, 96, 300}, {64, 400, 37}, {63, 530, 600}, {200, 1000, 70}, {40, 47 * 8, 257}, {272, 144, 520}, {64, 25, 700}, {96, 9, 40},
+		{64, 164, 300}, {24, 249, 260}, {512, 392, 70}} {
 		m, n, k := sh[0], sh[1], sh[2]
-		for _, tA := range []bool{false, true} {
-			for _, tB := range []bool{false, true} {
-				lda, ldb, ldc := k+2, n+1, n+3
-				if tA {
-					lda = m + 2
-				}
-				if tB {
-					ldb = k + 1
-				}
-				rowsA, rowsB := m, k
-				if tA {
-					rowsA = k
-				}
-				if tB {
-					rowsB = n
-				}
-				a := randSlice(rng, max(rowsA*lda, 1))
-				b := randSlice(rng, max(rowsB*ldb, 1))
-				c := randSlice(rng, m*ldc)
-				want := append([]float32(nil), c...)
-				Sgemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, c, ldc)
-				SgemmNaive(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, want, ldc)
-				for i := range c {
-					if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
-						t.Fatalf("%s m=%d n=%d k=%d tA=%v tB=%v: c[%d] = %v, want %v", BLASName(), m, n, k, tA, tB, i, c[i], want[i])
-					}
+		for _, choice := range kernelChoices[KernelSgemm] { // each, whatever this CPU's table chooses
+			restore, err := ForceKernels(KernelSgemm + ":" + choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sgemmCheck(t, rng, choice, m, n, k)
+			restore()
+		}
+	}
+}
+
+// sgemmCheck compares Sgemm of random m x n x k operands with SgemmNaive in
+// the four transpositions, with choice forced.
+func sgemmCheck(t *testing.T, rng *rand.Rand, choice string, m, n, k int) {
+	t.Helper()
+	for _, tA := range []bool{false, true} {
+		for _, tB := range []bool{false, true} {
+			lda, ldb, ldc := k+2, n+1, n+3
+			if tA {
+				lda = m + 2
+			}
+			if tB {
+				ldb = k + 1
+			}
+			rowsA, rowsB := m, k
+			if tA {
+				rowsA = k
+			}
+			if tB {
+				rowsB = n
+			}
+			a := randSlice(rng, max(rowsA*lda, 1))
+			b := randSlice(rng, max(rowsB*ldb, 1))
+			c := randSlice(rng, m*ldc)
+			want := append([]float32(nil), c...)
+			Sgemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, c, ldc)
+			SgemmNaive(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, want, ldc)
+			for i := range c {
+				if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
+					t.Fatalf("%s (%s) m=%d n=%d k=%d tA=%v tB=%v: c[%d] = %v, want %v", choice, BLASName(), m, n, k, tA, tB, i, c[i], want[i])
 				}
 			}
 		}

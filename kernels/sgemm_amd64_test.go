@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -103,6 +104,44 @@ func TestPackTransposesMatchGo(t *testing.T) {
 					for e := range got {
 						if got[e] != want[e] {
 							t.Fatalf("packB kb %d pc %d jc %d nb %d: [%d] = %v, want %v", kb, pc, jc, nb, e, got[e], want[e])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The narrow micro-kernels give the 48-column kernel's first 32 or 16
+// columns bit for bit, stored and added, and write nothing past them.
+func TestNarrowKernelsMatchWide(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(47, 48))
+	for _, k := range []int{1, 7, 256} {
+		for _, ldb := range []int{48, 53} {
+			a, b := randSlice(rng, 8*k), randSlice(rng, k*ldb)
+			for _, add := range []bool{false, true} {
+				const ldc = 50
+				c0 := randSlice(rng, 8*ldc)
+				wide := append([]float32(nil), c0...)
+				sgemmKernel8x48(k, &a[0], &b[0], &wide[0], ldb, ldc, add)
+				for _, nk := range []struct {
+					cols int
+					fn   func(k int, a, b, c *float32, ldb, ldc int, add bool)
+				}{{32, sgemmKernel8x32}, {16, sgemmKernel8x16}} {
+					c := append([]float32(nil), c0...)
+					nk.fn(k, &a[0], &b[0], &c[0], ldb, ldc, add)
+					for i := range 8 {
+						for j := range ldc {
+							want := c0[i*ldc+j]
+							if j < nk.cols {
+								want = wide[i*ldc+j]
+							}
+							if math.Float32bits(c[i*ldc+j]) != math.Float32bits(want) {
+								t.Fatalf("8x%d k %d ldb %d add %v: c[%d][%d] = %v, want %v", nk.cols, k, ldb, add, i, j, c[i*ldc+j], want)
+							}
 						}
 					}
 				}

@@ -2,9 +2,7 @@
 """Generates ../sgemm_amd64.s: the AVX-512 SGEMM micro-kernel that
 sgemm_amd64.go drives. Run from kernels/: python3 asmgen/sgemm_avx512.py."""
 
-MR, NV = 8, 3  # rows of A (broadcast), ZMM vectors of B (16 columns each)
-NR = 16 * NV
-ACC = 32 - MR * NV  # first accumulator register
+MR = 8  # rows of A (broadcast)
 
 L = []
 a = L.append
@@ -13,58 +11,71 @@ a("")
 a("//go:build amd64 && !noasm")
 a("")
 a('#include "textflag.h"')
-a("")
-a(f"// func sgemmKernel{MR}x{NR}(k int, a, b, c *float32, ldb, ldc int, add bool)")
-a("//")
-a(f"// c ({MR} rows of {NR}, row stride ldc floats) = (c +) the sum over p < k")
-a(f"// of the outer product of a[{MR}p : {MR}p+{MR}] (packed A, {MR} rows a")
-a(f"// step) and b[ldb p : ldb p+{NR}] (B's rows, packed or not), summed")
-a(f"// in the order p = 0, 1, ..., k-1 in Z{ACC}..Z31 (row i in {NV} registers")
-a(f"// from Z{ACC}+{NV}i), then added to c when add, else stored. k >= 1.")
-a(f"TEXT ·sgemmKernel{MR}x{NR}(SB), NOSPLIT, $0-49")
-a("\tMOVQ k+0(FP), CX")
-a("\tMOVQ a+8(FP), SI")
-a("\tMOVQ b+16(FP), DI")
-a("\tMOVQ c+24(FP), DX")
-a("\tMOVQ ldb+32(FP), R10")
-a("\tSHLQ $2, R10")
-a("\tMOVQ ldc+40(FP), R8")
-a("\tSHLQ $2, R8")
-a("\tMOVBQZX add+48(FP), R9")
-for r in range(ACC, 32):
-    a(f"\tVPXORD Z{r}, Z{r}, Z{r}")
-a("loop:")
-for v in range(NV):
-    a(f"\tVMOVUPS {64 * v}(DI), Z{v}")
-nb = ACC - NV  # broadcast registers Z{NV}..Z{ACC-1}
-for i in range(MR):
-    br = f"Z{NV + i % nb}"
-    a(f"\tVBROADCASTSS {4 * i}(SI), {br}")
+
+
+def kernel(NV):
+    """One micro-kernel: MR rows by NV ZMM vectors of B (16 columns each).
+    The narrower ones (NV 1 and 2) take a product's last columns, with
+    the same sums in the same order as the widest."""
+    NR = 16 * NV
+    ACC = 32 - MR * NV  # first accumulator register
+    lbl = f"k{NR}"
+    a("")
+    a(f"// func sgemmKernel{MR}x{NR}(k int, a, b, c *float32, ldb, ldc int, add bool)")
+    a("//")
+    a(f"// c ({MR} rows of {NR}, row stride ldc floats) = (c +) the sum over p < k")
+    a(f"// of the outer product of a[{MR}p : {MR}p+{MR}] (packed A, {MR} rows a")
+    a(f"// step) and b[ldb p : ldb p+{NR}] (B's rows, packed or not), summed")
+    a(f"// in the order p = 0, 1, ..., k-1 in Z{ACC}..Z31 (row i in {NV} registers")
+    a(f"// from Z{ACC}+{NV}i), then added to c when add, else stored. k >= 1.")
+    a(f"TEXT ·sgemmKernel{MR}x{NR}(SB), NOSPLIT, $0-49")
+    a("\tMOVQ k+0(FP), CX")
+    a("\tMOVQ a+8(FP), SI")
+    a("\tMOVQ b+16(FP), DI")
+    a("\tMOVQ c+24(FP), DX")
+    a("\tMOVQ ldb+32(FP), R10")
+    a("\tSHLQ $2, R10")
+    a("\tMOVQ ldc+40(FP), R8")
+    a("\tSHLQ $2, R8")
+    a("\tMOVBQZX add+48(FP), R9")
+    for r in range(ACC, 32):
+        a(f"\tVPXORD Z{r}, Z{r}, Z{r}")
+    a(f"{lbl}loop:")
     for v in range(NV):
-        a(f"\tVFMADD231PS Z{v}, {br}, Z{ACC + NV * i + v}")
-a(f"\tADDQ ${4 * MR}, SI")
-a("\tADDQ R10, DI")
-a("\tDECQ CX")
-a("\tJNZ loop")
-a("\tTESTQ R9, R9")
-a("\tJZ store")
-for i in range(MR):
-    for v in range(NV):
-        r = f"Z{ACC + NV * i + v}"
-        a(f"\tVADDPS {64 * v}(DX), {r}, {r}")
-        a(f"\tVMOVUPS {r}, {64 * v}(DX)")
-    if i < MR - 1:
-        a("\tADDQ R8, DX")
-a("\tVZEROUPPER")
-a("\tRET")
-a("store:")
-for i in range(MR):
-    for v in range(NV):
-        a(f"\tVMOVUPS Z{ACC + NV * i + v}, {64 * v}(DX)")
-    if i < MR - 1:
-        a("\tADDQ R8, DX")
-a("\tVZEROUPPER")
-a("\tRET")
+        a(f"\tVMOVUPS {64 * v}(DI), Z{v}")
+    nb = ACC - NV  # broadcast registers Z{NV}..Z{ACC-1}
+    for i in range(MR):
+        br = f"Z{NV + i % nb}"
+        a(f"\tVBROADCASTSS {4 * i}(SI), {br}")
+        for v in range(NV):
+            a(f"\tVFMADD231PS Z{v}, {br}, Z{ACC + NV * i + v}")
+    a(f"\tADDQ ${4 * MR}, SI")
+    a("\tADDQ R10, DI")
+    a("\tDECQ CX")
+    a(f"\tJNZ {lbl}loop")
+    a("\tTESTQ R9, R9")
+    a(f"\tJZ {lbl}store")
+    for i in range(MR):
+        for v in range(NV):
+            r = f"Z{ACC + NV * i + v}"
+            a(f"\tVADDPS {64 * v}(DX), {r}, {r}")
+            a(f"\tVMOVUPS {r}, {64 * v}(DX)")
+        if i < MR - 1:
+            a("\tADDQ R8, DX")
+    a("\tVZEROUPPER")
+    a("\tRET")
+    a(f"{lbl}store:")
+    for i in range(MR):
+        for v in range(NV):
+            a(f"\tVMOVUPS Z{ACC + NV * i + v}, {64 * v}(DX)")
+        if i < MR - 1:
+            a("\tADDQ R8, DX")
+    a("\tVZEROUPPER")
+    a("\tRET")
+
+
+for nv in (3, 2, 1):
+    kernel(nv)
 
 with open("sgemm_amd64.s", "w") as f:
     f.write("\n".join(L) + "\n")
