@@ -1,10 +1,16 @@
 #!/bin/sh
-cd /work/main
+# Alternating pairs of BenchmarkStep (ours) and bench/torch_step.py
+# (PyTorch) in one window: pairs.sh [pairs] (default 3), from anywhere.
+# Compare BenchmarkStep's median-samples/s with torch_step.py's
+# samples_per_s: both are the median step's.
+cd "$(dirname "$0")/../../.." || exit 1
+n=${1:-3}
+go build -o bin/signsgd ./cmd/signsgd || exit 1
 ./bin/signsgd bench kernels > bench/results/torch-step/chosen.txt 2>&1
-go test -c -o /tmp/nn.test ./job/nn
-for i in 1 2 3; do
-  echo "== pair $i ours $(date -u +%H:%M:%S)"
-  /tmp/nn.test -test.run '^$' -test.bench 'Step/model=' -test.benchtime 5x 2>&1 | grep -E "Benchmark|img/s"
+go test -c -o /tmp/nn.test ./job/nn || exit 1
+for i in $(seq "$n"); do
+  echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
+  /tmp/nn.test -test.run '^$' -test.bench 'Step/model=' -test.benchtime 5x 2>&1 | grep -E "^Benchmark"
   echo "== pair $i torch $(date -u +%H:%M:%S)"
   /usr/bin/python3 bench/torch_step.py 2>&1 | tail -n 10
 done
