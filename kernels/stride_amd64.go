@@ -16,13 +16,10 @@ func gather2AVX512(dst, src *float32, n int)
 //go:noescape
 func scatterAdd2AVX512(dst, src *float32, n int)
 
-// evenLanes are the permute indices of the even lanes of two registers;
 // pairLanes spread sixteen values two lanes each (the first eight, then
-// the last eight).
-var (
-	evenLanes = [16]int32{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
-	pairLanes = [32]int32{0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15}
-)
+// the last eight). gather2AVX512 takes the even lanes of two registers by
+// winograd_amd64.s's ·wgEven.
+var pairLanes = [32]int32{0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15}
 
 // gather2Fast does gather2 with AVX-512 where the CPU has it and reports
 // whether it did.

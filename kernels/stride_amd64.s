@@ -5,14 +5,14 @@
 // func gather2AVX512(dst, src *float32, n int)
 //
 // dst[i] = src[2i] for i < n, sixteen a step: two loads of sixteen and a
-// two-source permute of their even lanes (·evenLanes). The last step's
+// two-source permute of their even lanes (·wgEven). The last step's
 // loads and store are masked to src[..2n-2] and dst[..n-1], so nothing
 // past either is touched. n >= 1.
 TEXT ·gather2AVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), DX
-	VMOVDQU32 ·evenLanes(SB), Z2
+	VMOVDQU32 ·wgEven(SB), Z2
 	CMPQ DX, $16
 	JLE glast
 gloop:

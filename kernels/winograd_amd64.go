@@ -28,6 +28,28 @@ func wgInputRowAVX512(r0, r1, r2, r3, v *float32, plane, n int)
 //go:noescape
 func wgOutputRowAVX512(m *float32, plane, n int, y0, y1 *float32, bias float32)
 
+// wgFiltersAVX512 is winogradFilters' loop for n groups of sixteen
+// filters: filter f's 3x3 taps are w[9f : 9f+9], and entry xi of its
+// transform G g G^T goes to u[xi*plane + f], computed with the Go loop's
+// operations in its order.
+//
+//go:noescape
+func wgFiltersAVX512(u *float32, plane int, w *float32, n int)
+
+// wgFiltersFast transforms the whole groups of sixteen of filters f0..f1-1
+// with AVX-512 where the CPU has it, and returns how many it did (from f0
+// on).
+func wgFiltersFast(u []float32, plane int, w []float32, f0, f1 int) int {
+	n := (f1 - f0) / 16
+	if n == 0 || !haveAVX512 || !useAsm {
+		return 0
+	}
+	last := f0 + 16*n - 1
+	_, _ = u[15*plane+last], w[9*last+8]
+	wgFiltersAVX512(&u[f0], plane, &w[9*f0], n)
+	return 16 * n
+}
+
 // wgRowPad is how long a row buffer of a run of n tiles is: its 2n + 2
 // (F(2x2, 3x3)) or 2n + 4 (F(2x2, 5x5)) input columns and 2n output
 // columns, and as far past them as the AVX-512 transforms read and write:

@@ -76,6 +76,24 @@ DATA ·wgHi+56(SB)/4, $15
 DATA ·wgHi+60(SB)/4, $31
 GLOBL ·wgHi(SB), RODATA|NOPTR, $64
 
+DATA ·wgNine+0(SB)/4, $0
+DATA ·wgNine+4(SB)/4, $9
+DATA ·wgNine+8(SB)/4, $18
+DATA ·wgNine+12(SB)/4, $27
+DATA ·wgNine+16(SB)/4, $36
+DATA ·wgNine+20(SB)/4, $45
+DATA ·wgNine+24(SB)/4, $54
+DATA ·wgNine+28(SB)/4, $63
+DATA ·wgNine+32(SB)/4, $72
+DATA ·wgNine+36(SB)/4, $81
+DATA ·wgNine+40(SB)/4, $90
+DATA ·wgNine+44(SB)/4, $99
+DATA ·wgNine+48(SB)/4, $108
+DATA ·wgNine+52(SB)/4, $117
+DATA ·wgNine+56(SB)/4, $126
+DATA ·wgNine+60(SB)/4, $135
+GLOBL ·wgNine(SB), RODATA|NOPTR, $64
+
 // func wgInputRowAVX512(r0, r1, r2, r3, v *float32, plane, n int)
 //
 // winogradInputRow: tile k (< n >= 1) reads columns 2k..2k+3 of the four
@@ -2750,3 +2768,118 @@ og43mask:
 	VZEROUPPER
 	RET
 
+// func wgFiltersAVX512(u *float32, plane int, w *float32, n int)
+//
+// winogradFilters for n groups of sixteen consecutive filters (each 3x3,
+// w[9f : 9f+9]), sixteen at a time: the nine taps gathered across the
+// sixteen (·wgNine), then G g G^T with the Go loop's operations in its
+// order, so the values are the same bit for bit; entry xi of filter f
+// goes to u[xi*plane + f]. n >= 1.
+TEXT ·wgFiltersAVX512(SB), NOSPLIT, $0-32
+	MOVQ u+0(FP), DI
+	MOVQ plane+8(FP), R8
+	SHLQ $2, R8
+	MOVQ w+16(FP), SI
+	MOVQ n+24(FP), CX
+	VMOVDQU32 ·wgNine(SB), Z31
+	MOVL $0x3f000000, AX // 0.5
+	VPBROADCASTD AX, Z30
+wgfloop:
+	KXNORW K1, K1, K1
+	VGATHERDPS 0(SI)(Z31*4), K1, Z0
+	KXNORW K1, K1, K1
+	VGATHERDPS 4(SI)(Z31*4), K1, Z1
+	KXNORW K1, K1, K1
+	VGATHERDPS 8(SI)(Z31*4), K1, Z2
+	KXNORW K1, K1, K1
+	VGATHERDPS 12(SI)(Z31*4), K1, Z3
+	KXNORW K1, K1, K1
+	VGATHERDPS 16(SI)(Z31*4), K1, Z4
+	KXNORW K1, K1, K1
+	VGATHERDPS 20(SI)(Z31*4), K1, Z5
+	KXNORW K1, K1, K1
+	VGATHERDPS 24(SI)(Z31*4), K1, Z6
+	KXNORW K1, K1, K1
+	VGATHERDPS 28(SI)(Z31*4), K1, Z7
+	KXNORW K1, K1, K1
+	VGATHERDPS 32(SI)(Z31*4), K1, Z8
+	VADDPS Z1, Z0, Z9
+	VADDPS Z2, Z9, Z9
+	VMULPS Z30, Z9, Z9
+	VSUBPS Z1, Z0, Z10
+	VADDPS Z2, Z10, Z10
+	VMULPS Z30, Z10, Z10
+	VADDPS Z4, Z3, Z11
+	VADDPS Z5, Z11, Z11
+	VMULPS Z30, Z11, Z11
+	VSUBPS Z4, Z3, Z12
+	VADDPS Z5, Z12, Z12
+	VMULPS Z30, Z12, Z12
+	VADDPS Z7, Z6, Z13
+	VADDPS Z8, Z13, Z13
+	VMULPS Z30, Z13, Z13
+	VSUBPS Z7, Z6, Z14
+	VADDPS Z8, Z14, Z14
+	VMULPS Z30, Z14, Z14
+	VADDPS Z3, Z0, Z15
+	VADDPS Z6, Z15, Z15
+	VMULPS Z30, Z15, Z15
+	VSUBPS Z3, Z0, Z19
+	VADDPS Z6, Z19, Z19
+	VMULPS Z30, Z19, Z19
+	VADDPS Z11, Z9, Z16
+	VADDPS Z13, Z16, Z16
+	VMULPS Z30, Z16, Z16
+	VSUBPS Z11, Z9, Z20
+	VADDPS Z13, Z20, Z20
+	VMULPS Z30, Z20, Z20
+	VADDPS Z12, Z10, Z17
+	VADDPS Z14, Z17, Z17
+	VMULPS Z30, Z17, Z17
+	VSUBPS Z12, Z10, Z21
+	VADDPS Z14, Z21, Z21
+	VMULPS Z30, Z21, Z21
+	VADDPS Z5, Z2, Z18
+	VADDPS Z8, Z18, Z18
+	VMULPS Z30, Z18, Z18
+	VSUBPS Z5, Z2, Z22
+	VADDPS Z8, Z22, Z22
+	VMULPS Z30, Z22, Z22
+	MOVQ DI, DX
+	VMOVUPS Z0, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z9, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z2, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z15, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z16, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z17, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z18, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z19, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z20, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z21, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z22, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z13, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	ADDQ $576, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ wgfloop
+	VZEROUPPER
+	RET

@@ -201,3 +201,44 @@ func sevens(n int) []float32 {
 	}
 	return x
 }
+
+// The AVX-512 F(2x2, 3x3) filter transform gives the Go loop's values bit
+// for bit (zeros of both signs and infinities among the taps; a NaN tap's
+// payload is not compared), for filter counts around its sixteen-filter
+// step, and writes nothing past each plane's filters.
+func TestWinogradFiltersMatchGo(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(81, 82))
+	for _, sh := range [][2]int{{1, 16}, {16, 16}, {3, 7}, {5, 19}, {64, 64}, {2, 40}} {
+		outC, inC := sh[0], sh[1]
+		w := make([]float32, 9*outC*inC)
+		for i := range w {
+			switch rng.IntN(12) {
+			case 0:
+				w[i] = float32(math.Copysign(0, -1))
+			case 1:
+				w[i] = float32(math.Inf(1 - 2*rng.IntN(2)))
+			default:
+				w[i] = float32(rng.NormFloat64())
+			}
+		}
+		plane := wgPlane(outC * inC)
+		want := make([]float32, 16*plane)
+		for i := range want {
+			want[i] = -7
+		}
+		got := append([]float32(nil), want...)
+		func() {
+			defer setUseAsm(false)()
+			winogradFilters(want, w, outC, inC)
+		}()
+		winogradFilters(got, w, outC, inC)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+				t.Fatalf("%dx%d filters: u[%d] (entry %d of filter %d) = %v, want %v", outC, inC, i, i/plane, i%plane, got[i], want[i])
+			}
+		}
+	}
+}

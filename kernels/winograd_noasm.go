@@ -4,6 +4,8 @@ package kernels
 
 func wgRowPad(n int) int { return 2*n + 4 }
 
+func wgFiltersFast(u []float32, plane int, w []float32, f0, f1 int) int { return 0 }
+
 // wgOutPad is an output row of n tiles: the Go loops write 2n values.
 func wgOutPad(n int) int { return 2 * n }
 

@@ -17,12 +17,14 @@ a("")
 a('#include "textflag.h"')
 a("")
 # Permutation indices: evens and odds of two 16-float tables, and the
-# interleavings of two tables' low and high halves.
+# interleavings of two tables' low and high halves; gather indices of
+# sixteen 3x3 filters.
 tables = {
     "wgEven": [2 * i for i in range(16)],
     "wgOdd": [2 * i + 1 for i in range(16)],
     "wgLo": [i // 2 + (16 if i % 2 else 0) for i in range(16)],
     "wgHi": [8 + i // 2 + (16 if i % 2 else 0) for i in range(16)],
+    "wgNine": [9 * i for i in range(16)],  # the first taps of sixteen 3x3 filters
 }
 for name, idx in tables.items():
     for i, v in enumerate(idx):
@@ -643,6 +645,65 @@ a("\tJGT og43loop")
 a("\tVZEROUPPER")
 a("\tRET")
 a("")
+
+
+def P(k, j):
+    """Entry j of row k of p = g G^T: a tap (j 0 and 3) or a sum."""
+    return {0: f"Z{3 * k}", 1: f"Z{9 + 2 * k}", 2: f"Z{10 + 2 * k}", 3: f"Z{3 * k + 2}"}[j]
+
+
+a("// func wgFiltersAVX512(u *float32, plane int, w *float32, n int)")
+a("//")
+a("// winogradFilters for n groups of sixteen consecutive filters (each 3x3,")
+a("// w[9f : 9f+9]), sixteen at a time: the nine taps gathered across the")
+a("// sixteen (·wgNine), then G g G^T with the Go loop's operations in its")
+a("// order, so the values are the same bit for bit; entry xi of filter f")
+a("// goes to u[xi*plane + f]. n >= 1.")
+a("TEXT ·wgFiltersAVX512(SB), NOSPLIT, $0-32")
+a("\tMOVQ u+0(FP), DI")
+a("\tMOVQ plane+8(FP), R8")
+a("\tSHLQ $2, R8")
+a("\tMOVQ w+16(FP), SI")
+a("\tMOVQ n+24(FP), CX")
+a("\tVMOVDQU32 ·wgNine(SB), Z31")
+a("\tMOVL $0x3f000000, AX // 0.5")
+a("\tVPBROADCASTD AX, Z30")
+a("wgfloop:")
+for t in range(9):
+    a("\tKXNORW K1, K1, K1")
+    a(f"\tVGATHERDPS {4 * t}(SI)(Z31*4), K1, Z{t}")
+# p = g G^T row by row: row k's entries 1 and 2, 0.5 ((g0 + g1) + g2) and
+# 0.5 ((g0 - g1) + g2), in Z9+2k and Z10+2k (entries 0 and 3 are taps).
+for k in range(3):
+    g0, g1, g2 = 3 * k, 3 * k + 1, 3 * k + 2
+    a(f"\tVADDPS Z{g1}, Z{g0}, Z{9 + 2 * k}")
+    a(f"\tVADDPS Z{g2}, Z{9 + 2 * k}, Z{9 + 2 * k}")
+    a(f"\tVMULPS Z30, Z{9 + 2 * k}, Z{9 + 2 * k}")
+    a(f"\tVSUBPS Z{g1}, Z{g0}, Z{10 + 2 * k}")
+    a(f"\tVADDPS Z{g2}, Z{10 + 2 * k}, Z{10 + 2 * k}")
+    a(f"\tVMULPS Z30, Z{10 + 2 * k}, Z{10 + 2 * k}")
+# G p, column by column: rows 1 and 2 of column j in Z15+j and Z19+j.
+for j in range(4):
+    p0, p1, p2 = P(0, j), P(1, j), P(2, j)
+    a(f"\tVADDPS {p1}, {p0}, Z{15 + j}")
+    a(f"\tVADDPS {p2}, Z{15 + j}, Z{15 + j}")
+    a(f"\tVMULPS Z30, Z{15 + j}, Z{15 + j}")
+    a(f"\tVSUBPS {p1}, {p0}, Z{19 + j}")
+    a(f"\tVADDPS {p2}, Z{19 + j}, Z{19 + j}")
+    a(f"\tVMULPS Z30, Z{19 + j}, Z{19 + j}")
+a("\tMOVQ DI, DX")
+for xi in range(16):
+    r, j = divmod(xi, 4)
+    reg = {0: P(0, j), 1: f"Z{15 + j}", 2: f"Z{19 + j}", 3: P(2, j)}[r]
+    a(f"\tVMOVUPS {reg}, (DX)")
+    if xi < 15:
+        a("\tADDQ R8, DX")
+a(f"\tADDQ ${16 * 9 * 4}, SI")
+a("\tADDQ $64, DI")
+a("\tDECQ CX")
+a("\tJNZ wgfloop")
+a("\tVZEROUPPER")
+a("\tRET")
 
 with open("winograd_amd64.s", "w") as f:
     f.write("\n".join(L) + "\n")
