@@ -54,26 +54,23 @@ func MeanServer(c Comm, x []float32) error {
 	for r := 1; r < m; r++ {
 		sc.windows[r].start(co, r, TagMean, n, size)
 	}
+	sc.segs = resize(sc.segs, m-1)
 	var failed error
 	for j := range n {
 		a, b := floatSeg(0, d, j)
 		seg := x[a:b]
+		// Segment j of every worker, then one pass adding them in rank
+		// order: the sums of AddFinite of each in turn.
 		for r := 1; r < m && failed == nil; r++ {
-			w := &sc.windows[r]
-			v, err := w.take(co, j)
-			if err != nil {
-				failed = err
-				break
-			}
-			scale := float32(1)
-			if r == m-1 {
-				scale = inv
-			}
-			kernels.AddFinite(seg, v, scale)
-			w.refill(co, j, size(j+segWindow))
+			sc.segs[r-1], failed = sc.windows[r].take(co, j)
 		}
 		if failed != nil {
 			break
+		}
+		kernels.AddFiniteSum(seg, sc.segs, inv)
+		clear(sc.segs)
+		for r := 1; r < m; r++ {
+			sc.windows[r].refill(co, j, size(j+segWindow))
 		}
 		for r := 1; r < m; r++ {
 			if err := co.outboxTo(r).push(TagMeanResult, floatBytes(seg), nil); err != nil && failed == nil {

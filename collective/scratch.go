@@ -175,7 +175,8 @@ func coreOf(c Comm) *core {
 // scratch per Comm is enough.
 type scratch struct {
 	reqs    []recvReq
-	windows []window // by peer
+	windows []window    // by peer
+	segs    [][]float32 // the server mean's received segments, by worker
 	fan     fanout
 
 	peers    []int           // the ranks a vote sends to

@@ -51,3 +51,46 @@ store:
 done:
 	VZEROUPPER
 	RET
+
+// func addFiniteSumAVX512(dst *float32, srcs **float32, k, n int, scale float32)
+//
+// dst = (...((dst + fin(srcs[0])) + fin(srcs[1])) ... + fin(srcs[k-1]))
+// * scale, the multiply left out when scale is 1: AddFinite of each
+// source in turn, in one pass over dst. n is a multiple of 16, k >= 1.
+TEXT ·addFiniteSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ srcs+8(FP), R10
+	MOVQ k+16(FP), R11
+	MOVQ n+24(FP), CX
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z30
+	VBROADCASTSS scale+32(FP), Z31
+	MOVL scale+32(FP), AX
+	XORL R9, R9
+	CMPL AX, $0x3f800000 // scale == 1 (as bits: no other float32 is)
+	SETNE R9
+	XORQ BX, BX // byte offset of the block
+	SHRQ $4, CX
+	JZ sdone
+sloop:
+	VMOVUPS (DI)(BX*1), Z1
+	XORQ DX, DX
+ssrc:
+	MOVQ (R10)(DX*8), SI
+	VMOVUPS (SI)(BX*1), Z0
+	FIN(Z0)
+	VADDPS Z0, Z1, Z1
+	INCQ DX
+	CMPQ DX, R11
+	JLT ssrc
+	TESTQ R9, R9
+	JZ sstore
+	VMULPS Z31, Z1, Z1
+sstore:
+	VMOVUPS Z1, (DI)(BX*1)
+	ADDQ $64, BX
+	DECQ CX
+	JNZ sloop
+sdone:
+	VZEROUPPER
+	RET
