@@ -2,7 +2,8 @@
 # Alternating pairs of BenchmarkStep (ours) and bench/torch_step.py
 # (PyTorch) in one window: pairs.sh [pairs] (default 3), from anywhere.
 # Compare BenchmarkStep's median-samples/s with torch_step.py's
-# samples_per_s: both are the median step's.
+# samples_per_s, both the median step's: ratios.py LOG prints each pair's
+# ratio and each model's median from this script's output.
 cd "$(dirname "$0")/../../.." || exit 1
 n=${1:-3}
 go build -o bin/signsgd ./cmd/signsgd || exit 1
