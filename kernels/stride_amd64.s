@@ -2,6 +2,24 @@
 
 #include "textflag.h"
 
+// TAILMASKS sets, for the last 1 <= n <= 16 values (n in DX), K1 and K2 to
+// the low and high halves of 2n-1 set bits (the strided side's values
+// 0..2n-2 in two registers of sixteen) and K3 to n set bits (the dense
+// side's). It clobbers AX and CX.
+#define TAILMASKS \
+	LEAQ -1(DX)(DX*1), CX \
+	MOVQ $1, AX \
+	SHLQ CX, AX \
+	DECQ AX \
+	KMOVW AX, K1 \
+	SHRQ $16, AX \
+	KMOVW AX, K2 \
+	MOVQ DX, CX \
+	MOVQ $1, AX \
+	SHLQ CX, AX \
+	DECQ AX \
+	KMOVW AX, K3
+
 // func gather2AVX512(dst, src *float32, n int)
 //
 // dst[i] = src[2i] for i < n, sixteen a step: two loads of sixteen and a
@@ -27,18 +45,7 @@ gloop:
 	JG gloop
 glast:
 	// 1 <= n <= 16 outputs left, from the 2n-1 values src[0..2n-2].
-	LEAQ -1(DX)(DX*1), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX // 2n-1 low bits: the values to read
-	KMOVW AX, K1
-	SHRQ $16, AX
-	KMOVW AX, K2
-	MOVQ DX, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX // n low bits: the outputs to write
-	KMOVW AX, K3
+	TAILMASKS
 	VMOVUPS.Z (SI), K1, Z0
 	VMOVUPS.Z 64(SI), K2, Z1
 	VPERMT2PS Z1, Z2, Z0
@@ -80,18 +87,7 @@ sloop:
 	CMPQ DX, $16
 	JG sloop
 slast:
-	LEAQ -1(DX)(DX*1), CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX // 2n-1 low bits: the values of dst to touch
-	KMOVW AX, K1
-	SHRQ $16, AX
-	KMOVW AX, K2
-	MOVQ DX, CX
-	MOVQ $1, AX
-	SHLQ CX, AX
-	DECQ AX
-	KMOVW AX, K3 // n low bits: the values of src
+	TAILMASKS
 	VMOVUPS.Z (SI), K3, Z6
 	VMOVUPS.Z (DI), K1, Z0
 	VMOVUPS.Z 64(DI), K2, Z1
