@@ -281,23 +281,24 @@ func winogradForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 func winogradFilters(u, w []float32, outC, inC int) {
 	plane := wgPlane(outC * inC)
 	parallelFor(outC, 4, func(o0, o1 int) {
-		for o := o0; o < o1; o++ {
-			for c := 0; c < inC; c++ {
-				g := w[(o*inC+c)*9 : (o*inC+c)*9+9 : (o*inC+c)*9+9]
-				// p = g G^T (3x4), row by row.
-				var p [3][4]float32
-				for k := 0; k < 3; k++ {
-					g0, g1, g2 := g[3*k], g[3*k+1], g[3*k+2]
-					p[k] = [4]float32{g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2}
-				}
-				at := o*inC + c
-				for j := 0; j < 4; j++ {
-					p0, p1, p2 := p[0][j], p[1][j], p[2][j]
-					u[(0*4+j)*plane+at] = p0
-					u[(1*4+j)*plane+at] = 0.5 * (p0 + p1 + p2)
-					u[(2*4+j)*plane+at] = 0.5 * (p0 - p1 + p2)
-					u[(3*4+j)*plane+at] = p2
-				}
+		// Filter f = o*inC + c's entries go to u[xi*plane + f]: the
+		// filters of rows o0..o1-1 are one run of f.
+		f0, f1 := o0*inC, o1*inC
+		f0 += wgFiltersFast(u, plane, w, f0, f1)
+		for f := f0; f < f1; f++ {
+			g := w[f*9 : f*9+9 : f*9+9]
+			// p = g G^T (3x4), row by row.
+			var p [3][4]float32
+			for k := 0; k < 3; k++ {
+				g0, g1, g2 := g[3*k], g[3*k+1], g[3*k+2]
+				p[k] = [4]float32{g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2}
+			}
+			for j := 0; j < 4; j++ {
+				p0, p1, p2 := p[0][j], p[1][j], p[2][j]
+				u[(0*4+j)*plane+f] = p0
+				u[(1*4+j)*plane+f] = 0.5 * (p0 + p1 + p2)
+				u[(2*4+j)*plane+f] = 0.5 * (p0 - p1 + p2)
+				u[(3*4+j)*plane+f] = p2
 			}
 		}
 	})

@@ -235,9 +235,21 @@ func TestWinogradFiltersMatchGo(t *testing.T) {
 			winogradFilters(want, w, outC, inC)
 		}()
 		winogradFilters(got, w, outC, inC)
+		// The assembly itself, on every whole group of sixteen: the
+		// comparison above must not be the Go loop against itself.
+		direct := make([]float32, 16*plane)
+		if n, whole := wgFiltersFast(direct, plane, w, 0, outC*inC), outC*inC/16*16; n != whole {
+			t.Fatalf("%dx%d filters: the assembly took %d filters, want %d", outC, inC, n, whole)
+		}
 		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			same := func(a, b float32) bool {
+				return math.Float32bits(a) == math.Float32bits(b) || math.IsNaN(float64(a)) && math.IsNaN(float64(b))
+			}
+			if !same(got[i], want[i]) {
 				t.Fatalf("%dx%d filters: u[%d] (entry %d of filter %d) = %v, want %v", outC, inC, i, i/plane, i%plane, got[i], want[i])
+			}
+			if i%plane < outC*inC/16*16 && !same(direct[i], want[i]) {
+				t.Fatalf("%dx%d filters, the assembly alone: u[%d] = %v, want %v", outC, inC, i, direct[i], want[i])
 			}
 		}
 	}
