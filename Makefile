@@ -170,14 +170,17 @@ accuracy-scale-quick: build
 	./$(BIN) accuracy-scale --quick --out /tmp/signsgd-accuracy-scale-quick
 
 # Forward+backward speed of the networks against PyTorch (Debian
-# python3-torch and python3-torchvision) on the same shapes, in one run.
+# python3-torch and python3-torchvision) on the same shapes: three
+# alternating pairs in one window (pairs.sh: the CPU, the kernels chosen,
+# then each pair), their log in results/bench-step, and each model's ratios
+# with their median (ratios.py: median step against median step).
 sysdeps-torch:
 	$(call install_packages,python3-torch python3-torchvision)
 
 bench-step: build sysdeps-torch
-	./$(BIN) bench kernels | tee bench/results/torch-step/chosen.txt
-	$(GO) test -run '^$$' -bench 'Step/model=' -benchtime 5x ./job/nn
-	/usr/bin/python3 bench/torch_step.py
+	mkdir -p results/bench-step
+	sh bench/results/torch-step/pairs.sh 3 | tee results/bench-step/pairs.log
+	/usr/bin/python3 bench/results/torch-step/ratios.py results/bench-step/pairs.log
 
 # Communication at its limit, with real ranks (processes over TCP): bytes and
 # seconds of one exchange per optimizer, topology, M and d beside gloo's fp32

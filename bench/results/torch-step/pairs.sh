@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../../.." || exit 1
 n=${1:-3}
 go build -o bin/signsgd ./cmd/signsgd || exit 1
 ./bin/signsgd bench kernels > bench/results/torch-step/chosen.txt 2>&1
+echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), the kernels chosen (bench/results/torch-step/chosen.txt):"
+cat bench/results/torch-step/chosen.txt
 go test -c -o /tmp/nn.test ./job/nn || exit 1
 for i in $(seq "$n"); do
   echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
