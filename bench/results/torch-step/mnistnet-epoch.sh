@@ -2,7 +2,7 @@
 # One mnistnet MNIST epoch of ours, then of the paper's code (issue 24's
 # commands); REVERSE=1 runs the paper's first. The paper's code is expected
 # in /tmp/papercode with MNIST's four files in its data/MNIST/raw/.
-cd /work/main
+cd "$(dirname "$0")/../../.." || exit 1
 ours() {
   echo "== ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf /tmp/mnistnet-ours
