@@ -203,8 +203,8 @@ func sevens(n int) []float32 {
 }
 
 // The AVX-512 F(2x2, 3x3) filter transform gives the Go loop's values bit
-// for bit (zeros of both signs and infinities among the taps; a NaN tap's
-// payload is not compared), for filter counts around its sixteen-filter
+// for bit (finiteInput's special values among the taps; the payload of a
+// NaN result is not compared), for filter counts around its sixteen-filter
 // step, and writes nothing past each plane's filters.
 func TestWinogradFiltersMatchGo(t *testing.T) {
 	if !haveAVX512 {
@@ -213,17 +213,7 @@ func TestWinogradFiltersMatchGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(81, 82))
 	for _, sh := range [][2]int{{1, 16}, {16, 16}, {3, 7}, {5, 19}, {64, 64}, {2, 40}} {
 		outC, inC := sh[0], sh[1]
-		w := make([]float32, 9*outC*inC)
-		for i := range w {
-			switch rng.IntN(12) {
-			case 0:
-				w[i] = float32(math.Copysign(0, -1))
-			case 1:
-				w[i] = float32(math.Inf(1 - 2*rng.IntN(2)))
-			default:
-				w[i] = float32(rng.NormFloat64())
-			}
-		}
+		w := finiteInput(rng, 9*outC*inC)
 		plane := wgPlane(outC * inC)
 		want := make([]float32, 16*plane)
 		for i := range want {
