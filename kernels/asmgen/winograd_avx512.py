@@ -33,6 +33,24 @@ for name, idx in tables.items():
     a("")
 
 
+def in6_arguments():
+    """The arguments of a six-row input kernel (rows, rowLen, v, plane, n,
+    q): the rows in R8 with 1, 3 and 5 row strides (bytes) in R9..R11, v
+    in DI with 1 and 6 plane strides in BX and R12, n in CX, q in SI."""
+    a("\tMOVQ rows+0(FP), R8")
+    a("\tMOVQ rowLen+8(FP), R9")
+    a("\tSHLQ $2, R9")
+    a("\tLEAQ (R9)(R9*2), R10")  # 3 rows
+    a("\tLEAQ (R9)(R9*4), R11")  # 5 rows
+    a("\tMOVQ v+16(FP), DI")
+    a("\tMOVQ plane+24(FP), BX")
+    a("\tSHLQ $2, BX")
+    a("\tLEAQ (BX)(BX*2), R12")
+    a("\tSHLQ $1, R12")  # 6 planes
+    a("\tMOVQ n+32(FP), CX")
+    a("\tMOVQ q+40(FP), SI")
+
+
 def tail_mask(label):
     """K1 = the tiles of this step: all 16, or the CX < 16 left."""
     a("\tMOVQ $0xFFFF, AX")
@@ -251,18 +269,7 @@ a("// v[xi*plane + k]. It reads the rows up to column 32 ceil(n/16) + 3 and")
 a("// uses q (36 x 16 values) for d B. It prefetches the same columns of the")
 a("// six rows ahead bytes further on (the next channel's).")
 a("TEXT ·wg5InputRowAVX512(SB), NOSPLIT, $0-56")
-a("\tMOVQ rows+0(FP), R8")
-a("\tMOVQ rowLen+8(FP), R9")
-a("\tSHLQ $2, R9")
-a("\tLEAQ (R9)(R9*2), R10")  # 3 rows
-a("\tLEAQ (R9)(R9*4), R11")  # 5 rows
-a("\tMOVQ v+16(FP), DI")
-a("\tMOVQ plane+24(FP), BX")
-a("\tSHLQ $2, BX")
-a("\tLEAQ (BX)(BX*2), R12")
-a("\tSHLQ $1, R12")  # 6 planes
-a("\tMOVQ n+32(FP), CX")
-a("\tMOVQ q+40(FP), SI")
+in6_arguments()
 a("\tVMOVUPS ·wgEven(SB), Z30")
 a("\tVMOVUPS ·wgOdd(SB), Z31")
 a("\tVBROADCASTSS ·wgFour(SB), Z28")
@@ -437,18 +444,7 @@ a("// rows (rowLen apart from rows) and writes entry xi of B^T d B to")
 a("// v[xi*plane + k]. It reads the rows up to column 64 ceil(n/16) + 19 and")
 a("// uses q (36 x 16 values) for d B.")
 a("TEXT ·wg43InputRowAVX512(SB), NOSPLIT, $0-48")
-a("\tMOVQ rows+0(FP), R8")
-a("\tMOVQ rowLen+8(FP), R9")
-a("\tSHLQ $2, R9")
-a("\tLEAQ (R9)(R9*2), R10")  # 3 rows
-a("\tLEAQ (R9)(R9*4), R11")  # 5 rows
-a("\tMOVQ v+16(FP), DI")
-a("\tMOVQ plane+24(FP), BX")
-a("\tSHLQ $2, BX")
-a("\tLEAQ (BX)(BX*2), R12")
-a("\tSHLQ $1, R12")  # 6 planes
-a("\tMOVQ n+32(FP), CX")
-a("\tMOVQ q+40(FP), SI")
+in6_arguments()
 for j in range(4):
     a(f"\tVMOVUPS ·wg4Idx{j}(SB), Z{24 + j}")
 a("\tVBROADCASTSS ·wgFour(SB), Z28")
