@@ -205,7 +205,7 @@
 // (every rank's vector into the root's buffers, the root's vector to every
 // rank) with its frames and bytes, for aggregators that run on rank 0.
 //
-// A NaN or an infinity a peer sends counts as 0 (kernels.AddFinite and
+// A NaN or an infinity a peer sends counts as 0 (kernels.AddFiniteSum and
 // AddBothFinite): in the server mean, that peer's contribution to that
 // coordinate; in the ring, the partial sum received, so the contributions
 // of the ranks upstream of the sender at that coordinate (see ring.go).

@@ -10,9 +10,9 @@ import (
 // (floatSeg; a frame each):
 //
 //	rank r != 0:  segment k of x --> rank 0                       (TagMean)
-//	rank 0:       for k: receive segment k from ranks 1..M-1 in rank
-//	              order, adding each into its own x as it comes
-//	              (kernels.AddFinite: a non-finite value from a peer
+//	rank 0:       for k: take segment k of ranks 1..M-1, add them into
+//	              its own x in rank order in one pass
+//	              (kernels.AddFiniteSum: a non-finite value from a peer
 //	              counts as 0; the last add multiplied by 1/M), then queue
 //	              segment k of the mean to every rank               (TagMeanResult)
 //	rank r != 0:  segment k of the mean --> straight into x
