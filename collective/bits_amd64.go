@@ -70,5 +70,12 @@ func onesCount(w []uint64) int {
 //		k += popcount(nz[w])
 //	}
 //
+// With wide, eight words go at a time through AVX-512 (VPOPCNTQ and a
+// prefix sum give their offsets, so their PDEPs do not wait on each
+// other), the scalar loop doing the rest: the caller checks useScatter512.
+//
 //go:noescape
-func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int
+func scatterCopyBMI2(neg, nzOut, nz, in []uint64, wide bool) int
+
+// useScatter512 says whether scatterCopyBMI2 may go eight words at a time.
+var useScatter512 = useBMI2 && usePopcnt512

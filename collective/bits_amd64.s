@@ -87,7 +87,7 @@ gdone:
 gret:
 	RET
 
-// func scatterCopyBMI2(neg, nzOut, nz, in []uint64) int
+// func scatterCopyBMI2(neg, nzOut, nz, in []uint64, wide bool) int
 //
 // For each word w of nz: the next popcount(nz[w]) bits of the stream in,
 // PDEP'd onto nz[w], into neg[w] (0 where nz[w] is 0); nz[w] is also
@@ -101,7 +101,18 @@ gret:
 // arithmetic. The branch on o + n > 64 this replaces mispredicted on the
 // random masks of a tied vote, half the words (BenchmarkSignsWirePlanes).
 // Go's loop: scatterSignBitsGo.
-TEXT ·scatterCopyBMI2(SB), NOSPLIT, $0-104
+//
+// With wide set (AVX-512 F and VPOPCNTDQ), eight words go at a time first:
+// their popcounts (VPOPCNTQ) and a prefix sum across the lanes give each
+// word its bit offset in the stream, so the eight 64-bit windows are cut
+// at once (two VPERMQ from the nine stream words the group can touch, two
+// variable shifts), and only the eight PDEPs stay scalar, none waiting on
+// another. The serial chain of the scalar loop (popcount, offset, load,
+// double shift) ran at about ten cycles a word. The stream words are
+// loaded under a mask that stops at in's last word, zeros past it (which
+// no valid mask takes: a short stream is refused by the caller anyway).
+// The scalar loop does the words left over.
+TEXT ·scatterCopyBMI2(SB), NOSPLIT, $64-112
 	MOVQ neg_base+0(FP), DI
 	MOVQ nzOut_base+24(FP), R10
 	MOVQ nz_base+48(FP), SI
@@ -112,8 +123,99 @@ TEXT ·scatterCopyBMI2(SB), NOSPLIT, $0-104
 	XORQ R13, R13          // w
 	XORQ CX, CX            // o: bit offset in (DX)
 	XORQ R12, R12          // bits taken
-	TESTQ R14, R14
-	JZ cdone
+	MOVBLZX wide+96(FP), AX
+	TESTQ AX, AX
+	JZ cscalar
+	VPXORQ Z31, Z31, Z31
+	MOVQ $64, AX
+	VPBROADCASTQ AX, Z30
+	MOVQ $63, AX
+	VPBROADCASTQ AX, Z29
+
+cwide:
+	LEAQ 8(R13), AX
+	CMPQ AX, R14
+	JHI cwidedone
+	VMOVDQU64 (SI)(R13*8), Z1
+	VMOVDQU64 Z1, (R10)(R13*8)
+	VPOPCNTQ Z1, Z2          // n per word
+	VALIGNQ $7, Z31, Z2, Z3  // lanes up one, 0 in
+	VPADDQ Z3, Z2, Z3
+	VALIGNQ $6, Z31, Z3, Z4  // up two
+	VPADDQ Z4, Z3, Z3
+	VALIGNQ $4, Z31, Z3, Z4  // up four
+	VPADDQ Z4, Z3, Z3        // inclusive prefix sum
+	VPSUBQ Z2, Z3, Z4        // exclusive
+	VPBROADCASTQ CX, Z5
+	VPADDQ Z5, Z4, Z4        // each word's bit offset from DX
+	VPSRLQ $6, Z4, Z5        // its stream word (0..7)
+	VPANDQ Z29, Z4, Z6       // its shift
+	VPSUBQ Z6, Z30, Z7       // 64 - shift (64: VPSLLVQ gives 0)
+	// The stream words in[DX..DX+8] that exist: rem = 0..9 of them.
+	MOVQ R15, AX
+	SUBQ DX, AX
+	SARQ $3, AX
+	INCQ AX
+	XORQ BX, BX
+	CMPQ AX, BX
+	CMOVQLT BX, AX
+	MOVQ $9, BX
+	CMPQ AX, BX
+	CMOVQGT BX, AX
+	MOVQ $0x1ff, BX
+	BZHIQ AX, BX, BX
+	KMOVQ BX, K1             // in[DX+j], j < 8
+	SHRQ $1, BX
+	KMOVQ BX, K2             // in[DX+1+j]
+	VMOVDQU64.Z (DX), K1, Z8
+	VMOVDQU64.Z 8(DX), K2, Z9
+	VPERMQ Z8, Z5, Z10       // in[i]
+	VPERMQ Z9, Z5, Z11       // in[i+1]
+	VPSRLVQ Z6, Z10, Z10
+	VPSLLVQ Z7, Z11, Z11
+	VPORQ Z11, Z10, Z10      // the next 64 bits of each word
+	VMOVDQU64 Z10, v0-64(SP)
+	MOVQ v0-64(SP), AX
+	PDEPQ 0(SI)(R13*8), AX, AX
+	MOVQ AX, 0(DI)(R13*8)
+	MOVQ v1-56(SP), AX
+	PDEPQ 8(SI)(R13*8), AX, AX
+	MOVQ AX, 8(DI)(R13*8)
+	MOVQ v2-48(SP), AX
+	PDEPQ 16(SI)(R13*8), AX, AX
+	MOVQ AX, 16(DI)(R13*8)
+	MOVQ v3-40(SP), AX
+	PDEPQ 24(SI)(R13*8), AX, AX
+	MOVQ AX, 24(DI)(R13*8)
+	MOVQ v4-32(SP), AX
+	PDEPQ 32(SI)(R13*8), AX, AX
+	MOVQ AX, 32(DI)(R13*8)
+	MOVQ v5-24(SP), AX
+	PDEPQ 40(SI)(R13*8), AX, AX
+	MOVQ AX, 40(DI)(R13*8)
+	MOVQ v6-16(SP), AX
+	PDEPQ 48(SI)(R13*8), AX, AX
+	MOVQ AX, 48(DI)(R13*8)
+	MOVQ v7-8(SP), AX
+	PDEPQ 56(SI)(R13*8), AX, AX
+	MOVQ AX, 56(DI)(R13*8)
+	VALIGNQ $7, Z3, Z3, Z4   // the group's count to lane 0
+	VMOVQ X4, AX
+	ADDQ AX, R12
+	ADDQ AX, CX
+	MOVQ CX, AX
+	SHRQ $6, AX
+	LEAQ (DX)(AX*8), DX
+	ANDQ $63, CX
+	ADDQ $8, R13
+	JMP cwide
+
+cwidedone:
+	VZEROUPPER
+
+cscalar:
+	CMPQ R13, R14
+	JAE cdone
 
 cloop:
 	MOVQ (SI)(R13*8), BX
@@ -141,7 +243,7 @@ cloop:
 	JB cloop
 
 cdone:
-	MOVQ R12, ret+96(FP)
+	MOVQ R12, ret+104(FP)
 	RET
 
 // func popcntAVX512(w *uint64, n int) int

@@ -3,6 +3,7 @@
 package collective
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -30,48 +31,80 @@ func guardedWords(t *testing.T, n int) []uint64 {
 }
 
 // TestScatterCopyAgainstNaive: the fused pass over a received result
-// (scatterCopyBMI2) copies the non-zero plane, returns its count and
-// scatters the signs as the naive scatter does. Given a stream shorter
-// than the count (an untrusted payload, which the decoder then refuses),
-// it still copies and counts, and reads nothing past the stream's last
-// word: the stream ends at an inaccessible page.
+// (scatterCopyBMI2), scalar and eight words at a time, copies the non-zero
+// plane, returns its count and scatters the signs as the naive scatter
+// does. Given a stream shorter than the count (an untrusted payload, which
+// the decoder then refuses), it still copies and counts, and reads nothing
+// past the stream's last word: the stream ends at an inaccessible page.
+// The sizes put words past the last group of eight, and the densities
+// make the groups take from zero to nine stream words.
 func TestScatterCopyAgainstNaive(t *testing.T) {
 	if !useBMI2 {
 		t.Skip("no BMI2 on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(9, 2))
-	for _, w := range []int{1, 2, 3, 17, 300} {
-		for _, zero := range []float64{0, 0.01, 0.5, 0.99, 1} {
-			s := randomSigns(rng, 64*w, zero, 30)
-			nnz := onesCount(s.NZ)
-			stream := make([]uint64, max(1, kernels.Words(nnz)))
-			gatherSignBitsNaive(stream, s)
-			for _, short := range []int{0, 1, len(stream) - 1} {
-				if short >= len(stream) {
-					continue
-				}
-				in := guardedWords(t, len(stream)-short)
-				copy(in, stream)
-				got := kernels.NewSigns(64 * w)
-				for i := range got.Neg {
-					got.NZ[i], got.Neg[i] = rng.Uint64(), rng.Uint64()
-				}
-				n := scatterCopyBMI2(got.Neg, got.NZ, s.NZ, in)
-				if n != nnz {
-					t.Fatalf("w=%d zero=%v short=%d: count %d, want %d", w, zero, short, n, nnz)
-				}
-				for i := range s.NZ {
-					if got.NZ[i] != s.NZ[i] {
-						t.Fatalf("w=%d zero=%v short=%d: non-zero word %d not copied", w, zero, short, i)
+	for _, wide := range []bool{false, true} {
+		if wide && !useScatter512 {
+			t.Log("no AVX-512 VPOPCNTDQ on this CPU: the eight-word pass is not run")
+			continue
+		}
+		for _, w := range []int{1, 2, 3, 7, 8, 9, 16, 17, 23, 300} {
+			for _, zero := range []float64{0, 0.01, 0.5, 0.9, 0.99, 1} {
+				s := randomSigns(rng, 64*w, zero, 30)
+				nnz := onesCount(s.NZ)
+				stream := make([]uint64, max(1, kernels.Words(nnz)))
+				gatherSignBitsNaive(stream, s)
+				for _, short := range []int{0, 1, 2, 9, len(stream) - 1} {
+					if short >= len(stream) {
+						continue
 					}
-				}
-				if short > 0 {
-					continue // the signs are garbage: the decoder refuses them
-				}
-				if err := equalSigns(got, s); err != nil {
-					t.Fatalf("w=%d zero=%v: %v", w, zero, err)
+					in := guardedWords(t, len(stream)-short)
+					copy(in, stream)
+					got := kernels.NewSigns(64 * w)
+					for i := range got.Neg {
+						got.NZ[i], got.Neg[i] = rng.Uint64(), rng.Uint64()
+					}
+					n := scatterCopyBMI2(got.Neg, got.NZ, s.NZ, in, wide)
+					if n != nnz {
+						t.Fatalf("wide=%v w=%d zero=%v short=%d: count %d, want %d", wide, w, zero, short, n, nnz)
+					}
+					for i := range s.NZ {
+						if got.NZ[i] != s.NZ[i] {
+							t.Fatalf("wide=%v w=%d zero=%v short=%d: non-zero word %d not copied", wide, w, zero, short, i)
+						}
+					}
+					if short > 0 {
+						continue // the signs are garbage: the decoder refuses them
+					}
+					if err := equalSigns(got, s); err != nil {
+						t.Fatalf("wide=%v w=%d zero=%v: %v", wide, w, zero, err)
+					}
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkScatterCopy is the worker's decode of a result chunk's planes
+// (the vote's 16384 words, three coordinates in eight non-zero as a vote
+// of four with ties leaves them): the scalar loop and eight words at a
+// time.
+func BenchmarkScatterCopy(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const w = 1 << 14
+	s := randomSigns(rng, 64*w, 0.375, 0)
+	stream := make([]uint64, kernels.Words(onesCount(s.NZ)))
+	gatherSignBitsNaive(stream, s)
+	got := kernels.NewSigns(64 * w)
+	for _, wide := range []bool{false, true} {
+		if wide && !useScatter512 {
+			continue
+		}
+		b.Run(fmt.Sprintf("wide=%v", wide), func(b *testing.B) {
+			b.SetBytes(8 * w)
+			for b.Loop() {
+				scatterCopyBMI2(got.Neg, got.NZ, s.NZ, stream, wide)
+			}
+		})
 	}
 }

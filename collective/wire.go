@@ -292,7 +292,7 @@ func DecodeSignsWire(s kernels.Signs, b []byte) error {
 			signPlane := rest[n:]
 			in := planeWords(signPlane, (len(signPlane)+7)/8)
 			if nzIn != nil && in != nil {
-				nnz := scatterCopyBMI2(s.Neg, s.NZ, nzIn, in)
+				nnz := scatterCopyBMI2(s.Neg, s.NZ, nzIn, in, useScatter512)
 				if len(signPlane) != (nnz+7)/8 {
 					return fmt.Errorf("%w: signs: raw sign plane of %d bytes, want %d", ErrBadFrame, len(signPlane), (nnz+7)/8)
 				}
@@ -451,7 +451,7 @@ func gatherSignBitsGo(out []uint64, s kernels.Signs) {
 // j-th coordinate whose NZ bit is set. Reference: scatterSignBitsNaive.
 func scatterSignBits(s kernels.Signs, in []uint64) {
 	if useBMI2 && len(in) > 0 {
-		scatterCopyBMI2(s.Neg, s.NZ, s.NZ, in)
+		scatterCopyBMI2(s.Neg, s.NZ, s.NZ, in, useScatter512)
 		return
 	}
 	scatterSignBitsGo(s, in)
