@@ -105,7 +105,7 @@ func (w *signWindow) post(co *core, k int) {
 // to spare behind it, so a result's raw sign plane after a raw non-zero
 // plane of whole words is scattered where it landed (planeWords).
 func postVote(co *core, r *recvReq, buf *[]byte, peer int, tag Tag, n int, whole bool) {
-	size, spare := SignsWireHeaderSize+(n+7)/8, 0
+	size, spare := SignsWireHeaderSize+(n+7)/8, 8*kernels.Words(n)-(n+7)/8 // (the sign plane's last word, whole)
 	if whole {
 		size, spare = MaxSignsWireLen(n), 8
 	}
@@ -143,12 +143,27 @@ func (w *signWindow) cancel(co *core) {
 	}
 }
 
-// onesWords returns n words with every bit set, read only (the NZ plane of
-// dense votes viewed in place).
-func (sc *scratch) onesWords(n int) []uint64 {
-	if len(sc.ones) < n {
-		sc.ones = make([]uint64, n)
-		fillOnes(sc.ones)
+// onesFor returns the NZ plane of a dense vote of s's size, read only:
+// Words(s.N) words with every bit set but the last word's past s.N (the
+// NZ plane of dense votes viewed in place, viewSignsWire). A vote of whole
+// words shares one buffer of ones; one whose last word is partial (the
+// last chunk or shard of most sizes) has its own, rebuilt when its size
+// changes.
+func (sc *scratch) onesFor(s kernels.Signs) []uint64 {
+	w := len(s.NZ)
+	if s.N == 64*w {
+		if len(sc.ones) < w {
+			sc.ones = make([]uint64, w)
+			fillOnes(sc.ones)
+		}
+		return sc.ones[:w:w]
 	}
-	return sc.ones[:n:n]
+	t := sc.onesTail
+	if len(t) != w || t[w-1] != tailMask(s, w-1) {
+		t = resize(t, w)
+		fillOnes(t)
+		t[w-1] = tailMask(s, w-1)
+		sc.onesTail = t
+	}
+	return t[:w:w]
 }

@@ -239,7 +239,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			v := wordsOf(sc.signsBuf(i, chunkLen), 0, len(mine.NZ))
 			v.N = mine.N
 			if posted {
-				v, err = viewSignsWire(v, p, sc.onesWords(len(mine.NZ)))
+				v, err = viewSignsWire(v, p, sc.onesFor(mine))
 			} else {
 				err = DecodeSignsWire(v, p)
 				putBytes(p)

@@ -187,7 +187,8 @@ type scratch struct {
 	vwins    []signWindow    // rank 0's posted vote chunks, by index in peers
 	vreqs    []recvReq       // a shard owner's posted votes, by rank
 	vbufs    [][]byte        // their buffers
-	ones     []uint64        // all bits set (onesWords)
+	ones     []uint64        // all bits set (onesFor)
+	onesTail []uint64        // all bits set but past a partial last word's N (onesFor)
 	payloads [][]byte        // the allgather vote's payloads, by rank
 	reports  [][]byte        // its digest vectors, by rank
 }

@@ -95,20 +95,18 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	}
 	voters := sc.voters[:0]
 	for r := 0; r < m; r++ {
-		v := sc.signsBuf(r, mine.N)
-		if r == me {
-			v.CopyFrom(mine)
-			v.Canonicalize()
-			voters = append(voters, v)
+		if r == me { // counted where it lies, as rank 0's own signs in the server vote
+			voters = append(voters, mine)
 			continue
 		}
+		v := sc.signsBuf(r, mine.N)
 		var err error
 		if co != nil {
 			q := &sc.vreqs[r]
 			if err = co.finish(q, co.deadline()); err != nil {
 				return opError("vote", err)
 			}
-			v, err = viewSignsWire(v, q.got, sc.onesWords(len(mine.NZ)))
+			v, err = viewSignsWire(v, q.got, sc.onesFor(mine))
 		} else {
 			var b []byte
 			if b, err = c.Recv(r, TagVote); err != nil {

@@ -360,9 +360,8 @@ func checkView(t *testing.T, n int, b []byte, aligned bool) {
 			}
 		}
 	}
-	ones := make([]uint64, kernels.Words(n))
-	fillOnes(ones)
-	got, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+	var sc scratch
+	got, err := viewSignsWire(kernels.NewSigns(n), b, sc.onesFor(kernels.NewSigns(n)))
 	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
 		t.Fatalf("n=%d: view error %v, decode error %v", n, err, werr)
 	}
@@ -398,21 +397,33 @@ func TestViewSignsWire(t *testing.T) {
 			}
 		}
 	}
-	// The view reads the plane in place: no copy.
-	n := 64 * 10
-	buf := make([]byte, 1+MaxSignsWireLen(n))
-	b := buf[1 : 1+copy(buf[1:], EncodeSignsWire(nil, randomSigns(rng, n, 0, 50), CompressAuto))]
-	ones := make([]uint64, 10)
-	fillOnes(ones)
-	v, err := viewSignsWire(kernels.NewSigns(n), b, ones)
-	if err != nil || &wordBytes(v.Neg)[0] != &b[SignsWireHeaderSize] || &v.NZ[0] != &ones[0] {
-		t.Fatalf("a dense aligned vote was not viewed in place (%v)", err)
+	// The view reads the plane in place, no copy, a partial last word
+	// too (the last chunk's), whose bits past N (here the buffer's spare
+	// bytes, set) it clears.
+	var sc scratch
+	for _, n := range []int{64 * 10, 64*10 + 5, 64*10 + 63} {
+		s := randomSigns(rng, n, 0, 50)
+		enc := EncodeSignsWire(nil, s, CompressAuto)
+		buf := make([]byte, 1+SignsWireHeaderSize+8*kernels.Words(n))
+		for i := range buf {
+			buf[i] = 0xff
+		}
+		b := buf[1 : 1+copy(buf[1:], enc)]
+		ones := sc.onesFor(s)
+		v, err := viewSignsWire(kernels.NewSigns(n), b, ones)
+		if err != nil || &wordBytes(v.Neg)[0] != &b[SignsWireHeaderSize] || &v.NZ[0] != &ones[0] {
+			t.Fatalf("n=%d: a dense aligned vote was not viewed in place (%v)", n, err)
+		}
+		if err := equalSigns(v, s); err != nil {
+			t.Fatalf("n=%d: the view differs from the signs sent: %v", n, err)
+		}
 	}
+	n := 64 * 10
 	// A result with ties, received as postVote receives one: its sign
 	// plane is scattered in place.
 	r := EncodeSignsWire(nil, randomSigns(rng, n, 0.3, 0), CompressNone)
-	buf = make([]byte, 1+len(r)+8)
-	b = buf[1 : 1+copy(buf[1:], r)]
+	buf := make([]byte, 1+len(r)+8)
+	b := buf[1 : 1+copy(buf[1:], r)]
 	nzLen := int(binary.LittleEndian.Uint32(b[3:]))
 	plane := b[SignsWireHeaderSize+nzLen:]
 	if planeWords(plane, (8*len(plane)+63)/64) == nil {
