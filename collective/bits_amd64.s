@@ -164,9 +164,9 @@ cwide:
 	CMOVQGT BX, AX
 	MOVQ $0x1ff, BX
 	BZHIQ AX, BX, BX
-	KMOVQ BX, K1             // in[DX+j], j < 8
+	KMOVW BX, K1             // in[DX+j], j < 8
 	SHRQ $1, BX
-	KMOVQ BX, K2             // in[DX+1+j]
+	KMOVW BX, K2             // in[DX+1+j]
 	VMOVDQU64.Z (DX), K1, Z8
 	VMOVDQU64.Z 8(DX), K2, Z9
 	VPERMQ Z8, Z5, Z10       // in[i]

@@ -85,6 +85,46 @@ func TestScatterCopyAgainstNaive(t *testing.T) {
 	}
 }
 
+// TestGatherAgainstNaive: the sign gather (gatherBMI2) writes the naive
+// gather's stream, the last word masked by the tail, into an out that ends
+// at an inaccessible page (nothing is written past it), over sizes and
+// densities from no bits to all of them, and a stream of whole words
+// followed by words with no sign.
+func TestGatherAgainstNaive(t *testing.T) {
+	if !useBMI2 {
+		t.Skip("no BMI2 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(17, 3))
+	for _, n := range []int{1, 64, 65, 64*8 + 1, 64 * 9, 64*9 + 7, 64*16 + 63, 64 * 17, 64*300 + 5} {
+		for _, zero := range []float64{0, 0.01, 0.375, 0.5, 0.9, 0.99, 1} {
+			s := randomSigns(rng, n, zero, 30)
+			if zero == 1 && n > 128 {
+				// A stream of whole words, then zero masks: out is
+				// full while words remain.
+				s.NZ[0], s.NZ[1] = ^uint64(0), ^uint64(0)
+			}
+			// Bits past N in the last word, set: the tail must drop them.
+			if n%64 != 0 {
+				s.NZ[len(s.NZ)-1] |= ^uint64(0) << uint(n%64)
+				s.Neg[len(s.Neg)-1] |= rng.Uint64() << uint(n%64)
+			}
+			nnz := countNZ(s)
+			want := make([]uint64, kernels.Words(nnz))
+			gatherSignBitsNaive(want, s)
+			if len(want) == 0 {
+				continue
+			}
+			got := guardedWords(t, len(want))
+			gatherBMI2(got, s.NZ, s.Neg, tailMask(s, len(s.NZ)-1))
+			for w := range want {
+				if got[w] != want[w] {
+					t.Fatalf("n=%d zero=%v: stream word %d of %d = %x, want %x", n, zero, w, len(want), got[w], want[w])
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkScatterCopy is the worker's decode of a result chunk's planes
 // (the vote's 16384 words, three coordinates in eight non-zero as a vote
 // of four with ties leaves them): the scalar loop and eight words at a
