@@ -77,15 +77,46 @@ func (s ConvShape) transposed() ConvShape {
 }
 
 // flipFilters writes the filters of s.transposed() into wt (InC, OutC, KH,
-// KW): wt[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw].
+// KW): wt[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw]. It runs in wt's
+// order, each thread writing its own range of input channels: a 3x3 layer
+// of 512 channels flips 9 MB every backward pass, and in w's order every
+// 36-byte filter landed in another cache line. Reference:
+// flipFiltersNaive.
 func flipFilters(wt, w []float32, s ConvShape) {
 	kk := s.KH * s.KW
+	parallelFor(s.InC, max(1, flipGrain/max(1, s.OutC*kk)), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			dst := wt[c*s.OutC*kk : (c+1)*s.OutC*kk]
+			if kk == 9 {
+				for o := 0; o < s.OutC; o++ {
+					f := w[(o*s.InC+c)*9 : (o*s.InC+c)*9+9 : (o*s.InC+c)*9+9]
+					d := dst[o*9 : o*9+9 : o*9+9]
+					d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = f[8], f[7], f[6], f[5], f[4], f[3], f[2], f[1], f[0]
+				}
+				continue
+			}
+			for o := 0; o < s.OutC; o++ {
+				f := w[(o*s.InC+c)*kk : (o*s.InC+c+1)*kk]
+				d := dst[o*kk : (o+1)*kk]
+				for i, v := range f {
+					d[kk-1-i] = v
+				}
+			}
+		}
+	})
+}
+
+// flipGrain is the fewest values a thread of flipFilters is given.
+const flipGrain = 1 << 16
+
+// flipFiltersNaive is flipFilters by its definition, one value at a time.
+func flipFiltersNaive(wt, w []float32, s ConvShape) {
 	for o := 0; o < s.OutC; o++ {
 		for c := 0; c < s.InC; c++ {
-			src := w[(o*s.InC+c)*kk : (o*s.InC+c+1)*kk]
-			dst := wt[(c*s.OutC+o)*kk : (c*s.OutC+o+1)*kk]
-			for i, v := range src {
-				dst[kk-1-i] = v
+			for kh := 0; kh < s.KH; kh++ {
+				for kw := 0; kw < s.KW; kw++ {
+					wt[((c*s.OutC+o)*s.KH+kh)*s.KW+kw] = w[((o*s.InC+c)*s.KH+s.KH-1-kh)*s.KW+s.KW-1-kw]
+				}
 			}
 		}
 	}
