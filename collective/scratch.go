@@ -107,27 +107,28 @@ func encodeVote(s kernels.Signs) []byte {
 
 // encodeVoteParts is encodeVote without copying what the wire form takes
 // from s's words as they are: its payload is the parts of p, one after
-// another, and equals encodeVote(s) byte for byte (TestEncodeVoteParts).
-// Where s has whole words, on a little-endian host, and its non-zero plane
-// is not stored compressed, p is the 7-byte wire header (in buf), the
-// non-zero plane as s.NZ's memory (none for a dense vote under
+// another, and equals encodeVote(s) byte for byte (TestEncodeVoteParts;
+// s canonical, as a vote's signs are). On a little-endian host, where the
+// non-zero plane is not stored compressed, p is the 7-byte wire header (in
+// buf), the non-zero plane as s.NZ's memory (none for a dense vote under
 // CompressAuto), and the sign plane: s.Neg's memory when no sign is zero,
-// else the sign bits gathered into buf. Anything else is encodeVote's
-// buffer, whole. buf is pooled: hand it back (putBytes) once p is sent;
+// else the sign bits gathered into buf; a partial last word gives its
+// first bytes. Anything else is encodeVote's buffer, whole. buf is pooled: hand it back (putBytes) once p is sent;
 // s's words must not change until then.
 func encodeVoteParts(s kernels.Signs) (p parts, buf []byte) {
 	const h = SignsWireHeaderSize
 	c := voteCompression
-	if !littleEndian || len(s.NZ) == 0 || s.N != 64*len(s.NZ) {
+	if !littleEndian || len(s.NZ) == 0 {
 		buf = encodeVote(s)
 		return parts{buf}, buf
 	}
+	plane := (s.N + 7) / 8 // a raw plane's bytes: a partial last word's first ones
 	nnz := countNZ(s)
 	if nnz == s.N && c != CompressNone {
 		buf = append(getBytes(h)[:0], signsWireFormat, planeOnes, planeRaw, 0, 0, 0, 0)
-		return parts{buf, wordBytes(s.Neg)}, buf
+		return parts{buf, wordBytes(s.Neg)[:plane]}, buf
 	}
-	nz := wordBytes(s.NZ)
+	nz := wordBytes(s.NZ)[:plane]
 	if c == CompressAuto && len(nz) >= minCompress && samplePays(nz) {
 		buf = encodeVote(s) // the plane may compress: EncodeSignsWire decides
 		return parts{buf, nil}, buf
@@ -137,7 +138,7 @@ func encodeVoteParts(s kernels.Signs) (p parts, buf []byte) {
 	copy(buf, []byte{signsWireFormat, planeRaw, planeRaw})
 	binary.LittleEndian.PutUint32(buf[3:], uint32(len(nz)))
 	if nnz == s.N {
-		return parts{buf[:h], nz, wordBytes(s.Neg)}, buf
+		return parts{buf[:h], nz, wordBytes(s.Neg)[:plane]}, buf
 	}
 	if sw > 0 {
 		if uintptr(unsafe.Pointer(&buf[8]))%8 != 0 { // pooled buffers of 16 bytes and more are aligned

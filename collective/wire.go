@@ -356,22 +356,31 @@ func planeWords(plane []byte, n int) []uint64 {
 
 // viewSignsWire is DecodeSignsWire without its copies where the wire form
 // allows: a dense vote (no zero sign, so no non-zero plane stored, and its
-// sign plane raw) whose sign plane lies 8-byte aligned in b, with room
-// behind it (cap) for its last word, is returned as a view: its NZ words
-// are ones[:Words(s.N)] (read only: all bits set but the last word's past
-// N, which the caller's ones must already have clear, see onesFor), its
-// Neg words b's own memory, the last one's bits past N cleared in place.
+// sign plane raw) is returned as a view: its NZ words are
+// ones[:Words(s.N)] (read only: all bits set but the last word's past N,
+// which the caller's ones must already have clear, see onesFor), its Neg
+// words b's own memory where the sign plane lies 8-byte aligned with room
+// behind it (cap) for its last word, else s.Neg with the plane copied in;
+// the last word's bits past N are cleared.
 // Any other b is decoded into s, whose N is the number of coordinates, and
 // s is returned. The view is valid while b is. Reference: DecodeSignsWire
 // (the same signs, the same errors; TestViewSignsWire, FuzzDecodeSignsWire).
 func viewSignsWire(s kernels.Signs, b []byte, ones []uint64) (kernels.Signs, error) {
 	const h = SignsWireHeaderSize
 	w := len(s.NZ)
-	if littleEndian && w > 0 && s.N > 64*(w-1) && s.N <= 64*w && len(b) == h+(s.N+7)/8 && cap(b) >= h+8*w &&
+	if w > 0 && s.N > 64*(w-1) && s.N <= 64*w && len(b) == h+(s.N+7)/8 &&
 		len(ones) >= w && ones[w-1] == tailMask(s, w-1) &&
 		b[0] == signsWireFormat && b[1] == planeOnes && b[2] == planeRaw &&
-		binary.LittleEndian.Uint32(b[3:]) == 0 && uintptr(unsafe.Pointer(&b[h]))%8 == 0 {
-		neg := unsafe.Slice((*uint64)(unsafe.Pointer(&b[h])), w)
+		binary.LittleEndian.Uint32(b[3:]) == 0 {
+		neg := s.Neg
+		if littleEndian && cap(b) >= h+8*w && uintptr(unsafe.Pointer(&b[h]))%8 == 0 {
+			neg = unsafe.Slice((*uint64)(unsafe.Pointer(&b[h])), w)
+		} else {
+			// Not where a posted receive puts it (a vote that came before
+			// its receive was posted is lent from the queue): the sign
+			// plane is copied, the NZ plane is still the ones.
+			wordsFrom(neg, b[h:])
+		}
 		neg[w-1] &= ones[w-1] // no sign past N: the plane's last bits, the buffer's spare bytes
 		return kernels.Signs{N: s.N, NZ: ones[:w:w], Neg: neg}, nil
 	}
