@@ -229,7 +229,10 @@
 // compressing them only costs time. They are gathered and scattered with
 // the CPU's PEXT/PDEP (BMI2, one assembly loop, bits_amd64.s) where it has
 // them, else through byte tables (-tags noasm); both are checked against a
-// bit loop. BenchmarkSignsWire times the codec and BenchmarkSignsWirePlanes
+// bit loop. With AVX-512 (F and VPOPCNTDQ) the scatter of a received
+// result goes eight words at a time: their popcounts and a prefix sum give
+// each word its offset in the stream, so the eight PDEPs do not wait on
+// each other (BenchmarkScatterCopy). BenchmarkSignsWire times the codec and BenchmarkSignsWirePlanes
 // compares the compressors on float-like and ReLU-like planes.
 //
 // The vote's encode, receive and decode buffers come from pools sized by
@@ -250,7 +253,11 @@
 //	                vote's sign plane (at offset 7 of its payload) lands
 //	                8-byte aligned and is counted where it landed, with a
 //	                shared all-ones mask (viewSignsWire): no decode, no
-//	                copy. A vote with zeros, or under a Quorum's deadline
+//	                copy; a partial last word too (its bits past d are
+//	                cleared where it landed). A dense vote that came
+//	                before its receive was posted is lent from the queue
+//	                and only its sign plane copied. A vote with zeros, or
+//	                under a Quorum's deadline
 //	                (which takes whole frames from the queue, never waiting
 //	                on one a stalling rank half wrote), is decoded. Each
 //	                worker posts its result chunks before it votes, with
@@ -263,7 +270,8 @@
 //	                and sends that part of the result --> every rank. About
 //	                2 x 2d/8 bytes per rank whatever M; shard owners are trusted.
 //	                Rank j posts the votes for its shard as rank 0's server
-//	                vote posts its chunks, and counts dense ones in place.
+//	                vote posts its chunks, and counts dense ones, and its
+//	                own signs, in place.
 //	mean server     rank r != 0: 4d bytes --> rank 0 --> 4d bytes back, in 1 MiB
 //	                segments; rank 0 sums and answers segment by segment.
 //	mean ring       reduce-scatter then allgather along the ring, pipelined by
