@@ -16,6 +16,7 @@ type shapeSet struct {
 	mu    sync.Mutex
 	sgemm map[[3]int]bool
 	conv  map[ConvShape]bool
+	stem  map[ConvShape]bool
 }
 
 var shapeRecorder atomic.Pointer[shapeSet]
@@ -32,6 +33,12 @@ func (r *shapeSet) addConv(s ConvShape) {
 	r.mu.Unlock()
 }
 
+func (r *shapeSet) addStem(s ConvShape) {
+	r.mu.Lock()
+	r.stem[s] = true
+	r.mu.Unlock()
+}
+
 // BenchSgemmShapes are BenchmarkSgemm's products (m, n, k): ResNet's
 // first stages and its last at batch 1, and a square one. The calibration
 // measures them beside the networks' own, so the chooser's decision on
@@ -43,12 +50,13 @@ var BenchSgemmShapes = [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600
 type Shapes struct {
 	Sgemm [][3]int // m, n, k
 	Conv  []ConvShape
+	Stem  []ConvShape
 	Vote  []int // voters
 }
 
 // RecordShapes runs fn and returns the shapes it took a choice on, sorted.
 func RecordShapes(fn func()) Shapes {
-	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}}
+	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}, stem: map[ConvShape]bool{}}
 	shapeRecorder.Store(r)
 	defer shapeRecorder.Store(nil)
 	fn()
@@ -61,7 +69,28 @@ func RecordShapes(fn func()) Shapes {
 		s.Conv = append(s.Conv, c)
 	}
 	sort.Slice(s.Conv, func(i, j int) bool { return fmt.Sprint(s.Conv[i]) < fmt.Sprint(s.Conv[j]) })
+	for c := range r.stem {
+		s.Stem = append(s.Stem, c)
+	}
+	sort.Slice(s.Stem, func(i, j int) bool { return fmt.Sprint(s.Stem[i]) < fmt.Sprint(s.Stem[j]) })
 	return s
+}
+
+// Only keeps the shapes of the named kernels (KernelSgemm, KernelConv,
+// KernelStem, KernelVote) and drops the others'.
+func (s *Shapes) Only(kernels []string) {
+	if !slices.Contains(kernels, KernelSgemm) {
+		s.Sgemm = nil
+	}
+	if !slices.Contains(kernels, KernelConv) {
+		s.Conv = nil
+	}
+	if !slices.Contains(kernels, KernelStem) {
+		s.Stem = nil
+	}
+	if !slices.Contains(kernels, KernelVote) {
+		s.Vote = nil
+	}
 }
 
 // Merge adds t's shapes to s (without repeats).
@@ -74,6 +103,11 @@ func (s *Shapes) Merge(t Shapes) {
 	for _, x := range t.Conv {
 		if !slices.Contains(s.Conv, x) {
 			s.Conv = append(s.Conv, x)
+		}
+	}
+	for _, x := range t.Stem {
+		if !slices.Contains(s.Stem, x) {
+			s.Stem = append(s.Stem, x)
 		}
 	}
 	for _, x := range t.Vote {
@@ -169,6 +203,15 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			return nil, err
 		}
 		add(KernelConv, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
+	}
+	for _, s := range shapes.Stem {
+		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
+		cols := make([]float32, max(s.ColsLen(), stemScratchLen(s)))
+		ns, err := timeChoices(KernelStem, kernelChoices[KernelStem], func() { Conv2DForward(out, in, w, nil, s, cols) })
+		if err != nil {
+			return nil, err
+		}
+		add(KernelStem, StemClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
 	}
 	if haveFastGemm() { // the AVX-512 vote runs where the AVX-512 SGEMM does
 		const d = 1 << 24

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/bits"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +62,8 @@ const (
 	KernelSgemm = "sgemm"
 	KernelConv  = "conv"
 	KernelVote  = "vote"
+	// KernelStem is ResNet's 7x7 stride-2 first layer (stem.go).
+	KernelStem = "stem"
 
 	ChoiceAVX512   = "avx512"
 	ChoiceBLAS     = "blas"
@@ -69,6 +73,8 @@ const (
 	ChoiceWinograd4 = "winograd4x4"
 	ChoiceIm2col    = "im2col"
 	ChoiceAVX2      = "avx2"
+	// ChoiceDirect is the stem's convolution without im2col.
+	ChoiceDirect = "direct"
 )
 
 // kernelChoices lists each kernel's choices, the default rule's first.
@@ -76,6 +82,7 @@ var kernelChoices = map[string][]string{
 	KernelSgemm: {ChoiceAVX512, ChoiceBLAS},
 	KernelConv:  {ChoiceWinograd, ChoiceIm2col, ChoiceWinograd4},
 	KernelVote:  {ChoiceAVX512, ChoiceAVX2},
+	KernelStem:  {ChoiceIm2col, ChoiceDirect},
 }
 
 // CPU identifies a processor for the calibration tables.
@@ -200,6 +207,7 @@ type chooser struct {
 	mu        sync.RWMutex
 	sgemmSeen map[[3]int]string    // ChooseSgemm's decisions so far
 	convSeen  map[ConvShape]string // ChooseConv's
+	stemSeen  map[ConvShape]string // ChooseStem's
 	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
 	// every step, and its steady state must not allocate.
 	voteSeen [64]atomic.Pointer[string]
@@ -226,7 +234,7 @@ func activeChooser() *chooser {
 
 // newChooser reads the table of c from fsys and the setting env.
 func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
-	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}}
+	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}, stemSeen: map[ConvShape]string{}}
 	for _, f := range strings.Split(env, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -294,6 +302,9 @@ func (ch *chooser) useTable(t *Table, name string) {
 
 // Choices lists kernel's implementations, the default rule's first.
 func Choices(kernel string) []string { return kernelChoices[kernel] }
+
+// Kernels is the kernels that have choices, sorted.
+func Kernels() []string { return slices.Sorted(maps.Keys(kernelChoices)) }
 
 func validChoice(kernel, choice string) bool {
 	for _, c := range kernelChoices[kernel] {
@@ -432,6 +443,35 @@ func ChooseConv(s ConvShape) string {
 	})
 	ch.mu.Lock()
 	ch.convSeen[s] = c
+	ch.mu.Unlock()
+	return c
+}
+
+// StemClass is the shape class of a stem convolution (stem.go): its
+// channels and its output's width and pixels, in powers of two.
+func StemClass(s ConvShape) string {
+	return fmt.Sprintf("in%d.out%d.w%d.px%d", pow2Class(s.InC), pow2Class(s.OutC), pow2Class(s.OutW()), pow2Class(s.Batch*s.OutH()*s.OutW()))
+}
+
+// ChooseStem is the choice for a convolution the direct stem path can
+// take. The default rule is im2col: the direct kernel is measured on the
+// CPUs whose tables time it.
+func ChooseStem(s ConvShape) string {
+	ch := activeChooser()
+	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
+		return ChoiceIm2col
+	}
+	ch.mu.RLock()
+	c, ok := ch.stemSeen[s]
+	ch.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = ch.decide(KernelStem, StemClass(s), func() string {
+		return fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch)
+	})
+	ch.mu.Lock()
+	ch.stemSeen[s] = c
 	ch.mu.Unlock()
 	return c
 }

@@ -38,10 +38,14 @@ func (s ConvShape) ColsLen() int {
 }
 
 // forwardColsLen is the scratch convForward uses: one block's im2col, or
-// the Winograd path's buffers (wgColsLen).
+// the Winograd path's buffers (wgColsLen), or the direct stem's split rows
+// and filters (stemScratchLen).
 func (s ConvShape) forwardColsLen() int {
 	if s.winograd() {
 		return s.wgColsLen()
+	}
+	if s.stemDirect() {
+		return max(s.blockColsLen(), stemScratchLen(s))
 	}
 	return s.blockColsLen()
 }
@@ -246,6 +250,10 @@ func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 func convForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 	if s.winograd() {
 		winogradForward(out, in, w, bias, s, cols)
+		return
+	}
+	if s.stemDirect() {
+		stemForward(out, in, w, bias, s, cols)
 		return
 	}
 	k := s.InC * s.KH * s.KW

@@ -78,6 +78,14 @@
 //     5x5): 36 SGEMMs, 2.78x fewer multiply-adds, for the forward pass, the
 //     input gradient and the filter gradient (36 products over the tiles,
 //     in segments fixed by the shape).
+//   - The stem. ResNet's first layer (7x7, stride 2, padding 3, three
+//     input channels) can skip im2col, whose matrix of 147 rows by every
+//     output pixel cost a third of the layer: its input rows are split
+//     into their even and odd columns, so each tap of sixteen output
+//     columns is sixteen consecutive floats, and an AVX-512 kernel holds
+//     four output channels by up to 64 columns of an output row in
+//     registers over the 147 taps (stem.go). The calibrated table chooses
+//     it (KernelStem); an uncalibrated CPU keeps im2col.
 //   - The filter gradient's product, whose inner dimension is every output
 //     position, is cut along it into segments the threads take in turn, each
 //     a serial SGEMM into its own partial in whichever orientation fills the

@@ -1205,3 +1205,73 @@ func BenchmarkFlipFilters(b *testing.B) {
 		})
 	}
 }
+
+// TestStemMatchesNaive: each choice of the stem (the direct convolution of
+// stem.go, forced, and im2col) against the naive convolution, for one to
+// four input channels, output widths of 3, 4, 6 and 7 vectors (the blocks
+// of four and three), batches of 1 to 3, odd heights, with and without
+// bias, into garbage-filled output and scratch.
+func TestStemMatchesNaive(t *testing.T) {
+	if !stemFast {
+		t.Skip("no direct stem kernel on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(81, 82))
+	for i, sh := range []struct{ b, c, h, w, o int }{{1, 3, 224, 224, 64}, {2, 1, 9, 96, 4}, {3, 4, 17, 128, 8}, {1, 2, 30, 192, 12}, {2, 3, 5, 224, 16}, {24, 3, 128, 96, 4}} {
+		s := ConvShape{Batch: sh.b, InC: sh.c, InH: sh.h, InW: sh.w, OutC: sh.o, KH: 7, KW: 7, Stride: 2, Pad: 3, Layout: CNHW}
+		if !s.stemShape() {
+			t.Fatalf("%+v: not a stem shape", s)
+		}
+		in, w := randSlice(rng, s.inLen()), randSlice(rng, s.wLen())
+		var bias []float32
+		if i%2 == 0 {
+			bias = randSlice(rng, s.OutC)
+		}
+		want, mag := make([]float32, s.outLen()), make([]float32, s.outLen())
+		Conv2DForwardNaive(want, in, w, bias, s)
+		Conv2DForwardNaive(mag, absSlice(in), absSlice(w), absSlice(bias), s)
+		for _, choice := range kernelChoices[KernelStem] {
+			func() {
+				restore, err := ForceKernels(KernelStem + ":" + choice)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer restore()
+				if got := s.stemDirect(); got != (choice == ChoiceDirect) {
+					t.Fatalf("%+v: forced %s, the direct path taken: %v", s, choice, got)
+				}
+				if choice == ChoiceDirect && s.ColsLen() < stemScratchLen(s) {
+					t.Fatalf("%+v: ColsLen %d, short of the direct path's scratch %d", s, s.ColsLen(), stemScratchLen(s))
+				}
+				got := filled(s.outLen(), garbageInit)
+				Conv2DForward(got, in, w, bias, s, filled(max(s.ColsLen(), stemScratchLen(s)), garbageInit))
+				closeTo(t, fmt.Sprintf("%+v %s", s, choice), got, want, mag, 1e-6, convTol)
+			}()
+		}
+	}
+}
+
+// BenchmarkStem times ResNet's stem forward at batch 8 (channel-major, as
+// the networks run it), each choice forced: im2col and the direct path.
+func BenchmarkStem(b *testing.B) {
+	s := ConvShape{Batch: 8, InC: 3, InH: 224, InW: 224, OutC: 64, KH: 7, KW: 7, Stride: 2, Pad: 3, Layout: CNHW}
+	rng := rand.New(rand.NewPCG(1, 2))
+	in, w, bias := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC)
+	out, cols := make([]float32, s.outLen()), make([]float32, max(s.ColsLen(), stemScratchLen(s)))
+	flops := 2 * float64(s.Batch*s.OutC*s.InC*49*s.OutH()*s.OutW())
+	for _, choice := range kernelChoices[KernelStem] {
+		if choice == ChoiceDirect && !stemFast {
+			continue
+		}
+		b.Run(choice, func(b *testing.B) {
+			restore, err := ForceKernels(KernelStem + ":" + choice)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer restore()
+			for b.Loop() {
+				Conv2DForward(out, in, w, bias, s, cols)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

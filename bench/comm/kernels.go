@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"signsgd/job/cli"
@@ -55,6 +56,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 2, "threads of the products and convolutions (as bench-step's ResNets)")
 	models := fs.String("models", kernelModelNames(), "networks whose shapes are measured")
 	keep := fs.Bool("keep", false, "with --calibrate: measure only the --models networks' shapes (not BenchmarkSgemm's) and keep the existing table's other classes")
+	only := fs.String("kernels", strings.Join(kernels.Kernels(), ","), "with --calibrate --keep: the kernels whose choices are measured (comma list of "+strings.Join(kernels.Kernels(), ", ")+")")
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
 	}
@@ -83,6 +85,18 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		shapes.Merge(kernels.Shapes{Sgemm: kernels.BenchSgemmShapes})
 	}
 	shapes.Vote = kernelVoters
+	kinds := strings.Split(*only, ",")
+	for _, k := range kinds {
+		if !slices.Contains(kernels.Kernels(), k) {
+			return cli.UsageError("bench kernels: unknown kernel %q in --kernels (want %s)", k, strings.Join(kernels.Kernels(), ", "))
+		}
+	}
+	if len(kinds) < len(kernels.Kernels()) {
+		if !*calibrate || !*keep {
+			return cli.UsageError("bench kernels: --kernels measures part of a table: it needs --calibrate --keep")
+		}
+		shapes.Only(kinds)
+	}
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	if !*calibrate {
 		printChoices(stdout, shapes)
@@ -167,6 +181,9 @@ func printChoices(w io.Writer, s kernels.Shapes) {
 	}
 	for _, c := range s.Conv {
 		fmt.Fprintf(w, "conv in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.ConvClass(c), kernels.ChooseConv(c))
+	}
+	for _, c := range s.Stem {
+		fmt.Fprintf(w, "stem in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.StemClass(c), kernels.ChooseStem(c))
 	}
 	for _, m := range s.Vote {
 		fmt.Fprintf(w, "vote voters=%d (%s): %s\n", m, kernels.VoteClass(m), kernels.ChooseVote(m))

@@ -1,0 +1,143 @@
+package kernels
+
+// The stem's direct convolution: ResNet's first layer, a 7x7 convolution
+// with stride 2 and padding 3 of a few input channels (3 for images),
+// computed without im2col. Its im2col matrix is 49 InC rows by every
+// output pixel of the batch (59 MB for ResNet at batch 8): written and
+// read back it cost a third of the layer, and its product, of depth 147,
+// spends much of its time packing.
+//
+// Each input row is first split into its even and odd columns, with zero
+// padding around them (stemRowFloats floats each): output column x of tap
+// kw reads input column 2x + kw - 3, which is even column x + (kw-3)/2
+// for odd kw and odd column x + (kw-4)/2 for even kw, so sixteen
+// consecutive output columns of any tap are sixteen consecutive floats of
+// a split row. The kernel (stemRowAVX512V4, V3; asmgen/stem_avx512.py)
+// holds four output channels by four (or three) vectors of sixteen columns
+// of one output row in registers and runs over the InC x 7 input rows of
+// its window and their seven taps: per tap four weight broadcasts, one
+// load per vector and sixteen FMAs. Rows of the window outside the image
+// are a row of zeros.
+
+// stemRowFloats is the length of each half (even columns, odd columns) of
+// a split input row: room for OutW + 3 columns and a vector's overrun.
+const stemRowFloats = 128
+
+// stemShape reports whether the direct stem path can take s: a
+// channel-major 7x7 convolution with stride 2 and padding 3 of an even
+// width of at most 2 (stemRowFloats - 16) columns, whose output width is a
+// sum of vectors of 16 in blocks of 4 and 3, output channels in fours and
+// at most stemMaxInC input channels.
+func (s ConvShape) stemShape() bool {
+	ow := s.OutW()
+	v := ow / 16
+	return s.Layout == CNHW && s.KH == 7 && s.KW == 7 && s.Stride == 2 && s.Pad == 3 &&
+		s.InC >= 1 && s.InC <= stemMaxInC && s.OutC%4 == 0 && s.OutC > 0 &&
+		ow%16 == 0 && ow <= stemRowFloats-16 && s.InW == 2*ow && s.OutH() > 0 &&
+		v != 1 && v != 2 && v != 5
+}
+
+// stemDirect reports whether the forward pass of s takes the direct stem
+// path: the kernel runs here, s is a stem, and the chooser takes it.
+func (s ConvShape) stemDirect() bool {
+	if !stemFast || !s.stemShape() {
+		return false
+	}
+	if r := shapeRecorder.Load(); r != nil {
+		r.addStem(s)
+	}
+	return ChooseStem(s) == ChoiceDirect
+}
+
+// stemMaxInC bounds the input channels (the window's rows go on the stack).
+const stemMaxInC = 4
+
+// stemScratchLen is the scratch stemForward uses: the split rows, a split
+// row of zeros and the packed filters.
+func stemScratchLen(s ConvShape) int {
+	return (s.InC*s.Batch*s.InH+1)*2*stemRowFloats + s.OutC*s.InC*49
+}
+
+// stemBlocks returns the widths, in vectors of 16 columns, of the blocks
+// an output row is cut into: fours, then threes (v is not 1, 2 or 5).
+func stemBlocks(v int) []int {
+	var bs []int
+	for v > 0 {
+		if v%4 == 0 {
+			bs = append(bs, 4)
+			v -= 4
+		} else {
+			bs = append(bs, 3)
+			v -= 3
+		}
+	}
+	return bs
+}
+
+// stemForward is convForward by the direct stem path (s.stemShape(), with
+// stemFast): out (OutC, B, OutH, OutW) = bias + w * in. scratch is used if
+// it holds stemScratchLen(s) values (ColsLen covers it when the chooser
+// takes this path); else it allocates.
+func stemForward(out, in, w, bias []float32, s ConvShape, scratch []float32) {
+	b, c, h := s.Batch, s.InC, s.InH
+	oh, ow := s.OutH(), s.OutW()
+	n := stemScratchLen(s)
+	if len(scratch) < n {
+		scratch = make([]float32, n)
+	}
+	const half = stemRowFloats
+	split := scratch[:(c*b*h+1)*2*half]
+	wp := scratch[len(split):n]
+	zero := split[c*b*h*2*half:]
+	clear(zero)
+	parallelFor(c*b*h, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			src := in[r*s.InW : (r+1)*s.InW]
+			d := split[r*2*half : (r+1)*2*half]
+			clear(d[:1])
+			gather2(d[1:1+ow], src)
+			clear(d[1+ow : half+2])
+			gather2(d[half+2:half+2+ow], src[1:])
+			clear(d[half+2+ow:])
+		}
+	})
+	// Filters in the kernel's order: four output channels, then window
+	// row (c, kh), tap kw and channel of the four.
+	for o := 0; o < s.OutC; o++ {
+		for ci := 0; ci < c; ci++ {
+			for k := 0; k < 49; k++ {
+				wp[((o/4*c+ci)*49+k)*4+o%4] = w[(o*c+ci)*49+k]
+			}
+		}
+	}
+	var zeroBias [4]float32
+	blocks := stemBlocks(ow / 16)
+	parallelFor(b*oh, 8, func(lo, hi int) {
+		var rows [stemMaxInC * 7]uintptr
+		for ny := lo; ny < hi; ny++ {
+			img, y := ny/oh, ny%oh
+			x0 := 0
+			for _, nv := range blocks {
+				for ci := 0; ci < c; ci++ {
+					for kh := 0; kh < 7; kh++ {
+						iy := 2*y + kh - 3
+						row := zero
+						if iy >= 0 && iy < h {
+							row = split[((ci*b+img)*h+iy)*2*half:]
+						}
+						rows[ci*7+kh] = uintptrOf(row[x0:])
+					}
+				}
+				for o := 0; o < s.OutC; o += 4 {
+					bp := &zeroBias[0]
+					if bias != nil {
+						bp = &bias[o]
+					}
+					dst := &out[((o*b+img)*oh+y)*ow+x0]
+					stemRow(nv, &rows[0], c*7, &wp[o*c*49], bp, dst, b*oh*ow*4)
+				}
+				x0 += 16 * nv
+			}
+		}
+	})
+}
