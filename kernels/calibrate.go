@@ -204,10 +204,14 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 		add(KernelConv, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
 	}
-	for _, s := range shapes.Stem {
+	for _, s := range shapes.Stem { // both passes of a first layer: the choice takes both
 		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
+		dW := make([]float32, s.wLen())
 		cols := make([]float32, max(s.ColsLen(), stemScratchLen(s)))
-		ns, err := timeChoices(KernelStem, kernelChoices[KernelStem], func() { Conv2DForward(out, in, w, nil, s, cols) })
+		ns, err := timeChoices(KernelStem, kernelChoices[KernelStem], func() {
+			Conv2DForward(out, in, w, nil, s, cols)
+			Conv2DBackward(nil, dW, nil, out, in, w, s, cols)
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -62,7 +62,8 @@ const (
 	KernelSgemm = "sgemm"
 	KernelConv  = "conv"
 	KernelVote  = "vote"
-	// KernelStem is ResNet's 7x7 stride-2 first layer (stem.go).
+	// KernelStem is ResNet's 7x7 stride-2 first layer (stem.go): its
+	// forward pass and, as a first layer, its filter gradient.
 	KernelStem = "stem"
 
 	ChoiceAVX512   = "avx512"

@@ -358,9 +358,12 @@ func Conv2DBackward(dIn, dW, dBias, dOut, in, w []float32, s ConvShape, cols []f
 		}
 	}
 	byConv := dIn != nil && s.dInByConv()
-	if s.wgWgrad() { // a 5x5 on the Winograd path: dIn is byConv (or nil)
+	switch {
+	case s.wgWgrad(): // a 5x5 on the Winograd path: dIn is byConv (or nil)
 		winograd5Wgrad(dW, dOut, in, s, cols)
-	} else {
+	case dIn == nil && s.stemDirect(): // the first layer: no input gradient
+		stemWgrad(dW, dOut, in, s, cols)
+	default:
 		nc := s.blockImages()
 		for n0 := 0; n0 < s.Batch; n0 += nc {
 			bl := s.block(n0, min(n0+nc, s.Batch))

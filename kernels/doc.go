@@ -84,8 +84,11 @@
 //     into their even and odd columns, so each tap of sixteen output
 //     columns is sixteen consecutive floats, and an AVX-512 kernel holds
 //     four output channels by up to 64 columns of an output row in
-//     registers over the 147 taps (stem.go). The calibrated table chooses
-//     it (KernelStem); an uncalibrated CPU keeps im2col.
+//     registers over the 147 taps (stem.go). Its filter gradient runs over
+//     the same split rows, two output channels by seven taps of a window
+//     row summed in registers, a block of output rows at a time so that
+//     the rows stay in the caches. The calibrated table chooses both
+//     (KernelStem); an uncalibrated CPU keeps im2col.
 //   - The filter gradient's product, whose inner dimension is every output
 //     position, is cut along it into segments the threads take in turn, each
 //     a serial SGEMM into its own partial in whichever orientation fills the

@@ -1210,8 +1210,11 @@ func BenchmarkFlipFilters(b *testing.B) {
 // stem.go, forced, and im2col) against the naive convolution, for one to
 // four input channels, output widths of 3, 4, 6 and 7 vectors (the blocks
 // of four and three), batches of 1 to 3, odd heights, with and without
-// bias, into garbage-filled output and scratch.
+// bias, into garbage-filled output and scratch; and the filter gradient,
+// without (the first layer) and with the input gradient, on one and two
+// threads.
 func TestStemMatchesNaive(t *testing.T) {
+	defer SetThreads(0)
 	if !stemFast {
 		t.Skip("no direct stem kernel on this CPU")
 	}
@@ -1226,6 +1229,11 @@ func TestStemMatchesNaive(t *testing.T) {
 		if i%2 == 0 {
 			bias = randSlice(rng, s.OutC)
 		}
+		dOut := randSlice(rng, s.outLen())
+		dWRef, dInRef := filled(s.wLen(), gradInit), make([]float32, s.inLen())
+		mW, mIn := make([]float32, s.wLen()), make([]float32, s.inLen())
+		Conv2DBackwardNaive(dInRef, dWRef, nil, dOut, in, w, s)
+		Conv2DBackwardNaive(mIn, mW, nil, absSlice(dOut), absSlice(in), absSlice(w), s)
 		want, mag := make([]float32, s.outLen()), make([]float32, s.outLen())
 		Conv2DForwardNaive(want, in, w, bias, s)
 		Conv2DForwardNaive(mag, absSlice(in), absSlice(w), absSlice(bias), s)
@@ -1245,18 +1253,38 @@ func TestStemMatchesNaive(t *testing.T) {
 				got := filled(s.outLen(), garbageInit)
 				Conv2DForward(got, in, w, bias, s, filled(max(s.ColsLen(), stemScratchLen(s)), garbageInit))
 				closeTo(t, fmt.Sprintf("%+v %s", s, choice), got, want, mag, 1e-6, convTol)
+				// The filter gradient, as the first layer (no dIn) takes it and
+				// with dIn, on 1 and 2 threads.
+				for _, withDIn := range []bool{false, true} {
+					for _, threads := range []int{1, 2} {
+						SetThreads(threads)
+						dW := filled(s.wLen(), gradInit)
+						var dIn []float32
+						if withDIn {
+							dIn = filled(s.inLen(), garbageInit)
+						}
+						Conv2DBackward(dIn, dW, nil, dOut, in, w, s, filled(s.ColsLen(), garbageInit))
+						name := fmt.Sprintf("%+v %s dIn=%v threads=%d", s, choice, withDIn, threads)
+						closeTo(t, name+" dW", dW, dWRef, mW, gradInit, convTol)
+						if withDIn {
+							closeTo(t, name+" dIn", dIn, dInRef, mIn, 1e-6, convTol)
+						}
+					}
+				}
+				SetThreads(0)
 			}()
 		}
 	}
 }
 
-// BenchmarkStem times ResNet's stem forward at batch 8 (channel-major, as
-// the networks run it), each choice forced: im2col and the direct path.
+// BenchmarkStem times ResNet's stem at batch 8 (channel-major, as the
+// networks run it), forward and backward (the filter gradient), each
+// choice forced: im2col and the direct path.
 func BenchmarkStem(b *testing.B) {
 	s := ConvShape{Batch: 8, InC: 3, InH: 224, InW: 224, OutC: 64, KH: 7, KW: 7, Stride: 2, Pad: 3, Layout: CNHW}
 	rng := rand.New(rand.NewPCG(1, 2))
 	in, w, bias := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.OutC)
-	out, cols := make([]float32, s.outLen()), make([]float32, max(s.ColsLen(), stemScratchLen(s)))
+	out, cols, dW := make([]float32, s.outLen()), make([]float32, max(s.ColsLen(), stemScratchLen(s))), make([]float32, s.wLen())
 	flops := 2 * float64(s.Batch*s.OutC*s.InC*49*s.OutH()*s.OutW())
 	for _, choice := range kernelChoices[KernelStem] {
 		if choice == ChoiceDirect && !stemFast {
@@ -1268,10 +1296,18 @@ func BenchmarkStem(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer restore()
-			for b.Loop() {
-				Conv2DForward(out, in, w, bias, s, cols)
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.Run("fwd", func(b *testing.B) {
+				for b.Loop() {
+					Conv2DForward(out, in, w, bias, s, cols)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run("bwd", func(b *testing.B) { // the first layer's: the filter gradient alone
+				for b.Loop() {
+					Conv2DBackward(nil, dW, nil, out, in, w, s, cols)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		})
 	}
 }

@@ -17,7 +17,9 @@ package kernels
 // of one output row in registers and runs over the InC x 7 input rows of
 // its window and their seven taps: per tap four weight broadcasts, one
 // load per vector and sixteen FMAs. Rows of the window outside the image
-// are a row of zeros.
+// are a row of zeros. The filter gradient (stemWgrad) runs over the same
+// split rows: two output channels by seven taps of one window row summed
+// in 14 registers over every output row.
 
 // stemRowFloats is the length of each half (even columns, odd columns) of
 // a split input row: room for OutW + 3 columns and a vector's overrun.
@@ -74,6 +76,98 @@ func stemBlocks(v int) []int {
 	return bs
 }
 
+// stemSplit writes every input row of in (InC, B, InH, InW) into scratch
+// split into its even columns (from float 1) and its odd ones (from float
+// stemRowFloats + 2), zeros around them, then one split row of zeros, and
+// returns that part of scratch.
+func stemSplit(in []float32, s ConvShape, scratch []float32) []float32 {
+	const half = stemRowFloats
+	rows, ow := s.InC*s.Batch*s.InH, s.OutW()
+	split := scratch[:(rows+1)*2*half]
+	clear(split[rows*2*half:])
+	parallelFor(rows, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			src := in[r*s.InW : (r+1)*s.InW]
+			d := split[r*2*half : (r+1)*2*half]
+			clear(d[:1])
+			gather2(d[1:1+ow], src)
+			clear(d[1+ow : half+2])
+			gather2(d[half+2:half+2+ow], src[1:])
+			clear(d[half+2+ow:])
+		}
+	})
+	return split
+}
+
+// stemWgrad is the filter gradient of the direct stem path:
+// dW (OutC, InC, 7, 7) += dOut x (in's windows), each thread taking its
+// own blocks of two output channels, so the sums do not depend on the
+// thread count. The output rows are taken stemWgradRows at a time: the
+// input rows they meet (21 split rows a channel, 63 KB for three) stay in
+// L2 while every block of the thread's takes them, its gradient rows (7
+// KB) in L1 while it runs over the window rows (c, kh). For each, the
+// kernel (stemWgradAVX512) adds the products of the rows (those outside
+// the image add zeros) into that window row's 14 sums of sixteen lanes,
+// kept in memory between calls (19 KB a block for three channels). The lanes are added in
+// order at the end. scratch is used if it holds stemScratchLen(s) values.
+func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
+	b, c, h := s.Batch, s.InC, s.InH
+	oh, ow := s.OutH(), s.OutW()
+	if n := stemScratchLen(s); len(scratch) < n {
+		scratch = make([]float32, n)
+	}
+	const half = stemRowFloats
+	split := stemSplit(in, s, scratch)
+	plane := b * oh * ow
+	parallelFor(s.OutC/2, 1, func(lo, hi int) {
+		var pairs [2 * stemWgradRows]uintptr
+		const sums = 14 * 16 // a window row's, for two channels
+		acc := make([]float32, (hi-lo)*c*7*sums)
+		for img := 0; img < b; img++ {
+			for y0 := 0; y0 < oh; y0 += stemWgradRows {
+				for ob := lo; ob < hi; ob++ {
+					o := 2 * ob
+					for ci := 0; ci < c; ci++ {
+						for kh := 0; kh < 7; kh++ {
+							n := 0
+							for y := y0; y < min(y0+stemWgradRows, oh); y++ {
+								if iy := 2*y + kh - 3; iy >= 0 && iy < h {
+									pairs[2*n] = uintptrOf(split[((ci*b+img)*h+iy)*2*half:])
+									pairs[2*n+1] = uintptrOf(dOut[o*plane+(img*oh+y)*ow:])
+									n++
+								}
+							}
+							if n > 0 {
+								stemWgradKernel(&pairs[0], n, ow/16, plane*4, &acc[(((ob-lo)*c+ci)*7+kh)*sums])
+							}
+						}
+					}
+				}
+			}
+		}
+		for ob := lo; ob < hi; ob++ {
+			for ci := 0; ci < c; ci++ {
+				for kh := 0; kh < 7; kh++ {
+					for j := 0; j < 2; j++ {
+						for kw := 0; kw < 7; kw++ {
+							var sum float32
+							k := (((ob-lo)*c+ci)*7+kh)*sums + (j*7+kw)*16
+							for _, v := range acc[k : k+16] {
+								sum += v
+							}
+							dW[((2*ob+j)*c+ci)*49+kh*7+kw] += sum
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// stemWgradRows is how many output rows of a block of two channels'
+// gradient stemWgrad takes at a time.
+const stemWgradRows = 8
+
 // stemForward is convForward by the direct stem path (s.stemShape(), with
 // stemFast): out (OutC, B, OutH, OutW) = bias + w * in. scratch is used if
 // it holds stemScratchLen(s) values (ColsLen covers it when the chooser
@@ -86,21 +180,9 @@ func stemForward(out, in, w, bias []float32, s ConvShape, scratch []float32) {
 		scratch = make([]float32, n)
 	}
 	const half = stemRowFloats
-	split := scratch[:(c*b*h+1)*2*half]
+	split := stemSplit(in, s, scratch)
 	wp := scratch[len(split):n]
 	zero := split[c*b*h*2*half:]
-	clear(zero)
-	parallelFor(c*b*h, 64, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			src := in[r*s.InW : (r+1)*s.InW]
-			d := split[r*2*half : (r+1)*2*half]
-			clear(d[:1])
-			gather2(d[1:1+ow], src)
-			clear(d[1+ow : half+2])
-			gather2(d[half+2:half+2+ow], src[1:])
-			clear(d[half+2+ow:])
-		}
-	})
 	// Filters in the kernel's order: four output channels, then window
 	// row (c, kh), tap kw and channel of the four.
 	for o := 0; o < s.OutC; o++ {

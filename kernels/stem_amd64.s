@@ -462,3 +462,88 @@ done:
 	VMOVUPS Z14, 128(DI)
 	VZEROUPPER
 	RET
+
+// func stemWgradAVX512(pairs *uintptr, nrows, nvec int, gstride int, acc *float32)
+//
+// The filter gradient of the direct stem for two output channels j and
+// one input row (c, kh) of the window: for each of the nrows pairs (a
+// split input row, channel 0's output-gradient row, channel 1's gstride
+// bytes after it) and each of its nvec vectors of sixteen output columns,
+// acc lane l of (j, kw) += the gradient at column 16v + l times tap kw's
+// input there. The 14 accumulators (j by kw, sixteen lanes each) are
+// loaded from acc and stored back, their lanes summed by the caller at
+// the end. Each tap's sixteen inputs, most of them across two cache
+// lines, are loaded once into a register for both channels.
+TEXT ·stemWgradAVX512(SB), NOSPLIT, $0-40
+	MOVQ pairs+0(FP), SI
+	MOVQ nrows+8(FP), CX
+	MOVQ gstride+24(FP), R8
+	MOVQ acc+32(FP), DI
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS 256(DI), Z4
+	VMOVUPS 320(DI), Z5
+	VMOVUPS 384(DI), Z6
+	VMOVUPS 448(DI), Z7
+	VMOVUPS 512(DI), Z8
+	VMOVUPS 576(DI), Z9
+	VMOVUPS 640(DI), Z10
+	VMOVUPS 704(DI), Z11
+	VMOVUPS 768(DI), Z12
+	VMOVUPS 832(DI), Z13
+	TESTQ CX, CX
+	JZ wdone
+wrow:
+	MOVQ (SI), AX
+	MOVQ 8(SI), BX
+	MOVQ nvec+16(FP), DX
+wvec:
+	VMOVUPS (BX), Z14
+	VMOVUPS (BX)(R8*1), Z15
+	VMOVUPS 512(AX), Z16
+	VMOVUPS 0(AX), Z17
+	VMOVUPS 516(AX), Z18
+	VMOVUPS 4(AX), Z19
+	VMOVUPS 520(AX), Z20
+	VMOVUPS 8(AX), Z21
+	VMOVUPS 524(AX), Z22
+	VFMADD231PS Z16, Z14, Z0
+	VFMADD231PS Z16, Z15, Z7
+	VFMADD231PS Z17, Z14, Z1
+	VFMADD231PS Z17, Z15, Z8
+	VFMADD231PS Z18, Z14, Z2
+	VFMADD231PS Z18, Z15, Z9
+	VFMADD231PS Z19, Z14, Z3
+	VFMADD231PS Z19, Z15, Z10
+	VFMADD231PS Z20, Z14, Z4
+	VFMADD231PS Z20, Z15, Z11
+	VFMADD231PS Z21, Z14, Z5
+	VFMADD231PS Z21, Z15, Z12
+	VFMADD231PS Z22, Z14, Z6
+	VFMADD231PS Z22, Z15, Z13
+	ADDQ $64, AX
+	ADDQ $64, BX
+	DECQ DX
+	JNZ wvec
+	ADDQ $16, SI
+	DECQ CX
+	JNZ wrow
+wdone:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VMOVUPS Z8, 512(DI)
+	VMOVUPS Z9, 576(DI)
+	VMOVUPS Z10, 640(DI)
+	VMOVUPS Z11, 704(DI)
+	VMOVUPS Z12, 768(DI)
+	VMOVUPS Z13, 832(DI)
+	VZEROUPPER
+	RET

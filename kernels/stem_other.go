@@ -10,4 +10,8 @@ func stemRow(nv int, rows *uintptr, n int, w, bias, out *float32, ostride int) {
 	panic("kernels: no stem kernel")
 }
 
+func stemWgradKernel(pairs *uintptr, nrows, nvec int, gstride int, acc *float32) {
+	panic("kernels: no stem kernel")
+}
+
 func uintptrOf(x []float32) uintptr { panic("kernels: no stem kernel") }

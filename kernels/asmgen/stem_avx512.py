@@ -4,7 +4,9 @@ direct form of a 7x7 stride-2 convolution with padding 3 (ResNet's stem)
 for four output channels and four or three vectors of sixteen output
 columns of one output row, from input rows split into their even and odd
 columns (stem.go). Each tap costs four weight broadcasts, as many input
-loads as vectors and sixteen (or twelve) FMAs, all in registers.
+loads as vectors and sixteen (or twelve) FMAs, all in registers. And
+stemWgradAVX512, its filter gradient for two output channels and one
+input row of the window, the seven taps' sums in 14 registers.
 Run from kernels/: python3 asmgen/stem_avx512.py."""
 
 L = []
@@ -79,6 +81,52 @@ for nvec in (4, 3):
             a("\tADDQ BX, DI")
     a("\tVZEROUPPER")
     a("\tRET")
+
+a("")
+a("// func stemWgradAVX512(pairs *uintptr, nrows, nvec int, gstride int, acc *float32)")
+a("//")
+a("// The filter gradient of the direct stem for two output channels j and")
+a("// one input row (c, kh) of the window: for each of the nrows pairs (a")
+a("// split input row, channel 0's output-gradient row, channel 1's gstride")
+a("// bytes after it) and each of its nvec vectors of sixteen output columns,")
+a("// acc lane l of (j, kw) += the gradient at column 16v + l times tap kw's")
+a("// input there. The 14 accumulators (j by kw, sixteen lanes each) are")
+a("// loaded from acc and stored back, their lanes summed by the caller at")
+a("// the end. Each tap's sixteen inputs, most of them across two cache")
+a("// lines, are loaded once into a register for both channels.")
+a("TEXT ·stemWgradAVX512(SB), NOSPLIT, $0-40")
+a("\tMOVQ pairs+0(FP), SI")
+a("\tMOVQ nrows+8(FP), CX")
+a("\tMOVQ gstride+24(FP), R8")
+a("\tMOVQ acc+32(FP), DI")
+for i in range(14):
+    a(f"\tVMOVUPS {64 * i}(DI), Z{i}")
+a("\tTESTQ CX, CX")
+a("\tJZ wdone")
+a("wrow:")
+a("\tMOVQ (SI), AX")
+a("\tMOVQ 8(SI), BX")
+a("\tMOVQ nvec+16(FP), DX")
+a("wvec:")
+a("\tVMOVUPS (BX), Z14")
+a("\tVMOVUPS (BX)(R8*1), Z15")
+for kw in range(7):
+    a(f"\tVMOVUPS {tap_offset(kw)}(AX), Z{16 + kw}")
+for kw in range(7):
+    for j in range(2):
+        a(f"\tVFMADD231PS Z{16 + kw}, Z{14 + j}, Z{j * 7 + kw}")
+a("\tADDQ $64, AX")
+a("\tADDQ $64, BX")
+a("\tDECQ DX")
+a("\tJNZ wvec")
+a("\tADDQ $16, SI")
+a("\tDECQ CX")
+a("\tJNZ wrow")
+a("wdone:")
+for i in range(14):
+    a(f"\tVMOVUPS Z{i}, {64 * i}(DI)")
+a("\tVZEROUPPER")
+a("\tRET")
 
 with open("stem_amd64.s", "w") as f:
     f.write("\n".join(L) + "\n")
