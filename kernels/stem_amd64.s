@@ -14,7 +14,8 @@
 //
 // rows[r] is split row r's address (stem.go); each of its taps is one
 // unaligned load of sixteen columns. The sums run over r, then kw, in
-// that order, one FMA each (stemRowGo).
+// that order, one FMA each (checked against Conv2DForwardNaive by
+// TestStemMatchesNaive).
 TEXT ·stemRowAVX512V4(SB), NOSPLIT, $0-48
 	MOVQ rows+0(FP), SI
 	MOVQ n+8(FP), CX
@@ -267,7 +268,8 @@ done:
 //
 // rows[r] is split row r's address (stem.go); each of its taps is one
 // unaligned load of sixteen columns. The sums run over r, then kw, in
-// that order, one FMA each (stemRowGo).
+// that order, one FMA each (checked against Conv2DForwardNaive by
+// TestStemMatchesNaive).
 TEXT ·stemRowAVX512V3(SB), NOSPLIT, $0-48
 	MOVQ rows+0(FP), SI
 	MOVQ n+8(FP), CX
