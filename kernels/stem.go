@@ -103,13 +103,14 @@ func stemSplit(in []float32, s ConvShape, scratch []float32) []float32 {
 // dW (OutC, InC, 7, 7) += dOut x (in's windows), each thread taking its
 // own blocks of two output channels, so the sums do not depend on the
 // thread count. The output rows are taken stemWgradRows at a time: the
-// input rows they meet (21 split rows a channel, 63 KB for three) stay in
-// L2 while every block of the thread's takes them, its gradient rows (7
-// KB) in L1 while it runs over the window rows (c, kh). For each, the
-// kernel (stemWgradAVX512) adds the products of the rows (those outside
-// the image add zeros) into that window row's 14 sums of sixteen lanes,
-// kept in memory between calls (19 KB a block for three channels). The lanes are added in
-// order at the end. scratch is used if it holds stemScratchLen(s) values.
+// input rows they meet (21 split rows a channel, 63 KB for three; a row
+// of zeros past the image) are listed once and stay in L2 while every
+// block of the thread's takes them, the block's gradient rows (7 KB) in
+// L1 while it runs over the window rows (c, kh). For each, the kernel
+// (stemWgradAVX512) adds the rows' products into that window row's 14
+// sums of sixteen lanes, kept in memory between calls (19 KB a block for
+// three channels). The lanes are added in order at the end. scratch is
+// used if it holds stemScratchLen(s) values.
 func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
 	b, c, h := s.Batch, s.InC, s.InH
 	oh, ow := s.OutH(), s.OutW()
@@ -120,27 +121,30 @@ func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
 	split := stemSplit(in, s, scratch)
 	plane := b * oh * ow
 	parallelFor(s.OutC/2, 1, func(lo, hi int) {
-		var pairs [2 * stemWgradRows]uintptr
+		// The window rows' input rows for a block of output rows, built
+		// once for every channel block (a row of zeros past the image).
+		var rows [stemMaxInC * 7][stemWgradRows]uintptr
 		const sums = 14 * 16 // a window row's, for two channels
 		acc := make([]float32, (hi-lo)*c*7*sums)
+		zero := split[c*b*h*2*half:]
 		for img := 0; img < b; img++ {
 			for y0 := 0; y0 < oh; y0 += stemWgradRows {
-				for ob := lo; ob < hi; ob++ {
-					o := 2 * ob
-					for ci := 0; ci < c; ci++ {
-						for kh := 0; kh < 7; kh++ {
-							n := 0
-							for y := y0; y < min(y0+stemWgradRows, oh); y++ {
-								if iy := 2*y + kh - 3; iy >= 0 && iy < h {
-									pairs[2*n] = uintptrOf(split[((ci*b+img)*h+iy)*2*half:])
-									pairs[2*n+1] = uintptrOf(dOut[o*plane+(img*oh+y)*ow:])
-									n++
-								}
+				nr := min(stemWgradRows, oh-y0)
+				for ci := 0; ci < c; ci++ {
+					for kh := 0; kh < 7; kh++ {
+						for r := 0; r < nr; r++ {
+							row := zero
+							if iy := 2*(y0+r) + kh - 3; iy >= 0 && iy < h {
+								row = split[((ci*b+img)*h+iy)*2*half:]
 							}
-							if n > 0 {
-								stemWgradKernel(&pairs[0], n, ow/16, plane*4, &acc[(((ob-lo)*c+ci)*7+kh)*sums])
-							}
+							rows[ci*7+kh][r] = uintptrOf(row)
 						}
+					}
+				}
+				for ob := lo; ob < hi; ob++ {
+					g := &dOut[2*ob*plane+(img*oh+y0)*ow]
+					for k := 0; k < c*7; k++ {
+						stemWgradKernel(&rows[k][0], nr, ow/16, g, ow*4, plane*4, &acc[((ob-lo)*c*7+k)*sums])
 					}
 				}
 			}

@@ -23,9 +23,10 @@ func stemRowAVX512V4(rows *uintptr, n int, w, bias, out *float32, ostride int)
 func stemRowAVX512V3(rows *uintptr, n int, w, bias, out *float32, ostride int)
 
 // stemWgradAVX512 (stem_amd64.s) is the direct stem's filter gradient for
-// two output channels and one window row: for each of the nrows pairs
-// (pairs[2r], a split input row; pairs[2r+1], channel 0's output-gradient
-// row, channel 1's gstride bytes on) and each of its nvec vectors v,
+// two output channels and one window row: for each of the nrows rows r
+// (rows[r], a split input row; channel 0's output-gradient row at grad + r
+// grow bytes, channel 1's gstride bytes on) and each of its nvec vectors
+// v,
 //
 //	acc[(j*7 + kw)*16 + l] += gradient j at column 16v + l
 //		* the row's input column 2(16v + l) + kw - 3
@@ -34,11 +35,11 @@ func stemRowAVX512V3(rows *uintptr, n int, w, bias, out *float32, ostride int)
 // lanes at the end).
 //
 //go:noescape
-func stemWgradAVX512(pairs *uintptr, nrows, nvec int, gstride int, acc *float32)
+func stemWgradAVX512(rows *uintptr, nrows, nvec int, grad *float32, grow, gstride int, acc *float32)
 
 // stemWgradKernel runs stemWgradAVX512.
-func stemWgradKernel(pairs *uintptr, nrows, nvec int, gstride int, acc *float32) {
-	stemWgradAVX512(pairs, nrows, nvec, gstride, acc)
+func stemWgradKernel(rows *uintptr, nrows, nvec int, grad *float32, grow, gstride int, acc *float32) {
+	stemWgradAVX512(rows, nrows, nvec, grad, grow, gstride, acc)
 }
 
 // stemFast says whether the direct stem kernels run on this CPU.

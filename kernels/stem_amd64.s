@@ -465,22 +465,25 @@ done:
 	VZEROUPPER
 	RET
 
-// func stemWgradAVX512(pairs *uintptr, nrows, nvec int, gstride int, acc *float32)
+// func stemWgradAVX512(rows *uintptr, nrows, nvec int, grad *float32, grow, gstride int, acc *float32)
 //
 // The filter gradient of the direct stem for two output channels j and
-// one input row (c, kh) of the window: for each of the nrows pairs (a
-// split input row, channel 0's output-gradient row, channel 1's gstride
-// bytes after it) and each of its nvec vectors of sixteen output columns,
-// acc lane l of (j, kw) += the gradient at column 16v + l times tap kw's
-// input there. The 14 accumulators (j by kw, sixteen lanes each) are
-// loaded from acc and stored back, their lanes summed by the caller at
-// the end. Each tap's sixteen inputs, most of them across two cache
-// lines, are loaded once into a register for both channels.
-TEXT ·stemWgradAVX512(SB), NOSPLIT, $0-40
-	MOVQ pairs+0(FP), SI
+// one input row (c, kh) of the window: for each of the nrows rows r (the
+// split input row rows[r]; channel 0's output-gradient row at grad + r grow
+// bytes, channel 1's gstride bytes after it) and each of its nvec
+// vectors of sixteen output columns, acc lane l of (j, kw) += the
+// gradient at column 16v + l times tap kw's input there. The 14
+// accumulators (j by kw, sixteen lanes each) are loaded from acc and
+// stored back, their lanes summed by the caller at the end. Each tap's
+// sixteen inputs, most of them across two cache lines, are loaded once
+// into a register for both channels.
+TEXT ·stemWgradAVX512(SB), NOSPLIT, $0-56
+	MOVQ rows+0(FP), SI
 	MOVQ nrows+8(FP), CX
-	MOVQ gstride+24(FP), R8
-	MOVQ acc+32(FP), DI
+	MOVQ grad+24(FP), R10
+	MOVQ grow+32(FP), R11
+	MOVQ gstride+40(FP), R8
+	MOVQ acc+48(FP), DI
 	VMOVUPS 0(DI), Z0
 	VMOVUPS 64(DI), Z1
 	VMOVUPS 128(DI), Z2
@@ -499,7 +502,7 @@ TEXT ·stemWgradAVX512(SB), NOSPLIT, $0-40
 	JZ wdone
 wrow:
 	MOVQ (SI), AX
-	MOVQ 8(SI), BX
+	MOVQ R10, BX
 	MOVQ nvec+16(FP), DX
 wvec:
 	VMOVUPS (BX), Z14
@@ -529,7 +532,8 @@ wvec:
 	ADDQ $64, BX
 	DECQ DX
 	JNZ wvec
-	ADDQ $16, SI
+	ADDQ $8, SI
+	ADDQ R11, R10
 	DECQ CX
 	JNZ wrow
 wdone:

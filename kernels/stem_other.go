@@ -10,7 +10,7 @@ func stemRow(nv int, rows *uintptr, n int, w, bias, out *float32, ostride int) {
 	panic("kernels: no stem kernel")
 }
 
-func stemWgradKernel(pairs *uintptr, nrows, nvec int, gstride int, acc *float32) {
+func stemWgradKernel(rows *uintptr, nrows, nvec int, grad *float32, grow, gstride int, acc *float32) {
 	panic("kernels: no stem kernel")
 }
 
