@@ -17,6 +17,7 @@ type shapeSet struct {
 	sgemm map[[3]int]bool
 	conv  map[ConvShape]bool
 	stem  map[ConvShape]bool
+	dgrad map[ConvShape]bool
 }
 
 var shapeRecorder atomic.Pointer[shapeSet]
@@ -39,6 +40,12 @@ func (r *shapeSet) addStem(s ConvShape) {
 	r.mu.Unlock()
 }
 
+func (r *shapeSet) addDgrad(s ConvShape) {
+	r.mu.Lock()
+	r.dgrad[s] = true
+	r.mu.Unlock()
+}
+
 // BenchSgemmShapes are BenchmarkSgemm's products (m, n, k): ResNet's
 // first stages and its last at batch 1, and a square one. The calibration
 // measures them beside the networks' own, so the chooser's decision on
@@ -51,12 +58,13 @@ type Shapes struct {
 	Sgemm [][3]int // m, n, k
 	Conv  []ConvShape
 	Stem  []ConvShape
+	Dgrad []ConvShape
 	Vote  []int // voters
 }
 
 // RecordShapes runs fn and returns the shapes it took a choice on, sorted.
 func RecordShapes(fn func()) Shapes {
-	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}, stem: map[ConvShape]bool{}}
+	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}, stem: map[ConvShape]bool{}, dgrad: map[ConvShape]bool{}}
 	shapeRecorder.Store(r)
 	defer shapeRecorder.Store(nil)
 	fn()
@@ -73,11 +81,15 @@ func RecordShapes(fn func()) Shapes {
 		s.Stem = append(s.Stem, c)
 	}
 	sort.Slice(s.Stem, func(i, j int) bool { return fmt.Sprint(s.Stem[i]) < fmt.Sprint(s.Stem[j]) })
+	for c := range r.dgrad {
+		s.Dgrad = append(s.Dgrad, c)
+	}
+	sort.Slice(s.Dgrad, func(i, j int) bool { return fmt.Sprint(s.Dgrad[i]) < fmt.Sprint(s.Dgrad[j]) })
 	return s
 }
 
 // Only keeps the shapes of the named kernels (KernelSgemm, KernelConv,
-// KernelStem, KernelVote) and drops the others'.
+// KernelStem, KernelDgrad, KernelVote) and drops the others'.
 func (s *Shapes) Only(kernels []string) {
 	if !slices.Contains(kernels, KernelSgemm) {
 		s.Sgemm = nil
@@ -87,6 +99,9 @@ func (s *Shapes) Only(kernels []string) {
 	}
 	if !slices.Contains(kernels, KernelStem) {
 		s.Stem = nil
+	}
+	if !slices.Contains(kernels, KernelDgrad) {
+		s.Dgrad = nil
 	}
 	if !slices.Contains(kernels, KernelVote) {
 		s.Vote = nil
@@ -108,6 +123,11 @@ func (s *Shapes) Merge(t Shapes) {
 	for _, x := range t.Stem {
 		if !slices.Contains(s.Stem, x) {
 			s.Stem = append(s.Stem, x)
+		}
+	}
+	for _, x := range t.Dgrad {
+		if !slices.Contains(s.Dgrad, x) {
+			s.Dgrad = append(s.Dgrad, x)
 		}
 	}
 	for _, x := range t.Vote {
@@ -216,6 +236,21 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			return nil, err
 		}
 		add(KernelStem, StemClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
+	}
+	for _, s := range shapes.Dgrad { // the whole backward pass: the filter gradient is common to both
+		in, w, dOut := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), randFloats(rng, s.outLen())
+		dW, dIn := make([]float32, s.wLen()), make([]float32, s.inLen())
+		var cols []float32
+		ns, err := timeChoices(KernelDgrad, kernelChoices[KernelDgrad], func() {
+			if n := s.ColsLen(); len(cols) < n { // the choice sets the scratch
+				cols = make([]float32, n)
+			}
+			Conv2DBackward(dIn, dW, nil, dOut, in, w, s, cols[:s.ColsLen()])
+		})
+		if err != nil {
+			return nil, err
+		}
+		add(KernelDgrad, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d k%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.KH, s.Batch), ns)
 	}
 	if haveFastGemm() { // the AVX-512 vote runs where the AVX-512 SGEMM does
 		const d = 1 << 24

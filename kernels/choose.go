@@ -65,6 +65,10 @@ const (
 	// KernelStem is ResNet's 7x7 stride-2 first layer (stem.go): its
 	// forward pass and, as a first layer, its filter gradient.
 	KernelStem = "stem"
+	// KernelDgrad is a stride-1 convolution's input gradient (conv.go's
+	// dInByConv): the forward convolution of dOut with the flipped
+	// filters, or col2im of w^T x dOut.
+	KernelDgrad = "dgrad"
 
 	ChoiceAVX512   = "avx512"
 	ChoiceBLAS     = "blas"
@@ -76,6 +80,9 @@ const (
 	ChoiceAVX2      = "avx2"
 	// ChoiceDirect is the stem's convolution without im2col.
 	ChoiceDirect = "direct"
+	// ChoiceByConv and ChoiceCol2im are KernelDgrad's two forms.
+	ChoiceByConv = "byconv"
+	ChoiceCol2im = "col2im"
 )
 
 // kernelChoices lists each kernel's choices, the default rule's first.
@@ -84,6 +91,7 @@ var kernelChoices = map[string][]string{
 	KernelConv:  {ChoiceWinograd, ChoiceIm2col, ChoiceWinograd4},
 	KernelVote:  {ChoiceAVX512, ChoiceAVX2},
 	KernelStem:  {ChoiceIm2col, ChoiceDirect},
+	KernelDgrad: {ChoiceByConv, ChoiceCol2im},
 }
 
 // CPU identifies a processor for the calibration tables.
@@ -209,6 +217,7 @@ type chooser struct {
 	sgemmSeen map[[3]int]string    // ChooseSgemm's decisions so far
 	convSeen  map[ConvShape]string // ChooseConv's
 	stemSeen  map[ConvShape]string // ChooseStem's
+	dgradSeen map[ConvShape]string // ChooseDgrad's
 	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
 	// every step, and its steady state must not allocate.
 	voteSeen [64]atomic.Pointer[string]
@@ -235,7 +244,7 @@ func activeChooser() *chooser {
 
 // newChooser reads the table of c from fsys and the setting env.
 func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
-	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}, stemSeen: map[ConvShape]string{}}
+	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}, stemSeen: map[ConvShape]string{}, dgradSeen: map[ConvShape]string{}}
 	for _, f := range strings.Split(env, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -473,6 +482,29 @@ func ChooseStem(s ConvShape) string {
 	})
 	ch.mu.Lock()
 	ch.stemSeen[s] = c
+	ch.mu.Unlock()
+	return c
+}
+
+// ChooseDgrad is the form of a stride-1 convolution's input gradient (the
+// shapes dInByConv can take), by ConvClass. The default rule is the
+// convolution of dOut with the flipped filters.
+func ChooseDgrad(s ConvShape) string {
+	ch := activeChooser()
+	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
+		return ChoiceByConv
+	}
+	ch.mu.RLock()
+	c, ok := ch.dgradSeen[s]
+	ch.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = ch.decide(KernelDgrad, ConvClass(s), func() string {
+		return fmt.Sprintf("in=%d out=%d %dx%d k%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.KH, s.Batch)
+	})
+	ch.mu.Lock()
+	ch.dgradSeen[s] = c
 	ch.mu.Unlock()
 	return c
 }

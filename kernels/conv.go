@@ -65,11 +65,24 @@ func (s ConvShape) blockColsLen() int {
 // dInByConv reports a convolution whose input gradient Conv2DBackward
 // computes as the forward convolution of dOut with the flipped, transposed
 // filters (see transposed) rather than as col2im of w^T x dOut: a stride-1,
-// square, not pointwise convolution with Pad < KH. Its SGEMM has the long
-// inner dimension OutC*KH*KW instead of OutC, and im2col's copies replace
-// col2im's scattered additions.
+// square, not pointwise convolution with Pad < KH whose filter gradient
+// goes through im2col (not wgWgrad), that the chooser gives to
+// ChoiceByConv, or whose filter gradient takes the Winograd form. Its SGEMM has the long inner dimension
+// OutC*KH*KW instead of OutC, im2col's copies replace col2im's scattered
+// additions, and a 3x3 can take the Winograd forward; but the filters are
+// flipped every step, and on ResNet's 512-channel 7x7 layers col2im
+// measured faster.
 func (s ConvShape) dInByConv() bool {
-	return s.Stride == 1 && s.KH == s.KW && s.Pad < s.KH && !s.pointwise()
+	if s.Stride != 1 || s.KH != s.KW || s.Pad >= s.KH || s.pointwise() {
+		return false
+	}
+	if s.wgWgrad() { // the Winograd filter gradient leaves no columns for col2im
+		return true
+	}
+	if r := shapeRecorder.Load(); r != nil {
+		r.addDgrad(s)
+	}
+	return ChooseDgrad(s) == ChoiceByConv
 }
 
 // transposed is the convolution that maps dOut to dIn when dInByConv: OutC

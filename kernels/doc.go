@@ -27,7 +27,9 @@
 //	w (OutC, InC*KH*KW) x cols --SGEMM--> out (OutC, B*OH*OW), the block's columns
 //
 // A stride-1 convolution's input gradient is the convolution of the output
-// gradient with the flipped, transposed filters (no col2im). A channel-major
+// gradient with the flipped, transposed filters (no col2im), or col2im of
+// w^T x dOut where the calibration table measured that faster
+// (KernelDgrad; a Winograd filter gradient keeps the first). A channel-major
 // 3x3 stride-1 convolution with enough channels and tiles (and so its input
 // gradient) is computed by Winograd's F(2x2, 3x3) instead (winograd.go):
 // transformed 4x4 input tiles and filters, 16 SGEMMs, transformed back,

@@ -185,6 +185,9 @@ func printChoices(w io.Writer, s kernels.Shapes) {
 	for _, c := range s.Stem {
 		fmt.Fprintf(w, "stem in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.StemClass(c), kernels.ChooseStem(c))
 	}
+	for _, c := range s.Dgrad {
+		fmt.Fprintf(w, "dgrad in=%d out=%d %dx%d k%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.KH, c.Batch, kernels.ConvClass(c), kernels.ChooseDgrad(c))
+	}
 	for _, m := range s.Vote {
 		fmt.Fprintf(w, "vote voters=%d (%s): %s\n", m, kernels.VoteClass(m), kernels.ChooseVote(m))
 	}
