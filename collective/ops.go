@@ -92,7 +92,10 @@ func Gather(c Comm, root int, data []byte) ([][]byte, error) {
 // signs to rank 0, which decodes them (canonicalizing untrusted bits),
 // counts the vote with kernels.Vote and sends the ternary result back.
 // result receives sign(sum of votes) on every rank. It is the strict form
-// of Quorum.Vote: every rank must vote.
+// of Quorum.Vote: every rank must vote. local must be canonical
+// (kernels.Signs.Canonicalize: no Neg bit without its NZ bit, none past
+// N), as the packing kernels write it: rank 0 counts its own signs as
+// they are.
 func VoteServer(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	var strict *Quorum
 	return strict.Vote(c, local, result, opt)

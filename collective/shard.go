@@ -51,7 +51,8 @@ func wordsOf(s kernels.Signs, lo, hi int) kernels.Signs {
 }
 
 // VoteShard runs the majority vote of local with rank j counting shard j;
-// result receives the whole vote on every rank.
+// result receives the whole vote on every rank. local must be canonical,
+// as for VoteServer: a shard's owner counts its own signs as they are.
 func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) error {
 	m, me := c.Size(), c.Rank()
 	if local.N != result.N {

@@ -25,7 +25,9 @@ func (s ConvShape) OutW() int { return PoolOut(s.InW, s.KW, s.Stride, s.Pad) }
 // in the CNHW layout.
 //
 // When the input gradient is computed as a convolution (dInByConv), the
-// scratch also holds that convolution's im2col and the flipped weights.
+// scratch also holds that convolution's im2col and the flipped weights;
+// when the direct stem takes s (stemDirect), its split rows and sums
+// (stemScratchLen).
 func (s ConvShape) ColsLen() int {
 	n := max(s.blockColsLen(), s.forwardColsLen())
 	if s.dInByConv() {
@@ -66,12 +68,11 @@ func (s ConvShape) blockColsLen() int {
 // computes as the forward convolution of dOut with the flipped, transposed
 // filters (see transposed) rather than as col2im of w^T x dOut: a stride-1,
 // square, not pointwise convolution with Pad < KH whose filter gradient
-// goes through im2col (not wgWgrad), that the chooser gives to
-// ChoiceByConv, or whose filter gradient takes the Winograd form. Its SGEMM has the long inner dimension
-// OutC*KH*KW instead of OutC, im2col's copies replace col2im's scattered
-// additions, and a 3x3 can take the Winograd forward; but the filters are
-// flipped every step, and on ResNet's 512-channel 7x7 layers col2im
-// measured faster.
+// takes the Winograd form (which leaves no columns for col2im), or goes
+// through im2col and the chooser gives it to ChoiceByConv (KernelDgrad).
+// The convolution's SGEMM has the long inner dimension OutC*KH*KW instead
+// of OutC, im2col's copies replace col2im's scattered additions, and a 3x3
+// can take the Winograd forward; but the filters are flipped every step.
 func (s ConvShape) dInByConv() bool {
 	if s.Stride != 1 || s.KH != s.KW || s.Pad >= s.KH || s.pointwise() {
 		return false
@@ -100,27 +101,35 @@ func (s ConvShape) transposed() ConvShape {
 // 36-byte filter landed in another cache line. Reference:
 // flipFiltersNaive.
 func flipFilters(wt, w []float32, s ConvShape) {
+	grain := max(1, flipGrain/max(1, s.OutC*s.KH*s.KW))
+	if Threads() <= 1 || s.InC < 2*grain { // one range, no closure to allocate
+		flipFilterRange(wt, w, s, 0, s.InC)
+		return
+	}
+	parallelFor(s.InC, grain, func(lo, hi int) { flipFilterRange(wt, w, s, lo, hi) })
+}
+
+// flipFilterRange is flipFilters for input channels lo..hi-1.
+func flipFilterRange(wt, w []float32, s ConvShape, lo, hi int) {
 	kk := s.KH * s.KW
-	parallelFor(s.InC, max(1, flipGrain/max(1, s.OutC*kk)), func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			dst := wt[c*s.OutC*kk : (c+1)*s.OutC*kk]
-			if kk == 9 {
-				for o := 0; o < s.OutC; o++ {
-					f := w[(o*s.InC+c)*9 : (o*s.InC+c)*9+9 : (o*s.InC+c)*9+9]
-					d := dst[o*9 : o*9+9 : o*9+9]
-					d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = f[8], f[7], f[6], f[5], f[4], f[3], f[2], f[1], f[0]
-				}
-				continue
-			}
+	for c := lo; c < hi; c++ {
+		dst := wt[c*s.OutC*kk : (c+1)*s.OutC*kk]
+		if kk == 9 {
 			for o := 0; o < s.OutC; o++ {
-				f := w[(o*s.InC+c)*kk : (o*s.InC+c+1)*kk]
-				d := dst[o*kk : (o+1)*kk]
-				for i, v := range f {
-					d[kk-1-i] = v
-				}
+				f := w[(o*s.InC+c)*9 : (o*s.InC+c)*9+9 : (o*s.InC+c)*9+9]
+				d := dst[o*9 : o*9+9 : o*9+9]
+				d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8] = f[8], f[7], f[6], f[5], f[4], f[3], f[2], f[1], f[0]
+			}
+			continue
+		}
+		for o := 0; o < s.OutC; o++ {
+			f := w[(o*s.InC+c)*kk : (o*s.InC+c+1)*kk]
+			d := dst[o*kk : (o+1)*kk]
+			for i, v := range f {
+				d[kk-1-i] = v
 			}
 		}
-	})
+	}
 }
 
 // flipGrain is the fewest values a thread of flipFilters is given.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -285,6 +286,36 @@ func TestLayersDoNotAllocate(t *testing.T) {
 	}); n > 32 {
 		t.Errorf("conv %+v: %v allocations", s, n)
 	}
+	// The direct stem (forced): its scratch is ColsLen's, so a call
+	// allocates only its closures, not its sums or split rows.
+	func() {
+		restore, err := ForceKernels(KernelStem + ":" + ChoiceDirect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer restore()
+		s := ConvShape{Batch: 2, InC: 3, InH: 96, InW: 96, OutC: 8, KH: 7, KW: 7, Stride: 2, Pad: 3, Layout: CNHW}
+		if !s.stemDirect() {
+			t.Skip("no direct stem on this CPU")
+		}
+		in, w := randSlice(rng, s.inLen()), randSlice(rng, s.wLen())
+		out, dW, cols := make([]float32, s.outLen()), make([]float32, s.wLen()), make([]float32, s.ColsLen())
+		run := func() {
+			Conv2DForward(out, in, w, nil, s, cols)
+			Conv2DBackward(nil, dW, nil, out, in, w, s, cols)
+		}
+		run()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		const calls = 10
+		for range calls {
+			run()
+		}
+		runtime.ReadMemStats(&m1)
+		if per := (m1.TotalAlloc - m0.TotalAlloc) / calls; per > 4096 {
+			t.Errorf("stem %+v: %d bytes allocated a call", s, per)
+		}
+	}()
 	const b, c, h = 2, 3, 8
 	x := randSlice(rng, b*c*h*h)
 	y, dx, mask := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))

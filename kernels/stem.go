@@ -1,5 +1,7 @@
 package kernels
 
+import "runtime"
+
 // The stem's direct convolution: ResNet's first layer, a 7x7 convolution
 // with stride 2 and padding 3 of a few input channels (3 for images),
 // computed without im2col. Its im2col matrix is 49 InC rows by every
@@ -42,7 +44,7 @@ func (s ConvShape) stemShape() bool {
 // stemDirect reports whether the forward pass of s takes the direct stem
 // path: the kernel runs here, s is a stem, and the chooser takes it.
 func (s ConvShape) stemDirect() bool {
-	if !stemFast || !s.stemShape() {
+	if !stemFast || !useAsm || !s.stemShape() {
 		return false
 	}
 	if r := shapeRecorder.Load(); r != nil {
@@ -54,14 +56,21 @@ func (s ConvShape) stemDirect() bool {
 // stemMaxInC bounds the input channels (the window's rows go on the stack).
 const stemMaxInC = 4
 
-// stemScratchLen is the scratch stemForward uses: the split rows, a split
-// row of zeros and the packed filters.
+// stemScratchLen is the scratch the direct stem path uses: the split
+// rows, a split row of zeros, then the packed filters (stemForward) or the
+// filter gradient's sums, 14 x 16 for each pair of output channels and
+// window row (stemWgrad).
 func stemScratchLen(s ConvShape) int {
-	return (s.InC*s.Batch*s.InH+1)*2*stemRowFloats + s.OutC*s.InC*49
+	return (s.InC*s.Batch*s.InH+1)*2*stemRowFloats + max(s.OutC*s.InC*49, s.OutC/2*s.InC*7*stemWgradSums)
 }
 
+// stemWgradSums is the sums of one window row for two output channels:
+// 14 of sixteen lanes.
+const stemWgradSums = 14 * 16
+
 // stemBlocks returns the widths, in vectors of 16 columns, of the blocks
-// an output row is cut into: fours, then threes (v is not 1, 2 or 5).
+// an output row is cut into: threes until the rest is a multiple of four,
+// then fours (v is not 1, 2 or 5).
 func stemBlocks(v int) []int {
 	var bs []int
 	for v > 0 {
@@ -118,14 +127,16 @@ func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
 		scratch = make([]float32, n)
 	}
 	const half = stemRowFloats
+	const sums = stemWgradSums
 	split := stemSplit(in, s, scratch)
+	acc := scratch[len(split) : len(split)+s.OutC/2*c*7*sums]
 	plane := b * oh * ow
 	parallelFor(s.OutC/2, 1, func(lo, hi int) {
 		// The window rows' input rows for a block of output rows, built
 		// once for every channel block (a row of zeros past the image).
 		var rows [stemMaxInC * 7][stemWgradRows]uintptr
-		const sums = 14 * 16 // a window row's, for two channels
-		acc := make([]float32, (hi-lo)*c*7*sums)
+		acc := acc[lo*c*7*sums : hi*c*7*sums]
+		clear(acc)
 		zero := split[c*b*h*2*half:]
 		for img := 0; img < b; img++ {
 			for y0 := 0; y0 < oh; y0 += stemWgradRows {
@@ -165,6 +176,7 @@ func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
 				}
 			}
 		}
+		runtime.KeepAlive(split) // the kernel read it through the rows' addresses
 	})
 }
 
@@ -225,5 +237,6 @@ func stemForward(out, in, w, bias []float32, s ConvShape, scratch []float32) {
 				x0 += 16 * nv
 			}
 		}
+		runtime.KeepAlive(split) // the kernel read it through the rows' addresses
 	})
 }

@@ -54,6 +54,7 @@ func stemRow(nv int, rows *uintptr, n int, w, bias, out *float32, ostride int) {
 	}
 }
 
-// uintptrOf is the address of x's first value, for the kernel's table of
-// rows (x stays referenced by the caller while the kernel runs).
+// uintptrOf is the address of x's first value, for the kernels' tables of
+// rows: the callers keep the slices alive past the kernels' calls
+// (runtime.KeepAlive), since an address held as a uintptr does not.
 func uintptrOf(x []float32) uintptr { return uintptr(unsafe.Pointer(&x[0])) }

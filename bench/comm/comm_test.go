@@ -156,6 +156,10 @@ func TestUsage(t *testing.T) {
 		{"step", "--security", "tls", "--out", out},
 		{"comm", "--security", "seal,", "--out", out},
 		{"comm", "extra"},
+		{"kernels", "--kernels", "stem,nosuch"},
+		{"kernels", "--kernels", "stem"},
+		{"kernels", "--kernels", "stem,stem,stem,stem,stem"},
+		{"kernels", "--calibrate", "--kernels", "stem", "--out", out},
 	} {
 		code, _, stderr := runBench(t, args...)
 		if code != 2 || strings.Count(stderr, "signsgd:") != 1 {

@@ -60,6 +60,19 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
 	}
+	var kinds []string // distinct
+	for _, k := range strings.Split(*only, ",") {
+		if !slices.Contains(kernels.Kernels(), k) {
+			return cli.UsageError("bench kernels: unknown kernel %q in --kernels (want %s)", k, strings.Join(kernels.Kernels(), ", "))
+		}
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	partial := len(kinds) < len(kernels.Kernels())
+	if partial && (!*calibrate || !*keep) {
+		return cli.UsageError("bench kernels: --kernels measures part of a table: it needs --calibrate --keep")
+	}
 	kernels.SetThreads(*threads)
 	kernels.SetBLASThreads(*threads)
 	defer kernels.SetThreads(0)
@@ -85,16 +98,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		shapes.Merge(kernels.Shapes{Sgemm: kernels.BenchSgemmShapes})
 	}
 	shapes.Vote = kernelVoters
-	kinds := strings.Split(*only, ",")
-	for _, k := range kinds {
-		if !slices.Contains(kernels.Kernels(), k) {
-			return cli.UsageError("bench kernels: unknown kernel %q in --kernels (want %s)", k, strings.Join(kernels.Kernels(), ", "))
-		}
-	}
-	if len(kinds) < len(kernels.Kernels()) {
-		if !*calibrate || !*keep {
-			return cli.UsageError("bench kernels: --kernels measures part of a table: it needs --calibrate --keep")
-		}
+	if partial {
 		shapes.Only(kinds)
 	}
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())

@@ -19,15 +19,15 @@ a("")
 a('#include "textflag.h"')
 
 # Byte offset of tap kw's sixteen inputs for output columns x..x+15 from
-# the start of a split row (stem.go's stemRow: the even columns at float
-# 1 + j, the odd ones at rowFloats + 2 + j): input column 2x + kw - 3.
+# the start of a split row (stem.go's stemSplit: the even columns at float
+# 1 + j, the odd ones at ROW_FLOATS + 2 + j): input column 2x + kw - 3.
 ROW_FLOATS = 128
 
 
 def tap_offset(kw):
     if (kw - 3) % 2 == 0:  # even input columns: j = x + (kw - 3) / 2, at 1 + j
         return 4 * (1 + (kw - 3) // 2)
-    return 4 * (ROW_FLOATS + 2 + (kw - 4) // 2)  # odd: j = x + (kw - 4) / 2, at 2 + j
+    return 4 * (ROW_FLOATS + 2 + (kw - 4) // 2)  # odd: j = x + (kw - 4) / 2, at ROW_FLOATS + 2 + j
 
 
 for nvec in (4, 3):
