@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -15,9 +16,7 @@ import (
 type shapeSet struct {
 	mu    sync.Mutex
 	sgemm map[[3]int]bool
-	conv  map[ConvShape]bool
-	stem  map[ConvShape]bool
-	dgrad map[ConvShape]bool
+	conv  map[string]map[ConvShape]bool // by kernel, one of convKernels
 }
 
 var shapeRecorder atomic.Pointer[shapeSet]
@@ -28,22 +27,21 @@ func (r *shapeSet) addSgemm(m, n, k int) {
 	r.mu.Unlock()
 }
 
-func (r *shapeSet) addConv(s ConvShape) {
+// addConv records s as a shape that met kernel's choice.
+func (r *shapeSet) addConv(kernel string, s ConvShape) {
 	r.mu.Lock()
-	r.conv[s] = true
+	if r.conv[kernel] == nil {
+		r.conv[kernel] = map[ConvShape]bool{}
+	}
+	r.conv[kernel][s] = true
 	r.mu.Unlock()
 }
 
-func (r *shapeSet) addStem(s ConvShape) {
-	r.mu.Lock()
-	r.stem[s] = true
-	r.mu.Unlock()
-}
-
-func (r *shapeSet) addDgrad(s ConvShape) {
-	r.mu.Lock()
-	r.dgrad[s] = true
-	r.mu.Unlock()
+// recordConv records s for kernel if shapes are being recorded.
+func recordConv(kernel string, s ConvShape) {
+	if r := shapeRecorder.Load(); r != nil {
+		r.addConv(kernel, s)
+	}
 }
 
 // BenchSgemmShapes are BenchmarkSgemm's products (m, n, k): ResNet's
@@ -55,16 +53,14 @@ var BenchSgemmShapes = [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600
 // Shapes are the shapes of the products and convolutions that have two
 // implementations to choose from, as a network's step meets them.
 type Shapes struct {
-	Sgemm [][3]int // m, n, k
-	Conv  []ConvShape
-	Stem  []ConvShape
-	Dgrad []ConvShape
-	Vote  []int // voters
+	Sgemm [][3]int               // m, n, k
+	Conv  map[string][]ConvShape // by kernel, one of convKernels (KernelConv, KernelStem, KernelDgrad)
+	Vote  []int                  // voters
 }
 
 // RecordShapes runs fn and returns the shapes it took a choice on, sorted.
 func RecordShapes(fn func()) Shapes {
-	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[ConvShape]bool{}, stem: map[ConvShape]bool{}, dgrad: map[ConvShape]bool{}}
+	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[string]map[ConvShape]bool{}}
 	shapeRecorder.Store(r)
 	defer shapeRecorder.Store(nil)
 	fn()
@@ -73,38 +69,38 @@ func RecordShapes(fn func()) Shapes {
 		s.Sgemm = append(s.Sgemm, k)
 	}
 	sort.Slice(s.Sgemm, func(i, j int) bool { return slices.Compare(s.Sgemm[i][:], s.Sgemm[j][:]) < 0 })
-	for c := range r.conv {
-		s.Conv = append(s.Conv, c)
+	for kernel, set := range r.conv {
+		cs := slices.Collect(maps.Keys(set))
+		sort.Slice(cs, func(i, j int) bool { return fmt.Sprint(cs[i]) < fmt.Sprint(cs[j]) })
+		s.addConv(kernel, cs...)
 	}
-	sort.Slice(s.Conv, func(i, j int) bool { return fmt.Sprint(s.Conv[i]) < fmt.Sprint(s.Conv[j]) })
-	for c := range r.stem {
-		s.Stem = append(s.Stem, c)
-	}
-	sort.Slice(s.Stem, func(i, j int) bool { return fmt.Sprint(s.Stem[i]) < fmt.Sprint(s.Stem[j]) })
-	for c := range r.dgrad {
-		s.Dgrad = append(s.Dgrad, c)
-	}
-	sort.Slice(s.Dgrad, func(i, j int) bool { return fmt.Sprint(s.Dgrad[i]) < fmt.Sprint(s.Dgrad[j]) })
 	return s
 }
 
-// Only keeps the shapes of the named kernels (KernelSgemm, KernelConv,
-// KernelStem, KernelDgrad, KernelVote) and drops the others'.
+// addConv adds convolution shapes for kernel, without repeats.
+func (s *Shapes) addConv(kernel string, cs ...ConvShape) {
+	if s.Conv == nil {
+		s.Conv = map[string][]ConvShape{}
+	}
+	for _, c := range cs {
+		if !slices.Contains(s.Conv[kernel], c) {
+			s.Conv[kernel] = append(s.Conv[kernel], c)
+		}
+	}
+}
+
+// Only keeps the shapes of the named kernels and drops the others'.
 func (s *Shapes) Only(kernels []string) {
 	if !slices.Contains(kernels, KernelSgemm) {
 		s.Sgemm = nil
 	}
-	if !slices.Contains(kernels, KernelConv) {
-		s.Conv = nil
-	}
-	if !slices.Contains(kernels, KernelStem) {
-		s.Stem = nil
-	}
-	if !slices.Contains(kernels, KernelDgrad) {
-		s.Dgrad = nil
-	}
 	if !slices.Contains(kernels, KernelVote) {
 		s.Vote = nil
+	}
+	for k := range s.Conv {
+		if !slices.Contains(kernels, k) {
+			delete(s.Conv, k)
+		}
 	}
 }
 
@@ -115,20 +111,8 @@ func (s *Shapes) Merge(t Shapes) {
 			s.Sgemm = append(s.Sgemm, x)
 		}
 	}
-	for _, x := range t.Conv {
-		if !slices.Contains(s.Conv, x) {
-			s.Conv = append(s.Conv, x)
-		}
-	}
-	for _, x := range t.Stem {
-		if !slices.Contains(s.Stem, x) {
-			s.Stem = append(s.Stem, x)
-		}
-	}
-	for _, x := range t.Dgrad {
-		if !slices.Contains(s.Dgrad, x) {
-			s.Dgrad = append(s.Dgrad, x)
-		}
+	for _, k := range convKernels {
+		s.addConv(k, t.Conv[k]...)
 	}
 	for _, x := range t.Vote {
 		if !slices.Contains(s.Vote, x) {
@@ -210,47 +194,14 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	ch.useTable(t, "the table being measured")
 	prev := testChooser.Swap(ch)
 	defer testChooser.Store(prev)
-	for _, s := range shapes.Conv {
-		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
-		var cols []float32
-		ns, err := timeChoices(KernelConv, convChoices(s), func() {
-			if n := s.ColsLen(); len(cols) < n {
-				cols = make([]float32, n)
+	for _, kernel := range convKernels {
+		for _, s := range shapes.Conv[kernel] {
+			ns, err := timeChoices(kernel, shapeChoices(kernel, s), convRun(kernel, s, rng))
+			if err != nil {
+				return nil, err
 			}
-			Conv2DForward(out, in, w, nil, s, cols[:s.ColsLen()])
-		})
-		if err != nil {
-			return nil, err
+			add(kernel, ClassOf(kernel, s), DescribeConv(s), ns)
 		}
-		add(KernelConv, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
-	}
-	for _, s := range shapes.Stem { // both passes of a first layer: the choice takes both
-		in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), make([]float32, s.outLen())
-		dW := make([]float32, s.wLen())
-		cols := make([]float32, max(s.ColsLen(), stemScratchLen(s)))
-		ns, err := timeChoices(KernelStem, kernelChoices[KernelStem], func() {
-			Conv2DForward(out, in, w, nil, s, cols)
-			Conv2DBackward(nil, dW, nil, out, in, w, s, cols)
-		})
-		if err != nil {
-			return nil, err
-		}
-		add(KernelStem, StemClass(s), fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch), ns)
-	}
-	for _, s := range shapes.Dgrad { // the whole backward pass: the filter gradient is common to both
-		in, w, dOut := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), randFloats(rng, s.outLen())
-		dW, dIn := make([]float32, s.wLen()), make([]float32, s.inLen())
-		var cols []float32
-		ns, err := timeChoices(KernelDgrad, kernelChoices[KernelDgrad], func() {
-			if n := s.ColsLen(); len(cols) < n { // the choice sets the scratch
-				cols = make([]float32, n)
-			}
-			Conv2DBackward(dIn, dW, nil, dOut, in, w, s, cols[:s.ColsLen()])
-		})
-		if err != nil {
-			return nil, err
-		}
-		add(KernelDgrad, ConvClass(s), fmt.Sprintf("in=%d out=%d %dx%d k%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.KH, s.Batch), ns)
 	}
 	if haveFastGemm() { // the AVX-512 vote runs where the AVX-512 SGEMM does
 		const d = 1 << 24
@@ -345,4 +296,38 @@ func randFloats(rng *rand.Rand, n int) []float32 {
 		s[i] = float32(rng.NormFloat64())
 	}
 	return s
+}
+
+// shapeChoices is the choices kernel (one of convKernels) has for s.
+func shapeChoices(kernel string, s ConvShape) []string {
+	if kernel == KernelConv {
+		return convChoices(s)
+	}
+	return kernelChoices[kernel]
+}
+
+// convRun returns the work a choice of kernel is timed on for s, in the
+// scratch its choice sets (ColsLen, grown as needed): the forward pass
+// for KernelConv; both passes of a first layer for KernelStem, the choice
+// taking both; the whole backward pass, input gradient included, for
+// KernelDgrad (the filter gradient is common to both forms).
+func convRun(kernel string, s ConvShape, rng *rand.Rand) func() {
+	in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), randFloats(rng, s.outLen())
+	dW := make([]float32, s.wLen())
+	var dIn, cols []float32
+	if kernel == KernelDgrad {
+		dIn = make([]float32, s.inLen())
+	}
+	return func() {
+		if n := s.ColsLen(); len(cols) < n {
+			cols = make([]float32, n)
+		}
+		scratch := cols[:s.ColsLen()]
+		if kernel != KernelDgrad {
+			Conv2DForward(out, in, w, nil, s, scratch)
+		}
+		if kernel != KernelConv {
+			Conv2DBackward(dIn, dW, nil, out, in, w, s, scratch)
+		}
+	}
 }

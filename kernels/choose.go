@@ -214,10 +214,8 @@ type chooser struct {
 	header    sync.Once
 
 	mu        sync.RWMutex
-	sgemmSeen map[[3]int]string    // ChooseSgemm's decisions so far
-	convSeen  map[ConvShape]string // ChooseConv's
-	stemSeen  map[ConvShape]string // ChooseStem's
-	dgradSeen map[ConvShape]string // ChooseDgrad's
+	sgemmSeen map[[3]int]string      // ChooseSgemm's decisions so far
+	convSeen  map[convSeenKey]string // chooseConvShape's
 	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
 	// every step, and its steady state must not allocate.
 	voteSeen [64]atomic.Pointer[string]
@@ -244,7 +242,7 @@ func activeChooser() *chooser {
 
 // newChooser reads the table of c from fsys and the setting env.
 func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
-	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[ConvShape]string{}, stemSeen: map[ConvShape]string{}, dgradSeen: map[ConvShape]string{}}
+	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
 	for _, f := range strings.Split(env, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -437,25 +435,7 @@ func ChooseSgemm(m, n, k int) string {
 }
 
 // ChooseConv is the choice for a convolution Winograd can compute.
-func ChooseConv(s ConvShape) string {
-	ch := activeChooser()
-	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
-		return ChoiceWinograd
-	}
-	ch.mu.RLock()
-	c, ok := ch.convSeen[s]
-	ch.mu.RUnlock()
-	if ok {
-		return c
-	}
-	c = ch.decide(KernelConv, ConvClass(s), func() string {
-		return fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch)
-	})
-	ch.mu.Lock()
-	ch.convSeen[s] = c
-	ch.mu.Unlock()
-	return c
-}
+func ChooseConv(s ConvShape) string { return chooseConvShape(KernelConv, s) }
 
 // StemClass is the shape class of a stem convolution (stem.go): its
 // channels and its output's width and pixels, in powers of two.
@@ -466,47 +446,60 @@ func StemClass(s ConvShape) string {
 // ChooseStem is the choice for a convolution the direct stem path can
 // take. The default rule is im2col: the direct kernel is measured on the
 // CPUs whose tables time it.
-func ChooseStem(s ConvShape) string {
-	ch := activeChooser()
-	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
-		return ChoiceIm2col
-	}
-	ch.mu.RLock()
-	c, ok := ch.stemSeen[s]
-	ch.mu.RUnlock()
-	if ok {
-		return c
-	}
-	c = ch.decide(KernelStem, StemClass(s), func() string {
-		return fmt.Sprintf("in=%d out=%d %dx%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.Batch)
-	})
-	ch.mu.Lock()
-	ch.stemSeen[s] = c
-	ch.mu.Unlock()
-	return c
-}
+func ChooseStem(s ConvShape) string { return chooseConvShape(KernelStem, s) }
 
 // ChooseDgrad is the form of a stride-1 convolution's input gradient (the
 // shapes dInByConv can take), by ConvClass. The default rule is the
 // convolution of dOut with the flipped filters.
-func ChooseDgrad(s ConvShape) string {
+func ChooseDgrad(s ConvShape) string { return chooseConvShape(KernelDgrad, s) }
+
+// convKernels are the kernels chosen per convolution shape.
+var convKernels = []string{KernelConv, KernelStem, KernelDgrad}
+
+// ClassOf is the shape class of convolution s for kernel, one of
+// convKernels: StemClass for the stem, ConvClass for the others.
+func ClassOf(kernel string, s ConvShape) string {
+	if kernel == KernelStem {
+		return StemClass(s)
+	}
+	return ConvClass(s)
+}
+
+// ChooseFor is the choice of kernel, one of convKernels, for s.
+func ChooseFor(kernel string, s ConvShape) string { return chooseConvShape(kernel, s) }
+
+// DescribeConv is the shape a report and a table name: channels, size,
+// filter and batch.
+func DescribeConv(s ConvShape) string {
+	return fmt.Sprintf("in=%d out=%d %dx%d k%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.KH, s.Batch)
+}
+
+// chooseConvShape is the choice of kernel (one of convKernels) for s,
+// remembered per shape; with no table, no forcing and no report, the
+// kernel's default rule (its first choice) at once.
+func chooseConvShape(kernel string, s ConvShape) string {
 	ch := activeChooser()
 	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
-		return ChoiceByConv
+		return kernelChoices[kernel][0]
 	}
+	key := convSeenKey{kernel, s}
 	ch.mu.RLock()
-	c, ok := ch.dgradSeen[s]
+	c, ok := ch.convSeen[key]
 	ch.mu.RUnlock()
 	if ok {
 		return c
 	}
-	c = ch.decide(KernelDgrad, ConvClass(s), func() string {
-		return fmt.Sprintf("in=%d out=%d %dx%d k%d batch=%d", s.InC, s.OutC, s.InH, s.InW, s.KH, s.Batch)
-	})
+	c = ch.decide(kernel, ClassOf(kernel, s), func() string { return DescribeConv(s) })
 	ch.mu.Lock()
-	ch.dgradSeen[s] = c
+	ch.convSeen[key] = c
 	ch.mu.Unlock()
 	return c
+}
+
+// convSeenKey is a decision chooseConvShape remembers.
+type convSeenKey struct {
+	kernel string
+	s      ConvShape
 }
 
 // ChooseVote is the choice for a vote of m voters on a CPU with AVX-512.

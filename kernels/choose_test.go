@@ -237,7 +237,7 @@ func TestCalibrateSmall(t *testing.T) {
 	before := activeChooser()
 	conv := ConvShape{Batch: 8, InC: 16, InH: 12, InW: 12, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
 	defer setSwitch(&wgMinTiles, 1)()
-	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: []ConvShape{conv}}, 3, io.Discard)
+	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: map[string][]ConvShape{KernelConv: {conv}}}, 3, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

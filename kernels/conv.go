@@ -80,9 +80,7 @@ func (s ConvShape) dInByConv() bool {
 	if s.wgWgrad() { // the Winograd filter gradient leaves no columns for col2im
 		return true
 	}
-	if r := shapeRecorder.Load(); r != nil {
-		r.addDgrad(s)
-	}
+	recordConv(KernelDgrad, s)
 	return ChooseDgrad(s) == ChoiceByConv
 }
 

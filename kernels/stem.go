@@ -47,9 +47,7 @@ func (s ConvShape) stemDirect() bool {
 	if !stemFast || !useAsm || !s.stemShape() {
 		return false
 	}
-	if r := shapeRecorder.Load(); r != nil {
-		r.addStem(s)
-	}
+	recordConv(KernelStem, s)
 	return ChooseStem(s) == ChoiceDirect
 }
 
@@ -108,6 +106,17 @@ func stemSplit(in []float32, s ConvShape, scratch []float32) []float32 {
 	return split
 }
 
+// stemWindowRow is the split row (from stemSplit) that window row kh of
+// output row y of image img reads in input channel ci: input row
+// 2y + kh - 3, or the row of zeros after the others outside the image.
+func stemWindowRow(split []float32, s ConvShape, ci, img, y, kh int) []float32 {
+	iy := 2*y + kh - 3
+	if iy < 0 || iy >= s.InH {
+		iy, ci, img = 0, s.InC, 0 // the zero row, after every channel's
+	}
+	return split[((ci*s.Batch+img)*s.InH+iy)*2*stemRowFloats:]
+}
+
 // stemWgrad is the filter gradient of the direct stem path:
 // dW (OutC, InC, 7, 7) += dOut x (in's windows), each thread taking its
 // own blocks of two output channels, so the sums do not depend on the
@@ -121,12 +130,11 @@ func stemSplit(in []float32, s ConvShape, scratch []float32) []float32 {
 // three channels). The lanes are added in order at the end. scratch is
 // used if it holds stemScratchLen(s) values.
 func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
-	b, c, h := s.Batch, s.InC, s.InH
+	b, c := s.Batch, s.InC
 	oh, ow := s.OutH(), s.OutW()
 	if n := stemScratchLen(s); len(scratch) < n {
 		scratch = make([]float32, n)
 	}
-	const half = stemRowFloats
 	const sums = stemWgradSums
 	split := stemSplit(in, s, scratch)
 	acc := scratch[len(split) : len(split)+s.OutC/2*c*7*sums]
@@ -137,18 +145,13 @@ func stemWgrad(dW, dOut, in []float32, s ConvShape, scratch []float32) {
 		var rows [stemMaxInC * 7][stemWgradRows]uintptr
 		acc := acc[lo*c*7*sums : hi*c*7*sums]
 		clear(acc)
-		zero := split[c*b*h*2*half:]
 		for img := 0; img < b; img++ {
 			for y0 := 0; y0 < oh; y0 += stemWgradRows {
 				nr := min(stemWgradRows, oh-y0)
 				for ci := 0; ci < c; ci++ {
 					for kh := 0; kh < 7; kh++ {
 						for r := 0; r < nr; r++ {
-							row := zero
-							if iy := 2*(y0+r) + kh - 3; iy >= 0 && iy < h {
-								row = split[((ci*b+img)*h+iy)*2*half:]
-							}
-							rows[ci*7+kh][r] = uintptrOf(row)
+							rows[ci*7+kh][r] = uintptrOf(stemWindowRow(split, s, ci, img, y0+r, kh))
 						}
 					}
 				}
@@ -189,16 +192,14 @@ const stemWgradRows = 8
 // it holds stemScratchLen(s) values (ColsLen covers it when the chooser
 // takes this path); else it allocates.
 func stemForward(out, in, w, bias []float32, s ConvShape, scratch []float32) {
-	b, c, h := s.Batch, s.InC, s.InH
+	b, c := s.Batch, s.InC
 	oh, ow := s.OutH(), s.OutW()
 	n := stemScratchLen(s)
 	if len(scratch) < n {
 		scratch = make([]float32, n)
 	}
-	const half = stemRowFloats
 	split := stemSplit(in, s, scratch)
 	wp := scratch[len(split):n]
-	zero := split[c*b*h*2*half:]
 	// Filters in the kernel's order: four output channels, then window
 	// row (c, kh), tap kw and channel of the four.
 	for o := 0; o < s.OutC; o++ {
@@ -218,12 +219,7 @@ func stemForward(out, in, w, bias []float32, s ConvShape, scratch []float32) {
 			for _, nv := range blocks {
 				for ci := 0; ci < c; ci++ {
 					for kh := 0; kh < 7; kh++ {
-						iy := 2*y + kh - 3
-						row := zero
-						if iy >= 0 && iy < h {
-							row = split[((ci*b+img)*h+iy)*2*half:]
-						}
-						rows[ci*7+kh] = uintptrOf(row[x0:])
+						rows[ci*7+kh] = uintptrOf(stemWindowRow(split, s, ci, img, y, kh)[x0:])
 					}
 				}
 				for o := 0; o < s.OutC; o += 4 {

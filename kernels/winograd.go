@@ -46,9 +46,7 @@ func (s ConvShape) winograd() bool {
 	if !s.wgShape() {
 		return false
 	}
-	if r := shapeRecorder.Load(); r != nil {
-		r.addConv(s)
-	}
+	recordConv(KernelConv, s)
 	c := ChooseConv(s)
 	return c == ChoiceWinograd || c == ChoiceWinograd4
 }

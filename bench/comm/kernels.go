@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -183,14 +184,10 @@ func printChoices(w io.Writer, s kernels.Shapes) {
 	for _, g := range s.Sgemm {
 		fmt.Fprintf(w, "sgemm m=%d n=%d k=%d (%s): %s\n", g[0], g[1], g[2], kernels.SgemmClass(g[0], g[1], g[2]), kernels.ChooseSgemm(g[0], g[1], g[2]))
 	}
-	for _, c := range s.Conv {
-		fmt.Fprintf(w, "conv in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.ConvClass(c), kernels.ChooseConv(c))
-	}
-	for _, c := range s.Stem {
-		fmt.Fprintf(w, "stem in=%d out=%d %dx%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.Batch, kernels.StemClass(c), kernels.ChooseStem(c))
-	}
-	for _, c := range s.Dgrad {
-		fmt.Fprintf(w, "dgrad in=%d out=%d %dx%d k%d batch=%d (%s): %s\n", c.InC, c.OutC, c.InH, c.InW, c.KH, c.Batch, kernels.ConvClass(c), kernels.ChooseDgrad(c))
+	for _, k := range slices.Sorted(maps.Keys(s.Conv)) {
+		for _, c := range s.Conv[k] {
+			fmt.Fprintf(w, "%s %s (%s): %s\n", k, kernels.DescribeConv(c), kernels.ClassOf(k, c), kernels.ChooseFor(k, c))
+		}
 	}
 	for _, m := range s.Vote {
 		fmt.Fprintf(w, "vote voters=%d (%s): %s\n", m, kernels.VoteClass(m), kernels.ChooseVote(m))
