@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,10 @@ import (
 
 // shapeSet collects the shapes that reach a choice (RecordShapes).
 type shapeSet struct {
-	mu    sync.Mutex
-	sgemm map[[3]int]bool
-	conv  map[string]map[ConvShape]bool // by kernel, one of convKernels
+	mu     sync.Mutex
+	sgemm  map[[3]int]bool
+	conv   map[string]map[ConvShape]bool // by kernel, one of convKernels
+	layers map[ConvShape]bool            // passed to Conv2DForward
 }
 
 var shapeRecorder atomic.Pointer[shapeSet]
@@ -35,6 +37,16 @@ func (r *shapeSet) addConv(kernel string, s ConvShape) {
 	}
 	r.conv[kernel][s] = true
 	r.mu.Unlock()
+}
+
+// recordLayer records s as a network's layer (Conv2DForward's shape) if
+// shapes are being recorded.
+func recordLayer(s ConvShape) {
+	if r := shapeRecorder.Load(); r != nil {
+		r.mu.Lock()
+		r.layers[s] = true
+		r.mu.Unlock()
+	}
 }
 
 // recordConv records s for kernel if shapes are being recorded.
@@ -56,11 +68,16 @@ type Shapes struct {
 	Sgemm [][3]int               // m, n, k
 	Conv  map[string][]ConvShape // by kernel, one of convKernels (KernelConv, KernelStem, KernelDgrad)
 	Vote  []int                  // voters
+	// Layers are the convolutions a network runs as layers (forward and
+	// backward passes). A shape in Conv[KernelConv] that is not one is
+	// only met as a layer's input gradient, the forward convolution of
+	// dOut with the flipped filters, and is timed on that pass alone.
+	Layers []ConvShape
 }
 
 // RecordShapes runs fn and returns the shapes it took a choice on, sorted.
 func RecordShapes(fn func()) Shapes {
-	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[string]map[ConvShape]bool{}}
+	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[string]map[ConvShape]bool{}, layers: map[ConvShape]bool{}}
 	shapeRecorder.Store(r)
 	defer shapeRecorder.Store(nil)
 	fn()
@@ -70,11 +87,17 @@ func RecordShapes(fn func()) Shapes {
 	}
 	sort.Slice(s.Sgemm, func(i, j int) bool { return slices.Compare(s.Sgemm[i][:], s.Sgemm[j][:]) < 0 })
 	for kernel, set := range r.conv {
-		cs := slices.Collect(maps.Keys(set))
-		sort.Slice(cs, func(i, j int) bool { return fmt.Sprint(cs[i]) < fmt.Sprint(cs[j]) })
-		s.addConv(kernel, cs...)
+		s.addConv(kernel, sortedShapes(set)...)
 	}
+	s.Layers = sortedShapes(r.layers)
 	return s
+}
+
+// sortedShapes is set's shapes in a fixed order.
+func sortedShapes(set map[ConvShape]bool) []ConvShape {
+	cs := slices.Collect(maps.Keys(set))
+	sort.Slice(cs, func(i, j int) bool { return fmt.Sprint(cs[i]) < fmt.Sprint(cs[j]) })
+	return cs
 }
 
 // addConv adds convolution shapes for kernel, without repeats.
@@ -119,6 +142,11 @@ func (s *Shapes) Merge(t Shapes) {
 			s.Vote = append(s.Vote, x)
 		}
 	}
+	for _, x := range t.Layers {
+		if !slices.Contains(s.Layers, x) {
+			s.Layers = append(s.Layers, x)
+		}
+	}
 }
 
 // Calibrate times every choice of every kernel on shapes (the median of
@@ -152,11 +180,18 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	}
 	// timeChoices times run under each of kernel's choices (forced), in
 	// turns (see medianTimes).
-	timeChoices := func(kernel string, choices []string, run func()) (map[string]float64, error) {
+	// A product's or a vote's choice is forced for every shape; a
+	// convolution's for its class alone (class), so that the layer's other
+	// convolutions (its input gradient's, of another class) take what
+	// the table in use gives them, as in a network.
+	timeChoices := func(kernel, class string, choices []string, run func()) (map[string]float64, error) {
 		runs := make([]func(), len(choices))
 		for i, c := range choices {
-			ch, err := forcedChooser(kernel + ":" + c)
-			if err != nil {
+			var ch *chooser
+			var err error
+			if class != "" {
+				ch = activeChooser().withClass(kernel, class, c)
+			} else if ch, err = forcedChooser(kernel + ":" + c); err != nil {
 				return nil, err
 			}
 			runs[i] = func() { // the swaps take nanoseconds; making ch takes a table's parsing
@@ -177,7 +212,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		for _, s := range shapes.Sgemm {
 			m, n, k := s[0], s[1], s[2]
 			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
-			ns, err := timeChoices(KernelSgemm, kernelChoices[KernelSgemm], func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
+			ns, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
 			if err != nil {
 				return nil, err
 			}
@@ -192,11 +227,22 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		return nil, err
 	}
 	ch.useTable(t, "the table being measured")
+	// A convolution class not measured yet keeps the table in use's
+	// choice while the others are timed (a layer's input gradient may be
+	// of another class than the layer).
+	for key, c := range base.byClass {
+		if k, _, _ := strings.Cut(key, "/"); slices.Contains(convKernels, k) {
+			if _, ok := ch.byClass[key]; !ok {
+				ch.byClass[key] = c
+			}
+		}
+	}
 	prev := testChooser.Swap(ch)
 	defer testChooser.Store(prev)
 	for _, kernel := range convKernels {
 		for _, s := range shapes.Conv[kernel] {
-			ns, err := timeChoices(kernel, shapeChoices(kernel, s), convRun(kernel, s, rng))
+			layer := slices.Contains(shapes.Layers, s)
+			ns, err := timeChoices(kernel, ClassOf(kernel, s), shapeChoices(kernel, s), convRun(kernel, s, layer, rng))
 			if err != nil {
 				return nil, err
 			}
@@ -212,7 +258,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				PackSigns(voters[i], randFloats(rng, d))
 			}
 			dst := NewSigns(d)
-			ns, err := timeChoices(KernelVote, kernelChoices[KernelVote], func() { Vote(dst, voters, VoteOptions{}) })
+			ns, err := timeChoices(KernelVote, "", kernelChoices[KernelVote], func() { Vote(dst, voters, VoteOptions{}) })
 			if err != nil {
 				return nil, err
 			}
@@ -307,17 +353,24 @@ func shapeChoices(kernel string, s ConvShape) []string {
 }
 
 // convRun returns the work a choice of kernel is timed on for s, in the
-// scratch its choice sets (ColsLen, grown as needed): the forward pass
-// for KernelConv; both passes of a first layer for KernelStem, the choice
-// taking both; the whole backward pass, input gradient included, for
-// KernelDgrad (the filter gradient is common to both forms).
-func convRun(kernel string, s ConvShape, rng *rand.Rand) func() {
+// scratch its choice sets (ColsLen, grown as needed): every pass of s the
+// choice decides in a network. For KernelConv, a layer's (layer) forward
+// and backward passes: a Winograd form computes the forward pass, the
+// input gradient (the convolution of dOut with the flipped filters, of
+// the same class when InC = OutC) and, for F(4x4, 3x3) and F(2x2, 5x5),
+// the filter gradient too, so a form timed on its forward pass alone could
+// win there and lose the step; a shape met only as an input gradient's
+// convolution, its forward pass. For KernelStem both passes of a first
+// layer (no input gradient); for KernelDgrad the whole backward pass,
+// input gradient included (the filter gradient is common to both forms).
+func convRun(kernel string, s ConvShape, layer bool, rng *rand.Rand) func() {
 	in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), randFloats(rng, s.outLen())
 	dW := make([]float32, s.wLen())
 	var dIn, cols []float32
-	if kernel == KernelDgrad {
+	if kernel != KernelStem {
 		dIn = make([]float32, s.inLen())
 	}
+	backward := kernel != KernelConv || layer
 	return func() {
 		if n := s.ColsLen(); len(cols) < n {
 			cols = make([]float32, n)
@@ -326,7 +379,7 @@ func convRun(kernel string, s ConvShape, rng *rand.Rand) func() {
 		if kernel != KernelDgrad {
 			Conv2DForward(out, in, w, nil, s, scratch)
 		}
-		if kernel != KernelConv {
+		if backward {
 			Conv2DBackward(dIn, dW, nil, out, in, w, s, scratch)
 		}
 	}

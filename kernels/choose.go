@@ -529,6 +529,20 @@ func ForceKernels(spec string) (restore func(), err error) {
 	return func() { testChooser.Store(prev) }, nil
 }
 
+// withClass returns a chooser that decides as ch but takes choice for
+// kernel on class: the calibration times one class's choices with the
+// others' as the table in use gives them.
+func (ch *chooser) withClass(kernel, class, choice string) *chooser {
+	n := &chooser{cpu: ch.cpu, table: ch.table, tableFile: ch.tableFile, forced: ch.forced, report: ch.report, out: ch.out,
+		sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
+	n.byClass = maps.Clone(ch.byClass)
+	if n.byClass == nil {
+		n.byClass = map[string]string{}
+	}
+	n.byClass[kernel+"/"+class] = choice
+	return n
+}
+
 // forcedChooser is the chooser ForceKernels makes active: the active
 // one's table and forced choices, with spec's over them.
 func forcedChooser(spec string) (*chooser, error) {

@@ -3,6 +3,8 @@ package kernels
 import (
 	"encoding/json"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -268,5 +270,59 @@ func TestCalibrateSmall(t *testing.T) {
 		if e.Choice != best {
 			t.Fatalf("%s %s: chose %s, the fastest was %s (%v)", e.Kernel, e.Class, e.Choice, best, e.NS)
 		}
+	}
+}
+
+// RecordShapes tells a network's layers from the convolutions they only
+// run as their input gradient's (the calibration times those on their
+// forward pass alone), and withClass takes its choice on one class only.
+func TestRecordShapesLayersAndClassChoice(t *testing.T) {
+	defer setSwitch(&wgMinTiles, 1)()
+	s := ConvShape{Batch: 2, InC: 16, InH: 6, InW: 6, OutC: 32, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	tr := s.transposed()
+	rng := rand.New(rand.NewPCG(9, 10))
+	in, w, dOut := randSlice(rng, s.inLen()), randSlice(rng, s.wLen()), randSlice(rng, s.outLen())
+	out, dIn, dW := make([]float32, s.outLen()), make([]float32, s.inLen()), make([]float32, s.wLen())
+	cols := make([]float32, s.ColsLen())
+	ch, err := newChooser(ThisCPU(), fstest.MapFS{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := testChooser.Swap(ch)
+	defer testChooser.Store(prev)
+	got := RecordShapes(func() {
+		Conv2DForward(out, in, w, nil, s, cols)
+		Conv2DBackward(dIn, dW, nil, dOut, in, w, s, cols)
+	})
+	if !slices.Equal(got.Layers, []ConvShape{s}) {
+		t.Fatalf("layers %v, want only %v", got.Layers, s)
+	}
+	if !slices.Contains(got.Conv[KernelConv], s) || !slices.Contains(got.Conv[KernelConv], tr) {
+		t.Fatalf("conv shapes %v, want %v and its input gradient's %v", got.Conv[KernelConv], s, tr)
+	}
+	var all Shapes
+	all.Merge(got)
+	all.Merge(got)
+	if !slices.Equal(all.Layers, got.Layers) {
+		t.Fatalf("merged layers %v, want %v once", all.Layers, got.Layers)
+	}
+
+	if ConvClass(s) == ConvClass(tr) {
+		t.Fatalf("the two shapes share class %s: the check below needs two", ConvClass(s))
+	}
+	def := kernelChoices[KernelConv][0]
+	other := ChoiceIm2col
+	if other == def {
+		t.Fatal("im2col is the default rule: pick another choice")
+	}
+	testChooser.Store(ch.withClass(KernelConv, ConvClass(s), other))
+	if c := ChooseConv(s); c != other {
+		t.Errorf("class %s: %s, want the one given, %s", ConvClass(s), c, other)
+	}
+	if c := ChooseConv(tr); c != def {
+		t.Errorf("class %s: %s, want the default rule's %s", ConvClass(tr), c, def)
+	}
+	if len(ch.byClass) != 0 {
+		t.Errorf("withClass changed its base chooser: %v", ch.byClass)
 	}
 }

@@ -263,6 +263,7 @@ func Conv2DForward(out, in, w, bias []float32, s ConvShape, cols []float32) {
 		convBuf{name: "w", buf: w, want: s.wLen()},
 		convBuf{name: "bias", buf: bias, want: s.OutC, optional: true},
 		s.colsBuf(cols))
+	recordLayer(s)
 	convForward(out, in, w, bias, s, cols)
 }
 

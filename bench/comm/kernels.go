@@ -144,11 +144,12 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, e := range t.Entries {
 		fmt.Fprintf(stdout, "%s %s: %s (", e.Kernel, e.Class, e.Choice)
-		for i, c := range kernels.Choices(e.Kernel) {
-			if i > 0 {
-				fmt.Fprint(stdout, ", ")
+		sep := ""
+		for _, c := range kernels.Choices(e.Kernel) {
+			if v, ok := e.NS[c]; ok { // a 5x5 has no F(4x4, 3x3) to time
+				fmt.Fprintf(stdout, "%s%s %.3f ms", sep, c, v/1e6)
+				sep = ", "
 			}
-			fmt.Fprintf(stdout, "%s %.3f ms", c, e.NS[c]/1e6)
 		}
 		fmt.Fprintln(stdout, ")")
 	}
