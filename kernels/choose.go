@@ -369,14 +369,14 @@ func VoteClass(m int) string { return fmt.Sprintf("voters%d", pow2Class(m)) }
 
 // decide returns the choice for kernel on class, shape describing the
 // shape for the report.
-func (ch *chooser) decide(kernel, class string, shape func() string) string {
+func (ch *chooser) decide(kernel, class, def string, shape func() string) string {
 	choice, why := "", ""
 	if f, ok := ch.forced[kernel]; ok {
 		choice, why = f, "forced by SIGNSGD_KERNELS"
 	} else if c, ok := ch.byClass[kernel+"/"+class]; ok {
 		choice, why = c, "measured, "+ch.tableFile
 	} else {
-		choice = kernelChoices[kernel][0]
+		choice = def
 		why = "default rule (uncalibrated CPU)"
 		if ch.table != nil {
 			why = "default rule (class not in " + ch.tableFile + ")"
@@ -427,7 +427,7 @@ func ChooseSgemm(m, n, k int) string {
 	if ok {
 		return c
 	}
-	c = ch.decide(KernelSgemm, SgemmClass(m, n, k), func() string { return fmt.Sprintf("m=%d n=%d k=%d", m, n, k) })
+	c = ch.decide(KernelSgemm, SgemmClass(m, n, k), kernelChoices[KernelSgemm][0], func() string { return fmt.Sprintf("m=%d n=%d k=%d", m, n, k) })
 	ch.mu.Lock()
 	ch.sgemmSeen[key] = c
 	ch.mu.Unlock()
@@ -476,11 +476,11 @@ func DescribeConv(s ConvShape) string {
 
 // chooseConvShape is the choice of kernel (one of convKernels) for s,
 // remembered per shape; with no table, no forcing and no report, the
-// kernel's default rule (its first choice) at once.
+// kernel's default rule (convDefault) at once.
 func chooseConvShape(kernel string, s ConvShape) string {
 	ch := activeChooser()
 	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
-		return kernelChoices[kernel][0]
+		return convDefault(kernel, s)
 	}
 	key := convSeenKey{kernel, s}
 	ch.mu.RLock()
@@ -489,11 +489,25 @@ func chooseConvShape(kernel string, s ConvShape) string {
 	if ok {
 		return c
 	}
-	c = ch.decide(kernel, ClassOf(kernel, s), func() string { return DescribeConv(s) })
+	c = ch.decide(kernel, ClassOf(kernel, s), convDefault(kernel, s), func() string { return DescribeConv(s) })
 	ch.mu.Lock()
 	ch.convSeen[key] = c
 	ch.mu.Unlock()
 	return c
+}
+
+// convDefault is kernel's default rule for s, the choice of a CPU without
+// a table or of a class its table lacks: the kernel's first choice, but
+// im2col for a convolution of fewer than wgMinTiles 2x2 output tiles,
+// whose Winograd products are too thin to pay for its transforms on
+// either known vendor's CPUs (a table measures such classes too).
+func convDefault(kernel string, s ConvShape) string {
+	if kernel == KernelConv {
+		if th, tw := s.wgTiles2(); s.Batch*th*tw < wgMinTiles {
+			return ChoiceIm2col
+		}
+	}
+	return kernelChoices[kernel][0]
 }
 
 // convSeenKey is a decision chooseConvShape remembers.
@@ -512,7 +526,7 @@ func ChooseVote(m int) string {
 	if c := ch.voteSeen[b].Load(); c != nil {
 		return *c
 	}
-	c := ch.decide(KernelVote, VoteClass(m), func() string { return fmt.Sprintf("voters=%d", m) })
+	c := ch.decide(KernelVote, VoteClass(m), kernelChoices[KernelVote][0], func() string { return fmt.Sprintf("voters=%d", m) })
 	ch.voteSeen[b].Store(&c)
 	return c
 }

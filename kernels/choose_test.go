@@ -35,12 +35,12 @@ func tableFS(t *testing.T, tb *Table) fstest.MapFS {
 func decisions(ch *chooser) []string {
 	var d []string
 	for _, s := range [][3]int{{512, 49, 4608}, {64, 3136, 576}, {64, 25, 516}, {1024, 1024, 1024}} {
-		d = append(d, ch.decide(KernelSgemm, SgemmClass(s[0], s[1], s[2]), func() string { return "" }))
+		d = append(d, ch.decide(KernelSgemm, SgemmClass(s[0], s[1], s[2]), ChoiceAVX512, func() string { return "" }))
 	}
 	cs := ConvShape{Batch: 14, InC: 64, InH: 14, InW: 14, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
-	d = append(d, ch.decide(KernelConv, ConvClass(cs), func() string { return "" }))
+	d = append(d, ch.decide(KernelConv, ConvClass(cs), convDefault(KernelConv, cs), func() string { return "" }))
 	for _, m := range []int{9, 64} {
-		d = append(d, ch.decide(KernelVote, VoteClass(m), func() string { return "" }))
+		d = append(d, ch.decide(KernelVote, VoteClass(m), ChoiceAVX512, func() string { return "" }))
 	}
 	return d
 }
@@ -324,5 +324,40 @@ func TestRecordShapesLayersAndClassChoice(t *testing.T) {
 	}
 	if len(ch.byClass) != 0 {
 		t.Errorf("withClass changed its base chooser: %v", ch.byClass)
+	}
+}
+
+// A convolution of few tiles keeps im2col by the default rule, and takes
+// the Winograd path where a table measured its class faster there: the
+// tile count is a default, not a limit the table cannot cross.
+func TestFewTilesFollowTheTable(t *testing.T) {
+	small := ConvShape{Batch: 8, InC: 512, InH: 7, InW: 7, OutC: 512, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	large := small
+	large.Batch = 64
+	if th, tw := small.wgTiles2(); small.Batch*th*tw >= wgMinTiles {
+		t.Fatalf("%s has %d tiles, want fewer than %d", DescribeConv(small), small.Batch*th*tw, wgMinTiles)
+	}
+	cpu := ThisCPU()
+	bare, err := newChooser(cpu, fstest.MapFS{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &Table{CPU: cpu, Entries: []Entry{{Kernel: KernelConv, Class: ConvClass(small), NS: map[string]float64{ChoiceWinograd: 1, ChoiceIm2col: 2}}}}
+	tb.Entries[0].choose()
+	measured, err := newChooser(cpu, tableFS(t, tb), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ch   *chooser
+		s    ConvShape
+		want bool
+	}{{bare, small, false}, {bare, large, true}, {measured, small, true}} {
+		prev := testChooser.Swap(c.ch)
+		got := c.s.winograd()
+		testChooser.Store(prev)
+		if got != c.want {
+			t.Errorf("%s with table %q: Winograd %v, want %v", DescribeConv(c.s), c.ch.tableFile, got, c.want)
+		}
 	}
 }

@@ -65,8 +65,9 @@
 //     block of images and one SGEMM, not a small SGEMM per image, and a 1x1
 //     convolution a single SGEMM over the batch; the first layer computes
 //     no input gradient.
-//   - Winograd. A 3x3 stride-1 convolution with at least 16 channels and 256
-//     output tiles, and its input gradient, take F(2x2, 3x3): 16 SGEMMs of
+//   - Winograd. A 3x3 stride-1 convolution with at least 16 channels (and,
+//     where no table measured its class, 256 output tiles), and its input
+//     gradient, can take F(2x2, 3x3): 16 SGEMMs of
 //     OutC x InC by InC x tiles, 2.25x fewer multiply-adds than im2col. Each
 //     thread takes chunks of tiles through input transform, products and
 //     output transform while they are in its cache; the transforms are

@@ -52,14 +52,11 @@ func (s ConvShape) winograd() bool {
 }
 
 // wgShape reports a shape the Winograd path can take (winograd without
-// the chooser).
+// the chooser), however few its tiles: the chooser decides whether they
+// pay (convDefault, where no table measured the class).
 func (s ConvShape) wgShape() bool {
-	if !useWinograd || s.Layout != CNHW || s.KH != s.KW || (s.KH != 3 && s.KH != 5) || s.Stride != 1 || s.Pad >= s.KH ||
-		s.InC < winogradMinChannels || s.OutC < winogradMinChannels {
-		return false
-	}
-	th, tw := s.wgTiles2()
-	return s.Batch*th*tw >= wgMinTiles
+	return useWinograd && s.Layout == CNHW && s.KH == s.KW && (s.KH == 3 || s.KH == 5) && s.Stride == 1 && s.Pad < s.KH &&
+		s.InC >= winogradMinChannels && s.OutC >= winogradMinChannels
 }
 
 // wgOut is the side of the Winograd path's output blocks: 4 for a 3x3
@@ -119,10 +116,11 @@ func (s ConvShape) wgRowLen() int {
 	return wgRowPad(tw)
 }
 
-// wgMinTiles is the fewest 2x2 output tiles (over the batch) for which
-// the Winograd path pays: its filter transform (16 values per filter,
-// against 9) is paid once per call, its savings per tile. (A variable so
-// that tests can take the path on small shapes.)
+// wgMinTiles is the fewest 2x2 output tiles (over the batch) for which the
+// default rule (convDefault) takes the Winograd path: its filter transform
+// (16 values per filter, against 9) is paid once per call, its savings per
+// tile. A calibration table measures every class, these too. (A variable
+// so that tests can take the path on small shapes.)
 var wgMinTiles = 256
 
 // wgChunk is how many tiles one thread transforms, multiplies and
