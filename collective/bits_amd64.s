@@ -20,17 +20,21 @@ TEXT ·pdep64(SB), NOSPLIT, $0-24
 
 // func gatherBMI2(out, nz, neg []uint64, tail uint64)
 //
-// For each word w of nz (the last one ANDed with tail): PEXT(neg[w], nz[w])
-// appended to a bit stream whose words are stored to out, the last one
-// partial. The word being filled is stored after every word of input and
-// the carry into the next one is taken with CMOVs: the random masks of a
-// tied vote made the branch on it mispredict (15% slower). The two tests
-// left are predictable: the last word, the end of out.
+// For each word w of nz (the last one ANDed with tail): v = PEXT(neg[w],
+// nz[w]), n = POPCNT(nz[w]), appended to a bit stream whose words are
+// stored to out, the last one partial. T, the stream's length so far, is
+// the only value carried from word to word by arithmetic (an ADD); v's low
+// part goes into acc, the word T/64 being filled (SHLX takes the shift
+// T mod 64 itself), and acc is stored to out[T/64] after every word. When
+// the word fills (T/64 moves on), acc becomes v's high part, v >> (64 - T
+// mod 64), computed as (v >> 1) >> (63 - T mod 64) so that it is 0, not v,
+// when T mod 64 is 0: a CMOV, since a tied vote's random masks made a
+// branch on it mispredict. The two tests left are predictable: the last
+// word, the end of out (a stream of whole words ending before nz does).
 TEXT ·gatherBMI2(SB), NOSPLIT, $8-80
 	MOVQ out_base+0(FP), DX
 	MOVQ out_len+8(FP), AX
-	LEAQ (DX)(AX*8), AX
-	MOVQ AX, end-8(SP) // one past out's last word
+	MOVQ AX, outlen-8(SP)
 	MOVQ nz_base+24(FP), SI
 	MOVQ nz_len+32(FP), CX
 	MOVQ neg_base+48(FP), DI
@@ -38,8 +42,8 @@ TEXT ·gatherBMI2(SB), NOSPLIT, $8-80
 	MOVQ CX, R15
 	DECQ R15      // the last word's index
 	XORQ R13, R13 // w
-	XORQ R8, R8   // bits in acc
-	XORQ R9, R9   // acc
+	XORQ R8, R8   // T: bits in the stream
+	XORQ R9, R9   // acc: word T/64 so far
 	TESTQ CX, CX
 	JZ gdone
 
@@ -50,39 +54,41 @@ gloop:
 	ANDQ R14, BX
 
 gmasked:
-	MOVQ (DI)(R13*8), AX
-	PEXTQ BX, AX, R10 // v
-	POPCNTQ BX, R11   // n
+	MOVQ (DI)(R13*8), R10
+	PEXTQ BX, R10, R10 // v
+	POPCNTQ BX, R11    // n
 	SHLXQ R8, R10, R12
-	ORQ R12, R9       // acc |= v << bits
-	CMPQ DX, end-8(SP)
-	JAE gfull         // out is full: only zero masks are left
-	MOVQ R9, (DX)
+	ORQ R12, R9        // acc |= v << (T mod 64)
+	MOVQ R8, AX
+	SHRQ $6, AX        // T/64
+	CMPQ AX, outlen-8(SP)
+	JAE gfull          // out is full: only zero masks are left
+	MOVQ R9, (DX)(AX*8)
 
 gfull:
-	// hi = v >> (64 - bits): the bits of v past the word being filled
-	// (none when bits is 0, where SHRX would shift by 64 & 63 = 0).
-	MOVQ $64, R12
-	SUBQ R8, R12
-	SHRXQ R12, R10, R12
-	XORQ AX, AX
-	TESTQ R8, R8
-	CMOVQEQ AX, R12
-	ADDQ R11, R8
-	CMPQ R8, $64
-	CMOVQCC R12, R9 // bits >= 64: acc = hi,
-	LEAQ 8(DX), AX
-	CMOVQCC AX, DX  // the next word,
-	LEAQ -64(R8), AX
-	CMOVQCC AX, R8  // bits -= 64
+	MOVQ R8, R12
+	NOTQ R12           // 63 - T mod 64, as SHRX reads it
+	SHRQ $1, R10
+	SHRXQ R12, R10, R12 // hi
+	ADDQ R11, R8       // T += n
+	MOVQ R8, BX
+	SHRQ $6, BX
+	CMPQ BX, AX
+	CMOVQNE R12, R9    // the word filled: acc = hi
 	INCQ R13
 	CMPQ R13, CX
 	JB gloop
 
 gdone:
-	TESTQ R8, R8
+	// acc is stored already unless the last word filled one exactly, which
+	// leaves it 0 with T mod 64 = 0, or hi went into a word not stored yet.
+	TESTQ $63, R8
 	JZ gret
-	MOVQ R9, (DX)
+	MOVQ R8, AX
+	SHRQ $6, AX
+	CMPQ AX, outlen-8(SP)
+	JAE gret
+	MOVQ R9, (DX)(AX*8)
 
 gret:
 	RET

@@ -148,3 +148,17 @@ func BenchmarkScatterCopy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGather is rank 0's encode of a result chunk (the vote's 16384
+// words, three coordinates in eight tied to zero as a vote of four leaves
+// them): the sign bits of the non-zero coordinates appended to a stream.
+func BenchmarkGather(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const w = 1 << 14
+	s := randomSigns(rng, 64*w, 0.375, 0)
+	out := make([]uint64, kernels.Words(onesCount(s.NZ)))
+	b.SetBytes(8 * w)
+	for b.Loop() {
+		gatherBMI2(out, s.NZ, s.Neg, ^uint64(0))
+	}
+}
