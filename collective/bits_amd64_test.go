@@ -102,6 +102,7 @@ func TestGatherAgainstNaive(t *testing.T) {
 				// A stream of whole words, then zero masks: out is
 				// full while words remain.
 				s.NZ[0], s.NZ[1] = ^uint64(0), ^uint64(0)
+				s.Neg[0], s.Neg[1] = rng.Uint64(), rng.Uint64()
 			}
 			// Bits past N in the last word, set: the tail must drop them.
 			if n%64 != 0 {
@@ -153,6 +154,9 @@ func BenchmarkScatterCopy(b *testing.B) {
 // words, three coordinates in eight tied to zero as a vote of four leaves
 // them): the sign bits of the non-zero coordinates appended to a stream.
 func BenchmarkGather(b *testing.B) {
+	if !useBMI2 {
+		b.Skip("no BMI2 on this CPU")
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	const w = 1 << 14
 	s := randomSigns(rng, 64*w, 0.375, 0)

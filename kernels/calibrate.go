@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,26 +219,31 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 	}
 	t.Entries = sortedEntries(entries)
-	// The products' choices hold while the convolutions are timed.
+	// The products' choices just measured hold while the convolutions are
+	// timed; every class not measured in this run (with --keep, the
+	// products too) keeps the table in use's choice; and each kernel's
+	// classes, once timed, hold for the kernels timed after it (the input
+	// gradient's forms run products and convolutions).
 	base := activeChooser()
 	ch, err := newChooser(base.cpu, calibrationFS, "")
 	if err != nil {
 		return nil, err
 	}
 	ch.useTable(t, "the table being measured")
-	// A convolution class not measured yet keeps the table in use's
-	// choice while the others are timed (a layer's input gradient may be
-	// of another class than the layer).
 	for key, c := range base.byClass {
-		if k, _, _ := strings.Cut(key, "/"); slices.Contains(convKernels, k) {
-			if _, ok := ch.byClass[key]; !ok {
-				ch.byClass[key] = c
-			}
+		if _, ok := ch.byClass[key]; !ok {
+			ch.byClass[key] = c
 		}
 	}
 	prev := testChooser.Swap(ch)
 	defer testChooser.Store(prev)
 	for _, kernel := range convKernels {
+		if kernel != convKernels[0] { // the classes timed so far decide from now on
+			for _, e := range entries {
+				e.choose()
+				ch.byClass[e.Kernel+"/"+e.Class] = e.Choice
+			}
+		}
 		for _, s := range shapes.Conv[kernel] {
 			layer := slices.Contains(shapes.Layers, s)
 			ns, err := timeChoices(kernel, ClassOf(kernel, s), shapeChoices(kernel, s), convRun(kernel, s, layer, rng))
@@ -367,10 +371,10 @@ func convRun(kernel string, s ConvShape, layer bool, rng *rand.Rand) func() {
 	in, w, out := randFloats(rng, s.inLen()), randFloats(rng, s.wLen()), randFloats(rng, s.outLen())
 	dW := make([]float32, s.wLen())
 	var dIn, cols []float32
-	if kernel != KernelStem {
+	backward := kernel != KernelConv || layer
+	if backward && kernel != KernelStem {
 		dIn = make([]float32, s.inLen())
 	}
-	backward := kernel != KernelConv || layer
 	return func() {
 		if n := s.ColsLen(); len(cols) < n {
 			cols = make([]float32, n)

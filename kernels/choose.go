@@ -52,10 +52,10 @@ import (
 // The default rules are safe on both vendors measured: the micro-kernel
 // wherever it fills its tiles (ahead of OpenBLAS on the conv shapes on
 // Intel Xeon and AMD EPYC Zen 4 alike: BenchmarkSgemm), Winograd F(2x2,
-// 3x3) for 3x3 convolutions with enough channels and tiles (ahead of
-// PyTorch on both; F(4x4, 3x3), faster on large images but not on small
-// ones, only where a table measured it), AVX-512 for the vote where the
-// CPU has it (exact either way; vpternlogq on both).
+// 3x3) for 3x3 convolutions with enough channels and a class of 256 tiles
+// or more (ahead of PyTorch on both; F(4x4, 3x3), faster on large images
+// but not on small ones, only where a table measured it), AVX-512 for the
+// vote where the CPU has it (exact either way; vpternlogq on both).
 
 // Kernel names and their choices.
 const (
@@ -498,12 +498,13 @@ func chooseConvShape(kernel string, s ConvShape) string {
 
 // convDefault is kernel's default rule for s, the choice of a CPU without
 // a table or of a class its table lacks: the kernel's first choice, but
-// im2col for a convolution of fewer than wgMinTiles 2x2 output tiles,
-// whose Winograd products are too thin to pay for its transforms on
-// either known vendor's CPUs (a table measures such classes too).
+// im2col for a convolution whose class counts fewer than wgMinTiles 2x2
+// output tiles (128 or fewer), whose Winograd products are too thin to
+// pay for its transforms on either known vendor's CPUs (a table measures
+// such classes too). It depends on the class alone, as the table does.
 func convDefault(kernel string, s ConvShape) string {
 	if kernel == KernelConv {
-		if th, tw := s.wgTiles2(); s.Batch*th*tw < wgMinTiles {
+		if th, tw := s.wgTiles2(); pow2Class(s.Batch*th*tw) < wgMinTiles {
 			return ChoiceIm2col
 		}
 	}

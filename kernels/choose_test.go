@@ -3,6 +3,7 @@ package kernels
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -239,7 +240,7 @@ func TestCalibrateSmall(t *testing.T) {
 	before := activeChooser()
 	conv := ConvShape{Batch: 8, InC: 16, InH: 12, InW: 12, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
 	defer setSwitch(&wgMinTiles, 1)()
-	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: map[string][]ConvShape{KernelConv: {conv}}}, 3, io.Discard)
+	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: map[string][]ConvShape{KernelConv: {conv}}, Layers: []ConvShape{conv}}, 3, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,20 +311,30 @@ func TestRecordShapesLayersAndClassChoice(t *testing.T) {
 	if ConvClass(s) == ConvClass(tr) {
 		t.Fatalf("the two shapes share class %s: the check below needs two", ConvClass(s))
 	}
-	def := kernelChoices[KernelConv][0]
-	other := ChoiceIm2col
-	if other == def {
-		t.Fatal("im2col is the default rule: pick another choice")
+	// A base whose table chose F(4x4, 3x3) for the input gradient's class
+	// and F(2x2, 3x3) for the layer's; withClass gives the layer's class
+	// im2col and must leave the other class, and the base, as they were.
+	tb := &Table{CPU: ThisCPU(), Entries: []Entry{
+		{Kernel: KernelConv, Class: ConvClass(s), NS: map[string]float64{ChoiceWinograd: 1, ChoiceIm2col: 2, ChoiceWinograd4: 3}},
+		{Kernel: KernelConv, Class: ConvClass(tr), NS: map[string]float64{ChoiceWinograd: 3, ChoiceIm2col: 2, ChoiceWinograd4: 1}},
+	}}
+	for i := range tb.Entries {
+		tb.Entries[i].choose()
 	}
-	testChooser.Store(ch.withClass(KernelConv, ConvClass(s), other))
-	if c := ChooseConv(s); c != other {
-		t.Errorf("class %s: %s, want the one given, %s", ConvClass(s), c, other)
+	base, err := newChooser(ThisCPU(), tableFS(t, tb), "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := ChooseConv(tr); c != def {
-		t.Errorf("class %s: %s, want the default rule's %s", ConvClass(tr), c, def)
+	before := maps.Clone(base.byClass)
+	testChooser.Store(base.withClass(KernelConv, ConvClass(s), ChoiceIm2col))
+	if c := ChooseConv(s); c != ChoiceIm2col {
+		t.Errorf("class %s: %s, want the one given, %s", ConvClass(s), c, ChoiceIm2col)
 	}
-	if len(ch.byClass) != 0 {
-		t.Errorf("withClass changed its base chooser: %v", ch.byClass)
+	if c := ChooseConv(tr); c != ChoiceWinograd4 {
+		t.Errorf("class %s: %s, want the table's %s", ConvClass(tr), c, ChoiceWinograd4)
+	}
+	if !maps.Equal(base.byClass, before) {
+		t.Errorf("withClass changed its base chooser: %v, was %v", base.byClass, before)
 	}
 }
 

@@ -249,9 +249,9 @@ func (s ConvShape) colsBuf(cols []float32) convBuf {
 // blocks of several (blockImages) in the CNHW layout, whose output columns
 // for a block are contiguous. A 1x1, stride-1, unpadded convolution skips
 // im2col (the input already is the column matrix; in the CNHW layout the
-// whole batch is one SGEMM) and needs no cols. A channel-major 3x3,
-// stride-1 convolution with enough channels and tiles goes through
-// Winograd's F(2x2, 3x3) instead (winograd.go), and so does the input
+// whole batch is one SGEMM) and needs no cols. A channel-major 3x3 (or
+// 5x5), stride-1 convolution with enough channels that the chooser gives
+// to Winograd goes through it instead (winograd.go), and so does the input
 // gradient Conv2DBackward computes as such a convolution. out must not
 // overlap in or cols.
 //

@@ -30,8 +30,9 @@
 // gradient with the flipped, transposed filters (no col2im), or col2im of
 // w^T x dOut where the calibration table measured that faster
 // (KernelDgrad; a Winograd filter gradient keeps the first). A channel-major
-// 3x3 stride-1 convolution with enough channels and tiles (and so its input
-// gradient) is computed by Winograd's F(2x2, 3x3) instead (winograd.go):
+// 3x3 stride-1 convolution with enough channels that the chooser gives to
+// Winograd (and so its input gradient) is computed by F(2x2, 3x3) instead
+// (winograd.go; or F(4x4, 3x3), below):
 // transformed 4x4 input tiles and filters, 16 SGEMMs, transformed back,
 // chunk by chunk per thread, its transforms in AVX-512 (winograd_amd64.s).
 // A 5x5 one takes F(2x2, 5x5) the same way (6x6 tiles, 36 SGEMMs;
@@ -66,8 +67,8 @@
 //     convolution a single SGEMM over the batch; the first layer computes
 //     no input gradient.
 //   - Winograd. A 3x3 stride-1 convolution with at least 16 channels (and,
-//     where no table measured its class, 256 output tiles), and its input
-//     gradient, can take F(2x2, 3x3): 16 SGEMMs of
+//     where no table measured its class, a class of 256 output tiles or
+//     more), and its input gradient, can take F(2x2, 3x3): 16 SGEMMs of
 //     OutC x InC by InC x tiles, 2.25x fewer multiply-adds than im2col. Each
 //     thread takes chunks of tiles through input transform, products and
 //     output transform while they are in its cache; the transforms are

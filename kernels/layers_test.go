@@ -174,7 +174,7 @@ func TestConv2DMatchesNaive(t *testing.T) {
 			cases = append(cases, convCase{s, c.budget})
 		}
 	}
-	defer setWgMinTiles(1)() // the Winograd path on every shape it can take, however small
+	defer setWgMinTiles(1)() // the default rule: the Winograd path on every shape it can take, however small
 	// The chooser's default, then F(4x4, 3x3) for every 3x3 it can take,
 	// then the input gradient as col2im wherever the default convolves.
 	for _, force := range []string{"", "conv:" + ChoiceWinograd4, KernelDgrad + ":" + ChoiceCol2im} {

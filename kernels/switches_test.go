@@ -25,8 +25,9 @@ func setUseAVX512(on bool) (restore func()) { return setSwitch(&useAVX512, on) }
 // setUseWinograd false takes every 3x3 convolution through im2col.
 func setUseWinograd(on bool) (restore func()) { return setSwitch(&useWinograd, on) }
 
-// setWgMinTiles is the fewest tiles a convolution takes the Winograd path
-// with (1: every shape it can take, however small).
+// setWgMinTiles sets the fewest tiles for which the default rule takes the
+// Winograd path (1: every shape it can take, however small, where no table
+// entry or forcing decides otherwise).
 func setWgMinTiles(n int) (restore func()) { return setSwitch(&wgMinTiles, n) }
 
 // setColsBudget is how many values of cols a block of a channel-major

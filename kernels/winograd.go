@@ -40,7 +40,7 @@ const winogradMinChannels = 16
 
 // winograd reports a convolution Conv2DForward computes with F(2x2, 3x3),
 // F(4x4, 3x3) or F(2x2, 5x5): channel-major, 3x3 or 5x5, stride 1,
-// padding less than the kernel, enough channels and tiles, and the chooser
+// padding less than the kernel, enough channels, and the chooser
 // (ChooseConv) takes a Winograd form over im2col for it.
 func (s ConvShape) winograd() bool {
 	if !s.wgShape() {
@@ -102,7 +102,7 @@ func (s ConvShape) wgTiles() (th, tw int) {
 }
 
 // wgTiles2 is wgTiles for 2x2 blocks, whatever the chooser says: the
-// shape's class (ConvClass) and the path's minimum count it.
+// shape's class (ConvClass) and the default rule (convDefault) count it.
 func (s ConvShape) wgTiles2() (th, tw int) { return (s.OutH() + 1) / 2, (s.OutW() + 1) / 2 }
 
 // wgRowLen is the length of the slots' row buffers: the input rows of
@@ -116,8 +116,9 @@ func (s ConvShape) wgRowLen() int {
 	return wgRowPad(tw)
 }
 
-// wgMinTiles is the fewest 2x2 output tiles (over the batch) for which the
-// default rule (convDefault) takes the Winograd path: its filter transform
+// wgMinTiles is the fewest 2x2 output tiles (over the batch, the class's
+// power of two) for which the default rule (convDefault) takes the
+// Winograd path: its filter transform
 // (16 values per filter, against 9) is paid once per call, its savings per
 // tile. A calibration table measures every class, these too. (A variable
 // so that tests can take the path on small shapes.)
