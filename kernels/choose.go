@@ -558,6 +558,23 @@ func (ch *chooser) withClass(kernel, class, choice string) *chooser {
 	return n
 }
 
+// BuiltInTable returns the calibration table this binary decides by on
+// this CPU, as embedded when it was built: its path below the kernels
+// folder ("calibration/VENDOR-FAMILY-MODEL.json") and its bytes, or ""
+// and nil on an uncalibrated CPU. A table written by a calibration since
+// takes effect only once the binary is rebuilt.
+func BuiltInTable() (name string, data []byte) {
+	ch := activeChooser()
+	if ch.table == nil {
+		return "", nil
+	}
+	data, err := fs.ReadFile(calibrationFS, ch.tableFile)
+	if err != nil {
+		return "", nil
+	}
+	return ch.tableFile, data
+}
+
 // forcedChooser is the chooser ForceKernels makes active: the active
 // one's table and forced choices, with spec's over them.
 func forcedChooser(spec string) (*chooser, error) {

@@ -1,6 +1,7 @@
 package comm
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -45,6 +46,22 @@ func kernelModelNames() string {
 // kernelVoters are the vote sizes calibrated (the workers of make run,
 // the figures' and bench's).
 var kernelVoters = []int{3, 9, 16, 64}
+
+// staleTable reports whether the table file name (below dir, the
+// checkout's kernels folder) differs from built, the copy built into this
+// binary: a calibration has written it since the build. No file there (the
+// binary runs outside a checkout) or no table is not an error.
+func staleTable(dir, name string, built []byte) error {
+	if name == "" {
+		return nil
+	}
+	path := filepath.Join(dir, name)
+	disk, err := os.ReadFile(path)
+	if err != nil || bytes.Equal(disk, built) {
+		return nil
+	}
+	return fmt.Errorf("%s differs from the table built into this binary", path)
+}
 
 // kernelsCommand is `signsgd bench kernels`: the CPU, its calibration
 // status and the kernel chosen for each shape of the networks'; with
@@ -103,21 +120,32 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		shapes.Only(kinds)
 	}
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
+	name, built := kernels.BuiltInTable()
 	if !*calibrate {
+		if err := staleTable("kernels", name, built); err != nil {
+			fmt.Fprintf(stderr, "bench kernels: %v: the choices below are the built-in table's; rebuild (make build) to use the file\n", err)
+		}
 		printChoices(stdout, shapes)
 		return nil
-	}
-	t, err := kernels.Calibrate(shapes, *reps, stderr)
-	if err != nil {
-		return err
 	}
 	path := *out
 	if !strings.HasSuffix(path, ".json") {
 		core := "" // a table for the CPU's own OpenBLAS core, or named for the forced one
 		if os.Getenv("OPENBLAS_CORETYPE") != "" {
-			core = t.BLASCore
+			core = kernels.BLASCore()
 		}
-		path = filepath.Join(path, kernels.TableName(t.CPU, core))
+		path = filepath.Join(path, kernels.TableName(kernels.ThisCPU(), core))
+	}
+	if *keep && name != "" && filepath.Base(path) == filepath.Base(name) {
+		// The classes it does not measure are timed beside the built-in
+		// table's choices, and the file's are kept: they must be the same.
+		if err := staleTable(filepath.Dir(path), filepath.Base(path), built); err != nil {
+			return fmt.Errorf("bench kernels --keep: %w: rebuild (make build) first", err)
+		}
+	}
+	t, err := kernels.Calibrate(shapes, *reps, stderr)
+	if err != nil {
+		return err
 	}
 	if *keep {
 		old, err := os.ReadFile(path)
