@@ -193,7 +193,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			} else if ch, err = forcedChooser(kernel + ":" + c); err != nil {
 				return nil, err
 			}
-			runs[i] = func() { // the swaps take nanoseconds; making ch takes a table's parsing
+			runs[i] = func() { // the swaps take nanoseconds; ch is made outside the timed run
 				prev := testChooser.Swap(ch)
 				defer testChooser.Store(prev)
 				run()

@@ -242,25 +242,11 @@ func activeChooser() *chooser {
 
 // newChooser reads the table of c from fsys and the setting env.
 func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
-	ch := &chooser{cpu: c, forced: map[string]string{}, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
-	for _, f := range strings.Split(env, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if f == "report" {
-			ch.report = true
-			continue
-		}
-		k, v, ok := strings.Cut(f, ":")
-		if v == "openblas" || v == "gonum" {
-			v = ChoiceBLAS
-		}
-		if !ok || !validChoice(k, v) {
-			return nil, fmt.Errorf("SIGNSGD_KERNELS: %q is not report or kernel:choice (%s)", f, choicesText())
-		}
-		ch.forced[k] = v
+	forced, report, err := parseKernelsSetting(env)
+	if err != nil {
+		return nil, err
 	}
+	ch := &chooser{cpu: c, forced: forced, report: report, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
 	name := "calibration/" + TableName(c, BLASCore())
 	if _, err := fs.Stat(fsys, name); err != nil {
 		name = "calibration/" + TableName(c, "")
@@ -278,6 +264,31 @@ func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
 	}
 	ch.useTable(t, name)
 	return ch, nil
+}
+
+// parseKernelsSetting reads SIGNSGD_KERNELS's syntax: "report" and
+// kernel:choice items, comma-separated.
+func parseKernelsSetting(env string) (forced map[string]string, report bool, err error) {
+	forced = map[string]string{}
+	for _, f := range strings.Split(env, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if f == "report" {
+			report = true
+			continue
+		}
+		k, v, ok := strings.Cut(f, ":")
+		if v == "openblas" || v == "gonum" {
+			v = ChoiceBLAS
+		}
+		if !ok || !validChoice(k, v) {
+			return nil, false, fmt.Errorf("SIGNSGD_KERNELS: %q is not report or kernel:choice (%s)", f, choicesText())
+		}
+		forced[k] = v
+	}
+	return forced, report, nil
 }
 
 // TableName is the file of CPU c's calibration table: VENDOR-FAMILY-MODEL.json,
@@ -544,16 +555,25 @@ func ForceKernels(spec string) (restore func(), err error) {
 	return func() { testChooser.Store(prev) }, nil
 }
 
+// derive returns a chooser that decides as ch, with maps of its own (its
+// decisions' caches empty) for the caller to change.
+func (ch *chooser) derive() *chooser {
+	n := &chooser{cpu: ch.cpu, table: ch.table, tableFile: ch.tableFile, byClass: maps.Clone(ch.byClass), forced: maps.Clone(ch.forced),
+		report: ch.report, out: ch.out, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
+	if n.byClass == nil {
+		n.byClass = map[string]string{}
+	}
+	if n.forced == nil {
+		n.forced = map[string]string{}
+	}
+	return n
+}
+
 // withClass returns a chooser that decides as ch but takes choice for
 // kernel on class: the calibration times one class's choices with the
 // others' as the table in use gives them.
 func (ch *chooser) withClass(kernel, class, choice string) *chooser {
-	n := &chooser{cpu: ch.cpu, table: ch.table, tableFile: ch.tableFile, forced: ch.forced, report: ch.report, out: ch.out,
-		sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
-	n.byClass = maps.Clone(ch.byClass)
-	if n.byClass == nil {
-		n.byClass = map[string]string{}
-	}
+	n := ch.derive()
 	n.byClass[kernel+"/"+class] = choice
 	return n
 }
@@ -578,20 +598,12 @@ func BuiltInTable() (name string, data []byte) {
 // forcedChooser is the chooser ForceKernels makes active: the active
 // one's table and forced choices, with spec's over them.
 func forcedChooser(spec string) (*chooser, error) {
-	base := activeChooser()
-	ch, err := newChooser(base.cpu, calibrationFS, spec)
+	forced, report, err := parseKernelsSetting(spec)
 	if err != nil {
 		return nil, err
 	}
-	if base.table != nil {
-		ch.useTable(base.table, base.tableFile)
-	}
-	ch.out = base.out
-	for k, v := range base.forced {
-		if _, ok := ch.forced[k]; !ok {
-			ch.forced[k] = v
-		}
-	}
-	ch.report = ch.report || base.report
+	ch := activeChooser().derive()
+	maps.Copy(ch.forced, forced)
+	ch.report = ch.report || report
 	return ch, nil
 }

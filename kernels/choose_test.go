@@ -372,3 +372,34 @@ func TestFewTilesFollowTheTable(t *testing.T) {
 		}
 	}
 }
+
+// ForceKernels' chooser keeps the active one's table and forced choices,
+// with its own spec's over them, and leaves the active one as it was.
+func TestForcedChooserLayersOnTheActive(t *testing.T) {
+	cpu := ThisCPU()
+	s := ConvShape{Batch: 8, InC: 64, InH: 56, InW: 56, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
+	tb := &Table{CPU: cpu, Entries: []Entry{{Kernel: KernelConv, Class: ConvClass(s), NS: map[string]float64{ChoiceWinograd: 3, ChoiceIm2col: 2, ChoiceWinograd4: 1}}}}
+	tb.Entries[0].choose()
+	base, err := newChooser(cpu, tableFS(t, tb), "vote:avx2,sgemm:avx512")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := testChooser.Swap(base)
+	defer testChooser.Store(prev)
+	restore, err := ForceKernels("sgemm:blas,dgrad:col2im")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := activeChooser()
+	want := map[string]string{KernelVote: ChoiceAVX2, KernelSgemm: ChoiceBLAS, KernelDgrad: ChoiceCol2im}
+	if !maps.Equal(ch.forced, want) {
+		t.Errorf("forced %v, want %v", ch.forced, want)
+	}
+	if c := ChooseConv(s); c != ChoiceWinograd4 {
+		t.Errorf("conv %s: %s, want the table's %s", ConvClass(s), c, ChoiceWinograd4)
+	}
+	restore()
+	if activeChooser() != base || !maps.Equal(base.forced, map[string]string{KernelVote: ChoiceAVX2, KernelSgemm: ChoiceAVX512}) {
+		t.Errorf("after restore: forced %v", activeChooser().forced)
+	}
+}
