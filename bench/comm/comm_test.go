@@ -476,30 +476,21 @@ func TestLinkListRefusesFirst(t *testing.T) {
 // A table file that differs from the built-in copy is reported, with its
 // path; the same bytes, no file, or no table are not.
 func TestStaleTable(t *testing.T) {
-	dir := t.TempDir()
-	const name = "calibration/Vendor-1-2.json"
+	const path = "kernels/calibration/Vendor-1-2.json"
 	built := []byte(`{"entries": []}`)
-	if err := os.MkdirAll(filepath.Join(dir, "calibration"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := staleTable(dir, name, built); err != nil {
-		t.Fatalf("no file: %v", err)
-	}
-	if err := staleTable(dir, "", nil); err != nil {
-		t.Fatalf("no table: %v", err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, built, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := staleTable(dir, name, built); err != nil {
-		t.Fatalf("the same bytes: %v", err)
-	}
-	if err := os.WriteFile(path, []byte(`{"entries": [1]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := staleTable(dir, name, built)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("a changed file: %v, want an error naming %s", err, path)
+	for _, c := range []struct {
+		what        string
+		disk, built []byte
+		stale       bool
+	}{
+		{"no file", nil, built, false},
+		{"no table", built, nil, false},
+		{"the same bytes", []byte(`{"entries": []}`), built, false},
+		{"a changed file", []byte(`{"entries": [1]}`), built, true},
+	} {
+		err := staleTable(path, c.disk, c.built)
+		if (err != nil) != c.stale || c.stale && !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v, want stale %v, naming %s", c.what, err, c.stale, path)
+		}
 	}
 }

@@ -47,17 +47,12 @@ func kernelModelNames() string {
 // the figures' and bench's).
 var kernelVoters = []int{3, 9, 16, 64}
 
-// staleTable reports whether the table file name (below dir, the
-// checkout's kernels folder) differs from built, the copy built into this
-// binary: a calibration has written it since the build. No file there (the
-// binary runs outside a checkout) or no table is not an error.
-func staleTable(dir, name string, built []byte) error {
-	if name == "" {
-		return nil
-	}
-	path := filepath.Join(dir, name)
-	disk, err := os.ReadFile(path)
-	if err != nil || bytes.Equal(disk, built) {
+// staleTable reports whether disk, the table file at path, differs from
+// built, the copy built into this binary: a calibration has written it
+// since the build. No file (nil: the binary runs outside a checkout) or
+// no built-in table is not an error.
+func staleTable(path string, disk, built []byte) error {
+	if disk == nil || built == nil || bytes.Equal(disk, built) {
 		return nil
 	}
 	return fmt.Errorf("%s differs from the table built into this binary", path)
@@ -122,8 +117,12 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	name, built := kernels.BuiltInTable()
 	if !*calibrate {
-		if err := staleTable("kernels", name, built); err != nil {
-			fmt.Fprintf(stderr, "bench kernels: %v: the choices below are the built-in table's; rebuild (make build) to use the file\n", err)
+		if name != "" {
+			p := filepath.Join("kernels", name)
+			disk, _ := os.ReadFile(p) // none where the binary runs outside a checkout
+			if err := staleTable(p, disk, built); err != nil {
+				fmt.Fprintf(stderr, "bench kernels: %v: the choices below are the built-in table's; rebuild (make build) to use the file\n", err)
+			}
 		}
 		printChoices(stdout, shapes)
 		return nil
@@ -136,27 +135,31 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		path = filepath.Join(path, kernels.TableName(kernels.ThisCPU(), core))
 	}
-	if *keep && name != "" && filepath.Base(path) == filepath.Base(name) {
-		// The classes it does not measure are timed beside the built-in
-		// table's choices, and the file's are kept: they must be the same.
-		if err := staleTable(filepath.Dir(path), filepath.Base(path), built); err != nil {
-			return fmt.Errorf("bench kernels --keep: %w: rebuild (make build) first", err)
+	var prev *kernels.Table // the table --keep extends, read (and checked) before the timing
+	if *keep {
+		old, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("bench kernels --keep: %w", err)
+		}
+		if filepath.Base(path) == filepath.Base(name) {
+			// The classes it does not measure are timed beside the
+			// built-in table's choices, and the file's are kept: they
+			// must be the same.
+			if err := staleTable(path, old, built); err != nil {
+				return fmt.Errorf("bench kernels --keep: %w: rebuild (make build) first", err)
+			}
+		}
+		prev = new(kernels.Table)
+		if err := json.Unmarshal(old, prev); err != nil {
+			return fmt.Errorf("bench kernels --keep: %s: %w", path, err)
 		}
 	}
 	t, err := kernels.Calibrate(shapes, *reps, stderr)
 	if err != nil {
 		return err
 	}
-	if *keep {
-		old, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("bench kernels --keep: %w", err)
-		}
-		var prev kernels.Table
-		if err := json.Unmarshal(old, &prev); err != nil {
-			return fmt.Errorf("bench kernels --keep: %s: %w", path, err)
-		}
-		if err := t.KeepUnmeasured(&prev); err != nil {
+	if prev != nil {
+		if err := t.KeepUnmeasured(prev); err != nil {
 			return fmt.Errorf("bench kernels --keep: %s: %w", path, err)
 		}
 	}
