@@ -117,6 +117,15 @@
 // caller receives, header included, in total and per tag, so a job can
 // report the bytes each step puts on the wire next to the formula.
 //
+// # Timelines
+//
+// SetTimeline makes a Comm's server votes record their milestones
+// (Milestone: a rank's start and end, a worker's last chunk sent and each
+// result chunk in and decoded, rank 0's holding, counting and answering of
+// each chunk) on the wall clock, so the events of ranks on one machine
+// line up: where a vote's time goes, which rank waits on which. Without a
+// Timeline the marks cost a nil check. bench comm --timeline writes them.
+//
 // # Buffers: who owns a frame's payload
 //
 // An exchange in the steady state copies each payload once on each side

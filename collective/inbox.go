@@ -359,6 +359,7 @@ type core struct {
 	outMu sync.Mutex
 	out   sparse[outbox] // by peer, made on first use
 	sc    scratch
+	tl    *Timeline // the votes' milestones, if set (SetTimeline)
 }
 
 func (c *core) init(rank, size int, timeout time.Duration) {

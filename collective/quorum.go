@@ -92,6 +92,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		panic(fmt.Sprintf("collective: Vote: %d signs into a result of %d", local.N, result.N))
 	}
 	chunks := chunkCount(len(local.NZ))
+	tl := timelineOf(c)
+	tl.mark(MilestoneStart, -1)
+	defer tl.mark(MilestoneEnd, -1)
 	if c.Rank() != 0 {
 		// The result's chunks are posted before the first vote goes out,
 		// each into a buffer of ours where its sign plane is scattered
@@ -129,6 +132,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				return opError("vote", err)
 			}
 		}
+		tl.mark(MilestoneSent, -1)
 		for k := range chunks {
 			var p []byte
 			var err error
@@ -144,7 +148,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			if len(p) == 0 && q != nil {
 				return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 			}
+			tl.mark(MilestoneResult, k)
 			err = DecodeSignsWire(chunkOf(result, k), p)
+			tl.mark(MilestoneDecoded, k)
 			if co != nil {
 				co.sc.vreqs[k].giveBack()
 			} else {
@@ -250,8 +256,10 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 			voters = append(voters, v)
 		}
 		sc.voters = voters
+		tl.mark(MilestoneIn, k)
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
+		tl.mark(MilestoneCounted, k)
 		if posted {
 			for i := range live {
 				sc.vwins[i].refill(co, k)
@@ -265,6 +273,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		} else {
 			out.send(TagVoteResult, encodeVote(res))
 		}
+		tl.mark(MilestoneAnswered, k)
 		yield()
 	}
 	if q != nil {

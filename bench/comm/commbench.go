@@ -40,6 +40,7 @@ type commOptions struct {
 	Python     string // python3 with torch
 	GlooReps   int
 	Floor      bool          // time raw TCP moving each exchange's bytes in its pattern
+	Timeline   bool          // record the server votes' milestones (timeline.csv)
 	Limit      time.Duration // per configuration
 	Out        string
 	Command    string // the command line, for comm.md
@@ -55,6 +56,8 @@ type commRow struct {
 	// among the same processes, nothing else (floor.go), seconds (NaN:
 	// not measured).
 	Floor float64
+	// Timeline is every rank's server-vote milestones (--timeline).
+	Timeline []rankEvent
 }
 
 // bytesOverFormula is a worker's measured bytes sent over the formula's.
@@ -81,6 +84,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
 	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
+	timeline := fs.Bool("timeline", false, "also record each server vote's milestones, chunk by chunk on every rank, into timeline.csv (summed up in comm.md)")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
 	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
 	if ok, err := parseFlags(fs, args, stdout); !ok {
@@ -90,7 +94,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Timeline: *timeline, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
 	if o.Securities, err = securityList(cmd, *secS); err != nil {
 		return err
 	}
@@ -167,12 +171,12 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 					p := pp
 					spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
 						Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
-						Timeout: o.Limit.Seconds(), Security: sec}
+						Timeout: o.Limit.Seconds(), Security: sec, Timeline: o.Timeline}
 					all, err := l.run(ctx, spec, nil)
 					if err != nil {
 						return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
 					}
-					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN()}
+					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN(), Timeline: timelineOf(all)}
 					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
 						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
 					switch {
@@ -384,6 +388,13 @@ func writeComm(o commOptions, rows []commRow) error {
 		b.WriteString(s)
 	}
 	b.WriteString(commSecurityCost(rows))
+	if o.Timeline {
+		s, err := writeTimeline(o, rows)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s)
+	}
 	if err := writeText(filepath.Join(o.Out, "comm.md"), b.String()); err != nil {
 		return err
 	}

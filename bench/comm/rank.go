@@ -56,6 +56,9 @@ type rankSpec struct {
 	Coordinator string  `json:"coordinator"`
 	JobID       string  `json:"job_id"`
 	Timeout     float64 `json:"timeout_seconds"`
+	// Timeline: record each timed step's server-vote milestones
+	// (collective.Timeline).
+	Timeline bool `json:"timeline,omitempty"`
 }
 
 // The optimizers' constants (those of the paper; their values do not change
@@ -80,6 +83,17 @@ type rankTimes struct {
 	// answers (results and digests), for the mesh floor.
 	SentVotes   []int64 `json:"sent_votes,omitempty"`
 	SentAnswers []int64 `json:"sent_answers,omitempty"`
+	// The milestones of the timed steps' server votes (spec.Timeline).
+	Timeline []stepEvent `json:"timeline,omitempty"`
+}
+
+// stepEvent is a collective.Event of timed step Step (0: the first after
+// the warm-up), the milestone by name.
+type stepEvent struct {
+	Step      int    `json:"step"`
+	Milestone string `json:"milestone"`
+	Chunk     int    `json:"chunk"`
+	At        int64  `json:"at_ns"` // wall clock, ns since the Unix epoch
 }
 
 // rankCommand is the hidden `signsgd bench rank`: one rank of one
@@ -305,6 +319,13 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		exchangeSGD = agg
 	}
 	since := func(t time.Time) float64 { return time.Since(t).Seconds() }
+	var tl *collective.Timeline
+	if spec.Timeline {
+		tl = &collective.Timeline{}
+		if !collective.SetTimeline(c, tl) {
+			return rt, fmt.Errorf("--timeline: this transport records no milestones")
+		}
+	}
 	for step := range spec.Warmup + spec.Steps {
 		compute := src.Next(step)
 		g := src.Grad()
@@ -325,6 +346,9 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		}
 		if err := collective.Barrier(c); err != nil {
 			return rt, fmt.Errorf("step %d: %w", step, err)
+		}
+		if tl != nil {
+			tl.Reset()
 		}
 		before := c.Traffic()
 		t := time.Now()
@@ -373,6 +397,11 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		rt.Update = append(rt.Update, update)
 		if voters != nil {
 			rt.Vote = append(rt.Vote, vote)
+		}
+		if tl != nil {
+			for _, e := range tl.Events {
+				rt.Timeline = append(rt.Timeline, stepEvent{Step: step - spec.Warmup, Milestone: e.Milestone.String(), Chunk: e.Chunk, At: e.At})
+			}
 		}
 		rt.Sent = append(rt.Sent, after.Sent.Bytes-before.Sent.Bytes)
 		rt.Recv = append(rt.Recv, after.Recv.Bytes-before.Recv.Bytes)

@@ -1,0 +1,165 @@
+package comm
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"signsgd/collective"
+)
+
+// rankEvent is one rank's stepEvent.
+type rankEvent struct {
+	Rank int
+	stepEvent
+}
+
+// timelineOf joins every rank's recorded milestones, in rank order.
+func timelineOf(all []rankTimes) []rankEvent {
+	var evs []rankEvent
+	for _, rt := range all {
+		for _, e := range rt.Timeline {
+			evs = append(evs, rankEvent{Rank: rt.Rank, stepEvent: e})
+		}
+	}
+	return evs
+}
+
+// stepStarts is, by timed step, the earliest event of any rank: the time
+// the step's milestones are counted from.
+func stepStarts(evs []rankEvent) map[int]int64 {
+	t0 := map[int]int64{}
+	for _, e := range evs {
+		if t, ok := t0[e.Step]; !ok || e.At < t {
+			t0[e.Step] = e.At
+		}
+	}
+	return t0
+}
+
+// timelineTable is timeline.csv: every milestone of every rank in every
+// timed step of every configuration, in ms from the step's first event.
+func timelineTable(rows []commRow) *table {
+	t := &table{header: []string{"optimizer", "topology", "security", "workers", "dim", "step", "rank", "milestone", "chunk", "ms"}}
+	for _, r := range rows {
+		t0 := stepStarts(r.Timeline)
+		for _, e := range r.Timeline {
+			t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(e.Step), itoa(e.Rank), e.Milestone, itoa(e.Chunk),
+				fmt.Sprintf("%.4f", float64(e.At-t0[e.Step])/1e6))
+		}
+	}
+	return t
+}
+
+// voteTimeline is a server vote's timeline summed up, each figure the
+// median over the timed steps, in seconds.
+type voteTimeline struct {
+	FirstIn    float64 // rank 0 holds chunk 0 of every voter, from the step's first event
+	Count      float64 // rank 0's count of a chunk (median over chunks)
+	Answer     float64 // rank 0's encode and queue of a chunk's result
+	Between    float64 // rank 0 from a chunk's answer to holding the next chunk
+	Rank0Done  float64 // rank 0's last answer queued
+	LastResult float64 // the last result chunk decoded by any worker
+	End        float64 // the last rank out of the vote
+}
+
+// summarizeTimeline sums up a server vote's events (ok false if they hold
+// no rank-0 chunk milestones, as for other exchanges).
+func summarizeTimeline(evs []rankEvent) (v voteTimeline, ok bool) {
+	t0 := stepStarts(evs)
+	steps := make([]int, 0, len(t0))
+	for s := range t0 {
+		steps = append(steps, s)
+	}
+	slices.Sort(steps)
+	var firstIn, count, answer, between, done, last, end []float64
+	for _, s := range steps {
+		in, counted, answered := map[int]int64{}, map[int]int64{}, map[int]int64{}
+		var lastResult, lastEnd, lastAnswer int64
+		for _, e := range evs {
+			if e.Step != s {
+				continue
+			}
+			switch {
+			case e.Rank == 0 && e.Milestone == collective.MilestoneIn.String():
+				in[e.Chunk] = e.At
+			case e.Rank == 0 && e.Milestone == collective.MilestoneCounted.String():
+				counted[e.Chunk] = e.At
+			case e.Rank == 0 && e.Milestone == collective.MilestoneAnswered.String():
+				answered[e.Chunk] = e.At
+				lastAnswer = max(lastAnswer, e.At)
+			case e.Rank != 0 && e.Milestone == collective.MilestoneDecoded.String():
+				lastResult = max(lastResult, e.At)
+			case e.Milestone == collective.MilestoneEnd.String():
+				lastEnd = max(lastEnd, e.At)
+			}
+		}
+		t, ok0 := in[0]
+		if !ok0 {
+			continue
+		}
+		sec := func(a, b int64) float64 { return float64(a-b) / 1e9 }
+		firstIn = append(firstIn, sec(t, t0[s]))
+		for k, ti := range in {
+			if tc, ok := counted[k]; ok {
+				count = append(count, sec(tc, ti))
+				if ta, ok := answered[k]; ok {
+					answer = append(answer, sec(ta, tc))
+				}
+			}
+			if tn, ok := in[k+1]; ok {
+				if ta, ok := answered[k]; ok {
+					between = append(between, sec(tn, ta))
+				}
+			}
+		}
+		done = append(done, sec(lastAnswer, t0[s]))
+		if lastResult > 0 {
+			last = append(last, sec(lastResult, t0[s]))
+		}
+		end = append(end, sec(lastEnd, t0[s]))
+	}
+	if len(firstIn) == 0 {
+		return v, false
+	}
+	med := func(xs []float64) float64 {
+		if len(xs) == 0 {
+			return math.NaN()
+		}
+		return median(xs)
+	}
+	return voteTimeline{FirstIn: med(firstIn), Count: med(count), Answer: med(answer), Between: med(between),
+		Rank0Done: med(done), LastResult: med(last), End: med(end)}, true
+}
+
+// writeTimeline writes timeline.csv and returns comm.md's section on the
+// server votes' timelines ("" if no row has one).
+func writeTimeline(o commOptions, rows []commRow) (string, error) {
+	if err := timelineTable(rows).writeCSV(filepath.Join(o.Out, "timeline.csv")); err != nil {
+		return "", err
+	}
+	md := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "count / chunk", "encode + queue / chunk",
+		"answer to next chunk held", "rank 0's last answer", "last worker decoded", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
+	for _, r := range rows {
+		v, ok := summarizeTimeline(r.Timeline)
+		if !ok {
+			continue
+		}
+		md.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(collective.ServerVoteFrames(r.Dim)), fmtMs(v.FirstIn), fmtMs(v.Count), fmtMs(v.Answer),
+			fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+	}
+	if len(md.rows) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString("## Where a server vote's time goes (--timeline)\n\n")
+	b.WriteString("Each rank records the milestones of its vote (collective.Timeline) on the machine's wall clock; times\n" +
+		"are ms from the step's first milestone on any rank, medians over the timed steps (per-chunk figures: over\n" +
+		"the chunks too). Every event: timeline.csv. The exchange column is each rank's own start to end, so it\n" +
+		"may be shorter than the last rank out, which counts from the first rank in.\n\n")
+	b.WriteString(md.markdown())
+	b.WriteString("\n")
+	return b.String(), nil
+}

@@ -1,0 +1,92 @@
+package collective
+
+import (
+	"fmt"
+	"time"
+)
+
+// Milestone is a point a rank's server vote (Quorum.Vote, VoteServer)
+// passes, as a Timeline records it: where the time of an exchange goes,
+// chunk by chunk, on rank 0 and on the workers.
+type Milestone uint8
+
+const (
+	// MilestoneStart: the rank entered the vote.
+	MilestoneStart Milestone = iota
+	// MilestoneSent: a worker handed its last vote chunk to the link.
+	MilestoneSent
+	// MilestoneIn: rank 0 holds chunk k of every voter still counted.
+	MilestoneIn
+	// MilestoneCounted: rank 0 counted chunk k.
+	MilestoneCounted
+	// MilestoneAnswered: rank 0 encoded chunk k's result and queued it to
+	// every worker.
+	MilestoneAnswered
+	// MilestoneResult: a worker holds chunk k's result as it came.
+	MilestoneResult
+	// MilestoneDecoded: a worker decoded chunk k's result into its own.
+	MilestoneDecoded
+	// MilestoneEnd: the rank leaves the vote (rank 0 once every result
+	// is out).
+	MilestoneEnd
+	numMilestones
+)
+
+var milestoneNames = [numMilestones]string{
+	MilestoneStart: "start", MilestoneSent: "sent", MilestoneIn: "in", MilestoneCounted: "counted",
+	MilestoneAnswered: "answered", MilestoneResult: "result", MilestoneDecoded: "decoded", MilestoneEnd: "end",
+}
+
+func (m Milestone) String() string {
+	if m < numMilestones {
+		return milestoneNames[m]
+	}
+	return fmt.Sprintf("Milestone(%d)", uint8(m))
+}
+
+// Event is one milestone passed: for a chunk's milestones Chunk is its
+// index, else -1; At is the wall clock in nanoseconds since the Unix
+// epoch, so that the events of ranks on one machine line up.
+type Event struct {
+	Milestone Milestone
+	Chunk     int
+	At        int64
+}
+
+// Timeline records the milestones of the votes of the Comm it is set on
+// (SetTimeline), appending to Events; Reset empties it between votes. It
+// costs a clock read per event, and nothing while no Timeline is set.
+type Timeline struct {
+	Events []Event
+}
+
+// Reset empties t, keeping its memory.
+func (t *Timeline) Reset() { t.Events = t.Events[:0] }
+
+// mark records m for chunk k (-1: none); a nil Timeline records nothing.
+func (t *Timeline) mark(m Milestone, k int) {
+	if t != nil {
+		t.Events = append(t.Events, Event{Milestone: m, Chunk: k, At: time.Now().UnixNano()})
+	}
+}
+
+// SetTimeline makes c's votes record into t (nil: stop recording). It
+// reports whether c can: only this package's transports (DialTCP,
+// NewMemWorld) record; a wrapper's votes do not. The collectives of one
+// Comm run one at a time, and so do their marks.
+func SetTimeline(c Comm, t *Timeline) bool {
+	co := coreOf(c)
+	if co == nil {
+		return false
+	}
+	co.tl = t
+	return true
+}
+
+// timelineOf is c's Timeline, nil if none is set.
+func timelineOf(c Comm) *Timeline {
+	if co := coreOf(c); co != nil {
+		return co.tl
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package collective
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"signsgd/kernels"
+)
+
+// TestTimelineServerVote: a Timeline set on each rank records the server
+// vote's milestones in the order the vote passes them, chunk by chunk, on
+// both transports; times never go back; a vote after SetTimeline(c, nil)
+// records nothing; a Comm that is not this package's cannot record.
+func TestTimelineServerVote(t *testing.T) {
+	defer setVoteChunkWords(3)()
+	const m, d = 3, 64*3*4 - 5 // four chunks, the last one short
+	chunks := chunkCount(kernels.Words(d))
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			comms := tr.make(t, m)
+			tls := make([]Timeline, m)
+			for r, c := range comms {
+				if !SetTimeline(c, &tls[r]) {
+					t.Fatalf("rank %d: SetTimeline refused a %s comm", r, tr.name)
+				}
+			}
+			rng := rand.New(rand.NewPCG(7, 8))
+			local := make([]kernels.Signs, m)
+			for r := range local {
+				local[r] = randomSigns(rng, d, 0.2, 0)
+			}
+			vote := func() {
+				runAll(t, comms, func(c Comm) error {
+					return VoteServer(c, local[c.Rank()], kernels.NewSigns(d), kernels.VoteOptions{})
+				})
+			}
+			vote()
+			for r := range m {
+				want := []string{"start/-1"}
+				if r == 0 {
+					for k := range chunks {
+						want = append(want, fmt.Sprintf("in/%d", k), fmt.Sprintf("counted/%d", k), fmt.Sprintf("answered/%d", k))
+					}
+				} else {
+					want = append(want, "sent/-1")
+					for k := range chunks {
+						want = append(want, fmt.Sprintf("result/%d", k), fmt.Sprintf("decoded/%d", k))
+					}
+				}
+				want = append(want, "end/-1")
+				var got []string
+				for i, e := range tls[r].Events {
+					got = append(got, fmt.Sprintf("%v/%d", e.Milestone, e.Chunk))
+					if i > 0 && e.At < tls[r].Events[i-1].At {
+						t.Errorf("rank %d: event %d (%v) at %d, before event %d's %d", r, i, e.Milestone, e.At, i-1, tls[r].Events[i-1].At)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
+				}
+				if n := len(tls[r].Events); n > 0 && time.Since(time.Unix(0, tls[r].Events[n-1].At)) > time.Minute {
+					t.Errorf("rank %d: last event at %d is not this run's wall clock", r, tls[r].Events[n-1].At)
+				}
+			}
+			for r, c := range comms {
+				tls[r].Reset()
+				SetTimeline(c, nil)
+			}
+			vote()
+			for r := range m {
+				if n := len(tls[r].Events); n != 0 {
+					t.Errorf("rank %d: %d events after SetTimeline(nil)", r, n)
+				}
+			}
+		})
+	}
+	if SetTimeline(plainComm{NewMemWorld(1, time.Second)[0]}, &Timeline{}) {
+		t.Error("SetTimeline accepted a Comm that is not this package's")
+	}
+	if s := Milestone(200).String(); s != "Milestone(200)" {
+		t.Errorf("an unknown milestone prints %q", s)
+	}
+	for m := range numMilestones {
+		if milestoneNames[m] == "" {
+			t.Errorf("milestone %d has no name", m)
+		}
+	}
+}
+
+// plainComm hides its Comm's engine: only the Comm interface is left, as a
+// user's wrapper would.
+type plainComm struct{ Comm }
