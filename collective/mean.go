@@ -39,6 +39,9 @@ func MeanServer(c Comm, x []float32) error {
 	if co == nil || !floatsLE {
 		return meanServerPlain(c, x)
 	}
+	tl := co.tl
+	tl.mark(MilestoneStart, -1)
+	defer tl.mark(MilestoneEnd, -1)
 	if c.Rank() != 0 {
 		if err := sendSegments(c, 0, TagMean, x, co, true); err != nil {
 			return opError("mean", err)
@@ -67,7 +70,9 @@ func MeanServer(c Comm, x []float32) error {
 		if failed != nil {
 			break
 		}
+		tl.mark(MilestoneIn, j)
 		kernels.AddFiniteSum(seg, sc.segs, inv)
+		tl.mark(MilestoneReduced, j)
 		clear(sc.segs)
 		for r := 1; r < m; r++ {
 			sc.windows[r].refill(co, j, size(j+segWindow))
@@ -77,6 +82,7 @@ func MeanServer(c Comm, x []float32) error {
 				failed = err
 			}
 		}
+		tl.mark(MilestoneAnswered, j)
 		yield()
 	}
 	for r := 1; r < m; r++ { // nothing is posted and nothing reads x once this returns
@@ -118,19 +124,24 @@ func sendSegments(c Comm, peer int, tag Tag, x []float32, co *core, back bool) e
 			break
 		}
 	}
-	return finishAll(co, sc.reqs[:posted], err)
+	if back && err == nil {
+		co.tl.mark(MilestoneSent, -1)
+	}
+	return finishAll(co, sc.reqs[:posted], err, co.tl)
 }
 
-// finishAll finishes the posted receives rs in order; after the first
-// error (or when err is already set) it withdraws the rest. It returns the
-// first error.
-func finishAll(co *core, rs []recvReq, err error) error {
+// finishAll finishes the posted receives rs in order, marking each in tl
+// (nil: none) as a result; after the first error (or when err is already
+// set) it withdraws the rest. It returns the first error.
+func finishAll(co *core, rs []recvReq, err error, tl *Timeline) error {
 	for i := range rs {
 		if err != nil {
 			co.cancel(&rs[i])
 			continue
 		}
-		err = co.finish(&rs[i], co.deadline())
+		if err = co.finish(&rs[i], co.deadline()); err == nil {
+			tl.mark(MilestoneResult, i)
+		}
 	}
 	return err
 }
@@ -183,7 +194,7 @@ func GatherFloat32s(c Comm, root int, x []float32, into [][]float32) error {
 			i++
 		}
 	}
-	if err := finishAll(co, sc.reqs[:i], nil); err != nil {
+	if err := finishAll(co, sc.reqs[:i], nil, nil); err != nil {
 		return opError("gather", err)
 	}
 	return nil
@@ -210,7 +221,7 @@ func BroadcastFloat32s(c Comm, root int, x []float32) error {
 			sc.reqs[j] = recvReq{peer: root, tag: TagMeanResult, dst: floatBytes(x[a:b])}
 			co.post(&sc.reqs[j])
 		}
-		if err := finishAll(co, sc.reqs[:n], nil); err != nil {
+		if err := finishAll(co, sc.reqs[:n], nil, nil); err != nil {
 			return opError("broadcast", err)
 		}
 		return nil

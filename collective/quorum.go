@@ -259,7 +259,7 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 		tl.mark(MilestoneIn, k)
 		res := chunkOf(result, k)
 		kernels.Vote(res, voters, opt.AtWord(k*voteChunkWords))
-		tl.mark(MilestoneCounted, k)
+		tl.mark(MilestoneReduced, k)
 		if posted {
 			for i := range live {
 				sc.vwins[i].refill(co, k)

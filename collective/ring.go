@@ -81,7 +81,7 @@ func MeanRing(c Comm, x []float32) error {
 	}
 	out := co.outboxTo(next)
 	fail := func(err error) error {
-		finishAll(co, sc.reqs[:n], err)
+		finishAll(co, sc.reqs[:n], err, nil)
 		out.wait() // nothing reads x once this returns
 		return opError("mean", err)
 	}

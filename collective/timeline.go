@@ -5,35 +5,38 @@ import (
 	"time"
 )
 
-// Milestone is a point a rank's server vote (Quorum.Vote, VoteServer)
-// passes, as a Timeline records it: where the time of an exchange goes,
-// chunk by chunk, on rank 0 and on the workers.
+// Milestone is a point a rank passes in a server exchange, the vote
+// (Quorum.Vote, VoteServer) or the mean (MeanServer), as a Timeline
+// records it: where the time of an exchange goes, chunk by chunk (a vote's
+// chunks, a mean's segments), on rank 0 and on the workers.
 type Milestone uint8
 
 const (
-	// MilestoneStart: the rank entered the vote.
+	// MilestoneStart: the rank entered the exchange.
 	MilestoneStart Milestone = iota
-	// MilestoneSent: a worker handed its last vote chunk to the link.
+	// MilestoneSent: a worker handed its last chunk to the link.
 	MilestoneSent
-	// MilestoneIn: rank 0 holds chunk k of every voter still counted.
+	// MilestoneIn: rank 0 holds chunk k of every worker still counted.
 	MilestoneIn
-	// MilestoneCounted: rank 0 counted chunk k.
-	MilestoneCounted
-	// MilestoneAnswered: rank 0 encoded chunk k's result and queued it to
-	// every worker.
+	// MilestoneReduced: rank 0 reduced chunk k (counted the votes, summed
+	// the vectors).
+	MilestoneReduced
+	// MilestoneAnswered: rank 0 queued chunk k's result to every worker
+	// (a vote's encoded first).
 	MilestoneAnswered
 	// MilestoneResult: a worker holds chunk k's result as it came.
 	MilestoneResult
-	// MilestoneDecoded: a worker decoded chunk k's result into its own.
+	// MilestoneDecoded: a worker decoded chunk k's vote result into its
+	// own (a mean's result lands in place: none).
 	MilestoneDecoded
-	// MilestoneEnd: the rank leaves the vote (rank 0 once every result
-	// is out).
+	// MilestoneEnd: the rank leaves the exchange (rank 0 once every
+	// result is out).
 	MilestoneEnd
 	numMilestones
 )
 
 var milestoneNames = [numMilestones]string{
-	MilestoneStart: "start", MilestoneSent: "sent", MilestoneIn: "in", MilestoneCounted: "counted",
+	MilestoneStart: "start", MilestoneSent: "sent", MilestoneIn: "in", MilestoneReduced: "reduced",
 	MilestoneAnswered: "answered", MilestoneResult: "result", MilestoneDecoded: "decoded", MilestoneEnd: "end",
 }
 
@@ -53,8 +56,9 @@ type Event struct {
 	At        int64
 }
 
-// Timeline records the milestones of the votes of the Comm it is set on
-// (SetTimeline), appending to Events; Reset empties it between votes. It
+// Timeline records the milestones of the server exchanges of the Comm it
+// is set on (SetTimeline), appending to Events; Reset empties it between
+// exchanges. It
 // costs a clock read per event, and nothing while no Timeline is set.
 type Timeline struct {
 	Events []Event
@@ -70,9 +74,9 @@ func (t *Timeline) mark(m Milestone, k int) {
 	}
 }
 
-// SetTimeline makes c's votes record into t (nil: stop recording). It
-// reports whether c can: only this package's transports (DialTCP,
-// NewMemWorld) record; a wrapper's votes do not. The collectives of one
+// SetTimeline makes c's server exchanges record into t (nil: stop
+// recording). It reports whether c can: only this package's transports
+// (DialTCP, NewMemWorld) record; a wrapper's exchanges do not. The collectives of one
 // Comm run one at a time, and so do their marks.
 func SetTimeline(c Comm, t *Timeline) bool {
 	co := coreOf(c)

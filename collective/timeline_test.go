@@ -42,7 +42,7 @@ func TestTimelineServerVote(t *testing.T) {
 				want := []string{"start/-1"}
 				if r == 0 {
 					for k := range chunks {
-						want = append(want, fmt.Sprintf("in/%d", k), fmt.Sprintf("counted/%d", k), fmt.Sprintf("answered/%d", k))
+						want = append(want, fmt.Sprintf("in/%d", k), fmt.Sprintf("reduced/%d", k), fmt.Sprintf("answered/%d", k))
 					}
 				} else {
 					want = append(want, "sent/-1")
@@ -87,6 +87,52 @@ func TestTimelineServerVote(t *testing.T) {
 		if milestoneNames[m] == "" {
 			t.Errorf("milestone %d has no name", m)
 		}
+	}
+}
+
+// TestTimelineServerMean: the server mean records the same milestones, a
+// segment for a chunk: rank 0 holds, sums and answers each; a worker sends
+// every segment, then has each result segment in place (no decode).
+func TestTimelineServerMean(t *testing.T) {
+	defer setFloatSegmentBytes(4 * 100)()
+	const m, d = 3, 350 // four segments, the last one short
+	segs := floatSegs(d)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			comms := tr.make(t, m)
+			tls := make([]Timeline, m)
+			for r, c := range comms {
+				SetTimeline(c, &tls[r])
+			}
+			runAll(t, comms, func(c Comm) error {
+				x := make([]float32, d)
+				for i := range x {
+					x[i] = float32(c.Rank() + i)
+				}
+				return MeanServer(c, x)
+			})
+			for r := range m {
+				want := []string{"start/-1"}
+				if r == 0 {
+					for k := range segs {
+						want = append(want, fmt.Sprintf("in/%d", k), fmt.Sprintf("reduced/%d", k), fmt.Sprintf("answered/%d", k))
+					}
+				} else {
+					want = append(want, "sent/-1")
+					for k := range segs {
+						want = append(want, fmt.Sprintf("result/%d", k))
+					}
+				}
+				want = append(want, "end/-1")
+				var got []string
+				for _, e := range tls[r].Events {
+					got = append(got, fmt.Sprintf("%v/%d", e.Milestone, e.Chunk))
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
+				}
+			}
+		})
 	}
 }
 

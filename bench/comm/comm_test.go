@@ -285,46 +285,53 @@ func TestCommSecurity(t *testing.T) {
 	}
 }
 
-// TestCommTimeline: --timeline writes every rank's server-vote milestones
-// of every timed step (a worker's decode of each of the vote's chunks, rank
-// 0's count of each, one start and end per rank), none for the fp32 mean,
-// and comm.md sums them up.
+// TestCommTimeline: --timeline writes every rank's server-exchange
+// milestones of every timed step (for the vote a worker's decode of each of
+// its chunks, for the mean each result segment in place; rank 0's reduce of
+// each; one start and end per rank), and comm.md sums them up.
 func TestCommTimeline(t *testing.T) {
 	out := t.TempDir()
-	const m, d, steps = 3, 2_500_000, 2 // three chunks, the last one short
+	const m, d, steps = 3, 2_500_000, 2 // three vote chunks and ten mean segments, the last ones short
 	code, stdout, stderr := runBench(t, "comm", "--opt", "sgd,signsgd", "--topology", "server", "--workers", itoa(m), "--dims", itoa(d),
 		"--steps", itoa(steps), "--warmup", "1", "--gloo", "off", "--floor=false", "--timeline", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
 	rows := readCSV(t, filepath.Join(out, "timeline.csv"), []string{"optimizer", "step", "rank", "milestone", "chunk", "ms"})
-	chunks := collective.ServerVoteFrames(d)
 	count := map[string]int{}
 	for _, r := range rows {
-		if r["optimizer"] != "signsgd" {
-			t.Fatalf("a milestone of %s: %v", r["optimizer"], r)
-		}
 		if ms := num(t, r, "ms"); ms < 0 || ms > 60e3 {
 			t.Errorf("%v: %v ms from the step's first milestone", r, ms)
 		}
-		count[r["rank"]+" "+r["milestone"]]++
+		count[r["optimizer"]+" "+r["rank"]+" "+r["milestone"]]++
 	}
 	want := map[string]int{}
-	for r := range m {
-		rank := itoa(r)
-		want[rank+" start"], want[rank+" end"] = steps, steps
-		if r == 0 {
-			want[rank+" in"], want[rank+" counted"], want[rank+" answered"] = steps*chunks, steps*chunks, steps*chunks
-		} else {
-			want[rank+" sent"], want[rank+" result"], want[rank+" decoded"] = steps, steps*chunks, steps*chunks
+	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
+	for opt, chunks := range map[string]int{"signsgd": collective.ServerVoteFrames(d), "sgd": collective.MeanFrames(d)} {
+		if chunks < 3 {
+			t.Fatalf("%s: %d chunks: the test wants several", opt, chunks)
+		}
+		for r := range m {
+			rank := opt + " " + itoa(r)
+			want[rank+" start"], want[rank+" end"] = steps, steps
+			if r == 0 {
+				want[rank+" in"], want[rank+" reduced"], want[rank+" answered"] = steps*chunks, steps*chunks, steps*chunks
+			} else {
+				want[rank+" sent"], want[rank+" result"] = steps, steps*chunks
+				if opt != "sgd" {
+					want[rank+" decoded"] = steps * chunks
+				}
+			}
+		}
+		if row := fmt.Sprintf("| %s | off | %d | %d | %d |", opt, m, d, chunks); !strings.Contains(string(md), row) {
+			t.Errorf("comm.md lacks the timeline's row %s:\n%s", row, md)
 		}
 	}
 	if !maps.Equal(count, want) {
-		t.Errorf("milestones by rank %v, want %v", count, want)
+		t.Errorf("milestones by optimizer and rank %v, want %v", count, want)
 	}
-	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
-	if !strings.Contains(string(md), "## Where a server vote's time goes") || !strings.Contains(string(md), fmt.Sprintf("| signsgd | off | %d | %d | %d |", m, d, chunks)) {
-		t.Errorf("comm.md lacks the timeline's summary:\n%s", md)
+	if !strings.Contains(string(md), "## Where a server exchange's time goes") {
+		t.Errorf("comm.md lacks the timeline's section:\n%s", md)
 	}
 }
 

@@ -56,7 +56,7 @@ type rankSpec struct {
 	Coordinator string  `json:"coordinator"`
 	JobID       string  `json:"job_id"`
 	Timeout     float64 `json:"timeout_seconds"`
-	// Timeline: record each timed step's server-vote milestones
+	// Timeline: record each timed step's server-exchange milestones
 	// (collective.Timeline).
 	Timeline bool `json:"timeline,omitempty"`
 }
@@ -83,7 +83,7 @@ type rankTimes struct {
 	// answers (results and digests), for the mesh floor.
 	SentVotes   []int64 `json:"sent_votes,omitempty"`
 	SentAnswers []int64 `json:"sent_answers,omitempty"`
-	// The milestones of the timed steps' server votes (spec.Timeline).
+	// The milestones of the timed steps' server exchanges (spec.Timeline).
 	Timeline []stepEvent `json:"timeline,omitempty"`
 }
 

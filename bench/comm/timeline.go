@@ -40,7 +40,8 @@ func stepStarts(evs []rankEvent) map[int]int64 {
 }
 
 // timelineTable is timeline.csv: every milestone of every rank in every
-// timed step of every configuration, in ms from the step's first event.
+// timed step of every configuration (the server exchanges record them), in
+// ms from the step's first event.
 func timelineTable(rows []commRow) *table {
 	t := &table{header: []string{"optimizer", "topology", "security", "workers", "dim", "step", "rank", "milestone", "chunk", "ms"}}
 	for _, r := range rows {
@@ -53,30 +54,32 @@ func timelineTable(rows []commRow) *table {
 	return t
 }
 
-// voteTimeline is a server vote's timeline summed up, each figure the
+// serverTimeline is a server exchange's timeline summed up, each figure the
 // median over the timed steps, in seconds.
-type voteTimeline struct {
-	FirstIn    float64 // rank 0 holds chunk 0 of every voter, from the step's first event
-	Count      float64 // rank 0's count of a chunk (median over chunks)
+type serverTimeline struct {
+	Chunks     int     // chunks (a mean's segments) rank 0 reduced in a step
+	FirstIn    float64 // rank 0 holds chunk 0 of every worker, from the step's first event
+	Reduce     float64 // rank 0's count or sum of a chunk (median over chunks)
 	Answer     float64 // rank 0's encode and queue of a chunk's result
 	Between    float64 // rank 0 from a chunk's answer to holding the next chunk
 	Rank0Done  float64 // rank 0's last answer queued
-	LastResult float64 // the last result chunk decoded by any worker
-	End        float64 // the last rank out of the vote
+	LastResult float64 // the last result chunk in (a vote's: decoded) at any worker
+	End        float64 // the last rank out of the exchange
 }
 
-// summarizeTimeline sums up a server vote's events (ok false if they hold
-// no rank-0 chunk milestones, as for other exchanges).
-func summarizeTimeline(evs []rankEvent) (v voteTimeline, ok bool) {
+// summarizeTimeline sums up a server exchange's events (ok false if they
+// hold no rank-0 chunk milestones, as for the other topologies).
+func summarizeTimeline(evs []rankEvent) (v serverTimeline, ok bool) {
 	t0 := stepStarts(evs)
 	steps := make([]int, 0, len(t0))
 	for s := range t0 {
 		steps = append(steps, s)
 	}
 	slices.Sort(steps)
-	var firstIn, count, answer, between, done, last, end []float64
+	var firstIn, reduce, answer, between, done, last, end []float64
+	chunks := 0
 	for _, s := range steps {
-		in, counted, answered := map[int]int64{}, map[int]int64{}, map[int]int64{}
+		in, reduced, answered := map[int]int64{}, map[int]int64{}, map[int]int64{}
 		var lastResult, lastEnd, lastAnswer int64
 		for _, e := range evs {
 			if e.Step != s {
@@ -85,12 +88,12 @@ func summarizeTimeline(evs []rankEvent) (v voteTimeline, ok bool) {
 			switch {
 			case e.Rank == 0 && e.Milestone == collective.MilestoneIn.String():
 				in[e.Chunk] = e.At
-			case e.Rank == 0 && e.Milestone == collective.MilestoneCounted.String():
-				counted[e.Chunk] = e.At
+			case e.Rank == 0 && e.Milestone == collective.MilestoneReduced.String():
+				reduced[e.Chunk] = e.At
 			case e.Rank == 0 && e.Milestone == collective.MilestoneAnswered.String():
 				answered[e.Chunk] = e.At
 				lastAnswer = max(lastAnswer, e.At)
-			case e.Rank != 0 && e.Milestone == collective.MilestoneDecoded.String():
+			case e.Rank != 0 && (e.Milestone == collective.MilestoneResult.String() || e.Milestone == collective.MilestoneDecoded.String()):
 				lastResult = max(lastResult, e.At)
 			case e.Milestone == collective.MilestoneEnd.String():
 				lastEnd = max(lastEnd, e.At)
@@ -102,9 +105,10 @@ func summarizeTimeline(evs []rankEvent) (v voteTimeline, ok bool) {
 		}
 		sec := func(a, b int64) float64 { return float64(a-b) / 1e9 }
 		firstIn = append(firstIn, sec(t, t0[s]))
+		chunks = max(chunks, len(in))
 		for k, ti := range in {
-			if tc, ok := counted[k]; ok {
-				count = append(count, sec(tc, ti))
+			if tc, ok := reduced[k]; ok {
+				reduce = append(reduce, sec(tc, ti))
 				if ta, ok := answered[k]; ok {
 					answer = append(answer, sec(ta, tc))
 				}
@@ -130,35 +134,37 @@ func summarizeTimeline(evs []rankEvent) (v voteTimeline, ok bool) {
 		}
 		return median(xs)
 	}
-	return voteTimeline{FirstIn: med(firstIn), Count: med(count), Answer: med(answer), Between: med(between),
+	return serverTimeline{Chunks: chunks, FirstIn: med(firstIn), Reduce: med(reduce), Answer: med(answer), Between: med(between),
 		Rank0Done: med(done), LastResult: med(last), End: med(end)}, true
 }
 
 // writeTimeline writes timeline.csv and returns comm.md's section on the
-// server votes' timelines ("" if no row has one).
+// server exchanges' timelines ("" if no row has one).
 func writeTimeline(o commOptions, rows []commRow) (string, error) {
 	if err := timelineTable(rows).writeCSV(filepath.Join(o.Out, "timeline.csv")); err != nil {
 		return "", err
 	}
-	md := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "count / chunk", "encode + queue / chunk",
+	md := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "reduce / chunk", "answer / chunk",
 		"answer to next chunk held", "rank 0's last answer", "last worker decoded", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
 	for _, r := range rows {
 		v, ok := summarizeTimeline(r.Timeline)
 		if !ok {
 			continue
 		}
-		md.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(collective.ServerVoteFrames(r.Dim)), fmtMs(v.FirstIn), fmtMs(v.Count), fmtMs(v.Answer),
+		md.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(v.Chunks), fmtMs(v.FirstIn), fmtMs(v.Reduce), fmtMs(v.Answer),
 			fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
 	}
 	if len(md.rows) == 0 {
 		return "", nil
 	}
 	var b strings.Builder
-	b.WriteString("## Where a server vote's time goes (--timeline)\n\n")
-	b.WriteString("Each rank records the milestones of its vote (collective.Timeline) on the machine's wall clock; times\n" +
-		"are ms from the step's first milestone on any rank, medians over the timed steps (per-chunk figures: over\n" +
-		"the chunks too). Every event: timeline.csv. The exchange column is each rank's own start to end, so it\n" +
-		"may be shorter than the last rank out, which counts from the first rank in.\n\n")
+	b.WriteString("## Where a server exchange's time goes (--timeline)\n\n")
+	b.WriteString("Each rank records the milestones of its server vote or mean (collective.Timeline) on the machine's wall\n" +
+		"clock; times are ms from the step's first milestone on any rank, medians over the timed steps (per-chunk\n" +
+		"figures: over the chunks too). Rank 0 reduces a chunk (counts the votes, sums the vectors), then answers it\n" +
+		"(encodes a vote's result, queues it to every worker). Every event: timeline.csv. The exchange column is\n" +
+		"each rank's own start to end, so it may be shorter than the last rank out, which counts from the first\n" +
+		"rank in.\n\n")
 	b.WriteString(md.markdown())
 	b.WriteString("\n")
 	return b.String(), nil
