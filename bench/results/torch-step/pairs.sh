@@ -1,11 +1,18 @@
 #!/bin/sh
 # Alternating pairs of BenchmarkStep (ours) and bench/torch_step.py
-# (PyTorch) in one window: pairs.sh [pairs] (default 3), from anywhere.
+# (PyTorch) in one window: pairs.sh [pairs [model...]] (default 3 pairs
+# of every model), from anywhere. Naming models (mlp, cnn, mnistnet,
+# resnet18, resnet50) times only those, so the two sides of a pair run
+# seconds apart on a machine whose speed drifts by the minute.
 # Compare BenchmarkStep's median-samples/s with torch_step.py's
 # samples_per_s, both the median step's: ratios.py LOG prints each pair's
 # ratio and each model's median from this script's output.
 cd "$(dirname "$0")/../../.." || exit 1
 n=${1:-3}
+[ $# -gt 0 ] && shift
+models="$*"
+pattern='Step/model='
+[ -n "$models" ] && pattern="Step/model=($(echo "$models" | tr ' ' '|'))/"
 go build -o bin/signsgd ./cmd/signsgd || exit 1
 ./bin/signsgd bench kernels > bench/results/torch-step/chosen.txt 2>&1
 echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), the kernels chosen (bench/results/torch-step/chosen.txt):"
@@ -13,8 +20,9 @@ cat bench/results/torch-step/chosen.txt
 go test -c -o /tmp/nn.test ./job/nn || exit 1
 for i in $(seq "$n"); do
   echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  /tmp/nn.test -test.run '^$' -test.bench 'Step/model=' -test.benchtime 5x 2>&1 | grep -E "^Benchmark"
+  /tmp/nn.test -test.run '^$' -test.bench "$pattern" -test.benchtime 5x 2>&1 | grep -E "^Benchmark"
   echo "== pair $i torch $(date -u +%H:%M:%S)"
-  /usr/bin/python3 bench/torch_step.py 2>&1 | tail -n 10
+  # shellcheck disable=SC2086 # one argument per model
+  /usr/bin/python3 bench/torch_step.py $models 2>&1 | tail -n 10
 done
 echo "== done $(date -u +%H:%M:%S)"
