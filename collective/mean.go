@@ -82,7 +82,9 @@ func MeanServer(c Comm, x []float32) error {
 				failed = err
 			}
 		}
-		tl.mark(MilestoneAnswered, j)
+		if failed == nil {
+			tl.mark(MilestoneAnswered, j)
+		}
 		yield()
 	}
 	for r := 1; r < m; r++ { // nothing is posted and nothing reads x once this returns

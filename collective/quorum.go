@@ -149,8 +149,9 @@ func (q *Quorum) Vote(c Comm, local, result kernels.Signs, opt kernels.VoteOptio
 				return opError("vote", fmt.Errorf("%w after it missed %d vote deadlines (%v) in a row, or lost its link", ErrDropped, q.DropAfter, q.Deadline))
 			}
 			tl.mark(MilestoneResult, k)
-			err = DecodeSignsWire(chunkOf(result, k), p)
-			tl.mark(MilestoneDecoded, k)
+			if err = DecodeSignsWire(chunkOf(result, k), p); err == nil {
+				tl.mark(MilestoneDecoded, k)
+			}
 			if co != nil {
 				co.sc.vreqs[k].giveBack()
 			} else {

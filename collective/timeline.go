@@ -16,21 +16,26 @@ const (
 	MilestoneStart Milestone = iota
 	// MilestoneSent: a worker handed its last chunk to the link.
 	MilestoneSent
-	// MilestoneIn: rank 0 holds chunk k of every worker still counted.
+	// MilestoneIn: rank 0 holds chunk k of every worker still counted
+	// (a vote's viewed in place or decoded).
 	MilestoneIn
 	// MilestoneReduced: rank 0 reduced chunk k (counted the votes, summed
 	// the vectors).
 	MilestoneReduced
-	// MilestoneAnswered: rank 0 queued chunk k's result to every worker
-	// (a vote's encoded first).
+	// MilestoneAnswered: rank 0 posted its receives of later chunks in
+	// chunk k's buffers, then queued chunk k's result to every worker (a
+	// vote's encoded first).
 	MilestoneAnswered
-	// MilestoneResult: a worker holds chunk k's result as it came.
+	// MilestoneResult: a worker has chunk k's result: its receive
+	// finished (for a vote, after the decode of chunk k-1, so perhaps
+	// later than the frame came).
 	MilestoneResult
 	// MilestoneDecoded: a worker decoded chunk k's vote result into its
 	// own (a mean's result lands in place: none).
 	MilestoneDecoded
 	// MilestoneEnd: the rank leaves the exchange (rank 0 once every
-	// result is out).
+	// result is out), whether it succeeded or failed. Every other
+	// milestone is recorded only when its step succeeded.
 	MilestoneEnd
 	numMilestones
 )
@@ -57,9 +62,10 @@ type Event struct {
 }
 
 // Timeline records the milestones of the server exchanges of the Comm it
-// is set on (SetTimeline), appending to Events; Reset empties it between
-// exchanges. It
-// costs a clock read per event, and nothing while no Timeline is set.
+// is set on (SetTimeline), appending to Events (given the capacity of an
+// exchange's events, it allocates nothing); Reset empties it between
+// exchanges. A mark costs a clock read, and an inlined nil check while no
+// Timeline is set.
 type Timeline struct {
 	Events []Event
 }
@@ -68,15 +74,26 @@ type Timeline struct {
 func (t *Timeline) Reset() { t.Events = t.Events[:0] }
 
 // mark records m for chunk k (-1: none); a nil Timeline records nothing.
+// It stays small enough to inline, so a mark without a Timeline is a
+// compare and a branch.
 func (t *Timeline) mark(m Milestone, k int) {
 	if t != nil {
-		t.Events = append(t.Events, Event{Milestone: m, Chunk: k, At: time.Now().UnixNano()})
+		t.record(m, k)
 	}
+}
+
+// record appends m for chunk k at the wall clock's time.
+//
+//go:noinline
+func (t *Timeline) record(m Milestone, k int) {
+	t.Events = append(t.Events, Event{Milestone: m, Chunk: k, At: time.Now().UnixNano()})
 }
 
 // SetTimeline makes c's server exchanges record into t (nil: stop
 // recording). It reports whether c can: only this package's transports
-// (DialTCP, NewMemWorld) record; a wrapper's exchanges do not. The collectives of one
+// (DialTCP, NewMemWorld) record; a wrapper's exchanges do not, nor does a
+// mean with nothing to exchange (one rank) or on a big-endian host (which
+// takes the plain path). The collectives of one
 // Comm run one at a time, and so do their marks.
 func SetTimeline(c Comm, t *Timeline) bool {
 	co := coreOf(c)

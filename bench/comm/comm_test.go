@@ -312,14 +312,16 @@ func TestCommTimeline(t *testing.T) {
 			t.Fatalf("%s: %d chunks: the test wants several", opt, chunks)
 		}
 		for r := range m {
-			rank := opt + " " + itoa(r)
-			want[rank+" start"], want[rank+" end"] = steps, steps
+			key := func(ms collective.Milestone) string { return opt + " " + itoa(r) + " " + ms.String() }
+			want[key(collective.MilestoneStart)], want[key(collective.MilestoneEnd)] = steps, steps
 			if r == 0 {
-				want[rank+" in"], want[rank+" reduced"], want[rank+" answered"] = steps*chunks, steps*chunks, steps*chunks
+				for _, ms := range []collective.Milestone{collective.MilestoneIn, collective.MilestoneReduced, collective.MilestoneAnswered} {
+					want[key(ms)] = steps * chunks
+				}
 			} else {
-				want[rank+" sent"], want[rank+" result"] = steps, steps*chunks
+				want[key(collective.MilestoneSent)], want[key(collective.MilestoneResult)] = steps, steps*chunks
 				if opt != "sgd" {
-					want[rank+" decoded"] = steps * chunks
+					want[key(collective.MilestoneDecoded)] = steps * chunks
 				}
 			}
 		}
@@ -332,6 +334,43 @@ func TestCommTimeline(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "## Where a server exchange's time goes") {
 		t.Errorf("comm.md lacks the timeline's section:\n%s", md)
+	}
+}
+
+// TestSummarizeTimeline: the summary of a server exchange's events, on
+// made-up times (in ms from 1,000 s past the epoch): two steps whose
+// medians are known, a step of rank 0 without chunk milestones left out.
+func TestSummarizeTimeline(t *testing.T) {
+	const base = int64(1000e9)
+	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
+		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Milestone: m.String(), Chunk: chunk, At: base + int64(ms*1e6)}}
+	}
+	var evs []rankEvent
+	for step, slow := range []float64{1, 2} { // step 1 takes every span twice as long
+		at := func(ms float64) float64 { return 100*float64(step) + ms*slow }
+		evs = append(evs, ev(step, 1, collective.MilestoneStart, -1, at(0)), ev(step, 0, collective.MilestoneStart, -1, at(0.5)))
+		for k := range 3 { // chunk k: held at 1+3k, reduced 1 later, answered 0.5 after that
+			h := 1 + 3*float64(k)
+			evs = append(evs, ev(step, 0, collective.MilestoneIn, k, at(h)), ev(step, 0, collective.MilestoneReduced, k, at(h+1)),
+				ev(step, 0, collective.MilestoneAnswered, k, at(h+1.5)), ev(step, 1, collective.MilestoneResult, k, at(h+2)))
+		}
+		evs = append(evs, ev(step, 1, collective.MilestoneEnd, -1, at(9.5)), ev(step, 0, collective.MilestoneEnd, -1, at(9)))
+	}
+	evs = append(evs, ev(2, 1, collective.MilestoneStart, -1, 300)) // a step without rank 0's chunks
+	v, ok := summarizeTimeline(evs)
+	if !ok {
+		t.Fatal("no summary")
+	}
+	// Medians over the two steps (1x and 2x): 1.5x each span, in seconds.
+	want := serverTimeline{Chunks: 3, FirstIn: 1.5e-3, Reduce: 1.5e-3, Answer: 0.75e-3, Between: 2.25e-3,
+		Rank0Done: 1.5 * 8.5e-3, LastResult: 1.5 * 9e-3, End: 1.5 * 9.5e-3}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if v.Chunks != want.Chunks || !near(v.FirstIn, want.FirstIn) || !near(v.Reduce, want.Reduce) || !near(v.Answer, want.Answer) ||
+		!near(v.Between, want.Between) || !near(v.Rank0Done, want.Rank0Done) || !near(v.LastResult, want.LastResult) || !near(v.End, want.End) {
+		t.Errorf("summary %+v, want %+v", v, want)
+	}
+	if _, ok := summarizeTimeline(evs[len(evs)-1:]); ok {
+		t.Error("a summary of events without rank 0's chunks")
 	}
 }
 

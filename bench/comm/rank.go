@@ -321,7 +321,10 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 	since := func(t time.Time) float64 { return time.Since(t).Seconds() }
 	var tl *collective.Timeline
 	if spec.Timeline {
-		tl = &collective.Timeline{}
+		// Room for a step's events: a start, a sent and an end, and
+		// three a chunk (rank 0) or two (a worker).
+		chunks := max(collective.ServerVoteFrames(d), collective.MeanFrames(d))
+		tl = &collective.Timeline{Events: make([]collective.Event, 0, 3+3*chunks)}
 		if !collective.SetTimeline(c, tl) {
 			return rt, fmt.Errorf("--timeline: this transport records no milestones")
 		}

@@ -145,7 +145,7 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 		return "", err
 	}
 	md := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "reduce / chunk", "answer / chunk",
-		"answer to next chunk held", "rank 0's last answer", "last worker decoded", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
+		"answer to next chunk held", "rank 0's last answer", "last worker's result (vote: decoded)", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
 	for _, r := range rows {
 		v, ok := summarizeTimeline(r.Timeline)
 		if !ok {
@@ -161,8 +161,9 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 	b.WriteString("## Where a server exchange's time goes (--timeline)\n\n")
 	b.WriteString("Each rank records the milestones of its server vote or mean (collective.Timeline) on the machine's wall\n" +
 		"clock; times are ms from the step's first milestone on any rank, medians over the timed steps (per-chunk\n" +
-		"figures: over the chunks too). Rank 0 reduces a chunk (counts the votes, sums the vectors), then answers it\n" +
-		"(encodes a vote's result, queues it to every worker). Every event: timeline.csv. The exchange column is\n" +
+		"figures: over the chunks too). Rank 0 holds a chunk of every worker (a vote's viewed or decoded), reduces it\n" +
+		"(counts the votes, sums the vectors), then answers it (posts its receives of later chunks, encodes a vote's\n" +
+		"result, queues it to every worker). Every event: timeline.csv. The exchange column is\n" +
 		"each rank's own start to end, so it may be shorter than the last rank out, which counts from the first\n" +
 		"rank in.\n\n")
 	b.WriteString(md.markdown())
