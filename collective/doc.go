@@ -119,13 +119,14 @@
 //
 // # Timelines
 //
-// SetTimeline makes a Comm's server exchanges (the vote and the mean)
-// record their milestones (Milestone: a rank's start and end, a worker's
-// last chunk sent and each result chunk in and decoded, rank 0's holding,
-// reducing and answering of each chunk) on the wall clock, so the events
-// of ranks on one machine line up: where an exchange's time goes, which
-// rank waits on which. Without a
-// Timeline the marks cost a nil check. bench comm --timeline writes them.
+// SetTimeline makes a Comm's exchanges that reduce in chunks (the server
+// vote and mean, the shard vote) record their milestones (Milestone: a
+// rank's start and end, its last chunk sent, each result chunk in and
+// decoded; the reducing rank's holding, reducing and answering of each
+// chunk) on the wall clock, so the events of ranks on one machine line
+// up: where an exchange's time goes, which rank waits on which. Without a
+// Timeline a mark is an inlined nil check. bench comm --timeline writes
+// them.
 //
 // # Buffers: who owns a frame's payload
 //

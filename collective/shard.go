@@ -61,6 +61,9 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 	sc := scratchOf(c)
 	peers := sc.others(c)
 	mine := shardOf(local, m, me)
+	tl := timelineOf(c)
+	tl.mark(MilestoneStart, -1)
+	defer tl.mark(MilestoneEnd, -1)
 	// The votes for our shard, and the other shards of the result, are
 	// posted before our own votes go out, each into a buffer of ours
 	// where a dense vote is counted in place (viewSignsWire) and a
@@ -94,6 +97,7 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		fr.release()
 		yield()
 	}
+	tl.mark(MilestoneSent, -1)
 	voters := sc.voters[:0]
 	for r := 0; r < m; r++ {
 		if r == me { // counted where it lies, as rank 0's own signs in the server vote
@@ -122,12 +126,15 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 		voters = append(voters, v)
 	}
 	sc.voters = voters
+	tl.mark(MilestoneIn, me)
 	lo, _ := shardWords(len(local.NZ), m, me)
 	res := shardOf(result, m, me)
 	countVote(res, voters, opt, lo, sc)
+	tl.mark(MilestoneReduced, me)
 	fr := shareParts(encodeVoteParts(res))
 	out.sendFrame(TagVoteResult, fr)
 	fr.release()
+	tl.mark(MilestoneAnswered, me)
 	yield()
 	for j := 0; j < m; j++ {
 		if j == me {
@@ -139,7 +146,10 @@ func VoteShard(c Comm, local, result kernels.Signs, opt kernels.VoteOptions) err
 			if err = co.finish(q, co.deadline()); err != nil {
 				return opError("vote", err)
 			}
-			err = DecodeSignsWire(shardOf(result, m, j), q.got)
+			tl.mark(MilestoneResult, j)
+			if err = DecodeSignsWire(shardOf(result, m, j), q.got); err == nil {
+				tl.mark(MilestoneDecoded, j)
+			}
 			q.giveBack()
 		} else {
 			var b []byte

@@ -5,37 +5,40 @@ import (
 	"time"
 )
 
-// Milestone is a point a rank passes in a server exchange, the vote
-// (Quorum.Vote, VoteServer) or the mean (MeanServer), as a Timeline
-// records it: where the time of an exchange goes, chunk by chunk (a vote's
-// chunks, a mean's segments), on rank 0 and on the workers.
+// Milestone is a point a rank passes in an exchange that reduces in
+// chunks, as a Timeline records it: where the exchange's time goes, on
+// every rank. In the server vote (Quorum.Vote, VoteServer) and the server
+// mean (MeanServer) rank 0 reduces every chunk in turn (a vote's chunks, a
+// mean's segments) for the workers; in the shard vote (VoteShard) rank k
+// reduces chunk k, its shard, for every other rank.
 type Milestone uint8
 
 const (
 	// MilestoneStart: the rank entered the exchange.
 	MilestoneStart Milestone = iota
-	// MilestoneSent: a worker handed its last chunk to the link.
+	// MilestoneSent: the rank handed its last chunk to the links (a
+	// server exchange's worker; every rank of the shard vote).
 	MilestoneSent
-	// MilestoneIn: rank 0 holds chunk k of every worker still counted
-	// (a vote's viewed in place or decoded).
+	// MilestoneIn: the reducing rank holds chunk k of every voter still
+	// counted (a vote's viewed in place or decoded).
 	MilestoneIn
-	// MilestoneReduced: rank 0 reduced chunk k (counted the votes, summed
-	// the vectors).
+	// MilestoneReduced: the reducing rank reduced chunk k (counted the
+	// votes, summed the vectors).
 	MilestoneReduced
-	// MilestoneAnswered: rank 0 posted its receives of later chunks in
-	// chunk k's buffers, then queued chunk k's result to every worker (a
-	// vote's encoded first).
+	// MilestoneAnswered: the reducing rank queued chunk k's result to
+	// every other rank (a vote's encoded first; a server exchange first
+	// posts its receives of later chunks in chunk k's buffers).
 	MilestoneAnswered
-	// MilestoneResult: a worker has chunk k's result: its receive
-	// finished (for a vote, after the decode of chunk k-1, so perhaps
-	// later than the frame came).
+	// MilestoneResult: a rank has chunk k's result: its receive finished
+	// (for a vote, after the decode of the chunk before, so perhaps later
+	// than the frame came).
 	MilestoneResult
-	// MilestoneDecoded: a worker decoded chunk k's vote result into its
-	// own (a mean's result lands in place: none).
+	// MilestoneDecoded: a rank decoded chunk k's vote result into its own
+	// (a mean's result lands in place: none).
 	MilestoneDecoded
-	// MilestoneEnd: the rank leaves the exchange (rank 0 once every
-	// result is out), whether it succeeded or failed. Every other
-	// milestone is recorded only when its step succeeded.
+	// MilestoneEnd: the rank leaves the exchange (a server exchange's
+	// rank 0 once every result is out), whether it succeeded or failed.
+	// Every other milestone is recorded only when its step succeeded.
 	MilestoneEnd
 	numMilestones
 )
@@ -61,11 +64,11 @@ type Event struct {
 	At        int64
 }
 
-// Timeline records the milestones of the server exchanges of the Comm it
-// is set on (SetTimeline), appending to Events (given the capacity of an
-// exchange's events, it allocates nothing); Reset empties it between
-// exchanges. A mark costs a clock read, and an inlined nil check while no
-// Timeline is set.
+// Timeline records the milestones of the exchanges of the Comm it is set
+// on (SetTimeline: the server vote and mean, the shard vote), appending to
+// Events (given the capacity of an exchange's events, it allocates
+// nothing); Reset empties it between exchanges. A mark costs a clock read,
+// and an inlined nil check while no Timeline is set.
 type Timeline struct {
 	Events []Event
 }
@@ -89,12 +92,12 @@ func (t *Timeline) record(m Milestone, k int) {
 	t.Events = append(t.Events, Event{Milestone: m, Chunk: k, At: time.Now().UnixNano()})
 }
 
-// SetTimeline makes c's server exchanges record into t (nil: stop
-// recording). It reports whether c can: only this package's transports
-// (DialTCP, NewMemWorld) record; a wrapper's exchanges do not, nor does a
-// mean with nothing to exchange (one rank) or on a big-endian host (which
-// takes the plain path). The collectives of one
-// Comm run one at a time, and so do their marks.
+// SetTimeline makes c's server exchanges and shard votes record into t
+// (nil: stop recording). It reports whether c can: only this package's
+// transports (DialTCP, NewMemWorld) record; a wrapper's exchanges do not,
+// nor does a mean with nothing to exchange (one rank) or on a big-endian
+// host (which takes the plain path). The collectives of one Comm run one
+// at a time, and so do their marks.
 func SetTimeline(c Comm, t *Timeline) bool {
 	co := coreOf(c)
 	if co == nil {

@@ -138,3 +138,44 @@ func milestoneList(r, n int, perChunk ...Milestone) []string {
 // plainComm hides its Comm's engine: only the Comm interface is left, as a
 // user's wrapper would.
 type plainComm struct{ Comm }
+
+// TestTimelineShardVote: in the shard vote every rank sends, holds, counts
+// and answers its own shard (chunk = its rank), then has and decodes every
+// other rank's shard of the result, in rank order.
+func TestTimelineShardVote(t *testing.T) {
+	const m, d = 4, 64*9 + 3
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			comms := tr.make(t, m)
+			tls := make([]Timeline, m)
+			for r, c := range comms {
+				SetTimeline(c, &tls[r])
+			}
+			rng := rand.New(rand.NewPCG(9, 10))
+			local := make([]kernels.Signs, m)
+			for r := range local {
+				local[r] = randomSigns(rng, d, 0.2, 0)
+			}
+			runAll(t, comms, func(c Comm) error {
+				return VoteShard(c, local[c.Rank()], kernels.NewSigns(d), kernels.VoteOptions{})
+			})
+			ev := func(ms Milestone, k int) string { return fmt.Sprintf("%v/%d", ms, k) }
+			for r := range m {
+				want := []string{ev(MilestoneStart, -1), ev(MilestoneSent, -1), ev(MilestoneIn, r), ev(MilestoneReduced, r), ev(MilestoneAnswered, r)}
+				for j := range m {
+					if j != r {
+						want = append(want, ev(MilestoneResult, j), ev(MilestoneDecoded, j))
+					}
+				}
+				want = append(want, ev(MilestoneEnd, -1))
+				var got []string
+				for _, e := range tls[r].Events {
+					got = append(got, ev(e.Milestone, e.Chunk))
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
+				}
+			}
+		})
+	}
+}

@@ -285,55 +285,69 @@ func TestCommSecurity(t *testing.T) {
 	}
 }
 
-// TestCommTimeline: --timeline writes every rank's server-exchange
-// milestones of every timed step (for the vote a worker's decode of each of
-// its chunks, for the mean each result segment in place; rank 0's reduce of
-// each; one start and end per rank), and comm.md sums them up.
+// TestCommTimeline: --timeline writes every rank's milestones of every
+// timed step: for the server vote a worker's decode of each chunk, for the
+// server mean each result segment in place, rank 0's reduce of each; for
+// the shard vote every rank's count of its shard and decode of every other
+// one; one start and end per rank. comm.md sums them up.
 func TestCommTimeline(t *testing.T) {
 	out := t.TempDir()
 	const m, d, steps = 3, 2_500_000, 2 // three vote chunks and ten mean segments, the last ones short
-	code, stdout, stderr := runBench(t, "comm", "--opt", "sgd,signsgd", "--topology", "server", "--workers", itoa(m), "--dims", itoa(d),
+	code, stdout, stderr := runBench(t, "comm", "--opt", "sgd,signsgd", "--topology", "server,shard", "--workers", itoa(m), "--dims", itoa(d),
 		"--steps", itoa(steps), "--warmup", "1", "--gloo", "off", "--floor=false", "--timeline", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
-	rows := readCSV(t, filepath.Join(out, "timeline.csv"), []string{"optimizer", "step", "rank", "milestone", "chunk", "ms"})
+	rows := readCSV(t, filepath.Join(out, "timeline.csv"), []string{"optimizer", "topology", "step", "rank", "milestone", "chunk", "ms"})
 	count := map[string]int{}
 	for _, r := range rows {
 		if ms := num(t, r, "ms"); ms < 0 || ms > 60e3 {
 			t.Errorf("%v: %v ms from the step's first milestone", r, ms)
 		}
-		count[r["optimizer"]+" "+r["rank"]+" "+r["milestone"]]++
+		count[r["optimizer"]+" "+r["topology"]+" "+r["rank"]+" "+r["milestone"]]++
 	}
 	want := map[string]int{}
 	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
-	for opt, chunks := range map[string]int{"signsgd": collective.ServerVoteFrames(d), "sgd": collective.MeanFrames(d)} {
-		if chunks < 3 {
-			t.Fatalf("%s: %d chunks: the test wants several", opt, chunks)
+	for _, c := range []struct {
+		opt, topo string
+		chunks    int
+	}{{"signsgd", "server", collective.ServerVoteFrames(d)}, {"sgd", "server", collective.MeanFrames(d)}, {"signsgd", "shard", m}} {
+		if c.chunks < 3 {
+			t.Fatalf("%s %s: %d chunks: the test wants several", c.opt, c.topo, c.chunks)
 		}
 		for r := range m {
-			key := func(ms collective.Milestone) string { return opt + " " + itoa(r) + " " + ms.String() }
+			key := func(ms collective.Milestone) string { return c.opt + " " + c.topo + " " + itoa(r) + " " + ms.String() }
 			want[key(collective.MilestoneStart)], want[key(collective.MilestoneEnd)] = steps, steps
-			if r == 0 {
-				for _, ms := range []collective.Milestone{collective.MilestoneIn, collective.MilestoneReduced, collective.MilestoneAnswered} {
-					want[key(ms)] = steps * chunks
+			switch {
+			case c.topo == "shard": // a rank's own shard, then every other one's result
+				for _, ms := range []collective.Milestone{collective.MilestoneSent, collective.MilestoneIn, collective.MilestoneReduced, collective.MilestoneAnswered} {
+					want[key(ms)] = steps
 				}
-			} else {
-				want[key(collective.MilestoneSent)], want[key(collective.MilestoneResult)] = steps, steps*chunks
-				if opt != "sgd" {
-					want[key(collective.MilestoneDecoded)] = steps * chunks
+				want[key(collective.MilestoneResult)], want[key(collective.MilestoneDecoded)] = steps*(m-1), steps*(m-1)
+			case r == 0:
+				for _, ms := range []collective.Milestone{collective.MilestoneIn, collective.MilestoneReduced, collective.MilestoneAnswered} {
+					want[key(ms)] = steps * c.chunks
+				}
+			default:
+				want[key(collective.MilestoneSent)], want[key(collective.MilestoneResult)] = steps, steps*c.chunks
+				if c.opt != "sgd" {
+					want[key(collective.MilestoneDecoded)] = steps * c.chunks
 				}
 			}
 		}
-		if row := fmt.Sprintf("| %s | off | %d | %d | %d |", opt, m, d, chunks); !strings.Contains(string(md), row) {
+		row := fmt.Sprintf("| %s | off | %d | %d |", c.opt, m, d)
+		if c.topo == "server" {
+			row += fmt.Sprintf(" %d |", c.chunks)
+		}
+		if !strings.Contains(string(md), row) {
 			t.Errorf("comm.md lacks the timeline's row %s:\n%s", row, md)
 		}
 	}
 	if !maps.Equal(count, want) {
-		t.Errorf("milestones by optimizer and rank %v, want %v", count, want)
+		t.Errorf("milestones by optimizer, topology and rank %v, want %v", count, want)
 	}
-	if !strings.Contains(string(md), "## Where a server exchange's time goes") {
-		t.Errorf("comm.md lacks the timeline's section:\n%s", md)
+	if !strings.Contains(string(md), "## Where an exchange's time goes") || !strings.Contains(string(md), "Shard vote: ") {
+		t.Errorf("comm.md lacks the timeline's section or its shard table:\n%s", md)
 	}
 }
 
@@ -371,6 +385,38 @@ func TestSummarizeTimeline(t *testing.T) {
 	}
 	if _, ok := summarizeTimeline(evs[len(evs)-1:]); ok {
 		t.Error("a summary of events without rank 0's chunks")
+	}
+}
+
+// TestSummarizeShard: a shard vote's summary on made-up times (ms from
+// 1,000 s past the epoch): three ranks, two steps, the second twice as
+// slow, so every median is 1.5x the first step's figure.
+func TestSummarizeShard(t *testing.T) {
+	const base = int64(1000e9)
+	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
+		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Milestone: m.String(), Chunk: chunk, At: base + int64(ms*1e6)}}
+	}
+	var evs []rankEvent
+	for step, slow := range []float64{1, 2} {
+		at := func(ms float64) float64 { return 100*float64(step) + ms*slow }
+		for r := range 3 { // rank r holds its shard at 1+r, counts it in 1, answers it in 0.5, decodes the others by 5+r
+			evs = append(evs, ev(step, r, collective.MilestoneStart, -1, at(float64(r)/10)), ev(step, r, collective.MilestoneIn, r, at(1+float64(r))),
+				ev(step, r, collective.MilestoneReduced, r, at(2+float64(r))), ev(step, r, collective.MilestoneAnswered, r, at(2.5+float64(r))),
+				ev(step, r, collective.MilestoneDecoded, (r+1)%3, at(5+float64(r))), ev(step, r, collective.MilestoneEnd, -1, at(6+float64(r))))
+		}
+	}
+	v, ok := summarizeShard(evs)
+	if !ok {
+		t.Fatal("no summary")
+	}
+	// Held: 1, 2, 3 (x1) and 2, 4, 6 (x2): median 2.5 ms.
+	want := shardTimeline{Held: 2.5e-3, Count: 1.5e-3, Answer: 0.75e-3, LastResult: 1.5 * 7e-3, End: 1.5 * 8e-3}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(v.Held, want.Held) || !near(v.Count, want.Count) || !near(v.Answer, want.Answer) || !near(v.LastResult, want.LastResult) || !near(v.End, want.End) {
+		t.Errorf("summary %+v, want %+v", v, want)
+	}
+	if _, ok := summarizeShard(evs[:1]); ok {
+		t.Error("a summary of events without a count")
 	}
 }
 

@@ -40,7 +40,7 @@ type commOptions struct {
 	Python     string // python3 with torch
 	GlooReps   int
 	Floor      bool          // time raw TCP moving each exchange's bytes in its pattern
-	Timeline   bool          // record the server exchanges' milestones (timeline.csv)
+	Timeline   bool          // record the exchanges' milestones (timeline.csv)
 	Limit      time.Duration // per configuration
 	Out        string
 	Command    string // the command line, for comm.md
@@ -56,7 +56,7 @@ type commRow struct {
 	// among the same processes, nothing else (floor.go), seconds (NaN:
 	// not measured).
 	Floor float64
-	// Timeline is every rank's server-exchange milestones (--timeline).
+	// Timeline is every rank's milestones (--timeline).
 	Timeline []rankEvent
 }
 
@@ -84,7 +84,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
 	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
-	timeline := fs.Bool("timeline", false, "also record each server exchange's milestones (vote or mean), chunk by chunk on every rank, into timeline.csv (summed up in comm.md)")
+	timeline := fs.Bool("timeline", false, "also record the milestones of each server vote and mean and shard vote, chunk by chunk on every rank, into timeline.csv (summed up in comm.md)")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
 	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
 	if ok, err := parseFlags(fs, args, stdout); !ok {

@@ -48,10 +48,11 @@
 // bytes on those cores can be faster, so the floor says how much of a gap
 // to gloo the vote could still close, and on a machine with fewer cores
 // than ranks the transport itself, a copy by a core on each side of every
-// byte, is the limit. With --timeline every rank records each server
-// exchange's milestones (collective.Timeline): timeline.csv has every
-// event, and comm.md sums up how long rank 0 waited for the first chunk,
-// reduced and answered each one, and when the last worker had its result.
+// byte, is the limit. With --timeline every rank records the milestones of
+// each server vote and mean and shard vote (collective.Timeline):
+// timeline.csv has every event, and comm.md sums up how long the reducing
+// rank waited for its first chunk, reduced and answered each one, and
+// when the last rank had its result.
 // `make bench-comm` writes its results, with command,
 // machine and date, under bench/results (comm, scale, step).
 package comm

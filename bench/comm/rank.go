@@ -56,7 +56,7 @@ type rankSpec struct {
 	Coordinator string  `json:"coordinator"`
 	JobID       string  `json:"job_id"`
 	Timeout     float64 `json:"timeout_seconds"`
-	// Timeline: record each timed step's server-exchange milestones
+	// Timeline: record each timed step's exchange milestones
 	// (collective.Timeline).
 	Timeline bool `json:"timeline,omitempty"`
 }
@@ -83,7 +83,7 @@ type rankTimes struct {
 	// answers (results and digests), for the mesh floor.
 	SentVotes   []int64 `json:"sent_votes,omitempty"`
 	SentAnswers []int64 `json:"sent_answers,omitempty"`
-	// The milestones of the timed steps' server exchanges (spec.Timeline).
+	// The milestones of the timed steps' exchanges (spec.Timeline).
 	Timeline []stepEvent `json:"timeline,omitempty"`
 }
 
@@ -322,8 +322,9 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 	var tl *collective.Timeline
 	if spec.Timeline {
 		// Room for a step's events: a start, a sent and an end, and
-		// three a chunk (rank 0) or two (a worker).
-		chunks := max(collective.ServerVoteFrames(d), collective.MeanFrames(d))
+		// three a chunk (a server exchange's rank 0) or two (a worker;
+		// in a shard vote, every rank, a chunk being a shard).
+		chunks := max(collective.ServerVoteFrames(d), collective.MeanFrames(d), c.Size())
 		tl = &collective.Timeline{Events: make([]collective.Event, 0, 3+3*chunks)}
 		if !collective.SetTimeline(c, tl) {
 			return rt, fmt.Errorf("--timeline: this transport records no milestones")

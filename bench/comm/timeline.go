@@ -40,8 +40,8 @@ func stepStarts(evs []rankEvent) map[int]int64 {
 }
 
 // timelineTable is timeline.csv: every milestone of every rank in every
-// timed step of every configuration (the server exchanges record them), in
-// ms from the step's first event.
+// timed step of every configuration (the server exchanges and the shard
+// vote record them), in ms from the step's first event.
 func timelineTable(rows []commRow) *table {
 	t := &table{header: []string{"optimizer", "topology", "security", "workers", "dim", "step", "rank", "milestone", "chunk", "ms"}}
 	for _, r := range rows {
@@ -128,45 +128,121 @@ func summarizeTimeline(evs []rankEvent) (v serverTimeline, ok bool) {
 	if len(firstIn) == 0 {
 		return v, false
 	}
-	med := func(xs []float64) float64 {
-		if len(xs) == 0 {
-			return math.NaN()
-		}
-		return median(xs)
-	}
+	med := medianOrNaN
 	return serverTimeline{Chunks: chunks, FirstIn: med(firstIn), Reduce: med(reduce), Answer: med(answer), Between: med(between),
 		Rank0Done: med(done), LastResult: med(last), End: med(end)}, true
 }
 
+// shardTimeline is a shard vote's timeline summed up, each figure the
+// median over the timed steps (and, per shard, over the ranks), in
+// seconds.
+type shardTimeline struct {
+	Held       float64 // a rank holds every voter's part of its shard, from the step's first event
+	Count      float64 // its count of the shard
+	Answer     float64 // its encode and queue of the shard's result
+	LastResult float64 // the last result shard decoded by any rank
+	End        float64 // the last rank out of the vote
+}
+
+// summarizeShard sums up a shard vote's events (ok false if they hold no
+// count of a shard).
+func summarizeShard(evs []rankEvent) (v shardTimeline, ok bool) {
+	t0 := stepStarts(evs)
+	type key struct{ step, rank int }
+	in, reduced, answered := map[key]int64{}, map[key]int64{}, map[key]int64{}
+	last, end := map[int]int64{}, map[int]int64{}
+	for _, e := range evs {
+		k := key{e.Step, e.Rank}
+		switch e.Milestone {
+		case collective.MilestoneIn.String():
+			in[k] = e.At
+		case collective.MilestoneReduced.String():
+			reduced[k] = e.At
+		case collective.MilestoneAnswered.String():
+			answered[k] = e.At
+		case collective.MilestoneDecoded.String():
+			last[e.Step] = max(last[e.Step], e.At)
+		case collective.MilestoneEnd.String():
+			end[e.Step] = max(end[e.Step], e.At)
+		}
+	}
+	sec := func(a, b int64) float64 { return float64(a-b) / 1e9 }
+	var held, count, answer, lastResult, ends []float64
+	for k, ti := range in {
+		held = append(held, sec(ti, t0[k.step]))
+		if tr, ok := reduced[k]; ok {
+			count = append(count, sec(tr, ti))
+			if ta, ok := answered[k]; ok {
+				answer = append(answer, sec(ta, tr))
+			}
+		}
+	}
+	if len(count) == 0 {
+		return v, false
+	}
+	for s, t := range last {
+		lastResult = append(lastResult, sec(t, t0[s]))
+	}
+	for s, t := range end {
+		ends = append(ends, sec(t, t0[s]))
+	}
+	return shardTimeline{Held: medianOrNaN(held), Count: medianOrNaN(count), Answer: medianOrNaN(answer),
+		LastResult: medianOrNaN(lastResult), End: medianOrNaN(ends)}, true
+}
+
+// medianOrNaN is the median of xs, NaN for none.
+func medianOrNaN(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return median(xs)
+}
+
 // writeTimeline writes timeline.csv and returns comm.md's section on the
-// server exchanges' timelines ("" if no row has one).
+// exchanges' timelines ("" if no row has one).
 func writeTimeline(o commOptions, rows []commRow) (string, error) {
 	if err := timelineTable(rows).writeCSV(filepath.Join(o.Out, "timeline.csv")); err != nil {
 		return "", err
 	}
-	md := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "reduce / chunk", "answer / chunk",
+	server := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "reduce / chunk", "answer / chunk",
 		"answer to next chunk held", "rank 0's last answer", "last worker's result (vote: decoded)", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
+	shard := &table{header: []string{"optimizer", "security", "M", "d", "a rank holds its shard's votes", "count / shard", "answer / shard",
+		"last result decoded", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
 	for _, r := range rows {
-		v, ok := summarizeTimeline(r.Timeline)
-		if !ok {
+		if r.Topology == "shard" {
+			if v, ok := summarizeShard(r.Timeline); ok {
+				shard.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(v.Held), fmtMs(v.Count), fmtMs(v.Answer),
+					fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+			}
 			continue
 		}
-		md.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(v.Chunks), fmtMs(v.FirstIn), fmtMs(v.Reduce), fmtMs(v.Answer),
-			fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+		if v, ok := summarizeTimeline(r.Timeline); ok {
+			server.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(v.Chunks), fmtMs(v.FirstIn), fmtMs(v.Reduce), fmtMs(v.Answer),
+				fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+		}
 	}
-	if len(md.rows) == 0 {
+	if len(server.rows)+len(shard.rows) == 0 {
 		return "", nil
 	}
 	var b strings.Builder
-	b.WriteString("## Where a server exchange's time goes (--timeline)\n\n")
-	b.WriteString("Each rank records the milestones of its server vote or mean (collective.Timeline) on the machine's wall\n" +
-		"clock; times are ms from the step's first milestone on any rank, medians over the timed steps (per-chunk\n" +
-		"figures: over the chunks too). Rank 0 holds a chunk of every worker (a vote's viewed or decoded), reduces it\n" +
-		"(counts the votes, sums the vectors), then answers it (posts its receives of later chunks, encodes a vote's\n" +
-		"result, queues it to every worker). Every event: timeline.csv. The exchange column is\n" +
-		"each rank's own start to end, so it may be shorter than the last rank out, which counts from the first\n" +
-		"rank in.\n\n")
-	b.WriteString(md.markdown())
-	b.WriteString("\n")
+	b.WriteString("## Where an exchange's time goes (--timeline)\n\n")
+	b.WriteString("Each rank records the milestones of its server vote or mean, or shard vote (collective.Timeline), on the\n" +
+		"machine's wall clock; times are ms from the step's first milestone on any rank, medians over the timed steps\n" +
+		"(per-chunk figures: over the chunks too; per-shard figures: over the ranks). Every event: timeline.csv. The\n" +
+		"exchange column is each rank's own start to end, so it may be shorter than the last rank out, which counts\n" +
+		"from the first rank in.\n\n")
+	if len(server.rows) > 0 {
+		b.WriteString("Server vote and mean: rank 0 holds a chunk of every worker (a vote's viewed or decoded), reduces it\n" +
+			"(counts the votes, sums the vectors), then answers it (posts its receives of later chunks, encodes a vote's\n" +
+			"result, queues it to every worker).\n\n")
+		b.WriteString(server.markdown())
+		b.WriteString("\n")
+	}
+	if len(shard.rows) > 0 {
+		b.WriteString("Shard vote: every rank sends each peer its part of the peer's shard, holds every part of its own,\n" +
+			"counts it, answers it (encodes the result, queues it to every peer), then decodes every other shard's result.\n\n")
+		b.WriteString(shard.markdown())
+		b.WriteString("\n")
+	}
 	return b.String(), nil
 }
