@@ -21,13 +21,7 @@ func TestTimelineServerVote(t *testing.T) {
 	chunks := chunkCount(kernels.Words(d))
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			comms := tr.make(t, m)
-			tls := make([]Timeline, m)
-			for r, c := range comms {
-				if !SetTimeline(c, &tls[r]) {
-					t.Fatalf("rank %d: SetTimeline refused a %s comm", r, tr.name)
-				}
-			}
+			comms, tls := withTimelines(t, tr.make, m)
 			rng := rand.New(rand.NewPCG(7, 8))
 			local := make([]kernels.Signs, m)
 			for r := range local {
@@ -41,11 +35,7 @@ func TestTimelineServerVote(t *testing.T) {
 			vote()
 			for r := range m {
 				want := milestoneList(r, chunks, MilestoneDecoded)
-				var got []string
-				for _, e := range tls[r].Events {
-					got = append(got, fmt.Sprintf("%v/%d", e.Milestone, e.Chunk))
-				}
-				if !slices.Equal(got, want) {
+				if got := recorded(tls[r]); !slices.Equal(got, want) {
 					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
 				}
 				if n := len(tls[r].Events); n > 0 && time.Since(time.Unix(0, tls[r].Events[n-1].At)) > time.Minute {
@@ -86,11 +76,7 @@ func TestTimelineServerMean(t *testing.T) {
 	segs := floatSegs(d)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			comms := tr.make(t, m)
-			tls := make([]Timeline, m)
-			for r, c := range comms {
-				SetTimeline(c, &tls[r])
-			}
+			comms, tls := withTimelines(t, tr.make, m)
 			runAll(t, comms, func(c Comm) error {
 				x := make([]float32, d)
 				for i := range x {
@@ -100,16 +86,34 @@ func TestTimelineServerMean(t *testing.T) {
 			})
 			for r := range m {
 				want := milestoneList(r, segs)
-				var got []string
-				for _, e := range tls[r].Events {
-					got = append(got, fmt.Sprintf("%v/%d", e.Milestone, e.Chunk))
-				}
-				if !slices.Equal(got, want) {
+				if got := recorded(tls[r]); !slices.Equal(got, want) {
 					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
 				}
 			}
 		})
 	}
+}
+
+// withTimelines makes an m-rank world with mk, a Timeline set on each rank.
+func withTimelines(t *testing.T, mk func(*testing.T, int) []Comm, m int) ([]Comm, []Timeline) {
+	t.Helper()
+	comms := mk(t, m)
+	tls := make([]Timeline, m)
+	for r, c := range comms {
+		if !SetTimeline(c, &tls[r]) {
+			t.Fatalf("rank %d: SetTimeline refused a comm of this package", r)
+		}
+	}
+	return comms, tls
+}
+
+// recorded is tl's events as milestone/chunk, in the order recorded.
+func recorded(tl Timeline) []string {
+	var got []string
+	for _, e := range tl.Events {
+		got = append(got, fmt.Sprintf("%v/%d", e.Milestone, e.Chunk))
+	}
+	return got
 }
 
 // milestoneList is what rank r of a server exchange of n chunks records,
@@ -146,11 +150,7 @@ func TestTimelineShardVote(t *testing.T) {
 	const m, d = 4, 64*9 + 3
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			comms := tr.make(t, m)
-			tls := make([]Timeline, m)
-			for r, c := range comms {
-				SetTimeline(c, &tls[r])
-			}
+			comms, tls := withTimelines(t, tr.make, m)
 			rng := rand.New(rand.NewPCG(9, 10))
 			local := make([]kernels.Signs, m)
 			for r := range local {
@@ -168,11 +168,7 @@ func TestTimelineShardVote(t *testing.T) {
 					}
 				}
 				want = append(want, ev(MilestoneEnd, -1))
-				var got []string
-				for _, e := range tls[r].Events {
-					got = append(got, ev(e.Milestone, e.Chunk))
-				}
-				if !slices.Equal(got, want) {
+				if got := recorded(tls[r]); !slices.Equal(got, want) {
 					t.Errorf("rank %d recorded\n%v\nwant\n%v", r, got, want)
 				}
 			}
