@@ -22,11 +22,7 @@ func TestTimelineServerVote(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			comms, tls := withTimelines(t, tr.make, m)
-			rng := rand.New(rand.NewPCG(7, 8))
-			local := make([]kernels.Signs, m)
-			for r := range local {
-				local[r] = randomSigns(rng, d, 0.2, 0)
-			}
+			local := randomVotes(7, m, d)
 			vote := func() {
 				runAll(t, comms, func(c Comm) error {
 					return VoteServer(c, local[c.Rank()], kernels.NewSigns(d), kernels.VoteOptions{})
@@ -107,6 +103,17 @@ func withTimelines(t *testing.T, mk func(*testing.T, int) []Comm, m int) ([]Comm
 	return comms, tls
 }
 
+// randomVotes is m ranks' random signs of d coordinates, a fifth of them
+// zero, from seed.
+func randomVotes(seed uint64, m, d int) []kernels.Signs {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	local := make([]kernels.Signs, m)
+	for r := range local {
+		local[r] = randomSigns(rng, d, 0.2, 0)
+	}
+	return local
+}
+
 // recorded is tl's events as milestone/chunk, in the order recorded.
 func recorded(tl Timeline) []string {
 	var got []string
@@ -151,11 +158,7 @@ func TestTimelineShardVote(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			comms, tls := withTimelines(t, tr.make, m)
-			rng := rand.New(rand.NewPCG(9, 10))
-			local := make([]kernels.Signs, m)
-			for r := range local {
-				local[r] = randomSigns(rng, d, 0.2, 0)
-			}
+			local := randomVotes(9, m, d)
 			runAll(t, comms, func(c Comm) error {
 				return VoteShard(c, local[c.Rank()], kernels.NewSigns(d), kernels.VoteOptions{})
 			})
