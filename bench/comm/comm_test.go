@@ -346,6 +346,9 @@ func TestCommTimeline(t *testing.T) {
 	if !maps.Equal(count, want) {
 		t.Errorf("milestones by optimizer, topology and rank %v, want %v", count, want)
 	}
+	if st, err := os.Stat(filepath.Join(out, "timeline.png")); err != nil || st.Size() == 0 {
+		t.Errorf("timeline.png: missing or empty (%v)", err)
+	}
 	if !strings.Contains(string(md), "## Where an exchange's time goes") || !strings.Contains(string(md), "Shard vote: ") {
 		t.Errorf("comm.md lacks the timeline's section or its shard table:\n%s", md)
 	}
@@ -417,6 +420,22 @@ func TestSummarizeShard(t *testing.T) {
 	}
 	if _, ok := summarizeShard(evs[:1]); ok {
 		t.Error("a summary of events without a count")
+	}
+}
+
+// TestMedianStep: the figure's step is the one whose last milestone is the
+// median of the steps', counted from each step's own first one.
+func TestMedianStep(t *testing.T) {
+	var evs []rankEvent
+	for step, span := range []int64{5e6, 9e6, 1e6, 7e6, 3e6} { // the median span, 5 ms, is step 0's
+		at := int64(step) * 1e9
+		evs = append(evs, rankEvent{Rank: 1, stepEvent: stepEvent{Step: step, At: at}}, rankEvent{Rank: 0, stepEvent: stepEvent{Step: step, At: at + span}})
+	}
+	if got := medianStep(evs); got != 0 {
+		t.Errorf("median step %d, want 0 (spans 5, 9, 1, 7, 3 ms)", got)
+	}
+	if got := medianStep(evs[:8]); got != 0 {
+		t.Errorf("median step of four %d, want 0 (spans 5, 9, 1, 7: the lower middle one)", got)
 	}
 }
 

@@ -214,18 +214,27 @@ func drawPNG(path, title string, panels []panel) error {
 		}
 		plots[0][i] = p
 	}
-	w := vg.Length(len(panels)) * 6 * vg.Inch
-	h := 5 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96), vgimg.UseBackgroundColor(color.White))
+	return savePlots(path, title, plots, 6*vg.Inch, 5*vg.Inch)
+}
+
+// savePlots draws plots, a row-major grid (nil cells left blank), each in
+// a w x h tile, into one PNG at path under title.
+func savePlots(path, title string, plots [][]*plot.Plot, w, h vg.Length) error {
+	rows, cols := len(plots), len(plots[0])
+	img := vgimg.NewWith(vgimg.UseWH(vg.Length(cols)*w, vg.Length(rows)*h), vgimg.UseDPI(96), vgimg.UseBackgroundColor(color.White))
 	c := draw.New(img)
 	body := c
 	body.Max.Y -= vg.Points(26)
 	c.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, 13), Handler: plot.DefaultTextHandler, XAlign: draw.XCenter},
 		vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(18)}, title)
-	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 6, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 6, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
 	canvases := plot.Align(plots, tiles, body)
-	for i := range panels {
-		plots[0][i].Draw(canvases[0][i])
+	for i, row := range plots {
+		for j, p := range row {
+			if p != nil {
+				p.Draw(canvases[i][j])
+			}
+		}
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {

@@ -2,10 +2,16 @@ package comm
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
 
 	"signsgd/collective"
 )
@@ -204,6 +210,9 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 	if err := timelineTable(rows).writeCSV(filepath.Join(o.Out, "timeline.csv")); err != nil {
 		return "", err
 	}
+	if err := drawTimeline(filepath.Join(o.Out, "timeline.png"), rows); err != nil {
+		return "", err
+	}
 	server := &table{header: []string{"optimizer", "security", "M", "d", "chunks", "rank 0 holds chunk 0", "reduce / chunk", "answer / chunk",
 		"answer to next chunk held", "rank 0's last answer", "last worker's result (vote: decoded)", "last rank out", "exchange (slowest rank's own)", "wire floor"}}
 	shard := &table{header: []string{"optimizer", "security", "M", "d", "a rank holds its shard's votes", "count / shard", "answer / shard",
@@ -228,7 +237,8 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 	b.WriteString("## Where an exchange's time goes (--timeline)\n\n")
 	b.WriteString("Each rank records the milestones of its server vote or mean, or shard vote (collective.Timeline), on the\n" +
 		"machine's wall clock; times are ms from the step's first milestone on any rank, medians over the timed steps\n" +
-		"(per-chunk figures: over the chunks too; per-shard figures: over the ranks). Every event: timeline.csv. The\n" +
+		"(per-chunk figures: over the chunks too; per-shard figures: over the ranks). Every event: timeline.csv; each\n" +
+		"configuration's median step, rank by rank: [timeline.png](timeline.png). The\n" +
 		"exchange column is each rank's own start to end, so it may be shorter than the last rank out, which counts\n" +
 		"from the first rank in.\n\n")
 	if len(server.rows) > 0 {
@@ -245,4 +255,132 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 		b.WriteString("\n")
 	}
 	return b.String(), nil
+}
+
+// timelineSpans are the spans the timeline figure draws, in its legend's
+// order: from milestone from to milestone to of one rank and chunk.
+var timelineSpans = []struct {
+	name     string
+	from, to collective.Milestone
+}{
+	{"send (start to last chunk out)", collective.MilestoneStart, collective.MilestoneSent},
+	{"reduce (held to reduced)", collective.MilestoneIn, collective.MilestoneReduced},
+	{"answer (reduced to queued)", collective.MilestoneReduced, collective.MilestoneAnswered},
+	{"decode (result in to decoded)", collective.MilestoneResult, collective.MilestoneDecoded},
+}
+
+// medianStep is the timed step whose last milestone is the median of the
+// steps' (the lower one of an even count).
+func medianStep(evs []rankEvent) int {
+	t0 := stepStarts(evs)
+	last := map[int]int64{}
+	for _, e := range evs {
+		last[e.Step] = max(last[e.Step], e.At-t0[e.Step])
+	}
+	steps := make([]int, 0, len(last))
+	for st := range last {
+		steps = append(steps, st)
+	}
+	slices.SortFunc(steps, func(a, b int) int {
+		if last[a] != last[b] {
+			return int(last[a] - last[b])
+		}
+		return a - b
+	})
+	return steps[(len(steps)-1)/2]
+}
+
+// drawTimeline draws timeline.png: for each configuration with milestones,
+// its median step, a row per rank (rank 0 on top), each span of
+// timelineSpans a bar, the rank's start to end a thin line.
+func drawTimeline(path string, rows []commRow) error {
+	var plots []*plot.Plot
+	for _, r := range rows {
+		if len(r.Timeline) == 0 {
+			continue
+		}
+		step := medianStep(r.Timeline)
+		t0 := stepStarts(r.Timeline)[step]
+		type key struct {
+			m    collective.Milestone
+			rank int
+			k    int
+		}
+		at := map[key]float64{}
+		ranks := 0
+		for _, e := range r.Timeline {
+			if e.Step != step {
+				continue
+			}
+			for m := collective.MilestoneStart; m <= collective.MilestoneEnd; m++ {
+				if m.String() == e.Milestone {
+					at[key{m, e.Rank, e.Chunk}] = float64(e.At-t0) / 1e6
+				}
+			}
+			ranks = max(ranks, e.Rank+1)
+		}
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("%s %s, M = %d, d = %d (median step)", r.Opt, r.Topology, r.Workers, r.Dim)
+		p.X.Label.Text = "ms from the step's first milestone"
+		p.Legend.Top = true
+		var ticks []plot.Tick
+		bar := func(a, b, y float64, c color.Color, width vg.Length) (*plotter.Line, error) {
+			l, err := plotter.NewLine(plotter.XYs{{X: a, Y: y}, {X: b, Y: y}})
+			if err != nil {
+				return nil, err
+			}
+			l.Color, l.Width = c, width
+			p.Add(l)
+			return l, nil
+		}
+		legend := make([]*plotter.Line, len(timelineSpans))
+		for rank := range ranks {
+			y := -float64(rank)
+			ticks = append(ticks, plot.Tick{Value: y, Label: fmt.Sprintf("rank %d", rank)})
+			if a, ok := at[key{collective.MilestoneStart, rank, -1}]; ok {
+				if b, ok := at[key{collective.MilestoneEnd, rank, -1}]; ok {
+					if _, err := bar(a, b, y, color.Gray{Y: 160}, vg.Points(1)); err != nil {
+						return fmt.Errorf("plot %s: %w", path, err)
+					}
+				}
+			}
+			for i, sp := range timelineSpans {
+				for k := range at {
+					if k.m != sp.from || k.rank != rank {
+						continue
+					}
+					b, ok := at[key{sp.to, rank, k.k}]
+					if !ok {
+						continue
+					}
+					l, err := bar(at[k], b, y+0.12-0.08*float64(i), plotutil.Color(i), vg.Points(5))
+					if err != nil {
+						return fmt.Errorf("plot %s: %w", path, err)
+					}
+					legend[i] = l
+				}
+			}
+		}
+		for i, l := range legend {
+			if l != nil {
+				p.Legend.Add(timelineSpans[i].name, l)
+			}
+		}
+		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
+		p.Y.Min, p.Y.Max = -float64(ranks)+0.5, 1.5 // the legend above rank 0
+		p.Add(plotter.NewGrid())
+		plots = append(plots, p)
+	}
+	if len(plots) == 0 {
+		return nil
+	}
+	const cols = 3
+	grid := make([][]*plot.Plot, (len(plots)+cols-1)/cols)
+	for i := range grid {
+		grid[i] = make([]*plot.Plot, min(cols, len(plots)))
+	}
+	for i, p := range plots {
+		grid[i/cols][i%cols] = p
+	}
+	return savePlots(path, "where an exchange's time goes: each rank's milestones in its median step (--timeline)", grid, 6*vg.Inch, 4*vg.Inch)
 }
