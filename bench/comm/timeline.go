@@ -367,7 +367,9 @@ func drawTimeline(path string, rows []commRow) error {
 			}
 		}
 		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
-		p.Y.Min, p.Y.Max = -float64(ranks)+0.5, 1.5 // the legend above rank 0
+		// Room above rank 0 for the legend: a quarter of the rows
+		// keeps its four lines clear of them at every M.
+		p.Y.Min, p.Y.Max = -float64(ranks)+0.5, 0.5+max(1, 0.3*float64(ranks))
 		p.Add(plotter.NewGrid())
 		plots = append(plots, p)
 	}
@@ -382,5 +384,5 @@ func drawTimeline(path string, rows []commRow) error {
 	for i, p := range plots {
 		grid[i/cols][i%cols] = p
 	}
-	return savePlots(path, "where an exchange's time goes: each rank's milestones in its median step (--timeline)", grid, 6*vg.Inch, 4*vg.Inch)
+	return savePlots(path, "each rank's spans in its median step (--timeline)", grid, 6*vg.Inch, 4*vg.Inch)
 }
