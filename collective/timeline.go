@@ -16,8 +16,9 @@ type Milestone uint8
 const (
 	// MilestoneStart: the rank entered the exchange.
 	MilestoneStart Milestone = iota
-	// MilestoneSent: the rank handed its last chunk to the links (a
-	// server exchange's worker; every rank of the shard vote).
+	// MilestoneSent: a server exchange's worker handed its last chunk to
+	// the link; a rank of the shard vote queued its last part to its
+	// senders (a failed send shows at the end).
 	MilestoneSent
 	// MilestoneIn: the reducing rank holds chunk k of every voter still
 	// counted (a vote's viewed in place or decoded).

@@ -84,9 +84,9 @@ func commCommand(args []string, stdout io.Writer) error {
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
 	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
-	timeline := fs.Bool("timeline", false, "also record the milestones of each server vote and mean and shard vote, chunk by chunk on every rank, into timeline.csv (summed up in comm.md)")
+	timeline := fs.Bool("timeline", false, "also record the milestones of each server vote and mean and shard vote, chunk by chunk on every rank: timeline.csv, timeline.png (each configuration's median step), summed up in comm.md")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
-	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png")
+	out := fs.String("out", "results/bench/comm", "output folder: comm.csv, comm.md, comm-bytes.png, comm-seconds.png (and with --timeline timeline.csv, timeline.png)")
 	if ok, err := parseFlags(fs, args, stdout); !ok {
 		return err
 	}

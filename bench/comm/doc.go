@@ -50,7 +50,8 @@
 // than ranks the transport itself, a copy by a core on each side of every
 // byte, is the limit. With --timeline every rank records the milestones of
 // each server vote and mean and shard vote (collective.Timeline):
-// timeline.csv has every event, and comm.md sums up how long the reducing
+// timeline.csv has every event, timeline.png draws each configuration's
+// median step rank by rank, and comm.md sums up how long the reducing
 // rank waited for its first chunk, reduced and answered each one, and
 // when the last rank had its result.
 // `make bench-comm` writes its results, with command,

@@ -1,6 +1,7 @@
 package comm
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
@@ -263,15 +264,18 @@ var timelineSpans = []struct {
 	name     string
 	from, to collective.Milestone
 }{
-	{"send (start to last chunk out)", collective.MilestoneStart, collective.MilestoneSent},
+	{"send (start to last chunk sent or queued)", collective.MilestoneStart, collective.MilestoneSent},
 	{"reduce (held to reduced)", collective.MilestoneIn, collective.MilestoneReduced},
 	{"answer (reduced to queued)", collective.MilestoneReduced, collective.MilestoneAnswered},
 	{"decode (result in to decoded)", collective.MilestoneResult, collective.MilestoneDecoded},
 }
 
 // medianStep is the timed step whose last milestone is the median of the
-// steps' (the lower one of an even count).
+// steps' (the lower one of an even count), -1 if there are no events.
 func medianStep(evs []rankEvent) int {
+	if len(evs) == 0 {
+		return -1
+	}
 	t0 := stepStarts(evs)
 	last := map[int]int64{}
 	for _, e := range evs {
@@ -282,10 +286,10 @@ func medianStep(evs []rankEvent) int {
 		steps = append(steps, st)
 	}
 	slices.SortFunc(steps, func(a, b int) int {
-		if last[a] != last[b] {
-			return int(last[a] - last[b])
+		if c := cmp.Compare(last[a], last[b]); c != 0 {
+			return c
 		}
-		return a - b
+		return cmp.Compare(a, b)
 	})
 	return steps[(len(steps)-1)/2]
 }
@@ -320,7 +324,7 @@ func drawTimeline(path string, rows []commRow) error {
 			ranks = max(ranks, e.Rank+1)
 		}
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s %s, M = %d, d = %d (median step)", r.Opt, r.Topology, r.Workers, r.Dim)
+		p.Title.Text = fmt.Sprintf("%s %s, M = %d, d = %d, security %s (median step)", r.Opt, r.Topology, r.Workers, r.Dim, r.Security)
 		p.X.Label.Text = "ms from the step's first milestone"
 		p.Legend.Top = true
 		var ticks []plot.Tick
@@ -367,8 +371,8 @@ func drawTimeline(path string, rows []commRow) error {
 			}
 		}
 		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
-		// Room above rank 0 for the legend: a quarter of the rows
-		// keeps its four lines clear of them at every M.
+		// Room above rank 0 for the legend: three tenths of the rows
+		// (at least one) keep its four lines clear of them at every M.
 		p.Y.Min, p.Y.Max = -float64(ranks)+0.5, 0.5+max(1, 0.3*float64(ranks))
 		p.Add(plotter.NewGrid())
 		plots = append(plots, p)
