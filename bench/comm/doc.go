@@ -48,12 +48,30 @@
 // bytes on those cores can be faster, so the floor says how much of a gap
 // to gloo the vote could still close, and on a machine with fewer cores
 // than ranks the transport itself, a copy by a core on each side of every
-// byte, is the limit. With --timeline every rank records the milestones of
-// each server vote and mean and shard vote (collective.Timeline):
-// timeline.csv has every event, timeline.png draws each configuration's
-// median step rank by rank, and comm.md sums up how long the reducing
-// rank waited for its first chunk, reduced and answered each one, and
-// when the last rank had its result.
-// `make bench-comm` writes its results, with command,
-// machine and date, under bench/results (comm, scale, step).
+// byte, is the limit.
+//
+// What the floor's ratio can reach on loopback: there the wire is memory
+// copies (into the kernel and out of it, a read and a write of every byte
+// each), so any pass of the exchange's own over the data costs about what
+// the wire does. Per chunk of n voter bits in the server vote of M ranks,
+// the floor touches 4 (M-1) (n + r) bits, r being a result's bits on the
+// wire (its non-zero plane, n, and a sign bit for each coordinate not
+// tied). Rank 0 must also read the M sign planes and write the result's
+// two planes and the sign bits of its wire form (M n + 2 n + r - n), and
+// each worker read that form and write its two planes (r + 2 n): even with
+// every pass fused, about 1.8x the floor's memory traffic at M = 2 (half
+// the coordinates tied, r = 1.5 n) and 1.56x at M = 4 (three in eight
+// tied, r = 1.625 n). Only an exchange that ends at the wire form, its
+// result taken into the update chunk by chunk, gets under 1.5x on
+// loopback (about 1.45x at M = 2, 1.21x at M = 4); over a network the
+// floor is the wire's and the passes are cheap beside it. --timeline shows
+// where the rest goes.
+//
+// With --timeline every rank records the milestones of each server vote
+// and mean and shard vote (collective.Timeline): timeline.csv has every
+// event, timeline.png draws each configuration's median step rank by rank,
+// and comm.md sums up how long the reducing rank waited for its first
+// chunk, reduced and answered each one, and when the last rank had its
+// result. `make bench-comm` writes its results, with command, machine and
+// date, under bench/results (comm, scale, step).
 package comm
