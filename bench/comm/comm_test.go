@@ -365,7 +365,7 @@ func TestCommTimeline(t *testing.T) {
 func TestSummarizeTimeline(t *testing.T) {
 	const base = int64(1000e9)
 	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
-		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Milestone: m.String(), Chunk: chunk, At: base + int64(ms*1e6)}}
+		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Event: collective.Event{Milestone: m, Chunk: chunk, At: base + int64(ms*1e6)}}}
 	}
 	var evs []rankEvent
 	for step, slow := range []float64{1, 2} { // step 1 takes every span twice as long
@@ -402,7 +402,7 @@ func TestSummarizeTimeline(t *testing.T) {
 func TestSummarizeShard(t *testing.T) {
 	const base = int64(1000e9)
 	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
-		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Milestone: m.String(), Chunk: chunk, At: base + int64(ms*1e6)}}
+		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Event: collective.Event{Milestone: m, Chunk: chunk, At: base + int64(ms*1e6)}}}
 	}
 	var evs []rankEvent
 	for step, slow := range []float64{1, 2} {
@@ -434,7 +434,7 @@ func TestMedianStep(t *testing.T) {
 	var evs []rankEvent
 	for step, span := range []int64{9e6, 1e6, 5e6, 7e6, 3e6} { // the median span, 5 ms, is step 2's
 		at := int64(step) * 1e9
-		evs = append(evs, rankEvent{Rank: 1, stepEvent: stepEvent{Step: step, At: at}}, rankEvent{Rank: 0, stepEvent: stepEvent{Step: step, At: at + span}})
+		evs = append(evs, rankEvent{Rank: 1, stepEvent: stepEvent{Step: step, Event: collective.Event{At: at}}}, rankEvent{Rank: 0, stepEvent: stepEvent{Step: step, Event: collective.Event{At: at + span}}})
 	}
 	if got := medianStep(evs); got != 2 {
 		t.Errorf("median step %d, want 2 (spans 9, 1, 5, 7, 3 ms)", got)

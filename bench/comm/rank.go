@@ -88,12 +88,10 @@ type rankTimes struct {
 }
 
 // stepEvent is a collective.Event of timed step Step (0: the first after
-// the warm-up), the milestone by name.
+// the warm-up).
 type stepEvent struct {
-	Step      int    `json:"step"`
-	Milestone string `json:"milestone"`
-	Chunk     int    `json:"chunk"`
-	At        int64  `json:"at_ns"` // wall clock, ns since the Unix epoch
+	Step int `json:"step"`
+	collective.Event
 }
 
 // rankCommand is the hidden `signsgd bench rank`: one rank of one
@@ -404,7 +402,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		}
 		if tl != nil {
 			for _, e := range tl.Events {
-				rt.Timeline = append(rt.Timeline, stepEvent{Step: step - spec.Warmup, Milestone: e.Milestone.String(), Chunk: e.Chunk, At: e.At})
+				rt.Timeline = append(rt.Timeline, stepEvent{Step: step - spec.Warmup, Event: e})
 			}
 		}
 		rt.Sent = append(rt.Sent, after.Sent.Bytes-before.Sent.Bytes)

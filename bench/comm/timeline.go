@@ -54,7 +54,7 @@ func timelineTable(rows []commRow) *table {
 	for _, r := range rows {
 		t0 := stepStarts(r.Timeline)
 		for _, e := range r.Timeline {
-			t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(e.Step), itoa(e.Rank), e.Milestone, itoa(e.Chunk),
+			t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(e.Step), itoa(e.Rank), e.Milestone.String(), itoa(e.Chunk),
 				fmt.Sprintf("%.4f", float64(e.At-t0[e.Step])/1e6))
 		}
 	}
@@ -93,16 +93,16 @@ func summarizeTimeline(evs []rankEvent) (v serverTimeline, ok bool) {
 				continue
 			}
 			switch {
-			case e.Rank == 0 && e.Milestone == collective.MilestoneIn.String():
+			case e.Rank == 0 && e.Milestone == collective.MilestoneIn:
 				in[e.Chunk] = e.At
-			case e.Rank == 0 && e.Milestone == collective.MilestoneReduced.String():
+			case e.Rank == 0 && e.Milestone == collective.MilestoneReduced:
 				reduced[e.Chunk] = e.At
-			case e.Rank == 0 && e.Milestone == collective.MilestoneAnswered.String():
+			case e.Rank == 0 && e.Milestone == collective.MilestoneAnswered:
 				answered[e.Chunk] = e.At
 				lastAnswer = max(lastAnswer, e.At)
-			case e.Rank != 0 && (e.Milestone == collective.MilestoneResult.String() || e.Milestone == collective.MilestoneDecoded.String()):
+			case e.Rank != 0 && (e.Milestone == collective.MilestoneResult || e.Milestone == collective.MilestoneDecoded):
 				lastResult = max(lastResult, e.At)
-			case e.Milestone == collective.MilestoneEnd.String():
+			case e.Milestone == collective.MilestoneEnd:
 				lastEnd = max(lastEnd, e.At)
 			}
 		}
@@ -161,15 +161,15 @@ func summarizeShard(evs []rankEvent) (v shardTimeline, ok bool) {
 	for _, e := range evs {
 		k := key{e.Step, e.Rank}
 		switch e.Milestone {
-		case collective.MilestoneIn.String():
+		case collective.MilestoneIn:
 			in[k] = e.At
-		case collective.MilestoneReduced.String():
+		case collective.MilestoneReduced:
 			reduced[k] = e.At
-		case collective.MilestoneAnswered.String():
+		case collective.MilestoneAnswered:
 			answered[k] = e.At
-		case collective.MilestoneDecoded.String():
+		case collective.MilestoneDecoded:
 			last[e.Step] = max(last[e.Step], e.At)
-		case collective.MilestoneEnd.String():
+		case collective.MilestoneEnd:
 			end[e.Step] = max(end[e.Step], e.At)
 		}
 	}
@@ -316,11 +316,7 @@ func drawTimeline(path string, rows []commRow) error {
 			if e.Step != step {
 				continue
 			}
-			for m := collective.MilestoneStart; m <= collective.MilestoneEnd; m++ {
-				if m.String() == e.Milestone {
-					at[key{m, e.Rank, e.Chunk}] = float64(e.At-t0) / 1e6
-				}
-			}
+			at[key{e.Milestone, e.Rank, e.Chunk}] = float64(e.At-t0) / 1e6
 			ranks = max(ranks, e.Rank+1)
 		}
 		p := plot.New()
