@@ -16,10 +16,11 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	// The last shapes take the AVX-512 kernel where there is one: rows a
 	// multiple of 8 or nearly, columns of 48 or nearly, K across blocks of
 	// 256, several row and column blocks, and narrow last panels; and
-	// products only whose transpose fills the tiles.
+	// products only whose transpose fills the tiles; last panels of exactly
+	// 16 or 32 columns, which the narrow kernels write in place.
 	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0},
 		{8, 48, 1}, {16, 96, 300}, {64, 400, 37}, {63, 530, 600}, {200, 1000, 70}, {40, 47 * 8, 257}, {272, 144, 520}, {64, 25, 700}, {96, 9, 40},
-		{64, 164, 300}, {24, 249, 260}, {512, 392, 70}} {
+		{64, 164, 300}, {24, 249, 260}, {512, 392, 70}, {64, 80, 70}, {16, 32, 40}, {72, 112, 48}} {
 		m, n, k := sh[0], sh[1], sh[2]
 		for _, choice := range kernelChoices[KernelSgemm] { // each, whatever this CPU's table chooses
 			restore, err := ForceKernels(KernelSgemm + ":" + choice)
