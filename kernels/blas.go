@@ -44,7 +44,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		return
 	}
-	ours, chosenBLAS := sgemmOurs(m, n, k)
+	ours, chosenBLAS := sgemmOurs(GemmShape{m, n, k, transA, transB})
 	fast := ours && useFastGemm(m, n)
 	t := gemmThreads()
 	if m*n*k < gemmSplitWork || !fast && haveFastGemm() && !chosenBLAS {
@@ -97,7 +97,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // sgemmSerial is Sgemm on the calling goroutine alone (m, n, k >= 1), for
 // callers that split their work across threads themselves.
 func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ours, _ := sgemmOurs(m, n, k)
+	ours, _ := sgemmOurs(GemmShape{m, n, k, transA, transB})
 	fast := ours && useFastGemm(m, n)
 	if ours && !fast && m*n <= transposedGemmMax && useFastGemm(n, m) {
 		transposedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -106,18 +106,19 @@ func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	sgemm1(fast, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmOurs reports whether the chooser gives an m x n x k product to the
+// sgemmOurs reports whether the chooser gives a product of shape g to the
 // AVX-512 kernel, where the kernel can take it directly or transposed
 // (ChooseSgemm; false without the kernel), and toBLAS whether it gives it to
 // the BLAS instead.
-func sgemmOurs(m, n, k int) (ours, toBLAS bool) {
+func sgemmOurs(g GemmShape) (ours, toBLAS bool) {
+	m, n := g.M, g.N
 	if !haveFastGemm() || !useFastGemm(m, n) && !(m*n <= transposedGemmMax && useFastGemm(n, m)) {
 		return false, false
 	}
 	if r := shapeRecorder.Load(); r != nil {
-		r.addSgemm(m, n, k)
+		r.addSgemm(g)
 	}
-	ours = ChooseSgemm(m, n, k) == ChoiceAVX512
+	ours = ChooseSgemm(g) == ChoiceAVX512
 	return ours, !ours
 }
 

@@ -77,22 +77,34 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 }
 
 // BenchmarkSgemm reports GFLOP/s on convolution-like shapes, for the BLAS
-// and (where the CPU has it) the AVX-512 kernel ("asm").
+// and (where the CPU has it) the AVX-512 kernel ("asm", the chooser's
+// choice between the two, as a network's products get it).
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range BenchSgemmShapes {
-		m, n, k := s[0], s[1], s[2]
+	for _, g := range BenchSgemmShapes {
+		m, n, k := g.M, g.N, g.K
+		lda, ldb := k, n
+		if g.TransA {
+			lda = m
+		}
+		if g.TransB {
+			ldb = k
+		}
 		for _, asm := range []bool{false, true} {
 			name := BLASName()
 			if asm {
 				name = "asm"
 			}
-			b.Run(fmt.Sprintf("%s/m=%d/n=%d/k=%d", name, m, n, k), func(b *testing.B) {
+			shape := fmt.Sprintf("m=%d/n=%d/k=%d", m, n, k)
+			if g.TransA || g.TransB {
+				shape += "/" + g.ops()
+			}
+			b.Run(name+"/"+shape, func(b *testing.B) {
 				defer setUseAsm(asm)()
 				rng := rand.New(rand.NewPCG(1, 2))
 				a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
 				b.ResetTimer()
 				for range b.N {
-					Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+					Sgemm(g.TransA, g.TransB, m, n, k, 1, a, lda, bb, ldb, 0, c, n)
 				}
 				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -15,16 +15,16 @@ import (
 // shapeSet collects the shapes that reach a choice (RecordShapes).
 type shapeSet struct {
 	mu     sync.Mutex
-	sgemm  map[[3]int]bool
+	sgemm  map[GemmShape]bool
 	conv   map[string]map[ConvShape]bool // by kernel, one of convKernels
 	layers map[ConvShape]bool            // passed to Conv2DForward
 }
 
 var shapeRecorder atomic.Pointer[shapeSet]
 
-func (r *shapeSet) addSgemm(m, n, k int) {
+func (r *shapeSet) addSgemm(g GemmShape) {
 	r.mu.Lock()
-	r.sgemm[[3]int{m, n, k}] = true
+	r.sgemm[g] = true
 	r.mu.Unlock()
 }
 
@@ -55,16 +55,18 @@ func recordConv(kernel string, s ConvShape) {
 	}
 }
 
-// BenchSgemmShapes are BenchmarkSgemm's products (m, n, k): ResNet's
-// first stages and its last at batch 1, and a square one. The calibration
-// measures them beside the networks' own, so the chooser's decision on
-// them is measured too.
-var BenchSgemmShapes = [][3]int{{64, 3136, 576}, {512, 49, 4608}, {64, 784, 1600}, {64, 1600, 784}, {1024, 1024, 1024}}
+// BenchSgemmShapes are BenchmarkSgemm's products: ResNet's first stages
+// and its last at batch 1, a square one (all A B), and the filter
+// gradient of mnistnet's 5x5 layer on its Winograd path (A B^T, 64 x 64
+// over a chunk of 48 tiles). The calibration measures them beside the
+// networks' own, so the chooser's decision on them is measured too.
+var BenchSgemmShapes = []GemmShape{{M: 64, N: 3136, K: 576}, {M: 512, N: 49, K: 4608}, {M: 64, N: 784, K: 1600},
+	{M: 64, N: 1600, K: 784}, {M: 1024, N: 1024, K: 1024}, {M: 64, N: 64, K: 48, TransB: true}}
 
 // Shapes are the shapes of the products and convolutions that have two
 // implementations to choose from, as a network's step meets them.
 type Shapes struct {
-	Sgemm [][3]int               // m, n, k
+	Sgemm []GemmShape
 	Conv  map[string][]ConvShape // by kernel, one of convKernels (KernelConv, KernelStem, KernelDgrad)
 	Vote  []int                  // voters
 	// Layers are the convolutions a network runs as layers (forward and
@@ -76,7 +78,7 @@ type Shapes struct {
 
 // RecordShapes runs fn and returns the shapes it took a choice on, sorted.
 func RecordShapes(fn func()) Shapes {
-	r := &shapeSet{sgemm: map[[3]int]bool{}, conv: map[string]map[ConvShape]bool{}, layers: map[ConvShape]bool{}}
+	r := &shapeSet{sgemm: map[GemmShape]bool{}, conv: map[string]map[ConvShape]bool{}, layers: map[ConvShape]bool{}}
 	shapeRecorder.Store(r)
 	defer shapeRecorder.Store(nil)
 	fn()
@@ -84,7 +86,7 @@ func RecordShapes(fn func()) Shapes {
 	for k := range r.sgemm {
 		s.Sgemm = append(s.Sgemm, k)
 	}
-	sort.Slice(s.Sgemm, func(i, j int) bool { return slices.Compare(s.Sgemm[i][:], s.Sgemm[j][:]) < 0 })
+	slices.SortFunc(s.Sgemm, compareGemm)
 	for kernel, set := range r.conv {
 		s.addConv(kernel, sortedShapes(set)...)
 	}
@@ -208,14 +210,23 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	if haveFastGemm() {
-		for _, s := range shapes.Sgemm {
-			m, n, k := s[0], s[1], s[2]
+		for _, g := range shapes.Sgemm {
+			// Each product as the network computes it: with its
+			// operands transposed or not (dense, unpadded strides).
+			m, n, k := g.M, g.N, g.K
+			lda, ldb := k, n
+			if g.TransA {
+				lda = m
+			}
+			if g.TransB {
+				ldb = k
+			}
 			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
-			ns, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) })
+			ns, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(g.TransA, g.TransB, m, n, k, 1, a, lda, b, ldb, 0, c, n) })
 			if err != nil {
 				return nil, err
 			}
-			add(KernelSgemm, SgemmClass(m, n, k), fmt.Sprintf("m=%d n=%d k=%d", m, n, k), ns)
+			add(KernelSgemm, g.Class(), g.String(), ns)
 		}
 	}
 	t.Entries = sortedEntries(entries)

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"bufio"
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -214,7 +215,7 @@ type chooser struct {
 	header    sync.Once
 
 	mu        sync.RWMutex
-	sgemmSeen map[[3]int]string      // ChooseSgemm's decisions so far
+	sgemmSeen map[GemmShape]string   // ChooseSgemm's decisions so far
 	convSeen  map[convSeenKey]string // chooseConvShape's
 	// voteSeen[b] is ChooseVote's decision for 2^b voters: the vote runs
 	// every step, and its steady state must not allocate.
@@ -246,7 +247,7 @@ func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := &chooser{cpu: c, forced: forced, report: report, out: io.Discard, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
+	ch := &chooser{cpu: c, forced: forced, report: report, out: io.Discard, sgemmSeen: map[GemmShape]string{}, convSeen: map[convSeenKey]string{}}
 	name := "calibration/" + TableName(c, BLASCore())
 	if _, err := fs.Stat(fsys, name); err != nil {
 		name = "calibration/" + TableName(c, "")
@@ -346,9 +347,52 @@ func pow2Class(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// SgemmClass is the shape class of an m x n x k product.
-func SgemmClass(m, n, k int) string {
-	return fmt.Sprintf("m%d.n%d.k%d", pow2Class(m), pow2Class(n), pow2Class(k))
+// GemmShape is what the chooser decides a product on: its sizes and
+// which operands it reads transposed. The transpositions matter as much
+// as the sizes: OpenBLAS computes a 64 x 64 x 48 C += A B^T (a Winograd
+// filter gradient's) at half the speed of the same A B, and our kernel
+// packs a transposed B where it reads a plain one in place.
+type GemmShape struct {
+	M, N, K        int
+	TransA, TransB bool
+}
+
+// Class is the shape class of g: its sizes rounded up to powers of two,
+// then ".tn", ".nt" or ".tt" when an operand is transposed (none for
+// A B, the classes of tables measured before the transpositions counted).
+func (g GemmShape) Class() string {
+	c := fmt.Sprintf("m%d.n%d.k%d", pow2Class(g.M), pow2Class(g.N), pow2Class(g.K))
+	if g.TransA || g.TransB {
+		c += "." + g.ops()
+	}
+	return c
+}
+
+// ops is "nn", "nt", "tn" or "tt": which of A and B are transposed.
+func (g GemmShape) ops() string {
+	o := [2]byte{'n', 'n'}
+	if g.TransA {
+		o[0] = 't'
+	}
+	if g.TransB {
+		o[1] = 't'
+	}
+	return string(o[:])
+}
+
+// String is the shape as the report and the calibration print it.
+func (g GemmShape) String() string {
+	s := fmt.Sprintf("m=%d n=%d k=%d", g.M, g.N, g.K)
+	if g.TransA || g.TransB {
+		s += " " + g.ops()
+	}
+	return s
+}
+
+// compareGemm orders shapes by sizes, then transpositions.
+func compareGemm(a, b GemmShape) int {
+	return cmp.Or(cmp.Compare(a.M, b.M), cmp.Compare(a.N, b.N), cmp.Compare(a.K, b.K),
+		cmp.Compare(a.ops(), b.ops()))
 }
 
 // ConvClass is the shape class of a convolution for the Winograd choice;
@@ -425,22 +469,21 @@ func (ch *chooser) Summary() string {
 // covers it and what SIGNSGD_KERNELS forces.
 func ChooserSummary() string { return activeChooser().Summary() }
 
-// ChooseSgemm is the choice for an m x n x k product (avx512 or blas).
-func ChooseSgemm(m, n, k int) string {
+// ChooseSgemm is the choice for a product of shape g (avx512 or blas).
+func ChooseSgemm(g GemmShape) string {
 	ch := activeChooser()
 	if !ch.report && len(ch.forced) == 0 && len(ch.byClass) == 0 {
 		return ChoiceAVX512 // the default rule, without formatting a class
 	}
-	key := [3]int{m, n, k}
 	ch.mu.RLock()
-	c, ok := ch.sgemmSeen[key]
+	c, ok := ch.sgemmSeen[g]
 	ch.mu.RUnlock()
 	if ok {
 		return c
 	}
-	c = ch.decide(KernelSgemm, SgemmClass(m, n, k), kernelChoices[KernelSgemm][0], func() string { return fmt.Sprintf("m=%d n=%d k=%d", m, n, k) })
+	c = ch.decide(KernelSgemm, g.Class(), kernelChoices[KernelSgemm][0], g.String)
 	ch.mu.Lock()
-	ch.sgemmSeen[key] = c
+	ch.sgemmSeen[g] = c
 	ch.mu.Unlock()
 	return c
 }
@@ -559,7 +602,7 @@ func ForceKernels(spec string) (restore func(), err error) {
 // decisions' caches empty) for the caller to change.
 func (ch *chooser) derive() *chooser {
 	n := &chooser{cpu: ch.cpu, table: ch.table, tableFile: ch.tableFile, byClass: maps.Clone(ch.byClass), forced: maps.Clone(ch.forced),
-		report: ch.report, out: ch.out, sgemmSeen: map[[3]int]string{}, convSeen: map[convSeenKey]string{}}
+		report: ch.report, out: ch.out, sgemmSeen: map[GemmShape]string{}, convSeen: map[convSeenKey]string{}}
 	if n.byClass == nil {
 		n.byClass = map[string]string{}
 	}

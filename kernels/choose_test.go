@@ -14,8 +14,8 @@ import (
 // testTable is a calibration of a made-up CPU.
 func testTable(cpu CPU) *Table {
 	return &Table{CPU: cpu, BLAS: BLASName(), BLASCore: BLASCore(), Threads: 2, Reps: 3, Entries: []Entry{
-		{Kernel: KernelSgemm, Class: SgemmClass(512, 49, 4608), NS: map[string]float64{ChoiceAVX512: 9, ChoiceBLAS: 4}},
-		{Kernel: KernelSgemm, Class: SgemmClass(64, 3136, 576), NS: map[string]float64{ChoiceAVX512: 3, ChoiceBLAS: 4}},
+		{Kernel: KernelSgemm, Class: GemmShape{M: 512, N: 49, K: 4608}.Class(), NS: map[string]float64{ChoiceAVX512: 9, ChoiceBLAS: 4}},
+		{Kernel: KernelSgemm, Class: GemmShape{M: 64, N: 3136, K: 576}.Class(), NS: map[string]float64{ChoiceAVX512: 3, ChoiceBLAS: 4}},
 		{Kernel: KernelConv, Class: "in64.out64.tiles1024", NS: map[string]float64{ChoiceWinograd: 5, ChoiceIm2col: 2}},
 		{Kernel: KernelVote, Class: VoteClass(9), NS: map[string]float64{ChoiceAVX512: 5, ChoiceAVX2: 5}},
 	}}
@@ -35,8 +35,8 @@ func tableFS(t *testing.T, tb *Table) fstest.MapFS {
 // decisions lists a chooser's decisions on a few shapes.
 func decisions(ch *chooser) []string {
 	var d []string
-	for _, s := range [][3]int{{512, 49, 4608}, {64, 3136, 576}, {64, 25, 516}, {1024, 1024, 1024}} {
-		d = append(d, ch.decide(KernelSgemm, SgemmClass(s[0], s[1], s[2]), ChoiceAVX512, func() string { return "" }))
+	for _, g := range []GemmShape{{M: 512, N: 49, K: 4608}, {M: 64, N: 3136, K: 576}, {M: 64, N: 25, K: 516}, {M: 1024, N: 1024, K: 1024}} {
+		d = append(d, ch.decide(KernelSgemm, g.Class(), ChoiceAVX512, func() string { return "" }))
 	}
 	cs := ConvShape{Batch: 14, InC: 64, InH: 14, InW: 14, OutC: 64, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
 	d = append(d, ch.decide(KernelConv, ConvClass(cs), convDefault(KernelConv, cs), func() string { return "" }))
@@ -234,13 +234,15 @@ func TestMedianTimesTakesTurns(t *testing.T) {
 	}
 }
 
-// Calibrate times every choice of a product and a convolution, picks the
+// Calibrate times every choice of two products (one plain, one with B
+// transposed, each a class of its own) and of a convolution, picks the
 // faster of each, and leaves the chooser as it found it.
 func TestCalibrateSmall(t *testing.T) {
 	before := activeChooser()
 	conv := ConvShape{Batch: 8, InC: 16, InH: 12, InW: 12, OutC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Layout: CNHW}
 	defer setSwitch(&wgMinTiles, 1)()
-	tb, err := Calibrate(Shapes{Sgemm: [][3]int{{64, 96, 40}}, Conv: map[string][]ConvShape{KernelConv: {conv}}, Layers: []ConvShape{conv}}, 3, io.Discard)
+	products := []GemmShape{{M: 64, N: 96, K: 40}, {M: 64, N: 96, K: 40, TransB: true}}
+	tb, err := Calibrate(Shapes{Sgemm: products, Conv: map[string][]ConvShape{KernelConv: {conv}}, Layers: []ConvShape{conv}}, 3, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,11 +250,17 @@ func TestCalibrateSmall(t *testing.T) {
 		t.Fatal("Calibrate left another chooser active")
 	}
 	want := map[string][]string{KernelConv: convChoices(conv)}
+	classes := []string{KernelConv + "/" + ConvClass(conv)}
 	if haveFastGemm() {
 		want[KernelSgemm] = kernelChoices[KernelSgemm]
+		classes = append(classes, KernelSgemm+"/m64.n128.k64", KernelSgemm+"/m64.n128.k64.nt")
 	}
-	if len(tb.Entries) != len(want) {
-		t.Fatalf("%d entries, want %d: %+v", len(tb.Entries), len(want), tb.Entries)
+	var got []string
+	for _, e := range tb.Entries {
+		got = append(got, e.Kernel+"/"+e.Class)
+	}
+	if slices.Sort(got); !slices.Equal(got, slices.Sorted(slices.Values(classes))) {
+		t.Fatalf("entries %v, want %v", got, classes)
 	}
 	for _, e := range tb.Entries {
 		choices := want[e.Kernel]

@@ -214,7 +214,7 @@ func stepShapes(model string, in []int, classes, hidden, batch int) (kernels.Sha
 // printChoices prints the decision for every shape.
 func printChoices(w io.Writer, s kernels.Shapes) {
 	for _, g := range s.Sgemm {
-		fmt.Fprintf(w, "sgemm m=%d n=%d k=%d (%s): %s\n", g[0], g[1], g[2], kernels.SgemmClass(g[0], g[1], g[2]), kernels.ChooseSgemm(g[0], g[1], g[2]))
+		fmt.Fprintf(w, "sgemm %s (%s): %s\n", g, g.Class(), kernels.ChooseSgemm(g))
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Conv)) {
 		for _, c := range s.Conv[k] {
