@@ -30,7 +30,8 @@ import (
 // our micro-kernel on m=512 n=49 k=4608, an Intel Xeon the other way):
 //
 //	kernel  choices           shape class (each size rounded up to a power of two)
-//	sgemm   avx512 | blas     m, n, k of the product
+//	sgemm   avx512 | blas     m, n, k of the product, and which operands
+//	                          it reads transposed (GemmShape)
 //	conv    winograd | im2col InC, OutC, 2x2 output tiles over the batch
 //	vote    avx512 | avx2     voters
 //
