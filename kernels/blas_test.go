@@ -17,10 +17,11 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	// multiple of 8 or nearly, columns of 48 or nearly, K across blocks of
 	// 256, several row and column blocks, and narrow last panels; and
 	// products only whose transpose fills the tiles; last panels of exactly
-	// 16 or 32 columns, which the narrow kernels write in place.
+	// 16 or 32 columns, which the narrow kernels write in place (and the
+	// same with fewer than 8 rows in the last row panel).
 	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 64, 64}, {1, 100, 3}, {50, 1, 20}, {5, 6, 0},
 		{8, 48, 1}, {16, 96, 300}, {64, 400, 37}, {63, 530, 600}, {200, 1000, 70}, {40, 47 * 8, 257}, {272, 144, 520}, {64, 25, 700}, {96, 9, 40},
-		{64, 164, 300}, {24, 249, 260}, {512, 392, 70}, {64, 80, 70}, {16, 32, 40}, {72, 112, 48}} {
+		{64, 164, 300}, {24, 249, 260}, {512, 392, 70}, {64, 80, 70}, {16, 32, 40}, {72, 112, 48}, {13, 32, 20}, {63, 80, 70}} {
 		m, n, k := sh[0], sh[1], sh[2]
 		for _, choice := range kernelChoices[KernelSgemm] { // each, whatever this CPU's table chooses
 			restore, err := ForceKernels(KernelSgemm + ":" + choice)
@@ -55,13 +56,17 @@ func sgemmCheck(t *testing.T, rng *rand.Rand, choice string, m, n, k int) {
 			}
 			a := randSlice(rng, max(rowsA*lda, 1))
 			b := randSlice(rng, max(rowsB*ldb, 1))
-			c := randSlice(rng, m*ldc)
-			want := append([]float32(nil), c...)
-			Sgemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, c, ldc)
-			SgemmNaive(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, want, ldc)
-			for i := range c {
-				if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
-					t.Fatalf("%s (%s) m=%d n=%d k=%d tA=%v tB=%v: c[%d] = %v, want %v", choice, BLASName(), m, n, k, tA, tB, i, c[i], want[i])
+			// beta 0 and 1 take the kernels' store and add into C
+			// directly; other betas scale C first.
+			for _, beta := range []float32{0.5, 0, 1} {
+				c := randSlice(rng, m*ldc)
+				want := append([]float32(nil), c...)
+				Sgemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc)
+				SgemmNaive(tA, tB, m, n, k, 1.5, a, lda, b, ldb, beta, want, ldc)
+				for i := range c {
+					if d := math.Abs(float64(c[i] - want[i])); d > gemmTol*float64(k+1)*4 {
+						t.Fatalf("%s (%s) m=%d n=%d k=%d tA=%v tB=%v beta=%v: c[%d] = %v, want %v", choice, BLASName(), m, n, k, tA, tB, beta, i, c[i], want[i])
+					}
 				}
 			}
 		}

@@ -58,8 +58,9 @@ func recordConv(kernel string, s ConvShape) {
 // BenchSgemmShapes are BenchmarkSgemm's products: ResNet's first stages
 // and its last at batch 1, a square one (all A B), and the filter
 // gradient of mnistnet's 5x5 layer on its Winograd path (A B^T, 64 x 64
-// over a chunk of 48 tiles). The calibration measures them beside the
-// networks' own, so the chooser's decision on them is measured too.
+// over a chunk of 48 tiles). A whole calibration (not --keep) measures
+// them beside the networks' own, so the chooser's decision on them is
+// measured too.
 var BenchSgemmShapes = []GemmShape{{M: 64, N: 3136, K: 576}, {M: 512, N: 49, K: 4608}, {M: 64, N: 784, K: 1600},
 	{M: 64, N: 1600, K: 784}, {M: 1024, N: 1024, K: 1024}, {M: 64, N: 64, K: 48, TransB: true}}
 
@@ -211,8 +212,10 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	if haveFastGemm() {
 		for _, g := range shapes.Sgemm {
-			// Each product as the network computes it: with its
-			// operands transposed or not (dense, unpadded strides).
+			// Each product with its operands transposed as the
+			// network's are (dense strides, beta 0, through Sgemm:
+			// split across the threads where it is large, as a
+			// product a network computes whole is).
 			m, n, k := g.M, g.N, g.K
 			lda, ldb := k, n
 			if g.TransA {

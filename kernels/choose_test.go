@@ -46,6 +46,42 @@ func decisions(ch *chooser) []string {
 	return d
 }
 
+// A product's transpositions are part of its decision: a table that
+// gives A B of a class to OpenBLAS and A B^T of the same sizes to our
+// kernel gets each its own choice from ChooseSgemm, whichever is asked
+// first, and A^T B, which the table lacks, the default rule.
+func TestChooseSgemmByTranspositions(t *testing.T) {
+	cpu := CPU{Vendor: "AuthenticAMD", Family: 25, Model: 17, Name: "test", Features: []string{"avx2", "avx512f"}}
+	plain := GemmShape{M: 64, N: 64, K: 48}
+	nt, tn := plain, plain
+	nt.TransB, tn.TransA = true, true
+	if plain.Class() == nt.Class() || nt.Class() == tn.Class() {
+		t.Fatalf("classes %q, %q, %q: want three", plain.Class(), nt.Class(), tn.Class())
+	}
+	tb := &Table{CPU: cpu, BLAS: BLASName(), BLASCore: BLASCore(), Threads: 2, Reps: 3, Entries: []Entry{
+		{Kernel: KernelSgemm, Class: plain.Class(), NS: map[string]float64{ChoiceAVX512: 9, ChoiceBLAS: 4}},
+		{Kernel: KernelSgemm, Class: nt.Class(), NS: map[string]float64{ChoiceAVX512: 3, ChoiceBLAS: 5}},
+	}}
+	fsys := tableFS(t, tb)
+	want := map[GemmShape]string{plain: ChoiceBLAS, nt: ChoiceAVX512, tn: kernelChoices[KernelSgemm][0]}
+	for _, order := range [][]GemmShape{{plain, nt, tn}, {tn, nt, plain}} {
+		ch, err := newChooser(cpu, fsys, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := testChooser.Swap(ch)
+		for _, g := range order {
+			for range 2 { // the second from the decisions seen
+				if got := ChooseSgemm(g); got != want[g] {
+					testChooser.Store(prev)
+					t.Fatalf("order %v: ChooseSgemm(%v) = %s, want %s", order, g, got, want[g])
+				}
+			}
+		}
+		testChooser.Store(prev)
+	}
+}
+
 // The decisions are a function of the table (and SIGNSGD_KERNELS) only.
 func TestChooserDeterministic(t *testing.T) {
 	cpu := CPU{Vendor: "AuthenticAMD", Family: 25, Model: 17, Name: "test", Features: []string{"avx2", "avx512f"}}

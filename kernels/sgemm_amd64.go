@@ -76,8 +76,10 @@ var haveAVX512 = cpu.X86.HasAVX512F
 // Blocking of sgemmAVX512: an MC x KC block of A is packed into 8-row
 // panels (the L2 cache holds it); then, one 48-column panel of B at a time
 // (the KC x 48 panel the L1 cache holds: used in place when B is not
-// transposed, else packed), the micro-kernel multiplies every 8-row panel
-// of the A block by it, keeping its 8 x 48 tile of C in 24 registers.
+// transposed and the panel is as wide as its kernel, 48 columns or a last
+// panel of exactly 16 or 32, else packed), the micro-kernel multiplies
+// every 8-row panel of the A block by it, keeping its 8 x 48 tile of C in
+// 24 registers.
 const (
 	gemmMR = 8
 	gemmNR = 48
