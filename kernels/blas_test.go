@@ -81,9 +81,12 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// BenchmarkSgemm reports GFLOP/s on convolution-like shapes, for the BLAS
-// and (where the CPU has it) the AVX-512 kernel ("asm", the chooser's
-// choice between the two, as a network's products get it).
+// BenchmarkSgemm reports GFLOP/s on convolution-like shapes (and the
+// Winograd filter gradient's A B^T) for each implementation forced, the
+// BLAS ("openblas") and, where the CPU has it, the AVX-512 kernel
+// ("avx512"), then for what the chooser runs there ("chosen", as a
+// network's products get it): the chosen row should keep up with the
+// faster of the other two on every shape.
 func BenchmarkSgemm(b *testing.B) {
 	for _, g := range BenchSgemmShapes {
 		m, n, k := g.M, g.N, g.K
@@ -94,17 +97,26 @@ func BenchmarkSgemm(b *testing.B) {
 		if g.TransB {
 			ldb = k
 		}
-		for _, asm := range []bool{false, true} {
-			name := BLASName()
-			if asm {
-				name = "asm"
-			}
-			shape := fmt.Sprintf("m=%d/n=%d/k=%d", m, n, k)
-			if g.TransA || g.TransB {
-				shape += "/" + g.ops()
-			}
-			b.Run(name+"/"+shape, func(b *testing.B) {
-				defer setUseAsm(asm)()
+		shape := fmt.Sprintf("m=%d/n=%d/k=%d", m, n, k)
+		if g.TransA || g.TransB {
+			shape += "/" + g.ops()
+		}
+		rows := []string{BLASName()}
+		if haveFastGemm() {
+			rows = append(rows, ChoiceAVX512, "chosen")
+		}
+		for _, row := range rows {
+			b.Run(row+"/"+shape, func(b *testing.B) {
+				switch row {
+				case BLASName():
+					defer setUseAsm(false)()
+				case ChoiceAVX512:
+					restore, err := ForceKernels(KernelSgemm + ":" + ChoiceAVX512)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer restore()
+				}
 				rng := rand.New(rand.NewPCG(1, 2))
 				a, bb, c := randSlice(rng, m*k), randSlice(rng, k*n), make([]float32, m*n)
 				b.ResetTimer()
