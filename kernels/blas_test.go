@@ -90,13 +90,7 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 func BenchmarkSgemm(b *testing.B) {
 	for _, g := range BenchSgemmShapes {
 		m, n, k := g.M, g.N, g.K
-		lda, ldb := k, n
-		if g.TransA {
-			lda = m
-		}
-		if g.TransB {
-			ldb = k
-		}
+		lda, ldb := g.denseStrides()
 		shape := fmt.Sprintf("m=%d/n=%d/k=%d", m, n, k)
 		if g.TransA || g.TransB {
 			shape += "/" + g.ops()

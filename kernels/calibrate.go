@@ -217,13 +217,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			// split across the threads where it is large, as a
 			// product a network computes whole is).
 			m, n, k := g.M, g.N, g.K
-			lda, ldb := k, n
-			if g.TransA {
-				lda = m
-			}
-			if g.TransB {
-				ldb = k
-			}
+			lda, ldb := g.denseStrides()
 			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
 			ns, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(g.TransA, g.TransB, m, n, k, 1, a, lda, b, ldb, 0, c, n) })
 			if err != nil {

@@ -383,6 +383,20 @@ func (g GemmShape) ops() string {
 	return string(o[:])
 }
 
+// denseStrides are the row strides of g's operands stored without
+// padding (lda, ldb; C's is N), as the calibration and BenchmarkSgemm
+// lay them out.
+func (g GemmShape) denseStrides() (lda, ldb int) {
+	lda, ldb = g.K, g.N
+	if g.TransA {
+		lda = g.M
+	}
+	if g.TransB {
+		ldb = g.K
+	}
+	return lda, ldb
+}
+
 // String is the shape as the report and the calibration print it.
 func (g GemmShape) String() string {
 	s := fmt.Sprintf("m=%d n=%d k=%d", g.M, g.N, g.K)
