@@ -406,10 +406,16 @@ func (g GemmShape) String() string {
 	return s
 }
 
-// compareGemm orders shapes by sizes, then transpositions.
+// compareGemm orders shapes by sizes, then transpositions (plain first).
 func compareGemm(a, b GemmShape) int {
+	trans := func(t bool) int {
+		if t {
+			return 1
+		}
+		return 0
+	}
 	return cmp.Or(cmp.Compare(a.M, b.M), cmp.Compare(a.N, b.N), cmp.Compare(a.K, b.K),
-		cmp.Compare(a.ops(), b.ops()))
+		cmp.Compare(trans(a.TransA), trans(b.TransA)), cmp.Compare(trans(a.TransB), trans(b.TransB)))
 }
 
 // ConvClass is the shape class of a convolution for the Winograd choice;

@@ -359,26 +359,32 @@ func TestCommTimeline(t *testing.T) {
 	}
 }
 
+// timelineEvent is a made-up milestone of rank in timed step: ms after 1,000 s past
+// the epoch.
+func timelineEvent(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
+	const base = int64(1000e9)
+	return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Event: collective.Event{Milestone: m, Chunk: chunk, At: base + int64(ms*1e6)}}}
+}
+
+// near compares summary figures in seconds, to a nanosecond.
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
 // TestSummarizeTimeline: the summary of a server exchange's events, on
 // made-up times (in ms from 1,000 s past the epoch): two steps whose
 // medians are known, a step of rank 0 without chunk milestones left out.
 func TestSummarizeTimeline(t *testing.T) {
-	const base = int64(1000e9)
-	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
-		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Event: collective.Event{Milestone: m, Chunk: chunk, At: base + int64(ms*1e6)}}}
-	}
 	var evs []rankEvent
 	for step, slow := range []float64{1, 2} { // step 1 takes every span twice as long
 		at := func(ms float64) float64 { return 100*float64(step) + ms*slow }
-		evs = append(evs, ev(step, 1, collective.MilestoneStart, -1, at(0)), ev(step, 0, collective.MilestoneStart, -1, at(0.5)))
+		evs = append(evs, timelineEvent(step, 1, collective.MilestoneStart, -1, at(0)), timelineEvent(step, 0, collective.MilestoneStart, -1, at(0.5)))
 		for k := range 3 { // chunk k: held at 1+3k, reduced 1 later, answered 0.5 after that
 			h := 1 + 3*float64(k)
-			evs = append(evs, ev(step, 0, collective.MilestoneIn, k, at(h)), ev(step, 0, collective.MilestoneReduced, k, at(h+1)),
-				ev(step, 0, collective.MilestoneAnswered, k, at(h+1.5)), ev(step, 1, collective.MilestoneResult, k, at(h+2)))
+			evs = append(evs, timelineEvent(step, 0, collective.MilestoneIn, k, at(h)), timelineEvent(step, 0, collective.MilestoneReduced, k, at(h+1)),
+				timelineEvent(step, 0, collective.MilestoneAnswered, k, at(h+1.5)), timelineEvent(step, 1, collective.MilestoneResult, k, at(h+2)))
 		}
-		evs = append(evs, ev(step, 1, collective.MilestoneEnd, -1, at(9.5)), ev(step, 0, collective.MilestoneEnd, -1, at(9)))
+		evs = append(evs, timelineEvent(step, 1, collective.MilestoneEnd, -1, at(9.5)), timelineEvent(step, 0, collective.MilestoneEnd, -1, at(9)))
 	}
-	evs = append(evs, ev(2, 1, collective.MilestoneStart, -1, 300)) // a step without rank 0's chunks
+	evs = append(evs, timelineEvent(2, 1, collective.MilestoneStart, -1, 300)) // a step without rank 0's chunks
 	v, ok := summarizeTimeline(evs)
 	if !ok {
 		t.Fatal("no summary")
@@ -386,7 +392,6 @@ func TestSummarizeTimeline(t *testing.T) {
 	// Medians over the two steps (1x and 2x): 1.5x each span, in seconds.
 	want := serverTimeline{Chunks: 3, FirstIn: 1.5e-3, Reduce: 1.5e-3, Answer: 0.75e-3, Between: 2.25e-3,
 		Rank0Done: 1.5 * 8.5e-3, LastResult: 1.5 * 9e-3, End: 1.5 * 9.5e-3}
-	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 	if v.Chunks != want.Chunks || !near(v.FirstIn, want.FirstIn) || !near(v.Reduce, want.Reduce) || !near(v.Answer, want.Answer) ||
 		!near(v.Between, want.Between) || !near(v.Rank0Done, want.Rank0Done) || !near(v.LastResult, want.LastResult) || !near(v.End, want.End) {
 		t.Errorf("summary %+v, want %+v", v, want)
@@ -400,17 +405,13 @@ func TestSummarizeTimeline(t *testing.T) {
 // 1,000 s past the epoch): three ranks, two steps, the second twice as
 // slow, so every median is 1.5x the first step's figure.
 func TestSummarizeShard(t *testing.T) {
-	const base = int64(1000e9)
-	ev := func(step, rank int, m collective.Milestone, chunk int, ms float64) rankEvent {
-		return rankEvent{Rank: rank, stepEvent: stepEvent{Step: step, Event: collective.Event{Milestone: m, Chunk: chunk, At: base + int64(ms*1e6)}}}
-	}
 	var evs []rankEvent
 	for step, slow := range []float64{1, 2} {
 		at := func(ms float64) float64 { return 100*float64(step) + ms*slow }
 		for r := range 3 { // rank r holds its shard at 1+r, counts it in 1, answers it in 0.5, decodes the others by 5+r
-			evs = append(evs, ev(step, r, collective.MilestoneStart, -1, at(float64(r)/10)), ev(step, r, collective.MilestoneIn, r, at(1+float64(r))),
-				ev(step, r, collective.MilestoneReduced, r, at(2+float64(r))), ev(step, r, collective.MilestoneAnswered, r, at(2.5+float64(r))),
-				ev(step, r, collective.MilestoneDecoded, (r+1)%3, at(5+float64(r))), ev(step, r, collective.MilestoneEnd, -1, at(6+float64(r))))
+			evs = append(evs, timelineEvent(step, r, collective.MilestoneStart, -1, at(float64(r)/10)), timelineEvent(step, r, collective.MilestoneIn, r, at(1+float64(r))),
+				timelineEvent(step, r, collective.MilestoneReduced, r, at(2+float64(r))), timelineEvent(step, r, collective.MilestoneAnswered, r, at(2.5+float64(r))),
+				timelineEvent(step, r, collective.MilestoneDecoded, (r+1)%3, at(5+float64(r))), timelineEvent(step, r, collective.MilestoneEnd, -1, at(6+float64(r))))
 		}
 	}
 	v, ok := summarizeShard(evs)
@@ -419,7 +420,6 @@ func TestSummarizeShard(t *testing.T) {
 	}
 	// Held: 1, 2, 3 (x1) and 2, 4, 6 (x2): median 2.5 ms.
 	want := shardTimeline{Held: 2.5e-3, Count: 1.5e-3, Answer: 0.75e-3, LastResult: 1.5 * 7e-3, End: 1.5 * 8e-3}
-	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 	if !near(v.Held, want.Held) || !near(v.Count, want.Count) || !near(v.Answer, want.Answer) || !near(v.LastResult, want.LastResult) || !near(v.End, want.End) {
 		t.Errorf("summary %+v, want %+v", v, want)
 	}

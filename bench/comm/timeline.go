@@ -110,7 +110,6 @@ func summarizeTimeline(evs []rankEvent) (v serverTimeline, ok bool) {
 		if !ok0 {
 			continue
 		}
-		sec := func(a, b int64) float64 { return float64(a-b) / 1e9 }
 		firstIn = append(firstIn, sec(t, t0[s]))
 		chunks = max(chunks, len(in))
 		for k, ti := range in {
@@ -173,7 +172,6 @@ func summarizeShard(evs []rankEvent) (v shardTimeline, ok bool) {
 			end[e.Step] = max(end[e.Step], e.At)
 		}
 	}
-	sec := func(a, b int64) float64 { return float64(a-b) / 1e9 }
 	var held, count, answer, lastResult, ends []float64
 	for k, ti := range in {
 		held = append(held, sec(ti, t0[k.step]))
@@ -196,6 +194,9 @@ func summarizeShard(evs []rankEvent) (v shardTimeline, ok bool) {
 	return shardTimeline{Held: medianOrNaN(held), Count: medianOrNaN(count), Answer: medianOrNaN(answer),
 		LastResult: medianOrNaN(lastResult), End: medianOrNaN(ends)}, true
 }
+
+// sec is the span from b to a, wall-clock nanoseconds, in seconds.
+func sec(a, b int64) float64 { return float64(a-b) / 1e9 }
 
 // medianOrNaN is the median of xs, NaN for none.
 func medianOrNaN(xs []float64) float64 {
