@@ -157,15 +157,28 @@ func SoftmaxCrossEntropy(dLogits, logits, labels []float32, batch, classes int) 
 		if arg == label {
 			correct++
 		}
+		// e keeps the exponentials of a few classes for the gradient
+		// (computed once); more classes compute them again.
+		var e [16]float64
 		sum := 0.0
-		for _, v := range z {
-			sum += math.Exp(float64(v - mx))
+		for c, v := range z {
+			x := math.Exp(float64(v - mx))
+			if c < len(e) {
+				e[c] = x
+			}
+			sum += x
 		}
 		loss += math.Log(sum) - float64(z[label]-mx)
 		if dLogits != nil {
 			d := dLogits[n*classes : (n+1)*classes]
 			for c, v := range z {
-				p := math.Exp(float64(v-mx)) / sum
+				x := 0.0
+				if c < len(e) {
+					x = e[c]
+				} else {
+					x = math.Exp(float64(v - mx))
+				}
+				p := x / sum
 				if c == label {
 					p--
 				}
