@@ -2,8 +2,10 @@
 """Forward+backward time of PyTorch's models on the shapes of signsgd's
 BenchmarkStep (job/nn/bench_test.go), so the two are compared in one run.
 
-Needs Debian's python3-torch and python3-torchvision (CPU). Prints one line
-per model: name, batch, threads, median seconds per step, samples/s.
+Needs Debian's python3-torch and python3-torchvision (CPU). Usage:
+torch_step.py [--steps] [MODEL...] (default every model). Prints one line
+per model: name, batch, threads, timed steps, median seconds per step,
+samples/s; with --steps, only each model's name and timed steps.
 """
 import statistics
 import sys
@@ -57,14 +59,33 @@ def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
-def bench(name, model, shape, classes, threads, reps):
+# Each model's input shape, classes, threads and timed steps (after two
+# warm-up steps). pairs.sh asks for the steps (--steps) and times
+# BenchmarkStep over as many, so both sides' medians are of as many steps.
+MODELS = {
+    "mlp": ((128, 1, 28, 28), 10, 1, 200),
+    "cnn": ((14, 1, 28, 28), 10, 1, 50),
+    "mnistnet": ((14, 1, 28, 28), 10, 1, 20),
+    "resnet18": ((8, 3, 224, 224), 1000, 2, 5),
+    "resnet50": ((8, 3, 224, 224), 1000, 2, 5),
+}
+
+
+def build(name):
+    import torchvision.models as tvm
+
+    return {"mlp": mlp, "cnn": TorchNet, "mnistnet": MNISTNet,
+            "resnet18": tvm.resnet18, "resnet50": tvm.resnet50}[name]()
+
+
+def bench(name, model, shape, classes, threads, steps):
     torch.set_num_threads(threads)
     x = torch.randn(*shape)
     y = torch.randint(0, classes, (shape[0],))
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     times = []
-    for i in range(reps + 2):
+    for i in range(steps + 2):
         t0 = time.perf_counter()
         model.zero_grad(set_to_none=False)
         loss = loss_fn(model(x), y)
@@ -72,23 +93,24 @@ def bench(name, model, shape, classes, threads, reps):
         if i >= 2:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    print(f"{name} batch={shape[0]} threads={threads} seconds_per_step={med:.6f} samples_per_s={shape[0] / med:.2f}", flush=True)
+    print(f"{name} batch={shape[0]} threads={threads} steps={steps} seconds_per_step={med:.6f} samples_per_s={shape[0] / med:.2f}", flush=True)
 
 
 def main():
-    import torchvision.models as tvm
-
-    which = sys.argv[1:] or ["mlp", "cnn", "mnistnet", "resnet18", "resnet50"]
-    if "mlp" in which:
-        bench("mlp", mlp(), (128, 1, 28, 28), 10, 1, 200)
-    if "cnn" in which:
-        bench("cnn", TorchNet(), (14, 1, 28, 28), 10, 1, 50)
-    if "mnistnet" in which:
-        bench("mnistnet", MNISTNet(), (14, 1, 28, 28), 10, 1, 20)
-    if "resnet18" in which:
-        bench("resnet18", tvm.resnet18(), (8, 3, 224, 224), 1000, 2, 5)
-    if "resnet50" in which:
-        bench("resnet50", tvm.resnet50(), (8, 3, 224, 224), 1000, 2, 3)
+    args = sys.argv[1:]
+    steps_only = args[:1] == ["--steps"]
+    if steps_only:
+        args = args[1:]
+    which = args or list(MODELS)
+    for name in which:
+        if name not in MODELS:
+            sys.exit(f"torch_step.py: unknown model {name!r} (models: {', '.join(MODELS)})")
+    for name in which:
+        shape, classes, threads, steps = MODELS[name]
+        if steps_only:
+            print(name, steps)
+        else:
+            bench(name, build(name), shape, classes, threads, steps)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 # (PyTorch) in one window: pairs.sh [pairs [model...]] (default 3 pairs
 # of every model), from anywhere. Naming models (mlp, cnn, mnistnet,
 # resnet18, resnet50) times only those, so the two sides of a pair run
-# seconds apart on a machine whose speed drifts by the minute.
+# seconds apart on a machine whose speed drifts by the minute. Each model
+# is timed over as many steps on both sides (torch_step.py --steps gives
+# them: 200 of the mlp's, 5 of a ResNet's).
 # Compare BenchmarkStep's median-samples/s with torch_step.py's
 # samples_per_s, both the median step's: ratios.py LOG prints each pair's
 # ratio and each model's median from this script's output.
@@ -11,8 +13,8 @@ cd "$(dirname "$0")/../../.." || exit 1
 n=${1:-3}
 [ $# -gt 0 ] && shift
 models="$*"
-pattern='Step/model='
-[ -n "$models" ] && pattern="Step/model=($(echo "$models" | tr ' ' '|'))/"
+# shellcheck disable=SC2086 # one argument per model
+steps=$(/usr/bin/python3 bench/torch_step.py --steps $models) || exit 1
 go build -o bin/signsgd ./cmd/signsgd || exit 1
 ./bin/signsgd bench kernels > bench/results/torch-step/chosen.txt 2>&1
 echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), the kernels chosen (bench/results/torch-step/chosen.txt):"
@@ -20,7 +22,9 @@ cat bench/results/torch-step/chosen.txt
 go test -c -o /tmp/nn.test ./job/nn || exit 1
 for i in $(seq "$n"); do
   echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  /tmp/nn.test -test.run '^$' -test.bench "$pattern" -test.benchtime 5x 2>&1 | grep -E "^Benchmark"
+  echo "$steps" | while read -r model k; do
+    /tmp/nn.test -test.run '^$' -test.bench "Step/model=$model/" -test.benchtime "${k}x" 2>&1 | grep -E "^Benchmark"
+  done
   echo "== pair $i torch $(date -u +%H:%M:%S)"
   # shellcheck disable=SC2086 # one argument per model
   /usr/bin/python3 bench/torch_step.py $models 2>&1 | tail -n 10

@@ -18,7 +18,7 @@ def pairs(lines):
         if m:
             rate = re.search(r"([\d.]+) median-samples/s", line) or re.search(r"([\d.]+) samples/s", line)
             ours[m.group(1)] = float(rate.group(1))
-        m = re.match(r"(\w+) batch=\d+ threads=\d+ seconds_per_step=[\d.]+ samples_per_s=([\d.]+)", line)
+        m = re.match(r"(\w+) batch=\d+ threads=\d+ (?:steps=\d+ )?seconds_per_step=[\d.]+ samples_per_s=([\d.]+)", line)
         if m:
             torch[m.group(1)] = float(m.group(2))
     if ours or torch:
