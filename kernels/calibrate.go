@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,13 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	reps = max(reps, 1)
 	t := &Table{CPU: ThisCPU(), BLAS: BLASName(), BLASCore: BLASCore(), Threads: max(Threads(), BLASThreads()), Reps: reps}
 	entries := map[string]*Entry{}
+	// note is what the meter saw while the last shape was timed (see
+	// timeQuiet), for add's line; retimed and disturbed count the shapes
+	// timed again, and those disturbed on every try.
+	var note string
+	var noteDisturbed bool
+	var retimed int
+	var disturbedShapes []string
 	add := func(kernel, class, shape string, ns map[string]float64) {
 		key := kernel + "/" + class
 		e := entries[key]
@@ -178,7 +186,11 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				fmt.Fprintf(log, " %s %.3f ms", c, v/1e6)
 			}
 		}
-		fmt.Fprintln(log)
+		fmt.Fprintln(log, note)
+		if noteDisturbed {
+			disturbedShapes = append(disturbedShapes, kernel+" "+shape)
+		}
+		note, noteDisturbed = "", false
 	}
 	// timeChoices times run under each of kernel's choices (forced), in
 	// turns (see medianTimes).
@@ -202,9 +214,18 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				run()
 			}
 		}
-		ts := medianTimes(reps, runs)
+		q := timeQuiet(reps, runs, t.Threads)
+		if q.tries > 1 {
+			retimed++
+			note = fmt.Sprintf(" (timed %d times: other processes took %.0f ms of CPU", q.tries, q.othersNS/1e6)
+			if q.disturbed {
+				note += " even on the least disturbed try"
+				noteDisturbed = true
+			}
+			note += ")"
+		}
 		ns := map[string]float64{}
-		for i, t := range ts {
+		for i, t := range q.ns {
 			ns[choices[i]] = t
 		}
 		return ns, nil
@@ -278,6 +299,12 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 	}
 	t.Entries = sortedEntries(entries)
+	if retimed > 0 {
+		fmt.Fprintf(log, "calibrate: %d shapes timed again: while they were timed, other processes used more than %.0f%% of the cores the calibration's %d threads need\n", retimed, 100*quietShare, t.Threads)
+	}
+	if len(disturbedShapes) > 0 {
+		fmt.Fprintf(log, "calibrate: still disturbed after %d tries, so their choices may be wrong (calibrate again on a quiet machine): %s\n", quietTries, strings.Join(disturbedShapes, "; "))
+	}
 	return t, nil
 }
 
