@@ -24,16 +24,20 @@ import (
 
 // Choosing between two implementations of one kernel
 //
-// Three kernels have two implementations each, both checked against the
-// kernel's Naive reference, whose speeds rank differently on different
-// CPUs (the AMD EPYC Zen 4 of the notes runs OpenBLAS twice as fast as
-// our micro-kernel on m=512 n=49 k=4608, an Intel Xeon the other way):
+// Five kernels have two or three implementations each, all checked
+// against the kernel's Naive reference, whose speeds rank differently on
+// different CPUs (on the AMD EPYC Zen 4 OpenBLAS multiplies m=512 n=49
+// k=4608 twice as fast as our micro-kernel, which wins most other shapes
+// there and on the Intel Xeon):
 //
-//	kernel  choices           shape class (each size rounded up to a power of two)
-//	sgemm   avx512 | blas     m, n, k of the product, and which operands
-//	                          it reads transposed (GemmShape)
-//	conv    winograd | im2col InC, OutC, 2x2 output tiles over the batch
-//	vote    avx512 | avx2     voters
+//	kernel  choices                         shape class (each size rounded up to a power of two)
+//	sgemm   avx512 | blas                   m, n, k of the product, and which operands
+//	                                        it reads transposed (GemmShape)
+//	conv    winograd | im2col | winograd4x4 InC, OutC, 2x2 output tiles over the batch
+//	                                        (and the kernel size when not 3)
+//	dgrad   byconv | col2im                 as conv
+//	stem    im2col | direct                 InC, OutC, output width and pixels
+//	vote    avx512 | avx2                   voters
 //
 // A choice is made only between implementations the shape and the CPU
 // can run (the micro-kernel's tile fill, Winograd's geometry, the CPU's
@@ -268,6 +272,13 @@ func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
 	return ch, nil
 }
 
+// CheckSetting reports a malformed SIGNSGD_KERNELS, which would otherwise
+// stop the program at its first product; a program calls it at start.
+func CheckSetting() error {
+	_, _, err := parseKernelsSetting(os.Getenv("SIGNSGD_KERNELS"))
+	return err
+}
+
 // parseKernelsSetting reads SIGNSGD_KERNELS's syntax: "report" and
 // kernel:choice items, comma-separated.
 func parseKernelsSetting(env string) (forced map[string]string, report bool, err error) {
@@ -336,8 +347,14 @@ func validChoice(kernel, choice string) bool {
 	return false
 }
 
+// choicesText lists every kernel's choices, as SIGNSGD_KERNELS spells
+// them: "conv:winograd|im2col|winograd4x4, ...".
 func choicesText() string {
-	return "sgemm:avx512|blas, conv:winograd|im2col, vote:avx512|avx2"
+	var parts []string
+	for _, k := range Kernels() {
+		parts = append(parts, k+":"+strings.Join(kernelChoices[k], "|"))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // pow2Class rounds n up to a power of two.

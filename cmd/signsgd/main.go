@@ -32,6 +32,10 @@ var commands = []cli.Command{
 
 func main() {
 	kernels.ReexecForBLASCore()
+	if err := kernels.CheckSetting(); err != nil { // a bad command line, as a bad flag
+		fmt.Fprintln(os.Stderr, "signsgd:", err)
+		os.Exit(2)
+	}
 	stopProfile, err := startCPUProfile(os.Getenv(profileEnv), os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "signsgd:", err)

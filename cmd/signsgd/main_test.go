@@ -208,3 +208,28 @@ func TestRankArg(t *testing.T) {
 		}
 	}
 }
+
+// A malformed SIGNSGD_KERNELS stops the program before any work, with one
+// line naming the variable and the choices, and exit status 2; it used to
+// surface as an internal error at the first product.
+func TestBadKernelsSetting(t *testing.T) {
+	bin := buildBinary(t)
+	for _, bad := range []string{"bogus", "sgemm:fast", "report,conv:"} {
+		out := filepath.Join(t.TempDir(), "run")
+		cmd := exec.Command(bin, "run", "--dataset", "logreg", "--workers", "2", "--epochs", "1", "--quiet", "--out", out)
+		cmd.Env = append(os.Environ(), "SIGNSGD_KERNELS="+bad)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("SIGNSGD_KERNELS=%s: %v, want exit 2", bad, err)
+		}
+		msg := stderr.String()
+		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "SIGNSGD_KERNELS") || !strings.Contains(msg, "winograd4x4") || strings.Contains(msg, "internal") {
+			t.Errorf("SIGNSGD_KERNELS=%s: stderr %q, want one line naming the variable and every choice", bad, msg)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("SIGNSGD_KERNELS=%s: %s was written", bad, out)
+		}
+	}
+}
