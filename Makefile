@@ -117,7 +117,7 @@ calibrate: build
 # Both bench targets first print the CPU and the kernel the chooser takes for
 # each shape (kernels/choose.go), and record them in bench/results/.
 bench: build
-	./$(BIN) bench kernels --models resnet50 | tee bench/results/kernels/chosen.txt
+	./$(BIN) bench kernels --models resnet50 --record bench/results/kernels
 	$(GO) test -run '^$$' -bench 'Vote/voters=16/d=25600000|Vote/voters=64/d=25600000$$|SumFloat32/voters=16/d=25600000$$|PackSigns|MomentumSigns|ApplySignStep' -benchtime 10x -count 3 ./kernels
 
 # The paper's experiments from scratch: every run of Figures 2-5 (and the

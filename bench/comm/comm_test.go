@@ -22,6 +22,7 @@ import (
 	"signsgd/bench"
 	"signsgd/collective"
 	"signsgd/job/cli"
+	"signsgd/kernels"
 )
 
 // TestMain lets the test binary be the program: the launcher starts
@@ -162,6 +163,7 @@ func TestUsage(t *testing.T) {
 		{"kernels", "--kernels", "stem"},
 		{"kernels", "--kernels", "stem,stem,stem,stem,stem"},
 		{"kernels", "--calibrate", "--kernels", "stem", "--out", out},
+		{"kernels", "--calibrate", "--record", out},
 	} {
 		code, _, stderr := runBench(t, args...)
 		if code != 2 || strings.Count(stderr, "signsgd:") != 1 {
@@ -656,5 +658,24 @@ func TestStaleTable(t *testing.T) {
 		if (err != nil) != c.stale || c.stale && !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: %v, want stale %v, naming %s", c.what, err, c.stale, path)
 		}
+	}
+}
+
+// TestKernelsRecord: --record keeps what bench kernels prints in
+// chosen-VENDOR-FAMILY-MODEL.txt, the CPU's line first, creating the
+// folder.
+func TestKernelsRecord(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "results", "kernels")
+	code, stdout, stderr := runBench(t, "kernels", "--models", "mlp", "--record", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	path := filepath.Join(dir, "chosen-"+kernels.ThisCPU().Key()+".txt")
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != stdout || !strings.HasPrefix(stdout, "kernels: CPU ") || strings.Count(stdout, "\n") < 2 {
+		t.Errorf("%s holds %q, stdout %q: want the same, the CPU's line and a choice", path, got, stdout)
 	}
 }

@@ -69,6 +69,7 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 2, "threads of the products and convolutions (as bench-step's ResNets)")
 	models := fs.String("models", kernelModelNames(), "networks whose shapes are measured")
 	keep := fs.Bool("keep", false, "with --calibrate: measure only the --models networks' shapes (not BenchmarkSgemm's) and keep the existing table's other classes")
+	record := fs.String("record", "", "without --calibrate: also write the CPU and the choices to DIR/chosen-VENDOR-FAMILY-MODEL.txt (bench/results' record)")
 	only := fs.String("kernels", strings.Join(kernels.Kernels(), ","), "with --calibrate --keep: the kernels whose choices are measured (comma list of "+strings.Join(kernels.Kernels(), ", ")+")")
 	if ok, err := parseFlags(fs, args, stdout); !ok || err != nil {
 		return err
@@ -81,6 +82,9 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 		if !slices.Contains(kinds, k) {
 			kinds = append(kinds, k)
 		}
+	}
+	if *record != "" && *calibrate {
+		return cli.UsageError("bench kernels: --record writes the choices of the built-in table: not with --calibrate")
 	}
 	partial := len(kinds) < len(kernels.Kernels())
 	if partial && (!*calibrate || !*keep) {
@@ -114,7 +118,6 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	if partial {
 		shapes.Only(kinds)
 	}
-	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	name, built := kernels.BuiltInTable()
 	if !*calibrate {
 		if name != "" {
@@ -124,9 +127,23 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "bench kernels: %v: the choices below are the built-in table's; rebuild (make build) to use the file\n", err)
 			}
 		}
-		printChoices(stdout, shapes)
-		return nil
+		var rec bytes.Buffer
+		w := io.MultiWriter(stdout, &rec)
+		fmt.Fprintln(w, "kernels:", kernels.ChooserSummary())
+		printChoices(w, shapes)
+		if *record == "" {
+			return nil
+		}
+		if err := os.MkdirAll(*record, 0o755); err != nil {
+			return err
+		}
+		path := filepath.Join(*record, "chosen-"+kernels.ThisCPU().Key()+".txt")
+		return cli.WriteFileAtomic(path, func(f io.Writer) error {
+			_, err := f.Write(rec.Bytes())
+			return err
+		})
 	}
+	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	path := *out
 	if !strings.HasSuffix(path, ".json") {
 		core := "" // a table for the CPU's own OpenBLAS core, or named for the forced one

@@ -16,13 +16,10 @@ models="$*"
 # shellcheck disable=SC2086 # one argument per model
 steps=$(/usr/bin/python3 bench/torch_step.py --steps $models) || exit 1
 go build -o bin/signsgd ./cmd/signsgd || exit 1
-# The chooser's decisions, one file per CPU (vendor-family-model, as the
-# calibration tables are named).
-cpu=$(awk -F': ' '/^vendor_id/ {v=$2} /^cpu family/ {f=$2} /^model\t/ {m=$2} END {print v "-" f "-" m}' /proc/cpuinfo)
-chosen=bench/results/torch-step/chosen-$cpu.txt
-./bin/signsgd bench kernels > "$chosen" 2>&1
-echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), the kernels chosen ($chosen):"
-cat "$chosen"
+# The chooser's decisions, also kept in this folder, one file per CPU
+# (chosen-VENDOR-FAMILY-MODEL.txt, as the calibration tables are named).
+echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), the kernels chosen (recorded in bench/results/torch-step):"
+./bin/signsgd bench kernels --record bench/results/torch-step 2>&1 || exit 1
 go test -c -o /tmp/nn.test ./job/nn || exit 1
 for i in $(seq "$n"); do
   echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
