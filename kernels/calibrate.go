@@ -157,14 +157,17 @@ func (s *Shapes) Merge(t Shapes) {
 // this CPU's table: per shape class, the summed medians and the fastest
 // choice. The products are timed first and their choices used while the
 // convolutions (whose Winograd and im2col paths run products) are timed.
-// log gets one line per shape.
+// log gets one line per shape, noting a shape timed again because other
+// processes took its cores (timeQuiet), and at the end the count of those
+// and the shapes disturbed on every try, whose entries are marked.
 func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	reps = max(reps, 1)
 	t := &Table{CPU: ThisCPU(), BLAS: BLASName(), BLASCore: BLASCore(), Threads: max(Threads(), BLASThreads()), Reps: reps}
 	entries := map[string]*Entry{}
 	// note is what the meter saw while the last shape was timed (see
-	// timeQuiet), for add's line; retimed and disturbed count the shapes
-	// timed again, and those disturbed on every try.
+	// timeQuiet), for add's line, and noteDisturbed whether every try was
+	// disturbed; retimed counts the shapes timed again, disturbedShapes
+	// lists those disturbed on every try.
 	var note string
 	var noteDisturbed bool
 	var retimed int
@@ -189,6 +192,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		fmt.Fprintln(log, note)
 		if noteDisturbed {
 			disturbedShapes = append(disturbedShapes, kernel+" "+shape)
+			e.Disturbed = true
 		}
 		note, noteDisturbed = "", false
 	}
@@ -217,11 +221,16 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		q := timeQuiet(reps, runs, t.Threads)
 		if q.tries > 1 {
 			retimed++
-			note = fmt.Sprintf(" (timed %d times: other processes took %.0f ms of CPU", q.tries, q.othersNS/1e6)
-			if q.disturbed {
-				note += " even on the least disturbed try"
-				noteDisturbed = true
+			note = fmt.Sprintf(" (timed %d times: other processes took up to %.0f ms of CPU while it was timed", q.tries, q.worstNS/1e6)
+			switch {
+			case q.disturbed && q.othersNS >= 0:
+				note += fmt.Sprintf(", %.0f ms on the least disturbed try, kept", q.othersNS/1e6)
+			case q.disturbed:
+				note += "; the meter then failed"
+			default:
+				note += fmt.Sprintf(", %.0f ms on the try kept", q.othersNS/1e6)
 			}
+			noteDisturbed = q.disturbed
 			note += ")"
 		}
 		ns := map[string]float64{}
@@ -300,10 +309,10 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	}
 	t.Entries = sortedEntries(entries)
 	if retimed > 0 {
-		fmt.Fprintf(log, "calibrate: %d shapes timed again: while they were timed, other processes used more than %.0f%% of the cores the calibration's %d threads need\n", retimed, 100*quietShare, t.Threads)
+		fmt.Fprintf(log, "calibrate: %d shapes timed again: while they were timed, other processes (or the VM's neighbours) used more than the cores the calibration's %d threads left idle and %.0f%% of those they need\n", retimed, t.Threads, 100*quietShare)
 	}
 	if len(disturbedShapes) > 0 {
-		fmt.Fprintf(log, "calibrate: still disturbed after %d tries, so their choices may be wrong (calibrate again on a quiet machine): %s\n", quietTries, strings.Join(disturbedShapes, "; "))
+		fmt.Fprintf(log, "calibrate: still disturbed after %d tries, so their classes' choices may be wrong (marked \"disturbed\" in the table; calibrate again on a quiet machine): %s\n", quietTries, strings.Join(disturbedShapes, "; "))
 	}
 	return t, nil
 }

@@ -22,13 +22,13 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// Choosing between two implementations of one kernel
+// Choosing between implementations of one kernel
 //
 // Five kernels have two or three implementations each, all checked
 // against the kernel's Naive reference, whose speeds rank differently on
 // different CPUs (on the AMD EPYC Zen 4 OpenBLAS multiplies m=512 n=49
-// k=4608 twice as fast as our micro-kernel, which wins most other shapes
-// there and on the Intel Xeon):
+// k=4608 1.5-1.9x as fast as our micro-kernel, which wins most other
+// shapes there and on the Intel Xeon):
 //
 //	kernel  choices                         shape class (each size rounded up to a power of two)
 //	sgemm   avx512 | blas                   m, n, k of the product, and which operands
@@ -190,6 +190,10 @@ type Entry struct {
 	Shapes []string           `json:"shapes"`
 	NS     map[string]float64 `json:"ns"`
 	Choice string             `json:"choice"`
+	// Disturbed marks a class one of whose shapes other processes
+	// disturbed on every try of its timing (Calibrate): its choice may be
+	// wrong.
+	Disturbed bool `json:"disturbed,omitempty"`
 }
 
 // Choose returns, for each class, the choice with the least time (ties
@@ -273,7 +277,8 @@ func newChooser(c CPU, fsys fs.FS, env string) (*chooser, error) {
 }
 
 // CheckSetting reports a malformed SIGNSGD_KERNELS, which would otherwise
-// stop the program at its first product; a program calls it at start.
+// stop the program at its first kernel decision; a program calls it at
+// start.
 func CheckSetting() error {
 	_, _, err := parseKernelsSetting(os.Getenv("SIGNSGD_KERNELS"))
 	return err

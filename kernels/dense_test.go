@@ -162,23 +162,30 @@ func softmaxCrossEntropyNaive(dLogits, logits, labels []float32, batch, classes 
 }
 
 // The loss and gradient are bit for bit the reference's, with the
-// exponentials kept (10 classes) and recomputed (1000).
+// exponentials kept (10 classes) and recomputed (1000), infinities and
+// NaNs among the logits.
 func TestSoftmaxCrossEntropyMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
 	for _, classes := range []int{1, 10, 16, 17, 1000} {
 		batch := 7
 		logits, labels := randSlice(rng, batch*classes), make([]float32, batch)
 		for i := range labels {
 			labels[i] = float32(rng.IntN(classes))
 		}
+		// specials in the last rows: an infinity of each sign, a NaN
+		logits[(batch-1)*classes] = inf
+		logits[(batch-2)*classes+classes/2] = -inf
+		logits[(batch-3)*classes+classes-1] = nan
 		d, dn := make([]float32, len(logits)), make([]float32, len(logits))
 		loss, correct := SoftmaxCrossEntropy(d, logits, labels, batch, classes)
 		lossN, correctN := softmaxCrossEntropyNaive(dn, logits, labels, batch, classes)
-		if loss != lossN || correct != correctN {
+		if math.Float64bits(loss) != math.Float64bits(lossN) || correct != correctN {
 			t.Fatalf("%d classes: loss %v correct %d, reference %v %d", classes, loss, correct, lossN, correctN)
 		}
 		for i := range d {
-			if d[i] != dn[i] {
+			if math.Float32bits(d[i]) != math.Float32bits(dn[i]) {
 				t.Fatalf("%d classes: gradient %v at %d, reference %v", classes, d[i], i, dn[i])
 			}
 		}

@@ -12,10 +12,16 @@ import (
 // every core where OpenBLAS keeps a small one on a single core, so a busy
 // core slows ours alone (a file copy during one run of the Zen 4 table's
 // calibration gave a product of 64 rows to OpenBLAS by a 2x error).
-// timeQuiet therefore watches, while it times a class, how much CPU time
-// other processes took, from Linux's /proc/stat (every process's busy
-// time) less /proc/self/stat (ours), and times the class again when they
-// took more than a small share of the cores.
+// timeQuiet therefore watches, while it times a shape, how much CPU time
+// other processes took on the CPUs this process may run on, from Linux's
+// /proc/stat (those CPUs' busy time) less /proc/self/stat (ours), and
+// times the shape again when they took more than a small share of them.
+//
+// The meter counts as other processes' everything on those CPUs that is
+// not ours: interrupts, and steal time (a VM's neighbours), which also
+// slows a timing but which no quiet moment on this machine removes. It
+// counts logical CPUs: another process on our threads' SMT siblings shares
+// their units yet sits in the allowance of the CPUs we leave idle.
 
 // cpuTicks is the busy time of the CPUs this process may run on and this
 // process's CPU time, in clock ticks, and how many CPUs those are.
@@ -27,10 +33,11 @@ type cpuTicks struct {
 // tickNS is a clock tick (USER_HZ, 100 a second on Linux).
 const tickNS = 1e7
 
-// quietTries is how many times a class is timed at most; quietShare is the
-// share of its threads' cores other processes may take while it is timed
-// (beyond the cores it does not use; at least two ticks, the meter's
-// rounding).
+// quietTries is how many times a shape is timed at most; quietShare is the
+// share of its threads' cores other processes may take while it is timed,
+// beyond the cores it leaves idle, and never less than the meter's
+// rounding: a tick on each CPU's busy count and one on each of our two
+// counts (user and system time).
 const (
 	quietTries = 3
 	quietShare = 0.1
@@ -136,21 +143,25 @@ func parseSelfStat(b []byte) (int64, bool) {
 
 // quietTiming is what timeQuiet measured: each function's median time in
 // ns, the CPU time other processes took meanwhile (ns; -1 without a
-// meter), how many times the functions were timed, and whether other
-// processes disturbed every try.
+// meter), the most they took on a disturbed try (0 if none was), how many
+// times the functions were timed, and whether the kept timing was
+// disturbed (every try was, or the meter failed after one that was).
 type quietTiming struct {
 	ns        []float64
 	othersNS  float64
+	worstNS   float64
 	tries     int
 	disturbed bool
 }
 
 // disturbed reports whether, during a timing of wall ns with threads
 // threads on cores CPUs, other processes took more of those CPUs than the
-// ones the timing left idle and quietShare of its threads' cores.
+// ones the timing left idle and quietShare of its threads' cores, and more
+// than the meter's rounding.
 func disturbed(othersNS, wallNS float64, threads, cores int) bool {
 	need := max(1, min(threads, cores))
-	return othersNS > max(2*tickNS, (float64(cores-need)+quietShare*float64(need))*wallNS)
+	rounding := float64(cores+2) * tickNS
+	return othersNS > max(rounding, (float64(cores-need)+quietShare*float64(need))*wallNS)
 }
 
 // timeQuiet is medianTimes, repeated (up to quietTries times in all) while
@@ -167,16 +178,20 @@ func timeQuiet(reps int, fns []func(), threads int) quietTiming {
 		wall := float64(time.Since(start).Nanoseconds())
 		t1, ok1 := readTicks()
 		if !ok0 || !ok1 {
+			if best.ns != nil { // the meter failed after a disturbed try
+				return best
+			}
 			return quietTiming{ns: ns, othersNS: -1, tries: try}
 		}
 		others := float64(max(0, (t1.busy-t0.busy)-(t1.self-t0.self))) * tickNS
 		if !disturbed(others, wall, threads, t1.cores) {
-			return quietTiming{ns: ns, othersNS: others, tries: try}
+			return quietTiming{ns: ns, othersNS: others, worstNS: best.worstNS, tries: try}
 		}
+		worst := max(best.worstNS, others)
 		if share := others / max(wall, 1); best.ns == nil || share < bestShare {
 			best, bestShare = quietTiming{ns: ns, othersNS: others}, share
 		}
-		best.tries, best.disturbed = try, true
+		best.worstNS, best.tries, best.disturbed = worst, try, true
 	}
 	return best
 }

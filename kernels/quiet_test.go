@@ -92,29 +92,44 @@ func TestTimeQuietRetimesDisturbed(t *testing.T) {
 	// disturbance (others over their time) compare as their others do
 	fns := []func(){func() { runs++; time.Sleep(time.Millisecond) }}
 	cases := []struct {
-		others    []int64
-		tries     int
-		disturbed bool
-		othersNS  float64
+		others            []int64
+		tries             int
+		disturbed         bool
+		othersNS, worstNS float64
 	}{
-		{[]int64{0}, 1, false, 0},
-		{[]int64{1}, 1, false, tickNS},              // a tick of rounding is not a disturbance
-		{[]int64{50, 0}, 2, false, 0},               // timed again once
-		{[]int64{50, 10, 60}, 3, true, 10 * tickNS}, // the least disturbed of three
+		{[]int64{0}, 1, false, 0, 0},
+		{[]int64{3}, 1, false, 3 * tickNS, 0},                    // the meter's rounding is not a disturbance
+		{[]int64{50, 0}, 2, false, 0, 50 * tickNS},               // timed again once
+		{[]int64{50, 10, 60}, 3, true, 10 * tickNS, 60 * tickNS}, // the least disturbed of three
 	}
 	for _, c := range cases {
 		fakeTicks(t, c.others)
 		runs = 0
 		q := timeQuiet(3, fns, 2)
-		if q.tries != c.tries || q.disturbed != c.disturbed || q.othersNS != c.othersNS {
-			t.Errorf("others %v: tries %d disturbed %v others %v ns, want %d %v %v", c.others, q.tries, q.disturbed, q.othersNS, c.tries, c.disturbed, c.othersNS)
+		if q.tries != c.tries || q.disturbed != c.disturbed || q.othersNS != c.othersNS || q.worstNS != c.worstNS {
+			t.Errorf("others %v: tries %d disturbed %v others %v ns worst %v, want %d %v %v %v", c.others, q.tries, q.disturbed, q.othersNS, q.worstNS, c.tries, c.disturbed, c.othersNS, c.worstNS)
 		}
 		if runs != c.tries*4 || len(q.ns) != 1 {
 			t.Errorf("others %v: %d runs and %d times, want %d and 1", c.others, runs, len(q.ns), c.tries*4)
 		}
 	}
-	// without a meter (not Linux) a timing is taken once
+	// a meter that fails after a disturbed try: that try is kept, marked
+	calls := 0
 	prev := readTicks
+	readTicks = func() (cpuTicks, bool) {
+		calls++
+		switch calls {
+		case 1:
+			return cpuTicks{busy: 1000, self: 500, cores: 2}, true
+		case 2:
+			return cpuTicks{busy: 1070, self: 510, cores: 2}, true
+		}
+		return cpuTicks{}, false
+	}
+	if q := timeQuiet(3, fns, 2); q.tries != 1 || !q.disturbed || q.othersNS != 60*tickNS {
+		t.Errorf("meter failing on the second try: %+v, want the first kept as disturbed", q)
+	}
+	// without a meter (not Linux) a timing is taken once
 	readTicks = func() (cpuTicks, bool) { return cpuTicks{}, false }
 	defer func() { readTicks = prev }()
 	if q := timeQuiet(3, fns, 2); q.tries != 1 || q.othersNS != -1 || q.disturbed {
@@ -135,7 +150,8 @@ func TestDisturbedShare(t *testing.T) {
 	if !disturbed(201e6, 1e9, 4, 2) {
 		t.Error("4 threads on 2 cores allow more than 10% of them")
 	}
-	if disturbed(2*tickNS, 1e6, 2, 2) || !disturbed(3*tickNS, 1e6, 2, 2) {
-		t.Error("a short timing does not allow two ticks")
+	// a short timing: the meter's rounding, a tick per CPU and two of ours
+	if disturbed(4*tickNS, 1e6, 2, 2) || !disturbed(5*tickNS, 1e6, 2, 2) {
+		t.Error("a short timing on 2 CPUs does not allow four ticks")
 	}
 }

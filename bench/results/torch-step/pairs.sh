@@ -24,7 +24,7 @@ go test -c -o /tmp/nn.test ./job/nn || exit 1
 for i in $(seq "$n"); do
   echo "== pair $i ours $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "$steps" | while read -r model k; do
-    /tmp/nn.test -test.run '^$' -test.bench "Step/model=$model/" -test.benchtime "${k}x" 2>&1 | grep -E "^Benchmark"
+    /tmp/nn.test -test.run '^$' -test.bench "Step/model=$model/" -test.benchtime "${k}x" </dev/null 2>&1 | grep -E "^Benchmark"
   done
   echo "== pair $i torch $(date -u +%H:%M:%S)"
   # shellcheck disable=SC2086 # one argument per model
