@@ -148,12 +148,7 @@ func SoftmaxCrossEntropy(dLogits, logits, labels []float32, batch, classes int) 
 	for n := 0; n < batch; n++ {
 		z := logits[n*classes : (n+1)*classes]
 		label := int(labels[n])
-		mx, arg := z[0], 0
-		for c, v := range z {
-			if v > mx {
-				mx, arg = v, c
-			}
-		}
+		mx, arg := argmax(z)
 		if arg == label {
 			correct++
 		}
@@ -187,6 +182,18 @@ func SoftmaxCrossEntropy(dLogits, logits, labels []float32, batch, classes int) 
 		}
 	}
 	return loss / float64(batch), correct
+}
+
+// argmax returns z's largest value and its first index (NaNs are never
+// larger).
+func argmax(z []float32) (mx float32, arg int) {
+	mx = z[0]
+	for c, v := range z {
+		if v > mx {
+			mx, arg = v, c
+		}
+	}
+	return mx, arg
 }
 
 // MeanSquaredError returns mean over the batch of (pred - target)^2 and

@@ -136,12 +136,7 @@ func softmaxCrossEntropyNaive(dLogits, logits, labels []float32, batch, classes 
 	for n := 0; n < batch; n++ {
 		z := logits[n*classes : (n+1)*classes]
 		label := int(labels[n])
-		mx, arg := z[0], 0
-		for c, v := range z {
-			if v > mx {
-				mx, arg = v, c
-			}
-		}
+		mx, arg := argmax(z)
 		if arg == label {
 			correct++
 		}
