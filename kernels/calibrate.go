@@ -164,15 +164,13 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 	reps = max(reps, 1)
 	t := &Table{CPU: ThisCPU(), BLAS: BLASName(), BLASCore: BLASCore(), Threads: max(Threads(), BLASThreads()), Reps: reps}
 	entries := map[string]*Entry{}
-	// note is what the meter saw while the last shape was timed (see
-	// timeQuiet), for add's line, and noteDisturbed whether every try was
-	// disturbed; retimed counts the shapes timed again, disturbedShapes
+	// retimed counts the shapes timed again (timeQuiet), disturbedShapes
 	// lists those disturbed on every try.
-	var note string
-	var noteDisturbed bool
 	var retimed int
 	var disturbedShapes []string
-	add := func(kernel, class, shape string, ns map[string]float64) {
+	// add records a shape's timing q, by choice, in its class's entry and
+	// logs it.
+	add := func(kernel, class, shape string, choices []string, q quietTiming) {
 		key := kernel + "/" + class
 		e := entries[key]
 		if e == nil {
@@ -180,29 +178,28 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			entries[key] = e
 		}
 		e.Shapes = append(e.Shapes, shape)
-		for c, v := range ns {
-			e.NS[c] += v
-		}
 		fmt.Fprintf(log, "%s %s (%s):", kernel, shape, class)
-		for _, c := range kernelChoices[kernel] {
-			if v, ok := ns[c]; ok {
-				fmt.Fprintf(log, " %s %.3f ms", c, v/1e6)
-			}
+		for i, c := range choices {
+			e.NS[c] += q.ns[i]
+			fmt.Fprintf(log, " %s %.3f ms", c, q.ns[i]/1e6)
 		}
-		fmt.Fprintln(log, note)
-		if noteDisturbed {
+		fmt.Fprintln(log, q.note())
+		if q.tries > 1 {
+			retimed++
+		}
+		if q.disturbed {
 			disturbedShapes = append(disturbedShapes, kernel+" "+shape)
 			e.Disturbed = true
 		}
-		note, noteDisturbed = "", false
 	}
 	// timeChoices times run under each of kernel's choices (forced), in
-	// turns (see medianTimes).
+	// turns (see medianTimes), and again while other processes disturb
+	// it (timeQuiet).
 	// A product's or a vote's choice is forced for every shape; a
 	// convolution's for its class alone (class), so that the layer's other
 	// convolutions (its input gradient's, of another class) take what
 	// the table in use gives them, as in a network.
-	timeChoices := func(kernel, class string, choices []string, run func()) (map[string]float64, error) {
+	timeChoices := func(kernel, class string, choices []string, run func()) (quietTiming, error) {
 		runs := make([]func(), len(choices))
 		for i, c := range choices {
 			var ch *chooser
@@ -210,7 +207,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			if class != "" {
 				ch = activeChooser().withClass(kernel, class, c)
 			} else if ch, err = forcedChooser(kernel + ":" + c); err != nil {
-				return nil, err
+				return quietTiming{}, err
 			}
 			runs[i] = func() { // the swaps take nanoseconds; ch is made outside the timed run
 				prev := testChooser.Swap(ch)
@@ -218,26 +215,7 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				run()
 			}
 		}
-		q := timeQuiet(reps, runs, t.Threads)
-		if q.tries > 1 {
-			retimed++
-			note = fmt.Sprintf(" (timed %d times: other processes took up to %.0f ms of CPU while it was timed", q.tries, q.worstNS/1e6)
-			switch {
-			case q.disturbed && q.othersNS >= 0:
-				note += fmt.Sprintf(", %.0f ms on the least disturbed try, kept", q.othersNS/1e6)
-			case q.disturbed:
-				note += "; the meter then failed"
-			default:
-				note += fmt.Sprintf(", %.0f ms on the try kept", q.othersNS/1e6)
-			}
-			noteDisturbed = q.disturbed
-			note += ")"
-		}
-		ns := map[string]float64{}
-		for i, t := range q.ns {
-			ns[choices[i]] = t
-		}
-		return ns, nil
+		return timeQuiet(reps, runs, t.Threads), nil
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	if haveFastGemm() {
@@ -249,11 +227,11 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 			m, n, k := g.M, g.N, g.K
 			lda, ldb := g.denseStrides()
 			a, b, c := randFloats(rng, m*k), randFloats(rng, k*n), make([]float32, m*n)
-			ns, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(g.TransA, g.TransB, m, n, k, 1, a, lda, b, ldb, 0, c, n) })
+			q, err := timeChoices(KernelSgemm, "", kernelChoices[KernelSgemm], func() { Sgemm(g.TransA, g.TransB, m, n, k, 1, a, lda, b, ldb, 0, c, n) })
 			if err != nil {
 				return nil, err
 			}
-			add(KernelSgemm, g.Class(), g.String(), ns)
+			add(KernelSgemm, g.Class(), g.String(), kernelChoices[KernelSgemm], q)
 		}
 	}
 	t.Entries = sortedEntries(entries)
@@ -284,11 +262,12 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 		}
 		for _, s := range shapes.Conv[kernel] {
 			layer := slices.Contains(shapes.Layers, s)
-			ns, err := timeChoices(kernel, ClassOf(kernel, s), shapeChoices(kernel, s), convRun(kernel, s, layer, rng))
+			choices := shapeChoices(kernel, s)
+			q, err := timeChoices(kernel, ClassOf(kernel, s), choices, convRun(kernel, s, layer, rng))
 			if err != nil {
 				return nil, err
 			}
-			add(kernel, ClassOf(kernel, s), DescribeConv(s), ns)
+			add(kernel, ClassOf(kernel, s), DescribeConv(s), choices, q)
 		}
 	}
 	if haveFastGemm() { // the AVX-512 vote runs where the AVX-512 SGEMM does
@@ -300,11 +279,11 @@ func Calibrate(shapes Shapes, reps int, log io.Writer) (*Table, error) {
 				PackSigns(voters[i], randFloats(rng, d))
 			}
 			dst := NewSigns(d)
-			ns, err := timeChoices(KernelVote, "", kernelChoices[KernelVote], func() { Vote(dst, voters, VoteOptions{}) })
+			q, err := timeChoices(KernelVote, "", kernelChoices[KernelVote], func() { Vote(dst, voters, VoteOptions{}) })
 			if err != nil {
 				return nil, err
 			}
-			add(KernelVote, VoteClass(m), fmt.Sprintf("voters=%d d=%d", m, d), ns)
+			add(KernelVote, VoteClass(m), fmt.Sprintf("voters=%d d=%d", m, d), kernelChoices[KernelVote], q)
 		}
 	}
 	t.Entries = sortedEntries(entries)

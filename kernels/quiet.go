@@ -2,8 +2,10 @@ package kernels
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -56,14 +58,21 @@ func readProcTicks() (cpuTicks, bool) {
 	if err != nil {
 		return cpuTicks{}, false
 	}
-	var cpus map[int]bool // nil: every CPU
-	if status, err := os.ReadFile("/proc/self/status"); err == nil {
-		cpus, _ = parseAllowedCPUs(status)
-	}
-	busy, cores, ok1 := parseProcStat(st, cpus)
+	busy, cores, ok1 := parseProcStat(st, allowedCPUs())
 	own, ok2 := parseSelfStat(self)
 	return cpuTicks{busy, own, cores}, ok1 && ok2 && cores > 0
 }
+
+// allowedCPUs is the CPUs this process may run on, read once (nil: every
+// CPU, where /proc/self/status does not say).
+var allowedCPUs = sync.OnceValue(func() map[int]bool {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	cpus, _ := parseAllowedCPUs(status)
+	return cpus
+})
 
 // parseProcStat sums the busy fields (user, nice, system, irq, softirq,
 // steal: all but idle and iowait) of /proc/stat's lines of the CPUs in
@@ -152,6 +161,24 @@ type quietTiming struct {
 	worstNS   float64
 	tries     int
 	disturbed bool
+}
+
+// note is the calibration log's remark on a shape timed more than once:
+// what other processes took, and which try was kept ("" for one try).
+func (q quietTiming) note() string {
+	if q.tries <= 1 {
+		return ""
+	}
+	n := fmt.Sprintf(" (timed %d times: other processes took up to %.0f ms of CPU while it was timed", q.tries, q.worstNS/1e6)
+	switch {
+	case q.disturbed && q.othersNS >= 0:
+		n += fmt.Sprintf(", %.0f ms on the least disturbed try, kept", q.othersNS/1e6)
+	case q.disturbed:
+		n += "; the meter then failed"
+	default:
+		n += fmt.Sprintf(", %.0f ms on the try kept", q.othersNS/1e6)
+	}
+	return n + ")"
 }
 
 // disturbed reports whether, during a timing of wall ns with threads

@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,6 +110,9 @@ func TestTimeQuietRetimesDisturbed(t *testing.T) {
 		q := timeQuiet(3, fns, 2)
 		if q.tries != c.tries || q.disturbed != c.disturbed || q.othersNS != c.othersNS || q.worstNS != c.worstNS {
 			t.Errorf("others %v: tries %d disturbed %v others %v ns worst %v, want %d %v %v %v", c.others, q.tries, q.disturbed, q.othersNS, q.worstNS, c.tries, c.disturbed, c.othersNS, c.worstNS)
+		}
+		if note := q.note(); (note == "") != (c.tries == 1) || c.tries > 1 && !strings.Contains(note, fmt.Sprintf("up to %.0f ms", c.worstNS/1e6)) {
+			t.Errorf("others %v: note %q", c.others, note)
 		}
 		if runs != c.tries*4 || len(q.ns) != 1 {
 			t.Errorf("others %v: %d runs and %d times, want %d and 1", c.others, runs, len(q.ns), c.tries*4)
