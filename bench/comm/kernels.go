@@ -118,6 +118,9 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 	if partial {
 		shapes.Only(kinds)
 	}
+	var rec bytes.Buffer // what --record keeps
+	w := io.MultiWriter(stdout, &rec)
+	fmt.Fprintln(w, "kernels:", kernels.ChooserSummary())
 	name, built := kernels.BuiltInTable()
 	if !*calibrate {
 		if name != "" {
@@ -127,9 +130,6 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "bench kernels: %v: the choices below are the built-in table's; rebuild (make build) to use the file\n", err)
 			}
 		}
-		var rec bytes.Buffer
-		w := io.MultiWriter(stdout, &rec)
-		fmt.Fprintln(w, "kernels:", kernels.ChooserSummary())
 		printChoices(w, shapes)
 		if *record == "" {
 			return nil
@@ -143,7 +143,6 @@ func kernelsCommand(args []string, stdout, stderr io.Writer) error {
 			return err
 		})
 	}
-	fmt.Fprintln(stdout, "kernels:", kernels.ChooserSummary())
 	path := *out
 	if !strings.HasSuffix(path, ".json") {
 		core := "" // a table for the CPU's own OpenBLAS core, or named for the forced one
