@@ -12,7 +12,10 @@ import (
 // the bytes are one worker's payload each way (4d for the fp32 exchanges,
 // d/8 for the votes). The processes of `signsgd bench comm` measure time
 // properly; this one is for allocations and quick comparisons, under each
-// transport security.
+// transport security. cpu-ms/op is the CPU time of every rank together per
+// exchange (user and system, from getrusage): on a machine whose ranks
+// share cores it is what an exchange costs, and it varies far less from
+// run to run than the time does.
 func BenchmarkExchangeTCP(b *testing.B) {
 	const d = 11689512
 	for _, m := range []int{2, 4} {
@@ -44,10 +47,14 @@ func benchExchangeTCP(b *testing.B, m, d int, sec Security, name string, f func(
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu0, cpuOK := processCPU()
 		for range b.N {
 			if err := l.run(); err != nil {
 				b.Fatal(err)
 			}
+		}
+		if cpu1, ok := processCPU(); ok && cpuOK {
+			b.ReportMetric((cpu1-cpu0)*1e3/float64(b.N), "cpu-ms/op")
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +95,8 @@ func TestCommBytes(t *testing.T) {
 	}
 	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"optimizer", "topology", "workers", "dim",
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "seconds_per_step",
-		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds", "wire_floor_seconds", "exchange_over_floor"})
+		"pack_seconds", "exchange_vote_seconds", "update_seconds", "bytes_match", "gloo_allreduce_seconds", "wire_floor_seconds", "exchange_over_floor",
+		"exchange_cpu_seconds", "wire_floor_cpu_seconds", "exchange_cpu_over_floor"})
 	pairs := len(meanTopologies) + 2*len(signTopologies)
 	if want := pairs * 2 * 2; len(rows) != want {
 		t.Fatalf("%d rows, want %d (%d optimizer-topology pairs x 2 M x 2 d)", len(rows), want, pairs)
@@ -126,6 +128,10 @@ func TestCommBytes(t *testing.T) {
 		// the bytes it moves), and the ratio of the two.
 		if num(t, r, "wire_floor_seconds") <= 0 || num(t, r, "exchange_over_floor") <= 0 {
 			t.Errorf("%s: wire floor %q, exchange / floor %q", key, r["wire_floor_seconds"], r["exchange_over_floor"])
+		}
+		// Both cost CPU: every rank's process makes system calls at least.
+		if runtime.GOOS == "linux" && (num(t, r, "exchange_cpu_seconds") <= 0 || num(t, r, "wire_floor_cpu_seconds") <= 0) {
+			t.Errorf("%s: CPU of the exchange %q, of the floor %q", key, r["exchange_cpu_seconds"], r["wire_floor_cpu_seconds"])
 		}
 	}
 	for _, f := range []string{"comm.md", "comm-bytes.png", "comm-seconds.png"} {
@@ -432,6 +438,26 @@ func TestSummarizeShard(t *testing.T) {
 
 // TestMedianStep: the figure's step is the one whose last milestone is the
 // median of the steps', counted from each step's own first one.
+// TestTotalMedian: a cost is summed over the ranks step by step before the
+// median over steps, and is unknown (NaN) if any rank lacks a step's.
+func TestTotalMedian(t *testing.T) {
+	all := []rankTimes{
+		{Exchange: make([]float64, 3), ExchangeCPU: []float64{1, 10, 4}},
+		{Exchange: make([]float64, 3), ExchangeCPU: []float64{2, 0, 5}},
+	}
+	if got := totalMedian(all, exchangeCPU); got != 9 { // per step 3, 10, 9
+		t.Errorf("total median %v, want 9 (the median of the per-step sums 3, 10, 9)", got)
+	}
+	all[1].ExchangeCPU[2] = math.NaN()
+	if got := totalMedian(all, exchangeCPU); !math.IsNaN(got) {
+		t.Errorf("total median with a rank's step unmeasured %v, want NaN", got)
+	}
+	all[1].ExchangeCPU = all[1].ExchangeCPU[:2]
+	if got := totalMedian(all, exchangeCPU); !math.IsNaN(got) {
+		t.Errorf("total median with a rank short of a step %v, want NaN", got)
+	}
+}
+
 func TestMedianStep(t *testing.T) {
 	var evs []rankEvent
 	for step, span := range []int64{9e6, 1e6, 5e6, 7e6, 3e6} { // the median span, 5 ms, is step 2's

@@ -56,6 +56,9 @@ type commRow struct {
 	// among the same processes, nothing else (floor.go), seconds (NaN:
 	// not measured).
 	Floor float64
+	// FloorCPU is the floor's CPU time, every rank's together, as
+	// summary.ExchangeCPU (NaN: not measured).
+	FloorCPU float64
 	// Timeline is every rank's milestones (--timeline).
 	Timeline []rankEvent
 }
@@ -176,20 +179,20 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 					if err != nil {
 						return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
 					}
-					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN(), Timeline: timelineOf(all)}
-					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms  step %s ms\n",
-						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.Step))
+					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN(), FloorCPU: math.NaN(), Timeline: timelineOf(all)}
+					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms (CPU %s ms)  step %s ms\n",
+						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.ExchangeCPU), fmtMs(r.Step))
 					switch {
 					case o.Floor && sec != o.Securities[0]:
 						// The floor moves the same bytes whatever protects
 						// the frames: measured once, after the first mode.
-						r.Floor = rows[len(rows)-1].Floor
+						r.Floor, r.FloorCPU = rows[len(rows)-1].Floor, rows[len(rows)-1].FloorCPU
 					case o.Floor:
-						if r.Floor, err = runFloorOf(ctx, l, r, all, o); err != nil {
+						if r.Floor, r.FloorCPU, err = runFloorOf(ctx, l, r, all, o); err != nil {
 							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
 						}
-						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms: exchange / floor %.2f\n",
-							r.Opt, r.Topology, m, d, fmtMs(r.Floor), r.Exchange/r.Floor)
+						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms (CPU %s ms): exchange / floor %.2f (CPU %.2f)\n",
+							r.Opt, r.Topology, m, d, fmtMs(r.Floor), fmtMs(r.FloorCPU), r.Exchange/r.Floor, r.ExchangeCPU/r.FloorCPU)
 					}
 					rows = append(rows, r)
 				}
@@ -213,8 +216,9 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 // runFloorOf times raw TCP moving the bytes of the measured exchange r in
 // its pattern (floor.go): a server mean's or vote's worker bytes in as many
 // frames, the ring's frames, or the votes' per-rank bytes of each phase
-// split evenly among the peers.
-func runFloorOf(ctx context.Context, l *launcher, r commRow, all []rankTimes, o commOptions) (float64, error) {
+// split evenly among the peers. It returns the floor's time and its CPU
+// time (every rank's together).
+func runFloorOf(ctx context.Context, l *launcher, r commRow, all []rankTimes, o commOptions) (seconds, cpu float64, err error) {
 	s := r.summary
 	spec := rankSpec{Mode: "floor", Steps: o.Steps, Warmup: o.Warmup, Threads: threadsPerRank(s.Workers),
 		Workers: s.Workers, Timeout: o.Limit.Seconds()}
@@ -255,11 +259,11 @@ func runFloorOf(ctx context.Context, l *launcher, r commRow, all []rankTimes, o 
 			}
 		}
 	}
-	all, err := l.run(ctx, spec, nil)
+	all, err = l.run(ctx, spec, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return slowestMedian(all, exchangeTimes), nil
+	return slowestMedian(all, exchangeTimes), totalMedian(all, exchangeCPU), nil
 }
 
 // runGloo runs the embedded gloo_allreduce.py for d floats and m
@@ -311,13 +315,15 @@ func commTable(rows []commRow) *table {
 		"bytes_sent_per_step", "bytes_recv_per_step", "formula_bytes_per_step", "formula_recv_bytes_per_step",
 		"rank0_bytes_sent_per_step", "rank0_bytes_recv_per_step", "rank0_formula_sent_per_step", "rank0_formula_recv_per_step", "bytes_match", "bytes_over_formula",
 		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
-		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds", "exchange_over_floor", "exchange_over_gloo"}}
+		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds", "exchange_over_floor", "exchange_over_gloo",
+		"exchange_cpu_seconds", "wire_floor_cpu_seconds", "exchange_cpu_over_floor"}}
 	for _, r := range rows {
 		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
 			fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), itoa(r.FormulaRank0Sent), itoa(r.FormulaRank0Recv), fmt.Sprint(r.BytesMatch), fmtFloat(r.bytesOverFormula()),
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
-			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor), fmtFloat(r.Exchange/r.Floor), fmtFloat(r.Exchange/r.Gloo))
+			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor), fmtFloat(r.Exchange/r.Floor), fmtFloat(r.Exchange/r.Gloo),
+			fmtFloat(r.ExchangeCPU), fmtFloat(r.FloorCPU), fmtFloat(r.ExchangeCPU/r.FloorCPU))
 	}
 	return t
 }
@@ -388,6 +394,7 @@ func writeComm(o commOptions, rows []commRow) error {
 		b.WriteString(s)
 	}
 	b.WriteString(commSecurityCost(rows))
+	b.WriteString(commCPU(rows))
 	if o.Timeline {
 		s, err := writeTimeline(o, rows)
 		if err != nil {
@@ -399,6 +406,28 @@ func writeComm(o commOptions, rows []commRow) error {
 		return err
 	}
 	return drawComm(o, rows)
+}
+
+// commCPU is comm.md's section on what each exchange costs the cores, its
+// CPU time against the wire floor's ("" when none was measured).
+func commCPU(rows []commRow) string {
+	t := &table{header: []string{"optimizer", "topology", "security", "M", "d", "exchange CPU ms", "wire floor CPU ms",
+		"CPU / floor's", "time / floor's"}}
+	for _, r := range rows {
+		if math.IsNaN(r.ExchangeCPU) {
+			continue
+		}
+		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU),
+			fmtRatio2(r.ExchangeCPU/r.FloorCPU), fmtRatio2(r.Exchange/r.Floor))
+	}
+	if len(t.rows) == 0 {
+		return ""
+	}
+	return "## What an exchange costs the cores\n\n" +
+		"The CPU time of the collective call (user and system, every thread of a rank's process, from getrusage),\n" +
+		"summed over the ranks, median over the timed steps; the wire floor's the same way. Where ranks share cores\n" +
+		"this is what an exchange takes from them, and it varies far less from run to run than the time does: other\n" +
+		"work on the machine delays a rank without charging it CPU.\n\n" + t.markdown() + "\n"
 }
 
 // commAcceptance states the targets: the fp32 ring against gloo (at most
@@ -426,8 +455,9 @@ func commAcceptance(rows []commRow) string {
 			fmt.Fprintf(&t, "- SGD server, d = %d, M = %d: %s ms against its wire floor %s ms: %.2fx (%s the 1.3x target).\n",
 				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Floor), r.Exchange/r.Floor, verdict(r.Exchange <= 1.3*r.Floor))
 		case r.Opt != "sgd" && (r.Topology == "server" || r.Topology == "shard") && r.Workers == 4 && !math.IsNaN(r.Floor):
-			fmt.Fprintf(&t, "- %s %s vote, d = %d, M = 4: %s ms against its wire floor %s ms: %.2fx (%s the 1.5x target).\n",
-				strings.ToUpper(r.Opt), r.Topology, r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), r.Exchange/r.Floor, verdict(r.Exchange <= 1.5*r.Floor))
+			fmt.Fprintf(&t, "- %s %s vote, d = %d, M = 4: %s ms against its wire floor %s ms: %.2fx (%s the 1.5x target); CPU %s ms against the floor's %s ms, %sx.\n",
+				strings.ToUpper(r.Opt), r.Topology, r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), r.Exchange/r.Floor, verdict(r.Exchange <= 1.5*r.Floor),
+				fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU), fmtRatio2(r.ExchangeCPU/r.FloorCPU))
 		}
 	}
 	var b strings.Builder

@@ -67,6 +67,15 @@
 // floor is the wire's and the passes are cheap beside it. --timeline shows
 // where the rest goes.
 //
+// What an exchange costs the cores: every rank measures its own process's
+// CPU time (getrusage: user and system, all threads) over the collective
+// call, and the floor's ranks over theirs; comm.md sums them over the
+// ranks, step by step, and gives the medians side by side. Where ranks
+// share cores that is what an exchange takes from them; a rank delayed by
+// other work on the machine is not charged for the wait, so the CPU ratio
+// moves less than the time's from run to run (it still moves: copies and
+// context switches cost more on a busy machine).
+//
 // With --timeline every rank records the milestones of each server vote
 // and mean and shard vote (collective.Timeline): timeline.csv has every
 // event, timeline.png draws each configuration's median step rank by rank,

@@ -420,6 +420,7 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 		if err := floorBarrier(links, rank, one); err != nil {
 			return rt, fmt.Errorf("step %d: barrier: %w", step, err)
 		}
+		cpu := processCPU()
 		t := time.Now()
 		var err error
 		switch spec.Pattern {
@@ -490,6 +491,7 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 		}
 		if el := time.Since(t).Seconds(); step >= spec.Warmup {
 			rt.Exchange = append(rt.Exchange, el)
+			rt.ExchangeCPU = append(rt.ExchangeCPU, processCPU()-cpu)
 		}
 	}
 	return rt, nil

@@ -75,10 +75,14 @@ type rankTimes struct {
 	Compute  []float64 `json:"compute,omitempty"` // forward+backward (step mode)
 	Pack     []float64 `json:"pack"`              // momentum + PackSigns
 	Exchange []float64 `json:"exchange"`          // the collective call
-	Vote     []float64 `json:"vote,omitempty"`    // kernels.Vote on M buffers, timed apart (rank 0)
-	Update   []float64 `json:"update"`
-	Sent     []int64   `json:"sent"` // bytes the collective sent, headers included
-	Recv     []int64   `json:"recv"`
+	// The CPU time of this rank's process (every thread, user and system)
+	// over the collective call: what the exchange costs the cores,
+	// whichever rank waits for which.
+	ExchangeCPU []float64 `json:"exchange_cpu,omitempty"`
+	Vote        []float64 `json:"vote,omitempty"` // kernels.Vote on M buffers, timed apart (rank 0)
+	Update      []float64 `json:"update"`
+	Sent        []int64   `json:"sent"` // bytes the collective sent, headers included
+	Recv        []int64   `json:"recv"`
 	// A vote's sent bytes in its two phases: the votes (TagVote), and the
 	// answers (results and digests), for the mesh floor.
 	SentVotes   []int64 `json:"sent_votes,omitempty"`
@@ -353,6 +357,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			tl.Reset()
 		}
 		before := c.Traffic()
+		cpu := processCPU()
 		t := time.Now()
 		var err error
 		vopt := kernels.VoteOptions{Tie: kernels.TieZero, Seed: spec.Seed + uint64(step)}
@@ -362,6 +367,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			err = exchangeSigns(c, spec.Topology, signs, result, vopt)
 		}
 		exchange := since(t)
+		cpu = processCPU() - cpu
 		if err != nil {
 			return rt, fmt.Errorf("step %d: %w", step, err)
 		}
@@ -396,6 +402,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 		}
 		rt.Pack = append(rt.Pack, pack)
 		rt.Exchange = append(rt.Exchange, exchange)
+		rt.ExchangeCPU = append(rt.ExchangeCPU, cpu)
 		rt.Update = append(rt.Update, update)
 		if voters != nil {
 			rt.Vote = append(rt.Vote, vote)

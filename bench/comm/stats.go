@@ -1,6 +1,7 @@
 package comm
 
 import (
+	"math"
 	"slices"
 )
 
@@ -26,9 +27,12 @@ type summary struct {
 	Compute  float64 // forward+backward
 	Pack     float64 // momentum + PackSigns
 	Exchange float64 // the collective call (exchange + vote)
-	Vote     float64 // kernels.Vote alone on rank 0 (timed apart)
-	Update   float64
-	Step     float64 // slowest rank's pack + exchange + update (+ compute)
+	// ExchangeCPU is the CPU time of the collective call, every rank's
+	// process together (median over steps of the per-step sum).
+	ExchangeCPU float64
+	Vote        float64 // kernels.Vote alone on rank 0 (timed apart)
+	Update      float64
+	Step        float64 // slowest rank's pack + exchange + update (+ compute)
 
 	// Bytes per step: the mean over worker ranks (1..M-1), rank 0's, and
 	// the formula's for a worker and for rank 0.
@@ -39,6 +43,25 @@ type summary struct {
 	FormulaRank0Recv         int
 	// BytesMatch: every rank moved exactly the formula's bytes every step.
 	BytesMatch bool
+}
+
+// totalMedian is a cost figure: per timed step the sum over the ranks,
+// then the median over steps; NaN unless every rank has every step's.
+func totalMedian(all []rankTimes, get func(rankTimes) []float64) float64 {
+	out := make([]float64, len(all[0].Exchange))
+	for _, rt := range all {
+		v := get(rt)
+		if len(v) < len(out) {
+			return math.NaN()
+		}
+		for i := range out {
+			if math.IsNaN(v[i]) {
+				return math.NaN()
+			}
+			out[i] += v[i]
+		}
+	}
+	return median(out)
 }
 
 // slowestMedian is a phase's figure: per timed step (as many as rank 0's
@@ -57,6 +80,8 @@ func slowestMedian(all []rankTimes, get func(rankTimes) []float64) float64 {
 
 func exchangeTimes(r rankTimes) []float64 { return r.Exchange }
 
+func exchangeCPU(r rankTimes) []float64 { return r.ExchangeCPU }
+
 // summarize combines every rank's measurements of optimizer opt over
 // topology.
 func summarize(all []rankTimes, opt, topology string) summary {
@@ -65,6 +90,7 @@ func summarize(all []rankTimes, opt, topology string) summary {
 	s.Compute = slowestMedian(all, func(r rankTimes) []float64 { return r.Compute })
 	s.Pack = slowestMedian(all, func(r rankTimes) []float64 { return r.Pack })
 	s.Exchange = slowestMedian(all, exchangeTimes)
+	s.ExchangeCPU = totalMedian(all, exchangeCPU)
 	s.Vote = median(all[0].Vote)
 	s.Update = slowestMedian(all, func(r rankTimes) []float64 { return r.Update })
 	s.Step = slowestMedian(all, func(r rankTimes) []float64 {

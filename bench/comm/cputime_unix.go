@@ -1,0 +1,18 @@
+//go:build unix
+
+package comm
+
+import (
+	"math"
+	"syscall"
+)
+
+// processCPU returns the CPU time this process has used so far (user and
+// system, every thread), in seconds; NaN where it cannot be read.
+func processCPU() float64 {
+	var u syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &u) != nil {
+		return math.NaN()
+	}
+	return float64(u.Utime.Nano()+u.Stime.Nano()) / 1e9
+}
