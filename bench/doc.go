@@ -8,5 +8,7 @@
 // of the exchange, scaling, a whole step), runs (`signsgd plot` and
 // `signsgd compare` over any run folders) and chaos (`signsgd chaos`:
 // randomized kill, stall, signal and resume rounds). Their recorded results
-// are in bench/results.
+// are in bench/results. What they all read of the machine is here: the
+// CPU model and machine line every result file carries (machine.go), and
+// the process's CPU time (ProcessCPU) for what an exchange costs.
 package bench

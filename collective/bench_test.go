@@ -2,7 +2,10 @@ package collective
 
 import (
 	"fmt"
+	"math"
 	"testing"
+
+	"signsgd/bench"
 )
 
 // BenchmarkExchangeTCP is one steady-state exchange among ranks over
@@ -47,14 +50,14 @@ func benchExchangeTCP(b *testing.B, m, d int, sec Security, name string, f func(
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
-		cpu0, cpuOK := processCPU()
+		cpu := bench.ProcessCPU()
 		for range b.N {
 			if err := l.run(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if cpu1, ok := processCPU(); ok && cpuOK {
-			b.ReportMetric((cpu1-cpu0)*1e3/float64(b.N), "cpu-ms/op")
+		if cpu = bench.ProcessCPU() - cpu; !math.IsNaN(cpu) {
+			b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/op")
 		}
 	})
 }

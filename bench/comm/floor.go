@@ -11,6 +11,7 @@ import (
 	"net"
 	"time"
 
+	"signsgd/bench"
 	"signsgd/collective"
 )
 
@@ -420,7 +421,7 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 		if err := floorBarrier(links, rank, one); err != nil {
 			return rt, fmt.Errorf("step %d: barrier: %w", step, err)
 		}
-		cpu := processCPU()
+		cpu := bench.ProcessCPU()
 		t := time.Now()
 		var err error
 		switch spec.Pattern {
@@ -491,7 +492,7 @@ func floorSteps(spec rankSpec, rank int, links []net.Conn) (rankTimes, error) {
 		}
 		if el := time.Since(t).Seconds(); step >= spec.Warmup {
 			rt.Exchange = append(rt.Exchange, el)
-			rt.ExchangeCPU = append(rt.ExchangeCPU, processCPU()-cpu)
+			rt.ExchangeCPU = append(rt.ExchangeCPU, bench.ProcessCPU()-cpu)
 		}
 	}
 	return rt, nil

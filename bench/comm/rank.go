@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"signsgd/bench"
 	"signsgd/collective"
 	"signsgd/data"
 	"signsgd/job"
@@ -357,7 +358,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			tl.Reset()
 		}
 		before := c.Traffic()
-		cpu := processCPU()
+		cpu := bench.ProcessCPU()
 		t := time.Now()
 		var err error
 		vopt := kernels.VoteOptions{Tie: kernels.TieZero, Seed: spec.Seed + uint64(step)}
@@ -367,7 +368,7 @@ func runSteps(spec rankSpec, c collective.Comm) (rankTimes, error) {
 			err = exchangeSigns(c, spec.Topology, signs, result, vopt)
 		}
 		exchange := since(t)
-		cpu = processCPU() - cpu
+		cpu = bench.ProcessCPU() - cpu
 		if err != nil {
 			return rt, fmt.Errorf("step %d: %w", step, err)
 		}

@@ -1,15 +1,15 @@
 //go:build unix
 
-package comm
+package bench
 
 import (
 	"math"
 	"syscall"
 )
 
-// processCPU returns the CPU time this process has used so far (user and
+// ProcessCPU returns the CPU time this process has used so far (user and
 // system, every thread), in seconds; NaN where it cannot be read.
-func processCPU() float64 {
+func ProcessCPU() float64 {
 	var u syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &u) != nil {
 		return math.NaN()
