@@ -17,8 +17,7 @@ import (
 // properly; this one is for allocations and quick comparisons, under each
 // transport security. cpu-ms/op is the CPU time of every rank together per
 // exchange (user and system, from getrusage): on a machine whose ranks
-// share cores it is what an exchange costs, and it varies far less from
-// run to run than the time does.
+// share cores it is what an exchange costs.
 func BenchmarkExchangeTCP(b *testing.B) {
 	const d = 11689512
 	for _, m := range []int{2, 4} {

@@ -426,8 +426,8 @@ func commCPU(rows []commRow) string {
 	return "## What an exchange costs the cores\n\n" +
 		"The CPU time of the collective call (user and system, every thread of a rank's process, from getrusage),\n" +
 		"summed over the ranks, median over the timed steps; the wire floor's the same way. Where ranks share cores\n" +
-		"this is what an exchange takes from them, and it varies far less from run to run than the time does: other\n" +
-		"work on the machine delays a rank without charging it CPU.\n\n" + t.markdown() + "\n"
+		"this is what an exchange takes from them. Waiting is not charged, but a busy machine makes copies and context\n" +
+		"switches dearer, so the CPU ratio moves with the load much as the time's does.\n\n" + t.markdown() + "\n"
 }
 
 // commAcceptance states the targets: the fp32 ring against gloo (at most

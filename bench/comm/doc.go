@@ -71,10 +71,10 @@
 // CPU time (getrusage: user and system, all threads) over the collective
 // call, and the floor's ranks over theirs; comm.md sums them over the
 // ranks, step by step, and gives the medians side by side. Where ranks
-// share cores that is what an exchange takes from them; a rank delayed by
-// other work on the machine is not charged for the wait, so the CPU ratio
-// moves less than the time's from run to run (it still moves: copies and
-// context switches cost more on a busy machine).
+// share cores that is what an exchange takes from them. A rank delayed by
+// other work is not charged for the wait, but copies and context switches
+// cost more on a busy machine: on a noisy two-core VM the CPU ratio moved
+// from run to run about as much as the time's did, and with it.
 //
 // With --timeline every rank records the milestones of each server vote
 // and mean and shard vote (collective.Timeline): timeline.csv has every
