@@ -192,7 +192,7 @@ bench-step: build sysdeps-torch
 # line into its .md. About 30 minutes.
 bench-comm: build sysdeps-torch
 	./$(BIN) bench comm --out bench/results/comm
-	./$(BIN) bench comm --opt sgd,signsgd,signum --topology server,ring,shard --workers 2,4,8 --dims 11689512 --out bench/results/comm-targets
+	./$(BIN) bench comm --opt sgd,signsgd,signum --topology server,ring,shard --workers 2,4,8 --dims 11689512 --repeat 5 --out bench/results/comm-targets
 	./$(BIN) bench scale --out bench/results/scale
 	./$(BIN) bench scale --sim --out bench/results/scale
 	./$(BIN) bench step --out bench/results/step

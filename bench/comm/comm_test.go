@@ -157,6 +157,7 @@ func TestUsage(t *testing.T) {
 		{"comm", "--workers", "1,4", "--out", out},
 		{"comm", "--topology", "mesh", "--out", out},
 		{"comm", "--zeros", "1", "--out", out},
+		{"comm", "--repeat", "0", "--out", out},
 		{"comm", "--bogus"},
 		{"scale", "--rates", "fast", "--out", out},
 		{"scale", "--netns", "maybe", "--out", out},
@@ -438,6 +439,62 @@ func TestSummarizeShard(t *testing.T) {
 
 // TestMedianStep: the figure's step is the one whose last milestone is the
 // median of the steps', counted from each step's own first one.
+// TestCommRepeat: --repeat runs each configuration and its floor that many
+// times; the CSV says how many, and the ratio to the floor is one of the
+// runs' own, within their range.
+func TestCommRepeat(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runBench(t, "comm", "--opt", "signsgd", "--topology", "shard", "--workers", "2", "--dims", "3001",
+		"--steps", "2", "--warmup", "1", "--gloo", "off", "--repeat", "3", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if n := strings.Count(stdout, "wire floor (the same bytes"); n != 3 {
+		t.Errorf("%d floors in the log, want 3 (one after each run):\n%s", n, stdout)
+	}
+	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"repeats", "exchange_over_floor", "exchange_over_floor_min", "exchange_over_floor_max"})
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
+	}
+	r := rows[0]
+	lo, mid, hi := num(t, r, "exchange_over_floor_min"), num(t, r, "exchange_over_floor"), num(t, r, "exchange_over_floor_max")
+	if r["repeats"] != "3" || !(0 < lo && lo <= mid && mid <= hi) {
+		t.Errorf("repeats %s, exchange / floor %v in [%v, %v]: want 3 runs and the median within their range", r["repeats"], mid, lo, hi)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
+	if !strings.Contains(string(md), "each configuration ran 3 times") {
+		t.Errorf("comm.md does not say how many runs:\n%s", md)
+	}
+}
+
+// TestCombineRepeats: the runs' times are their medians, a ratio to the
+// floor the median of the runs' own, and the bytes match only if every
+// run's did.
+func TestCombineRepeats(t *testing.T) {
+	reps := []summary{
+		{Exchange: 3, ExchangeCPU: 6, Step: 9, BytesMatch: true, WorkerSent: 100},
+		{Exchange: 1, ExchangeCPU: 2, Step: 7, BytesMatch: false, WorkerSent: 100},
+		{Exchange: 2, ExchangeCPU: 4, Step: 8, BytesMatch: true, WorkerSent: 100},
+	}
+	s := combineRepeats(reps)
+	if s.Exchange != 2 || s.ExchangeCPU != 4 || s.Step != 8 || s.BytesMatch || s.WorkerSent != 100 {
+		t.Errorf("combined %+v: want exchange 2, CPU 4, step 8 (the medians), bytes 100, no match", s)
+	}
+	r := commRow{summary: s, Floor: 1, OverFloor: []float64{3, 0.5, 1.5}}
+	if got := r.overFloor(); got != 1.5 {
+		t.Errorf("over floor %v, want 1.5, the median of the runs' ratios (not exchange / floor = 2)", got)
+	}
+	if got := ratioCell(r.overFloor(), r.OverFloor); got != "1.50 (0.50-3.00)" {
+		t.Errorf("ratio cell %q, want 1.50 (0.50-3.00)", got)
+	}
+	if got := (commRow{summary: s, Floor: 4}).overFloor(); got != 0.5 {
+		t.Errorf("one run's over floor %v, want exchange / floor = 0.5", got)
+	}
+	if got := ratioCell(0.5, []float64{0.5}); got != "0.50" {
+		t.Errorf("one run's ratio cell %q, want 0.50 (no range)", got)
+	}
+}
+
 // TestTotalMedian: a cost is summed over the ranks step by step before the
 // median over steps, and is unknown (NaN) if any rank lacks a step's.
 func TestTotalMedian(t *testing.T) {

@@ -40,6 +40,7 @@ type commOptions struct {
 	Python     string // python3 with torch
 	GlooReps   int
 	Floor      bool          // time raw TCP moving each exchange's bytes in its pattern
+	Repeat     int           // runs of each configuration (and its floor), alternating
 	Timeline   bool          // record the exchanges' milestones (timeline.csv)
 	Limit      time.Duration // per configuration
 	Out        string
@@ -59,6 +60,11 @@ type commRow struct {
 	// FloorCPU is the floor's CPU time, every rank's together, as
 	// summary.ExchangeCPU (NaN: not measured).
 	FloorCPU float64
+	// OverFloor and CPUOverFloor are each repetition's exchange over the
+	// floor measured right after it, in time and in CPU (--repeat; under
+	// a second security mode, over the first mode's floor).
+	OverFloor, CPUOverFloor []float64
+	Runs                    int // --repeat
 	// Timeline is every rank's milestones (--timeline).
 	Timeline []rankEvent
 }
@@ -69,6 +75,67 @@ func (s summary) bytesOverFormula() float64 {
 		return math.NaN()
 	}
 	return s.WorkerSent / s.FormulaSent
+}
+
+// repeatLabel names run rep of n in the log, spaced from what follows
+// ("" when there is one run).
+func repeatLabel(rep, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf("run %d/%d  ", rep+1, n)
+}
+
+// combineRepeats is a configuration's summary over its runs: each time and
+// CPU figure the median of the runs', the bytes the first run's (every run
+// moves the same), BytesMatch only if every run matched.
+func combineRepeats(reps []summary) summary {
+	s := reps[0]
+	med := func(get func(summary) float64) float64 {
+		v := make([]float64, len(reps))
+		for i, r := range reps {
+			v[i] = get(r)
+		}
+		return medianOrNaN(v)
+	}
+	s.Compute = med(func(r summary) float64 { return r.Compute })
+	s.Pack = med(func(r summary) float64 { return r.Pack })
+	s.Exchange = med(func(r summary) float64 { return r.Exchange })
+	s.ExchangeCPU = med(func(r summary) float64 { return r.ExchangeCPU })
+	s.Vote = med(func(r summary) float64 { return r.Vote })
+	s.Update = med(func(r summary) float64 { return r.Update })
+	s.Step = med(func(r summary) float64 { return r.Step })
+	for _, r := range reps {
+		s.BytesMatch = s.BytesMatch && r.BytesMatch
+	}
+	return s
+}
+
+// overFloor is the exchange's time over its wire floor's: the median of
+// the runs' own ratios (NaN: no floor).
+func (r commRow) overFloor() float64 {
+	if len(r.OverFloor) == 0 {
+		return r.Exchange / r.Floor
+	}
+	return medianOrNaN(r.OverFloor)
+}
+
+// cpuOverFloor is overFloor in CPU time.
+func (r commRow) cpuOverFloor() float64 {
+	if len(r.CPUOverFloor) == 0 {
+		return r.ExchangeCPU / r.FloorCPU
+	}
+	return medianOrNaN(r.CPUOverFloor)
+}
+
+// ratioCell is a ratio with two decimals and, over several runs, their
+// range: "1.47 (1.27-1.72)".
+func ratioCell(v float64, runs []float64) string {
+	c := fmtRatio2(v)
+	if len(runs) > 1 && !math.IsNaN(v) {
+		c += fmt.Sprintf(" (%.2f-%.2f)", slices.Min(runs), slices.Max(runs))
+	}
+	return c
 }
 
 func commCommand(args []string, stdout io.Writer) error {
@@ -86,6 +153,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
 	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
+	repeat := fs.Int("repeat", 1, "runs of each configuration, each followed by its wire floor: the figures are the medians over the runs, a ratio to the floor the median of each run's own (with the range)")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
 	timeline := fs.Bool("timeline", false, "also record the milestones of each server vote and mean and shard vote, chunk by chunk on every rank: timeline.csv, timeline.png (each configuration's median step), summed up in comm.md")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
@@ -97,7 +165,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Timeline: *timeline, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
+	o := commOptions{Steps: *steps, Warmup: *warmup, Zeros: *zeros, Seed: *seed, GlooReps: *glooReps, Floor: *floor, Repeat: *repeat, Timeline: *timeline, Limit: *limit, Out: *out, Command: commandLine("comm", args)}
 	if o.Securities, err = securityList(cmd, *secS); err != nil {
 		return err
 	}
@@ -118,6 +186,8 @@ func commCommand(args []string, stdout io.Writer) error {
 		return usageErr(cmd, "--steps %d: need at least 1", o.Steps)
 	case o.Warmup < 0:
 		return usageErr(cmd, "--warmup %d: need 0 or more", o.Warmup)
+	case o.Repeat < 1:
+		return usageErr(cmd, "--repeat %d: need at least 1", o.Repeat)
 	case o.Zeros < 0 || o.Zeros >= 1:
 		return usageErr(cmd, "--zeros %g: want a fraction in [0, 1)", o.Zeros)
 	case o.GlooReps < 1:
@@ -175,24 +245,49 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 					spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
 						Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
 						Timeout: o.Limit.Seconds(), Security: sec, Timeline: o.Timeline}
-					all, err := l.run(ctx, spec, nil)
-					if err != nil {
-						return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
+					r := commRow{Opt: p[0], Topology: p[1], Security: sec, Gloo: math.NaN(), Floor: math.NaN(), FloorCPU: math.NaN()}
+					var reps []summary
+					var floors, floorCPUs []float64
+					for rep := range o.Repeat {
+						all, err := l.run(ctx, spec, nil)
+						if err != nil {
+							return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
+						}
+						s := summarize(all, p[0], p[1])
+						reps = append(reps, s)
+						if rep == 0 {
+							r.Timeline = timelineOf(all)
+						}
+						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s %sbytes/step/worker sent %s (formula %s)  exchange %s ms (CPU %s ms)  step %s ms\n",
+							r.Opt, r.Topology, m, d, sec, repeatLabel(rep, o.Repeat), fmtBytes(s.WorkerSent), fmtBytes(s.FormulaSent), fmtMs(s.Exchange), fmtMs(s.ExchangeCPU), fmtMs(s.Step))
+						if !o.Floor || sec != o.Securities[0] {
+							continue
+						}
+						f, fc, err := runFloorOf(ctx, l, commRow{Opt: p[0], Topology: p[1], summary: s}, all, o)
+						if err != nil {
+							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+						}
+						floors, floorCPUs = append(floors, f), append(floorCPUs, fc)
+						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  %swire floor (the same bytes, same pattern, raw TCP) %s ms (CPU %s ms): exchange / floor %.2f (CPU %.2f)\n",
+							r.Opt, r.Topology, m, d, repeatLabel(rep, o.Repeat), fmtMs(f), fmtMs(fc), s.Exchange/f, s.ExchangeCPU/fc)
 					}
-					r := commRow{Opt: p[0], Topology: p[1], Security: sec, summary: summarize(all, p[0], p[1]), Gloo: math.NaN(), Floor: math.NaN(), FloorCPU: math.NaN(), Timeline: timelineOf(all)}
-					fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s  bytes/step/worker sent %s (formula %s)  exchange %s ms (CPU %s ms)  step %s ms\n",
-						r.Opt, r.Topology, m, d, sec, fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), fmtMs(r.Exchange), fmtMs(r.ExchangeCPU), fmtMs(r.Step))
+					r.summary, r.Runs = combineRepeats(reps), len(reps)
 					switch {
 					case o.Floor && sec != o.Securities[0]:
 						// The floor moves the same bytes whatever protects
 						// the frames: measured once, after the first mode.
-						r.Floor, r.FloorCPU = rows[len(rows)-1].Floor, rows[len(rows)-1].FloorCPU
+						prev := rows[len(rows)-1]
+						floors, floorCPUs = []float64{prev.Floor}, []float64{prev.FloorCPU}
+						r.Floor, r.FloorCPU = prev.Floor, prev.FloorCPU
 					case o.Floor:
-						if r.Floor, r.FloorCPU, err = runFloorOf(ctx, l, r, all, o); err != nil {
-							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+						r.Floor, r.FloorCPU = median(floors), median(floorCPUs)
+					}
+					if o.Floor {
+						for i, s := range reps {
+							f, fc := floors[min(i, len(floors)-1)], floorCPUs[min(i, len(floorCPUs)-1)]
+							r.OverFloor = append(r.OverFloor, s.Exchange/f)
+							r.CPUOverFloor = append(r.CPUOverFloor, s.ExchangeCPU/fc)
 						}
-						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  wire floor (the same bytes, same pattern, raw TCP) %s ms (CPU %s ms): exchange / floor %.2f (CPU %.2f)\n",
-							r.Opt, r.Topology, m, d, fmtMs(r.Floor), fmtMs(r.FloorCPU), r.Exchange/r.Floor, r.ExchangeCPU/r.FloorCPU)
 					}
 					rows = append(rows, r)
 				}
@@ -316,14 +411,16 @@ func commTable(rows []commRow) *table {
 		"rank0_bytes_sent_per_step", "rank0_bytes_recv_per_step", "rank0_formula_sent_per_step", "rank0_formula_recv_per_step", "bytes_match", "bytes_over_formula",
 		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
 		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds", "exchange_over_floor", "exchange_over_gloo",
-		"exchange_cpu_seconds", "wire_floor_cpu_seconds", "exchange_cpu_over_floor"}}
+		"exchange_cpu_seconds", "wire_floor_cpu_seconds", "exchange_cpu_over_floor",
+		"repeats", "exchange_over_floor_min", "exchange_over_floor_max"}}
 	for _, r := range rows {
 		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
 			fmtFloat(r.Rank0Sent), fmtFloat(r.Rank0Recv), itoa(r.FormulaRank0Sent), itoa(r.FormulaRank0Recv), fmt.Sprint(r.BytesMatch), fmtFloat(r.bytesOverFormula()),
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
-			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor), fmtFloat(r.Exchange/r.Floor), fmtFloat(r.Exchange/r.Gloo),
-			fmtFloat(r.ExchangeCPU), fmtFloat(r.FloorCPU), fmtFloat(r.ExchangeCPU/r.FloorCPU))
+			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor), fmtFloat(r.overFloor()), fmtFloat(r.Exchange/r.Gloo),
+			fmtFloat(r.ExchangeCPU), fmtFloat(r.FloorCPU), fmtFloat(r.cpuOverFloor()),
+			itoa(r.Runs), fmtFloat(minOrNaN(r.OverFloor)), fmtFloat(maxOrNaN(r.OverFloor)))
 	}
 	return t
 }
@@ -349,7 +446,7 @@ func writeComm(o commOptions, rows []commRow) error {
 		}
 		md.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtBytes(r.WorkerSent), fmtBytes(r.FormulaSent), match,
 			fmtBytes(r.Rank0Recv), fmtMs(r.Pack), fmtMs(r.Exchange), voteCell(r.Opt, r.Vote, fmtMs), fmtMs(r.Update), fmtMs(r.Step),
-			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange), fmtMs(r.Floor), fmtRatio2(r.Exchange/r.Floor), fmtRatio2(r.Exchange/r.Gloo))
+			fmtMs(r.Gloo), fmtRatio(r.Gloo/r.Exchange), fmtMs(r.Floor), ratioCell(r.overFloor(), r.OverFloor), fmtRatio2(r.Exchange/r.Gloo))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# bench comm: bytes and seconds of one exchange\n\n")
@@ -378,6 +475,11 @@ func writeComm(o commOptions, rows []commRow) error {
 		"evenly among its peers, a phase's reads done before the next phase's writes. No implementation of the\n"+
 		"pattern moving these bytes on these cores can be faster.\n\n",
 		o.Zeros, o.Steps, o.Warmup, collective.HeaderSize)
+	if o.Repeat > 1 {
+		fmt.Fprintf(&b, "Runs: each configuration ran %d times, each run followed by its wire floor; a time is the median over the\n"+
+			"runs, and a ratio to the floor the median of each run's own, with their range in brackets. The bytes and the\n"+
+			"timeline are the first run's.\n\n", o.Repeat)
+	}
 	fmt.Fprintf(&b, "Cores: all ranks share this machine's %d cores. ", runtime.NumCPU())
 	for _, m := range o.Workers {
 		fmt.Fprintf(&b, "M=%d: %s. ", m, sharing(m))
@@ -418,7 +520,7 @@ func commCPU(rows []commRow) string {
 			continue
 		}
 		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU),
-			fmtRatio2(r.ExchangeCPU/r.FloorCPU), fmtRatio2(r.Exchange/r.Floor))
+			ratioCell(r.cpuOverFloor(), r.CPUOverFloor), ratioCell(r.overFloor(), r.OverFloor))
 	}
 	if len(t.rows) == 0 {
 		return ""
@@ -453,11 +555,11 @@ func commAcceptance(rows []commRow) string {
 				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Gloo), r.Exchange/r.Gloo, verdict(r.Exchange <= limit*r.Gloo), limit)
 		case r.Opt == "sgd" && r.Topology == "server" && !math.IsNaN(r.Floor):
 			fmt.Fprintf(&t, "- SGD server, d = %d, M = %d: %s ms against its wire floor %s ms: %.2fx (%s the 1.3x target).\n",
-				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Floor), r.Exchange/r.Floor, verdict(r.Exchange <= 1.3*r.Floor))
+				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Floor), r.overFloor(), verdict(r.overFloor() <= 1.3))
 		case r.Opt != "sgd" && (r.Topology == "server" || r.Topology == "shard") && r.Workers == 4 && !math.IsNaN(r.Floor):
 			fmt.Fprintf(&t, "- %s %s vote, d = %d, M = 4: %s ms against its wire floor %s ms: %.2fx (%s the 1.5x target); CPU %s ms against the floor's %s ms, %sx.\n",
-				strings.ToUpper(r.Opt), r.Topology, r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), r.Exchange/r.Floor, verdict(r.Exchange <= 1.5*r.Floor),
-				fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU), fmtRatio2(r.ExchangeCPU/r.FloorCPU))
+				strings.ToUpper(r.Opt), r.Topology, r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), r.overFloor(), verdict(r.overFloor() <= 1.5),
+				fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU), fmtRatio2(r.cpuOverFloor()))
 		}
 	}
 	var b strings.Builder

@@ -19,6 +19,29 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// medianOrNaN is the median of xs, NaN if any is NaN or there are none.
+func medianOrNaN(xs []float64) float64 {
+	if len(xs) == 0 || slices.ContainsFunc(xs, math.IsNaN) {
+		return math.NaN()
+	}
+	return median(xs)
+}
+
+// minOrNaN and maxOrNaN are xs's extremes, NaN for none.
+func minOrNaN(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return slices.Min(xs)
+}
+
+func maxOrNaN(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return slices.Max(xs)
+}
+
 // summary is one configuration's figures: per phase, the median over timed
 // steps of the slowest rank's time; bytes per step per rank.
 type summary struct {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"image/color"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -197,14 +196,6 @@ func summarizeShard(evs []rankEvent) (v shardTimeline, ok bool) {
 
 // sec is the span from b to a, wall-clock nanoseconds, in seconds.
 func sec(a, b int64) float64 { return float64(a-b) / 1e9 }
-
-// medianOrNaN is the median of xs, NaN for none.
-func medianOrNaN(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	return median(xs)
-}
 
 // writeTimeline writes timeline.csv and returns comm.md's section on the
 // exchanges' timelines ("" if no row has one).
