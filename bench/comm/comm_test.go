@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -437,33 +438,59 @@ func TestSummarizeShard(t *testing.T) {
 	}
 }
 
-// TestMedianStep: the figure's step is the one whose last milestone is the
-// median of the steps', counted from each step's own first one.
-// TestCommRepeat: --repeat runs each configuration and its floor that many
-// times; the CSV says how many, and the ratio to the floor is one of the
-// runs' own, within their range.
+// TestCommRepeat: --repeat runs each configuration that many times, each
+// run's exchange under every security mode and then its floor; the ratio
+// to the floor is the median of the runs' own (each exchange over the
+// floor of its run, as the log prints them), with their range.
 func TestCommRepeat(t *testing.T) {
 	out := t.TempDir()
 	code, stdout, stderr := runBench(t, "comm", "--opt", "signsgd", "--topology", "shard", "--workers", "2", "--dims", "3001",
-		"--steps", "2", "--warmup", "1", "--gloo", "off", "--repeat", "3", "--out", out)
+		"--steps", "2", "--warmup", "1", "--gloo", "off", "--repeat", "3", "--security", "off,seal", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
-	if n := strings.Count(stdout, "wire floor (the same bytes"); n != 3 {
-		t.Errorf("%d floors in the log, want 3 (one after each run):\n%s", n, stdout)
+	// The log: per run, off's exchange, its floor (with off's ratio to
+	// it), then seal's exchange.
+	var ratios, offEx, sealEx []float64
+	ratioRE, exchangeRE := regexp.MustCompile(`exchange / floor ([0-9.]+)`), regexp.MustCompile(`security (\w+) .* exchange ([0-9.]+) ms`)
+	for _, line := range strings.Split(stdout, "\n") {
+		if m := ratioRE.FindStringSubmatch(line); m != nil {
+			ratios = append(ratios, num(t, map[string]string{"ratio": m[1]}, "ratio"))
+		} else if m := exchangeRE.FindStringSubmatch(line); m != nil {
+			v := num(t, map[string]string{"exchange": m[2]}, "exchange")
+			if m[1] == "seal" {
+				sealEx = append(sealEx, v)
+			} else {
+				offEx = append(offEx, v)
+			}
+		}
 	}
-	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"repeats", "exchange_over_floor", "exchange_over_floor_min", "exchange_over_floor_max"})
-	if len(rows) != 1 {
-		t.Fatalf("%d rows, want 1", len(rows))
+	if len(ratios) != 3 || len(offEx) != 3 || len(sealEx) != 3 {
+		t.Fatalf("%d floors, %d off and %d sealed exchanges in the log, want 3 each:\n%s", len(ratios), len(offEx), len(sealEx), stdout)
 	}
-	r := rows[0]
-	lo, mid, hi := num(t, r, "exchange_over_floor_min"), num(t, r, "exchange_over_floor"), num(t, r, "exchange_over_floor_max")
-	if r["repeats"] != "3" || !(0 < lo && lo <= mid && mid <= hi) {
-		t.Errorf("repeats %s, exchange / floor %v in [%v, %v]: want 3 runs and the median within their range", r["repeats"], mid, lo, hi)
+	rows := readCSV(t, filepath.Join(out, "comm.csv"), []string{"security", "repeats", "exchange_over_floor", "exchange_over_floor_min",
+		"exchange_over_floor_max", "wire_floor_seconds"})
+	if len(rows) != 2 || rows[0]["security"] != "off" || rows[1]["security"] != "seal" {
+		t.Fatalf("rows %v, want off then seal", rows)
+	}
+	off, seal := rows[0], rows[1]
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 0.006*max(1, math.Abs(b)) } // the log prints two decimals
+	if off["repeats"] != "3" || !near(num(t, off, "exchange_over_floor"), median(ratios)) ||
+		!near(num(t, off, "exchange_over_floor_min"), slices.Min(ratios)) || !near(num(t, off, "exchange_over_floor_max"), slices.Max(ratios)) {
+		t.Errorf("off: repeats %s, exchange / floor %s in [%s, %s]; the runs' own ratios are %v: want their median and range",
+			off["repeats"], off["exchange_over_floor"], off["exchange_over_floor_min"], off["exchange_over_floor_max"], ratios)
+	}
+	// Sealed run i is over floor i: floor_i = offEx_i / ratio_i.
+	var sealRatios []float64
+	for i := range 3 {
+		sealRatios = append(sealRatios, sealEx[i]/(offEx[i]/ratios[i]))
+	}
+	if got := num(t, seal, "exchange_over_floor"); seal["repeats"] != "3" || math.Abs(got-median(sealRatios)) > 0.05*median(sealRatios) {
+		t.Errorf("seal: repeats %s, exchange / floor %v; the runs' own, from the log, %v (median %v)", seal["repeats"], got, sealRatios, median(sealRatios))
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "comm.md"))
-	if !strings.Contains(string(md), "each configuration ran 3 times") {
-		t.Errorf("comm.md does not say how many runs:\n%s", md)
+	if !strings.Contains(string(md), "each configuration ran 3 times, a run timing it under every mode in turn") {
+		t.Errorf("comm.md does not say how the runs went:\n%s", md)
 	}
 }
 
@@ -515,6 +542,8 @@ func TestTotalMedian(t *testing.T) {
 	}
 }
 
+// TestMedianStep: the figure's step is the one whose last milestone is the
+// median of the steps', counted from each step's own first one.
 func TestMedianStep(t *testing.T) {
 	var evs []rankEvent
 	for step, span := range []int64{9e6, 1e6, 5e6, 7e6, 3e6} { // the median span, 5 ms, is step 2's

@@ -60,11 +60,14 @@ type commRow struct {
 	// FloorCPU is the floor's CPU time, every rank's together, as
 	// summary.ExchangeCPU (NaN: not measured).
 	FloorCPU float64
-	// OverFloor and CPUOverFloor are each repetition's exchange over the
-	// floor measured right after it, in time and in CPU (--repeat; under
-	// a second security mode, over the first mode's floor).
+	// OverFloor and CPUOverFloor are each run's exchange over the floor
+	// measured in the same run, in time and in CPU (--repeat; under a
+	// second security mode, the floor of the first mode's bytes).
 	OverFloor, CPUOverFloor []float64
 	Runs                    int // --repeat
+	// TimelineExchange and TimelineFloor are the exchange's and the
+	// floor's times in the run whose milestones Timeline holds (the first).
+	TimelineExchange, TimelineFloor float64
 	// Timeline is every rank's milestones (--timeline).
 	Timeline []rankEvent
 }
@@ -138,6 +141,16 @@ func ratioCell(v float64, runs []float64) string {
 	return c
 }
 
+// ratioText is a ratio in a sentence: "1.47x", over several runs "1.47x
+// (runs 1.27-1.72)".
+func ratioText(v float64, runs []float64) string {
+	c := fmtRatio2(v) + "x"
+	if len(runs) > 1 && !math.IsNaN(v) {
+		c += fmt.Sprintf(" (runs %.2f-%.2f)", slices.Min(runs), slices.Max(runs))
+	}
+	return c
+}
+
 func commCommand(args []string, stdout io.Writer) error {
 	const cmd = "bench comm"
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -153,7 +166,7 @@ func commCommand(args []string, stdout io.Writer) error {
 	python := fs.String("python", "", "python3 with torch for gloo (default: /usr/bin/python3, then python3 on PATH)")
 	glooReps := fs.Int("gloo-reps", 10, "timed allreduces per gloo configuration")
 	secS := fs.String("security", "off", "transport security of the ranks' links (comma list of seal, auth, off: each configuration under each, in one run)")
-	repeat := fs.Int("repeat", 1, "runs of each configuration, each followed by its wire floor: the figures are the medians over the runs, a ratio to the floor the median of each run's own (with the range)")
+	repeat := fs.Int("repeat", 1, "runs of each configuration (a run: the exchange under each --security mode, then its wire floor): times are the medians over the runs, a ratio to the floor the median of the runs' own, with their range")
 	floor := fs.Bool("floor", true, "also time raw TCP moving each exchange's bytes in its pattern, nothing else (the wire floor)")
 	timeline := fs.Bool("timeline", false, "also record the milestones of each server vote and mean and shard vote, chunk by chunk on every rank: timeline.csv, timeline.png (each configuration's median step), summed up in comm.md")
 	limit := fs.Duration("timeout", 10*time.Minute, "limit per configuration")
@@ -239,58 +252,12 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 	for _, d := range o.Dims {
 		for _, m := range o.Workers {
 			first := len(rows)
-			for _, pp := range o.Pairs {
-				for _, sec := range o.Securities {
-					p := pp
-					spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
-						Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
-						Timeout: o.Limit.Seconds(), Security: sec, Timeline: o.Timeline}
-					r := commRow{Opt: p[0], Topology: p[1], Security: sec, Gloo: math.NaN(), Floor: math.NaN(), FloorCPU: math.NaN()}
-					var reps []summary
-					var floors, floorCPUs []float64
-					for rep := range o.Repeat {
-						all, err := l.run(ctx, spec, nil)
-						if err != nil {
-							return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
-						}
-						s := summarize(all, p[0], p[1])
-						reps = append(reps, s)
-						if rep == 0 {
-							r.Timeline = timelineOf(all)
-						}
-						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s %sbytes/step/worker sent %s (formula %s)  exchange %s ms (CPU %s ms)  step %s ms\n",
-							r.Opt, r.Topology, m, d, sec, repeatLabel(rep, o.Repeat), fmtBytes(s.WorkerSent), fmtBytes(s.FormulaSent), fmtMs(s.Exchange), fmtMs(s.ExchangeCPU), fmtMs(s.Step))
-						if !o.Floor || sec != o.Securities[0] {
-							continue
-						}
-						f, fc, err := runFloorOf(ctx, l, commRow{Opt: p[0], Topology: p[1], summary: s}, all, o)
-						if err != nil {
-							return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
-						}
-						floors, floorCPUs = append(floors, f), append(floorCPUs, fc)
-						fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  %swire floor (the same bytes, same pattern, raw TCP) %s ms (CPU %s ms): exchange / floor %.2f (CPU %.2f)\n",
-							r.Opt, r.Topology, m, d, repeatLabel(rep, o.Repeat), fmtMs(f), fmtMs(fc), s.Exchange/f, s.ExchangeCPU/fc)
-					}
-					r.summary, r.Runs = combineRepeats(reps), len(reps)
-					switch {
-					case o.Floor && sec != o.Securities[0]:
-						// The floor moves the same bytes whatever protects
-						// the frames: measured once, after the first mode.
-						prev := rows[len(rows)-1]
-						floors, floorCPUs = []float64{prev.Floor}, []float64{prev.FloorCPU}
-						r.Floor, r.FloorCPU = prev.Floor, prev.FloorCPU
-					case o.Floor:
-						r.Floor, r.FloorCPU = median(floors), median(floorCPUs)
-					}
-					if o.Floor {
-						for i, s := range reps {
-							f, fc := floors[min(i, len(floors)-1)], floorCPUs[min(i, len(floorCPUs)-1)]
-							r.OverFloor = append(r.OverFloor, s.Exchange/f)
-							r.CPUOverFloor = append(r.CPUOverFloor, s.ExchangeCPU/fc)
-						}
-					}
-					rows = append(rows, r)
+			for _, p := range o.Pairs {
+				got, err := runRepeats(ctx, l, o, p, d, m, log)
+				if err != nil {
+					return nil, err
 				}
+				rows = append(rows, got...)
 			}
 			if !o.Gloo {
 				continue
@@ -306,6 +273,69 @@ func runComm(ctx context.Context, o commOptions, log io.Writer) ([]commRow, erro
 		}
 	}
 	return rows, nil
+}
+
+// runRepeats measures one optimizer-topology pair p at d and M = m: o.Repeat
+// runs, each of them the exchange under every security mode in turn and
+// then (--floor) the floor of the first mode's bytes, so that run i of each
+// mode is paired with floor i, all measured within seconds. It returns a
+// row per mode.
+func runRepeats(ctx context.Context, l *launcher, o commOptions, p [2]string, d, m int, log io.Writer) ([]commRow, error) {
+	rows := make([]commRow, len(o.Securities))
+	reps := make([][]summary, len(o.Securities))
+	var floors, floorCPUs []float64
+	for rep := range o.Repeat {
+		for k, sec := range o.Securities {
+			spec := rankSpec{Mode: "exchange", Opt: p[0], Topology: p[1], Dim: d, Zeros: o.Zeros,
+				Steps: o.Steps, Warmup: o.Warmup, Seed: o.Seed, Threads: threadsPerRank(m), Workers: m,
+				Timeout: o.Limit.Seconds(), Security: sec, Timeline: o.Timeline}
+			all, err := l.run(ctx, spec, nil)
+			if err != nil {
+				return nil, fmt.Errorf("bench comm: %s %s M=%d d=%d security %s: %w", p[0], p[1], m, d, sec, err)
+			}
+			s := summarize(all, p[0], p[1])
+			reps[k] = append(reps[k], s)
+			if rep == 0 {
+				rows[k].Timeline, rows[k].TimelineExchange = timelineOf(all), s.Exchange
+			}
+			fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d security %-4s %sbytes/step/worker sent %s (formula %s)  exchange %s ms (CPU %s ms)  step %s ms\n",
+				p[0], p[1], m, d, sec, repeatLabel(rep, o.Repeat), fmtBytes(s.WorkerSent), fmtBytes(s.FormulaSent), fmtMs(s.Exchange), fmtMs(s.ExchangeCPU), fmtMs(s.Step))
+			if !o.Floor || k > 0 {
+				// The floor moves the same bytes whatever protects the
+				// frames: measured after the first mode only.
+				continue
+			}
+			f, fc, err := runFloorOf(ctx, l, commRow{Opt: p[0], Topology: p[1], summary: s}, all, o)
+			if err != nil {
+				return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
+			}
+			floors, floorCPUs = append(floors, f), append(floorCPUs, fc)
+			fmt.Fprintf(log, "bench comm: %-7s %-9s M=%-2d d=%-8d  %swire floor (the same bytes, same pattern, raw TCP) %s ms (CPU %s ms): exchange / floor %.2f (CPU %.2f)\n",
+				p[0], p[1], m, d, repeatLabel(rep, o.Repeat), fmtMs(f), fmtMs(fc), s.Exchange/f, s.ExchangeCPU/fc)
+		}
+	}
+	for k, sec := range o.Securities {
+		r := &rows[k]
+		r.Opt, r.Topology, r.Security, r.Gloo = p[0], p[1], sec, math.NaN()
+		r.summary, r.Runs = combineRepeats(reps[k]), o.Repeat
+		r.Floor, r.FloorCPU, r.TimelineFloor = math.NaN(), math.NaN(), math.NaN()
+		if !o.Floor {
+			continue
+		}
+		r.Floor, r.FloorCPU, r.TimelineFloor = medianOrNaN(floors), medianOrNaN(floorCPUs), floors[0]
+		r.OverFloor, r.CPUOverFloor = pairedRatios(reps[k], floors, floorCPUs)
+	}
+	return rows, nil
+}
+
+// pairedRatios divides each run's exchange by the floor measured in the
+// same run, in time and in CPU.
+func pairedRatios(reps []summary, floors, floorCPUs []float64) (time, cpu []float64) {
+	for i, s := range reps {
+		time = append(time, s.Exchange/floors[i])
+		cpu = append(cpu, s.ExchangeCPU/floorCPUs[i])
+	}
+	return time, cpu
 }
 
 // runFloorOf times raw TCP moving the bytes of the measured exchange r in
@@ -412,7 +442,7 @@ func commTable(rows []commRow) *table {
 		"pack_seconds", "exchange_vote_seconds", "vote_seconds_apart", "update_seconds", "seconds_per_step",
 		"gloo_allreduce_seconds", "gloo_over_exchange", "wire_floor_seconds", "exchange_over_floor", "exchange_over_gloo",
 		"exchange_cpu_seconds", "wire_floor_cpu_seconds", "exchange_cpu_over_floor",
-		"repeats", "exchange_over_floor_min", "exchange_over_floor_max"}}
+		"repeats", "exchange_over_floor_min", "exchange_over_floor_max", "exchange_cpu_over_floor_min", "exchange_cpu_over_floor_max"}}
 	for _, r := range rows {
 		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(threadsPerRank(r.Workers)), itoa(r.Steps),
 			fmtFloat(r.WorkerSent), fmtFloat(r.WorkerRecv), fmtFloat(r.FormulaSent), fmtFloat(r.FormulaRecv),
@@ -420,7 +450,8 @@ func commTable(rows []commRow) *table {
 			fmtFloat(r.Pack), fmtFloat(r.Exchange), voteCell(r.Opt, r.Vote, fmtFloat), fmtFloat(r.Update), fmtFloat(r.Step),
 			fmtFloat(r.Gloo), fmtFloat(r.Gloo/r.Exchange), fmtFloat(r.Floor), fmtFloat(r.overFloor()), fmtFloat(r.Exchange/r.Gloo),
 			fmtFloat(r.ExchangeCPU), fmtFloat(r.FloorCPU), fmtFloat(r.cpuOverFloor()),
-			itoa(r.Runs), fmtFloat(minOrNaN(r.OverFloor)), fmtFloat(maxOrNaN(r.OverFloor)))
+			itoa(r.Runs), fmtFloat(minOrNaN(r.OverFloor)), fmtFloat(maxOrNaN(r.OverFloor)),
+			fmtFloat(minOrNaN(r.CPUOverFloor)), fmtFloat(maxOrNaN(r.CPUOverFloor)))
 	}
 	return t
 }
@@ -476,9 +507,26 @@ func writeComm(o commOptions, rows []commRow) error {
 		"pattern moving these bytes on these cores can be faster.\n\n",
 		o.Zeros, o.Steps, o.Warmup, collective.HeaderSize)
 	if o.Repeat > 1 {
-		fmt.Fprintf(&b, "Runs: each configuration ran %d times, each run followed by its wire floor; a time is the median over the\n"+
-			"runs, and a ratio to the floor the median of each run's own, with their range in brackets. The bytes and the\n"+
-			"timeline are the first run's.\n\n", o.Repeat)
+		fmt.Fprintf(&b, "Runs: each configuration ran %d times", o.Repeat)
+		if len(o.Securities) > 1 {
+			fmt.Fprintf(&b, ", a run timing it under every mode in turn")
+		}
+		if o.Floor {
+			if len(o.Securities) > 1 {
+				b.WriteString(", then its wire floor")
+			} else {
+				b.WriteString(", each run followed by its wire floor")
+			}
+			fmt.Fprintf(&b, "; a time is the median over the runs, and a ratio to the floor the median of\n"+
+				"the runs' own (each run's exchange over the floor of the same run), with their range in brackets")
+		} else {
+			fmt.Fprintf(&b, "; a time is the median over the runs")
+		}
+		fmt.Fprintf(&b, ". The bytes and the timeline are the first run's")
+		if o.Gloo {
+			fmt.Fprintf(&b, "; gloo's allreduce runs once for each d and M, after all the runs")
+		}
+		b.WriteString(".\n\n")
 	}
 	fmt.Fprintf(&b, "Cores: all ranks share this machine's %d cores. ", runtime.NumCPU())
 	for _, m := range o.Workers {
@@ -486,9 +534,9 @@ func writeComm(o commOptions, rows []commRow) error {
 	}
 	fmt.Fprintf(&b, "Times with more ranks than cores include waiting for a core.\n\n")
 	if len(o.Securities) > 1 {
-		fmt.Fprintf(&b, "Transport security (collective's Sealed frames): each configuration under %s in turn, one run each; the\n"+
+		fmt.Fprintf(&b, "Transport security (collective's Sealed frames): each configuration under %s in turn, in each run; the\n"+
 			"bytes are the payloads' (a sealed frame carries a 16-byte tag more on the wire); the wire floor is measured\n"+
-			"once per configuration, after the %s run, and shown beside every mode.\n\n", strings.Join(o.Securities, ", then "), o.Securities[0])
+			"once per run, after the %s exchange, and every mode is compared with it.\n\n", strings.Join(o.Securities, ", then "), o.Securities[0])
 	}
 	b.WriteString(md.markdown())
 	b.WriteString("\n")
@@ -513,23 +561,42 @@ func writeComm(o commOptions, rows []commRow) error {
 // commCPU is comm.md's section on what each exchange costs the cores, its
 // CPU time against the wire floor's ("" when none was measured).
 func commCPU(rows []commRow) string {
-	t := &table{header: []string{"optimizer", "topology", "security", "M", "d", "exchange CPU ms", "wire floor CPU ms",
-		"CPU / floor's", "time / floor's"}}
+	floor := slices.ContainsFunc(rows, func(r commRow) bool { return !math.IsNaN(r.FloorCPU) })
+	header := []string{"optimizer", "topology", "security", "M", "d", "exchange CPU ms"}
+	if floor {
+		header = append(header, "wire floor CPU ms", "CPU / floor's", "time / floor's")
+	}
+	t := &table{header: header}
 	for _, r := range rows {
 		if math.IsNaN(r.ExchangeCPU) {
 			continue
 		}
-		t.add(r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU),
-			ratioCell(r.cpuOverFloor(), r.CPUOverFloor), ratioCell(r.overFloor(), r.OverFloor))
+		cells := []string{r.Opt, r.Topology, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(r.ExchangeCPU)}
+		if floor {
+			cells = append(cells, fmtMs(r.FloorCPU), ratioCell(r.cpuOverFloor(), r.CPUOverFloor), ratioCell(r.overFloor(), r.OverFloor))
+		}
+		t.add(cells...)
 	}
 	if len(t.rows) == 0 {
 		return ""
 	}
-	return "## What an exchange costs the cores\n\n" +
-		"The CPU time of the collective call (user and system, every thread of a rank's process, from getrusage),\n" +
-		"summed over the ranks, median over the timed steps; the wire floor's the same way. Where ranks share cores\n" +
+	what := "The CPU time of the collective call (user and system, every thread of a rank's process, from getrusage),\n" +
+		"summed over the ranks, median over the timed steps"
+	if floor {
+		what += "; the wire floor's the same way"
+	}
+	return "## What an exchange costs the cores\n\n" + what + ". Where ranks share cores\n" +
 		"this is what an exchange takes from them. Waiting is not charged, but a busy machine makes copies and context\n" +
 		"switches dearer, so the CPU ratio moves with the load much as the time's does.\n\n" + t.markdown() + "\n"
+}
+
+// securityNote names a row's transport security in a target line, unless
+// it is off.
+func securityNote(r commRow) string {
+	if r.Security == "off" || r.Security == "" {
+		return ""
+	}
+	return " (" + r.Security + ")"
 }
 
 // commAcceptance states the targets: the fp32 ring against gloo (at most
@@ -551,20 +618,25 @@ func commAcceptance(rows []commRow) string {
 			if r.Workers > 4 {
 				limit = 1.5
 			}
-			fmt.Fprintf(&t, "- SGD ring, d = %d, M = %d: %s ms against gloo's %s ms: %.2fx gloo (%s the %.2fx target).\n",
-				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Gloo), r.Exchange/r.Gloo, verdict(r.Exchange <= limit*r.Gloo), limit)
+			fmt.Fprintf(&t, "- SGD ring%s, d = %d, M = %d: %s ms against gloo's %s ms: %.2fx gloo (%s the %.2fx target).\n",
+				securityNote(r), r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Gloo), r.Exchange/r.Gloo, verdict(r.Exchange <= limit*r.Gloo), limit)
 		case r.Opt == "sgd" && r.Topology == "server" && !math.IsNaN(r.Floor):
-			fmt.Fprintf(&t, "- SGD server, d = %d, M = %d: %s ms against its wire floor %s ms: %.2fx (%s the 1.3x target).\n",
-				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Floor), r.overFloor(), verdict(r.overFloor() <= 1.3))
+			fmt.Fprintf(&t, "- SGD server%s, d = %d, M = %d: %s ms against its wire floor %s ms: %s (%s the 1.3x target).\n", securityNote(r),
+				r.Dim, r.Workers, fmtMs(r.Exchange), fmtMs(r.Floor), ratioText(r.overFloor(), r.OverFloor), verdict(r.overFloor() <= 1.3))
 		case r.Opt != "sgd" && (r.Topology == "server" || r.Topology == "shard") && r.Workers == 4 && !math.IsNaN(r.Floor):
-			fmt.Fprintf(&t, "- %s %s vote, d = %d, M = 4: %s ms against its wire floor %s ms: %.2fx (%s the 1.5x target); CPU %s ms against the floor's %s ms, %sx.\n",
-				strings.ToUpper(r.Opt), r.Topology, r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), r.overFloor(), verdict(r.overFloor() <= 1.5),
-				fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU), fmtRatio2(r.cpuOverFloor()))
+			fmt.Fprintf(&t, "- %s %s vote%s, d = %d, M = 4: %s ms against its wire floor %s ms: %s (%s the 1.5x target); CPU %s ms against the floor's %s ms, %s.\n",
+				strings.ToUpper(r.Opt), r.Topology, securityNote(r), r.Dim, fmtMs(r.Exchange), fmtMs(r.Floor), ratioText(r.overFloor(), r.OverFloor), verdict(r.overFloor() <= 1.5),
+				fmtMs(r.ExchangeCPU), fmtMs(r.FloorCPU), ratioText(r.cpuOverFloor(), r.CPUOverFloor))
 		}
 	}
 	var b strings.Builder
 	if t.Len() > 0 {
-		b.WriteString("## Targets: the fp32 collectives at gloo's speed, the exchanges near their wire floor\n\n" + t.String() + "\n")
+		b.WriteString("## Targets: the fp32 collectives at gloo's speed, the exchanges near their wire floor\n\n")
+		if slices.ContainsFunc(rows, func(r commRow) bool { return len(r.OverFloor) > 1 }) {
+			b.WriteString("Over several runs a time is the median of the runs', and a ratio to the floor the median of the runs' own\n" +
+				"ratios (their range in brackets), which need not be the quotient of the two medians.\n\n")
+		}
+		b.WriteString(t.String() + "\n")
 	}
 	t.Reset()
 	for _, r := range rows {
@@ -675,7 +747,8 @@ func securityList(cmd, list string) ([]string, error) {
 
 // commSecurityCost says, for every configuration measured both with off and
 // with another transport security, what that one adds to the exchange (the
-// two medians of one run), against the issue's target for SIGNUM's server
+// two modes' medians over the same runs, in each of which they ran one
+// after the other), against the issue's target for SIGNUM's server
 // vote at M = 4 (at most 10%).
 func commSecurityCost(rows []commRow) string {
 	var b strings.Builder
@@ -688,7 +761,7 @@ func commSecurityCost(rows []commRow) string {
 				continue
 			}
 			if b.Len() == 0 {
-				b.WriteString("## Transport security against off (same run)\n\n")
+				b.WriteString("## Transport security against off (same runs)\n\n")
 			}
 			target := ""
 			if r.Opt == "signum" && r.Topology == "server" && r.Workers == 4 && r.Security == "seal" {

@@ -70,8 +70,10 @@
 // On a machine whose speed drifts from minute to minute one run's ratio
 // to the floor can land anywhere in a wide band (on a two-core VM, the
 // shard vote at M = 4 gave 1.27x to 2.2x in runs minutes apart).
-// --repeat N runs each configuration N times, each run followed by its own
-// floor, and reports the median of the runs' ratios with their range.
+// --repeat N runs each configuration N times (a run: the exchange under
+// each --security mode in turn, then the floor of the first mode's bytes)
+// and reports the median of the runs' own ratios, each run's exchange over
+// the same run's floor, with their range.
 //
 // What an exchange costs the cores: every rank measures its own process's
 // CPU time (getrusage: user and system, all threads) over the collective

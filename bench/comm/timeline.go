@@ -214,13 +214,13 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 		if r.Topology == "shard" {
 			if v, ok := summarizeShard(r.Timeline); ok {
 				shard.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), fmtMs(v.Held), fmtMs(v.Count), fmtMs(v.Answer),
-					fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+					fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.TimelineExchange), fmtMs(r.TimelineFloor))
 			}
 			continue
 		}
 		if v, ok := summarizeTimeline(r.Timeline); ok {
 			server.add(r.Opt, r.Security, itoa(r.Workers), itoa(r.Dim), itoa(v.Chunks), fmtMs(v.FirstIn), fmtMs(v.Reduce), fmtMs(v.Answer),
-				fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.Exchange), fmtMs(r.Floor))
+				fmtMs(v.Between), fmtMs(v.Rank0Done), fmtMs(v.LastResult), fmtMs(v.End), fmtMs(r.TimelineExchange), fmtMs(r.TimelineFloor))
 		}
 	}
 	if len(server.rows)+len(shard.rows) == 0 {
@@ -233,7 +233,11 @@ func writeTimeline(o commOptions, rows []commRow) (string, error) {
 		"(per-chunk figures: over the chunks too; per-shard figures: over the ranks). Every event: timeline.csv; each\n" +
 		"configuration's median step, rank by rank: [timeline.png](timeline.png). The\n" +
 		"exchange column is each rank's own start to end, so it may be shorter than the last rank out, which counts\n" +
-		"from the first rank in.\n\n")
+		"from the first rank in.")
+	if o.Repeat > 1 {
+		b.WriteString(" Of several runs, all of it is the first run's, its exchange and wire floor too.")
+	}
+	b.WriteString("\n\n")
 	if len(server.rows) > 0 {
 		b.WriteString("Server vote and mean: rank 0 holds a chunk of every worker (a vote's viewed or decoded), reduces it\n" +
 			"(counts the votes, sums the vectors), then answers it (posts its receives of later chunks, encodes a vote's\n" +
