@@ -133,22 +133,21 @@ func (r commRow) cpuOverFloor() float64 {
 
 // ratioCell is a ratio with two decimals and, over several runs, their
 // range: "1.47 (1.27-1.72)".
-func ratioCell(v float64, runs []float64) string {
-	c := fmtRatio2(v)
-	if len(runs) > 1 && !math.IsNaN(v) {
-		c += fmt.Sprintf(" (%.2f-%.2f)", slices.Min(runs), slices.Max(runs))
-	}
-	return c
-}
+func ratioCell(v float64, runs []float64) string { return fmtRatio2(v) + runsRange(" (", v, runs) }
 
 // ratioText is a ratio in a sentence: "1.47x", over several runs "1.47x
 // (runs 1.27-1.72)".
 func ratioText(v float64, runs []float64) string {
-	c := fmtRatio2(v) + "x"
-	if len(runs) > 1 && !math.IsNaN(v) {
-		c += fmt.Sprintf(" (runs %.2f-%.2f)", slices.Min(runs), slices.Max(runs))
+	return fmtRatio2(v) + "x" + runsRange(" (runs ", v, runs)
+}
+
+// runsRange is the range of several runs' ratios after prefix, closed by a
+// bracket ("" for one run or none, or no ratio).
+func runsRange(prefix string, v float64, runs []float64) string {
+	if len(runs) < 2 || math.IsNaN(v) {
+		return ""
 	}
-	return c
+	return fmt.Sprintf("%s%.2f-%.2f)", prefix, slices.Min(runs), slices.Max(runs))
 }
 
 func commCommand(args []string, stdout io.Writer) error {
@@ -305,7 +304,7 @@ func runRepeats(ctx context.Context, l *launcher, o commOptions, p [2]string, d,
 				// frames: measured after the first mode only.
 				continue
 			}
-			f, fc, err := runFloorOf(ctx, l, commRow{Opt: p[0], Topology: p[1], summary: s}, all, o)
+			f, fc, err := runFloorOf(ctx, l, p, s, all, o)
 			if err != nil {
 				return nil, fmt.Errorf("bench comm: wire floor of %s %s M=%d d=%d: %w", p[0], p[1], m, d, err)
 			}
@@ -338,23 +337,22 @@ func pairedRatios(reps []summary, floors, floorCPUs []float64) (time, cpu []floa
 	return time, cpu
 }
 
-// runFloorOf times raw TCP moving the bytes of the measured exchange r in
-// its pattern (floor.go): a server mean's or vote's worker bytes in as many
+// runFloorOf times raw TCP moving the bytes of the exchange of pair p
+// measured as s (from every rank's records all) in its pattern (floor.go): a server mean's or vote's worker bytes in as many
 // frames, the ring's frames, or the votes' per-rank bytes of each phase
 // split evenly among the peers. It returns the floor's time and its CPU
 // time (every rank's together).
-func runFloorOf(ctx context.Context, l *launcher, r commRow, all []rankTimes, o commOptions) (seconds, cpu float64, err error) {
-	s := r.summary
+func runFloorOf(ctx context.Context, l *launcher, p [2]string, s summary, all []rankTimes, o commOptions) (seconds, cpu float64, err error) {
 	spec := rankSpec{Mode: "floor", Steps: o.Steps, Warmup: o.Warmup, Threads: threadsPerRank(s.Workers),
 		Workers: s.Workers, Timeout: o.Limit.Seconds()}
 	switch {
-	case r.Topology == "server":
+	case p[1] == "server":
 		spec.Pattern, spec.UpBytes, spec.DownBytes = "server", int(math.Round(s.WorkerSent)), int(math.Round(s.WorkerRecv))
 		spec.Frames = collective.ServerVoteFrames(s.Dim)
-		if r.Opt == "sgd" {
+		if p[0] == "sgd" {
 			spec.Frames = collective.MeanFrames(s.Dim)
 		}
-	case r.Topology == "ring":
+	case p[1] == "ring":
 		spec.Pattern, spec.Dim = "ring", s.Dim
 	default: // allgather, shard
 		spec.Pattern = "mesh"
